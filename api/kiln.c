@@ -1,0 +1,1 @@
+/* api/kiln.c — the library API; see include/kiln/kiln.h. */

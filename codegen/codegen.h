@@ -1,0 +1,55 @@
+/* codegen/codegen.h — LLVM code generation from a planned IR graph.
+ *
+ * Input contract (what passes/pipeline.c leaves behind):
+ *   - nodes are in schedule order (topological);
+ *   - node->kernel is set: a node with kernel == itself is a kernel root and
+ *     gets code; a node with kernel == R (R != itself) is fused into R's
+ *     kernel and computed inline there (today only elementwise nodes of the
+ *     same shape as the consumer that reads them); kernel == NULL for nodes
+ *     that need no code: PARAM, CONST and ALIAS (reshape) nodes;
+ *   - node->store says where each value lives (ir.h: FEED index, FETCH
+ *     index, TEMP offset, CONST data, ALIAS of in[0]); fused members are
+ *     IR_STORE_NONE; g->temp_size is the arena size.
+ *
+ * Generated ABI, for a prefix P (docs/header-api.md):
+ *   int P_run(const T0 *feed0, ..., T *fetch0, ..., void *temp);
+ *   int P_run_args(void *const *args, void *temp);  // feeds then fetches
+ *   Both return 0.  temp is g->temp_size bytes, 64-byte aligned (may be NULL
+ *   when the size is 0).  The object references no libm, no malloc: math
+ *   functions are inline polynomials (codegen/math.c).
+ */
+#ifndef KILN_CODEGEN_H
+#define KILN_CODEGEN_H
+
+#include "../ir/ir.h"
+
+typedef struct cg_options {
+    const char *prefix;   /* symbol prefix, a C identifier */
+    const char *cpu;      /* "native", "generic", "x86-64-v3", "znver5", ... */
+    const char *features; /* extra LLVM feature string or NULL */
+    int opt_level;        /* 0..3 */
+    const char *source;   /* model file name, for the header comment */
+} cg_options;
+
+typedef struct cg_stats {
+    double seconds_ir, seconds_opt, seconds_emit; /* build IR, LLVM opt, object/JIT */
+    int64_t object_bytes;
+    int64_t const_bytes;
+    int n_kernels;
+} cg_stats;
+
+/* Entry point in the args form: feeds then fetches. */
+typedef int (*cg_entry_fn)(void *const *args, void *temp);
+
+bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_path, cg_stats *st, kl_diag *d);
+bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_path, kl_diag *d);
+
+typedef struct cg_jit cg_jit;
+bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_stats *st, kl_diag *d);
+cg_entry_fn cg_jit_entry(const cg_jit *j);
+void cg_jit_free(cg_jit *j);
+
+/* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */
+char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d);
+
+#endif

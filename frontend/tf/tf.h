@@ -1,0 +1,34 @@
+/* frontend/tf/tf.h — TensorFlow GraphDef reader.
+ *
+ * Knows protobuf (protobuf-c, schema frontend/tf/graph.proto written from
+ * TensorFlow's wire format) and the IR; nothing else.
+ *
+ *   tf_model *m;
+ *   if (!tf_model_load("mlp.pb", &m, &d)) ...
+ *   ir_graph *g = tf_import(m, (const char*[]){"x"}, 1, (const char*[]){"y_out"}, 1, &d);
+ */
+#ifndef KILN_FRONTEND_TF_H
+#define KILN_FRONTEND_TF_H
+
+#include "../../ir/ir.h"
+
+typedef struct tf_model tf_model;
+
+/* Parse a binary GraphDef.  Errors name the file. */
+bool tf_model_load(const char *path, tf_model **out, kl_diag *d);
+bool tf_model_load_buffer(const void *data, size_t size, const char *source, tf_model **out, kl_diag *d);
+void tf_model_free(tf_model *m);
+int tf_model_num_nodes(const tf_model *m);
+
+/* Import the subgraph that computes `fetches` given `feeds`, tfcompile
+ * style: tensor names are "node" (output 0) or "node:k"; a feed may cut the
+ * graph at any tensor, and only nodes the fetches need are imported.  With
+ * n_feeds == 0 every Placeholder the fetches need becomes a feed, in
+ * GraphDef order.  The returned graph's params are the feeds in order
+ * (param names = the feed names as given) and its results the fetches.
+ * On failure returns NULL; every problem is reported — all unsupported ops
+ * of the needed subgraph, each with its node name — not just the first. */
+ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                    int n_fetches, kl_diag *d);
+
+#endif

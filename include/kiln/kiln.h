@@ -1,0 +1,132 @@
+/* kiln/kiln.h — Kiln's library API: load a model, compile it ahead of time
+ * to an object file + C header, or JIT-compile it and run it in-process.
+ *
+ *   kiln_model *m;
+ *   kiln_status *st = kiln_model_load("mlp.pb", &m);
+ *   if (st) { fprintf(stderr, "%s\n", kiln_status_message(st)); kiln_status_free(st); return 1; }
+ *
+ *   kiln_options o;
+ *   kiln_options_init(&o);
+ *   const char *feeds[] = {"x"}, *fetches[] = {"y_out"};
+ *   o.feeds = feeds;     o.n_feeds = 1;
+ *   o.fetches = fetches; o.n_fetches = 1;
+ *
+ *   kiln_program *p;
+ *   if ((st = kiln_jit(m, &o, &p))) { ... }
+ *   float x[100 * 32], y[100 * 8];
+ *   const void *in[] = {x};
+ *   void *out[] = {y};
+ *   st = kiln_program_run(p, in, out, NULL);   // NULL: the program's own temp buffer
+ *   kiln_program_free(p);
+ *   kiln_model_free(m);
+ *
+ * Every call that can fail returns a kiln_status*: NULL on success, else an
+ * error whose message names the file, node and op involved.  Nothing here
+ * prints, exits or keeps global state.
+ */
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types; the order is Kiln's internal one (checked at build time). */
+typedef enum kiln_dtype {
+    KILN_F32, KILN_F16, KILN_F64, KILN_I8, KILN_I16, KILN_I32, KILN_I64, KILN_U8, KILN_BOOL
+} kiln_dtype;
+
+typedef enum kiln_code {
+    KILN_OK = 0,
+    KILN_ERR_IO,          /* a file could not be read or written */
+    KILN_ERR_PARSE,       /* the model file is not a valid model */
+    KILN_ERR_UNSUPPORTED, /* ops, dtypes or attributes Kiln does not handle */
+    KILN_ERR_INVALID,     /* a bad argument: unknown feed name, shape mismatch, ... */
+    KILN_ERR_BACKEND,     /* LLVM failed to generate code */
+} kiln_code;
+
+typedef struct kiln_status kiln_status;
+kiln_code kiln_status_code(const kiln_status *st);
+const char *kiln_status_message(const kiln_status *st); /* one or more lines */
+void kiln_status_free(kiln_status *st);
+
+/* ---- models ------------------------------------------------------------- */
+
+typedef struct kiln_model kiln_model;
+/* Reads a TensorFlow GraphDef (.pb, binary protobuf). */
+kiln_status *kiln_model_load(const char *path, kiln_model **out);
+kiln_status *kiln_model_load_buffer(const void *data, size_t size, const char *name, kiln_model **out);
+void kiln_model_free(kiln_model *m);
+
+/* ---- options ------------------------------------------------------------ */
+
+typedef struct kiln_options {
+    /* Tensor names, "node" (output 0) or "node:k".  Feeds may name any
+     * tensor, not only placeholders; only what the fetches need is compiled.
+     * No feeds: every placeholder the fetches need.  No fetches: an error. */
+    const char *const *feeds;
+    int n_feeds;
+    const char *const *fetches;
+    int n_fetches;
+    int opt_level;           /* 0..3; default 2 */
+    const char *target_cpu;  /* "native" (default), "x86-64-v3", "znver5", any LLVM CPU name */
+    const char *target_features; /* extra LLVM features ("+avx2,-avx512f"), or NULL */
+    const char *prefix;      /* AOT symbol and macro prefix; default "kiln_model" */
+    /* Diagnostics: print the IR after the named pass ("all" for every pass)
+     * to dump_file (stdout if NULL); report per-pass times to time_file. */
+    const char *dump_after;
+    FILE *dump_file;
+    FILE *time_file;
+} kiln_options;
+
+void kiln_options_init(kiln_options *o);
+
+/* ---- ahead-of-time compilation ------------------------------------------ */
+
+typedef struct kiln_compile_info {
+    int64_t temp_size;    /* bytes of temp buffer the entry point needs */
+    int64_t const_bytes;  /* bytes of weights in the object */
+    int64_t object_bytes; /* size of the written object file */
+    int n_kernels;        /* kernels after fusion */
+    double compile_seconds;
+} kiln_compile_info;
+
+/* Writes an ELF object and a C header (docs/header-api.md). info may be NULL. */
+kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
+                                 const char *header_path, kiln_compile_info *info);
+
+/* ---- JIT ---------------------------------------------------------------- */
+
+typedef struct kiln_program kiln_program;
+
+typedef struct kiln_tensor_info {
+    const char *name;
+    kiln_dtype dtype;
+    int rank;
+    const int64_t *dims;
+    size_t bytes;
+} kiln_tensor_info;
+
+kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out);
+int kiln_program_num_feeds(const kiln_program *p);
+int kiln_program_num_fetches(const kiln_program *p);
+kiln_tensor_info kiln_program_feed(const kiln_program *p, int i);
+kiln_tensor_info kiln_program_fetch(const kiln_program *p, int i);
+size_t kiln_program_temp_size(const kiln_program *p);
+/* feeds[i] / fetches[i] hold the tensors in the order of the options (row
+ * major, dense).  temp: kiln_program_temp_size bytes aligned to 64, or NULL
+ * to use a buffer the program owns (then runs must not overlap). */
+kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *const *fetches, void *temp);
+void kiln_program_free(kiln_program *p);
+
+const char *kiln_dtype_name(kiln_dtype t);
+size_t kiln_dtype_size(kiln_dtype t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

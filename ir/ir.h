@@ -1,0 +1,261 @@
+/* ir/ir.h — Kiln's typed tensor IR.
+ *
+ * A graph is a list of nodes in topological order; every node produces
+ * exactly one value (its `type`), so "node" and "value" are the same thing,
+ * as in ggml.  Frontends expand multi-output ops (Split, Unpack, ...) into
+ * several single-result nodes.  All nodes, operand arrays, names and constant
+ * data live in the graph's arena and die with it.
+ *
+ *   kl_diag d = {0};
+ *   ir_graph *g = ir_graph_new("model.pb");
+ *   ir_node *x = ir_param(g, 0, ir_type_make(KL_F32, 2, (int64_t[]){100, 32}), "x");
+ *   ir_node *y = ir_unary(g, KL_OP_TANH, x, "y");
+ *   ir_graph_add_result(g, y, "y");
+ *   ir_print(g, stdout, 0);
+ *   ir_graph_free(g);
+ *
+ * Passes (passes/) annotate nodes in place: `kernel` (which fused kernel
+ * computes the node) and `store`/`offset`/`index` (where its value lives).
+ */
+#ifndef KILN_IR_H
+#define KILN_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- diagnostics: errors are values carrying a message ------------------ */
+
+/* Collects error lines.  Library code never prints or exits: it appends to a
+ * kl_diag and returns failure; the caller decides what to show.  Several
+ * errors may accumulate (e.g. every unsupported op of a graph). */
+typedef struct kl_diag {
+    int n_errors;
+    char *text; /* lines joined by '\n', no trailing newline; NULL if none */
+    size_t len, cap;
+} kl_diag;
+
+void kl_diag_error(kl_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline bool kl_diag_ok(const kl_diag *d) { return d->n_errors == 0; }
+void kl_diag_clear(kl_diag *d);
+
+/* Broken invariants (bugs, not bad input) abort with file:line. */
+#define KL_ASSERT(c) ((c) ? (void)0 : kl_die(__FILE__, __LINE__, #c))
+_Noreturn void kl_die(const char *file, int line, const char *what);
+
+/* ---- arena -------------------------------------------------------------- */
+
+typedef struct kl_arena kl_arena;
+kl_arena *kl_arena_new(void);
+void kl_arena_free(kl_arena *a);
+void *kl_arena_alloc(kl_arena *a, size_t size, size_t align); /* zeroed */
+char *kl_arena_strdup(kl_arena *a, const char *s);
+size_t kl_arena_bytes(const kl_arena *a);
+
+/* ---- dtypes ------------------------------------------------------------- */
+
+/* DT(ENUM, "text", size, is_float, is_signed) */
+#define KL_DTYPES(DT)                 \
+    DT(F32, "f32", 4, true, true)     \
+    DT(F16, "f16", 2, true, true)     \
+    DT(F64, "f64", 8, true, true)     \
+    DT(I8, "i8", 1, false, true)      \
+    DT(I16, "i16", 2, false, true)    \
+    DT(I32, "i32", 4, false, true)    \
+    DT(I64, "i64", 8, false, true)    \
+    DT(U8, "u8", 1, false, false)     \
+    DT(BOOL, "bool", 1, false, false)
+
+typedef enum kl_dtype {
+#define DT(e, s, n, f, sg) KL_##e,
+    KL_DTYPES(DT)
+#undef DT
+    KL_DTYPE_COUNT
+} kl_dtype;
+
+const char *kl_dtype_name(kl_dtype t);
+size_t kl_dtype_size(kl_dtype t);
+bool kl_dtype_is_float(kl_dtype t);
+bool kl_dtype_from_name(const char *s, kl_dtype *out);
+
+/* ---- types -------------------------------------------------------------- */
+
+#define IR_MAX_RANK 8
+
+typedef struct ir_type {
+    kl_dtype dtype;
+    int rank;
+    int64_t dims[IR_MAX_RANK]; /* static; row-major, dims[rank-1] contiguous */
+} ir_type;
+
+ir_type ir_type_make(kl_dtype dt, int rank, const int64_t *dims);
+int64_t ir_type_numel(const ir_type *t);
+size_t ir_type_bytes(const ir_type *t);
+bool ir_type_equal(const ir_type *a, const ir_type *b);
+/* "f32[100,32]" into buf; returns buf. */
+char *ir_type_str(const ir_type *t, char *buf, size_t n);
+/* numpy broadcasting of two shapes; false if incompatible. */
+bool ir_broadcast_shape(const ir_type *a, const ir_type *b, ir_type *out);
+/* Row-major strides of t as seen from a result of rank `rank` under numpy
+ * broadcasting: broadcast (size-1 or missing) dims get stride 0. */
+void ir_broadcast_strides(const ir_type *t, int rank, const int64_t *out_dims, int64_t *strides);
+
+/* ---- ops ---------------------------------------------------------------- */
+
+typedef enum kl_op {
+#define OP(e, s, ar, sh, fl) KL_OP_##e,
+#include "ops.def"
+#undef OP
+    KL_OP_COUNT
+} kl_op;
+
+typedef enum ir_shape_rule {
+    IR_SHAPE_GIVEN,  /* result type set by the builder (param, const, reshape, cast) */
+    IR_SHAPE_UNARY,  /* same as operand 0 */
+    IR_SHAPE_BCAST,  /* numpy broadcast of the operands */
+    IR_SHAPE_MATMUL, /* [m,k]x[k,n] with transpose attrs */
+    IR_SHAPE_REDUCE, /* operand 0 with attr.reduce.axes removed or kept as 1 */
+} ir_shape_rule;
+
+enum {
+    KL_OPF_SOURCE = 1 << 0,        /* no operands: param, const */
+    KL_OPF_ELEMENTWISE = 1 << 1,   /* y[i] depends on operands at i (after broadcasting) */
+    KL_OPF_COMMUTATIVE = 1 << 2,   /* binary, a op b == b op a */
+    KL_OPF_REDUCTION = 1 << 3,     /* reduces axes of operand 0 */
+    KL_OPF_CONTRACTION = 1 << 4,   /* matmul-like */
+    KL_OPF_DATA_MOVEMENT = 1 << 5, /* moves elements, computes nothing */
+    KL_OPF_ALIAS = 1 << 6,         /* result may share operand 0's memory */
+    KL_OPF_FLOAT = 1 << 7,         /* defined on floating dtypes only */
+};
+
+typedef struct kl_op_info {
+    const char *name;
+    int arity;
+    ir_shape_rule shape;
+    unsigned flags;
+} kl_op_info;
+
+extern const kl_op_info kl_op_table[KL_OP_COUNT];
+static inline const char *kl_op_name(kl_op op) { return kl_op_table[op].name; }
+static inline bool op_is_elementwise(kl_op op) { return kl_op_table[op].flags & KL_OPF_ELEMENTWISE; }
+static inline bool op_is_reduction(kl_op op) { return kl_op_table[op].flags & KL_OPF_REDUCTION; }
+static inline bool op_is_commutative(kl_op op) { return kl_op_table[op].flags & KL_OPF_COMMUTATIVE; }
+static inline bool op_is_source(kl_op op) { return kl_op_table[op].flags & KL_OPF_SOURCE; }
+static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF_ALIAS; }
+bool kl_op_from_name(const char *s, kl_op *out);
+
+/* Per-op-family attributes.  Which member is meaningful follows from op. */
+typedef union ir_attr {
+    struct { int index; } param;                       /* PARAM: position among feeds */
+    struct { bool transpose_a, transpose_b; } matmul;  /* MATMUL */
+    struct { uint32_t axes; bool keep_dims; } reduce;  /* REDUCE_*: bit i = reduce axis i */
+} ir_attr;
+
+/* ---- nodes and graphs --------------------------------------------------- */
+
+/* Where a node's value lives after buffer assignment (passes/bufassign.c). */
+typedef enum ir_store {
+    IR_STORE_NONE,  /* not materialized: computed inside its kernel (fused) */
+    IR_STORE_FEED,  /* caller's feed buffer `index` */
+    IR_STORE_FETCH, /* caller's fetch buffer `index` */
+    IR_STORE_TEMP,  /* temp arena at byte `offset` */
+    IR_STORE_CONST, /* read-only data of the object (node->data) */
+    IR_STORE_ALIAS, /* same memory as in[0] (reshape) */
+} ir_store;
+
+typedef struct ir_node ir_node;
+struct ir_node {
+    kl_op op;
+    int id;          /* unique in the graph, stable; printed as %id */
+    ir_type type;
+    int n_in;
+    ir_node **in;
+    ir_attr attr;
+    const void *data; /* CONST: ir_type_bytes(type) bytes, 64-byte aligned */
+    const char *name; /* source node name for errors and dumps (may be NULL) */
+
+    /* Set by passes. */
+    int n_uses;       /* operand uses + result uses (ir_graph_count_uses) */
+    ir_node *kernel;  /* root of the kernel that computes this node; self if
+                         a root; NULL for nodes needing no code (param, const,
+                         alias) — set by passes/fuse.c */
+    ir_store store;
+    int index;        /* FEED/FETCH index */
+    int64_t offset;   /* TEMP byte offset */
+    int mark;         /* scratch for a single pass; no meaning between passes */
+};
+
+typedef struct ir_result {
+    ir_node *node;
+    const char *name; /* fetch name as the user gave it */
+} ir_result;
+
+typedef struct ir_graph {
+    kl_arena *arena;
+    const char *source; /* file the graph came from, for errors */
+    ir_node **nodes;    /* topological order */
+    int n_nodes, cap_nodes;
+    int next_id;
+    ir_node **params;   /* params[i]->attr.param.index == i */
+    const char **param_names;
+    int n_params;
+    ir_result *results;
+    int n_results, cap_results;
+    int64_t temp_size;  /* set by buffer assignment */
+} ir_graph;
+
+ir_graph *ir_graph_new(const char *source);
+void ir_graph_free(ir_graph *g);
+
+/* Builders append in order, so operands must already be in the graph.  The
+ * result type of a node with shape rule GIVEN is taken from `type`; others
+ * are inferred here (and checked by the verifier); builders return NULL and
+ * report into d when shapes do not fit. */
+ir_node *ir_param(ir_graph *g, ir_type type, const char *name);
+ir_node *ir_const(ir_graph *g, ir_type type, const void *data, const char *name); /* copies data */
+ir_node *ir_const_scalar_f32(ir_graph *g, float v, const char *name);
+ir_node *ir_node_new(ir_graph *g, kl_op op, int n_in, ir_node *const *in, const ir_attr *attr,
+                     const ir_type *type, const char *name, kl_diag *d);
+ir_node *ir_unary(ir_graph *g, kl_op op, ir_node *x, const char *name, kl_diag *d);
+ir_node *ir_binary(ir_graph *g, kl_op op, ir_node *a, ir_node *b, const char *name, kl_diag *d);
+ir_node *ir_reshape(ir_graph *g, ir_node *x, int rank, const int64_t *dims, const char *name, kl_diag *d);
+ir_node *ir_cast(ir_graph *g, ir_node *x, kl_dtype to, const char *name);
+void ir_graph_add_result(ir_graph *g, ir_node *n, const char *name);
+
+/* Infer n's result type from its operands and attrs (shape rules above).
+ * Returns false and reports (naming the node) if they do not fit. */
+bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d);
+
+/* Rewrite every use of `from` (operands and results) to `to`. */
+void ir_replace_uses(ir_graph *g, ir_node *from, ir_node *to);
+/* Drop nodes for which keep[node->mark]... see passes; removes nodes with
+ * mark == 0 from the list (they stay in the arena). */
+void ir_graph_remove_unmarked(ir_graph *g);
+void ir_graph_count_uses(ir_graph *g);
+/* Insert n (already created at the end) right before `before` in the order. */
+void ir_graph_move_before(ir_graph *g, ir_node *n, ir_node *before);
+
+/* ---- text format (ir/print.c, ir/parse.c) ------------------------------- */
+
+enum {
+    IR_PRINT_FULL_CONSTS = 1 << 0, /* print every constant element (parseable) */
+    IR_PRINT_PLAN = 1 << 1,        /* print kernel and storage annotations */
+};
+void ir_print(const ir_graph *g, FILE *f, unsigned flags);
+/* Parse the text format; `source` names the text in errors. */
+ir_graph *ir_parse(const char *text, const char *source, kl_diag *d);
+
+/* ---- verifier and reference evaluation ---------------------------------- */
+
+/* Checks: operand counts, operands defined earlier in the order, types equal
+ * what the shape rules give, params/results well formed. */
+bool ir_verify(const ir_graph *g, kl_diag *d);
+
+/* Reference evaluation of one node, used by constant folding and as an
+ * oracle in tests: `in[i]` point to operand data, `out` to result storage. */
+bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d);
+/* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */
+bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d);
+
+#endif

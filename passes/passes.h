@@ -1,0 +1,52 @@
+/* passes/passes.h — the passes over the IR and the pipelines that run them.
+ *
+ * Each pass is one file passes/X.c with one entry point
+ *     bool pass_X(ir_graph *g, pass_ctx *ctx)
+ * that returns whether it changed the graph, counts its work in ctx->stats
+ * and reports bad input into ctx->diag (failure = !kl_diag_ok(ctx->diag)).
+ * The contract comment at the top of each file says what it requires and
+ * what it guarantees.  Pipelines (passes/pipeline.c) are plain functions,
+ * one per -O level, readable top to bottom.
+ */
+#ifndef KILN_PASSES_H
+#define KILN_PASSES_H
+
+#include <stdio.h>
+
+#include "../ir/ir.h"
+
+#define PASS_MAX_STATS 64
+
+typedef struct pass_stat {
+    const char *pass, *name;
+    long value;
+} pass_stat;
+
+typedef struct pass_ctx {
+    kl_diag *diag;
+    int opt_level;
+    const char *dump_after; /* pass name or "all": print IR after it */
+    FILE *dump_file;
+    FILE *time_file;        /* per-pass wall time, or NULL */
+    bool verify_each;       /* run ir_verify after every pass */
+    pass_stat stats[PASS_MAX_STATS];
+    int n_stats;
+    double seconds_total;
+} pass_ctx;
+
+/* Add `delta` to the named statistic of `pass`. */
+void pass_count(pass_ctx *ctx, const char *pass, const char *name, long delta);
+
+bool pass_infer(ir_graph *g, pass_ctx *ctx);     /* shapes and dtypes, checked */
+bool pass_verify(ir_graph *g, pass_ctx *ctx);    /* the verifier as a pass */
+bool pass_fold(ir_graph *g, pass_ctx *ctx);      /* constant folding */
+bool pass_simplify(ir_graph *g, pass_ctx *ctx);  /* algebraic identities */
+bool pass_cse(ir_graph *g, pass_ctx *ctx);       /* common subexpressions, shared constants */
+bool pass_dce(ir_graph *g, pass_ctx *ctx);       /* drop what no fetch needs */
+bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; sets node->kernel */
+bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
+
+/* Runs the pipeline for ctx->opt_level.  Returns false on error (ctx->diag). */
+bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
+
+#endif

@@ -1,0 +1,1 @@
+/* tests/support/fixture.c — filled in below. */
