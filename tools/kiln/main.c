@@ -1,2 +1,260 @@
-/* tools/kiln/main.c — the kiln CLI. */
-int main(void) { return 0; }
+/* tools/kiln/main.c — the kiln command line (docs/cli.md).
+ *
+ *   kiln compile MODEL --feed x --fetch y -o model.o --header model.h --prefix mlp [-O2] [--target-cpu CPU]
+ *   kiln run     MODEL --feed x=in.npy --fetch y [--out-dir DIR]
+ *   kiln dump    MODEL [--feed x] [--fetch y] [--after=all|PASS]
+ *
+ * Every failure prints one "kiln: ..." line per problem to stderr and exits
+ * non-zero; nothing here crashes on bad input.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kiln/kiln.h"
+#include "npy.h"
+
+#define MAX_TENSORS 256
+
+typedef struct cli {
+    const char *cmd, *model, *object, *header, *out_dir;
+    const char *feeds[MAX_TENSORS], *feed_files[MAX_TENSORS], *fetches[MAX_TENSORS];
+    int n_feeds, n_fetches;
+    kiln_options opt;
+    bool time_passes;
+} cli;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
+            "                   [-O0|-O1|-O2|-O3] [--target-cpu CPU] [--target-features F] [--time-passes]\n"
+            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
+            "       kiln dump MODEL [--feed NAME...] --fetch NAME... [--after=all|PASS] [-O..]\n"
+            "Tensor names are \"node\" or \"node:k\".  See docs/cli.md.\n");
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "kiln: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* Prints each line of a status message with the "kiln: " prefix. */
+static int fail_status(kiln_status *st)
+{
+    const char *m = kiln_status_message(st);
+    while (*m) {
+        const char *nl = strchr(m, '\n');
+        int n = nl ? (int)(nl - m) : (int)strlen(m);
+        fprintf(stderr, "kiln: %.*s\n", n, m);
+        m += n + (nl ? 1 : 0);
+    }
+    int code = kiln_status_code(st) == KILN_ERR_UNSUPPORTED ? 3 : 1;
+    kiln_status_free(st);
+    return code;
+}
+
+/* "--name=value" or "--name value"; returns the value or NULL. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n)) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] == 0 && *i + 1 < argc) return argv[++*i];
+    return NULL;
+}
+
+static int parse_args(cli *c, int argc, char **argv)
+{
+    kiln_options_init(&c->opt);
+    c->cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        char *a = argv[i];
+        if ((v = opt_value(argc, argv, &i, "--feed"))) {
+            if (c->n_feeds == MAX_TENSORS) return fail("too many --feed options%s%s", "", "");
+            char *eq = strchr(v, '=');
+            c->feed_files[c->n_feeds] = eq ? eq + 1 : NULL;
+            c->feeds[c->n_feeds++] = eq ? strndup(v, (size_t)(eq - v)) : v;
+        } else if ((v = opt_value(argc, argv, &i, "--fetch"))) {
+            if (c->n_fetches == MAX_TENSORS) return fail("too many --fetch options%s%s", "", "");
+            c->fetches[c->n_fetches++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "-o"))) c->object = v;
+        else if ((v = opt_value(argc, argv, &i, "--header"))) c->header = v;
+        else if ((v = opt_value(argc, argv, &i, "--prefix"))) c->opt.prefix = v;
+        else if ((v = opt_value(argc, argv, &i, "--out-dir"))) c->out_dir = v;
+        else if ((v = opt_value(argc, argv, &i, "--target-cpu"))) c->opt.target_cpu = v;
+        else if ((v = opt_value(argc, argv, &i, "--target-features"))) c->opt.target_features = v;
+        else if ((v = opt_value(argc, argv, &i, "--after"))) c->opt.dump_after = v;
+        else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
+        else if (!strcmp(a, "--time-passes")) c->time_passes = true;
+        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
+        else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
+        else if (!c->model) c->model = a;
+        else return fail("unexpected argument '%s'%s", a, "");
+    }
+    if (!c->model) return fail("no model file given%s%s", "", "");
+    c->opt.feeds = c->feeds;
+    c->opt.n_feeds = c->n_feeds;
+    c->opt.fetches = c->fetches;
+    c->opt.n_fetches = c->n_fetches;
+    if (c->time_passes) c->opt.time_file = stderr;
+    return 0;
+}
+
+static int cmd_compile(cli *c, kiln_model *m)
+{
+    if (!c->object) return fail("compile needs -o OBJECT%s%s", "", "");
+    if (c->time_passes) fprintf(stderr, "kiln: pass times\n");
+    kiln_compile_info info;
+    kiln_status *st = kiln_compile_object(m, &c->opt, c->object, c->header, &info);
+    if (st) return fail_status(st);
+    printf("kiln: wrote %s (%lld bytes)%s%s\n", c->object, (long long)info.object_bytes, c->header ? " and " : "",
+           c->header ? c->header : "");
+    printf("kiln: %d kernels, temp arena %lld bytes, constants %lld bytes, compiled in %.1f ms\n", info.n_kernels,
+           (long long)info.temp_size, (long long)info.const_bytes, info.compile_seconds * 1e3);
+    return 0;
+}
+
+/* Fetch names become file names: '/' and ':' (and other odd bytes) -> '_'. */
+static void file_name_for(const char *dir, const char *name, char *out, size_t n)
+{
+    size_t at = (size_t)snprintf(out, n, "%s/", dir);
+    for (const char *p = name; *p && at + 5 < n; p++)
+        out[at++] = (*p == '/' || *p == ':' || *p == '\\' || (unsigned char)*p < 32) ? '_' : *p;
+    snprintf(out + at, n - at, ".npy");
+}
+
+static void summarize(const kiln_tensor_info *t, const void *data)
+{
+    int64_t count = 1;
+    for (int i = 0; i < t->rank; i++) count *= t->dims[i];
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < count; i++) {
+        double v = t->dtype == KILN_F32 ? ((const float *)data)[i]
+                   : t->dtype == KILN_I32 ? ((const int32_t *)data)[i]
+                                          : 0;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    printf("%s: %s[", t->name, kiln_dtype_name(t->dtype));
+    for (int i = 0; i < t->rank; i++) printf("%s%lld", i ? "," : "", (long long)t->dims[i]);
+    printf("] min %.6g max %.6g mean %.6g\n", count ? lo : 0, count ? hi : 0, count ? sum / (double)count : 0);
+}
+
+static bool same_shape(const npy_array *a, const kiln_tensor_info *t)
+{
+    if ((int)a->dtype != (int)t->dtype || a->rank != t->rank) return false;
+    for (int i = 0; i < t->rank; i++)
+        if (a->dims[i] != t->dims[i]) return false;
+    return true;
+}
+
+static void shape_str(int dtype, int rank, const int64_t *dims, char *buf, size_t n)
+{
+    size_t at = (size_t)snprintf(buf, n, "%s[", kiln_dtype_name((kiln_dtype)dtype));
+    for (int i = 0; i < rank && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? "," : "", (long long)dims[i]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+}
+
+static int load_feeds(cli *c, kiln_program *p, npy_array *arrays)
+{
+    for (int i = 0; i < c->n_feeds; i++) {
+        kiln_tensor_info t = kiln_program_feed(p, i);
+        if (!c->feed_files[i]) return fail("feed '%s' needs a file: --feed %s=FILE.npy", t.name, t.name);
+        kl_diag d = {0};
+        if (!npy_load(c->feed_files[i], &arrays[i], &d)) {
+            fprintf(stderr, "kiln: %s\n", d.text);
+            kl_diag_clear(&d);
+            return 1;
+        }
+        if (!same_shape(&arrays[i], &t)) {
+            char want[128], got[128];
+            shape_str(t.dtype, t.rank, t.dims, want, sizeof want);
+            shape_str(arrays[i].dtype, arrays[i].rank, arrays[i].dims, got, sizeof got);
+            fprintf(stderr, "kiln: %s: feed '%s' expects %s, the file holds %s\n", c->feed_files[i], t.name, want, got);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int write_fetches(cli *c, kiln_program *p, void **outs)
+{
+    const char *dir = c->out_dir ? c->out_dir : ".";
+    if (c->out_dir && mkdir(dir, 0777) && errno != EEXIST) return fail("cannot create directory %s: %s", dir, strerror(errno));
+    for (int i = 0; i < kiln_program_num_fetches(p); i++) {
+        kiln_tensor_info t = kiln_program_fetch(p, i);
+        char path[4096];
+        file_name_for(dir, t.name, path, sizeof path);
+        kl_diag d = {0};
+        if (!npy_save(path, (kl_dtype)t.dtype, t.rank, t.dims, outs[i], &d)) {
+            fprintf(stderr, "kiln: %s\n", d.text);
+            kl_diag_clear(&d);
+            return 1;
+        }
+        summarize(&t, outs[i]);
+    }
+    return 0;
+}
+
+static int cmd_run(cli *c, kiln_model *m)
+{
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &c->opt, &p);
+    if (st) return fail_status(st);
+    npy_array arrays[MAX_TENSORS] = {0};
+    const void *ins[MAX_TENSORS];
+    void *outs[MAX_TENSORS] = {0};
+    int rc = load_feeds(c, p, arrays);
+    for (int i = 0; !rc && i < kiln_program_num_fetches(p); i++)
+        if (!(outs[i] = aligned_alloc(64, (kiln_program_fetch(p, i).bytes + 64) & ~(size_t)63))) rc = fail("out of memory%s%s", "", "");
+    if (!rc) {
+        for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
+        if ((st = kiln_program_run(p, ins, outs, NULL))) rc = fail_status(st);
+    }
+    if (!rc) rc = write_fetches(c, p, outs);
+    for (int i = 0; i < MAX_TENSORS; i++) free(outs[i]);
+    for (int i = 0; i < c->n_feeds; i++) npy_free(&arrays[i]);
+    kiln_program_free(p);
+    return rc;
+}
+
+static int cmd_dump(cli *c, kiln_model *m)
+{
+    if (!c->opt.dump_after) c->opt.dump_after = "all";
+    c->opt.dump_file = stdout;
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &c->opt, &p);
+    if (st) return fail_status(st);
+    kiln_program_free(p);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    static cli c;
+    int rc = parse_args(&c, argc, argv);
+    if (rc) return rc;
+    bool known = !strcmp(c.cmd, "compile") || !strcmp(c.cmd, "run") || !strcmp(c.cmd, "dump");
+    if (!known) return fail("unknown command '%s'%s (compile, run, dump)", c.cmd, "");
+    kiln_model *m;
+    kiln_status *st = kiln_model_load(c.model, &m);
+    if (st) return fail_status(st);
+    if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
+    else if (!strcmp(c.cmd, "run")) rc = cmd_run(&c, m);
+    else rc = cmd_dump(&c, m);
+    kiln_model_free(m);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* passes/bufassign.c — buffer assignment: where every value lives.
+ *
+ * requires: node->kernel set (passes/fuse.c); nodes in schedule order.
+ * guarantees: node->store/index/offset set (ir.h) and g->temp_size:
+ *   - feeds and fetches live in the caller's buffers; a fetch that is a
+ *     param, constant, alias or a second fetch of the same node first gets
+ *     a COPY kernel, so every fetch buffer is written by exactly one kernel;
+ *   - every other kernel result gets a 64-byte aligned slot of one temp
+ *     arena.  Slots are reused: a value is live from its kernel to the last
+ *     kernel that reads it (through aliases), and buffers whose lifetimes
+ *     overlap never overlap in memory (greedy interval colouring, largest
+ *     first).  A kernel's output never shares bytes with its inputs.
+ */
+#include <stdlib.h>
+
+#include "passes.h"
+
+#define ALIGN 64
+
+static ir_node *alias_root(ir_node *n)
+{
+    while (n->op != KL_OP_CONST && n->op != KL_OP_PARAM && op_is_alias(n->op)) n = n->in[0];
+    return n;
+}
+
+/* Give each fetch its own computed node, adding COPY kernels where needed. */
+static void separate_fetches(ir_graph *g, pass_ctx *ctx)
+{
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = 0;
+    for (int i = 0; i < g->n_results; i++) {
+        ir_node *r = g->results[i].node;
+        if (r->kernel != r || r->mark) {
+            kl_diag none = {0};
+            ir_node *c = ir_unary(g, KL_OP_COPY, r, g->results[i].name, &none);
+            KL_ASSERT(c && kl_diag_ok(&none));
+            c->kernel = c;
+            g->results[i].node = c;
+            r = c;
+            pass_count(ctx, "bufassign", "fetch copies", 1);
+        }
+        r->mark = 1;
+    }
+}
+
+typedef struct buf {
+    ir_node *node;
+    int def, last; /* schedule positions */
+    int64_t size;
+} buf;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const buf *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->def - y->def;
+}
+
+static bool lifetimes_overlap(const buf *a, const buf *b) { return !(a->last < b->def || b->last < a->def); }
+
+/* Lowest aligned offset where b fits beside the placed buffers it overlaps in time. */
+static int64_t first_fit(const buf *b, const buf *placed, int n_placed)
+{
+    int64_t at = 0;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int i = 0; i < n_placed; i++) {
+            const buf *p = &placed[i];
+            if (!lifetimes_overlap(b, p)) continue;
+            int64_t p0 = p->node->offset, p1 = p0 + p->size;
+            if (at < p1 && p0 < at + b->size) {
+                at = (p1 + ALIGN - 1) / ALIGN * ALIGN;
+                moved = true;
+            }
+        }
+    }
+    return at;
+}
+
+static void set_stores(ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (n->op == KL_OP_PARAM) n->store = IR_STORE_FEED, n->index = n->attr.param.index;
+        else if (n->op == KL_OP_CONST) n->store = IR_STORE_CONST;
+        else if (op_is_alias(n->op)) n->store = IR_STORE_ALIAS;
+        else if (n->kernel != n) n->store = IR_STORE_NONE;
+        else n->store = IR_STORE_TEMP;
+    }
+    for (int i = 0; i < g->n_results; i++) {
+        g->results[i].node->store = IR_STORE_FETCH;
+        g->results[i].node->index = i;
+    }
+}
+
+bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
+{
+    separate_fetches(g, ctx);
+    set_stores(g);
+    int *pos = calloc((size_t)g->next_id, sizeof *pos), *last = calloc((size_t)g->next_id, sizeof *last);
+    buf *bufs = calloc((size_t)g->n_nodes + 1, sizeof *bufs);
+    if (!pos || !last || !bufs) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) pos[g->nodes[i]->id] = i, last[g->nodes[i]->id] = i;
+    /* A value is read when the kernel of any computing user runs. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (!n->kernel) continue;
+        for (int j = 0; j < n->n_in; j++) {
+            ir_node *src = alias_root(n->in[j]);
+            int at = pos[n->kernel->id];
+            if (at > last[src->id]) last[src->id] = at;
+        }
+    }
+    int nb = 0;
+    int64_t unshared = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (n->store != IR_STORE_TEMP) continue;
+        int64_t size = ((int64_t)ir_type_bytes(&n->type) + ALIGN - 1) / ALIGN * ALIGN;
+        bufs[nb++] = (buf){n, pos[n->id], last[n->id], size};
+        unshared += size;
+    }
+    qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
+    int64_t top = 0;
+    for (int i = 0; i < nb; i++) {
+        bufs[i].node->offset = first_fit(&bufs[i], bufs, i);
+        if (bufs[i].node->offset + bufs[i].size > top) top = bufs[i].node->offset + bufs[i].size;
+    }
+    g->temp_size = top;
+    pass_count(ctx, "bufassign", "temp buffers", nb);
+    pass_count(ctx, "bufassign", "temp bytes", (long)top);
+    pass_count(ctx, "bufassign", "bytes without reuse", (long)unshared);
+    free(pos);
+    free(last);
+    free(bufs);
+    return true;
+}

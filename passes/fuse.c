@@ -1,0 +1,74 @@
+/* passes/fuse.c — kernel formation and elementwise loop fusion.
+ *
+ * requires: types inferred; dead code removed.
+ * guarantees: node->kernel is set on every node (codegen/codegen.h):
+ *   - param, const and alias (reshape) nodes: NULL, they need no code;
+ *   - every other node is either a kernel root (kernel == itself) or, at
+ *     -O1 and above, a member fused into the elementwise kernel of its
+ *     consumers: an elementwise producer whose every use is inside one
+ *     elementwise kernel, whose shape equals that kernel's root shape (so it
+ *     is evaluated at the same index, never recomputed for broadcasting),
+ *     and which is not itself a fetch.
+ *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
+ *   and one pass over memory.
+ * Nodes are visited in reverse order, so when a producer is considered all
+ * its users already have their kernel.
+ */
+#include <stdlib.h>
+
+#include "passes.h"
+
+static bool needs_code(const ir_node *n) { return !op_is_source(n->op) && !op_is_alias(n->op); }
+
+static bool same_dims(const ir_type *a, const ir_type *b)
+{
+    if (a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return false;
+    return true;
+}
+
+/* users_kernel[id]: the one kernel all users so far belong to; conflict[id]
+ * set once users disagree or a user is not a kernel (fetch, alias). */
+typedef struct fuse_state {
+    ir_node **users_kernel;
+    unsigned char *conflict;
+} fuse_state;
+
+static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
+{
+    int id = operand->id;
+    if (!kernel) s->conflict[id] = 1;
+    else if (!s->users_kernel[id]) s->users_kernel[id] = kernel;
+    else if (s->users_kernel[id] != kernel) s->conflict[id] = 1;
+}
+
+static bool can_join(const fuse_state *s, const ir_node *n)
+{
+    ir_node *k = s->users_kernel[n->id];
+    return !s->conflict[n->id] && k && op_is_elementwise(n->op) && op_is_elementwise(k->op) &&
+           same_dims(&n->type, &k->type);
+}
+
+bool pass_fuse(ir_graph *g, pass_ctx *ctx)
+{
+    fuse_state s = {calloc((size_t)g->next_id, sizeof(ir_node *)), calloc((size_t)g->next_id, 1)};
+    if (!s.users_kernel || !s.conflict) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int i = 0; i < g->n_results; i++) s.conflict[g->results[i].node->id] = 1;
+    bool fusing = ctx->opt_level >= 1;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        ir_node *n = g->nodes[i];
+        if (!needs_code(n)) n->kernel = NULL;
+        else if (fusing && can_join(&s, n)) {
+            n->kernel = s.users_kernel[n->id];
+            pass_count(ctx, "fuse", "ops fused", 1);
+        } else {
+            n->kernel = n;
+            pass_count(ctx, "fuse", "kernels", 1);
+        }
+        for (int j = 0; j < n->n_in; j++) note_use(&s, n->in[j], n->kernel);
+    }
+    free(s.users_kernel);
+    free(s.conflict);
+    return true;
+}

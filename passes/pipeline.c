@@ -1,0 +1,75 @@
+/* passes/pipeline.c — the pass manager: one readable pipeline per -O level.
+ *
+ * Every pass is timed, optionally verified (ctx->verify_each) and optionally
+ * dumped (ctx->dump_after = its name or "all").
+ */
+#include <string.h>
+#include <time.h>
+
+#include "passes.h"
+
+void pass_count(pass_ctx *ctx, const char *pass, const char *name, long delta)
+{
+    for (int i = 0; i < ctx->n_stats; i++)
+        if (!strcmp(ctx->stats[i].pass, pass) && !strcmp(ctx->stats[i].name, name)) {
+            ctx->stats[i].value += delta;
+            return;
+        }
+    if (ctx->n_stats < PASS_MAX_STATS) ctx->stats[ctx->n_stats++] = (pass_stat){pass, name, delta};
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef bool (*pass_fn)(ir_graph *, pass_ctx *);
+
+static bool wants_dump(const pass_ctx *ctx, const char *name)
+{
+    return ctx->dump_after && (!strcmp(ctx->dump_after, "all") || !strcmp(ctx->dump_after, name));
+}
+
+/* Runs one pass with the manager's duties around it; false on error. */
+static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
+{
+    double t0 = now();
+    bool changed = fn(g, ctx);
+    double dt = now() - t0;
+    ctx->seconds_total += dt;
+    if (ctx->time_file)
+        fprintf(ctx->time_file, "  %-10s %8.3f ms  %s\n", name, dt * 1e3, changed ? "changed" : "");
+    if (!kl_diag_ok(ctx->diag)) return false;
+    if (ctx->verify_each && !ir_verify(g, ctx->diag)) {
+        kl_diag_error(ctx->diag, "%s: IR invalid after pass '%s' (a Kiln bug)", g->source, name);
+        return false;
+    }
+    if (wants_dump(ctx, name)) {
+        FILE *f = ctx->dump_file ? ctx->dump_file : stdout;
+        fprintf(f, "// ---- after %s%s\n", name, changed ? "" : " (no change)");
+        ir_print(g, f, IR_PRINT_PLAN);
+    }
+    return true;
+}
+
+#define RUN(pass) \
+    if (!run(g, ctx, #pass, pass_##pass)) return false
+
+bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
+{
+    RUN(infer);
+    RUN(verify);
+    RUN(dce);
+    if (ctx->opt_level >= 1) {
+        RUN(fold);
+        RUN(simplify);
+        RUN(cse);
+        RUN(dce);
+    }
+    RUN(fuse); /* at -O0 every op is its own kernel */
+    RUN(bufassign);
+    RUN(verify);
+    return true;
+}
