@@ -46,6 +46,12 @@ bool pass_dce(ir_graph *g, pass_ctx *ctx);       /* drop what no fetch needs */
 bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; sets node->kernel */
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
 
+typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
+/* The pass with this name ("fuse", ...), or NULL; used by tests and dumps. */
+pass_fn pass_by_name(const char *name);
+/* Comma-separated names of every pass, for messages. */
+const char *pass_names(void);
+
 /* Runs the pipeline for ctx->opt_level.  Returns false on error (ctx->diag). */
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
 

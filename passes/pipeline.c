@@ -25,7 +25,20 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-typedef bool (*pass_fn)(ir_graph *, pass_ctx *);
+/* Every pass, by the name dumps and pass tests use. */
+static const struct { const char *name; pass_fn fn; } passes[] = {
+    {"infer", pass_infer}, {"verify", pass_verify},     {"dce", pass_dce},   {"fold", pass_fold},
+    {"simplify", pass_simplify}, {"cse", pass_cse}, {"fuse", pass_fuse}, {"bufassign", pass_bufassign},
+};
+
+pass_fn pass_by_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof passes / sizeof *passes; i++)
+        if (!strcmp(passes[i].name, name)) return passes[i].fn;
+    return NULL;
+}
+
+const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, fuse, bufassign"; }
 
 static bool wants_dump(const pass_ctx *ctx, const char *name)
 {

@@ -1,1 +1,187 @@
-/* tests/support/fixture.c — filled in below. */
+/* tests/support/fixture.c — load fixtures, run them through the JIT, compare. */
+#include "fixture.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/kiln/npy.h"
+
+static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
+
+int fixture_names(char names[][128], int max)
+{
+    DIR *d = opendir(KILN_SOURCE_DIR "/tests/fixtures");
+    int n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d)) && n < max;) {
+        char path[1024];
+        snprintf(path, sizeof path, KILN_SOURCE_DIR "/tests/fixtures/%s/fixture.txt", e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (!f) continue;
+        fclose(f);
+        snprintf(names[n++], 128, "%s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, 128, cmp_names);
+    return n;
+}
+
+static bool parse_line(fixture *f, char *line)
+{
+    char *words[4] = {0};
+    int n = 0;
+    for (char *tok = strtok(line, " \t\r"); tok && n < 4; tok = strtok(NULL, " \t\r")) words[n++] = tok;
+    if (n == 0 || words[0][0] == '#') return true;
+    if (!strcmp(words[0], "feed") && n == 3 && f->n_feeds < FIXTURE_MAX) {
+        f->feeds[f->n_feeds] = words[1];
+        f->feed_files[f->n_feeds++] = words[2];
+    } else if (!strcmp(words[0], "fetch") && n == 3 && f->n_fetches < FIXTURE_MAX) {
+        f->fetches[f->n_fetches] = words[1];
+        f->fetch_files[f->n_fetches++] = words[2];
+    } else if (!strcmp(words[0], "tol") && n == 3) {
+        f->rtol = atof(words[1]);
+        f->atol = atof(words[2]);
+    } else if (!strcmp(words[0], "expect_error") && n >= 2) {
+        /* the rest of the line, strtok cut it: rejoin */
+        for (int i = 2; i < n; i++) words[i][-1] = ' ';
+        f->expect_error = words[1];
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool fixture_load(const char *name, fixture *f, char *err, size_t n)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->dir, sizeof f->dir, KILN_SOURCE_DIR "/tests/fixtures/%s", name);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fixture.txt", f->dir);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return snprintf(err, n, "%s: cannot open", path), false;
+    size_t len = fread(f->text, 1, sizeof f->text - 1, fp);
+    fclose(fp);
+    f->text[len] = 0;
+    f->rtol = 1e-5;
+    f->atol = 1e-6;
+    for (char *line = f->text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char copy[512];
+        snprintf(copy, sizeof copy, "%s", line);
+        if (!parse_line(f, line)) return snprintf(err, n, "%s: bad line: %s", path, copy), false;
+    }
+    return true;
+}
+
+/* Worst error of one fetch, and whether it is within tolerance. */
+static bool compare(const fixture *f, const npy_array *want, const void *got, double *max_abs, double *max_rel,
+                    char *msg, size_t n)
+{
+    int64_t count = (int64_t)(want->bytes / kl_dtype_size(want->dtype));
+    bool ok = true;
+    for (int64_t i = 0; i < count; i++) {
+        double w, g;
+        if (want->dtype == KL_F32) w = ((const float *)want->data)[i], g = ((const float *)got)[i];
+        else if (want->dtype == KL_I32) w = ((const int32_t *)want->data)[i], g = ((const int32_t *)got)[i];
+        else return snprintf(msg, n, "dtype %s not compared yet", kl_dtype_name(want->dtype)), false;
+        if (isnan(w) && isnan(g)) continue;
+        double e = fabs(g - w);
+        if (isinf(w) && g == w) e = 0;
+        if (e > *max_abs) *max_abs = e;
+        if (w != 0 && e / fabs(w) > *max_rel) *max_rel = e / fabs(w);
+        if (!(e <= f->atol + f->rtol * fabs(w)) && ok) {
+            snprintf(msg, n, "element %lld: kiln %.9g, tensorflow %.9g (|err| %.3g > atol %.3g + rtol %.3g*|tf|)",
+                     (long long)i, g, w, e, f->atol, f->rtol);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static fixture_result result_fail(const char *fmt, const char *a, const char *b)
+{
+    fixture_result r = {0};
+    snprintf(r.message, sizeof r.message, fmt, a, b);
+    return r;
+}
+
+static bool load_npy(const fixture *f, const char *file, npy_array *a, fixture_result *r)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", f->dir, file);
+    kl_diag d = {0};
+    if (npy_load(path, a, &d)) return true;
+    *r = result_fail("%s%s", d.text, "");
+    kl_diag_clear(&d);
+    return false;
+}
+
+static fixture_result run_program(const fixture *f, kiln_program *p)
+{
+    fixture_result r = {.ok = true};
+    npy_array ins[FIXTURE_MAX] = {0}, want[FIXTURE_MAX] = {0};
+    const void *in_ptrs[FIXTURE_MAX];
+    void *outs[FIXTURE_MAX] = {0};
+    for (int i = 0; r.ok && i < f->n_feeds; i++)
+        if (load_npy(f, f->feed_files[i], &ins[i], &r)) in_ptrs[i] = ins[i].data;
+    for (int i = 0; r.ok && i < f->n_fetches; i++)
+        if (load_npy(f, f->fetch_files[i], &want[i], &r))
+            outs[i] = calloc(1, kiln_program_fetch(p, i).bytes + 64);
+    if (r.ok) {
+        kiln_status *st = kiln_program_run(p, in_ptrs, outs, NULL);
+        if (st) r = result_fail("run: %s%s", kiln_status_message(st), ""), kiln_status_free(st);
+    }
+    for (int i = 0; r.ok && i < f->n_fetches; i++) {
+        char msg[512];
+        if (want[i].bytes != kiln_program_fetch(p, i).bytes) {
+            r = result_fail("fetch %s: size differs from TensorFlow's %s", f->fetches[i], "");
+        } else if (!compare(f, &want[i], outs[i], &r.max_abs, &r.max_rel, msg, sizeof msg)) {
+            r.ok = false;
+            snprintf(r.message, sizeof r.message, "fetch %s: %s", f->fetches[i], msg);
+        }
+    }
+    for (int i = 0; i < FIXTURE_MAX; i++) free(outs[i]), npy_free(&ins[i]), npy_free(&want[i]);
+    return r;
+}
+
+fixture_result fixture_run_jit(const fixture *f, int opt_level)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.pb", f->dir);
+    kiln_model *m;
+    kiln_status *st = kiln_model_load(path, &m);
+    if (st) {
+        fixture_result r = result_fail("load: %s%s", kiln_status_message(st), "");
+        r.ok = f->expect_error && strstr(kiln_status_message(st), f->expect_error);
+        kiln_status_free(st);
+        return r;
+    }
+    kiln_options o;
+    kiln_options_init(&o);
+    o.feeds = f->feeds;
+    o.n_feeds = f->n_feeds;
+    o.fetches = f->fetches;
+    o.n_fetches = f->n_fetches;
+    o.opt_level = opt_level;
+    kiln_program *p;
+    st = kiln_jit(m, &o, &p);
+    fixture_result r;
+    if (st) {
+        r = result_fail("compile: %s%s", kiln_status_message(st), "");
+        r.ok = f->expect_error && strstr(kiln_status_message(st), f->expect_error);
+        kiln_status_free(st);
+    } else if (f->expect_error) {
+        r = result_fail("compiled, but an error containing '%s' was expected%s", f->expect_error, "");
+        kiln_program_free(p);
+    } else {
+        r = run_program(f, p);
+        kiln_program_free(p);
+    }
+    kiln_model_free(m);
+    return r;
+}

@@ -1,0 +1,141 @@
+/* tests/test_passes.c — pass tests as text files, MLIR style.
+ *
+ * Each tests/passes/NAME.kir holds IR in the text format (docs/ir-format.md)
+ * plus directives in comments:
+ *   // RUN: fold,dce            passes to run, in order (-O level: "// OPT: 0")
+ *   // CHECK: text             must appear in the printed result, in order
+ *   // CHECK-NOT: text         must not appear between the previous CHECK and the next
+ *   // ERROR: text             the passes must fail with a message containing text
+ * The result is printed with IR_PRINT_PLAN, so plan annotations can be checked.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/passes.h"
+
+#define PASS_DIR KILN_SOURCE_DIR "/tests/passes"
+
+typedef struct kir_case {
+    char name[128];
+} kir_case;
+
+static int by_name(const void *a, const void *b) { return strcmp(a, b); }
+
+static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
+
+ParameterizedTestParameters(passes, text)
+{
+    static kir_case found[256];
+    int n = 0;
+    DIR *d = opendir(PASS_DIR);
+    for (struct dirent *e; d && (e = readdir(d)) && n < 256;) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".kir")) snprintf(found[n++].name, 128, "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    qsort(found, (size_t)n, sizeof *found, by_name);
+    kir_case *p = cr_malloc(sizeof *p * (size_t)(n + 1));
+    memcpy(p, found, sizeof *p * (size_t)n);
+    return cr_make_param_array(kir_case, p, (size_t)n, free_params);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    s[fread(s, 1, (size_t)n, f)] = 0;
+    fclose(f);
+    return s;
+}
+
+/* The text after "// KEY: " on the line starting at p, copied to out. */
+static bool directive(const char *line, const char *key, char *out, size_t n)
+{
+    const char *k = strstr(line, key);
+    if (!k || strncmp(line, "//", 2)) return false;
+    k += strlen(key);
+    while (*k == ' ') k++;
+    size_t len = strcspn(k, "\n");
+    snprintf(out, n, "%.*s", (int)len, k);
+    return true;
+}
+
+static void run_passes(ir_graph *g, const char *list, pass_ctx *ctx)
+{
+    char names[256];
+    snprintf(names, sizeof names, "%s", list);
+    for (char *name = strtok(names, ", "); name; name = strtok(NULL, ", ")) {
+        pass_fn fn = pass_by_name(name);
+        cr_assert(fn, "unknown pass '%s' (passes: %s)", name, pass_names());
+        fn(g, ctx);
+        if (!kl_diag_ok(ctx->diag)) return;
+        cr_assert(ir_verify(g, ctx->diag), "IR invalid after %s: %s", name, ctx->diag->text);
+    }
+}
+
+ParameterizedTest(kir_case *c, passes, text)
+{
+    char path[512], run[256] = "", opt[16] = "2", want_error[256] = "";
+    snprintf(path, sizeof path, PASS_DIR "/%s", c->name);
+    char *text = read_file(path);
+    cr_assert(text, "cannot read %s", path);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        directive(l, "RUN:", run, sizeof run);
+        directive(l, "OPT:", opt, sizeof opt);
+        directive(l, "ERROR:", want_error, sizeof want_error);
+    }
+    kl_diag d = {0};
+    ir_graph *g = ir_parse(text, c->name, &d);
+    cr_assert(g, "%s: parse failed: %s", c->name, d.text);
+    pass_ctx ctx = {.diag = &d, .opt_level = atoi(opt)};
+    run_passes(g, run, &ctx);
+    if (want_error[0]) {
+        cr_assert(!kl_diag_ok(&d) && strstr(d.text, want_error), "%s: expected error '%s', got: %s", c->name,
+                  want_error, d.text ? d.text : "(none)");
+        ir_graph_free(g);
+        free(text);
+        kl_diag_clear(&d);
+        return;
+    }
+    cr_assert(kl_diag_ok(&d), "%s: %s", c->name, d.text);
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *mem = open_memstream(&out, &out_len);
+    ir_print(g, mem, IR_PRINT_PLAN | IR_PRINT_FULL_CONSTS);
+    fclose(mem);
+    const char *at = out, *not_text = NULL;
+    char want[512];
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (directive(l, "CHECK-NOT:", want, sizeof want)) {
+            not_text = strdup(want);
+        } else if (directive(l, "CHECK:", want, sizeof want)) {
+            const char *hit = strstr(at, want);
+            cr_assert(hit, "%s: CHECK not found after position %ld: '%s'\n--- output:\n%s", c->name, (long)(at - out),
+                      want, out);
+            if (not_text) {
+                char *region = strndup(at, (size_t)(hit - at));
+                cr_assert(!strstr(region, not_text), "%s: CHECK-NOT '%s' found\n--- output:\n%s", c->name, not_text, out);
+                free(region);
+                free((void *)not_text);
+                not_text = NULL;
+            }
+            at = hit + strlen(want);
+        }
+    }
+    if (not_text) {
+        cr_assert(!strstr(at, not_text), "%s: CHECK-NOT '%s' found\n--- output:\n%s", c->name, not_text, out);
+        free((void *)not_text);
+    }
+    free(out);
+    ir_graph_free(g);
+    free(text);
+    kl_diag_clear(&d);
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs what Kiln needs to build and test on Debian 12 (run as root).
+# Idempotent and fast when everything is present: it asks dpkg first and
+# only calls apt-get for what is missing.
+set -eu
+pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
+      libopenblas-dev libcriterion-dev binutils"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing"
+    if [ "$(id -u)" != 0 ]; then echo "install-deps: run as root (apt-get install needed)" >&2; exit 1; fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+fi
+echo "install-deps: all dependencies present"
