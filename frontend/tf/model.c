@@ -1,0 +1,117 @@
+/* frontend/tf/model.c — reading a GraphDef file and indexing its nodes.
+ *
+ * Everything read here is untrusted: protobuf-c checks the wire format, and
+ * this file checks what the format cannot (unique, non-empty node names).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf_internal.h"
+
+#define MAX_FILE_BYTES ((size_t)2 << 30) /* protobuf's own limit */
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int tf_find_node(const tf_model *m, const char *name, size_t len)
+{
+    size_t mask = m->table_size - 1;
+    for (size_t slot = hash_str(name, len) & mask;; slot = (slot + 1) & mask) {
+        int i = m->table[slot];
+        if (i < 0) return -1;
+        const char *s = m->pb->node[i]->name;
+        if (strlen(s) == len && !memcmp(s, name, len)) return i;
+    }
+}
+
+static bool index_nodes(tf_model *m, kl_diag *d)
+{
+    size_t n = m->pb->n_node;
+    m->table_size = 16;
+    while (m->table_size < n * 2) m->table_size *= 2;
+    m->table = malloc(sizeof *m->table * m->table_size);
+    if (!m->table) return kl_diag_error(d, "%s: out of memory", m->source), false;
+    memset(m->table, 0xff, sizeof *m->table * m->table_size);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = m->pb->node[i]->name;
+        if (!name || !*name) return kl_diag_error(d, "%s: node #%zu has no name", m->source, i), false;
+        if (tf_find_node(m, name, strlen(name)) >= 0)
+            return kl_diag_error(d, "%s: two nodes are named '%s'", m->source, name), false;
+        size_t slot = hash_str(name, strlen(name)) & (m->table_size - 1);
+        while (m->table[slot] >= 0) slot = (slot + 1) & (m->table_size - 1);
+        m->table[slot] = (int)i;
+    }
+    return true;
+}
+
+bool tf_model_load_buffer(const void *data, size_t size, const char *source, tf_model **out, kl_diag *d)
+{
+    *out = NULL;
+    if (size == 0) return kl_diag_error(d, "%s: empty file, not a TensorFlow GraphDef", source), false;
+    Kiln__Tf__TfGraph *pb = kiln__tf__tf_graph__unpack(NULL, size, data);
+    if (!pb) return kl_diag_error(d, "%s: not a TensorFlow GraphDef (protobuf parse failed)", source), false;
+    if (pb->n_node == 0) {
+        kiln__tf__tf_graph__free_unpacked(pb, NULL);
+        return kl_diag_error(d, "%s: GraphDef has no nodes", source), false;
+    }
+    tf_model *m = calloc(1, sizeof *m);
+    m->pb = pb;
+    m->source = strdup(source);
+    if (!index_nodes(m, d)) {
+        tf_model_free(m);
+        return false;
+    }
+    *out = m;
+    return true;
+}
+
+bool tf_model_load(const char *path, tf_model **out, kl_diag *d)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return kl_diag_error(d, "%s: cannot open: %s", path, strerror(errno)), false;
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap && cap < MAX_FILE_BYTES) {
+            unsigned char *b = realloc(buf, cap *= 2);
+            if (!b) free(buf);
+            buf = b;
+        } else if (len == cap) {
+            break;
+        }
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        return kl_diag_error(d, "%s: cannot read the file", path), false;
+    }
+    bool ok = tf_model_load_buffer(buf, len, path, out, d);
+    free(buf);
+    return ok;
+}
+
+void tf_model_free(tf_model *m)
+{
+    if (!m) return;
+    if (m->pb) kiln__tf__tf_graph__free_unpacked(m->pb, NULL);
+    free(m->table);
+    free(m->source);
+    free(m);
+}
+
+int tf_model_num_nodes(const tf_model *m) { return (int)m->pb->n_node; }
+
+const Kiln__Tf__TfAttrValue *tf_attr(const Kiln__Tf__TfNode *n, const char *key)
+{
+    for (size_t i = 0; i < n->n_attr; i++)
+        if (n->attr[i] && n->attr[i]->key && !strcmp(n->attr[i]->key, key)) return n->attr[i]->value;
+    return NULL;
+}
