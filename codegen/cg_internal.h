@@ -1,0 +1,61 @@
+/* codegen/cg_internal.h — shared by the codegen files; not a public header. */
+#ifndef KILN_CG_INTERNAL_H
+#define KILN_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen.h"
+
+/* One module being built. */
+typedef struct cg {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef i1, i8, i32, i64, f32, ptr, void_t;
+    const ir_graph *g;
+    const cg_options *o;
+    const char *cpu, *features; /* resolved ("native" -> host) */
+    kl_diag *d;
+    LLVMValueRef *consts;       /* by node id: global of a CONST node */
+    int64_t const_bytes;
+    int n_kernels;
+} cg;
+
+/* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
+typedef struct cg_loop {
+    LLVMBasicBlockRef header, exit;
+    LLVMValueRef iv;
+} cg_loop;
+
+LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l);
+void cg_loop_end(cg *c, cg_loop *l);
+LLVMValueRef cg_i64(cg *c, int64_t v);
+LLVMValueRef cg_f32(cg *c, double v);
+LLVMTypeRef cg_elem_type(cg *c, kl_dtype t);
+bool cg_dtype_ok(cg *c, const ir_node *n);
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n);
+/* Pointer to element `index` (i64) of a buffer of dtype t. */
+LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index);
+
+/* Kernels (codegen/kernels.c): emit the body of kernel function `fn` for
+ * root node `root`; `out` is the output pointer and inputs[i] the pointer of
+ * the materialized node in_nodes[i]. */
+bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_node **in_nodes,
+                    LLVMValueRef *inputs, int n_inputs);
+
+/* Math (codegen/math.c): inline polynomial approximations, branch-free. */
+LLVMValueRef cg_exp(cg *c, LLVMValueRef x);
+LLVMValueRef cg_log(cg *c, LLVMValueRef x);
+LLVMValueRef cg_tanh(cg *c, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x);
+
+/* Targets (codegen/target.c). */
+LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,
+                                       char **features_out, kl_diag *d);
+void cg_init_llvm(void);
+
+/* C identifier for a tensor name, unique within the list (header.c). */
+void cg_c_names(const ir_graph *g, char (*names)[64]);
+
+#endif

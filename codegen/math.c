@@ -1,0 +1,114 @@
+/* codegen/math.c — transcendental functions as inline LLVM IR.
+ *
+ * No libm calls: generated objects must link with nothing, and inline code
+ * vectorizes.  Each function is branch-free (selects), so LLVM's loop
+ * vectorizer widens it.  Accuracy is measured in tests/test_math.c (ULP vs a
+ * double-precision reference) and by the math_* fixtures vs TensorFlow.
+ * Coefficients are the classic Cephes single-precision minimax fits.
+ */
+#include "cg_internal.h"
+
+static LLVMValueRef k(cg *c, double v) { return cg_f32(c, v); }
+static LLVMValueRef fmul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static LLVMValueRef fadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static LLVMValueRef fsub(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
+static LLVMValueRef fma3(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+    return cg_intrinsic(c, "llvm.fma", c->f32, (LLVMValueRef[]){a, b, d}, 3);
+}
+static LLVMValueRef fcmp(cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
+static LLVMValueRef sel(cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, cond, a, b, ""); }
+static LLVMValueRef as_int(cg *c, LLVMValueRef x) { return LLVMBuildBitCast(c->b, x, c->i32, ""); }
+static LLVMValueRef as_float(cg *c, LLVMValueRef x) { return LLVMBuildBitCast(c->b, x, c->f32, ""); }
+static LLVMValueRef i32c(cg *c, int v) { return LLVMConstInt(c->i32, (unsigned long long)(long long)v, 1); }
+
+/* Horner: coef[0]*x^(n-1) + ... + coef[n-1], with fused multiply-adds. */
+static LLVMValueRef poly(cg *c, LLVMValueRef x, const double *coef, int n)
+{
+    LLVMValueRef acc = k(c, coef[0]);
+    for (int i = 1; i < n; i++) acc = fma3(c, acc, x, k(c, coef[i]));
+    return acc;
+}
+
+/* 2^n for an integer-valued float n in [-254, 254], as two exact factors so
+ * results down to the denormal range stay right: p * 2^n = p * 2^a * 2^b. */
+static LLVMValueRef scale_pow2(cg *c, LLVMValueRef p, LLVMValueRef n)
+{
+    LLVMValueRef ni = LLVMBuildFPToSI(c->b, n, c->i32, "");
+    LLVMValueRef a = LLVMBuildAShr(c->b, ni, i32c(c, 1), "");
+    LLVMValueRef bb = LLVMBuildSub(c->b, ni, a, "");
+    LLVMValueRef pa = as_float(c, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, a, i32c(c, 127), ""), i32c(c, 23), ""));
+    LLVMValueRef pb = as_float(c, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, bb, i32c(c, 127), ""), i32c(c, 23), ""));
+    return fmul(c, fmul(c, p, pa), pb);
+}
+
+LLVMValueRef cg_exp(cg *c, LLVMValueRef x)
+{
+    static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                               4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+    /* Clamp so n stays representable; overflow/underflow fixed up below. */
+    LLVMValueRef xc = cg_intrinsic(c, "llvm.minnum", c->f32, (LLVMValueRef[]){x, k(c, 89.0)}, 2);
+    xc = cg_intrinsic(c, "llvm.maxnum", c->f32, (LLVMValueRef[]){xc, k(c, -104.0)}, 2);
+    LLVMValueRef n = cg_intrinsic(c, "llvm.rint", c->f32, (LLVMValueRef[]){fmul(c, xc, k(c, 1.44269504088896341))}, 1);
+    /* r = x - n ln2, in two steps (Cody-Waite) so r keeps its low bits. */
+    LLVMValueRef r = fma3(c, n, k(c, -0.693359375), xc);
+    r = fma3(c, n, k(c, 2.12194440e-4), r);
+    LLVMValueRef r2 = fmul(c, r, r);
+    LLVMValueRef e = fadd(c, fma3(c, poly(c, r, p, 6), r2, r), k(c, 1.0));
+    LLVMValueRef y = scale_pow2(c, e, n);
+    y = sel(c, fcmp(c, LLVMRealOGT, x, k(c, 88.72283935546875)), k(c, __builtin_inff()), y);
+    y = sel(c, fcmp(c, LLVMRealOLT, x, k(c, -103.972084045410)), k(c, 0.0), y);
+    return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
+}
+
+LLVMValueRef cg_log(cg *c, LLVMValueRef x)
+{
+    static const double p[] = {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+                               -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1};
+    /* Denormals: scale into the normal range first, correct the exponent after. */
+    LLVMValueRef tiny = fcmp(c, LLVMRealOLT, x, k(c, 1.17549435e-38));
+    LLVMValueRef xs = sel(c, tiny, fmul(c, x, k(c, 8388608.0)), x);
+    LLVMValueRef bits = as_int(c, xs);
+    LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, bits, i32c(c, 23), ""), i32c(c, 0xff), ""),
+                                  i32c(c, 126), "");
+    LLVMValueRef m = as_float(c, LLVMBuildOr(c->b, LLVMBuildAnd(c->b, bits, i32c(c, 0x807fffff), ""), i32c(c, 0x3f000000), ""));
+    LLVMValueRef ef = LLVMBuildSIToFP(c->b, e, c->f32, "");
+    ef = sel(c, tiny, fsub(c, ef, k(c, 23.0)), ef);
+    /* m in [0.5, 1): move to [sqrt(1/2), sqrt(2)) and take m - 1. */
+    LLVMValueRef small = fcmp(c, LLVMRealOLT, m, k(c, 0.707106781186547524));
+    ef = sel(c, small, fsub(c, ef, k(c, 1.0)), ef);
+    m = sel(c, small, fadd(c, m, m), m);
+    m = fsub(c, m, k(c, 1.0));
+    LLVMValueRef z = fmul(c, m, m);
+    LLVMValueRef y = fmul(c, fmul(c, poly(c, m, p, 9), m), z);
+    y = fma3(c, ef, k(c, -2.12194440e-4), y);
+    y = fma3(c, z, k(c, -0.5), y);
+    LLVMValueRef r = fma3(c, ef, k(c, 0.693359375), fadd(c, m, y));
+    r = sel(c, fcmp(c, LLVMRealOEQ, x, k(c, 0.0)), k(c, -__builtin_inff()), r);
+    r = sel(c, fcmp(c, LLVMRealOEQ, x, k(c, __builtin_inff())), x, r);
+    return sel(c, fcmp(c, LLVMRealULT, x, k(c, 0.0)), k(c, __builtin_nanf("")), r); /* x < 0 or NaN */
+}
+
+LLVMValueRef cg_tanh(cg *c, LLVMValueRef x)
+{
+    static const double p[] = {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
+                               -3.33332819422E-1};
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
+    /* Small |x|: odd polynomial (no cancellation). */
+    LLVMValueRef z = fmul(c, x, x);
+    LLVMValueRef small = fma3(c, fmul(c, poly(c, z, p, 5), z), x, x);
+    /* Large |x|: 1 - 2/(e^{2|x|} + 1), saturating to 1 (exp gives inf). */
+    LLVMValueRef e = cg_exp(c, fadd(c, ax, ax));
+    LLVMValueRef big = fsub(c, k(c, 1.0), LLVMBuildFDiv(c->b, k(c, 2.0), fadd(c, e, k(c, 1.0)), ""));
+    big = cg_intrinsic(c, "llvm.copysign", c->f32, (LLVMValueRef[]){big, x}, 2);
+    return sel(c, fcmp(c, LLVMRealOLT, ax, k(c, 0.625)), small, big);
+}
+
+LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x)
+{
+    /* e = exp(-|x|) never overflows; for x < 0, e/(1+e) keeps relative accuracy. */
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
+    LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, ax, ""));
+    LLVMValueRef s = LLVMBuildFDiv(c->b, k(c, 1.0), fadd(c, k(c, 1.0), e), "");
+    return sel(c, fcmp(c, LLVMRealOGE, x, k(c, 0.0)), s, sel(c, fcmp(c, LLVMRealUNO, x, x), x, fmul(c, e, s)));
+}

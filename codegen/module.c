@@ -1,0 +1,382 @@
+/* codegen/module.c — one LLVM module per graph: constants, one function per
+ * kernel, the entry points; then optimization and output (object or JIT).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg_internal.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void cg_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d)
+{
+    memset(c, 0, sizeof *c);
+    c->ctx = ctx;
+    c->g = g;
+    c->o = o;
+    c->d = d;
+    c->mod = LLVMModuleCreateWithNameInContext(o->prefix, ctx);
+    c->b = LLVMCreateBuilderInContext(ctx);
+    c->i1 = LLVMInt1TypeInContext(ctx);
+    c->i8 = LLVMInt8TypeInContext(ctx);
+    c->i32 = LLVMInt32TypeInContext(ctx);
+    c->i64 = LLVMInt64TypeInContext(ctx);
+    c->f32 = LLVMFloatTypeInContext(ctx);
+    c->ptr = LLVMPointerTypeInContext(ctx, 0);
+    c->void_t = LLVMVoidTypeInContext(ctx);
+    c->consts = calloc((size_t)g->next_id + 1, sizeof *c->consts);
+}
+
+static void cg_done(cg *c)
+{
+    LLVMDisposeBuilder(c->b);
+    free(c->consts);
+    free((void *)c->cpu);
+    free((void *)c->features);
+}
+
+/* Weights as one byte array each: LLVM's fast path for big constants. */
+static void emit_constants(cg *c)
+{
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        ir_node *n = c->g->nodes[i];
+        if (n->op != KL_OP_CONST) continue;
+        size_t bytes = ir_type_bytes(&n->type);
+        LLVMValueRef init = LLVMConstStringInContext2(c->ctx, n->data, bytes ? bytes : 1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "%s_c%d", c->o->prefix, n->id);
+        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+        LLVMSetInitializer(gv, init);
+        LLVMSetGlobalConstant(gv, 1);
+        LLVMSetLinkage(gv, LLVMPrivateLinkage);
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+        LLVMSetAlignment(gv, 64);
+        c->consts[n->id] = gv;
+        c->const_bytes += (int64_t)bytes;
+    }
+}
+
+static void set_target_attrs(cg *c, LLVMValueRef fn)
+{
+    LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
+    if (c->features && *c->features) LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+}
+
+/* The distinct materialized nodes a kernel reads (fused members excluded). */
+static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *m = g->nodes[i];
+        if (m->kernel != root) continue;
+        for (int j = 0; j < m->n_in; j++) {
+            ir_node *p = m->in[j];
+            if (p->kernel == root && p != root) continue;
+            bool seen = false;
+            for (int k = 0; k < n; k++) seen |= out[k] == p;
+            if (!seen && n < max) out[n++] = p;
+        }
+    }
+    return n;
+}
+
+static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+{
+    LLVMTypeRef params[65];
+    for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0);
+    char name[64];
+    snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    set_target_attrs(c, fn);
+    /* Distinct buffers (bufassign never overlaps a kernel's output with its inputs). */
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (int i = 0; i <= n_in; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(c->b, entry);
+    LLVMValueRef inputs[64];
+    for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);
+    if (!cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in)) return NULL;
+    LLVMBuildRetVoid(c->b);
+    c->n_kernels++;
+    return fn;
+}
+
+/* Pointer of a node's storage inside the entry function. */
+static LLVMValueRef storage(cg *c, ir_node *n, LLVMValueRef args, LLVMValueRef temp)
+{
+    switch (n->store) {
+    case IR_STORE_FEED:
+    case IR_STORE_FETCH: {
+        int slot = n->store == IR_STORE_FEED ? n->index : c->g->n_params + n->index;
+        LLVMValueRef idx = cg_i64(c, slot);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, args, &idx, 1, "");
+        return LLVMBuildLoad2(c->b, c->ptr, p, n->name ? n->name : "");
+    }
+    case IR_STORE_TEMP: {
+        LLVMValueRef idx = cg_i64(c, n->offset);
+        return LLVMBuildInBoundsGEP2(c->b, c->i8, temp, &idx, 1, "");
+    }
+    case IR_STORE_CONST: return c->consts[n->id];
+    case IR_STORE_ALIAS: return storage(c, n->in[0], args, temp);
+    case IR_STORE_NONE: break;
+    }
+    KL_ASSERT(!"reading a value that is not stored");
+}
+
+static bool dtypes_ok(cg *c)
+{
+    bool ok = true;
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        ir_node *n = c->g->nodes[i];
+        if (n->kernel && !cg_dtype_ok(c, n)) ok = false;
+    }
+    return ok;
+}
+
+/* int P_run_args(void *const *args, void *temp): kernels in schedule order. */
+static bool emit_entry(cg *c)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s_run_args", c->o->prefix);
+    LLVMTypeRef ft = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
+    LLVMValueRef entry = LLVMAddFunction(c->mod, name, ft);
+    set_target_attrs(c, entry);
+    LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(c->ctx, entry, "entry");
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        ir_node *root = c->g->nodes[i];
+        if (root->kernel != root) continue;
+        ir_node *in_nodes[64];
+        int n_in = kernel_inputs(c->g, root, in_nodes, 64);
+        if (n_in >= 64) {
+            kl_diag_error(c->d, "%s: node '%s': kernel reads more than 63 buffers", c->g->source, root->name ? root->name : "");
+            return false;
+        }
+        LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
+        if (!fn) return false;
+        LLVMPositionBuilderAtEnd(c->b, bb);
+        LLVMValueRef args[65];
+        args[0] = storage(c, root, LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
+        for (int k = 0; k < n_in; k++) args[k + 1] = storage(c, in_nodes[k], LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_in + 1, "");
+    }
+    LLVMPositionBuilderAtEnd(c->b, bb);
+    LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+    return true;
+}
+
+/* int P_run(const T *feed..., T *fetch..., void *temp): the typed form. */
+static void emit_typed_entry(cg *c)
+{
+    int n = c->g->n_params + c->g->n_results;
+    LLVMTypeRef *params = calloc((size_t)n + 1, sizeof *params);
+    for (int i = 0; i <= n; i++) params[i] = c->ptr;
+    char name[128];
+    snprintf(name, sizeof name, "%s_run", c->o->prefix);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->i32, params, (unsigned)n + 1, 0));
+    set_target_attrs(c, fn);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef array = LLVMBuildAlloca(c->b, LLVMArrayType2(c->ptr, (uint64_t)n + 1), "args");
+    for (int i = 0; i < n; i++) {
+        LLVMValueRef idx[2] = {cg_i64(c, 0), cg_i64(c, i)};
+        LLVMBuildStore(c->b, LLVMGetParam(fn, (unsigned)i), LLVMBuildInBoundsGEP2(c->b, LLVMArrayType2(c->ptr, (uint64_t)n + 1), array, idx, 2, ""));
+    }
+    snprintf(name, sizeof name, "%s_run_args", c->o->prefix);
+    LLVMValueRef run_args = LLVMGetNamedFunction(c->mod, name);
+    LLVMValueRef r = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run_args), run_args,
+                                    (LLVMValueRef[]){array, LLVMGetParam(fn, (unsigned)n)}, 2, "");
+    LLVMBuildRet(c->b, r);
+    free(params);
+}
+
+static bool optimize(cg *c, LLVMTargetMachineRef tm)
+{
+    char *msg = NULL;
+    if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
+        kl_diag_error(c->d, "%s: generated LLVM IR is invalid (a Kiln bug): %.300s", c->g->source, msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", c->o->opt_level < 0 ? 0 : c->o->opt_level > 3 ? 3 : c->o->opt_level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(po, c->o->opt_level >= 2);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, c->o->opt_level >= 2);
+    LLVMErrorRef err = LLVMRunPasses(c->mod, pipeline, tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (err) {
+        char *m = LLVMGetErrorMessage(err);
+        kl_diag_error(c->d, "%s: LLVM optimization failed: %s", c->g->source, m);
+        LLVMDisposeErrorMessage(m);
+        return false;
+    }
+    return true;
+}
+
+/* Builds and optimizes the module in ctx; the target machine is returned for emission. */
+static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
+{
+    double t0 = now();
+    char *cpu = NULL, *features = NULL;
+    LLVMTargetMachineRef tm = cg_target_machine(c->o->cpu, c->o->features, c->o->opt_level, &cpu, &features, c->d);
+    c->cpu = cpu;
+    c->features = features;
+    if (!tm) return false;
+    *tm_out = tm;
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(c->mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    char *layout = LLVMCopyStringRepOfTargetData(td);
+    LLVMSetDataLayout(c->mod, layout);
+    LLVMDisposeMessage(layout);
+    LLVMDisposeTargetData(td);
+    if (!dtypes_ok(c)) return false;
+    emit_constants(c);
+    if (!emit_entry(c)) return false;
+    emit_typed_entry(c);
+    double t1 = now();
+    bool ok = optimize(c, tm);
+    if (st) {
+        st->seconds_ir = t1 - t0;
+        st->seconds_opt = now() - t1;
+        st->const_bytes = c->const_bytes;
+        st->n_kernels = c->n_kernels;
+    }
+    return ok;
+}
+
+bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_path, cg_stats *st, kl_diag *d)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    cg c;
+    cg_init(&c, ctx, g, o, d);
+    LLVMTargetMachineRef tm = NULL;
+    bool ok = build(&c, &tm, st);
+    if (ok) {
+        double t0 = now();
+        char *err = NULL;
+        if (LLVMTargetMachineEmitToFile(tm, c.mod, (char *)object_path, LLVMObjectFile, &err)) {
+            kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
+            ok = false;
+        }
+        LLVMDisposeMessage(err);
+        struct stat sb;
+        if (st) {
+            st->seconds_emit = now() - t0;
+            st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0;
+        }
+    }
+    if (tm) LLVMDisposeTargetMachine(tm);
+    LLVMDisposeModule(c.mod);
+    cg_done(&c);
+    LLVMContextDispose(ctx);
+    return ok;
+}
+
+char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    cg c;
+    cg_init(&c, ctx, g, o, d);
+    LLVMTargetMachineRef tm = NULL;
+    char *text = NULL;
+    if (build(&c, &tm, NULL)) {
+        char *s = LLVMPrintModuleToString(c.mod);
+        text = strdup(s);
+        LLVMDisposeMessage(s);
+    }
+    if (tm) LLVMDisposeTargetMachine(tm);
+    LLVMDisposeModule(c.mod);
+    cg_done(&c);
+    LLVMContextDispose(ctx);
+    return text;
+}
+
+/* ---- JIT ---------------------------------------------------------------- */
+
+struct cg_jit {
+    LLVMOrcLLJITRef jit;
+    cg_entry_fn entry;
+};
+
+static bool orc_error(kl_diag *d, const char *what, LLVMErrorRef err)
+{
+    char *m = LLVMGetErrorMessage(err);
+    kl_diag_error(d, "LLVM JIT: %s: %s", what, m);
+    LLVMDisposeErrorMessage(m);
+    return false;
+}
+
+bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_stats *st, kl_diag *d)
+{
+    *out = NULL;
+    cg_init_llvm();
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    cg c;
+    cg_init(&c, LLVMOrcThreadSafeContextGetContext(tsc), g, o, d);
+    LLVMTargetMachineRef tm = NULL;
+    bool ok = build(&c, &tm, st);
+    if (tm) LLVMDisposeTargetMachine(tm);
+    double t0 = now();
+    cg_jit *j = calloc(1, sizeof *j);
+    LLVMErrorRef err = NULL;
+    if (ok) {
+        LLVMOrcJITTargetMachineBuilderRef jtmb;
+        if ((err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb))) ok = orc_error(d, "host detection", err);
+        else {
+            LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+            if ((err = LLVMOrcCreateLLJIT(&j->jit, jb))) ok = orc_error(d, "create", err);
+        }
+    }
+    if (ok) {
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(c.mod, tsc);
+        c.mod = NULL; /* owned by the JIT now */
+        if ((err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm))) {
+            LLVMOrcDisposeThreadSafeModule(tsm);
+            ok = orc_error(d, "add module", err);
+        }
+    }
+    if (ok) {
+        char name[128];
+        snprintf(name, sizeof name, "%s_run_args", o->prefix);
+        LLVMOrcExecutorAddress addr = 0;
+        if ((err = LLVMOrcLLJITLookup(j->jit, &addr, name))) ok = orc_error(d, "lookup", err);
+        else j->entry = (cg_entry_fn)(uintptr_t)addr;
+    }
+    if (c.mod) LLVMDisposeModule(c.mod);
+    cg_done(&c);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    if (st) st->seconds_emit = now() - t0;
+    if (!ok) {
+        cg_jit_free(j);
+        return false;
+    }
+    *out = j;
+    return true;
+}
+
+cg_entry_fn cg_jit_entry(const cg_jit *j) { return j->entry; }
+
+void cg_jit_free(cg_jit *j)
+{
+    if (!j) return;
+    if (j->jit) LLVMOrcDisposeLLJIT(j->jit);
+    free(j);
+}
