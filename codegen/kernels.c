@@ -29,11 +29,13 @@ bool cg_dtype_ok(cg *c, const ir_node *n)
 
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n)
 {
+    /* Overloaded on the operand type; conversions (fptosi.sat) also on the result type. */
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMTypeRef t = LLVMTypeOf(args[0]);
-    (void)type;
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
-    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), fn, args, (unsigned)n, "");
+    LLVMTypeRef arg = LLVMTypeOf(args[0]), t[2] = {arg, arg};
+    size_t n_types = 1;
+    if (type != arg) t[0] = type, n_types = 2;
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, t, n_types);
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, t, n_types), fn, args, (unsigned)n, "");
 }
 
 LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index)

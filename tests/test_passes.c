@@ -59,8 +59,10 @@ static char *read_file(const char *path)
 /* The text after "// KEY: " on the line starting at p, copied to out. */
 static bool directive(const char *line, const char *key, char *out, size_t n)
 {
-    const char *k = strstr(line, key);
-    if (!k || strncmp(line, "//", 2)) return false;
+    char one[512];
+    snprintf(one, sizeof one, "%.*s", (int)strcspn(line, "\n"), line);
+    const char *k = strstr(one, key);
+    if (!k || strncmp(one, "//", 2)) return false;
     k += strlen(key);
     while (*k == ' ') k++;
     size_t len = strcspn(k, "\n");
