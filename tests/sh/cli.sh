@@ -62,6 +62,14 @@ for fx in "$src"/tests/fixtures/*/; do
     # shellcheck disable=SC2086
     expect_error "$(basename "$fx")" "$want" "$kiln" compile "$fx/model.pb" $fetches -o "$tmp/e.o"
 done
+# the broken-file corpus (tools/make_bad_corpus.py): each .txt says the fetch and the expected words
+for f in "$src"/tests/corpus/bad_pb/*.pb; do
+    read -r fetch want <"${f%.pb}.txt"
+    expect_error "corpus $(basename "$f")" "$want" "$kiln" compile "$f" --fetch "$fetch" -o "$tmp/c.o"
+done
+for f in "$src"/tests/corpus/bad_npy/*.npy; do
+    expect_error "npy corpus $(basename "$f")" "$(basename "$f")" "$kiln" run "$mlp" --feed x="$f" --fetch y_out
+done
 # every unsupported op is listed, not just the first
 if [ -d "$src/tests/fixtures/unsupported_ops" ]; then
     "$kiln" compile "$src/tests/fixtures/unsupported_ops/model.pb" $(sed -n 's/^fetch \([^ ]*\).*/--fetch \1/p' "$src/tests/fixtures/unsupported_ops/fixture.txt") -o "$tmp/u.o" 2>"$tmp/u.txt"

@@ -1,0 +1,8 @@
+
+,
+kConst*
+dtype0*
+value
+B
+
+yExpk

@@ -1,0 +1,184 @@
+/* tests/fuzz/reader_asan.c — the readers under ASan/UBSan.
+ *
+ * Built with -fsanitize=address,undefined from the frontend, IR and npy
+ * sources (tests/fuzz/CMakeLists.txt).  For every file of tests/corpus and
+ * every fixture model, and for thousands of deterministic mutations of the
+ * valid ones (bit flips, truncations, insertions, byte runs), it loads,
+ * imports (all placeholders as feeds, the graph's sinks as fetches) and also
+ * feeds the IR text parser with mutated pass tests.  A failure must come
+ * with a message; anything else (a crash, a sanitizer report) fails the run.
+ *
+ *   reader_asan SOURCE_DIR [MUTATIONS_PER_FILE]
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/tf/tf.h"
+#include "tools/kiln/npy.h"
+
+static int checked, rejected, bad;
+
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
+static unsigned next_rand(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (unsigned)rng;
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    b[*n] = 0;
+    fclose(f);
+    return b;
+}
+
+static void expect_message(const kl_diag *d, const char *what)
+{
+    rejected++;
+    if (!d->text || !*d->text) {
+        fprintf(stderr, "FAIL: %s was rejected without a message\n", what);
+        bad++;
+    }
+}
+
+static void try_graph(const unsigned char *data, size_t n, const char *what)
+{
+    kl_diag d = {0};
+    tf_model *m;
+    checked++;
+    if (!tf_model_load_buffer(data, n, what, &m, &d)) {
+        expect_message(&d, what);
+        kl_diag_clear(&d);
+        return;
+    }
+    ir_graph *g = tf_import(m, NULL, 0, NULL, 0, &d);
+    if (!g) expect_message(&d, what);
+    else if (!ir_verify(g, &d)) fprintf(stderr, "FAIL: %s imports to invalid IR: %s\n", what, d.text), bad++;
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+    tf_model_free(m);
+}
+
+static void try_ir_text(const unsigned char *data, size_t n, const char *what)
+{
+    char *text = malloc(n + 1);
+    memcpy(text, data, n);
+    text[n] = 0;
+    kl_diag d = {0};
+    checked++;
+    ir_graph *g = ir_parse(text, what, &d);
+    if (!g) expect_message(&d, what);
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+    free(text);
+}
+
+static void mutate_and_try(const unsigned char *orig, size_t n, const char *what, int count, bool ir_text)
+{
+    unsigned char *buf = malloc(n + 64);
+    for (int i = 0; i < count; i++) {
+        size_t len = n;
+        memcpy(buf, orig, n);
+        int edits = 1 + next_rand() % 4;
+        for (int e = 0; e < edits && len; e++) {
+            size_t at = next_rand() % len;
+            switch (next_rand() % 5) {
+            case 0: buf[at] ^= (unsigned char)(1u << (next_rand() % 8)); break;
+            case 1: len = at; break;
+            case 2: buf[at] = (unsigned char)next_rand(); break;
+            case 3: if (len < n + 60) { memmove(buf + at + 1, buf + at, len - at); buf[at] = (unsigned char)next_rand(); len++; } break;
+            case 4: memset(buf + at, 0xff, (len - at) < 8 ? len - at : 8); break;
+            }
+        }
+        if (ir_text) try_ir_text(buf, len, what);
+        else try_graph(buf, len, what);
+    }
+    free(buf);
+}
+
+typedef void (*file_fn)(const char *path, const char *name, int mutations);
+
+static void each_file(const char *dir, const char *suffix, file_fn fn, int mutations)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name), ls = strlen(suffix);
+        if (l <= ls || strcmp(e->d_name + l - ls, suffix)) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        fn(path, e->d_name, mutations);
+    }
+    closedir(d);
+}
+
+static void graph_file(const char *path, const char *name, int mutations)
+{
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    if (!b) return;
+    try_graph(b, n, name);
+    mutate_and_try(b, n, name, mutations, false);
+    free(b);
+}
+
+static void npy_file(const char *path, const char *name, int mutations)
+{
+    npy_array a;
+    kl_diag d = {0};
+    checked++;
+    if (!npy_load(path, &a, &d)) expect_message(&d, name);
+    else npy_free(&a);
+    kl_diag_clear(&d);
+}
+
+static void kir_file(const char *path, const char *name, int mutations)
+{
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    if (!b) return;
+    try_ir_text(b, n, name);
+    mutate_and_try(b, n, name, mutations, true);
+    free(b);
+}
+
+static void fixture_dir(const char *root, int mutations)
+{
+    DIR *d = opendir(root);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s/model.pb", root, e->d_name);
+        graph_file(path, e->d_name, mutations);
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        each_file(path, ".npy", npy_file, 0);
+    }
+    closedir(d);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return fprintf(stderr, "usage: reader_asan SOURCE_DIR [MUTATIONS]\n"), 2;
+    int mutations = argc > 2 ? atoi(argv[2]) : 300;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/tests/corpus/bad_pb", argv[1]);
+    each_file(dir, ".pb", graph_file, 0);
+    snprintf(dir, sizeof dir, "%s/tests/corpus/bad_npy", argv[1]);
+    each_file(dir, ".npy", npy_file, 0);
+    snprintf(dir, sizeof dir, "%s/tests/fixtures", argv[1]);
+    fixture_dir(dir, mutations);
+    snprintf(dir, sizeof dir, "%s/tests/passes", argv[1]);
+    each_file(dir, ".kir", kir_file, mutations);
+    printf("reader_asan: %d inputs checked, %d rejected with a message, %d problems\n", checked, rejected, bad);
+    return bad ? 1 : 0;
+}

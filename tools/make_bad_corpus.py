@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Writes tests/corpus/: broken GraphDefs and .npy files every reader must reject cleanly.
+
+    python3 tools/make_bad_corpus.py
+
+Standard library only: protobuf is hand-encoded here, so each file is broken
+in exactly the way its name says.  Each .pb has a sibling .txt naming the
+fetch to ask for and a substring the error must contain.
+"""
+import os
+import random
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT_PB = os.path.join(ROOT, "tests", "corpus", "bad_pb")
+OUT_NPY = os.path.join(ROOT, "tests", "corpus", "bad_npy")
+
+
+def varint(n):
+    if n < 0:
+        n += 1 << 64
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field(num, wire, payload):
+    key = varint(num << 3 | wire)
+    if wire == 0:
+        return key + varint(payload)
+    if wire == 2:
+        return key + varint(len(payload)) + payload
+    if wire == 5:
+        return key + payload
+    raise ValueError(wire)
+
+
+def s(num, text):
+    return field(num, 2, text.encode() if isinstance(text, str) else text)
+
+
+def shape(dims):
+    return b"".join(field(2, 2, field(1, 0, d)) for d in dims)
+
+
+def tensor(dtype, dims, content=None, floats=None):
+    t = field(1, 0, dtype) + field(2, 2, shape(dims))
+    if content is not None:
+        t += field(4, 2, content)
+    if floats is not None:
+        t += field(5, 2, b"".join(struct.pack("<f", f) for f in floats))
+    return t
+
+
+def attr(key, value):
+    return field(5, 2, s(1, key) + field(2, 2, value))
+
+
+def node(name, op, inputs=(), attrs=b""):
+    return field(1, 2, s(1, name) + s(2, op) + b"".join(s(3, i) for i in inputs) + attrs)
+
+
+def placeholder(name, dims):
+    return node(name, "Placeholder", (), attr("dtype", field(6, 0, 1)) + attr("shape", field(7, 2, shape(dims))))
+
+
+def const(name, dims, content=None, floats=None):
+    return node(name, "Const", (), attr("dtype", field(6, 0, 1)) +
+                attr("value", field(8, 2, tensor(1, dims, content, floats))))
+
+
+CASES = {
+    # name: (bytes, fetch, expected substring)
+    "empty": (b"", "y", "empty"),
+    "random": (bytes(random.Random(7).getrandbits(8) for _ in range(333)), "y", "GraphDef"),
+    "huge_length": (b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 10, "y", "GraphDef"),
+    "wrong_wire_type": (field(1, 0, 5) + field(2, 0, 7), "y", "GraphDef"),
+    "no_nodes": (field(4, 2, field(1, 0, 5)), "y", "no nodes"),
+    "short_content": (placeholder("x", [4]) + const("k", [4], content=b"\x00" * 8) +
+                      node("y", "AddV2", ["x", "k"]), "y", "tensor_content"),
+    "negative_dim": (const("k", [-3], floats=[1.0]) + node("y", "Exp", ["k"]), "y", "not static"),
+    "rank40": (const("k", [1] * 40, floats=[1.0]) + node("y", "Exp", ["k"]), "y", "rank"),
+    "missing_input": (placeholder("x", [2]) + node("y", "Exp", ["nowhere"]), "y", "names no node"),
+    "cycle": (node("a", "Exp", ["b"]) + node("b", "Exp", ["a"]) + node("y", "Exp", ["a"]), "y", "cycle"),
+    "duplicate_name": (placeholder("x", [2]) + placeholder("x", [2]), "x", "two nodes"),
+    "too_many_values": (const("k", [2], floats=[1.0, 2.0, 3.0]) + node("y", "Exp", ["k"]), "y", "values"),
+    "dynamic_placeholder": (placeholder("x", [-1, 3]) + node("y", "Exp", ["x"]), "y", "static"),
+    "wrong_arity": (placeholder("x", [2]) + node("y", "AddV2", ["x"]), "y", "expects 2 inputs"),
+    "bad_output_index": (placeholder("x", [2]) + node("y", "Exp", ["x:3"]), "y", "output"),
+    "unknown_dtype": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
+                           attr("value", field(8, 2, tensor(7, [1])))) + node("y", "Exp", ["k"]), "y", "dtype"),
+}
+
+
+def npy(header, data=b"", magic=b"\x93NUMPY\x01\x00"):
+    return magic + struct.pack("<H", len(header)) + header + data
+
+
+NPY = {
+    "truncated_data": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (10,), }\n", b"\x00" * 12),
+    "fortran": npy(b"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }\n", b"\x00" * 16),
+    "bad_magic": b"\x93NUMPX\x01\x00" + b"\x00" * 30,
+    "big_endian": npy(b"{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 4),
+    "object": npy(b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 8),
+    "huge_header_len": b"\x93NUMPY\x02\x00\xff\xff\xff\x7f",
+    "bad_shape": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (a, b), }\n"),
+    "trailing": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 8),
+}
+
+
+def main():
+    os.makedirs(OUT_PB, exist_ok=True)
+    os.makedirs(OUT_NPY, exist_ok=True)
+    for name, (data, fetch, want) in CASES.items():
+        with open(os.path.join(OUT_PB, name + ".pb"), "wb") as f:
+            f.write(data)
+        with open(os.path.join(OUT_PB, name + ".txt"), "w") as f:
+            f.write("%s %s\n" % (fetch, want))
+    mlp = os.path.join(ROOT, "samples", "mlp", "mlp.pb")
+    if os.path.exists(mlp):
+        data = open(mlp, "rb").read()
+        with open(os.path.join(OUT_PB, "truncated.pb"), "wb") as f:
+            f.write(data[: len(data) // 2])
+        with open(os.path.join(OUT_PB, "truncated.txt"), "w") as f:
+            f.write("y_out GraphDef\n")
+    for name, data in NPY.items():
+        with open(os.path.join(OUT_NPY, name + ".npy"), "wb") as f:
+            f.write(data)
+    print("wrote %d .pb and %d .npy files" % (len(CASES) + 1, len(NPY)))
+
+
+if __name__ == "__main__":
+    main()
