@@ -110,6 +110,9 @@ void kiln_options_init(kiln_options *o)
     o->opt_level = 2;
     o->target_cpu = "native";
     o->prefix = "kiln_model";
+#ifndef NDEBUG
+    o->verify = 1;
+#endif
 }
 
 /* ---- compilation -------------------------------------------------------- */
@@ -147,9 +150,7 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, ir_graph **
         .dump_after = o->dump_after,
         .dump_file = o->dump_file,
         .time_file = o->time_file,
-#ifndef NDEBUG
-        .verify_each = true,
-#endif
+        .verify_each = o->verify != 0,
     };
     if (!pass_run_pipeline(g, &ctx)) {
         ir_graph_free(g);

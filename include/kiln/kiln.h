@@ -81,6 +81,7 @@ typedef struct kiln_options {
     const char *dump_after;
     FILE *dump_file;
     FILE *time_file;
+    int verify;              /* run the IR verifier after every pass (on in debug builds) */
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);

@@ -168,6 +168,7 @@ fixture_result fixture_run_jit(const fixture *f, int opt_level)
     o.fetches = f->fetches;
     o.n_fetches = f->n_fetches;
     o.opt_level = opt_level;
+    o.verify = 1;
     kiln_program *p;
     st = kiln_jit(m, &o, &p);
     fixture_result r;
