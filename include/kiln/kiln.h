@@ -67,7 +67,8 @@ void kiln_model_free(kiln_model *m);
 typedef struct kiln_options {
     /* Tensor names, "node" (output 0) or "node:k".  Feeds may name any
      * tensor, not only placeholders; only what the fetches need is compiled.
-     * No feeds: every placeholder the fetches need.  No fetches: an error. */
+     * No feeds: every placeholder the fetches need.  No fetches: every node
+     * whose output nothing else reads (the graph's sinks, NoOps excluded). */
     const char *const *feeds;
     int n_feeds;
     const char *const *fetches;

@@ -33,8 +33,9 @@ static void usage(FILE *f)
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
             "                   [-O0|-O1|-O2|-O3] [--target-cpu CPU] [--target-features F] [--time-passes]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
-            "       kiln dump MODEL [--feed NAME...] --fetch NAME... [--after=all|PASS] [-O..]\n"
-            "Tensor names are \"node\" or \"node:k\".  See docs/cli.md.\n");
+            "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
+            "Tensor names are \"node\" or \"node:k\".  No --feed: every Placeholder needed; no --fetch:\n"
+            "every node whose output nothing reads.  See docs/cli.md.\n");
 }
 
 static int fail(const char *fmt, const char *a, const char *b)
