@@ -135,6 +135,10 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, ir_graph **
     kl_diag d = {0};
     double t0 = now();
     *out = NULL;
+    if (o->dump_after && strcmp(o->dump_after, "all") && strcmp(o->dump_after, "import") && !pass_by_name(o->dump_after)) {
+        kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
+        return status_from_diag(KILN_ERR_INVALID, &d);
+    }
     ir_graph *g = tf_import(m->tf, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d);
     if (!g) return status_from_diag(import_code(&d), &d);
     double t_import = now() - t0;
