@@ -32,8 +32,14 @@ LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l);
 void cg_loop_end(cg *c, cg_loop *l);
 LLVMValueRef cg_i64(cg *c, int64_t v);
 LLVMValueRef cg_f32(cg *c, double v);
-LLVMTypeRef cg_elem_type(cg *c, kl_dtype t);
+LLVMTypeRef cg_elem_type(cg *c, kl_dtype t);    /* storage type */
+LLVMTypeRef cg_compute_type(cg *c, kl_dtype t); /* arithmetic type (f16 -> f32) */
 bool cg_dtype_ok(cg *c, const ir_node *n);
+LLVMValueRef cg_load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index);   /* in compute type */
+void cg_store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef t, const char *name);
+LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n);
 /* Pointer to element `index` (i64) of a buffer of dtype t. */
 LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index);
@@ -49,6 +55,16 @@ LLVMValueRef cg_exp(cg *c, LLVMValueRef x);
 LLVMValueRef cg_log(cg *c, LLVMValueRef x);
 LLVMValueRef cg_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x);
+LLVMValueRef cg_erf(cg *c, LLVMValueRef x);
+LLVMValueRef cg_softplus(cg *c, LLVMValueRef x);
+LLVMValueRef cg_elu(cg *c, LLVMValueRef x);
+LLVMValueRef cg_pow(cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_ipow(cg *c, LLVMValueRef a, LLVMValueRef b);
+
+/* Data movement (codegen/movement.c) and windows (codegen/conv.c); ops[i]
+ * is the pointer of operand i. */
+bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
+bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 
 /* Targets (codegen/target.c). */
 LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,

@@ -1,9 +1,14 @@
-/* codegen/kernels.c — loop nests for each kind of kernel.
+/* codegen/kernels.c — loop nests for elementwise, contraction and reduction
+ * kernels, and the kernel dispatch (data movement: movement.c; windows:
+ * conv.c).
  *
  * Loops have static trip counts and unit or zero strides in the innermost
  * dimension, so LLVM's loop vectorizer widens them for the target CPU.
  * Elementwise kernels evaluate their whole fused expression per element
- * (emit_value_at), reading only the kernel's external inputs from memory.
+ * (value_at), reading only the kernel's external inputs from memory.
+ * Values are computed in a "compute type": f16 is widened to f32 on load
+ * and narrowed on store (TF computes half precision in float on CPUs), bool
+ * is an i8 holding 0 or 1.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +20,37 @@
 LLVMValueRef cg_i64(cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
 LLVMValueRef cg_f32(cg *c, double v) { return LLVMConstReal(c->f32, v); }
 
-LLVMTypeRef cg_elem_type(cg *c, kl_dtype t) { return t == KL_F32 ? c->f32 : c->i32; }
+/* Storage type of a dtype. */
+LLVMTypeRef cg_elem_type(cg *c, kl_dtype t)
+{
+    switch (t) {
+    case KL_F32: return c->f32;
+    case KL_F16: return LLVMHalfTypeInContext(c->ctx);
+    case KL_F64: return LLVMDoubleTypeInContext(c->ctx);
+    case KL_I8: case KL_U8: case KL_BOOL: return c->i8;
+    case KL_I16: return LLVMInt16TypeInContext(c->ctx);
+    case KL_I32: return c->i32;
+    case KL_I64: return c->i64;
+    case KL_DTYPE_COUNT: break;
+    }
+    KL_ASSERT(!"bad dtype");
+}
+
+/* Arithmetic type of a dtype: half computes in float. */
+LLVMTypeRef cg_compute_type(cg *c, kl_dtype t) { return t == KL_F16 ? c->f32 : cg_elem_type(c, t); }
+
+static bool is_unsigned(kl_dtype t) { return t == KL_U8 || t == KL_BOOL; }
 
 bool cg_dtype_ok(cg *c, const ir_node *n)
 {
-    bool ok = n->type.dtype == KL_F32 || n->type.dtype == KL_I32;
-    for (int i = 0; i < n->n_in; i++) ok = ok && (n->in[i]->type.dtype == KL_F32 || n->in[i]->type.dtype == KL_I32);
-    if (!ok)
+    /* Transcendentals exist in f32 only; f16 computes in f32, f64 lacks them. */
+    bool f64_math = n->type.dtype == KL_F64 && (kl_op_table[n->op].flags & KL_OPF_FLOAT) && n->op != KL_OP_SQRT &&
+                    n->op != KL_OP_RSQRT && n->op != KL_OP_FLOOR && n->op != KL_OP_CEIL && n->op != KL_OP_ROUND;
+    f64_math |= n->type.dtype == KL_F64 && n->op == KL_OP_POW;
+    if (f64_math || n->type.dtype == KL_I16)
         kl_diag_error(c->d, "%s: node '%s' (%s): dtype %s is not supported by the x86-64 backend yet", c->g->source,
                       n->name ? n->name : "", kl_op_name(n->op), kl_dtype_name(n->type.dtype));
-    return ok;
+    return !f64_math && n->type.dtype != KL_I16;
 }
 
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n)
@@ -69,19 +95,22 @@ void cg_loop_end(cg *c, cg_loop *l)
     LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
 
-static LLVMValueRef load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index)
+/* Loads in the compute type. */
+LLVMValueRef cg_load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index)
 {
-    return LLVMBuildLoad2(c->b, cg_elem_type(c, t), cg_elem_ptr(c, t, base, index), "");
+    LLVMValueRef v = LLVMBuildLoad2(c->b, cg_elem_type(c, t), cg_elem_ptr(c, t, base, index), "");
+    return t == KL_F16 ? LLVMBuildFPExt(c->b, v, c->f32, "") : v;
 }
 
-static void store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index)
+void cg_store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index)
 {
+    if (t == KL_F16) v = LLVMBuildFPTrunc(c->b, v, cg_elem_type(c, t), "");
     LLVMBuildStore(c->b, v, cg_elem_ptr(c, t, base, index));
 }
 
 /* Allocas go in the entry block: inside a loop they would grow the stack
  * every iteration at -O0, where nothing hoists them. */
-static LLVMValueRef entry_alloca(cg *c, LLVMTypeRef t, const char *name)
+LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef t, const char *name)
 {
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(fn);
@@ -95,86 +124,177 @@ static LLVMValueRef entry_alloca(cg *c, LLVMTypeRef t, const char *name)
 }
 
 /* Reassociation lets LLVM vectorize sums (as Eigen's reductions also reorder). */
-static LLVMValueRef fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b)
+LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b)
 {
     LLVMValueRef v = LLVMBuildFAdd(c->b, a, b, "");
     LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
     return v;
 }
 
-/* ---- scalar semantics of elementwise ops -------------------------------- */
+static LLVMValueRef fconst(cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
 
 static LLVMValueRef fmax_nan(cg *c, LLVMValueRef a, LLVMValueRef b, bool is_max)
 {
-    return cg_intrinsic(c, is_max ? "llvm.maximum" : "llvm.minimum", c->f32, (LLVMValueRef[]){a, b}, 2);
+    return cg_intrinsic(c, is_max ? "llvm.maximum" : "llvm.minimum", LLVMTypeOf(a), (LLVMValueRef[]){a, b}, 2);
 }
 
-static LLVMValueRef emit_float_op(cg *c, kl_op op, LLVMValueRef a, LLVMValueRef b)
+/* ---- scalar semantics of elementwise ops -------------------------------- */
+
+static LLVMValueRef emit_float_unary(cg *c, kl_op op, LLVMValueRef a)
 {
     LLVMBuilderRef B = c->b;
+    LLVMTypeRef t = LLVMTypeOf(a);
+    LLVMValueRef zero = fconst(c, t, 0);
     switch (op) {
     case KL_OP_COPY: return a;
     case KL_OP_NEG: return LLVMBuildFNeg(B, a, "");
-    case KL_OP_ABS: return cg_intrinsic(c, "llvm.fabs", c->f32, &a, 1);
+    case KL_OP_ABS: return cg_intrinsic(c, "llvm.fabs", t, &a, 1);
     case KL_OP_SQUARE: return LLVMBuildFMul(B, a, a, "");
-    case KL_OP_SQRT: return cg_intrinsic(c, "llvm.sqrt", c->f32, &a, 1);
-    case KL_OP_RSQRT: return LLVMBuildFDiv(B, cg_f32(c, 1.0), cg_intrinsic(c, "llvm.sqrt", c->f32, &a, 1), "");
+    case KL_OP_SQRT: return cg_intrinsic(c, "llvm.sqrt", t, &a, 1);
+    case KL_OP_RSQRT: return LLVMBuildFDiv(B, fconst(c, t, 1.0), cg_intrinsic(c, "llvm.sqrt", t, &a, 1), "");
+    case KL_OP_FLOOR: return cg_intrinsic(c, "llvm.floor", t, &a, 1);
+    case KL_OP_CEIL: return cg_intrinsic(c, "llvm.ceil", t, &a, 1);
+    case KL_OP_ROUND: return cg_intrinsic(c, "llvm.roundeven", t, &a, 1);
     case KL_OP_EXP: return cg_exp(c, a);
     case KL_OP_LOG: return cg_log(c, a);
     case KL_OP_TANH: return cg_tanh(c, a);
     case KL_OP_SIGMOID: return cg_sigmoid(c, a);
+    case KL_OP_ERF: return cg_erf(c, a);
+    case KL_OP_SOFTPLUS: return cg_softplus(c, a);
+    case KL_OP_ELU: return cg_elu(c, a);
     case KL_OP_RELU: /* NaN stays NaN, as in TensorFlow */
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, cg_f32(c, 0), ""), cg_f32(c, 0), a, "");
+        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, zero, ""), zero, a, "");
     case KL_OP_RELU6: {
-        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, cg_f32(c, 0), ""), cg_f32(c, 0), a, "");
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, lo, cg_f32(c, 6), ""), cg_f32(c, 6), lo, "");
+        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, zero, ""), zero, a, "");
+        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, lo, fconst(c, t, 6), ""), fconst(c, t, 6), lo, "");
     }
+    default: KL_ASSERT(!"not a float unary op");
+    }
+}
+
+static LLVMValueRef emit_float_binary(cg *c, kl_op op, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMBuilderRef B = c->b;
+    switch (op) {
     case KL_OP_ADD: return LLVMBuildFAdd(B, a, b, "");
     case KL_OP_SUB: return LLVMBuildFSub(B, a, b, "");
     case KL_OP_MUL: return LLVMBuildFMul(B, a, b, "");
     case KL_OP_DIV: return LLVMBuildFDiv(B, a, b, "");
     case KL_OP_MAX: return fmax_nan(c, a, b, true);
     case KL_OP_MIN: return fmax_nan(c, a, b, false);
-    default: KL_ASSERT(!"not an elementwise float op");
+    case KL_OP_POW: return cg_pow(c, a, b);
+    case KL_OP_FLOORDIV: {
+        LLVMValueRef q = LLVMBuildFDiv(B, a, b, "");
+        return cg_intrinsic(c, "llvm.floor", LLVMTypeOf(q), &q, 1);
+    }
+    case KL_OP_FLOORMOD: { /* fmod, then moved to the sign of b */
+        LLVMValueRef m = LLVMBuildFRem(B, a, b, ""), zero = fconst(c, LLVMTypeOf(a), 0);
+        LLVMValueRef fix = LLVMBuildAnd(B, LLVMBuildFCmp(B, LLVMRealONE, m, zero, ""),
+                                        LLVMBuildXor(B, LLVMBuildFCmp(B, LLVMRealOLT, m, zero, ""),
+                                                     LLVMBuildFCmp(B, LLVMRealOLT, b, zero, ""), ""), "");
+        return LLVMBuildSelect(B, fix, LLVMBuildFAdd(B, m, b, ""), m, "");
+    }
+    default: KL_ASSERT(!"not a float binary op");
     }
 }
 
-static LLVMValueRef emit_int_op(cg *c, kl_op op, LLVMValueRef a, LLVMValueRef b)
+static LLVMValueRef emit_int_op(cg *c, kl_op op, kl_dtype dt, LLVMValueRef a, LLVMValueRef b)
 {
     LLVMBuilderRef B = c->b;
-    LLVMValueRef zero = LLVMConstInt(c->i32, 0, 0);
+    LLVMTypeRef t = LLVMTypeOf(a);
+    LLVMValueRef zero = LLVMConstInt(t, 0, 0), one = LLVMConstInt(t, 1, 0);
+    bool u = is_unsigned(dt);
     switch (op) {
     case KL_OP_COPY: return a;
     case KL_OP_NEG: return LLVMBuildSub(B, zero, a, "");
-    case KL_OP_ABS: return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), LLVMBuildSub(B, zero, a, ""), a, "");
+    case KL_OP_ABS: return u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), LLVMBuildSub(B, zero, a, ""), a, "");
     case KL_OP_SQUARE: return LLVMBuildMul(B, a, a, "");
-    case KL_OP_RELU: return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
+    case KL_OP_NOT: return LLVMBuildXor(B, a, one, "");
+    case KL_OP_RELU: return u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
     case KL_OP_RELU6: {
-        LLVMValueRef six = LLVMConstInt(c->i32, 6, 0);
-        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
-        return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSGT, lo, six, ""), six, lo, "");
+        LLVMValueRef six = LLVMConstInt(t, 6, 0);
+        LLVMValueRef lo = u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
+        return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntUGT : LLVMIntSGT, lo, six, ""), six, lo, "");
     }
     case KL_OP_ADD: return LLVMBuildAdd(B, a, b, "");
     case KL_OP_SUB: return LLVMBuildSub(B, a, b, "");
     case KL_OP_MUL: return LLVMBuildMul(B, a, b, "");
-    case KL_OP_DIV: { /* no trap on b == 0 or INT_MIN/-1: divide by 1 there (TF's int div is UB-free too) */
-        LLVMValueRef bad = LLVMBuildOr(B, LLVMBuildICmp(B, LLVMIntEQ, b, zero, ""),
-                                       LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, b, LLVMConstInt(c->i32, (unsigned long long)-1, 1), ""),
-                                                    LLVMBuildICmp(B, LLVMIntEQ, a, LLVMConstInt(c->i32, 0x80000000u, 0), ""), ""), "");
-        return LLVMBuildSDiv(B, a, LLVMBuildSelect(B, bad, LLVMConstInt(c->i32, 1, 0), b, ""), "");
+    case KL_OP_AND: return LLVMBuildAnd(B, a, b, "");
+    case KL_OP_OR: return LLVMBuildOr(B, a, b, "");
+    case KL_OP_DIV: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: {
+        /* No trap on b == 0 or MIN / -1: divide by 1 there instead. */
+        unsigned bits = LLVMGetIntTypeWidth(t);
+        LLVMValueRef minv = LLVMConstInt(t, 1ull << (bits - 1), 0), neg1 = LLVMConstAllOnes(t);
+        LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntEQ, b, zero, "");
+        if (!u) bad = LLVMBuildOr(B, bad, LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, b, neg1, ""), LLVMBuildICmp(B, LLVMIntEQ, a, minv, ""), ""), "");
+        LLVMValueRef bs = LLVMBuildSelect(B, bad, one, b, "");
+        if (u) return op == KL_OP_FLOORMOD ? LLVMBuildURem(B, a, bs, "") : LLVMBuildUDiv(B, a, bs, "");
+        LLVMValueRef q = LLVMBuildSDiv(B, a, bs, ""), r = LLVMBuildSRem(B, a, bs, "");
+        if (op == KL_OP_DIV) return q;
+        /* floor semantics: adjust when the remainder's sign differs from b's */
+        LLVMValueRef adj = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntNE, r, zero, ""),
+                                        LLVMBuildXor(B, LLVMBuildICmp(B, LLVMIntSLT, r, zero, ""), LLVMBuildICmp(B, LLVMIntSLT, bs, zero, ""), ""), "");
+        if (op == KL_OP_FLOORDIV) return LLVMBuildSelect(B, adj, LLVMBuildSub(B, q, one, ""), q, "");
+        return LLVMBuildSelect(B, adj, LLVMBuildAdd(B, r, bs, ""), r, "");
     }
-    case KL_OP_MAX: return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSGT, a, b, ""), a, b, "");
-    case KL_OP_MIN: return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, b, ""), a, b, "");
-    default: KL_ASSERT(!"not an elementwise int op");
+    case KL_OP_POW: return cg_ipow(c, a, b);
+    case KL_OP_MAX: return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntUGT : LLVMIntSGT, a, b, ""), a, b, "");
+    case KL_OP_MIN: return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntULT : LLVMIntSLT, a, b, ""), a, b, "");
+    default: KL_ASSERT(!"not an int op");
     }
 }
 
-/* f32 -> i32 truncates toward zero and saturates (NaN -> 0) instead of UB. */
-static LLVMValueRef emit_cast(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to)
+static LLVMValueRef emit_compare(cg *c, kl_op op, kl_dtype dt, LLVMValueRef a, LLVMValueRef b)
 {
-    if (from == to) return v;
-    if (to == KL_F32) return LLVMBuildSIToFP(c->b, v, c->f32, "");
-    return cg_intrinsic(c, "llvm.fptosi.sat", c->i32, &v, 1);
+    LLVMValueRef r;
+    if (kl_dtype_is_float(dt)) {
+        LLVMRealPredicate p = op == KL_OP_LESS ? LLVMRealOLT : op == KL_OP_LESS_EQUAL ? LLVMRealOLE
+                            : op == KL_OP_GREATER ? LLVMRealOGT : op == KL_OP_GREATER_EQUAL ? LLVMRealOGE
+                            : op == KL_OP_EQUAL ? LLVMRealOEQ : LLVMRealUNE;
+        r = LLVMBuildFCmp(c->b, p, a, b, "");
+    } else {
+        bool u = is_unsigned(dt);
+        LLVMIntPredicate p = op == KL_OP_LESS ? (u ? LLVMIntULT : LLVMIntSLT) : op == KL_OP_LESS_EQUAL ? (u ? LLVMIntULE : LLVMIntSLE)
+                           : op == KL_OP_GREATER ? (u ? LLVMIntUGT : LLVMIntSGT) : op == KL_OP_GREATER_EQUAL ? (u ? LLVMIntUGE : LLVMIntSGE)
+                           : op == KL_OP_EQUAL ? LLVMIntEQ : LLVMIntNE;
+        r = LLVMBuildICmp(c->b, p, a, b, "");
+    }
+    return LLVMBuildZExt(c->b, r, c->i8, "");
+}
+
+/* Conversions between compute types; float -> int truncates and saturates. */
+LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to)
+{
+    LLVMBuilderRef B = c->b;
+    LLVMTypeRef tt = cg_compute_type(c, to), ft = cg_compute_type(c, from);
+    bool ff = kl_dtype_is_float(from), tf = kl_dtype_is_float(to);
+    if (to == KL_BOOL) {
+        LLVMValueRef nz = ff ? LLVMBuildFCmp(B, LLVMRealUNE, v, LLVMConstReal(ft, 0), "")
+                             : LLVMBuildICmp(B, LLVMIntNE, v, LLVMConstInt(ft, 0, 0), "");
+        return LLVMBuildZExt(B, nz, c->i8, "");
+    }
+    if (ff && tf) {
+        if (tt == ft) return v;
+        return LLVMGetTypeKind(tt) == LLVMDoubleTypeKind ? LLVMBuildFPExt(B, v, tt, "") : LLVMBuildFPTrunc(B, v, tt, "");
+    }
+    if (ff) return cg_intrinsic(c, is_unsigned(to) ? "llvm.fptoui.sat" : "llvm.fptosi.sat", tt, &v, 1);
+    if (tf) return is_unsigned(from) ? LLVMBuildUIToFP(B, v, tt, "") : LLVMBuildSIToFP(B, v, tt, "");
+    unsigned fw = LLVMGetIntTypeWidth(ft), tw = LLVMGetIntTypeWidth(tt);
+    if (fw == tw) return v;
+    if (fw > tw) return LLVMBuildTrunc(B, v, tt, "");
+    return is_unsigned(from) ? LLVMBuildZExt(B, v, tt, "") : LLVMBuildSExt(B, v, tt, "");
+}
+
+/* One elementwise op on compute-type values of its operands. */
+static LLVMValueRef emit_elementwise_op(cg *c, const ir_node *n, LLVMValueRef *v)
+{
+    kl_dtype it = n->in[n->op == KL_OP_SELECT ? 1 : 0]->type.dtype;
+    if (n->op == KL_OP_CAST) return cg_convert(c, v[0], it, n->type.dtype);
+    if (n->op == KL_OP_SELECT)
+        return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntNE, v[0], LLVMConstInt(c->i8, 0, 0), ""), v[1], v[2], "");
+    if (kl_op_table[n->op].shape == IR_SHAPE_COMPARE) return emit_compare(c, n->op, it, v[0], v[1]);
+    if (!kl_dtype_is_float(it)) return emit_int_op(c, n->op, it, v[0], n->n_in > 1 ? v[1] : NULL);
+    return n->n_in == 1 ? emit_float_unary(c, n->op, v[0]) : emit_float_binary(c, n->op, v[0], v[1]);
 }
 
 /* ---- elementwise (loop-fused) kernels ----------------------------------- */
@@ -196,13 +316,12 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
         if (k->memo_node[i] == n) return k->memo_val[i];
     LLVMValueRef v = NULL;
     if (n->kernel == k->root) { /* computed in this kernel */
-        LLVMValueRef a = value_at(k, n->in[0]), b = n->n_in > 1 ? value_at(k, n->in[1]) : NULL;
-        if (n->op == KL_OP_CAST) v = emit_cast(k->c, a, n->in[0]->type.dtype, n->type.dtype);
-        else if (n->type.dtype == KL_F32) v = emit_float_op(k->c, n->op, a, b);
-        else v = emit_int_op(k->c, n->op, a, b);
+        LLVMValueRef ops[3];
+        for (int i = 0; i < n->n_in && i < 3; i++) ops[i] = value_at(k, n->in[i]);
+        v = emit_elementwise_op(k->c, n, ops);
     } else {
         for (int i = 0; i < k->n_inputs && !v; i++)
-            if (k->in_nodes[i] == n) v = load(k->c, n->type.dtype, k->inputs[i], k->offsets[i]);
+            if (k->in_nodes[i] == n) v = cg_load(k->c, n->type.dtype, k->inputs[i], k->offsets[i]);
         KL_ASSERT(v);
     }
     k->memo_node[k->n_memo] = n;
@@ -216,7 +335,7 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
 static int collapse_dims(const ir_node *root, ir_node **in_nodes, int n_in, int64_t *dims, int64_t (*strides)[IR_MAX_RANK])
 {
     int rank = root->type.rank;
-    int64_t s[IR_MAX_RANK + 1][IR_MAX_RANK];
+    int64_t (*s)[IR_MAX_RANK] = calloc((size_t)n_in + 1, sizeof *s);
     for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, rank, root->type.dims, s[i]);
     ir_broadcast_strides(&root->type, rank, root->type.dims, s[n_in]);
     int r = 0;
@@ -232,14 +351,15 @@ static int collapse_dims(const ir_node *root, ir_node **in_nodes, int n_in, int6
             r++;
         }
     }
+    free(s);
     return r;
 }
 
 static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
 {
-    int64_t dims[IR_MAX_RANK], strides[IR_MAX_RANK + 1][IR_MAX_RANK];
+    int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = calloc((size_t)n_in + 1, sizeof *strides);
     int rank = collapse_dims(root, in_nodes, n_in, dims, strides);
-    LLVMValueRef offs[IR_MAX_RANK + 1];
+    LLVMValueRef *offs = calloc((size_t)n_in + 1, sizeof *offs);
     for (int i = 0; i <= n_in; i++) offs[i] = cg_i64(c, 0);
     cg_loop loops[IR_MAX_RANK];
     for (int d = 0; d < rank; d++) {
@@ -250,74 +370,119 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
     size_t cap = (size_t)c->g->n_nodes + 1;
     ew_ctx k = {c, root, in_nodes, inputs, offs, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
-    store(c, root->type.dtype, value_at(&k, root), out, offs[n_in]);
+    cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_in]);
     free(k.memo_node);
     free(k.memo_val);
     for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
+    free(strides);
+    free(offs);
     return true;
 }
 
-/* ---- matmul ------------------------------------------------------------- */
+/* ---- matmul (batched, broadcasting batch dims) -------------------------- */
+
+static LLVMValueRef mul_add(cg *c, bool f, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b, bool reassoc)
+{
+    if (!f) return LLVMBuildAdd(c->b, acc, LLVMBuildMul(c->b, a, b, ""), "");
+    LLVMValueRef prod = LLVMBuildFMul(c->b, a, b, "");
+    LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
+    if (reassoc) return cg_fadd_reassoc(c, acc, prod);
+    LLVMValueRef s = LLVMBuildFAdd(c->b, acc, prod, "");
+    LLVMSetFastMathFlags(s, LLVMFastMathAllowContract);
+    return s;
+}
+
+static LLVMValueRef add_i64(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+static LLVMValueRef mul_i64(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
 
 static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b)
 {
-    kl_dtype t = n->type.dtype;
-    bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b, f = t == KL_F32;
-    int64_t m = n->type.dims[0], nn = n->type.dims[1];
-    int64_t k = tra ? n->in[0]->type.dims[0] : n->in[0]->type.dims[1];
-    LLVMValueRef zero = f ? cg_f32(c, 0) : LLVMConstInt(c->i32, 0, 0);
-    cg_loop li, lj, lp;
+    const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
+    kl_dtype t = to->dtype;
+    bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b, f = kl_dtype_is_float(t);
+    int ra = ta->rank, rb = tb->rank, ro = to->rank;
+    int64_t m = to->dims[ro - 2], nn = to->dims[ro - 1], k = tra ? ta->dims[ra - 2] : ta->dims[ra - 1];
+    LLVMTypeRef ct = cg_compute_type(c, t);
+    LLVMValueRef zero = f ? LLVMConstReal(ct, 0) : LLVMConstInt(ct, 0, 0);
+    /* batch loops with broadcast strides (in matrices) */
+    ir_type batch = ir_type_make(t, ro - 2, to->dims), ba = ir_type_make(t, ra - 2, ta->dims), bb = ir_type_make(t, rb - 2, tb->dims);
+    int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], so[IR_MAX_RANK];
+    ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
+    ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
+    ir_broadcast_strides(&batch, ro - 2, batch.dims, so);
+    cg_loop lb[IR_MAX_RANK], li, lj, lp;
+    LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oo = cg_i64(c, 0);
+    for (int d = 0; d < ro - 2; d++) {
+        LLVMValueRef iv = cg_loop_begin(c, batch.dims[d], &lb[d]);
+        oa = add_i64(c, oa, mul_i64(c, iv, sa[d] * m * k));
+        ob = add_i64(c, ob, mul_i64(c, iv, sb[d] * k * nn));
+        oo = add_i64(c, oo, mul_i64(c, iv, so[d] * m * nn));
+    }
     LLVMValueRef i = cg_loop_begin(c, m, &li);
-    if (trb) { /* dot products: both operands contiguous along k */
+    if (trb) { /* dot products: both operands contiguous along k when !tra */
         LLVMValueRef j = cg_loop_begin(c, nn, &lj);
-        LLVMValueRef acc = entry_alloca(c, cg_elem_type(c, t), "acc");
+        LLVMValueRef acc = cg_entry_alloca(c, ct, "acc");
         LLVMBuildStore(c->b, zero, acc);
         LLVMValueRef p = cg_loop_begin(c, k, &lp);
-        LLVMValueRef ia = tra ? LLVMBuildAdd(c->b, LLVMBuildMul(c->b, p, cg_i64(c, m), ""), i, "")
-                              : LLVMBuildAdd(c->b, LLVMBuildMul(c->b, i, cg_i64(c, k), ""), p, "");
-        LLVMValueRef ib = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, j, cg_i64(c, k), ""), p, "");
-        LLVMValueRef prod = f ? LLVMBuildFMul(c->b, load(c, t, a, ia), load(c, t, b, ib), "")
-                              : LLVMBuildMul(c->b, load(c, t, a, ia), load(c, t, b, ib), "");
-        if (f) LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
-        LLVMValueRef cur = LLVMBuildLoad2(c->b, cg_elem_type(c, t), acc, "");
-        LLVMBuildStore(c->b, f ? fadd_reassoc(c, cur, prod) : LLVMBuildAdd(c->b, cur, prod, ""), acc);
+        LLVMValueRef ia = add_i64(c, oa, tra ? add_i64(c, mul_i64(c, p, m), i) : add_i64(c, mul_i64(c, i, k), p));
+        LLVMValueRef ib = add_i64(c, ob, add_i64(c, mul_i64(c, j, k), p));
+        LLVMValueRef cur = LLVMBuildLoad2(c->b, ct, acc, "");
+        LLVMBuildStore(c->b, mul_add(c, f, cur, cg_load(c, t, a, ia), cg_load(c, t, b, ib), true), acc);
         cg_loop_end(c, &lp);
-        store(c, t, LLVMBuildLoad2(c->b, cg_elem_type(c, t), acc, ""), out,
-              LLVMBuildAdd(c->b, LLVMBuildMul(c->b, i, cg_i64(c, nn), ""), j, ""));
+        cg_store(c, t, LLVMBuildLoad2(c->b, ct, acc, ""), out, add_i64(c, oo, add_i64(c, mul_i64(c, i, nn), j)));
         cg_loop_end(c, &lj);
     } else { /* row update: C[i,:] += A[i,p] * B[p,:], contiguous in j */
-        LLVMValueRef row = LLVMBuildMul(c->b, i, cg_i64(c, nn), "");
+        LLVMValueRef row = add_i64(c, oo, mul_i64(c, i, nn));
         LLVMValueRef j = cg_loop_begin(c, nn, &lj);
-        store(c, t, zero, out, LLVMBuildAdd(c->b, row, j, ""));
+        cg_store(c, t, zero, out, add_i64(c, row, j));
         cg_loop_end(c, &lj);
         LLVMValueRef p = cg_loop_begin(c, k, &lp);
-        LLVMValueRef ia = tra ? LLVMBuildAdd(c->b, LLVMBuildMul(c->b, p, cg_i64(c, m), ""), i, "")
-                              : LLVMBuildAdd(c->b, LLVMBuildMul(c->b, i, cg_i64(c, k), ""), p, "");
-        LLVMValueRef av = load(c, t, a, ia);
-        LLVMValueRef brow = LLVMBuildMul(c->b, p, cg_i64(c, nn), "");
+        LLVMValueRef ia = add_i64(c, oa, tra ? add_i64(c, mul_i64(c, p, m), i) : add_i64(c, mul_i64(c, i, k), p));
+        LLVMValueRef av = cg_load(c, t, a, ia), brow = add_i64(c, ob, mul_i64(c, p, nn));
         j = cg_loop_begin(c, nn, &lj);
-        LLVMValueRef oj = LLVMBuildAdd(c->b, row, j, "");
-        LLVMValueRef bv = load(c, t, b, LLVMBuildAdd(c->b, brow, j, ""));
-        LLVMValueRef prod = f ? LLVMBuildFMul(c->b, av, bv, "") : LLVMBuildMul(c->b, av, bv, "");
-        if (f) LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
-        LLVMValueRef cur = load(c, t, out, oj);
-        LLVMValueRef sum = f ? LLVMBuildFAdd(c->b, cur, prod, "") : LLVMBuildAdd(c->b, cur, prod, "");
-        if (f) LLVMSetFastMathFlags(sum, LLVMFastMathAllowContract);
-        store(c, t, sum, out, oj);
+        LLVMValueRef oj = add_i64(c, row, j);
+        cg_store(c, t, mul_add(c, f, cg_load(c, t, out, oj), av, cg_load(c, t, b, add_i64(c, brow, j)), false), out, oj);
         cg_loop_end(c, &lj);
         cg_loop_end(c, &lp);
     }
     cg_loop_end(c, &li);
+    for (int d = ro - 3; d >= 0; d--) cg_loop_end(c, &lb[d]);
     return true;
 }
 
 /* ---- reductions and softmax --------------------------------------------- */
 
+static LLVMValueRef reduce_init(cg *c, kl_op op, kl_dtype dt)
+{
+    LLVMTypeRef ct = cg_compute_type(c, dt);
+    bool f = kl_dtype_is_float(dt), u = is_unsigned(dt);
+    unsigned bits = f ? 0 : LLVMGetIntTypeWidth(ct);
+    switch (op) {
+    case KL_OP_REDUCE_MAX: case KL_OP_ARGMAX:
+        return f ? LLVMConstReal(ct, -__builtin_inf()) : LLVMConstInt(ct, u ? 0 : 1ull << (bits - 1), 0);
+    case KL_OP_REDUCE_MIN: case KL_OP_ARGMIN:
+        return f ? LLVMConstReal(ct, __builtin_inf()) : u ? LLVMConstAllOnes(ct) : LLVMConstInt(ct, (1ull << (bits - 1)) - 1, 0);
+    case KL_OP_REDUCE_PROD: return f ? LLVMConstReal(ct, 1) : LLVMConstInt(ct, 1, 0);
+    default: return f ? LLVMConstReal(ct, 0) : LLVMConstInt(ct, 0, 0);
+    }
+}
+
+static LLVMValueRef reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, LLVMValueRef v)
+{
+    bool f = kl_dtype_is_float(dt);
+    switch (op) {
+    case KL_OP_REDUCE_MAX: return f ? fmax_nan(c, acc, v, true) : emit_int_op(c, KL_OP_MAX, dt, acc, v);
+    case KL_OP_REDUCE_MIN: return f ? fmax_nan(c, acc, v, false) : emit_int_op(c, KL_OP_MIN, dt, acc, v);
+    case KL_OP_REDUCE_PROD: return f ? LLVMBuildFMul(c->b, acc, v, "") : LLVMBuildMul(c->b, acc, v, "");
+    default: return f ? cg_fadd_reassoc(c, acc, v) : LLVMBuildAdd(c->b, acc, v, "");
+    }
+}
+
 static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
 {
     const ir_type *t = &n->in[0]->type;
     kl_dtype dt = t->dtype;
-    bool f = dt == KL_F32, is_max = n->op == KL_OP_REDUCE_MAX;
+    bool f = kl_dtype_is_float(dt), is_arg = n->op == KL_OP_ARGMAX || n->op == KL_OP_ARGMIN;
     int64_t strides[IR_MAX_RANK], s = 1, count = 1;
     for (int d = t->rank - 1; d >= 0; d--) strides[d] = s, s *= t->dims[d];
     int kept[IR_MAX_RANK], red[IR_MAX_RANK], nk = 0, nr = 0;
@@ -325,62 +490,74 @@ static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
         if (n->attr.reduce.axes & (1u << d)) red[nr++] = d, count *= t->dims[d];
         else kept[nk++] = d;
     }
-    LLVMTypeRef et = cg_elem_type(c, dt);
-    LLVMValueRef init = is_max ? (f ? cg_f32(c, -__builtin_inff()) : LLVMConstInt(c->i32, 0x80000000u, 0))
-                               : (f ? cg_f32(c, 0) : LLVMConstInt(c->i32, 0, 0));
-    LLVMValueRef acc = entry_alloca(c, et, "acc");
+    LLVMTypeRef et = cg_compute_type(c, dt);
+    LLVMValueRef acc = cg_entry_alloca(c, et, "acc"), arg = cg_entry_alloca(c, c->i64, "arg");
     cg_loop lk[IR_MAX_RANK], lr[IR_MAX_RANK];
     LLVMValueRef off = cg_i64(c, 0), oidx = cg_i64(c, 0);
     for (int i = 0; i < nk; i++) {
         LLVMValueRef iv = cg_loop_begin(c, t->dims[kept[i]], &lk[i]);
-        off = LLVMBuildAdd(c->b, off, LLVMBuildMul(c->b, iv, cg_i64(c, strides[kept[i]]), ""), "");
-        oidx = LLVMBuildAdd(c->b, LLVMBuildMul(c->b, oidx, cg_i64(c, t->dims[kept[i]]), ""), iv, "");
+        off = add_i64(c, off, mul_i64(c, iv, strides[kept[i]]));
+        oidx = add_i64(c, mul_i64(c, oidx, t->dims[kept[i]]), iv);
     }
-    LLVMBuildStore(c->b, init, acc);
-    LLVMValueRef roff = off;
+    LLVMBuildStore(c->b, reduce_init(c, n->op, dt), acc);
+    LLVMBuildStore(c->b, cg_i64(c, 0), arg);
+    LLVMValueRef roff = off, pos = cg_i64(c, 0);
     for (int i = 0; i < nr; i++) {
         LLVMValueRef iv = cg_loop_begin(c, t->dims[red[i]], &lr[i]);
-        roff = LLVMBuildAdd(c->b, roff, LLVMBuildMul(c->b, iv, cg_i64(c, strides[red[i]]), ""), "");
+        roff = add_i64(c, roff, mul_i64(c, iv, strides[red[i]]));
+        pos = add_i64(c, mul_i64(c, pos, t->dims[red[i]]), iv);
     }
-    LLVMValueRef v = load(c, dt, in, roff), cur = LLVMBuildLoad2(c->b, et, acc, "");
-    LLVMValueRef nv = is_max ? (f ? fmax_nan(c, cur, v, true) : emit_int_op(c, KL_OP_MAX, cur, v))
-                             : (f ? fadd_reassoc(c, cur, v) : LLVMBuildAdd(c->b, cur, v, ""));
-    LLVMBuildStore(c->b, nv, acc);
+    LLVMValueRef v = cg_load(c, dt, in, roff), cur = LLVMBuildLoad2(c->b, et, acc, "");
+    if (is_arg) { /* first index of the extreme value */
+        bool mx = n->op == KL_OP_ARGMAX;
+        LLVMValueRef better = f ? LLVMBuildFCmp(c->b, mx ? LLVMRealOGT : LLVMRealOLT, v, cur, "")
+                                : LLVMBuildICmp(c->b, mx ? (is_unsigned(dt) ? LLVMIntUGT : LLVMIntSGT) : (is_unsigned(dt) ? LLVMIntULT : LLVMIntSLT), v, cur, "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, cur, ""), acc);
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, pos, LLVMBuildLoad2(c->b, c->i64, arg, ""), ""), arg);
+    } else {
+        LLVMBuildStore(c->b, reduce_step(c, n->op, dt, cur, v), acc);
+    }
     for (int i = nr - 1; i >= 0; i--) cg_loop_end(c, &lr[i]);
     LLVMValueRef r = LLVMBuildLoad2(c->b, et, acc, "");
+    if (is_arg) r = cg_convert(c, LLVMBuildLoad2(c->b, c->i64, arg, ""), KL_I64, n->type.dtype);
     if (n->op == KL_OP_REDUCE_MEAN)
-        r = f ? LLVMBuildFDiv(c->b, r, cg_f32(c, (double)count), "")
-              : LLVMBuildSDiv(c->b, r, LLVMConstInt(c->i32, (unsigned long long)(count ? count : 1), 0), "");
-    store(c, dt, r, out, oidx);
+        r = f ? LLVMBuildFDiv(c->b, r, LLVMConstReal(et, (double)count), "")
+              : (is_unsigned(dt) ? LLVMBuildUDiv : LLVMBuildSDiv)(c->b, r, LLVMConstInt(et, (unsigned long long)(count ? count : 1), 0), "");
+    cg_store(c, n->type.dtype, r, out, oidx);
     for (int i = nk - 1; i >= 0; i--) cg_loop_end(c, &lk[i]);
     return true;
 }
 
 static bool emit_softmax(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
 {
+    kl_dtype dt = n->type.dtype;
+    bool log_sm = n->op == KL_OP_LOG_SOFTMAX;
     int64_t cols = n->type.rank ? n->type.dims[n->type.rank - 1] : 1;
     int64_t rows = cols ? ir_type_numel(&n->type) / cols : 0;
-    LLVMValueRef mx = entry_alloca(c, c->f32, "max"), sum = entry_alloca(c, c->f32, "sum");
+    LLVMValueRef mx = cg_entry_alloca(c, c->f32, "max"), sum = cg_entry_alloca(c, c->f32, "sum");
     cg_loop lr, lc;
     LLVMValueRef r = cg_loop_begin(c, rows, &lr);
-    LLVMValueRef base = LLVMBuildMul(c->b, r, cg_i64(c, cols), "");
+    LLVMValueRef base = mul_i64(c, r, cols);
     LLVMBuildStore(c->b, cg_f32(c, -__builtin_inff()), mx);
     LLVMBuildStore(c->b, cg_f32(c, 0), sum);
     LLVMValueRef j = cg_loop_begin(c, cols, &lc);
-    LLVMValueRef v = load(c, KL_F32, in, LLVMBuildAdd(c->b, base, j, ""));
+    LLVMValueRef v = cg_load(c, dt, in, add_i64(c, base, j));
     LLVMBuildStore(c->b, fmax_nan(c, LLVMBuildLoad2(c->b, c->f32, mx, ""), v, true), mx);
     cg_loop_end(c, &lc);
     LLVMValueRef m = LLVMBuildLoad2(c->b, c->f32, mx, "");
     j = cg_loop_begin(c, cols, &lc);
-    LLVMValueRef idx = LLVMBuildAdd(c->b, base, j, "");
-    LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, load(c, KL_F32, in, idx), m, ""));
-    store(c, KL_F32, e, out, idx);
-    LLVMBuildStore(c->b, fadd_reassoc(c, LLVMBuildLoad2(c->b, c->f32, sum, ""), e), sum);
+    LLVMValueRef idx = add_i64(c, base, j);
+    LLVMValueRef x = LLVMBuildFSub(c->b, cg_load(c, dt, in, idx), m, ""), e = cg_exp(c, x);
+    if (!log_sm) cg_store(c, dt, e, out, idx);
+    LLVMBuildStore(c->b, cg_fadd_reassoc(c, LLVMBuildLoad2(c->b, c->f32, sum, ""), e), sum);
     cg_loop_end(c, &lc);
     LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, sum, "");
+    LLVMValueRef ls = log_sm ? cg_log(c, s) : NULL;
     j = cg_loop_begin(c, cols, &lc);
-    idx = LLVMBuildAdd(c->b, base, j, "");
-    store(c, KL_F32, LLVMBuildFDiv(c->b, load(c, KL_F32, out, idx), s, ""), out, idx);
+    idx = add_i64(c, base, j);
+    LLVMValueRef res = log_sm ? LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, cg_load(c, dt, in, idx), m, ""), ls, "")
+                              : LLVMBuildFDiv(c->b, cg_load(c, dt, out, idx), s, "");
+    cg_store(c, dt, res, out, idx);
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lr);
     return true;
@@ -392,22 +569,38 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
                     LLVMValueRef *inputs, int n_inputs)
 {
     /* Operand pointers in operand order, for the non-fused kernels. */
-    LLVMValueRef ops[8] = {0};
-    for (int i = 0; i < root->n_in && i < 8; i++)
+    LLVMValueRef *ops = calloc((size_t)root->n_in + 1, sizeof *ops);
+    for (int i = 0; i < root->n_in; i++)
         for (int j = 0; j < n_inputs; j++)
             if (in_nodes[j] == root->in[i]) ops[i] = inputs[j];
+    bool ok = false;
     switch (root->op) {
     case KL_OP_COPY: case KL_OP_CAST: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT:
     case KL_OP_RSQRT: case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU:
     case KL_OP_RELU6: case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX:
-    case KL_OP_MIN:
-        return emit_elementwise(c, root, out, in_nodes, inputs, n_inputs);
-    case KL_OP_MATMUL: return emit_matmul(c, root, out, ops[0], ops[1]);
-    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: return emit_reduce(c, root, out, ops[0]);
-    case KL_OP_SOFTMAX: return emit_softmax(c, root, out, ops[0]);
-    case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT: break;
+    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS:
+    case KL_OP_ELU: case KL_OP_NOT: case KL_OP_POW: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_AND:
+    case KL_OP_OR: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER: case KL_OP_GREATER_EQUAL:
+    case KL_OP_EQUAL: case KL_OP_NOT_EQUAL: case KL_OP_SELECT:
+        ok = emit_elementwise(c, root, out, in_nodes, inputs, n_inputs);
+        break;
+    case KL_OP_MATMUL: ok = emit_matmul(c, root, out, ops[0], ops[1]); break;
+    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
+    case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN:
+        ok = emit_reduce(c, root, out, ops[0]);
+        break;
+    case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX: ok = emit_softmax(c, root, out, ops[0]); break;
+    case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:
+        ok = cg_emit_movement(c, root, out, ops);
+        break;
+    case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        ok = cg_emit_window(c, root, out, ops);
+        break;
+    case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
+        kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
+                      root->name ? root->name : "", kl_op_name(root->op));
+        break;
     }
-    kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source, root->name ? root->name : "",
-                  kl_op_name(root->op));
-    return false;
+    free(ops);
+    return ok;
 }

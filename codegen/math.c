@@ -112,3 +112,79 @@ LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x)
     LLVMValueRef s = LLVMBuildFDiv(c->b, k(c, 1.0), fadd(c, k(c, 1.0), e), "");
     return sel(c, fcmp(c, LLVMRealOGE, x, k(c, 0.0)), s, sel(c, fcmp(c, LLVMRealUNO, x, x), x, fmul(c, e, s)));
 }
+
+/* erf: odd Taylor series below 0.5 (no cancellation near 0), else
+ * 1 - erfc with the Chebyshev fit of Numerical Recipes' erfcc (relative
+ * error of erfc below 1.2e-7), saturating to +-1. */
+LLVMValueRef cg_erf(cg *c, LLVMValueRef x)
+{
+    static const double taylor[] = {-1.0 / 1320, 1.0 / 216, -1.0 / 42, 1.0 / 10, -1.0 / 3, 1.0};
+    static const double cheb[] = {0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                                  -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223};
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1), z2 = fmul(c, x, x);
+    LLVMValueRef small = fmul(c, fmul(c, poly(c, z2, taylor, 6), x), k(c, 1.12837916709551257));
+    LLVMValueRef t = LLVMBuildFDiv(c->b, k(c, 1.0), fma3(c, ax, k(c, 0.5), k(c, 1.0)), "");
+    LLVMValueRef erfc = fmul(c, t, cg_exp(c, fsub(c, poly(c, t, cheb, 10), z2)));
+    LLVMValueRef big = cg_intrinsic(c, "llvm.copysign", c->f32, (LLVMValueRef[]){fsub(c, k(c, 1.0), erfc), x}, 2);
+    return sel(c, fcmp(c, LLVMRealOLT, ax, k(c, 0.5)), small, big);
+}
+
+/* log(1 + t) for t >= 0 without losing t's low bits: log(u) * t / (u - 1),
+ * u = 1 + t (Goldberg's trick). */
+static LLVMValueRef log1p_pos(cg *c, LLVMValueRef t)
+{
+    LLVMValueRef u = fadd(c, k(c, 1.0), t);
+    LLVMValueRef r = LLVMBuildFDiv(c->b, fmul(c, cg_log(c, u), t), fsub(c, u, k(c, 1.0)), "");
+    return sel(c, fcmp(c, LLVMRealOEQ, u, k(c, 1.0)), t, r);
+}
+
+/* softplus(x) = max(x, 0) + log(1 + e^-|x|): never overflows. */
+LLVMValueRef cg_softplus(cg *c, LLVMValueRef x)
+{
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
+    LLVMValueRef pos = cg_intrinsic(c, "llvm.maxnum", c->f32, (LLVMValueRef[]){x, k(c, 0.0)}, 2);
+    LLVMValueRef r = fadd(c, pos, log1p_pos(c, cg_exp(c, LLVMBuildFNeg(c->b, ax, ""))));
+    return sel(c, fcmp(c, LLVMRealUNO, x, x), x, r);
+}
+
+/* elu(x) = x > 0 ? x : e^x - 1, with e^x - 1 = (u - 1) * x / log(u) (Kahan)
+ * so small x keep their precision. */
+LLVMValueRef cg_elu(cg *c, LLVMValueRef x)
+{
+    LLVMValueRef u = cg_exp(c, x);
+    LLVMValueRef em1 = LLVMBuildFDiv(c->b, fmul(c, fsub(c, u, k(c, 1.0)), x), cg_log(c, u), "");
+    em1 = sel(c, fcmp(c, LLVMRealOEQ, u, k(c, 1.0)), x, em1);
+    em1 = sel(c, fcmp(c, LLVMRealOLT, x, k(c, -20.0)), k(c, -1.0), em1);
+    return sel(c, fcmp(c, LLVMRealOGT, x, k(c, 0.0)), x, em1);
+}
+
+/* a^b = e^(b log|a|), signed for negative a and odd integer b; NaN for
+ * negative a and fractional b; a^0 = 1. */
+LLVMValueRef cg_pow(cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef aa = cg_intrinsic(c, "llvm.fabs", c->f32, &a, 1);
+    LLVMValueRef r = cg_exp(c, fmul(c, b, cg_log(c, aa)));
+    LLVMValueRef bi = cg_intrinsic(c, "llvm.trunc", c->f32, &b, 1);
+    LLVMValueRef is_int = fcmp(c, LLVMRealOEQ, bi, b);
+    LLVMValueRef half = fmul(c, b, k(c, 0.5));
+    LLVMValueRef odd = LLVMBuildAnd(c->b, is_int, fcmp(c, LLVMRealONE, cg_intrinsic(c, "llvm.trunc", c->f32, &half, 1), half), "");
+    LLVMValueRef neg = fcmp(c, LLVMRealOLT, a, k(c, 0.0));
+    r = sel(c, LLVMBuildAnd(c->b, neg, odd, ""), LLVMBuildFNeg(c->b, r, ""), r);
+    r = sel(c, LLVMBuildAnd(c->b, neg, LLVMBuildNot(c->b, is_int, ""), ""), k(c, __builtin_nanf("")), r);
+    return sel(c, fcmp(c, LLVMRealOEQ, b, k(c, 0.0)), k(c, 1.0), r);
+}
+
+/* Integer a^b by square-and-multiply over every bit of b (branch-free);
+ * negative b gives 0 (TF rejects it at run time). */
+LLVMValueRef cg_ipow(cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMTypeRef t = LLVMTypeOf(a);
+    unsigned bits = LLVMGetIntTypeWidth(t);
+    LLVMValueRef one = LLVMConstInt(t, 1, 0), r = one, base = a;
+    for (unsigned i = 0; i < bits - 1; i++) {
+        LLVMValueRef bit = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, b, LLVMConstInt(t, i, 0), ""), one, "");
+        r = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntNE, bit, LLVMConstInt(t, 0, 0), ""), LLVMBuildMul(c->b, r, base, ""), r, "");
+        base = LLVMBuildMul(c->b, base, base, "");
+    }
+    return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, b, LLVMConstInt(t, 0, 0), ""), LLVMConstInt(t, 0, 0), r, "");
+}

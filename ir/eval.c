@@ -1,10 +1,12 @@
 /* ir/eval.c — reference evaluation of IR ops in plain C.
  *
- * The oracle constant folding uses and tests compare codegen against.  It
- * favours obviously-right over fast.  f32 math uses libm (this is not
- * generated code).  i32 arithmetic wraps (done in uint32_t, no UB), as TF
- * does on x86; f32 -> i32 casts truncate toward zero and saturate out of
- * range values (NaN -> 0) instead of invoking UB.
+ * The oracle constant folding uses (the TF frontend folds shape arithmetic
+ * with it while importing) and tests compare codegen against.  Obviously
+ * right beats fast.  Floating types compute in double and round once when
+ * stored (exact for f32 + - * / sqrt); integers compute in int64 and wrap
+ * to their width when stored (no UB); float -> int conversions truncate
+ * toward zero and saturate (NaN -> 0).  Convolutions and pools are not
+ * evaluated here (folding skips them; codegen is tested against TF).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -12,99 +14,108 @@
 
 #include "ir.h"
 
-typedef struct view {
-    kl_dtype dtype;
-    const void *data;
-    int64_t strides[IR_MAX_RANK]; /* in elements, broadcast to the result */
-} view;
+/* ---- element access ----------------------------------------------------- */
 
-static double load(const view *v, int64_t i)
+static float half_to_float(uint16_t h)
 {
-    switch (v->dtype) {
-    case KL_F32: return ((const float *)v->data)[i];
-    case KL_I32: return ((const int32_t *)v->data)[i];
-    default: return 0; /* rejected before evaluation */
+    int e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static uint16_t float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    if (isnan(f)) return sign | 0x7e00;
+    float a = fabsf(f);
+    if (a >= 65520.0f) return sign | 0x7c00;
+    if (a < 5.9604645e-08f / 2) return sign;
+    int e;
+    float m = frexpf(a, &e); /* a = m * 2^e, m in [0.5, 1) */
+    if (e < -13) return sign | (uint16_t)lrintf(a * 16777216.0f); /* subnormal: units of 2^-24 */
+    int bits = (int)lrintf(m * 2048.0f);                        /* 11 significant bits */
+    if (bits == 2048) bits = 1024, e++;
+    return sign | (uint16_t)((e + 14) << 10 | (bits - 1024));
+}
+
+static bool is_float(kl_dtype t) { return kl_dtype_is_float(t); }
+
+static double ld_f(kl_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case KL_F32: return ((const float *)p)[i];
+    case KL_F64: return ((const double *)p)[i];
+    case KL_F16: return half_to_float(((const uint16_t *)p)[i]);
+    case KL_I8: return ((const int8_t *)p)[i];
+    case KL_I16: return ((const int16_t *)p)[i];
+    case KL_I32: return ((const int32_t *)p)[i];
+    case KL_I64: return (double)((const int64_t *)p)[i];
+    case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
+    case KL_DTYPE_COUNT: break;
+    }
+    return 0;
+}
+
+static int64_t sat_i64(double v)
+{
+    if (isnan(v)) return 0;
+    if (v >= 9.2233720368547758e18) return INT64_MAX;
+    if (v <= -9.2233720368547758e18) return INT64_MIN;
+    return (int64_t)v;
+}
+
+static int64_t ld_i(kl_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case KL_I8: return ((const int8_t *)p)[i];
+    case KL_I16: return ((const int16_t *)p)[i];
+    case KL_I32: return ((const int32_t *)p)[i];
+    case KL_I64: return ((const int64_t *)p)[i];
+    case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
+    default: return sat_i64(ld_f(t, p, i));
     }
 }
 
-static int32_t sat_i32(double x)
+static void st_f(kl_dtype t, void *p, int64_t i, double v)
 {
-    if (isnan(x)) return 0;
-    if (x >= 2147483647.0) return INT32_MAX;
-    if (x <= -2147483648.0) return INT32_MIN;
-    return (int32_t)x;
-}
-
-static float f_unary(kl_op op, float x)
-{
-    switch (op) {
-    case KL_OP_NEG: return -x;
-    case KL_OP_ABS: return fabsf(x);
-    case KL_OP_SQUARE: return x * x;
-    case KL_OP_SQRT: return sqrtf(x);
-    case KL_OP_RSQRT: return 1.0f / sqrtf(x);
-    case KL_OP_EXP: return expf(x);
-    case KL_OP_LOG: return logf(x);
-    case KL_OP_TANH: return tanhf(x);
-    case KL_OP_SIGMOID: return (float)(1.0 / (1.0 + exp(-(double)x)));
-    case KL_OP_RELU: return x > 0 || isnan(x) ? x : 0.0f;
-    case KL_OP_RELU6: return isnan(x) ? x : x < 0 ? 0.0f : x > 6 ? 6.0f : x;
-    case KL_OP_COPY: return x;
-    default: KL_ASSERT(!"not a float unary op");
+    switch (t) {
+    case KL_F32: ((float *)p)[i] = (float)v; return;
+    case KL_F64: ((double *)p)[i] = v; return;
+    case KL_F16: ((uint16_t *)p)[i] = float_to_half((float)v); return;
+    case KL_BOOL: ((uint8_t *)p)[i] = v != 0; return;
+    default: break;
+    }
+    /* float -> int: truncate toward zero, saturating to the type's range */
+    double lo = t == KL_I8 ? -128 : t == KL_I16 ? -32768 : t == KL_I32 ? -2147483648.0 : t == KL_U8 ? 0 : -9.2233720368547758e18;
+    double hi = t == KL_I8 ? 127 : t == KL_I16 ? 32767 : t == KL_I32 ? 2147483647.0 : t == KL_U8 ? 255 : 9.2233720368547758e18;
+    int64_t v2 = isnan(v) ? 0 : v <= lo ? (int64_t)lo : v >= hi ? (t == KL_I64 ? INT64_MAX : (int64_t)hi) : (int64_t)v;
+    switch (t) {
+    case KL_I8: ((int8_t *)p)[i] = (int8_t)v2; return;
+    case KL_I16: ((int16_t *)p)[i] = (int16_t)v2; return;
+    case KL_I32: ((int32_t *)p)[i] = (int32_t)v2; return;
+    case KL_I64: ((int64_t *)p)[i] = v2; return;
+    case KL_U8: ((uint8_t *)p)[i] = (uint8_t)v2; return;
+    default: return;
     }
 }
 
-static int32_t i_unary(kl_op op, int32_t x)
+/* Integer stores wrap to the width (two's complement), as TF does. */
+static void st_i(kl_dtype t, void *p, int64_t i, int64_t v)
 {
-    uint32_t u = (uint32_t)x;
-    switch (op) {
-    case KL_OP_NEG: return (int32_t)(0u - u);
-    case KL_OP_ABS: return x < 0 ? (int32_t)(0u - u) : x;
-    case KL_OP_SQUARE: return (int32_t)(u * u);
-    case KL_OP_RELU: return x > 0 ? x : 0;
-    case KL_OP_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case KL_OP_COPY: return x;
-    default: KL_ASSERT(!"not an int unary op");
+    switch (t) {
+    case KL_I8: ((int8_t *)p)[i] = (int8_t)(uint8_t)v; return;
+    case KL_I16: ((int16_t *)p)[i] = (int16_t)(uint16_t)v; return;
+    case KL_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)v; return;
+    case KL_I64: ((int64_t *)p)[i] = v; return;
+    case KL_U8: ((uint8_t *)p)[i] = (uint8_t)v; return;
+    case KL_BOOL: ((uint8_t *)p)[i] = v != 0; return;
+    default: st_f(t, p, i, (double)v); return;
     }
 }
 
-static float f_binary(kl_op op, float a, float b)
-{
-    switch (op) {
-    case KL_OP_ADD: return a + b;
-    case KL_OP_SUB: return a - b;
-    case KL_OP_MUL: return a * b;
-    case KL_OP_DIV: return a / b;
-    case KL_OP_MAX: return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
-    case KL_OP_MIN: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
-    default: KL_ASSERT(!"not a binary op");
-    }
-}
-
-static bool i_binary(kl_op op, int32_t a, int32_t b, int32_t *out)
-{
-    uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
-    switch (op) {
-    case KL_OP_ADD: *out = (int32_t)(ua + ub); return true;
-    case KL_OP_SUB: *out = (int32_t)(ua - ub); return true;
-    case KL_OP_MUL: *out = (int32_t)(ua * ub); return true;
-    case KL_OP_DIV:
-        if (b == 0 || (a == INT32_MIN && b == -1)) return false;
-        *out = a / b;
-        return true;
-    case KL_OP_MAX: *out = a > b ? a : b; return true;
-    case KL_OP_MIN: *out = a < b ? a : b; return true;
-    default: KL_ASSERT(!"not a binary op");
-    }
-}
-
-/* Flat index of operand view v at the result's multi-index idx. */
-static int64_t at(const view *v, const int64_t *idx, int rank)
-{
-    int64_t off = 0;
-    for (int i = 0; i < rank; i++) off += idx[i] * v->strides[i];
-    return off;
-}
+/* ---- index helpers ------------------------------------------------------ */
 
 static bool next_index(int64_t *idx, const ir_type *t)
 {
@@ -115,53 +126,183 @@ static bool next_index(int64_t *idx, const ir_type *t)
     return false;
 }
 
+static void strides_of(const ir_type *t, int64_t *s)
+{
+    int64_t m = 1;
+    for (int i = t->rank - 1; i >= 0; i--) s[i] = m, m *= t->dims[i];
+}
+
+static int64_t dot(const int64_t *idx, const int64_t *s, int rank)
+{
+    int64_t off = 0;
+    for (int i = 0; i < rank; i++) off += idx[i] * s[i];
+    return off;
+}
+
+static void copy_elem(void *out, int64_t o, const void *in, int64_t i, size_t size)
+{
+    memcpy((char *)out + o * (int64_t)size, (const char *)in + i * (int64_t)size, size);
+}
+
+/* ---- elementwise -------------------------------------------------------- */
+
+static double f_unary(kl_op op, double x)
+{
+    switch (op) {
+    case KL_OP_COPY: case KL_OP_CAST: return x;
+    case KL_OP_NEG: return -x;
+    case KL_OP_ABS: return fabs(x);
+    case KL_OP_SQUARE: return x * x;
+    case KL_OP_SQRT: return sqrt(x);
+    case KL_OP_RSQRT: return 1.0 / sqrt(x);
+    case KL_OP_EXP: return exp(x);
+    case KL_OP_LOG: return log(x);
+    case KL_OP_TANH: return tanh(x);
+    case KL_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case KL_OP_RELU: return x > 0 || isnan(x) ? x : 0.0;
+    case KL_OP_RELU6: return isnan(x) ? x : x < 0 ? 0.0 : x > 6 ? 6.0 : x;
+    case KL_OP_FLOOR: return floor(x);
+    case KL_OP_CEIL: return ceil(x);
+    case KL_OP_ROUND: return nearbyint(x); /* default rounding: half to even */
+    case KL_OP_ERF: return erf(x);
+    case KL_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case KL_OP_ELU: return x > 0 ? x : expm1(x);
+    case KL_OP_NOT: return x == 0;
+    default: KL_ASSERT(!"not a unary op");
+    }
+}
+
+static double f_binary(kl_op op, double a, double b)
+{
+    switch (op) {
+    case KL_OP_ADD: return a + b;
+    case KL_OP_SUB: return a - b;
+    case KL_OP_MUL: return a * b;
+    case KL_OP_DIV: return a / b;
+    case KL_OP_MAX: return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
+    case KL_OP_MIN: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
+    case KL_OP_POW: return pow(a, b);
+    case KL_OP_FLOORDIV: return floor(a / b);
+    case KL_OP_FLOORMOD: { double m = fmod(a, b); return m != 0 && ((m < 0) != (b < 0)) ? m + b : m; }
+    case KL_OP_AND: return a != 0 && b != 0;
+    case KL_OP_OR: return a != 0 || b != 0;
+    case KL_OP_LESS: return a < b;
+    case KL_OP_LESS_EQUAL: return a <= b;
+    case KL_OP_GREATER: return a > b;
+    case KL_OP_GREATER_EQUAL: return a >= b;
+    case KL_OP_EQUAL: return a == b;
+    case KL_OP_NOT_EQUAL: return a != b;
+    default: KL_ASSERT(!"not a binary op");
+    }
+}
+
+static bool i_binary(kl_op op, int64_t a, int64_t b, int64_t *out)
+{
+    uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+    switch (op) {
+    case KL_OP_ADD: *out = (int64_t)(ua + ub); return true;
+    case KL_OP_SUB: *out = (int64_t)(ua - ub); return true;
+    case KL_OP_MUL: *out = (int64_t)(ua * ub); return true;
+    case KL_OP_DIV: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD:
+        if (b == 0 || (a == INT64_MIN && b == -1)) return false;
+        if (op == KL_OP_DIV) *out = a / b;
+        else if (op == KL_OP_FLOORDIV) *out = a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+        else *out = (a % b != 0 && ((a % b < 0) != (b < 0))) ? a % b + b : a % b;
+        return true;
+    case KL_OP_POW: {
+        if (b < 0) return false;
+        uint64_t r = 1, base = ua;
+        for (int64_t e = b; e; e >>= 1, base *= base)
+            if (e & 1) r *= base;
+        *out = (int64_t)r;
+        return true;
+    }
+    case KL_OP_MAX: *out = a > b ? a : b; return true;
+    case KL_OP_MIN: *out = a < b ? a : b; return true;
+    default: *out = (int64_t)f_binary(op, (double)a, (double)b); return true;
+    }
+}
+
+static int64_t i_unary(kl_op op, int64_t x)
+{
+    uint64_t u = (uint64_t)x;
+    switch (op) {
+    case KL_OP_NEG: return (int64_t)(0 - u);
+    case KL_OP_ABS: return x < 0 ? (int64_t)(0 - u) : x;
+    case KL_OP_SQUARE: return (int64_t)(u * u);
+    case KL_OP_RELU: return x > 0 ? x : 0;
+    case KL_OP_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
+    case KL_OP_NOT: return x == 0;
+    default: return x; /* copy, cast */
+    }
+}
+
 static bool eval_elementwise(const ir_node *n, const void *const *in, void *out, kl_diag *d)
 {
-    view v[2];
-    for (int k = 0; k < n->n_in; k++) {
-        v[k].dtype = n->in[k]->type.dtype;
-        v[k].data = in[k];
-        ir_broadcast_strides(&n->in[k]->type, n->type.rank, n->type.dims, v[k].strides);
-    }
-    int64_t idx[IR_MAX_RANK] = {0}, count = ir_type_numel(&n->type);
+    int rank = n->type.rank;
+    int64_t s[3][IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, count = ir_type_numel(&n->type);
+    for (int k = 0; k < n->n_in; k++) ir_broadcast_strides(&n->in[k]->type, rank, n->type.dims, s[k]);
+    kl_dtype ot = n->type.dtype, it = n->in[n->op == KL_OP_SELECT ? 1 : 0]->type.dtype;
+    bool fl = is_float(it);
     for (int64_t i = 0; i < count; i++, next_index(idx, &n->type)) {
-        double a = load(&v[0], at(&v[0], idx, n->type.rank));
-        if (n->op == KL_OP_CAST) {
-            if (n->type.dtype == KL_F32) ((float *)out)[i] = (float)a;
-            else ((int32_t *)out)[i] = sat_i32(a);
+        int64_t o0 = dot(idx, s[0], rank);
+        if (n->op == KL_OP_SELECT) {
+            int pick = ld_i(KL_BOOL, in[0], o0) ? 1 : 2;
+            copy_elem(out, i, in[pick], dot(idx, s[pick], rank), kl_dtype_size(ot));
+        } else if (n->op == KL_OP_CAST) {
+            if (is_float(it) && ot != KL_BOOL) st_f(ot, out, i, ld_f(it, in[0], o0));
+            else if (is_float(it)) st_i(ot, out, i, ld_f(it, in[0], o0) != 0);
+            else if (is_float(ot)) st_f(ot, out, i, (double)ld_i(it, in[0], o0));
+            else st_i(ot, out, i, ld_i(it, in[0], o0));
         } else if (n->n_in == 1) {
-            if (n->type.dtype == KL_F32) ((float *)out)[i] = f_unary(n->op, (float)a);
-            else ((int32_t *)out)[i] = i_unary(n->op, (int32_t)a);
+            if (fl) st_f(ot, out, i, f_unary(n->op, ld_f(it, in[0], o0)));
+            else st_i(ot, out, i, i_unary(n->op, ld_i(it, in[0], o0)));
         } else {
-            double b = load(&v[1], at(&v[1], idx, n->type.rank));
-            if (n->type.dtype == KL_F32) ((float *)out)[i] = f_binary(n->op, (float)a, (float)b);
-            else if (!i_binary(n->op, (int32_t)a, (int32_t)b, &((int32_t *)out)[i])) {
-                kl_diag_error(d, "node '%s' (%s): integer division by zero or overflow", n->name ? n->name : "",
-                              kl_op_name(n->op));
+            int64_t o1 = dot(idx, s[1], rank);
+            if (fl) {
+                st_f(ot, out, i, f_binary(n->op, ld_f(it, in[0], o0), ld_f(it, in[1], o1)));
+                continue;
+            }
+            int64_t r;
+            if (!i_binary(n->op, ld_i(it, in[0], o0), ld_i(it, in[1], o1), &r)) {
+                kl_diag_error(d, "node '%s' (%s): integer division by zero, overflow or negative power",
+                              n->name ? n->name : "", kl_op_name(n->op));
                 return false;
             }
+            st_i(ot, out, i, r);
         }
     }
     return true;
 }
 
+/* ---- contractions and reductions ---------------------------------------- */
+
 static void eval_matmul(const ir_node *n, const void *const *in, void *out)
 {
-    const ir_type *ta = &n->in[0]->type;
-    bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b;
-    int64_t m = n->type.dims[0], nn = n->type.dims[1], k = tra ? ta->dims[0] : ta->dims[1];
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < nn; j++) {
-            float fs = 0;
-            uint32_t is = 0;
-            for (int64_t p = 0; p < k; p++) {
-                int64_t ia = tra ? p * m + i : i * k + p, ib = trb ? j * k + p : p * nn + j;
-                if (n->type.dtype == KL_F32) fs += ((const float *)in[0])[ia] * ((const float *)in[1])[ib];
-                else is += (uint32_t)((const int32_t *)in[0])[ia] * (uint32_t)((const int32_t *)in[1])[ib];
+    const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
+    bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b, fl = is_float(to->dtype);
+    int ra = ta->rank, rb = tb->rank, ro = to->rank;
+    int64_t m = to->dims[ro - 2], nn = to->dims[ro - 1], k = tra ? ta->dims[ra - 2] : ta->dims[ra - 1];
+    ir_type batch = ir_type_make(to->dtype, ro - 2, to->dims), ba = ir_type_make(ta->dtype, ra - 2, ta->dims),
+            bb = ir_type_make(tb->dtype, rb - 2, tb->dims);
+    int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, nbatch = ir_type_numel(&batch);
+    ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
+    ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
+    for (int64_t bi = 0; bi < nbatch; bi++, next_index(idx, &batch)) {
+        int64_t offa = dot(idx, sa, ro - 2) * m * k, offb = dot(idx, sb, ro - 2) * k * nn, offo = bi * m * nn;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                double fs = 0;
+                uint64_t is = 0;
+                for (int64_t p = 0; p < k; p++) {
+                    int64_t ia = offa + (tra ? p * m + i : i * k + p), ib = offb + (trb ? j * k + p : p * nn + j);
+                    if (fl) fs += (double)(float)(ld_f(ta->dtype, in[0], ia) * ld_f(tb->dtype, in[1], ib));
+                    else is += (uint64_t)ld_i(ta->dtype, in[0], ia) * (uint64_t)ld_i(tb->dtype, in[1], ib);
+                }
+                if (fl) st_f(to->dtype, out, offo + i * nn + j, fs);
+                else st_i(to->dtype, out, offo + i * nn + j, (int64_t)is);
             }
-            if (n->type.dtype == KL_F32) ((float *)out)[i * nn + j] = fs;
-            else ((int32_t *)out)[i * nn + j] = (int32_t)is;
-        }
+    }
 }
 
 static void eval_reduce(const ir_node *n, const void *in, void *out)
@@ -169,54 +310,125 @@ static void eval_reduce(const ir_node *n, const void *in, void *out)
     const ir_type *t = &n->in[0]->type;
     int64_t count_out = ir_type_numel(&n->type), count_in = ir_type_numel(t);
     double *acc = malloc(sizeof(double) * (size_t)(count_out ? count_out : 1));
-    bool is_max = n->op == KL_OP_REDUCE_MAX, f32 = t->dtype == KL_F32;
-    for (int64_t i = 0; i < count_out; i++) acc[i] = is_max ? -INFINITY : 0;
+    int64_t *arg = calloc((size_t)(count_out ? count_out : 1), sizeof *arg), *pos = calloc((size_t)(count_out ? count_out : 1), sizeof *pos);
+    kl_op op = n->op;
+    bool fl = is_float(t->dtype), is_arg = op == KL_OP_ARGMAX || op == KL_OP_ARGMIN;
+    for (int64_t i = 0; i < count_out; i++)
+        acc[i] = op == KL_OP_REDUCE_MAX || op == KL_OP_ARGMAX ? -INFINITY
+                 : op == KL_OP_REDUCE_MIN || op == KL_OP_ARGMIN ? INFINITY
+                 : op == KL_OP_REDUCE_PROD ? 1 : 0;
     int64_t idx[IR_MAX_RANK] = {0};
     for (int64_t i = 0; i < count_in; i++, next_index(idx, t)) {
-        int64_t o = 0; /* output offset: kept axes in order */
+        int64_t o = 0;
         for (int a = 0; a < t->rank; a++)
             if (!(n->attr.reduce.axes & (1u << a))) o = o * t->dims[a] + idx[a];
-        double v = f32 ? ((const float *)in)[i] : ((const int32_t *)in)[i];
-        if (is_max) acc[o] = isnan(v) || isnan(acc[o]) ? NAN : v > acc[o] ? v : acc[o];
-        else acc[o] += v;
+        double v = fl ? ld_f(t->dtype, in, i) : (double)ld_i(t->dtype, in, i);
+        switch (op) {
+        case KL_OP_REDUCE_MAX: acc[o] = isnan(v) || isnan(acc[o]) ? NAN : v > acc[o] ? v : acc[o]; break;
+        case KL_OP_REDUCE_MIN: acc[o] = isnan(v) || isnan(acc[o]) ? NAN : v < acc[o] ? v : acc[o]; break;
+        case KL_OP_REDUCE_PROD: acc[o] *= v; break;
+        case KL_OP_ARGMAX: if (v > acc[o] || (isnan(v) && !isnan(acc[o]))) acc[o] = v, arg[o] = pos[o]; pos[o]++; break;
+        case KL_OP_ARGMIN: if (v < acc[o] || (isnan(v) && !isnan(acc[o]))) acc[o] = v, arg[o] = pos[o]; pos[o]++; break;
+        default: acc[o] += v; break;
+        }
     }
     int64_t per = count_out ? count_in / count_out : 0;
     for (int64_t i = 0; i < count_out; i++) {
         double r = acc[i];
-        if (n->op == KL_OP_REDUCE_MEAN) r = f32 ? r / (double)per : (double)((int64_t)r / (per ? per : 1));
-        if (f32) ((float *)out)[i] = (float)r;
-        else ((int32_t *)out)[i] = is_max && per == 0 ? INT32_MIN : (int32_t)(int64_t)r;
+        if (op == KL_OP_REDUCE_MEAN) r = fl ? r / (double)per : (double)((int64_t)r / (per ? per : 1));
+        if (is_arg) st_i(n->type.dtype, out, i, arg[i]);
+        else if (fl) st_f(n->type.dtype, out, i, r);
+        else st_i(n->type.dtype, out, i, isinf(r) ? (r < 0 ? INT64_MIN : INT64_MAX) : (int64_t)r);
     }
     free(acc);
+    free(arg);
+    free(pos);
 }
 
-static void eval_softmax(const ir_node *n, const float *in, float *out)
+static void eval_softmax(const ir_node *n, const void *in, void *out)
 {
+    kl_dtype t = n->type.dtype;
     int64_t cols = n->type.rank ? n->type.dims[n->type.rank - 1] : 1;
     int64_t rows = cols ? ir_type_numel(&n->type) / cols : 0;
     for (int64_t r = 0; r < rows; r++) {
-        const float *x = in + r * cols;
-        float mx = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) mx = x[c] > mx ? x[c] : mx;
-        double sum = 0;
-        for (int64_t c = 0; c < cols; c++) sum += out[r * cols + c] = expf(x[c] - mx);
-        for (int64_t c = 0; c < cols; c++) out[r * cols + c] = (float)(out[r * cols + c] / sum);
+        double mx = -INFINITY, sum = 0;
+        for (int64_t c = 0; c < cols; c++) mx = fmax(mx, ld_f(t, in, r * cols + c));
+        for (int64_t c = 0; c < cols; c++) sum += exp(ld_f(t, in, r * cols + c) - mx);
+        for (int64_t c = 0; c < cols; c++) {
+            double x = ld_f(t, in, r * cols + c) - mx;
+            st_f(t, out, r * cols + c, n->op == KL_OP_SOFTMAX ? exp(x) / sum : x - log(sum));
+        }
     }
 }
 
-static bool supported(const ir_node *n, kl_diag *d)
+/* ---- data movement ------------------------------------------------------ */
+
+/* Reflect (r = true: edge not repeated) or mirror an index into [0, n). */
+static int64_t mirror(int64_t i, int64_t n, bool reflect)
 {
-    bool ok = n->type.dtype == KL_F32 || n->type.dtype == KL_I32;
-    for (int i = 0; i < n->n_in; i++) ok = ok && (n->in[i]->type.dtype == KL_F32 || n->in[i]->type.dtype == KL_I32);
-    if (!ok)
-        kl_diag_error(d, "node '%s' (%s): dtype not supported by the reference evaluator", n->name ? n->name : "",
-                      kl_op_name(n->op));
-    return ok;
+    if (n == 1) return 0;
+    int64_t period = reflect ? 2 * (n - 1) : 2 * n;
+    i %= period;
+    if (i < 0) i += period;
+    if (reflect) return i < n ? i : period - i;
+    return i < n ? i : period - 1 - i;
 }
+
+static void eval_movement(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *o = &n->type, *x = &n->in[0]->type;
+    size_t es = kl_dtype_size(o->dtype);
+    int64_t sx[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, src[IR_MAX_RANK], count = ir_type_numel(o);
+    strides_of(x, sx);
+    for (int64_t i = 0; i < count; i++, next_index(idx, o)) {
+        bool in_range = true;
+        int operand = 0;
+        for (int d = 0; d < o->rank; d++) {
+            switch (n->op) {
+            case KL_OP_TRANSPOSE: src[n->attr.transpose.perm[d]] = idx[d]; break;
+            case KL_OP_SLICE: src[d] = n->attr.slice.begin[d] + idx[d] * n->attr.slice.stride[d]; break;
+            case KL_OP_TILE: src[d] = idx[d] % x->dims[d]; break;
+            case KL_OP_PAD: {
+                int64_t j = idx[d] - n->attr.pad.lo[d];
+                if (n->attr.pad.mode == IR_PAD_CONSTANT) in_range = in_range && j >= 0 && j < x->dims[d];
+                else j = mirror(j, x->dims[d], n->attr.pad.mode == IR_PAD_REFLECT);
+                src[d] = j;
+                break;
+            }
+            default: src[d] = idx[d]; break;
+            }
+        }
+        if (n->op == KL_OP_CONCAT) {
+            int ax = n->attr.concat.axis;
+            while (src[ax] >= n->in[operand]->type.dims[ax]) src[ax] -= n->in[operand++]->type.dims[ax];
+            strides_of(&n->in[operand]->type, sx);
+        }
+        if (in_range) copy_elem(out, i, in[operand], dot(src, sx, x->rank), es);
+        else st_f(o->dtype, out, i, n->attr.pad.value);
+    }
+}
+
+static void eval_gather(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type, *o = &n->type;
+    int ax = n->attr.concat.axis;
+    size_t es = kl_dtype_size(o->dtype);
+    int64_t sp[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, src[IR_MAX_RANK], sx[IR_MAX_RANK], count = ir_type_numel(o);
+    strides_of(p, sp);
+    strides_of(ix, sx);
+    for (int64_t i = 0; i < count; i++, next_index(idx, o)) {
+        for (int d = 0; d < ax; d++) src[d] = idx[d];
+        int64_t at = dot(idx + ax, sx, ix->rank), k = ld_i(ix->dtype, in[1], at);
+        src[ax] = k < 0 ? 0 : k >= p->dims[ax] ? p->dims[ax] - 1 : k; /* clamp: never read outside */
+        for (int d = ax + 1; d < p->rank; d++) src[d] = idx[d - 1 + ix->rank];
+        copy_elem(out, i, in[0], dot(src, sp, p->rank), es);
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
 {
-    if (!supported(n, d)) return false;
     switch (n->op) {
     case KL_OP_PARAM:
         kl_diag_error(d, "a param has no value to evaluate");
@@ -230,17 +442,31 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_COPY: case KL_OP_CAST: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT:
     case KL_OP_RSQRT: case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU:
     case KL_OP_RELU6: case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX:
-    case KL_OP_MIN:
+    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS:
+    case KL_OP_ELU: case KL_OP_NOT: case KL_OP_POW: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_AND:
+    case KL_OP_OR: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER: case KL_OP_GREATER_EQUAL:
+    case KL_OP_EQUAL: case KL_OP_NOT_EQUAL: case KL_OP_SELECT:
         return eval_elementwise(n, in, out, d);
     case KL_OP_MATMUL:
         eval_matmul(n, in, out);
         return true;
-    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX:
+    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
+    case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN:
         eval_reduce(n, in[0], out);
         return true;
-    case KL_OP_SOFTMAX:
+    case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX:
         eval_softmax(n, in[0], out);
         return true;
+    case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_CONCAT: case KL_OP_TILE:
+        eval_movement(n, in, out);
+        return true;
+    case KL_OP_GATHER:
+        eval_gather(n, in, out);
+        return true;
+    case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        kl_diag_error(d, "node '%s' (%s): not evaluated by the reference evaluator", n->name ? n->name : "",
+                      kl_op_name(n->op));
+        return false;
     case KL_OP_COUNT:
         break;
     }
@@ -257,11 +483,12 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
             val[n->id] = (void *)feeds[n->attr.param.index];
             continue;
         }
-        const void *in[16];
-        for (int j = 0; j < n->n_in && j < 16; j++) in[j] = val[n->in[j]->id];
+        const void **in = calloc((size_t)n->n_in + 1, sizeof *in);
+        for (int j = 0; j < n->n_in; j++) in[j] = val[n->in[j]->id];
         size_t bytes = ir_type_bytes(&n->type);
         val[n->id] = malloc(bytes ? bytes : 1);
         ok = val[n->id] && ir_eval_node(n, in, val[n->id], d);
+        free(in);
     }
     for (int i = 0; ok && i < g->n_results; i++)
         memcpy(fetches[i], val[g->results[i].node->id], ir_type_bytes(&g->results[i].node->type));

@@ -194,6 +194,91 @@ static const char *node_label(const ir_node *n, char *buf, size_t size)
     return buf;
 }
 
+/* Broadcast of every operand (compare: bool result; select: operand 0 is
+ * the bool condition, the result has the dtype of operands 1 and 2). */
+static bool infer_broadcast_n(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d)
+{
+    char lb[256], ta[64], tb[64];
+    bool select = n->op == KL_OP_SELECT;
+    int first = select ? 1 : 0;
+    if (select && n->in[0]->type.dtype != KL_BOOL) {
+        kl_diag_error(d, "%s: %s: condition must be bool", g->source, node_label(n, lb, sizeof lb));
+        return false;
+    }
+    if (n->in[first]->type.dtype != n->in[n->n_in - 1]->type.dtype) {
+        kl_diag_error(d, "%s: %s: operand dtypes differ: %s vs %s", g->source, node_label(n, lb, sizeof lb),
+                      ir_type_str(&n->in[first]->type, ta, sizeof ta), ir_type_str(&n->in[n->n_in - 1]->type, tb, sizeof tb));
+        return false;
+    }
+    ir_type t = n->in[0]->type;
+    for (int i = 1; i < n->n_in; i++)
+        if (!ir_broadcast_shape(&t, &n->in[i]->type, &t)) {
+            kl_diag_error(d, "%s: %s: shapes %s and %s do not broadcast", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(&n->in[0]->type, ta, sizeof ta), ir_type_str(&n->in[i]->type, tb, sizeof tb));
+            return false;
+        }
+    t.dtype = select ? n->in[1]->type.dtype : KL_BOOL;
+    *out = t;
+    return true;
+}
+
+/* Slices stay inside their operand; tiles repeat whole copies of it. */
+static bool given_fits(const ir_node *n)
+{
+    const ir_type *x = &n->in[0]->type, *o = &n->type;
+    if (n->op == KL_OP_CONV2D_TRANSPOSE) { /* dy NHWI, filter HWOI, result NHWO */
+        const ir_type *w = &n->in[1]->type;
+        return x->rank == 4 && w->rank == 4 && o->rank == 4 && x->dtype == w->dtype && o->dtype == x->dtype &&
+               w->dims[3] == x->dims[3] && w->dims[2] == o->dims[3] && o->dims[0] == x->dims[0] &&
+               n->attr.conv.stride_h > 0 && n->attr.conv.stride_w > 0;
+    }
+    if (x->rank != o->rank || x->dtype != o->dtype) return false;
+    for (int i = 0; i < o->rank; i++) {
+        if (n->op == KL_OP_TILE) {
+            if (x->dims[i] == 0 ? o->dims[i] != 0 : o->dims[i] % x->dims[i]) return false;
+            continue;
+        }
+        int64_t b = n->attr.slice.begin[i], last = b + (o->dims[i] - 1) * n->attr.slice.stride[i];
+        if (o->dims[i] > 0 && (b < 0 || b >= x->dims[i] || last < 0 || last >= x->dims[i])) return false;
+    }
+    return true;
+}
+
+/* Output extent of a window op along one axis. */
+static int64_t window_out(int64_t in, int k, int stride, int dilation, int lo, int hi)
+{
+    int64_t span = (int64_t)(k - 1) * dilation + 1, padded = in + lo + hi;
+    return padded < span || stride < 1 ? -1 : (padded - span) / stride + 1;
+}
+
+static bool infer_window(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d)
+{
+    char lb[256], ta[64], tb[64];
+    const ir_type *x = &n->in[0]->type;
+    ir_attr a = n->attr;
+    int64_t oc = x->rank == 4 ? x->dims[3] : 0;
+    bool conv = n->op == KL_OP_CONV2D, ok = x->rank == 4 && a.conv.stride_h > 0 && a.conv.stride_w > 0;
+    if (conv) {
+        const ir_type *w = &n->in[1]->type;
+        ok = ok && w->rank == 4 && w->dtype == x->dtype && a.conv.groups > 0 && x->dims[3] % a.conv.groups == 0 &&
+             w->dims[2] * a.conv.groups == x->dims[3] && w->dims[3] % a.conv.groups == 0;
+        if (ok) a.conv.kh = (int)w->dims[0], a.conv.kw = (int)w->dims[1], oc = w->dims[3];
+        if (!ok) {
+            kl_diag_error(d, "%s: %s: input %s and filter %s do not fit (groups %d)", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(x, ta, sizeof ta), ir_type_str(w, tb, sizeof tb), a.conv.groups);
+            return false;
+        }
+    }
+    int64_t oh = ok ? window_out(x->dims[1], a.conv.kh, a.conv.stride_h, conv ? a.conv.dilation_h : 1, a.conv.pad_top, a.conv.pad_bottom) : -1;
+    int64_t ow = ok ? window_out(x->dims[2], a.conv.kw, a.conv.stride_w, conv ? a.conv.dilation_w : 1, a.conv.pad_left, a.conv.pad_right) : -1;
+    if (oh < 0 || ow < 0) {
+        kl_diag_error(d, "%s: %s: window does not fit %s", g->source, node_label(n, lb, sizeof lb), ir_type_str(x, ta, sizeof ta));
+        return false;
+    }
+    *out = ir_type_make(x->dtype, 4, (int64_t[]){x->dims[0], oh, ow, oc});
+    return true;
+}
+
 bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d)
 {
     char lb[256], ta[64], tb[64];
@@ -220,6 +305,11 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
             kl_diag_error(d, "%s: %s: reshape changes dtype", g->source, node_label(n, lb, sizeof lb));
             return false;
         }
+        if ((n->op == KL_OP_SLICE || n->op == KL_OP_TILE || n->op == KL_OP_CONV2D_TRANSPOSE) && !given_fits(n)) {
+            kl_diag_error(d, "%s: %s: %s does not fit its operand %s", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(out, tb, sizeof tb), ir_type_str(&n->in[0]->type, ta, sizeof ta));
+            return false;
+        }
         return true;
     case IR_SHAPE_UNARY:
         *out = n->in[0]->type;
@@ -240,22 +330,26 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
     }
     case IR_SHAPE_MATMUL: {
         const ir_type *a = &n->in[0]->type, *b = &n->in[1]->type;
-        if (a->rank != 2 || b->rank != 2 || a->dtype != b->dtype) {
-            kl_diag_error(d, "%s: %s: needs two rank-2 operands of one dtype, got %s and %s", g->source,
+        if (a->rank < 2 || b->rank < 2 || a->dtype != b->dtype) {
+            kl_diag_error(d, "%s: %s: needs two operands of rank >= 2 and one dtype, got %s and %s", g->source,
                           node_label(n, lb, sizeof lb), ir_type_str(a, ta, sizeof ta), ir_type_str(b, tb, sizeof tb));
             return false;
         }
-        int64_t m = n->attr.matmul.transpose_a ? a->dims[1] : a->dims[0];
-        int64_t ka = n->attr.matmul.transpose_a ? a->dims[0] : a->dims[1];
-        int64_t kb = n->attr.matmul.transpose_b ? b->dims[1] : b->dims[0];
-        int64_t nn = n->attr.matmul.transpose_b ? b->dims[0] : b->dims[1];
-        if (ka != kb) {
-            kl_diag_error(d, "%s: %s: inner dimensions differ: %s x %s (transpose_a=%d, transpose_b=%d)",
+        int ra = a->rank, rb = b->rank;
+        int64_t m = n->attr.matmul.transpose_a ? a->dims[ra - 1] : a->dims[ra - 2];
+        int64_t ka = n->attr.matmul.transpose_a ? a->dims[ra - 2] : a->dims[ra - 1];
+        int64_t kb = n->attr.matmul.transpose_b ? b->dims[rb - 1] : b->dims[rb - 2];
+        int64_t nn = n->attr.matmul.transpose_b ? b->dims[rb - 2] : b->dims[rb - 1];
+        ir_type ba = ir_type_make(a->dtype, ra - 2, a->dims), bb = ir_type_make(b->dtype, rb - 2, b->dims), bo;
+        if (ka != kb || !ir_broadcast_shape(&ba, &bb, &bo)) {
+            kl_diag_error(d, "%s: %s: operands do not fit: %s x %s (transpose_a=%d, transpose_b=%d)",
                           g->source, node_label(n, lb, sizeof lb), ir_type_str(a, ta, sizeof ta),
                           ir_type_str(b, tb, sizeof tb), n->attr.matmul.transpose_a, n->attr.matmul.transpose_b);
             return false;
         }
-        *out = ir_type_make(a->dtype, 2, (int64_t[]){m, nn});
+        *out = bo;
+        out->dims[out->rank++] = m;
+        out->dims[out->rank++] = nn;
         return true;
     }
     case IR_SHAPE_REDUCE: {
@@ -274,20 +368,131 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
         *out = t;
         return true;
     }
+    case IR_SHAPE_COMPARE:
+    case IR_SHAPE_SELECT:
+        return infer_broadcast_n(g, n, out, d);
+    case IR_SHAPE_ARG: {
+        const ir_type *a = &n->in[0]->type;
+        uint32_t axes = n->attr.reduce.axes;
+        if (__builtin_popcount(axes) != 1 || axes >> a->rank || (n->type.dtype != KL_I32 && n->type.dtype != KL_I64)) {
+            kl_diag_error(d, "%s: %s: needs one axis of %s and an i32/i64 result", g->source,
+                          node_label(n, lb, sizeof lb), ir_type_str(a, ta, sizeof ta));
+            return false;
+        }
+        ir_type t = {.dtype = n->type.dtype};
+        for (int i = 0; i < a->rank; i++)
+            if (!(axes & (1u << i))) t.dims[t.rank++] = a->dims[i];
+        *out = t;
+        return true;
+    }
+    case IR_SHAPE_TRANSPOSE: {
+        const ir_type *a = &n->in[0]->type;
+        ir_type t = {.dtype = a->dtype, .rank = a->rank};
+        unsigned seen = 0;
+        for (int i = 0; i < a->rank; i++) {
+            int p = n->attr.transpose.perm[i];
+            if (p < 0 || p >= a->rank || (seen & (1u << p))) {
+                kl_diag_error(d, "%s: %s: bad permutation for rank %d", g->source, node_label(n, lb, sizeof lb), a->rank);
+                return false;
+            }
+            seen |= 1u << p;
+            t.dims[i] = a->dims[p];
+        }
+        *out = t;
+        return true;
+    }
+    case IR_SHAPE_PAD: {
+        const ir_type *a = &n->in[0]->type;
+        ir_type t = *a;
+        for (int i = 0; i < a->rank; i++) {
+            int64_t lo = n->attr.pad.lo[i], hi = n->attr.pad.hi[i];
+            bool reflect = n->attr.pad.mode != IR_PAD_CONSTANT;
+            int64_t lim = n->attr.pad.mode == IR_PAD_REFLECT ? a->dims[i] - 1 : a->dims[i];
+            if (lo < 0 || hi < 0 || (reflect && (lo > lim || hi > lim))) {
+                kl_diag_error(d, "%s: %s: bad padding %lld/%lld on axis %d of %s", g->source, node_label(n, lb, sizeof lb),
+                              (long long)lo, (long long)hi, i, ir_type_str(a, ta, sizeof ta));
+                return false;
+            }
+            t.dims[i] += lo + hi;
+        }
+        *out = t;
+        return true;
+    }
+    case IR_SHAPE_CONCAT: {
+        if (n->n_in < 1) return kl_diag_error(d, "%s: %s: no operands", g->source, node_label(n, lb, sizeof lb)), false;
+        ir_type t = n->in[0]->type;
+        int ax = n->attr.concat.axis;
+        if (ax < 0 || ax >= t.rank) return kl_diag_error(d, "%s: %s: axis %d out of range", g->source, node_label(n, lb, sizeof lb), ax), false;
+        for (int k = 1; k < n->n_in; k++) {
+            const ir_type *b = &n->in[k]->type;
+            bool fits = b->rank == t.rank && b->dtype == t.dtype;
+            for (int i = 0; fits && i < t.rank; i++) fits = i == ax || b->dims[i] == t.dims[i];
+            if (!fits) {
+                kl_diag_error(d, "%s: %s: cannot concatenate %s and %s on axis %d", g->source, node_label(n, lb, sizeof lb),
+                              ir_type_str(&t, ta, sizeof ta), ir_type_str(b, tb, sizeof tb), ax);
+                return false;
+            }
+            t.dims[ax] += b->dims[ax];
+        }
+        *out = t;
+        return true;
+    }
+    case IR_SHAPE_GATHER: {
+        const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
+        int ax = n->attr.concat.axis;
+        if (ax < 0 || ax >= p->rank || (ix->dtype != KL_I32 && ix->dtype != KL_I64) || p->rank - 1 + ix->rank > IR_MAX_RANK) {
+            kl_diag_error(d, "%s: %s: bad gather of %s by %s on axis %d", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(p, ta, sizeof ta), ir_type_str(ix, tb, sizeof tb), ax);
+            return false;
+        }
+        ir_type t = {.dtype = p->dtype};
+        for (int i = 0; i < ax; i++) t.dims[t.rank++] = p->dims[i];
+        for (int i = 0; i < ix->rank; i++) t.dims[t.rank++] = ix->dims[i];
+        for (int i = ax + 1; i < p->rank; i++) t.dims[t.rank++] = p->dims[i];
+        *out = t;
+        return true;
+    }
+    case IR_SHAPE_CONV:
+    case IR_SHAPE_POOL:
+        return infer_window(g, n, out, d);
     }
     KL_ASSERT(!"bad shape rule");
+}
+
+/* Only the member the op uses survives, the rest is zero: attributes can
+ * then be compared and hashed as bytes (passes/cse.c). */
+ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
+{
+    ir_attr r;
+    memset(&r, 0, sizeof r);
+    if (!a) return r;
+    switch (kl_op_table[op].shape) {
+    case IR_SHAPE_MATMUL: r.matmul = a->matmul; break;
+    case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: r.reduce = a->reduce; break;
+    case IR_SHAPE_TRANSPOSE: memcpy(r.transpose.perm, a->transpose.perm, sizeof r.transpose.perm); break;
+    case IR_SHAPE_PAD: r.pad = a->pad; break;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: r.concat = a->concat; break;
+    case IR_SHAPE_CONV: case IR_SHAPE_POOL: r.conv = a->conv; break;
+    case IR_SHAPE_GIVEN:
+        if (op == KL_OP_SLICE) r.slice = a->slice;
+        else if (op == KL_OP_CONV2D_TRANSPOSE) r.conv = a->conv;
+        else if (op == KL_OP_PARAM) r.param = a->param;
+        break;
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: break;
+    }
+    return r;
 }
 
 ir_node *ir_node_new(ir_graph *g, kl_op op, int n_in, ir_node *const *in, const ir_attr *attr,
                      const ir_type *type, const char *name, kl_diag *d)
 {
     ir_node tmp = {.op = op, .n_in = n_in, .in = (ir_node **)in, .name = name};
-    if (attr) tmp.attr = *attr;
+    tmp.attr = ir_attr_normalize(op, attr);
     if (type) tmp.type = *type;
     ir_type t;
     if (!ir_infer_type(g, &tmp, &t, d)) return NULL;
     ir_node *n = append(g, op, n_in, in, name);
-    if (attr) n->attr = *attr;
+    n->attr = tmp.attr;
     n->type = t;
     return n;
 }

@@ -116,6 +116,15 @@ typedef enum ir_shape_rule {
     IR_SHAPE_BCAST,  /* numpy broadcast of the operands */
     IR_SHAPE_MATMUL, /* [m,k]x[k,n] with transpose attrs */
     IR_SHAPE_REDUCE, /* operand 0 with attr.reduce.axes removed or kept as 1 */
+    IR_SHAPE_COMPARE,   /* broadcast, bool result */
+    IR_SHAPE_SELECT,    /* broadcast of all three, dtype of operands 1 and 2 */
+    IR_SHAPE_ARG,       /* reduce one axis; dtype given (i32 or i64) */
+    IR_SHAPE_TRANSPOSE, /* dims permuted by attr.transpose.perm */
+    IR_SHAPE_PAD,       /* dims + lo + hi */
+    IR_SHAPE_CONCAT,    /* sum along attr.concat.axis */
+    IR_SHAPE_GATHER,    /* params[:axis] + indices + params[axis+1:] */
+    IR_SHAPE_CONV,      /* NHWC conv with attr.conv */
+    IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
 } ir_shape_rule;
 
 enum {
@@ -146,10 +155,22 @@ static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF
 bool kl_op_from_name(const char *s, kl_op *out);
 
 /* Per-op-family attributes.  Which member is meaningful follows from op. */
+typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_SYMMETRIC } ir_pad_mode;
+
 typedef union ir_attr {
     struct { int index; } param;                       /* PARAM: position among feeds */
     struct { bool transpose_a, transpose_b; } matmul;  /* MATMUL */
-    struct { uint32_t axes; bool keep_dims; } reduce;  /* REDUCE_*: bit i = reduce axis i */
+    struct { uint32_t axes; bool keep_dims; } reduce;  /* REDUCE_*, ARG*: bit i = reduce axis i */
+    struct { int8_t perm[IR_MAX_RANK]; } transpose;    /* TRANSPOSE */
+    struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
+    struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
+    struct { int axis; } concat;                       /* CONCAT, GATHER */
+    struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
+        int kh, kw;                /* pool window (conv: from the filter) */
+        int stride_h, stride_w, dilation_h, dilation_w;
+        int pad_top, pad_bottom, pad_left, pad_right;
+        int groups;                /* conv: input channels / filter's I */
+    } conv;
 } ir_attr;
 
 /* ---- nodes and graphs --------------------------------------------------- */
@@ -222,6 +243,9 @@ ir_node *ir_binary(ir_graph *g, kl_op op, ir_node *a, ir_node *b, const char *na
 ir_node *ir_reshape(ir_graph *g, ir_node *x, int rank, const int64_t *dims, const char *name, kl_diag *d);
 ir_node *ir_cast(ir_graph *g, ir_node *x, kl_dtype to, const char *name);
 void ir_graph_add_result(ir_graph *g, ir_node *n, const char *name);
+
+/* attr with only the member op uses kept, every other byte zero. */
+ir_attr ir_attr_normalize(kl_op op, const ir_attr *a);
 
 /* Infer n's result type from its operands and attrs (shape rules above).
  * Returns false and reports (naming the node) if they do not fit. */

@@ -182,6 +182,40 @@ static bool const_data(parser *p, const ir_type *t, void **out)
     return expect(p, "]");
 }
 
+/* "[a,b,...]" into v; returns the count or -1. */
+static int int_list(parser *p, int64_t *v, int max)
+{
+    int n = 0;
+    if (!expect(p, "[")) return -1;
+    if (accept(p, "]")) return 0;
+    do {
+        long long x;
+        if (n == max) return perr(p, "list too long"), -1;
+        if (!integer(p, &x)) return -1;
+        v[n++] = x;
+    } while (accept(p, ","));
+    return expect(p, "]") ? n : -1;
+}
+
+static bool list_attr(parser *p, const char *key, ir_attr *a)
+{
+    int64_t v[IR_MAX_RANK];
+    int n = int_list(p, v, IR_MAX_RANK);
+    if (n < 0) return false;
+    int *c = &a->conv.kh; /* kh kw sh sw dh dw pt pb pl pr: consecutive ints */
+    if (!strcmp(key, "perm")) for (int i = 0; i < n; i++) a->transpose.perm[i] = (int8_t)v[i];
+    else if (!strcmp(key, "begin")) memcpy(a->slice.begin, v, sizeof(int64_t) * (size_t)n);
+    else if (!strcmp(key, "stride")) memcpy(a->slice.stride, v, sizeof(int64_t) * (size_t)n);
+    else if (!strcmp(key, "lo")) memcpy(a->pad.lo, v, sizeof(int64_t) * (size_t)n);
+    else if (!strcmp(key, "hi")) memcpy(a->pad.hi, v, sizeof(int64_t) * (size_t)n);
+    else if (!strcmp(key, "window") && n == 2) c[0] = (int)v[0], c[1] = (int)v[1];
+    else if (!strcmp(key, "strides") && n == 2) c[2] = (int)v[0], c[3] = (int)v[1];
+    else if (!strcmp(key, "dilations") && n == 2) c[4] = (int)v[0], c[5] = (int)v[1];
+    else if (!strcmp(key, "pads") && n == 4) for (int i = 0; i < 4; i++) c[6 + i] = (int)v[i];
+    else return perr(p, "bad list attribute '%s'", key);
+    return true;
+}
+
 static bool attrs(parser *p, kl_op op, ir_attr *a)
 {
     if (!accept(p, "{")) return true;
@@ -189,7 +223,15 @@ static bool attrs(parser *p, kl_op op, ir_attr *a)
         char key[32];
         if (!word(p, key, sizeof key) || !expect(p, "=")) return false;
         long long v = 0;
-        if (!strcmp(key, "axes")) {
+        skip_space(p);
+        if (strcmp(key, "axes") && *p->s == '[') {
+            if (!list_attr(p, key, a)) return false;
+        } else if (!strcmp(key, "value")) {
+            char *end;
+            a->pad.value = strtod(p->s, &end);
+            if (end == p->s) return perr(p, "expected a number");
+            while (p->s < end) advance(p);
+        } else if (!strcmp(key, "axes")) {
             if (!expect(p, "[")) return false;
             if (!accept(p, "]")) {
                 do {
@@ -203,6 +245,9 @@ static bool attrs(parser *p, kl_op op, ir_attr *a)
         else if (!strcmp(key, "keep_dims")) a->reduce.keep_dims = v != 0;
         else if (!strcmp(key, "transpose_a")) a->matmul.transpose_a = v != 0;
         else if (!strcmp(key, "transpose_b")) a->matmul.transpose_b = v != 0;
+        else if (!strcmp(key, "axis")) a->concat.axis = (int)v;
+        else if (!strcmp(key, "mode")) a->pad.mode = (ir_pad_mode)(v < 0 || v > 2 ? 0 : v);
+        else if (!strcmp(key, "groups")) a->conv.groups = (int)v;
         else return perr(p, "unknown attribute '%s' for %s", key, kl_op_name(op));
     } while (accept(p, ","));
     return expect(p, "}");

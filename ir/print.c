@@ -58,8 +58,42 @@ static void print_const(FILE *f, const ir_node *n, unsigned flags)
     fprintf(f, "]");
 }
 
+static void print_list(FILE *f, const char *key, const int64_t *v, int n)
+{
+    fprintf(f, "%s=[", key);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)v[i]);
+    fprintf(f, "]");
+}
+
 static void print_attrs(FILE *f, const ir_node *n)
 {
+    int r = n->type.rank;
+    int64_t v[IR_MAX_RANK];
+    const struct { int kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, g; } *c = (const void *)&n->attr.conv;
+    switch (n->op) {
+    case KL_OP_TRANSPOSE:
+        for (int i = 0; i < r; i++) v[i] = n->attr.transpose.perm[i];
+        fprintf(f, " {"), print_list(f, "perm", v, r), fprintf(f, "}");
+        return;
+    case KL_OP_SLICE:
+        fprintf(f, " {"), print_list(f, "begin", n->attr.slice.begin, r), fprintf(f, ", ");
+        print_list(f, "stride", n->attr.slice.stride, r), fprintf(f, "}");
+        return;
+    case KL_OP_PAD:
+        fprintf(f, " {"), print_list(f, "lo", n->attr.pad.lo, r), fprintf(f, ", ");
+        print_list(f, "hi", n->attr.pad.hi, r);
+        fprintf(f, ", mode=%d, value=%.17g}", (int)n->attr.pad.mode, n->attr.pad.value);
+        return;
+    case KL_OP_CONCAT: case KL_OP_GATHER:
+        fprintf(f, " {axis=%d}", n->attr.concat.axis);
+        return;
+    case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        fprintf(f, " {window=[%d,%d], strides=[%d,%d], dilations=[%d,%d], pads=[%d,%d,%d,%d], groups=%d}", c->kh, c->kw,
+                c->sh, c->sw, c->dh, c->dw, c->pt, c->pb, c->pl, c->pr, c->g);
+        return;
+    default:
+        break;
+    }
     if (n->op == KL_OP_MATMUL) {
         fprintf(f, " {transpose_a=%d, transpose_b=%d}", n->attr.matmul.transpose_a, n->attr.matmul.transpose_b);
     } else if (op_is_reduction(n->op)) {

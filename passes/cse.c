@@ -20,16 +20,8 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-/* Attributes compared per op family, never as raw union bytes. */
-static bool attrs_equal(const ir_node *a, const ir_node *b)
-{
-    if (a->op == KL_OP_MATMUL)
-        return a->attr.matmul.transpose_a == b->attr.matmul.transpose_a &&
-               a->attr.matmul.transpose_b == b->attr.matmul.transpose_b;
-    if (op_is_reduction(a->op))
-        return a->attr.reduce.axes == b->attr.reduce.axes && a->attr.reduce.keep_dims == b->attr.reduce.keep_dims;
-    return true;
-}
+/* Builders normalize attributes (ir_attr_normalize), so bytes compare. */
+static bool attrs_equal(const ir_node *a, const ir_node *b) { return !memcmp(&a->attr, &b->attr, sizeof a->attr); }
 
 static bool operands_equal(const ir_node *a, const ir_node *b)
 {

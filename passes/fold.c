@@ -27,8 +27,8 @@ bool pass_fold(ir_graph *g, pass_ctx *ctx)
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
         if (!all_const(n) || ir_type_bytes(&n->type) > FOLD_MAX_BYTES) continue;
-        const void *in[16];
-        if (n->n_in > 16) continue;
+        const void *in[64];
+        if (n->n_in > 64) continue;
         for (int j = 0; j < n->n_in; j++) in[j] = n->in[j]->data;
         size_t bytes = ir_type_bytes(&n->type);
         void *out = aligned_alloc(64, (bytes + 63) & ~(size_t)63);

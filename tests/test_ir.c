@@ -84,7 +84,7 @@ Test(ir, parse_errors_are_located)
     parse_fails("graph \"g\" { %0 = param 0 : f32[2]\n %1 = param 0 : f32[2] }", "numbered");
     parse_fails("graph \"g\" { %0 = param 0 : f32[2]\n %0 = exp %0 : f32[2] }", "defined twice");
     parse_fails("graph \"g\" { %0 = param 0 : f32[2,3]\n %1 = matmul %0, %0 {transpose_a=0, transpose_b=0} : f32[2,3] }",
-                "inner dimensions");
+                "do not fit");
 }
 
 Test(ir, shape_rules)

@@ -1,0 +1,196 @@
+/* codegen/conv.c — window kernels: 2-D convolution (grouped, so depthwise
+ * too), transposed convolution, max and average pooling.  NHWC activations,
+ * HWIO filters.  Direct loop nests, correct first: the output pixel's
+ * channel vector is accumulated with the innermost loop over contiguous
+ * output channels (or, for depthwise, over contiguous channels), so LLVM
+ * vectorizes it.  Blocked and implicit-GEMM forms come with the
+ * performance work.
+ */
+#include "cg_internal.h"
+
+static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+static LLVMValueRef mul(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
+static LLVMValueRef addk(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildAdd(c->b, a, cg_i64(c, k), ""); }
+
+/* if (0 <= v < n) { ... } — returns the block to continue after. */
+static LLVMBasicBlockRef begin_if_in_range(cg *c, LLVMValueRef v, int64_t n)
+{
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, fn, "in"), after = LLVMAppendBasicBlockInContext(c->ctx, fn, "skip");
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, v, cg_i64(c, 0), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntSLT, v, cg_i64(c, n), ""), "");
+    LLVMBuildCondBr(c->b, ok, then, after);
+    LLVMPositionBuilderAtEnd(c->b, then);
+    return after;
+}
+
+static void end_if(cg *c, LLVMBasicBlockRef after)
+{
+    LLVMBuildBr(c->b, after);
+    LLVMPositionBuilderAtEnd(c->b, after);
+}
+
+static LLVMValueRef fma_acc(cg *c, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef p = LLVMBuildFMul(c->b, a, b, "");
+    LLVMSetFastMathFlags(p, LLVMFastMathAllowContract);
+    LLVMValueRef s = LLVMBuildFAdd(c->b, acc, p, "");
+    LLVMSetFastMathFlags(s, LLVMFastMathAllowContract);
+    return s;
+}
+
+static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMValueRef w)
+{
+    const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
+    kl_dtype t = to->dtype;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], OH = to->dims[1], OW = to->dims[2], O = to->dims[3];
+    int64_t KH = tw->dims[0], KW = tw->dims[1], G = n->attr.conv.groups, ICG = C / G, OCG = O / G;
+    cg_loop ln, ly, lx, lo, lky, lkx, lic, lj;
+    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
+    LLVMValueRef oy = cg_loop_begin(c, OH, &ly);
+    LLVMValueRef ox = cg_loop_begin(c, OW, &lx);
+    LLVMValueRef obase = mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), O);
+    LLVMValueRef o = cg_loop_begin(c, O, &lo);
+    cg_store(c, t, LLVMConstReal(c->f32, 0), out, add(c, obase, o));
+    cg_loop_end(c, &lo);
+    LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), mul(c, ky, n->attr.conv.dilation_h)), -n->attr.conv.pad_top);
+    LLVMBasicBlockRef skip_y = begin_if_in_range(c, iy, H);
+    LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), mul(c, kx, n->attr.conv.dilation_w)), -n->attr.conv.pad_left);
+    LLVMBasicBlockRef skip_x = begin_if_in_range(c, ix, W);
+    LLVMValueRef xbase = mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), C);
+    LLVMValueRef wbase = mul(c, add(c, mul(c, ky, KW), kx), ICG * O);
+    if (ICG == 1) { /* depthwise: out[o] += x[o / OCG] * w[.., 0, o], contiguous in o */
+        LLVMValueRef oc = cg_loop_begin(c, O, &lj);
+        LLVMValueRef ci = OCG == 1 ? oc : LLVMBuildSDiv(c->b, oc, cg_i64(c, OCG), "");
+        LLVMValueRef at = add(c, obase, oc);
+        LLVMValueRef acc = fma_acc(c, cg_load(c, t, out, at), cg_load(c, t, x, add(c, xbase, ci)), cg_load(c, t, w, add(c, wbase, oc)));
+        cg_store(c, t, acc, out, at);
+        cg_loop_end(c, &lj);
+    } else { /* for each input channel of a group: out[group] += x[ic] * w[.., ic, group] */
+        cg_loop lg;
+        LLVMValueRef g = cg_loop_begin(c, G, &lg);
+        LLVMValueRef ic = cg_loop_begin(c, ICG, &lic);
+        LLVMValueRef xv = cg_load(c, t, x, add(c, xbase, add(c, mul(c, g, ICG), ic)));
+        LLVMValueRef wrow = add(c, add(c, wbase, mul(c, ic, O)), mul(c, g, OCG));
+        LLVMValueRef orow = add(c, obase, mul(c, g, OCG));
+        LLVMValueRef j = cg_loop_begin(c, OCG, &lj);
+        LLVMValueRef at = add(c, orow, j);
+        cg_store(c, t, fma_acc(c, cg_load(c, t, out, at), xv, cg_load(c, t, w, add(c, wrow, j))), out, at);
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &lic);
+        cg_loop_end(c, &lg);
+    }
+    end_if(c, skip_x);
+    cg_loop_end(c, &lkx);
+    end_if(c, skip_y);
+    cg_loop_end(c, &lky);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+    return true;
+}
+
+/* Transposed conv as a scatter: every input pixel adds its contribution to
+ * the output pixels it reaches.  Filter HW O I (TF's Conv2DBackpropInput). */
+static bool emit_conv_transpose(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef dy, LLVMValueRef w)
+{
+    const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
+    kl_dtype t = to->dtype;
+    int64_t H = tx->dims[1], W = tx->dims[2], I = tx->dims[3], OH = to->dims[1], OW = to->dims[2], O = to->dims[3];
+    int64_t KH = tw->dims[0], KW = tw->dims[1], total = ir_type_numel(to);
+    cg_loop lz, ln, ly, lx, lky, lkx, li, lo;
+    LLVMValueRef z = cg_loop_begin(c, total, &lz);
+    cg_store(c, t, LLVMConstReal(c->f32, 0), out, z);
+    cg_loop_end(c, &lz);
+    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
+    LLVMValueRef iy = cg_loop_begin(c, H, &ly);
+    LLVMValueRef ix = cg_loop_begin(c, W, &lx);
+    LLVMValueRef xbase = mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), I);
+    LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+    LLVMValueRef oy = addk(c, add(c, mul(c, iy, n->attr.conv.stride_h), mul(c, ky, n->attr.conv.dilation_h)), -n->attr.conv.pad_top);
+    LLVMBasicBlockRef skip_y = begin_if_in_range(c, oy, OH);
+    LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+    LLVMValueRef ox = addk(c, add(c, mul(c, ix, n->attr.conv.stride_w), mul(c, kx, n->attr.conv.dilation_w)), -n->attr.conv.pad_left);
+    LLVMBasicBlockRef skip_x = begin_if_in_range(c, ox, OW);
+    LLVMValueRef obase = mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), O);
+    LLVMValueRef wbase = mul(c, add(c, mul(c, ky, KW), kx), O * I);
+    LLVMValueRef i = cg_loop_begin(c, I, &li);
+    LLVMValueRef xv = cg_load(c, t, dy, add(c, xbase, i));
+    LLVMValueRef o = cg_loop_begin(c, O, &lo);
+    LLVMValueRef at = add(c, obase, o);
+    cg_store(c, t, fma_acc(c, cg_load(c, t, out, at), xv, cg_load(c, t, w, add(c, wbase, add(c, mul(c, o, I), i)))), out, at);
+    cg_loop_end(c, &lo);
+    cg_loop_end(c, &li);
+    end_if(c, skip_x);
+    cg_loop_end(c, &lkx);
+    end_if(c, skip_y);
+    cg_loop_end(c, &lky);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+    return true;
+}
+
+/* Pools: padding never takes part (max ignores it; average divides by the
+ * count of real elements, as TF does for SAME). */
+static bool emit_pool(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x)
+{
+    const ir_type *tx = &n->in[0]->type, *to = &n->type;
+    kl_dtype t = to->dtype;
+    bool is_max = n->op == KL_OP_MAX_POOL;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], OH = to->dims[1], OW = to->dims[2];
+    LLVMValueRef cnt = cg_entry_alloca(c, c->f32, "count");
+    cg_loop ln, ly, lx, lc, lky, lkx;
+    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
+    LLVMValueRef oy = cg_loop_begin(c, OH, &ly);
+    LLVMValueRef ox = cg_loop_begin(c, OW, &lx);
+    LLVMValueRef obase = mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), C);
+    LLVMValueRef ch = cg_loop_begin(c, C, &lc);
+    cg_store(c, t, LLVMConstReal(c->f32, is_max ? -__builtin_inf() : 0), out, add(c, obase, ch));
+    cg_loop_end(c, &lc);
+    LLVMBuildStore(c->b, cg_f32(c, 0), cnt);
+    LLVMValueRef ky = cg_loop_begin(c, n->attr.conv.kh, &lky);
+    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), ky), -n->attr.conv.pad_top);
+    LLVMBasicBlockRef skip_y = begin_if_in_range(c, iy, H);
+    LLVMValueRef kx = cg_loop_begin(c, n->attr.conv.kw, &lkx);
+    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), kx), -n->attr.conv.pad_left);
+    LLVMBasicBlockRef skip_x = begin_if_in_range(c, ix, W);
+    LLVMValueRef xbase = mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), C);
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), cg_f32(c, 1), ""), cnt);
+    ch = cg_loop_begin(c, C, &lc);
+    LLVMValueRef at = add(c, obase, ch), cur = cg_load(c, t, out, at), v = cg_load(c, t, x, add(c, xbase, ch));
+    LLVMValueRef r = is_max ? cg_intrinsic(c, "llvm.maximum", c->f32, (LLVMValueRef[]){cur, v}, 2) : LLVMBuildFAdd(c->b, cur, v, "");
+    cg_store(c, t, r, out, at);
+    cg_loop_end(c, &lc);
+    end_if(c, skip_x);
+    cg_loop_end(c, &lkx);
+    end_if(c, skip_y);
+    cg_loop_end(c, &lky);
+    if (!is_max) {
+        LLVMValueRef k = LLVMBuildLoad2(c->b, c->f32, cnt, "");
+        ch = cg_loop_begin(c, C, &lc);
+        at = add(c, obase, ch);
+        cg_store(c, t, LLVMBuildFDiv(c->b, cg_load(c, t, out, at), k, ""), out, at);
+        cg_loop_end(c, &lc);
+    }
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+    return true;
+}
+
+bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
+{
+    if (n->type.dtype != KL_F32 && n->type.dtype != KL_F16) {
+        kl_diag_error(c->d, "%s: node '%s' (%s): only float convolutions and pools", c->g->source, n->name ? n->name : "",
+                      kl_op_name(n->op));
+        return false;
+    }
+    switch (n->op) {
+    case KL_OP_CONV2D: return emit_conv(c, n, out, ops[0], ops[1]);
+    case KL_OP_CONV2D_TRANSPOSE: return emit_conv_transpose(c, n, out, ops[0], ops[1]);
+    default: return emit_pool(c, n, out, ops[0]);
+    }
+}
