@@ -1,9 +1,13 @@
-/* frontend/tf/tf_internal.h — shared between the reader and the importer. */
+/* frontend/tf/tf_internal.h — shared by the reader, the graph walk and the
+ * op importers (tf_ops_*.c); not a public header. */
 #ifndef KILN_TF_INTERNAL_H
 #define KILN_TF_INTERNAL_H
 
 #include "graph.pb-c.h"
 #include "tf.h"
+
+typedef Kiln__Tf__TfNode tf_node;
+typedef Kiln__Tf__TfAttrValue tf_attr_value;
 
 struct tf_model {
     Kiln__Tf__TfGraph *pb;
@@ -12,8 +16,65 @@ struct tf_model {
     size_t table_size;
 };
 
+/* Import state of one tf_import call. */
+typedef struct imp {
+    const tf_model *m;
+    ir_graph *g;
+    kl_diag *d;
+    ir_node **value;      /* by node index: the IR value of output 0 */
+    ir_node ***more;      /* by node index: all outputs of multi-output nodes */
+    int *n_more;
+    unsigned char *state; /* DFS: 0 new, 1 open, 2 done */
+    int *order, n_order;
+    bool auto_feeds;
+    int *auto_placeholders, n_auto;
+    ir_node *outs[256];   /* set by a multi-output importer for the node at hand */
+    int n_outs;
+} imp;
+
+/* An importer returns output 0 (and, for several outputs, fills c->outs). */
+typedef ir_node *(*tf_import_fn)(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op);
+
 /* Index of the node called name[0..len), or -1. */
 int tf_find_node(const tf_model *m, const char *name, size_t len);
-const Kiln__Tf__TfAttrValue *tf_attr(const Kiln__Tf__TfNode *n, const char *key);
+const tf_attr_value *tf_attr(const tf_node *n, const char *key);
+
+/* "FILE: node 'NAME' (OP): message"; returns NULL for chaining. */
+ir_node *tf_err(imp *c, const tf_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool tf_map_dtype(int tf, kl_dtype *out);
+bool tf_want_inputs(imp *c, const tf_node *n, int n_in, int want);
+bool tf_attr_bool(const tf_node *n, const char *key, bool dflt);
+int64_t tf_attr_int(const tf_node *n, const char *key, int64_t dflt);
+float tf_attr_float(const tf_node *n, const char *key, float dflt);
+/* Copies a string attribute into buf ("" if absent); returns buf. */
+const char *tf_attr_str(const tf_node *n, const char *key, char *buf, size_t size);
+/* Integer list attribute into out (at most max); returns the count, -1 if absent. */
+int tf_attr_ints(const tf_node *n, const char *key, int64_t *out, int max);
+kl_dtype tf_attr_dtype(const tf_node *n, const char *key, kl_dtype dflt);
+/* The integers of a constant operand (shapes, axes), or -1 with an error. */
+int tf_read_ints(imp *c, const tf_node *n, const ir_node *v, const char *what, int64_t *out, int max);
+/* A scalar constant operand as double, or false with an error. */
+bool tf_read_scalar(imp *c, const tf_node *n, const ir_node *v, const char *what, double *out);
+ir_node *tf_import_tensor(imp *c, const tf_node *n, const Kiln__Tf__TfTensor *t);
+bool tf_read_shape(imp *c, const tf_node *n, const Kiln__Tf__TfShape *s, kl_dtype dt, ir_type *out);
+
+/* Builders that fold at once when every operand is constant, so shape
+ * arithmetic (Shape -> StridedSlice -> Pack -> Reshape) is constant by the
+ * time an importer needs its value.  Names are the TF node's. */
+ir_node *tf_fold(imp *c, ir_node *n);
+ir_node *tf_op(imp *c, const tf_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t);
+ir_node *tf_unary(imp *c, const tf_node *n, kl_op op, ir_node *x);
+ir_node *tf_binary(imp *c, const tf_node *n, kl_op op, ir_node *a, ir_node *b);
+ir_node *tf_reshape(imp *c, const tf_node *n, ir_node *x, int rank, const int64_t *dims);
+ir_node *tf_cast(imp *c, const tf_node *n, ir_node *x, kl_dtype to);
+ir_node *tf_scalar(imp *c, kl_dtype t, double v);
+ir_node *tf_slice(imp *c, const tf_node *n, ir_node *x, const int64_t *begin, const int64_t *size, const int64_t *stride);
+/* Normalized axis in [0, rank), or -1 with an error. */
+int tf_axis(imp *c, const tf_node *n, int64_t axis, int rank);
+
+/* The table (tf_ops.def) and every importer. */
+#define TFOP(name, fn, op) ir_node *fn(imp *, const tf_node *, ir_node **, int, kl_op);
+#include "tf_ops.def"
+#undef TFOP
 
 #endif

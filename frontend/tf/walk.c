@@ -1,0 +1,293 @@
+/* frontend/tf/walk.c — GraphDef nodes to IR, tfcompile style.
+ *
+ * Walks back from the fetches, stopping at fed tensors, so only what the
+ * fetches need is imported; then imports in topological order through the
+ * table in tf_ops.def.  Every unsupported op on the way is reported before
+ * anything is built.  All input is untrusted: every attribute, operand and
+ * tensor is checked before use.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tf_internal.h"
+
+static const struct {
+    const char *name;
+    tf_import_fn fn;
+    kl_op op;
+} tf_ops[] = {
+#define TFOP(name, fn, op) {name, fn, KL_OP_##op},
+#include "tf_ops.def"
+#undef TFOP
+};
+
+static int find_op(const char *name)
+{
+    for (size_t i = 0; i < sizeof tf_ops / sizeof *tf_ops; i++)
+        if (name && !strcmp(tf_ops[i].name, name)) return (int)i;
+    return -1;
+}
+
+#define NODE_ERR tf_err
+
+/* ---- tensor names ------------------------------------------------------- */
+
+/* "node", "node:k" -> node index and output; false if no such node. */
+static bool parse_tensor(const tf_model *m, const char *s, int *node, int *output)
+{
+    const char *colon = strrchr(s, ':');
+    size_t len = strlen(s);
+    *output = 0;
+    if (colon && colon[1]) {
+        char *end;
+        long k = strtol(colon + 1, &end, 10);
+        if (!*end && k >= 0 && k < 1 << 20) {
+            *output = (int)k;
+            len = (size_t)(colon - s);
+        }
+    }
+    *node = tf_find_node(m, s, len);
+    return *node >= 0;
+}
+
+static bool is_control(const char *input) { return input[0] == '^'; }
+
+/* ---- walking the graph -------------------------------------------------- */
+
+static const tf_node *node_at(const imp *c, int i) { return c->m->pb->node[i]; }
+
+static bool is_placeholder(const tf_node *n) { return n->op && !strcmp(n->op, "Placeholder"); }
+
+/* Resolve a data input string to a node index, reporting a bad reference. */
+static int input_node(imp *c, const tf_node *n, const char *input, int *output)
+{
+    int node;
+    if (!parse_tensor(c->m, input, &node, output)) {
+        NODE_ERR(c, n, "input '%s' names no node of the graph", input);
+        return -1;
+    }
+    return node;
+}
+
+/* The IR value of output k of node j, or NULL. */
+static ir_node *value_of(const imp *c, int j, int k)
+{
+    if (c->more[j]) return k < c->n_more[j] ? c->more[j][k] : NULL;
+    return k == 0 ? c->value[j] : NULL;
+}
+
+/* Post-order DFS from `root` without recursion; stops at fed nodes. */
+static bool visit(imp *c, int root)
+{
+    if (c->state[root] == 2 || c->value[root]) return true;
+    size_t n_nodes = c->m->pb->n_node;
+    int *stack = malloc(sizeof *stack * n_nodes * 2), sp = 0;
+    size_t *next = calloc(n_nodes, sizeof *next);
+    bool ok = stack && next;
+    if (ok) stack[sp++] = root, c->state[root] = 1;
+    while (ok && sp) {
+        int i = stack[sp - 1];
+        const tf_node *n = node_at(c, i);
+        if (next[i] < n->n_input) {
+            const char *input = n->input[next[i]++];
+            if (!input || is_control(input)) continue;
+            int out_k, j = input_node(c, n, input, &out_k);
+            if (j < 0) ok = false;
+            else if (c->value[j] || c->state[j] == 2) continue;
+            else if (c->state[j] == 1) ok = NODE_ERR(c, n, "is part of a cycle") != NULL;
+            else c->state[j] = 1, stack[sp++] = j;
+            continue;
+        }
+        c->state[i] = 2;
+        sp--;
+        if (is_placeholder(n) && c->auto_feeds) c->auto_placeholders[c->n_auto++] = i;
+        else c->order[c->n_order++] = i;
+    }
+    free(stack);
+    free(next);
+    return ok;
+}
+
+/* Report every needed op without an import rule, all at once. */
+static bool check_supported(imp *c)
+{
+    int bad = 0;
+    for (int k = 0; k < c->n_order; k++) {
+        const tf_node *n = node_at(c, c->order[k]);
+        if (is_placeholder(n)) {
+            NODE_ERR(c, n, "is needed by the fetches but not fed (add --feed %s)", n->name);
+            bad++;
+        } else if (find_op(n->op) < 0) {
+            kl_diag_error(c->d, "%s: node '%s': unsupported op %s", c->m->source, n->name, n->op ? n->op : "?");
+            bad++;
+        }
+    }
+    return bad == 0;
+}
+
+static bool import_node(imp *c, int i)
+{
+    const tf_node *n = node_at(c, i);
+    ir_node *in[256];
+    int n_in = 0;
+    for (size_t k = 0; k < n->n_input; k++) {
+        if (!n->input[k] || is_control(n->input[k])) continue;
+        if (n_in == 256) return NODE_ERR(c, n, "too many inputs") != NULL;
+        int out_k, j = input_node(c, n, n->input[k], &out_k);
+        if (j < 0) return false;
+        if (!(in[n_in++] = value_of(c, j, out_k)))
+            return NODE_ERR(c, n, "input '%s' names an output its node does not have", n->input[k]) != NULL;
+    }
+    const tf_attr_value *t = tf_attr(n, "T");
+    kl_dtype dt;
+    if (t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE && !tf_map_dtype(t->type, &dt))
+        return NODE_ERR(c, n, "unsupported dtype (TF DataType %d)", (int)t->type) != NULL;
+    int op = find_op(n->op);
+    c->n_outs = 0;
+    c->value[i] = tf_fold(c, tf_ops[op].fn(c, n, in, n_in, tf_ops[op].op));
+    if (c->value[i] && c->n_outs > 0) {
+        c->more[i] = kl_arena_alloc(c->g->arena, sizeof(ir_node *) * (size_t)c->n_outs, 8);
+        for (int k = 0; k < c->n_outs; k++) c->more[i][k] = tf_fold(c, c->outs[k]);
+        c->n_more[i] = c->n_outs;
+    }
+    return c->value[i] != NULL;
+}
+
+/* ---- feeds and fetches -------------------------------------------------- */
+
+static ir_node *placeholder_param(imp *c, const tf_node *n, const char *feed_name)
+{
+    const tf_attr_value *dt = tf_attr(n, "dtype"), *sh = tf_attr(n, "shape");
+    kl_dtype t;
+    if (!dt || dt->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_TYPE || !tf_map_dtype(dt->type, &t))
+        return NODE_ERR(c, n, "feed '%s': missing or unsupported dtype", feed_name);
+    ir_type ty;
+    if (!sh || sh->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_SHAPE ||
+        !tf_read_shape(c, n, sh->shape, t, &ty))
+        return NODE_ERR(c, n, "feed '%s': shape is not static; Kiln needs static shapes", feed_name);
+    return ir_param(c->g, ty, feed_name);
+}
+
+/* A fed tensor that is not a placeholder: its type comes from importing the
+ * subgraph that produces it into a scratch graph. */
+static ir_node *internal_param(imp *c, const char *feed_name)
+{
+    kl_diag d = {0};
+    ir_graph *g = tf_import(c->m, NULL, 0, &feed_name, 1, &d);
+    if (!g) {
+        kl_diag_error(c->d, "%s: feed '%s': cannot determine its type, as computing it fails: %s", c->m->source,
+                      feed_name, d.text ? d.text : "");
+        kl_diag_clear(&d);
+        return NULL;
+    }
+    ir_node *p = ir_param(c->g, g->results[0].node->type, feed_name);
+    ir_graph_free(g);
+    return p;
+}
+
+static bool add_feeds(imp *c, const char *const *feeds, int n_feeds)
+{
+    for (int f = 0; f < n_feeds; f++) {
+        int node, output;
+        if (!feeds[f] || !parse_tensor(c->m, feeds[f], &node, &output))
+            return kl_diag_error(c->d, "%s: feed '%s' names no node of the graph", c->m->source, feeds[f] ? feeds[f] : ""), false;
+        if (output != 0)
+            return kl_diag_error(c->d, "%s: feed '%s': only output 0 can be fed", c->m->source, feeds[f]), false;
+        if (c->value[node])
+            return kl_diag_error(c->d, "%s: feed '%s' is given twice", c->m->source, feeds[f]), false;
+        const tf_node *n = node_at(c, node);
+        c->value[node] = is_placeholder(n) ? placeholder_param(c, n, feeds[f]) : internal_param(c, feeds[f]);
+        if (!c->value[node]) return false;
+    }
+    return true;
+}
+
+static int by_index(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* Nodes whose output no other node reads: the default fetches. */
+static int sink_nodes(const tf_model *m, const char ***out)
+{
+    size_t n = m->pb->n_node;
+    unsigned char *used = calloc(n, 1);
+    *out = calloc(n + 1, sizeof **out);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < m->pb->node[i]->n_input; k++) {
+            const char *in = m->pb->node[i]->input[k];
+            int node, output;
+            if (in && !is_control(in) && parse_tensor(m, in, &node, &output)) used[node] = 1;
+        }
+    int count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!used[i] && m->pb->node[i]->op && strcmp(m->pb->node[i]->op, "NoOp")) (*out)[count++] = m->pb->node[i]->name;
+    free(used);
+    return count;
+}
+
+static bool import_all(imp *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches,
+                       int *fetch_nodes, int *fetch_outs)
+{
+    if (!add_feeds(c, feeds, n_feeds)) return false;
+    for (int f = 0; f < n_fetches; f++) {
+        int output;
+        if (!fetches[f] || !parse_tensor(c->m, fetches[f], &fetch_nodes[f], &output))
+            return kl_diag_error(c->d, "%s: fetch '%s' names no node of the graph", c->m->source, fetches[f] ? fetches[f] : ""), false;
+        fetch_outs[f] = output;
+        if (!visit(c, fetch_nodes[f])) return false;
+    }
+    qsort(c->auto_placeholders, (size_t)c->n_auto, sizeof(int), by_index);
+    for (int k = 0; k < c->n_auto; k++) {
+        const tf_node *n = node_at(c, c->auto_placeholders[k]);
+        if (!(c->value[c->auto_placeholders[k]] = placeholder_param(c, n, n->name))) return false;
+    }
+    if (!check_supported(c)) return false;
+    for (int k = 0; k < c->n_order; k++)
+        if (!import_node(c, c->order[k])) return false;
+    for (int f = 0; f < n_fetches; f++)
+        if (!value_of(c, fetch_nodes[f], fetch_outs[f]))
+            return kl_diag_error(c->d, "%s: fetch '%s': the node has no such output", c->m->source, fetches[f]), false;
+    return true;
+}
+
+ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                    int n_fetches, kl_diag *d)
+{
+    size_t n = m->pb->n_node;
+    const char **sinks = NULL;
+    if (n_fetches == 0) {
+        n_fetches = sink_nodes(m, &sinks);
+        fetches = sinks;
+    }
+    imp c = {
+        .m = m,
+        .g = ir_graph_new(m->source),
+        .d = d,
+        .value = calloc(n, sizeof(ir_node *)),
+        .more = calloc(n, sizeof(ir_node **)),
+        .n_more = calloc(n, sizeof(int)),
+        .state = calloc(n, 1),
+        .order = calloc(n, sizeof(int)),
+        .auto_feeds = n_feeds == 0,
+        .auto_placeholders = calloc(n, sizeof(int)),
+    };
+    int *fetch_nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *fetch_outs = calloc((size_t)n_fetches + 1, sizeof(int));
+    bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && fetch_nodes && fetch_outs &&
+              import_all(&c, feeds, n_feeds, fetches, n_fetches, fetch_nodes, fetch_outs);
+    for (int f = 0; ok && f < n_fetches; f++) ir_graph_add_result(c.g, value_of(&c, fetch_nodes[f], fetch_outs[f]), fetches[f]);
+    free(c.value);
+    free(c.more);
+    free(c.n_more);
+    free(fetch_outs);
+    free(c.state);
+    free(c.order);
+    free(c.auto_placeholders);
+    free(fetch_nodes);
+    free(sinks);
+    if (!ok) {
+        if (kl_diag_ok(d)) kl_diag_error(d, "%s: import failed", m->source);
+        ir_graph_free(c.g);
+        return NULL;
+    }
+    return c.g;
+}
