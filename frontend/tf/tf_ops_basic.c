@@ -94,8 +94,9 @@ kl_dtype tf_attr_dtype(const tf_node *n, const char *key, kl_dtype dflt)
 
 int tf_read_ints(imp *c, const tf_node *n, const ir_node *v, const char *what, int64_t *out, int max)
 {
-    if (v->op != KL_OP_CONST || (v->type.dtype != KL_I32 && v->type.dtype != KL_I64) || v->type.rank > 1)
-        return tf_err(c, n, "%s must be a constant int32/int64 scalar or vector", what), -1;
+    /* rank 2 for paddings ([rank, 2]), read row-major */
+    if (v->op != KL_OP_CONST || (v->type.dtype != KL_I32 && v->type.dtype != KL_I64) || v->type.rank > 2)
+        return tf_err(c, n, "%s must be a constant int32/int64 tensor", what), -1;
     int64_t count = ir_type_numel(&v->type);
     if (count > max) return tf_err(c, n, "%s has too many entries (%lld)", what, (long long)count), -1;
     for (int64_t i = 0; i < count; i++)

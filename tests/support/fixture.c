@@ -78,6 +78,30 @@ bool fixture_load(const char *name, fixture *f, char *err, size_t n)
     return true;
 }
 
+static double half_to_double(uint16_t h)
+{
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 1024, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+/* Element i of a dense array of dtype t, as double. */
+static double element(kl_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case KL_F32: return ((const float *)p)[i];
+    case KL_F64: return ((const double *)p)[i];
+    case KL_F16: return half_to_double(((const uint16_t *)p)[i]);
+    case KL_I8: return ((const int8_t *)p)[i];
+    case KL_I16: return ((const int16_t *)p)[i];
+    case KL_I32: return ((const int32_t *)p)[i];
+    case KL_I64: return (double)((const int64_t *)p)[i];
+    case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
+    case KL_DTYPE_COUNT: break;
+    }
+    return NAN;
+}
+
 /* Worst error of one fetch, and whether it is within tolerance. */
 static bool compare(const fixture *f, const npy_array *want, const void *got, double *max_abs, double *max_rel,
                     char *msg, size_t n)
@@ -85,10 +109,7 @@ static bool compare(const fixture *f, const npy_array *want, const void *got, do
     int64_t count = (int64_t)(want->bytes / kl_dtype_size(want->dtype));
     bool ok = true;
     for (int64_t i = 0; i < count; i++) {
-        double w, g;
-        if (want->dtype == KL_F32) w = ((const float *)want->data)[i], g = ((const float *)got)[i];
-        else if (want->dtype == KL_I32) w = ((const int32_t *)want->data)[i], g = ((const int32_t *)got)[i];
-        else return snprintf(msg, n, "dtype %s not compared yet", kl_dtype_name(want->dtype)), false;
+        double w = element(want->dtype, want->data, i), g = element(want->dtype, got, i);
         if (isnan(w) && isnan(g)) continue;
         double e = fabs(g - w);
         if (isinf(w) && g == w) e = 0;
@@ -138,8 +159,8 @@ static fixture_result run_program(const fixture *f, kiln_program *p)
     }
     for (int i = 0; r.ok && i < f->n_fetches; i++) {
         char msg[512];
-        if (want[i].bytes != kiln_program_fetch(p, i).bytes) {
-            r = result_fail("fetch %s: size differs from TensorFlow's %s", f->fetches[i], "");
+        if (want[i].bytes != kiln_program_fetch(p, i).bytes || (int)want[i].dtype != (int)kiln_program_fetch(p, i).dtype) {
+            r = result_fail("fetch %s: dtype or size differs from TensorFlow's %s", f->fetches[i], "");
         } else if (!compare(f, &want[i], outs[i], &r.max_abs, &r.max_rel, msg, sizeof msg)) {
             r.ok = false;
             snprintf(r.message, sizeof r.message, "fetch %s: %s", f->fetches[i], msg);
