@@ -18,7 +18,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 tf1 = tf.compat.v1
-tf1.disable_eager_execution()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -422,6 +421,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
     args = ap.parse_args()
+    tf1.disable_eager_execution()
     os.makedirs(FIXTURES, exist_ok=True)
     for fn in REGISTRY:
         if args.only and args.only not in fn.__name__:

@@ -313,6 +313,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
     args = ap.parse_args()
+    tf1.disable_eager_execution()
     for i, (name, doc, build, tol, seed) in enumerate(CASES):
         if args.only and args.only not in name:
             continue
