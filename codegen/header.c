@@ -94,6 +94,11 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_p
         upper(N, names[g->n_params + i], sizeof N);
         tensor_macros(f, P, N, &g->results[i].node->type, g->n_params + i, "fetch", g->results[i].name);
     }
+    fprintf(f, "\n/* Byte sizes in args order, for generic callers. */\n#define %s_FEED_BYTES_LIST {", P);
+    for (int i = 0; i < g->n_params; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)ir_type_bytes(&g->params[i]->type));
+    fprintf(f, "%s}\n#define %s_FETCH_BYTES_LIST {", g->n_params ? "" : "0", P);
+    for (int i = 0; i < g->n_results; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)ir_type_bytes(&g->results[i].node->type));
+    fprintf(f, "%s}\n", g->n_results ? "" : "0");
     fprintf(f, "\n/* Runs the graph: feeds are read, fetches written, temp used as scratch.\n"
                " * Buffers are dense, row-major; feeds and fetches must not overlap.  Returns 0. */\n");
     fprintf(f, "int %s_run(", p);

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Every whole-model fixture ahead of time: `kiln compile` to an object + header,
+# a generic C driver linked against it, outputs compared with TensorFlow's.
+# Writes compile time, object size and temp arena per model to BUILD/model-stats.txt.
+set -u
+src=$1 build=$2
+kiln="$build/bin/kiln"
+dirs=${3:-"$src"/tests/fixtures/model_*}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+: >"$build/model-stats.txt"
+for d in $dirs; do
+    [ -f "$d/fixture.txt" ] || continue
+    name=$(basename "$d")
+    feeds=$(awk '$1=="feed"{printf "--feed %s ", $2}' "$d/fixture.txt")
+    fetches=$(awk '$1=="fetch"{printf "--fetch %s ", $2}' "$d/fixture.txt")
+    files=$(awk -v d="$d" '$1=="feed"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
+    refs=$(awk -v d="$d" '$1=="fetch"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
+    tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
+    # shellcheck disable=SC2086
+    if "$kiln" compile "$d/model.pb" $feeds $fetches -o "$tmp/$name.o" --header "$tmp/model.h" --prefix model -O2 >"$tmp/c.txt" 2>&1 &&
+        cc -O1 -std=c11 -include "$tmp/model.h" "$src/tests/support/aot_driver.c" "$tmp/$name.o" -lm -o "$tmp/drv" 2>"$tmp/cc.txt" &&
+        "$tmp/drv" $tol $files $refs >"$tmp/r.txt" 2>&1; then
+        passed=$((passed + 1))
+        echo "PASS $name: $(tr '\n' ' ' <"$tmp/r.txt")"
+        printf '%-28s %s\n' "$name" "$(grep 'kiln:' "$tmp/c.txt" | tr '\n' ' ')" >>"$build/model-stats.txt"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+        cat "$tmp/c.txt" "$tmp/cc.txt" "$tmp/r.txt" 2>/dev/null | head -20
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
