@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all test sample clean asan
+.PHONY: all test sample conformance clean
 all: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -15,6 +15,18 @@ test: all
 
 sample: all
 	sh samples/mlp/run.sh $(BUILD)
+
+# Regenerates the large models (ResNet50, full MobileNetV2; needs PyPI for the
+# TensorFlow venv), runs every fixture through the JIT and every model through
+# the AOT path, and rewrites docs/ops.md.  Not part of `make test`.
+LARGE = $(BUILD)/large-fixtures
+conformance: all
+	sh tools/setup-venv.sh
+	tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
+	$(BUILD)/bin/kiln_conformance --tsv $(BUILD)/conformance.tsv tests/fixtures $(LARGE) | tee $(BUILD)/conformance.txt
+	sh tests/sh/aot_models.sh $(CURDIR) $(BUILD) "$(CURDIR)/tests/fixtures/model_* $(LARGE)/model_*"
+	tools/.venv/bin/python tools/gen_ops_doc.py $(BUILD)/conformance.tsv tests/fixtures $(LARGE) > docs/ops.md
+	@tail -n 1 $(BUILD)/conformance.txt
 
 clean:
 	rm -rf $(BUILD)

@@ -309,6 +309,40 @@ def half_math(c):
 case("float16_math", "float16 tensors (computed in float32)", half_math, "2e-3 1e-3")
 
 
+def raw_misc(c):
+    """Ops Python's tf.* functions fold or rewrite away; raw ops keep them in the graph."""
+    r = tf.raw_ops
+    x = ph(c, "x", f32(c, 3, 4))
+    d = ph(c, "d", f32(c, 3, 4, lo=0.5, hi=2.0))
+    shp = r.Shape(input=x)
+    n = tf.cast(r.Size(input=x) + r.Rank(input=x), tf.float32)
+    y = r.Reshape(tensor=r.ZerosLike(x=x) + r.OnesLike(x=x) * n, shape=shp)
+    y = r.ClipByValue(t=r.Div(x=y * x, y=d), clip_value_min=-3.0, clip_value_max=3.0)
+    y = r.StopGradient(input=r.Snapshot(input=r.PreventGradient(input=r.EnsureShape(input=y, shape=[3, 4]))))
+    a, b = r.IdentityN(input=[y, x])
+    return [tf.identity(a, name="y"), tf.identity(b * 2.0, name="z")]
+
+
+def raw_bmm(c):
+    a = ph(c, "a", f32(c, 2, 3, 4))
+    b = ph(c, "b", f32(c, 2, 4, 5))
+    return [tf.raw_ops.BatchMatMul(x=a, y=b, name="v1"), tf.raw_ops.BatchMatMulV3(x=a, y=b, Tout=tf.float32, name="v3")]
+
+
+def raw_bn(c):
+    x = ph(c, "x", f32(c, 1, 3, 3, 4))
+    k = lambda n, lo, hi: tf.constant(f32(c, 4, lo=lo, hi=hi), name=n)  # noqa: E731
+    args = dict(x=x, scale=k("g", 0.5, 1.5), offset=k("b", -1, 1), mean=k("m", -1, 1), variance=k("v", 0.1, 2),
+                epsilon=0.01, is_training=False)
+    return [tf.identity(tf.raw_ops.FusedBatchNorm(**args)[0], name="v1"),
+            tf.identity(tf.raw_ops.FusedBatchNormV2(**args)[0], name="v2")]
+
+
+case("raw_misc", "Shape, Size, Rank, ZerosLike, OnesLike, Div, ClipByValue, identities, IdentityN as raw ops", raw_misc)
+case("raw_batch_matmul", "BatchMatMul (v1) and BatchMatMulV3", raw_bmm)
+case("raw_fused_batch_norm", "FusedBatchNorm (v1) and V2", raw_bn)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")

@@ -56,9 +56,17 @@ static bool parse_line(fixture *f, char *line)
 
 bool fixture_load(const char *name, fixture *f, char *err, size_t n)
 {
+    char dir[512];
+    snprintf(dir, sizeof dir, KILN_SOURCE_DIR "/tests/fixtures/%s", name);
+    return fixture_load_dir(dir, f, err, n);
+}
+
+bool fixture_load_dir(const char *dir, fixture *f, char *err, size_t n)
+{
     memset(f, 0, sizeof *f);
-    snprintf(f->name, sizeof f->name, "%s", name);
-    snprintf(f->dir, sizeof f->dir, KILN_SOURCE_DIR "/tests/fixtures/%s", name);
+    const char *slash = strrchr(dir, '/');
+    snprintf(f->name, sizeof f->name, "%s", slash && slash[1] ? slash + 1 : dir);
+    snprintf(f->dir, sizeof f->dir, "%s", dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/fixture.txt", f->dir);
     FILE *fp = fopen(path, "r");

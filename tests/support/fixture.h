@@ -23,6 +23,8 @@ typedef struct fixture {
 /* Names of the fixture directories under tests/fixtures, sorted; returns count. */
 int fixture_names(char names[][128], int max);
 bool fixture_load(const char *name, fixture *f, char *err, size_t n);
+/* The same for a fixture directory anywhere (make conformance). */
+bool fixture_load_dir(const char *dir, fixture *f, char *err, size_t n);
 
 typedef struct fixture_result {
     bool ok;
