@@ -343,6 +343,35 @@ case("raw_batch_matmul", "BatchMatMul (v1) and BatchMatMulV3", raw_bmm)
 case("raw_fused_batch_norm", "FusedBatchNorm (v1) and V2", raw_bn)
 
 
+def where_const(c):
+    x = ph(c, "x", f32(c, 3, 4))
+    mask = tf.constant(np.array([[1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 0, 1]], bool))
+    coords = tf.where(mask)  # 1-input Where: static because the condition is constant
+    return [tf.identity(coords, name="coords"), tf.add(tf.reduce_sum(x), tf.cast(tf.reduce_sum(coords), tf.float32), name="y")]
+
+
+def zero_size(c):
+    x = ph(c, "x", f32(c, 0, 3))
+    y = ph(c, "y", f32(c, 4, 3))
+    b = ph(c, "b", f32(c, 3))
+    return [tf.identity(tf.tanh(x + b), name="empty_elementwise"),
+            tf.identity(tf.reduce_sum(x, axis=0), name="sum_over_empty"),
+            tf.concat([x, y], axis=0, name="concat_empty"),
+            tf.identity(y[2:2, :], name="empty_slice"),
+            tf.matmul(x, y, transpose_b=True, name="empty_matmul")]
+
+
+def unit_dims(c):
+    x = ph(c, "x", f32(c, 1, 1, 5))
+    w = ph(c, "w", f32(c, 1, 5, 1))
+    return [tf.matmul(x, w, name="mm"), tf.reduce_max(x, axis=[0, 1], name="mx"), tf.nn.softmax(x[:, :, :1], name="sm1")]
+
+
+case("where_constant", "Where (1 input) with a constant condition: folded, static shape", where_const)
+case("zero_size", "0-sized tensors: elementwise, sum over an empty axis, concat, empty slice, matmul", zero_size)
+case("unit_dims", "1-sized dims: matmul with k=5 to [1,1,1], reductions, softmax over one element", unit_dims)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")

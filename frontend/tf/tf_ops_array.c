@@ -387,3 +387,28 @@ ir_node *imp_one_hot(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *eq = tf_binary(c, n, KL_OP_EQUAL, tf_reshape(c, n, in[0], t->rank + 1, idims), range);
     return eq ? tf_op(c, n, KL_OP_SELECT, 3, (ir_node *[]){eq, in[2], in[3]}, NULL, NULL) : NULL;
 }
+
+/* Where(condition): the coordinates of true elements, [count, rank] int64.
+ * Its shape depends on the data, so it is only static (and folded here)
+ * when the condition is a constant. */
+ir_node *imp_where(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 1)) return NULL;
+    ir_node *b = tf_cast(c, n, in[0], KL_BOOL);
+    if (!b || b->op != KL_OP_CONST)
+        return tf_err(c, n, "the output shape depends on the values of a non-constant condition; Kiln needs static shapes "
+                            "(the 3-input form, SelectV2, is supported)");
+    const ir_type *t = &b->type;
+    int64_t count = 0, total = ir_type_numel(t), idx[IR_MAX_RANK] = {0};
+    const uint8_t *v = b->data;
+    for (int64_t i = 0; i < total; i++) count += v[i] != 0;
+    int64_t *out = malloc(sizeof *out * (size_t)(count * t->rank + 1)), k = 0;
+    for (int64_t i = 0; i < total; i++) {
+        if (v[i]) memcpy(out + k++ * t->rank, idx, sizeof *out * (size_t)t->rank);
+        for (int d = t->rank - 1; d >= 0 && ++idx[d] == t->dims[d]; d--) idx[d] = 0;
+    }
+    int64_t dims[2] = {count, t->rank};
+    ir_node *r = ir_const(c->g, ir_type_make(KL_I64, 2, dims), out, n->name);
+    free(out);
+    return r;
+}
