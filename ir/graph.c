@@ -459,6 +459,19 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
     KL_ASSERT(!"bad shape rule");
 }
 
+/* Dims non-negative and at most 2^40 bytes in all: sizes from untrusted
+ * shape operands must not overflow later arithmetic. */
+static bool type_fits(const ir_type *t)
+{
+    int64_t bytes = (int64_t)kl_dtype_size(t->dtype);
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0) return false;
+        if (t->dims[i] && bytes > ((int64_t)1 << 40) / t->dims[i]) return false;
+        bytes *= t->dims[i];
+    }
+    return true;
+}
+
 /* Only the member the op uses survives, the rest is zero: attributes can
  * then be compared and hashed as bytes (passes/cse.c). */
 ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
@@ -486,11 +499,22 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
 ir_node *ir_node_new(ir_graph *g, kl_op op, int n_in, ir_node *const *in, const ir_attr *attr,
                      const ir_type *type, const char *name, kl_diag *d)
 {
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) {
+            kl_diag_error(d, "%s: node '%s' (%s): operand %d is missing", g->source, name ? name : "", kl_op_name(op), i);
+            return NULL;
+        }
     ir_node tmp = {.op = op, .n_in = n_in, .in = (ir_node **)in, .name = name};
     tmp.attr = ir_attr_normalize(op, attr);
     if (type) tmp.type = *type;
     ir_type t;
     if (!ir_infer_type(g, &tmp, &t, d)) return NULL;
+    if (!type_fits(&t)) {
+        char tb[160];
+        kl_diag_error(d, "%s: node '%s' (%s): result %s has a negative or too large dimension", g->source,
+                      name ? name : "", kl_op_name(op), ir_type_str(&t, tb, sizeof tb));
+        return NULL;
+    }
     ir_node *n = append(g, op, n_in, in, name);
     n->attr = tmp.attr;
     n->type = t;

@@ -147,10 +147,12 @@ ir_node *tf_fold(imp *c, ir_node *n)
 
 ir_node *tf_op(imp *c, const tf_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t)
 {
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) return NULL; /* an earlier step failed and reported */
     return tf_fold(c, ir_node_new(c->g, op, n_in, in, a, t, n->name, c->d));
 }
 
-ir_node *tf_unary(imp *c, const tf_node *n, kl_op op, ir_node *x) { return tf_op(c, n, op, 1, &x, NULL, NULL); }
+ir_node *tf_unary(imp *c, const tf_node *n, kl_op op, ir_node *x) { return x ? tf_op(c, n, op, 1, &x, NULL, NULL) : NULL; }
 
 ir_node *tf_binary(imp *c, const tf_node *n, kl_op op, ir_node *a, ir_node *b)
 {
