@@ -4,11 +4,14 @@
  * runs the pipeline (passes) and hands the planned graph to codegen.  It
  * turns kl_diag messages into kiln_status values for the caller.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "codegen/codegen.h"
+#include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
 #include "kiln/kiln.h"
 #include "passes/passes.h"
@@ -21,8 +24,10 @@ struct kiln_status {
     char *message;
 };
 
+/* One of the frontends' models; the format is detected from the content. */
 struct kiln_model {
     tf_model *tf;
+    onnx_model *onnx;
 };
 
 struct kiln_program {
@@ -69,30 +74,58 @@ size_t kiln_dtype_size(kiln_dtype t) { return kl_dtype_size((kl_dtype)t); }
 
 /* ---- models ------------------------------------------------------------- */
 
+static unsigned char *read_file(const char *path, size_t *size, kl_diag *d)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        kl_diag_error(d, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap) {
+            unsigned char *b = cap < ((size_t)4 << 30) ? realloc(buf, cap *= 2) : NULL;
+            if (!b) free(buf);
+            buf = b;
+        }
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        kl_diag_error(d, "%s: cannot read the file", path);
+        return NULL;
+    }
+    *size = len;
+    return buf;
+}
+
 kiln_status *kiln_model_load(const char *path, kiln_model **out)
 {
     kl_diag d = {0};
-    tf_model *tf;
+    size_t size = 0;
     *out = NULL;
-    if (!tf_model_load(path, &tf, &d)) {
-        bool io = d.text && (strstr(d.text, "cannot open") || strstr(d.text, "cannot read"));
-        return status_from_diag(io ? KILN_ERR_IO : KILN_ERR_PARSE, &d);
-    }
-    kiln_model *m = calloc(1, sizeof *m);
-    m->tf = tf;
-    *out = m;
-    return NULL;
+    unsigned char *data = read_file(path, &size, &d);
+    if (!data) return status_from_diag(KILN_ERR_IO, &d);
+    kiln_status *st = kiln_model_load_buffer(data, size, path, out);
+    free(data);
+    return st;
 }
 
 kiln_status *kiln_model_load_buffer(const void *data, size_t size, const char *name, kiln_model **out)
 {
     kl_diag d = {0};
-    tf_model *tf;
     *out = NULL;
-    if (!tf_model_load_buffer(data, size, name ? name : "<buffer>", &tf, &d))
-        return status_from_diag(KILN_ERR_PARSE, &d);
+    name = name ? name : "<buffer>";
     kiln_model *m = calloc(1, sizeof *m);
-    m->tf = tf;
+    bool ok = onnx_is_model(data, size) ? onnx_model_load_buffer(data, size, name, &m->onnx, &d)
+                                        : tf_model_load_buffer(data, size, name, &m->tf, &d);
+    if (!ok) {
+        free(m);
+        return status_from_diag(KILN_ERR_PARSE, &d);
+    }
     *out = m;
     return NULL;
 }
@@ -101,6 +134,7 @@ void kiln_model_free(kiln_model *m)
 {
     if (!m) return;
     tf_model_free(m->tf);
+    onnx_model_free(m->onnx);
     free(m);
 }
 
@@ -139,7 +173,8 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, ir_graph **
         kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
-    ir_graph *g = tf_import(m->tf, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d);
+    ir_graph *g = m->onnx ? onnx_import(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d)
+                          : tf_import(m->tf, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d);
     if (!g) return status_from_diag(import_code(&d), &d);
     double t_import = now() - t0;
     if (o->time_file) fprintf(o->time_file, "  %-10s %8.3f ms\n", "import", t_import * 1e3);

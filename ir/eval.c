@@ -497,3 +497,21 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
     free(val);
     return ok;
 }
+
+ir_node *ir_try_fold(ir_graph *g, ir_node *n)
+{
+    if (!n || n->n_in == 0 || n->n_in > 64 || ir_type_numel(&n->type) > (1 << 22)) return n;
+    const void *in[64];
+    for (int i = 0; i < n->n_in; i++) {
+        if (n->in[i]->op != KL_OP_CONST) return n;
+        in[i] = n->in[i]->data;
+    }
+    size_t bytes = ir_type_bytes(&n->type);
+    void *buf = malloc(bytes ? bytes : 1);
+    kl_diag quiet = {0};
+    ir_node *r = n;
+    if (buf && ir_eval_node(n, in, buf, &quiet)) r = ir_const(g, n->type, buf, n->name);
+    kl_diag_clear(&quiet);
+    free(buf);
+    return r;
+}

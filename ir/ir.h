@@ -279,6 +279,11 @@ bool ir_verify(const ir_graph *g, kl_diag *d);
 /* Reference evaluation of one node, used by constant folding and as an
  * oracle in tests: `in[i]` point to operand data, `out` to result storage. */
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d);
+/* If every operand of n is a constant (and n is small), a new constant
+ * holding n's value, else n itself.  Frontends fold shape arithmetic with it
+ * while importing; NULL stays NULL. */
+ir_node *ir_try_fold(ir_graph *g, ir_node *n);
+
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */
 bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d);
 

@@ -11,7 +11,6 @@
 #include "tf_internal.h"
 
 #define MAX_CONST_BYTES ((size_t)1 << 30)
-#define MAX_FOLD_ELEMENTS (1 << 22)
 
 /* ---- diagnostics and attributes ----------------------------------------- */
 
@@ -126,24 +125,7 @@ int tf_axis(imp *c, const tf_node *n, int64_t axis, int rank)
 
 /* ---- folding builders --------------------------------------------------- */
 
-ir_node *tf_fold(imp *c, ir_node *n)
-{
-    if (!n || n->n_in == 0 || ir_type_numel(&n->type) > MAX_FOLD_ELEMENTS) return n;
-    const void *in[64];
-    if (n->n_in > 64) return n;
-    for (int i = 0; i < n->n_in; i++) {
-        if (n->in[i]->op != KL_OP_CONST) return n;
-        in[i] = n->in[i]->data;
-    }
-    size_t bytes = ir_type_bytes(&n->type);
-    void *buf = malloc(bytes ? bytes : 1);
-    kl_diag quiet = {0};
-    ir_node *r = n;
-    if (buf && ir_eval_node(n, in, buf, &quiet)) r = ir_const(c->g, n->type, buf, n->name);
-    kl_diag_clear(&quiet);
-    free(buf);
-    return r;
-}
+ir_node *tf_fold(imp *c, ir_node *n) { return ir_try_fold(c->g, n); }
 
 ir_node *tf_op(imp *c, const tf_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t)
 {

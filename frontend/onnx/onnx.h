@@ -1,0 +1,43 @@
+/* frontend/onnx/onnx.h — ONNX ModelProto reader.
+ *
+ * Knows protobuf (protobuf-c, schema frontend/onnx/onnx.proto written from
+ * ONNX's wire format) and the IR; nothing else.  Lowers into the same IR as
+ * the TensorFlow frontend, so every pass and backend serves both.
+ *
+ *   onnx_model *m;
+ *   if (onnx_model_load_buffer(bytes, size, "model.onnx", &m, &d)) {
+ *       ir_graph *g = onnx_import(m, NULL, 0, NULL, 0, &d);   // declared inputs -> declared outputs
+ *       ...
+ *   }
+ */
+#ifndef KILN_FRONTEND_ONNX_H
+#define KILN_FRONTEND_ONNX_H
+
+#include "../../ir/ir.h"
+
+typedef struct onnx_model onnx_model;
+
+/* Does the buffer parse as an ONNX ModelProto with a graph? (Format
+ * detection by content: a GraphDef fails this.) */
+bool onnx_is_model(const void *data, size_t size);
+bool onnx_model_load_buffer(const void *data, size_t size, const char *source, onnx_model **out, kl_diag *d);
+void onnx_model_free(onnx_model *m);
+
+/* Import: feeds default to the graph's inputs that are not initializers,
+ * fetches to the graph's outputs.  Every unsupported op the fetches need is
+ * reported, each with its node. */
+ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                      int n_fetches, kl_diag *d);
+
+/* A serialized TensorProto (the test data's input_N.pb): dtype, shape and a
+ * malloc'd dense copy of its values. */
+typedef struct onnx_tensor {
+    kl_dtype dtype;
+    int rank;
+    int64_t dims[IR_MAX_RANK];
+    void *data;
+    size_t bytes;
+} onnx_tensor;
+bool onnx_tensor_load(const void *data, size_t size, const char *source, onnx_tensor *out, kl_diag *d);
+
+#endif

@@ -1,0 +1,56 @@
+/* frontend/onnx/onnx_internal.h — shared by the ONNX reader, walk and importers. */
+#ifndef KILN_ONNX_INTERNAL_H
+#define KILN_ONNX_INTERNAL_H
+
+#include "onnx.h"
+#include "onnx.pb-c.h"
+
+typedef Kiln__Onnx__OxNode ox_node;
+typedef Kiln__Onnx__OxTensor ox_tensor;
+typedef Kiln__Onnx__OxAttribute ox_attr;
+
+struct onnx_model {
+    Kiln__Onnx__OxModel *pb;
+    char *source;
+    int64_t opset; /* of the default domain */
+};
+
+/* Import state.  Values by name in an open-addressing table. */
+typedef struct ox {
+    const onnx_model *m;
+    ir_graph *g;
+    kl_diag *d;
+    const char **keys;
+    ir_node **vals;
+    size_t cap;
+    ir_node *outs[64]; /* extra outputs of the node at hand */
+    int n_outs;
+} ox;
+
+typedef ir_node *(*ox_import_fn)(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op);
+
+ir_node *ox_err(ox *c, const ox_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool ox_map_dtype(int onnx_type, kl_dtype *out);
+bool ox_tensor_to_const(ox *c, const ox_node *n, const ox_tensor *t, const char *name, ir_node **out);
+const ox_attr *ox_attr_get(const ox_node *n, const char *name);
+int64_t ox_attr_int(const ox_node *n, const char *name, int64_t dflt);
+float ox_attr_float(const ox_node *n, const char *name, float dflt);
+int ox_attr_ints(const ox_node *n, const char *name, int64_t *out, int max); /* -1 if absent */
+const char *ox_attr_str(const ox_node *n, const char *name, char *buf, size_t size);
+
+/* Folding builders (ir_try_fold), NULL-safe: a failed step has reported. */
+ir_node *ox_op(ox *c, const ox_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t);
+ir_node *ox_un(ox *c, const ox_node *n, kl_op op, ir_node *x);
+ir_node *ox_bin(ox *c, const ox_node *n, kl_op op, ir_node *a, ir_node *b);
+ir_node *ox_reshape(ox *c, const ox_node *n, ir_node *x, int rank, const int64_t *dims);
+ir_node *ox_cast(ox *c, const ox_node *n, ir_node *x, kl_dtype to);
+ir_node *ox_scalar(ox *c, kl_dtype t, double v);
+ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm);
+int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max);
+int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
+
+#define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
+#include "onnx_ops.def"
+#undef OXOP
+
+#endif

@@ -1,0 +1,212 @@
+/* frontend/onnx/onnx_walk.c — ONNX graph to IR.
+ *
+ * ONNX nodes come topologically sorted.  The walk marks the nodes the
+ * fetches need (back from the fetch names through producers), reports every
+ * unsupported op among them at once, then imports them in order through the
+ * table in onnx_ops.def.  Values live in a name -> IR node table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+static const struct {
+    const char *name;
+    ox_import_fn fn;
+    kl_op op;
+} ox_ops[] = {
+#define OXOP(name, fn, op) {name, fn, KL_OP_##op},
+#include "onnx_ops.def"
+#undef OXOP
+};
+
+static int find_op(const ox_node *n)
+{
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) return -1;
+    for (size_t i = 0; i < sizeof ox_ops / sizeof *ox_ops; i++)
+        if (n->op_type && !strcmp(ox_ops[i].name, n->op_type)) return (int)i;
+    return -1;
+}
+
+/* ---- the value table ---------------------------------------------------- */
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
+    return h;
+}
+
+static size_t slot_of(const ox *c, const char *name)
+{
+    size_t s = hash(name) & (c->cap - 1);
+    while (c->keys[s] && strcmp(c->keys[s], name)) s = (s + 1) & (c->cap - 1);
+    return s;
+}
+
+static ir_node *lookup(const ox *c, const char *name)
+{
+    if (!name || !*name) return NULL;
+    size_t s = slot_of(c, name);
+    return c->keys[s] ? c->vals[s] : NULL;
+}
+
+static void bind(ox *c, const char *name, ir_node *v)
+{
+    if (!name || !*name) return;
+    size_t s = slot_of(c, name);
+    c->keys[s] = name;
+    c->vals[s] = v;
+}
+
+/* ---- feeds and needed nodes --------------------------------------------- */
+
+static const Kiln__Onnx__OxValueInfo *graph_input(const Kiln__Onnx__OxGraph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_input; i++)
+        if (g->input[i]->name && !strcmp(g->input[i]->name, name)) return g->input[i];
+    return NULL;
+}
+
+static bool is_initializer(const Kiln__Onnx__OxGraph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name)) return true;
+    return false;
+}
+
+static ir_node *feed_param(ox *c, const char *name)
+{
+    const Kiln__Onnx__OxValueInfo *vi = graph_input(c->m->pb->graph, name);
+    if (!vi) return kl_diag_error(c->d, "%s: feed '%s' is not a graph input", c->m->source, name), NULL;
+    const Kiln__Onnx__OxType *t = vi->type;
+    kl_dtype dt;
+    if (!t || t->value_case != KILN__ONNX__OX_TYPE__VALUE_TENSOR_TYPE || !ox_map_dtype(t->tensor_type->elem_type, &dt))
+        return kl_diag_error(c->d, "%s: input '%s': not a tensor of a supported dtype", c->m->source, name), NULL;
+    const Kiln__Onnx__OxShape *s = t->tensor_type->shape;
+    if (!s || s->n_dim > IR_MAX_RANK)
+        return kl_diag_error(c->d, "%s: input '%s': unknown or too large rank; Kiln needs static shapes", c->m->source, name), NULL;
+    int64_t dims[IR_MAX_RANK];
+    for (size_t i = 0; i < s->n_dim; i++) {
+        if (s->dim[i]->value_case != KILN__ONNX__OX_DIM__VALUE_DIM_VALUE || s->dim[i]->dim_value < 0)
+            return kl_diag_error(c->d, "%s: input '%s': dimension %zu is symbolic; Kiln needs static shapes", c->m->source, name, i), NULL;
+        dims[i] = s->dim[i]->dim_value;
+    }
+    return ir_param(c->g, ir_type_make(dt, (int)s->n_dim, dims), name);
+}
+
+/* The node producing `name`, or -1. */
+static int producer(const Kiln__Onnx__OxGraph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            if (g->node[i]->output[k] && !strcmp(g->node[i]->output[k], name)) return (int)i;
+    return -1;
+}
+
+static void mark_needed(ox *c, const char *name, unsigned char *needed)
+{
+    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    if (!name || !*name || lookup(c, name)) return;
+    int p = producer(g, name);
+    if (p < 0 || needed[p]) return;
+    needed[p] = 1;
+    /* nodes are sorted, so walking inputs recursively stays shallow in
+     * practice; the depth is bounded by the graph's node count */
+    for (size_t k = 0; k < g->node[p]->n_input; k++) mark_needed(c, g->node[p]->input[k], needed);
+}
+
+static bool import_node(ox *c, const ox_node *n)
+{
+    ir_node *in[64] = {0};
+    if (n->n_input > 64) return ox_err(c, n, "too many inputs") != NULL;
+    for (size_t k = 0; k < n->n_input; k++) {
+        if (!n->input[k] || !*n->input[k]) continue; /* an omitted optional input */
+        if (!(in[k] = lookup(c, n->input[k]))) return ox_err(c, n, "input '%s' is not defined before use", n->input[k]) != NULL;
+    }
+    int op = find_op(n);
+    c->n_outs = 0;
+    ir_node *r = ox_ops[op].fn(c, n, in, (int)n->n_input, ox_ops[op].op);
+    if (!r) {
+        if (kl_diag_ok(c->d)) ox_err(c, n, "import failed");
+        return false;
+    }
+    bind(c, n->n_output ? n->output[0] : NULL, r);
+    for (int k = 1; k < c->n_outs && (size_t)k < n->n_output; k++) bind(c, n->output[k], c->outs[k]);
+    return true;
+}
+
+static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches)
+{
+    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        ir_node *k;
+        if (!ox_tensor_to_const(c, NULL, g->initializer[i], g->initializer[i]->name, &k)) return false;
+        bind(c, g->initializer[i]->name, k);
+    }
+    for (int f = 0; f < n_feeds; f++) {
+        ir_node *p = feed_param(c, feeds[f]);
+        if (!p) return false;
+        bind(c, feeds[f], p); /* a fed initializer is overridden */
+    }
+    unsigned char *needed = calloc(g->n_node + 1, 1);
+    for (int f = 0; f < n_fetches; f++) {
+        if (!lookup(c, fetches[f]) && producer(g, fetches[f]) < 0) {
+            free(needed);
+            return kl_diag_error(c->d, "%s: fetch '%s' is produced by no node", c->m->source, fetches[f]), false;
+        }
+        mark_needed(c, fetches[f], needed);
+    }
+    int bad = 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        if (needed[i] && find_op(g->node[i]) < 0) {
+            const ox_node *n = g->node[i];
+            kl_diag_error(c->d, "%s: node '%s': unsupported op %s%s%s", c->m->source,
+                          n->name && *n->name ? n->name : n->n_output ? n->output[0] : "?", n->domain && *n->domain ? n->domain : "",
+                          n->domain && *n->domain ? "." : "", n->op_type ? n->op_type : "?");
+            bad++;
+        }
+    for (size_t i = 0; !bad && i < g->n_node; i++)
+        if (needed[i] && !import_node(c, g->node[i])) bad++;
+    free(needed);
+    return bad == 0;
+}
+
+ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                      int n_fetches, kl_diag *d)
+{
+    const Kiln__Onnx__OxGraph *g = m->pb->graph;
+    const char **dflt_feeds = NULL, **dflt_fetches = NULL;
+    if (n_feeds == 0) { /* declared inputs that are not initializers */
+        dflt_feeds = calloc(g->n_input + 1, sizeof *dflt_feeds);
+        for (size_t i = 0; i < g->n_input; i++)
+            if (g->input[i]->name && !is_initializer(g, g->input[i]->name)) dflt_feeds[n_feeds++] = g->input[i]->name;
+        feeds = dflt_feeds;
+    }
+    if (n_fetches == 0) {
+        dflt_fetches = calloc(g->n_output + 1, sizeof *dflt_fetches);
+        for (size_t i = 0; i < g->n_output; i++) dflt_fetches[n_fetches++] = g->output[i]->name;
+        fetches = dflt_fetches;
+    }
+    size_t cap = 64;
+    size_t names = g->n_initializer + g->n_input + 1;
+    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
+    while (cap < names * 2) cap *= 2;
+    ox c = {.m = m, .g = ir_graph_new(m->source), .d = d, .keys = calloc(cap, sizeof(char *)),
+            .vals = calloc(cap, sizeof(ir_node *)), .cap = cap};
+    bool ok = import_all(&c, feeds, n_feeds, fetches, n_fetches);
+    for (int f = 0; ok && f < n_fetches; f++) {
+        ir_node *v = lookup(&c, fetches[f]);
+        if (!v) kl_diag_error(d, "%s: fetch '%s' has no value", m->source, fetches[f]), ok = false;
+        else ir_graph_add_result(c.g, v, fetches[f]);
+    }
+    free(c.keys);
+    free(c.vals);
+    free(dflt_feeds);
+    free(dflt_fetches);
+    if (!ok) {
+        ir_graph_free(c.g);
+        return NULL;
+    }
+    return c.g;
+}
