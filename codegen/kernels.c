@@ -591,6 +591,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         break;
     case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX: ok = emit_softmax(c, root, out, ops[0]); break;
     case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:
+    case KL_OP_GATHER_ELEMENTS:
         ok = cg_emit_movement(c, root, out, ops);
         break;
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:

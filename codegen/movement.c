@@ -140,8 +140,31 @@ static bool emit_gather(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
     return true;
 }
 
+/* y[i] = data[i with i[axis] replaced by the (wrapped, clamped) index at i]. */
+static bool emit_gather_elements(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
+{
+    const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
+    int ax = n->attr.concat.axis;
+    int64_t sp[IR_MAX_RANK];
+    row_major(p, sp);
+    cg_loop l[IR_MAX_RANK];
+    LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, 0);
+    for (int d = 0; d < ix->rank; d++) {
+        LLVMValueRef iv = cg_loop_begin(c, ix->dims[d], &l[d]);
+        dst = add(c, mul(c, dst, ix->dims[d]), iv);
+        if (d != ax) src = add(c, src, mul(c, iv, sp[d]));
+    }
+    LLVMValueRef k = cg_convert(c, cg_load(c, ix->dtype, ops[1], dst), ix->dtype, KL_I64);
+    LLVMValueRef wrapped = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k, cg_i64(c, 0), ""), add(c, k, cg_i64(c, p->dims[ax])), k, "");
+    src = add(c, src, mul(c, clamp(c, wrapped, p->dims[ax] - 1), sp[ax]));
+    raw_store(c, n->type.dtype, raw_load(c, n->type.dtype, ops[0], src), out, dst);
+    for (int d = ix->rank - 1; d >= 0; d--) cg_loop_end(c, &l[d]);
+    return true;
+}
+
 bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
 {
+    if (n->op == KL_OP_GATHER_ELEMENTS) return ir_type_numel(&n->type) == 0 || emit_gather_elements(c, n, out, ops);
     if (ir_type_numel(&n->type) == 0) return true;
     if (n->op == KL_OP_CONCAT) return emit_concat(c, n, out, ops);
     if (n->op == KL_OP_GATHER) return emit_gather(c, n, out, ops);

@@ -425,6 +425,22 @@ static void eval_gather(const ir_node *n, const void *const *in, void *out)
     }
 }
 
+static void eval_gather_elements(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
+    int ax = n->attr.concat.axis;
+    size_t es = kl_dtype_size(p->dtype);
+    int64_t sp[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, count = ir_type_numel(ix);
+    strides_of(p, sp);
+    for (int64_t i = 0; i < count; i++, next_index(idx, ix)) {
+        int64_t k = ld_i(ix->dtype, in[1], i), src = 0;
+        if (k < 0) k += p->dims[ax];
+        k = k < 0 ? 0 : k >= p->dims[ax] ? p->dims[ax] - 1 : k;
+        for (int d = 0; d < p->rank; d++) src += (d == ax ? k : idx[d]) * sp[d];
+        copy_elem(out, i, in[0], src, es);
+    }
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
@@ -462,6 +478,9 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
         return true;
     case KL_OP_GATHER:
         eval_gather(n, in, out);
+        return true;
+    case KL_OP_GATHER_ELEMENTS:
+        eval_gather_elements(n, in, out);
         return true;
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         kl_diag_error(d, "node '%s' (%s): not evaluated by the reference evaluator", n->name ? n->name : "",

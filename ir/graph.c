@@ -452,6 +452,20 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
         *out = t;
         return true;
     }
+    case IR_SHAPE_GATHER_ELEMENTS: {
+        const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
+        int ax = n->attr.concat.axis;
+        bool ok = p->rank == ix->rank && ax >= 0 && ax < p->rank && (ix->dtype == KL_I32 || ix->dtype == KL_I64);
+        for (int i = 0; ok && i < p->rank; i++) ok = i == ax || ix->dims[i] <= p->dims[i];
+        if (!ok) {
+            kl_diag_error(d, "%s: %s: bad gather of %s by %s on axis %d", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(p, ta, sizeof ta), ir_type_str(ix, tb, sizeof tb), ax);
+            return false;
+        }
+        *out = *ix;
+        out->dtype = p->dtype;
+        return true;
+    }
     case IR_SHAPE_CONV:
     case IR_SHAPE_POOL:
         return infer_window(g, n, out, d);
@@ -484,7 +498,7 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
     case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: r.reduce = a->reduce; break;
     case IR_SHAPE_TRANSPOSE: memcpy(r.transpose.perm, a->transpose.perm, sizeof r.transpose.perm); break;
     case IR_SHAPE_PAD: r.pad = a->pad; break;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: r.concat = a->concat; break;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: r.concat = a->concat; break;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: r.conv = a->conv; break;
     case IR_SHAPE_GIVEN:
         if (op == KL_OP_SLICE) r.slice = a->slice;

@@ -123,6 +123,7 @@ typedef enum ir_shape_rule {
     IR_SHAPE_PAD,       /* dims + lo + hi */
     IR_SHAPE_CONCAT,    /* sum along attr.concat.axis */
     IR_SHAPE_GATHER,    /* params[:axis] + indices + params[axis+1:] */
+    IR_SHAPE_GATHER_ELEMENTS, /* the indices' shape, the data's dtype */
     IR_SHAPE_CONV,      /* NHWC conv with attr.conv */
     IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
 } ir_shape_rule;
@@ -164,7 +165,7 @@ typedef union ir_attr {
     struct { int8_t perm[IR_MAX_RANK]; } transpose;    /* TRANSPOSE */
     struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
     struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
-    struct { int axis; } concat;                       /* CONCAT, GATHER */
+    struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS */
     struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
         int kh, kw;                /* pool window (conv: from the filter) */
         int stride_h, stride_w, dilation_h, dilation_w;

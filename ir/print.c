@@ -84,7 +84,7 @@ static void print_attrs(FILE *f, const ir_node *n)
         print_list(f, "hi", n->attr.pad.hi, r);
         fprintf(f, ", mode=%d, value=%.17g}", (int)n->attr.pad.mode, n->attr.pad.value);
         return;
-    case KL_OP_CONCAT: case KL_OP_GATHER:
+    case KL_OP_CONCAT: case KL_OP_GATHER: case KL_OP_GATHER_ELEMENTS:
         fprintf(f, " {axis=%d}", n->attr.concat.axis);
         return;
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:

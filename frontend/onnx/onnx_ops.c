@@ -23,6 +23,8 @@ static ir_node *sel(ox *c, const ox_node *n, ir_node *cond, ir_node *a, ir_node 
     return ox_op(c, n, KL_OP_SELECT, 3, (ir_node *[]){cond, a, b}, NULL, NULL);
 }
 
+static ir_node *slice_of(ox *c, const ox_node *n, ir_node *x, const int64_t *begin, const int64_t *size, const int64_t *step);
+
 static ir_node *k_like(ox *c, const ir_node *x, double v) { return x ? ox_scalar(c, x->type.dtype, v) : NULL; }
 
 /* ---- elementwise -------------------------------------------------------- */
@@ -321,14 +323,23 @@ ir_node *ox_arg(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = need(c, n, in, n_in, 0);
     if (!x) return NULL;
-    if (ox_attr_int(n, "select_last_index", 0)) return ox_err(c, n, "select_last_index=1 is not supported");
     int ax = ox_axis(c, n, ox_attr_int(n, "axis", 0), x->type.rank);
     if (ax < 0) return NULL;
+    bool last = ox_attr_int(n, "select_last_index", 0) != 0;
+    int64_t dim = x->type.dims[ax];
+    if (last) { /* the first extreme of the reversed axis is the last one */
+        int64_t begin[IR_MAX_RANK] = {0}, size[IR_MAX_RANK], step[IR_MAX_RANK];
+        for (int i = 0; i < x->type.rank; i++) size[i] = x->type.dims[i], step[i] = 1;
+        begin[ax] = dim - 1, step[ax] = -1;
+        x = slice_of(c, n, x, begin, size, step);
+    }
     ir_attr a;
     memset(&a, 0, sizeof a);
     a.reduce.axes = 1u << ax;
     ir_type t = {.dtype = KL_I64};
     ir_node *r = ox_op(c, n, op, 1, &x, &a, &t);
+    if (last && r) r = ox_bin(c, n, KL_OP_SUB, ox_scalar(c, KL_I64, (double)(dim - 1)), r);
+    x = in[0];
     if (!r || !ox_attr_int(n, "keepdims", 1)) return r;
     int64_t dims[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank; i++) dims[i] = i == ax ? 1 : x->type.dims[i];
@@ -767,4 +778,251 @@ ir_node *ox_batch_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
     ir_node *s = ox_bin(c, n, KL_OP_MUL, p[0], ox_un(c, n, KL_OP_RSQRT, ox_bin(c, n, KL_OP_ADD, p[3], eps)));
     ir_node *shift = ox_bin(c, n, KL_OP_SUB, p[1], ox_bin(c, n, KL_OP_MUL, p[2], s));
     return ox_bin(c, n, KL_OP_ADD, ox_bin(c, n, KL_OP_MUL, x, ox_cast(c, n, s, x->type.dtype)), ox_cast(c, n, shift, x->type.dtype));
+}
+
+/* ---- more: losses, normalization, masks --------------------------------- */
+
+ir_node *ox_dropout(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x) return NULL;
+    if (n_in > 2 && in[2]) { /* training_mode: random unless provably off */
+        double on;
+        ir_node *t = ox_cast(c, n, in[2], KL_F64);
+        if (!t || t->op != KL_OP_CONST) return ox_err(c, n, "training_mode must be a constant (training dropout is random)");
+        on = *(const double *)t->data;
+        double ratio = 0.5;
+        if (on && n_in > 1 && in[1]) {
+            ir_node *r = ox_cast(c, n, in[1], KL_F64);
+            if (r && r->op == KL_OP_CONST) ratio = *(const double *)r->data;
+        }
+        if (on && ratio != 0) return ox_err(c, n, "training-mode dropout is random; not supported");
+    }
+    if (n->n_output > 1) { /* mask: all kept */
+        ir_node *one = ox_scalar(c, KL_BOOL, 1);
+        c->outs[0] = x;
+        c->outs[1] = one ? expand_to(c, n, one, x->type.rank, x->type.dims) : NULL;
+        if (!c->outs[1]) return NULL;
+        c->n_outs = 2;
+    }
+    return x;
+}
+
+ir_node *ox_gather_elements(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0), *idx = need(c, n, in, n_in, 1);
+    if (!x || !idx) return NULL;
+    int ax = ox_axis(c, n, ox_attr_int(n, "axis", 0), x->type.rank);
+    if (ax < 0) return NULL;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.concat.axis = ax;
+    return ox_op(c, n, KL_OP_GATHER_ELEMENTS, 2, (ir_node *[]){x, idx}, &a, NULL);
+}
+
+/* loss[n, d...] = -input[n, t, d...] * w[t], t = target[n, d...]; ignored
+ * targets weigh 0; mean divides by the sum of the weights. */
+static ir_node *nll(ox *c, const ox_node *n, ir_node *input, ir_node *target, ir_node *weight)
+{
+    if (!input || !target) return NULL;
+    const ir_type *ti = &input->type, *tt = &target->type;
+    if (ti->rank < 2 || tt->rank != ti->rank - 1) return ox_err(c, n, "input and target ranks do not fit");
+    char red[16];
+    ox_attr_str(n, "reduction", red, sizeof red);
+    const ox_attr *ig = ox_attr_get(n, "ignore_index");
+    ir_node *t = ox_cast(c, n, target, KL_I64), *mask = NULL;
+    if (ig) {
+        mask = ox_bin(c, n, KL_OP_NOT_EQUAL, t, ox_scalar(c, KL_I64, (double)ig->i));
+        t = sel(c, n, mask, t, ox_scalar(c, KL_I64, 0));
+    }
+    int64_t dims[IR_MAX_RANK];
+    for (int i = 0, j = 0; i < ti->rank; i++) dims[i] = i == 1 ? 1 : tt->dims[j++];
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.concat.axis = 1;
+    ir_node *picked = ox_op(c, n, KL_OP_GATHER_ELEMENTS, 2, (ir_node *[]){input, ox_reshape(c, n, t, ti->rank, dims)}, &a, NULL);
+    picked = ox_reshape(c, n, picked, tt->rank, tt->dims);
+    ir_node *w;
+    if (weight) {
+        memset(&a, 0, sizeof a);
+        w = ox_op(c, n, KL_OP_GATHER, 2, (ir_node *[]){weight, t}, &a, NULL);
+    } else {
+        w = expand_to(c, n, k_like(c, input, 1), tt->rank, tt->dims);
+    }
+    if (mask) w = sel(c, n, mask, w, k_like(c, input, 0));
+    ir_node *loss = ox_un(c, n, KL_OP_NEG, ox_bin(c, n, KL_OP_MUL, picked, w));
+    if (!strcmp(red, "none")) return loss;
+    memset(&a, 0, sizeof a);
+    a.reduce.axes = (1u << tt->rank) - 1;
+    ir_node *sum = ox_op(c, n, KL_OP_REDUCE_SUM, 1, &loss, &a, NULL);
+    if (!strcmp(red, "sum")) return sum;
+    return ox_bin(c, n, KL_OP_DIV, sum, ox_op(c, n, KL_OP_REDUCE_SUM, 1, &w, &a, NULL));
+}
+
+ir_node *ox_nll_loss(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    return nll(c, n, need(c, n, in, n_in, 0), need(c, n, in, n_in, 1), n_in > 2 ? in[2] : NULL);
+}
+
+ir_node *ox_softmax_ce_loss(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank < 2) return x ? ox_err(c, n, "scores need rank 2 or more") : NULL;
+    ir_node *t = move_axis_last(c, n, x, 1, false);
+    ir_node *lp = t ? move_axis_last(c, n, ox_un(c, n, KL_OP_LOG_SOFTMAX, t), 1, true) : NULL;
+    ir_node *loss = nll(c, n, lp, need(c, n, in, n_in, 1), n_in > 2 ? in[2] : NULL);
+    if (loss && n->n_output > 1) {
+        c->outs[0] = loss, c->outs[1] = lp;
+        c->n_outs = 2;
+    }
+    return loss;
+}
+
+ir_node *ox_layer_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0), *scale = need(c, n, in, n_in, 1);
+    if (!x || !scale) return NULL;
+    int ax = ox_axis(c, n, ox_attr_int(n, "axis", -1), x->type.rank);
+    if (ax < 0) return NULL;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.keep_dims = true;
+    for (int i = ax; i < x->type.rank; i++) a.reduce.axes |= 1u << i;
+    ir_node *mean = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, &x, &a, NULL);
+    ir_node *dev = ox_bin(c, n, KL_OP_SUB, x, mean);
+    ir_node *var = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, (ir_node *[]){ox_un(c, n, KL_OP_SQUARE, dev)}, &a, NULL);
+    ir_node *inv = ox_un(c, n, KL_OP_RSQRT, ox_bin(c, n, KL_OP_ADD, var, k_like(c, x, ox_attr_float(n, "epsilon", 1e-5f))));
+    ir_node *y = ox_bin(c, n, KL_OP_MUL, ox_bin(c, n, KL_OP_MUL, dev, inv), scale);
+    if (n_in > 2 && in[2]) y = ox_bin(c, n, KL_OP_ADD, y, in[2]);
+    if (y && n->n_output > 1) {
+        c->outs[0] = y, c->outs[1] = mean, c->outs[2] = inv;
+        c->n_outs = 3;
+    }
+    return y;
+}
+
+ir_node *ox_trilu(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank < 2) return x ? ox_err(c, n, "needs rank 2 or more") : NULL;
+    int64_t k = 0;
+    if (n_in > 1 && in[1] && ox_read_ints(c, n, in[1], "k", &k, 1) != 1) return NULL;
+    bool upper = ox_attr_int(n, "upper", 1) != 0;
+    int64_t rows = x->type.dims[x->type.rank - 2], cols = x->type.dims[x->type.rank - 1];
+    if (rows * cols > (1 << 24)) return ox_err(c, n, "matrix too large");
+    uint8_t *m = malloc((size_t)(rows * cols + 1));
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) m[i * cols + j] = upper ? j - i >= k : j - i <= k;
+    ir_node *mask = ir_const(c->g, ir_type_make(KL_BOOL, 2, (int64_t[]){rows, cols}), m, NULL);
+    free(m);
+    return sel(c, n, mask, x, k_like(c, x, 0));
+}
+
+ir_node *ox_hardmax(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x) return NULL;
+    int r = x->type.rank;
+    int ax = ox_axis(c, n, ox_attr_int(n, "axis", opset(c) < 13 ? 1 : -1), r);
+    if (ax < 0) return NULL;
+    ir_node *v = x;
+    int vax = ax;
+    if (opset(c) < 13) { /* coerced to 2-D at axis */
+        int64_t rows = 1, cols = 1;
+        for (int i = 0; i < r; i++) i < ax ? (rows *= x->type.dims[i]) : (cols *= x->type.dims[i]);
+        v = ox_reshape(c, n, x, 2, (int64_t[]){rows, cols});
+        vax = 1;
+    }
+    if (!v) return NULL;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.axes = 1u << vax;
+    ir_type t = {.dtype = KL_I64};
+    ir_node *am = ox_op(c, n, KL_OP_ARGMAX, 1, &v, &a, &t);
+    int64_t kd[IR_MAX_RANK], rd[IR_MAX_RANK], dim = v->type.dims[vax];
+    for (int i = 0; i < v->type.rank; i++) kd[i] = i == vax ? 1 : v->type.dims[i], rd[i] = i == vax ? dim : 1;
+    int64_t *iota = malloc(sizeof *iota * (size_t)(dim + 1));
+    for (int64_t i = 0; i < dim; i++) iota[i] = i;
+    ir_node *range = ir_const(c->g, ir_type_make(KL_I64, v->type.rank, rd), iota, NULL);
+    free(iota);
+    ir_node *hot = ox_cast(c, n, ox_bin(c, n, KL_OP_EQUAL, ox_reshape(c, n, am, v->type.rank, kd), range), x->type.dtype);
+    return hot ? ox_reshape(c, n, hot, r, x->type.dims) : NULL;
+}
+
+ir_node *ox_isnan(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    return ox_bin(c, n, KL_OP_NOT_EQUAL, x, x);
+}
+
+ir_node *ox_isinf(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    bool pos = ox_attr_int(n, "detect_positive", 1) != 0, neg = ox_attr_int(n, "detect_negative", 1) != 0;
+    ir_node *p = ox_bin(c, n, KL_OP_EQUAL, x, k_like(c, x, INFINITY)), *m = ox_bin(c, n, KL_OP_EQUAL, x, k_like(c, x, -INFINITY));
+    if (pos && neg) return ox_bin(c, n, KL_OP_OR, p, m);
+    if (pos) return p;
+    if (neg) return m;
+    return ox_bin(c, n, KL_OP_AND, p, m); /* neither: all false */
+}
+
+ir_node *ox_shrink(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    double l = ox_attr_float(n, "lambd", 0.5f), b = ox_attr_float(n, "bias", 0.0f);
+    ir_node *hi = sel(c, n, ox_bin(c, n, KL_OP_GREATER, x, k_like(c, x, l)), ox_bin(c, n, KL_OP_SUB, x, k_like(c, x, b)), k_like(c, x, 0));
+    return sel(c, n, ox_bin(c, n, KL_OP_LESS, x, k_like(c, x, -l)), ox_bin(c, n, KL_OP_ADD, x, k_like(c, x, b)), hi);
+}
+
+ir_node *ox_eye_like(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank != 2) return x ? ox_err(c, n, "needs a 2-D input") : NULL;
+    kl_dtype dt = x->type.dtype;
+    const ox_attr *d = ox_attr_get(n, "dtype");
+    if (d && !ox_map_dtype((int)d->i, &dt)) return ox_err(c, n, "unsupported dtype");
+    int64_t rows = x->type.dims[0], cols = x->type.dims[1], k = ox_attr_int(n, "k", 0);
+    double *v = calloc((size_t)(rows * cols + 1), sizeof *v);
+    for (int64_t i = 0; i < rows; i++)
+        if (i + k >= 0 && i + k < cols) v[i * cols + i + k] = 1;
+    ir_node *e = ir_const(c->g, ir_type_make(KL_F64, 2, x->type.dims), v, NULL);
+    free(v);
+    return ox_cast(c, n, e, dt);
+}
+
+ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0), *w = need(c, n, in, n_in, 1);
+    if (!x || !w) return NULL;
+    if (x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 2-D transposed convolutions are supported");
+    if (ox_attr_int(n, "group", 1) != 1) return ox_err(c, n, "grouped transposed convolution is not supported");
+    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, op_[2] = {0, 0}, oshape[2];
+    ox_attr_ints(n, "strides", st, 2), ox_attr_ints(n, "dilations", dl, 2), ox_attr_ints(n, "output_padding", op_, 2);
+    ox_attr_ints(n, "pads", pads, 4);
+    int64_t kh = w->type.dims[2], kw = w->type.dims[3], in_hw[2] = {x->type.dims[2], x->type.dims[3]}, k[2] = {kh, kw}, out[2];
+    char autopad[16];
+    ox_attr_str(n, "auto_pad", autopad, sizeof autopad);
+    bool given = ox_attr_ints(n, "output_shape", oshape, 2) == 2;
+    for (int i = 0; i < 2; i++) {
+        int64_t full = st[i] * (in_hw[i] - 1) + op_[i] + (k[i] - 1) * dl[i] + 1;
+        if (given || !strncmp(autopad, "SAME", 4)) {
+            out[i] = given ? oshape[i] : in_hw[i] * st[i];
+            int64_t total = full - out[i];
+            if (total < 0) total = 0;
+            bool upper = strcmp(autopad, "SAME_LOWER") != 0;
+            pads[i] = upper ? total / 2 : total - total / 2, pads[i + 2] = total - pads[i];
+        } else {
+            out[i] = full - pads[i] - pads[i + 2];
+        }
+    }
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.conv.kh = (int)kh, a.conv.kw = (int)kw, a.conv.stride_h = (int)st[0], a.conv.stride_w = (int)st[1];
+    a.conv.dilation_h = (int)dl[0], a.conv.dilation_w = (int)dl[1], a.conv.groups = 1;
+    a.conv.pad_top = (int)pads[0], a.conv.pad_left = (int)pads[1], a.conv.pad_bottom = (int)pads[2], a.conv.pad_right = (int)pads[3];
+    ir_type t = ir_type_make(x->type.dtype, 4, (int64_t[]){x->type.dims[0], out[0], out[1], w->type.dims[1]});
+    ir_node *wt = ox_transpose(c, n, w, (int[]){2, 3, 1, 0}); /* [I, O, kH, kW] -> [kH, kW, O, I] */
+    ir_node *y = ox_op(c, n, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){ox_transpose(c, n, x, to_nhwc), wt}, &a, &t);
+    if (n_in > 2 && in[2]) y = ox_bin(c, n, KL_OP_ADD, y, in[2]);
+    return ox_transpose(c, n, y, to_nchw);
 }
