@@ -47,10 +47,10 @@ bool cg_dtype_ok(cg *c, const ir_node *n)
     bool f64_math = n->type.dtype == KL_F64 && (kl_op_table[n->op].flags & KL_OPF_FLOAT) && n->op != KL_OP_SQRT &&
                     n->op != KL_OP_RSQRT && n->op != KL_OP_FLOOR && n->op != KL_OP_CEIL && n->op != KL_OP_ROUND;
     f64_math |= n->type.dtype == KL_F64 && n->op == KL_OP_POW;
-    if (f64_math || n->type.dtype == KL_I16)
+    if (f64_math)
         kl_diag_error(c->d, "%s: node '%s' (%s): dtype %s is not supported by the x86-64 backend yet", c->g->source,
                       n->name ? n->name : "", kl_op_name(n->op), kl_dtype_name(n->type.dtype));
-    return !f64_math && n->type.dtype != KL_I16;
+    return !f64_math;
 }
 
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n)

@@ -1026,3 +1026,219 @@ ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_o
     if (n_in > 2 && in[2]) y = ox_bin(c, n, KL_OP_ADD, y, in[2]);
     return ox_transpose(c, n, y, to_nchw);
 }
+
+/* ---- composites: hyperbolic functions, cumsum, resize, ... -------------- */
+
+ir_node *ox_hyperbolic(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x) return NULL;
+    const char *f = n->op_type;
+    ir_node *one = k_like(c, x, 1), *half = k_like(c, x, 0.5);
+    if (!strcmp(f, "Sinh") || !strcmp(f, "Cosh")) {
+        ir_node *e = ox_un(c, n, KL_OP_EXP, x), *ei = ox_un(c, n, KL_OP_EXP, ox_un(c, n, KL_OP_NEG, x));
+        return ox_bin(c, n, KL_OP_MUL, ox_bin(c, n, f[0] == 'S' ? KL_OP_SUB : KL_OP_ADD, e, ei), half);
+    }
+    if (!strcmp(f, "Atanh")) /* 0.5 log((1 + x) / (1 - x)) */
+        return ox_bin(c, n, KL_OP_MUL, ox_un(c, n, KL_OP_LOG, ox_bin(c, n, KL_OP_DIV, ox_bin(c, n, KL_OP_ADD, one, x), ox_bin(c, n, KL_OP_SUB, one, x))), half);
+    if (!strcmp(f, "Acosh")) /* log(x + sqrt(x^2 - 1)) */
+        return ox_un(c, n, KL_OP_LOG, ox_bin(c, n, KL_OP_ADD, x, ox_un(c, n, KL_OP_SQRT, ox_bin(c, n, KL_OP_SUB, ox_un(c, n, KL_OP_SQUARE, x), one))));
+    /* asinh, odd: sign(x) log(|x| + sqrt(x^2 + 1)) avoids cancellation for x < 0 */
+    ir_node *ax = ox_un(c, n, KL_OP_ABS, x);
+    ir_node *r = ox_un(c, n, KL_OP_LOG, ox_bin(c, n, KL_OP_ADD, ax, ox_un(c, n, KL_OP_SQRT, ox_bin(c, n, KL_OP_ADD, ox_un(c, n, KL_OP_SQUARE, x), one))));
+    return sel(c, n, ox_bin(c, n, KL_OP_LESS, x, k_like(c, x, 0)), ox_un(c, n, KL_OP_NEG, r), r);
+}
+
+/* x contracted along `ax` with a constant [in, out] matrix m: moves the axis
+ * last, multiplies, moves it back.  Cumulative sums and resizing are such
+ * linear maps along one axis. */
+static ir_node *apply_along(ox *c, const ox_node *n, ir_node *x, int ax, int64_t out, const double *m)
+{
+    int64_t d = x->type.dims[ax];
+    ir_node *mat = ox_cast(c, n, ir_const(c->g, ir_type_make(KL_F64, 2, (int64_t[]){d, out}), m, NULL), x->type.dtype);
+    ir_node *t = move_axis_last(c, n, x, ax, false);
+    ir_node *y = ox_op(c, n, KL_OP_MATMUL, 2, (ir_node *[]){t, mat}, NULL, NULL);
+    return y ? move_axis_last(c, n, y, ax, true) : NULL;
+}
+
+ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    int64_t axis;
+    if (!x || ox_read_ints(c, n, need(c, n, in, n_in, 1), "axis", &axis, 1) != 1) return NULL;
+    int ax = ox_axis(c, n, axis, x->type.rank);
+    if (ax < 0) return NULL;
+    if (!kl_dtype_is_float(x->type.dtype)) return ox_err(c, n, "integer CumSum is not supported");
+    int64_t d = x->type.dims[ax];
+    if (d > 4096) return ox_err(c, n, "axis too long for the matrix form");
+    bool excl = ox_attr_int(n, "exclusive", 0) != 0, rev = ox_attr_int(n, "reverse", 0) != 0;
+    double *m = calloc((size_t)(d * d + 1), sizeof *m);
+    for (int64_t i = 0; i < d; i++) /* input i contributes to output j */
+        for (int64_t j = 0; j < d; j++) m[i * d + j] = rev ? (excl ? i > j : i >= j) : (excl ? i < j : i <= j);
+    ir_node *y = apply_along(c, n, x, ax, d, m);
+    free(m);
+    return y;
+}
+
+/* The input coordinate of output coordinate o along an axis (ONNX Resize). */
+static double source_coord(const char *mode, double o, double scale, int64_t in, int64_t out, double roi_lo, double roi_hi)
+{
+    if (!strcmp(mode, "align_corners")) return out == 1 ? 0 : o * (double)(in - 1) / (double)(out - 1);
+    if (!strcmp(mode, "asymmetric")) return o / scale;
+    if (!strcmp(mode, "pytorch_half_pixel")) return out > 1 ? (o + 0.5) / scale - 0.5 : 0;
+    if (!strcmp(mode, "tf_crop_and_resize"))
+        return out > 1 ? roi_lo * (double)(in - 1) + o * (roi_hi - roi_lo) * (double)(in - 1) / (double)(out - 1)
+                       : 0.5 * (roi_lo + roi_hi) * (double)(in - 1);
+    return (o + 0.5) / scale - 0.5; /* half_pixel */
+}
+
+static double cubic_weight(double t, double a)
+{
+    t = fabs(t);
+    if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+    if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+    return 0;
+}
+
+/* Interpolation matrix [in, out] of one axis. */
+static bool resize_matrix(ox *c, const ox_node *n, int64_t in, int64_t out, double scale, double roi_lo, double roi_hi, double *m)
+{
+    char mode[32], ct[32], nm[32];
+    ox_attr_str(n, "mode", mode, sizeof mode);
+    ox_attr_str(n, "coordinate_transformation_mode", ct, sizeof ct);
+    ox_attr_str(n, "nearest_mode", nm, sizeof nm);
+    double a = ox_attr_float(n, "cubic_coeff_a", -0.75f);
+    bool exclude = ox_attr_int(n, "exclude_outside", 0) != 0;
+    if (!mode[0]) snprintf(mode, sizeof mode, "nearest");
+    if (!ct[0]) snprintf(ct, sizeof ct, "half_pixel");
+    for (int64_t o = 0; o < out; o++) {
+        double x = source_coord(ct, (double)o, scale, in, out, roi_lo, roi_hi);
+        if (!strcmp(ct, "tf_crop_and_resize") && (x < 0 || x > (double)(in - 1))) continue; /* extrapolated: row stays 0 */
+        if (!strcmp(mode, "nearest")) {
+            double r = !strcmp(nm, "floor") ? floor(x) : !strcmp(nm, "ceil") ? ceil(x)
+                     : !strcmp(nm, "round_prefer_ceil") ? floor(x + 0.5) : ceil(x - 0.5); /* round_prefer_floor */
+            int64_t i = (int64_t)r;
+            i = i < 0 ? 0 : i >= in ? in - 1 : i;
+            m[i * out + o] = 1;
+        } else if (!strcmp(mode, "linear")) {
+            double xc = x < 0 ? 0 : x > (double)(in - 1) ? (double)(in - 1) : x;
+            int64_t i0 = (int64_t)floor(xc), i1 = i0 + 1 < in ? i0 + 1 : i0;
+            double f = xc - (double)i0;
+            m[i0 * out + o] += 1 - f;
+            m[i1 * out + o] += f;
+        } else if (!strcmp(mode, "cubic")) {
+            int64_t base = (int64_t)floor(x);
+            double w[4], sum = 0;
+            for (int k = 0; k < 4; k++) {
+                int64_t i = base - 1 + k;
+                w[k] = cubic_weight(x - (double)i, a);
+                if (exclude && (i < 0 || i >= in)) w[k] = 0;
+                sum += w[k];
+            }
+            for (int k = 0; k < 4; k++) {
+                int64_t i = base - 1 + k;
+                i = i < 0 ? 0 : i >= in ? in - 1 : i;
+                m[i * out + o] += exclude && sum != 0 ? w[k] / sum : w[k];
+            }
+        } else {
+            return ox_err(c, n, "resize mode '%s' is not supported", mode), false;
+        }
+    }
+    return true;
+}
+
+ir_node *ox_resize(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x) return NULL;
+    int r = x->type.rank;
+    double scales[IR_MAX_RANK], roi[2 * IR_MAX_RANK];
+    int64_t sizes[IR_MAX_RANK];
+    bool have_sizes = false;
+    for (int i = 0; i < r; i++) scales[i] = 1, roi[i] = 0, roi[r + i] = 1, sizes[i] = x->type.dims[i];
+    int si = opset(c) < 11 ? 1 : 2; /* Resize-10: (X, scales); 11+: (X, roi, scales, sizes) */
+    ir_node *sc = n_in > si ? in[si] : NULL, *sz = opset(c) >= 11 && n_in > 3 ? in[3] : NULL, *ro = opset(c) >= 11 && n_in > 1 ? in[1] : NULL;
+    if (sz && ir_type_numel(&sz->type) > 0) {
+        if (ox_read_ints(c, n, sz, "sizes", sizes, IR_MAX_RANK) != r) return ox_err(c, n, "sizes must have %d entries", r);
+        have_sizes = true;
+    } else if (sc && ir_type_numel(&sc->type) > 0) {
+        ir_node *d = ox_cast(c, n, sc, KL_F64);
+        if (!d || d->op != KL_OP_CONST || ir_type_numel(&d->type) != r) return ox_err(c, n, "scales must be a constant of %d entries", r);
+        for (int i = 0; i < r; i++) scales[i] = ((const double *)d->data)[i], sizes[i] = (int64_t)floor((double)x->type.dims[i] * scales[i]);
+    } else {
+        return ox_err(c, n, "needs constant scales or sizes");
+    }
+    if (ro && ir_type_numel(&ro->type) == 2 * r) {
+        ir_node *d = ox_cast(c, n, ro, KL_F64);
+        if (!d || d->op != KL_OP_CONST) return ox_err(c, n, "roi must be a constant");
+        memcpy(roi, d->data, sizeof(double) * (size_t)(2 * r));
+    }
+    if (ox_attr_get(n, "antialias") && ox_attr_int(n, "antialias", 0)) return ox_err(c, n, "antialias is not supported");
+    char ct[32];
+    bool crop = !strcmp(ox_attr_str(n, "coordinate_transformation_mode", ct, sizeof ct), "tf_crop_and_resize");
+    ir_node *y = x, *inside = NULL;
+    for (int ax = 0; ax < r && y; ax++) {
+        int64_t din = x->type.dims[ax], dout = sizes[ax];
+        double scale = have_sizes ? (double)dout / (double)din : scales[ax];
+        if (dout == din && scale == 1 && !crop) continue;
+        if (din * dout > (1 << 24)) return ox_err(c, n, "resize too large for the matrix form");
+        double *m = calloc((size_t)(din * dout + 1), sizeof *m);
+        bool ok = resize_matrix(c, n, din, dout, scale, roi[ax], roi[r + ax], m);
+        if (ok) y = apply_along(c, n, y, ax, dout, m);
+        if (ok && crop) { /* rows left empty are extrapolated positions */
+            uint8_t *keep = malloc((size_t)dout);
+            for (int64_t o = 0; o < dout; o++) {
+                keep[o] = 0;
+                for (int64_t i = 0; i < din; i++) keep[o] |= m[i * dout + o] != 0;
+            }
+            int64_t kd[IR_MAX_RANK];
+            for (int i = 0; i < r; i++) kd[i] = i == ax ? dout : 1;
+            ir_node *k = ir_const(c->g, ir_type_make(KL_BOOL, r, kd), keep, NULL);
+            inside = inside ? ox_bin(c, n, KL_OP_AND, inside, k) : k;
+            free(keep);
+        }
+        free(m);
+        if (!ok) return NULL;
+    }
+    if (inside && y) y = sel(c, n, inside, y, k_like(c, y, ox_attr_float(n, "extrapolation_value", 0)));
+    return y;
+}
+
+ir_node *ox_instance_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank < 3) return x ? ox_err(c, n, "needs rank 3 or more") : NULL;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.keep_dims = true;
+    for (int i = 2; i < x->type.rank; i++) a.reduce.axes |= 1u << i;
+    ir_node *mean = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, &x, &a, NULL), *dev = ox_bin(c, n, KL_OP_SUB, x, mean);
+    ir_node *var = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, (ir_node *[]){ox_un(c, n, KL_OP_SQUARE, dev)}, &a, NULL);
+    ir_node *inv = ox_un(c, n, KL_OP_RSQRT, ox_bin(c, n, KL_OP_ADD, var, k_like(c, x, ox_attr_float(n, "epsilon", 1e-5f))));
+    int64_t dims[IR_MAX_RANK];
+    for (int i = 0; i < x->type.rank - 1; i++) dims[i] = i == 0 ? x->type.dims[1] : 1;
+    ir_node *s = ox_reshape(c, n, need(c, n, in, n_in, 1), x->type.rank - 1, dims), *b = ox_reshape(c, n, need(c, n, in, n_in, 2), x->type.rank - 1, dims);
+    return ox_bin(c, n, KL_OP_ADD, ox_bin(c, n, KL_OP_MUL, ox_bin(c, n, KL_OP_MUL, dev, inv), s), b);
+}
+
+/* DepthToSpace / SpaceToDepth: a reshape, a transpose and a reshape. */
+ir_node *ox_depth_space(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank != 4) return x ? ox_err(c, n, "needs a 4-D input") : NULL;
+    int64_t b = ox_attr_int(n, "blocksize", 0), N = x->type.dims[0], C = x->type.dims[1], H = x->type.dims[2], W = x->type.dims[3];
+    char mode[8];
+    ox_attr_str(n, "mode", mode, sizeof mode);
+    if (b < 1) return ox_err(c, n, "bad blocksize");
+    if (!strcmp(n->op_type, "DepthToSpace")) {
+        if (C % (b * b)) return ox_err(c, n, "channels not divisible by blocksize^2");
+        bool crd = !strcmp(mode, "CRD");
+        int64_t d6[6] = {N, b, b, C / (b * b), H, W}, c6[6] = {N, C / (b * b), b, b, H, W};
+        ir_node *t = ox_reshape(c, n, x, 6, crd ? c6 : d6);
+        int perm_dcr[6] = {0, 3, 4, 1, 5, 2}, perm_crd[6] = {0, 1, 4, 2, 5, 3};
+        return ox_reshape(c, n, ox_transpose(c, n, t, crd ? perm_crd : perm_dcr), 4, (int64_t[]){N, C / (b * b), H * b, W * b});
+    }
+    if (H % b || W % b) return ox_err(c, n, "spatial size not divisible by blocksize");
+    ir_node *t = ox_reshape(c, n, x, 6, (int64_t[]){N, C, H / b, b, W / b, b});
+    return ox_reshape(c, n, ox_transpose(c, n, t, (int[]){0, 3, 5, 1, 2, 4}), 4, (int64_t[]){N, C * b * b, H / b, W / b});
+}
