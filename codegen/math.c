@@ -188,3 +188,56 @@ LLVMValueRef cg_ipow(cg *c, LLVMValueRef a, LLVMValueRef b)
     }
     return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, b, LLVMConstInt(t, 0, 0), ""), LLVMConstInt(t, 0, 0), r, "");
 }
+
+/* sin and cos: x = j (pi/4) + r with a three-part Cody-Waite reduction
+ * (exact for |x| up to ~8192, as Cephes's sinf), then the sine or cosine
+ * polynomial on |r| <= pi/4 picked by the octant, and the octant's sign. */
+LLVMValueRef cg_sincos(cg *c, LLVMValueRef x, bool cosine)
+{
+    static const double sp[] = {-1.9515295891E-4, 8.3321608736E-3, -1.6666654611E-1};
+    static const double cp[] = {2.443315711809948E-005, -1.388731625493765E-003, 4.166664568298827E-002};
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
+    LLVMValueRef j = cg_intrinsic(c, "llvm.floor", c->f32, (LLVMValueRef[]){fmul(c, ax, k(c, 1.27323954473516))}, 1);
+    LLVMValueRef ji = LLVMBuildFPToSI(c->b, j, c->i32, "");
+    /* make j even: the reduction is about the nearest multiple of pi/2 */
+    LLVMValueRef odd = LLVMBuildAnd(c->b, ji, i32c(c, 1), "");
+    ji = LLVMBuildAdd(c->b, ji, odd, "");
+    j = LLVMBuildSIToFP(c->b, ji, c->f32, "");
+    LLVMValueRef r = fma3(c, j, k(c, -0.78515625), ax);
+    r = fma3(c, j, k(c, -2.4187564849853515625e-4), r);
+    r = fma3(c, j, k(c, -3.77489497744594108e-8), r);
+    LLVMValueRef z = fmul(c, r, r);
+    LLVMValueRef s = fma3(c, fmul(c, poly(c, z, sp, 3), z), r, r);
+    LLVMValueRef co = fadd(c, fsub(c, fmul(c, fmul(c, poly(c, z, cp, 3), z), z), fmul(c, z, k(c, 0.5))), k(c, 1.0));
+    LLVMValueRef oct = LLVMBuildAnd(c->b, ji, i32c(c, 7), ""); /* 0, 2, 4, 6 */
+    LLVMValueRef swap = LLVMBuildICmp(c->b, LLVMIntNE, LLVMBuildAnd(c->b, oct, i32c(c, 2), ""), i32c(c, 0), "");
+    LLVMValueRef v;
+    LLVMValueRef neg;
+    if (!cosine) { /* sin: octants 2, 6 use cos; 4, 6 negative; odd function */
+        v = sel(c, swap, co, s);
+        neg = LLVMBuildICmp(c->b, LLVMIntNE, LLVMBuildAnd(c->b, oct, i32c(c, 4), ""), i32c(c, 0), "");
+        neg = LLVMBuildXor(c->b, neg, fcmp(c, LLVMRealOLT, x, k(c, 0.0)), "");
+    } else { /* cos: octants 2, 6 use sin; 2, 4 negative; even function */
+        v = sel(c, swap, s, co);
+        LLVMValueRef o2 = LLVMBuildICmp(c->b, LLVMIntEQ, oct, i32c(c, 2), ""), o4 = LLVMBuildICmp(c->b, LLVMIntEQ, oct, i32c(c, 4), "");
+        neg = LLVMBuildOr(c->b, o2, o4, "");
+    }
+    v = sel(c, neg, LLVMBuildFNeg(c->b, v, ""), v);
+    LLVMValueRef bad = LLVMBuildOr(c->b, fcmp(c, LLVMRealUNO, x, x), fcmp(c, LLVMRealOEQ, ax, k(c, __builtin_inff())), "");
+    return sel(c, bad, k(c, __builtin_nanf("")), v);
+}
+
+/* atan: reduce |x| to [0, tan(pi/8)] with atan(x) = pi/2 - atan(1/x) and
+ * pi/4 + atan((x - 1) / (x + 1)), then an odd polynomial (Cephes atanf). */
+LLVMValueRef cg_atan(cg *c, LLVMValueRef x)
+{
+    static const double p[] = {8.05374449538e-2, -1.38776856032E-1, 1.99777106478E-1, -3.33329491539E-1};
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
+    LLVMValueRef big = fcmp(c, LLVMRealOGT, ax, k(c, 2.414213562373095)), mid = fcmp(c, LLVMRealOGT, ax, k(c, 0.4142135623730950));
+    LLVMValueRef y0 = sel(c, big, k(c, 1.5707963267948966), sel(c, mid, k(c, 0.7853981633974483), k(c, 0.0)));
+    LLVMValueRef t = sel(c, big, LLVMBuildFDiv(c->b, k(c, -1.0), ax, ""),
+                         sel(c, mid, LLVMBuildFDiv(c->b, fsub(c, ax, k(c, 1.0)), fadd(c, ax, k(c, 1.0)), ""), ax));
+    LLVMValueRef z = fmul(c, t, t);
+    LLVMValueRef r = fadd(c, y0, fma3(c, fmul(c, poly(c, z, p, 4), z), t, t));
+    return sel(c, fcmp(c, LLVMRealUNO, x, x), x, cg_intrinsic(c, "llvm.copysign", c->f32, (LLVMValueRef[]){r, x}, 2));
+}

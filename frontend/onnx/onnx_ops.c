@@ -1242,3 +1242,14 @@ ir_node *ox_depth_space(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op o
     ir_node *t = ox_reshape(c, n, x, 6, (int64_t[]){N, C, H / b, b, W / b, b});
     return ox_reshape(c, n, ox_transpose(c, n, t, (int[]){0, 3, 5, 1, 2, 4}), 4, (int64_t[]){N, C * b * b, H / b, W / b});
 }
+
+/* tan = sin / cos; asin = atan(x / sqrt(1 - x^2)); acos = pi/2 - asin. */
+ir_node *ox_trig(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x) return NULL;
+    if (!strcmp(n->op_type, "Tan")) return ox_bin(c, n, KL_OP_DIV, ox_un(c, n, KL_OP_SIN, x), ox_un(c, n, KL_OP_COS, x));
+    ir_node *root = ox_un(c, n, KL_OP_SQRT, ox_bin(c, n, KL_OP_SUB, k_like(c, x, 1), ox_un(c, n, KL_OP_SQUARE, x)));
+    ir_node *as = ox_un(c, n, KL_OP_ATAN, ox_bin(c, n, KL_OP_DIV, x, root));
+    return !strcmp(n->op_type, "Asin") ? as : ox_bin(c, n, KL_OP_SUB, k_like(c, x, M_PI_2), as);
+}
