@@ -4,7 +4,7 @@
 # only calls apt-get for what is missing.
 set -eu
 pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
-      libopenblas-dev libcriterion-dev binutils"
+      libopenblas-dev libcriterion-dev binutils libonnx-testdata"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

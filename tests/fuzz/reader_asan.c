@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
 #include "tools/kiln/npy.h"
 
@@ -68,6 +69,28 @@ static void try_graph(const unsigned char *data, size_t n, const char *what)
     tf_model_free(m);
 }
 
+/* ONNX: model import with default feeds/fetches, and the tensor reader. */
+static void try_onnx(const unsigned char *data, size_t n, const char *what)
+{
+    kl_diag d = {0};
+    onnx_model *m;
+    checked++;
+    onnx_tensor t;
+    if (onnx_tensor_load(data, n, what, &t, &d)) free(t.data);
+    kl_diag_clear(&d);
+    if (!onnx_model_load_buffer(data, n, what, &m, &d)) {
+        expect_message(&d, what);
+        kl_diag_clear(&d);
+        return;
+    }
+    ir_graph *g = onnx_import(m, NULL, 0, NULL, 0, &d);
+    if (!g) expect_message(&d, what);
+    else if (!ir_verify(g, &d)) fprintf(stderr, "FAIL: %s imports to invalid IR: %s\n", what, d.text), bad++;
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+    onnx_model_free(m);
+}
+
 static void try_ir_text(const unsigned char *data, size_t n, const char *what)
 {
     char *text = malloc(n + 1);
@@ -82,7 +105,7 @@ static void try_ir_text(const unsigned char *data, size_t n, const char *what)
     free(text);
 }
 
-static void mutate_and_try(const unsigned char *orig, size_t n, const char *what, int count, bool ir_text)
+static void mutate_and_try(const unsigned char *orig, size_t n, const char *what, int count, int kind)
 {
     unsigned char *buf = malloc(n + 64);
     for (int i = 0; i < count; i++) {
@@ -99,7 +122,8 @@ static void mutate_and_try(const unsigned char *orig, size_t n, const char *what
             case 4: memset(buf + at, 0xff, (len - at) < 8 ? len - at : 8); break;
             }
         }
-        if (ir_text) try_ir_text(buf, len, what);
+        if (kind == 1) try_ir_text(buf, len, what);
+        else if (kind == 2) try_onnx(buf, len, what);
         else try_graph(buf, len, what);
     }
     free(buf);
@@ -127,7 +151,7 @@ static void graph_file(const char *path, const char *name, int mutations)
     unsigned char *b = read_all(path, &n);
     if (!b) return;
     try_graph(b, n, name);
-    mutate_and_try(b, n, name, mutations, false);
+    mutate_and_try(b, n, name, mutations, 0);
     free(b);
 }
 
@@ -147,7 +171,7 @@ static void kir_file(const char *path, const char *name, int mutations)
     unsigned char *b = read_all(path, &n);
     if (!b) return;
     try_ir_text(b, n, name);
-    mutate_and_try(b, n, name, mutations, true);
+    mutate_and_try(b, n, name, mutations, 1);
     free(b);
 }
 
@@ -166,6 +190,27 @@ static void fixture_dir(const char *root, int mutations)
     closedir(d);
 }
 
+/* A sample of the ONNX backend test models (Debian's libonnx-testdata). */
+static void onnx_models(int mutations)
+{
+    static const char *const cases[] = {"node/test_add", "node/test_conv_with_strides_padding", "node/test_gemm_all_attributes",
+                                        "node/test_reshape_reordered_all_dims", "node/test_slice", "node/test_softmax_example",
+                                        "pytorch-converted/test_ConvTranspose2d", "simple/test_gradient_of_add",
+                                        "node/test_layer_normalization_4d_axis0", "node/test_resize_upsample_scales_linear"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "/usr/include/onnx/backend/test/data/%s/model.onnx", cases[i]);
+        size_t n;
+        unsigned char *b = read_all(path, &n);
+        if (!b) continue;
+        try_onnx(b, n, cases[i]);
+        mutate_and_try(b, n, cases[i], mutations, 2);
+        free(b);
+        snprintf(path, sizeof path, "/usr/include/onnx/backend/test/data/%s/test_data_set_0/input_0.pb", cases[i]);
+        if ((b = read_all(path, &n))) try_onnx(b, n, cases[i]), mutate_and_try(b, n, cases[i], mutations / 10, 2), free(b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) return fprintf(stderr, "usage: reader_asan SOURCE_DIR [MUTATIONS]\n"), 2;
@@ -179,6 +224,7 @@ int main(int argc, char **argv)
     fixture_dir(dir, mutations);
     snprintf(dir, sizeof dir, "%s/tests/passes", argv[1]);
     each_file(dir, ".kir", kir_file, mutations);
+    onnx_models(mutations);
     printf("reader_asan: %d inputs checked, %d rejected with a message, %d problems\n", checked, rejected, bad);
     return bad ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "kiln/kiln.h"
+#include "frontend/onnx/onnx.h"
 #include "npy.h"
 
 #define MAX_TENSORS 256
@@ -165,13 +166,45 @@ static void shape_str(int dtype, int rank, const int64_t *dims, char *buf, size_
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
+/* A feed file: .npy, or an ONNX TensorProto (.pb, as in ONNX test data). */
+static bool load_tensor_file(const char *path, npy_array *a, kl_diag *d)
+{
+    size_t len = strlen(path);
+    if (len < 3 || strcmp(path + len - 3, ".pb")) return npy_load(path, a, d);
+    FILE *f = fopen(path, "rb");
+    if (!f) return kl_diag_error(d, "%s: cannot open: %s", path, strerror(errno)), false;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size + 1);
+    bool ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    onnx_tensor t;
+    ok = ok && onnx_tensor_load(buf, (size_t)size, path, &t, d);
+    free(buf);
+    if (!ok) return kl_diag_ok(d) ? (kl_diag_error(d, "%s: cannot read", path), false) : false;
+    memset(a, 0, sizeof *a);
+    a->dtype = t.dtype, a->rank = t.rank, a->bytes = t.bytes;
+    memcpy(a->dims, t.dims, sizeof a->dims);
+    a->data = aligned_alloc(64, (t.bytes + 64) & ~(size_t)63);
+    if (a->data) memcpy(a->data, t.data, t.bytes);
+    free(t.data);
+    return a->data != NULL;
+}
+
 static int load_feeds(cli *c, kiln_program *p, npy_array *arrays)
 {
+    if (kiln_program_num_feeds(p) != c->n_feeds) {
+        fprintf(stderr, "kiln: the model has %d feeds; give each as --feed NAME=FILE:", kiln_program_num_feeds(p));
+        for (int i = 0; i < kiln_program_num_feeds(p); i++) fprintf(stderr, " %s", kiln_program_feed(p, i).name);
+        fputc('\n', stderr);
+        return 1;
+    }
     for (int i = 0; i < c->n_feeds; i++) {
         kiln_tensor_info t = kiln_program_feed(p, i);
         if (!c->feed_files[i]) return fail("feed '%s' needs a file: --feed %s=FILE.npy", t.name, t.name);
         kl_diag d = {0};
-        if (!npy_load(c->feed_files[i], &arrays[i], &d)) {
+        if (!load_tensor_file(c->feed_files[i], &arrays[i], &d)) {
             fprintf(stderr, "kiln: %s\n", d.text);
             kl_diag_clear(&d);
             return 1;

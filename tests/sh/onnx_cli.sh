@@ -1,0 +1,25 @@
+#!/bin/sh
+# ONNX through the CLI like the GraphDef path: format detected from content
+# (even under a .pb name), feeds and fetches defaulting to the graph's
+# declared inputs and outputs, ONNX TensorProto files accepted as feeds.
+set -u
+src=$1 build=$2
+kiln="$build/bin/kiln"
+data=/usr/include/onnx/backend/test/data/node/test_add
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+check() { if eval "$2"; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi; }
+[ -d "$data" ] || { echo "FAIL: $data missing (tools/install-deps.sh installs libonnx-testdata)"; exit 1; }
+cp "$data/model.onnx" "$tmp/renamed.pb"
+"$kiln" run "$tmp/renamed.pb" --feed x="$data/test_data_set_0/input_0.pb" --feed y="$data/test_data_set_0/input_1.pb" \
+    --out-dir "$tmp/out" >"$tmp/run.txt" 2>&1
+check "run writes out/<output>.npy" '[ -s "$tmp/out/sum.npy" ] && grep -q "^sum: f32\[3,4,5\]" "$tmp/run.txt"'
+"$kiln" run "$data/model.onnx" >/dev/null 2>"$tmp/err.txt"
+check "missing feeds are named" 'grep -q "give each as --feed NAME=FILE: x y" "$tmp/err.txt"'
+"$kiln" compile "$data/model.onnx" -o "$tmp/add.o" --header "$tmp/add.h" --prefix add >/dev/null 2>&1
+check "compile writes object and header" 'grep -q "int add_run(const float \*x, const float \*y, float \*sum, void \*temp);" "$tmp/add.h" && [ -s "$tmp/add.o" ]'
+"$kiln" compile /usr/include/onnx/backend/test/data/node/test_nonmaxsuppression_center_point_box_format/model.onnx -o "$tmp/n.o" 2>"$tmp/u.txt"
+check "unsupported ONNX op named" 'grep -q "unsupported op NonMaxSuppression" "$tmp/u.txt"'
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
