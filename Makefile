@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all test sample conformance clean
+.PHONY: all test sample conformance onnx-report clean
 all: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -27,6 +27,10 @@ conformance: all
 	sh tests/sh/aot_models.sh $(CURDIR) $(BUILD) "$(CURDIR)/tests/fixtures/model_* $(LARGE)/model_*"
 	tools/.venv/bin/python tools/gen_ops_doc.py $(BUILD)/conformance.tsv tests/fixtures $(LARGE) > docs/ops.md
 	@tail -n 1 $(BUILD)/conformance.txt
+
+# Reruns the ONNX backend suite and rewrites docs/onnx-conformance.md.
+onnx-report: all
+	$(BUILD)/tests/onnx_suite /usr/include/onnx/backend/test/data --md docs/onnx-conformance.md --jobs $(JOBS)
 
 clean:
 	rm -rf $(BUILD)
