@@ -152,10 +152,11 @@ static bool emit_pool(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x)
     cg_loop_end(c, &lc);
     LLVMBuildStore(c->b, cg_f32(c, 0), cnt);
     LLVMValueRef ky = cg_loop_begin(c, n->attr.conv.kh, &lky);
-    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), ky), -n->attr.conv.pad_top);
+    int dh = n->attr.conv.dilation_h > 0 ? n->attr.conv.dilation_h : 1, dw = n->attr.conv.dilation_w > 0 ? n->attr.conv.dilation_w : 1;
+    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), mul(c, ky, dh)), -n->attr.conv.pad_top);
     LLVMBasicBlockRef skip_y = begin_if_in_range(c, iy, H);
     LLVMValueRef kx = cg_loop_begin(c, n->attr.conv.kw, &lkx);
-    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), kx), -n->attr.conv.pad_left);
+    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), mul(c, kx, dw)), -n->attr.conv.pad_left);
     LLVMBasicBlockRef skip_x = begin_if_in_range(c, ix, W);
     LLVMValueRef xbase = mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), C);
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), cg_f32(c, 1), ""), cnt);

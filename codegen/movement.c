@@ -79,6 +79,8 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
                                                      LLVMBuildICmp(c->b, LLVMIntSLT, j, cg_i64(c, x->dims[d]), ""), "");
                 valid = LLVMBuildAnd(c->b, valid, in_range, "");
                 j = clamp(c, j, x->dims[d] - 1);
+            } else if (n->attr.pad.mode == IR_PAD_EDGE) {
+                j = clamp(c, j, x->dims[d] - 1);
             } else {
                 j = mirror(c, j, x->dims[d], n->attr.pad.mode == IR_PAD_REFLECT);
             }

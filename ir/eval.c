@@ -394,6 +394,7 @@ static void eval_movement(const ir_node *n, const void *const *in, void *out)
             case KL_OP_PAD: {
                 int64_t j = idx[d] - n->attr.pad.lo[d];
                 if (n->attr.pad.mode == IR_PAD_CONSTANT) in_range = in_range && j >= 0 && j < x->dims[d];
+                else if (n->attr.pad.mode == IR_PAD_EDGE) j = j < 0 ? 0 : j >= x->dims[d] ? x->dims[d] - 1 : j;
                 else j = mirror(j, x->dims[d], n->attr.pad.mode == IR_PAD_REFLECT);
                 src[d] = j;
                 break;

@@ -269,8 +269,8 @@ static bool infer_window(const ir_graph *g, const ir_node *n, ir_type *out, kl_d
             return false;
         }
     }
-    int64_t oh = ok ? window_out(x->dims[1], a.conv.kh, a.conv.stride_h, conv ? a.conv.dilation_h : 1, a.conv.pad_top, a.conv.pad_bottom) : -1;
-    int64_t ow = ok ? window_out(x->dims[2], a.conv.kw, a.conv.stride_w, conv ? a.conv.dilation_w : 1, a.conv.pad_left, a.conv.pad_right) : -1;
+    int64_t oh = ok ? window_out(x->dims[1], a.conv.kh, a.conv.stride_h, a.conv.dilation_h > 0 ? a.conv.dilation_h : 1, a.conv.pad_top, a.conv.pad_bottom) : -1;
+    int64_t ow = ok ? window_out(x->dims[2], a.conv.kw, a.conv.stride_w, a.conv.dilation_w > 0 ? a.conv.dilation_w : 1, a.conv.pad_left, a.conv.pad_right) : -1;
     if (oh < 0 || ow < 0) {
         kl_diag_error(d, "%s: %s: window does not fit %s", g->source, node_label(n, lb, sizeof lb), ir_type_str(x, ta, sizeof ta));
         return false;
@@ -406,7 +406,7 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
         ir_type t = *a;
         for (int i = 0; i < a->rank; i++) {
             int64_t lo = n->attr.pad.lo[i], hi = n->attr.pad.hi[i];
-            bool reflect = n->attr.pad.mode != IR_PAD_CONSTANT;
+            bool reflect = n->attr.pad.mode == IR_PAD_REFLECT || n->attr.pad.mode == IR_PAD_SYMMETRIC;
             int64_t lim = n->attr.pad.mode == IR_PAD_REFLECT ? a->dims[i] - 1 : a->dims[i];
             if (lo < 0 || hi < 0 || (reflect && (lo > lim || hi > lim))) {
                 kl_diag_error(d, "%s: %s: bad padding %lld/%lld on axis %d of %s", g->source, node_label(n, lb, sizeof lb),

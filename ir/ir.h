@@ -156,7 +156,7 @@ static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF
 bool kl_op_from_name(const char *s, kl_op *out);
 
 /* Per-op-family attributes.  Which member is meaningful follows from op. */
-typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_SYMMETRIC } ir_pad_mode;
+typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_SYMMETRIC, IR_PAD_EDGE } ir_pad_mode;
 
 typedef union ir_attr {
     struct { int index; } param;                       /* PARAM: position among feeds */

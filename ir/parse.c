@@ -246,7 +246,7 @@ static bool attrs(parser *p, kl_op op, ir_attr *a)
         else if (!strcmp(key, "transpose_a")) a->matmul.transpose_a = v != 0;
         else if (!strcmp(key, "transpose_b")) a->matmul.transpose_b = v != 0;
         else if (!strcmp(key, "axis")) a->concat.axis = (int)v;
-        else if (!strcmp(key, "mode")) a->pad.mode = (ir_pad_mode)(v < 0 || v > 2 ? 0 : v);
+        else if (!strcmp(key, "mode")) a->pad.mode = (ir_pad_mode)(v < 0 || v > 3 ? 0 : v);
         else if (!strcmp(key, "groups")) a->conv.groups = (int)v;
         else return perr(p, "unknown attribute '%s' for %s", key, kl_op_name(op));
     } while (accept(p, ","));

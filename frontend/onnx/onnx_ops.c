@@ -121,6 +121,15 @@ ir_node *ox_leaky_relu(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
 ir_node *ox_prelu(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = need(c, n, in, n_in, 0), *slope = need(c, n, in, n_in, 1);
+    if (!x || !slope) return NULL;
+    ir_type bt;
+    /* PyTorch exports per-channel slopes as [C]: align them with axis 1 */
+    if (slope->type.rank == 1 && x->type.rank > 2 && !ir_broadcast_shape(&x->type, &slope->type, &bt) &&
+        slope->type.dims[0] == x->type.dims[1]) {
+        int64_t dims[IR_MAX_RANK];
+        for (int i = 0; i < x->type.rank - 1; i++) dims[i] = i == 0 ? slope->type.dims[0] : 1;
+        slope = ox_reshape(c, n, slope, x->type.rank - 1, dims);
+    }
     return sel(c, n, ox_bin(c, n, KL_OP_LESS, x, k_like(c, x, 0)), ox_bin(c, n, KL_OP_MUL, x, slope), x);
 }
 
@@ -643,6 +652,7 @@ ir_node *ox_pad(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_attr a;
     memset(&a, 0, sizeof a);
     if (!strcmp(mode, "reflect")) a.pad.mode = IR_PAD_REFLECT;
+    else if (!strcmp(mode, "edge")) a.pad.mode = IR_PAD_EDGE;
     else if (mode[0] && strcmp(mode, "constant")) return ox_err(c, n, "pad mode '%s' is not supported", mode);
     for (int i = 0; i < r; i++) {
         a.pad.lo[i] = p[i], a.pad.hi[i] = p[r + i];
@@ -681,13 +691,19 @@ ir_node *ox_one_hot(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 /* ---- convolution, pooling, normalization (NCHW) -------------------------- */
 
 /* pads and strides of a 2-D window op; auto_pad SAME_* pads like TF's SAME. */
-static bool window(ox *c, const ox_node *n, int64_t h, int64_t w, int kh, int kw, ir_attr *a)
+static bool window(ox *c, const ox_node *n, int64_t h, int64_t w, int kh, int kw, bool one_d, ir_attr *a)
 {
     int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
     char autopad[16];
     memset(a, 0, sizeof *a);
-    if (ox_attr_ints(n, "strides", st, 2) == 1 || ox_attr_ints(n, "dilations", dl, 2) == 1) return ox_err(c, n, "only 2-D windows"), false;
-    ox_attr_ints(n, "pads", pads, 4);
+    if (one_d) { /* a 1-D window is a 2-D one of height 1: its attributes apply to W */
+        int64_t p2[2] = {0, 0};
+        ox_attr_ints(n, "strides", st + 1, 1), ox_attr_ints(n, "dilations", dl + 1, 1);
+        if (ox_attr_ints(n, "pads", p2, 2) == 2) pads[1] = p2[0], pads[3] = p2[1];
+    } else {
+        if (ox_attr_ints(n, "strides", st, 2) == 1 || ox_attr_ints(n, "dilations", dl, 2) == 1) return ox_err(c, n, "window attributes do not match the rank"), false;
+        ox_attr_ints(n, "pads", pads, 4);
+    }
     ox_attr_str(n, "auto_pad", autopad, sizeof autopad);
     a->conv.kh = kh, a->conv.kw = kw, a->conv.stride_h = (int)st[0], a->conv.stride_w = (int)st[1];
     a->conv.dilation_h = (int)dl[0], a->conv.dilation_w = (int)dl[1], a->conv.groups = 1;
@@ -720,13 +736,7 @@ ir_node *ox_conv(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     }
     if (!x || !w || x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 1-D and 2-D convolutions are supported");
     ir_attr a;
-    if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)w->type.dims[2], (int)w->type.dims[3], &a)) return NULL;
-    if (one_d) { /* the 1-D attributes apply to W */
-        int64_t st = 1, dl = 1, pads[2] = {a.conv.pad_top, a.conv.pad_left};
-        ox_attr_ints(n, "strides", &st, 1), ox_attr_ints(n, "dilations", &dl, 1);
-        a.conv.stride_h = 1, a.conv.stride_w = (int)st, a.conv.dilation_h = 1, a.conv.dilation_w = (int)dl;
-        a.conv.pad_left = (int)pads[0], a.conv.pad_right = (int)pads[1], a.conv.pad_top = a.conv.pad_bottom = 0;
-    }
+    if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)w->type.dims[2], (int)w->type.dims[3], one_d, &a)) return NULL;
     a.conv.groups = (int)ox_attr_int(n, "group", 1);
     ir_node *wt = ox_transpose(c, n, w, (int[]){2, 3, 1, 0}); /* OIHW -> HWIO */
     ir_node *y = ox_op(c, n, KL_OP_CONV2D, 2, (ir_node *[]){ox_transpose(c, n, x, to_nhwc), wt}, &a, NULL);
@@ -739,19 +749,26 @@ ir_node *ox_conv(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = need(c, n, in, n_in, 0);
-    int64_t k[2];
+    int64_t k[2] = {1, 1};
     if (!x) return NULL;
-    if (x->type.rank != 4 || ox_attr_ints(n, "kernel_shape", k, 2) != 2) return ox_err(c, n, "only 2-D pools are supported");
+    bool one_d = x->type.rank == 3;
+    if (one_d) { /* [N,C,W] as [N,C,1,W] */
+        if (ox_attr_ints(n, "kernel_shape", k + 1, 1) != 1) return ox_err(c, n, "kernel_shape must have 1 entry");
+        x = ox_reshape(c, n, x, 4, (int64_t[]){x->type.dims[0], x->type.dims[1], 1, x->type.dims[2]});
+    } else if (x->type.rank != 4 || ox_attr_ints(n, "kernel_shape", k, 2) != 2) {
+        return ox_err(c, n, "only 1-D and 2-D pools are supported");
+    }
     if (ox_attr_int(n, "ceil_mode", 0)) return ox_err(c, n, "ceil_mode=1 is not supported");
     if (n->n_output > 1 && n->output[1] && *n->output[1]) return ox_err(c, n, "the Indices output is not supported");
     ir_attr a;
-    if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)k[0], (int)k[1], &a)) return NULL;
-    if (a.conv.dilation_h != 1 || a.conv.dilation_w != 1) return ox_err(c, n, "dilated pools are not supported");
+    if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)k[0], (int)k[1], one_d, &a)) return NULL;
+    if ((a.conv.dilation_h != 1 || a.conv.dilation_w != 1) && op == KL_OP_AVG_POOL) return ox_err(c, n, "dilated average pools are not supported");
     bool pads = a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right;
     if (op == KL_OP_AVG_POOL && pads && ox_attr_int(n, "count_include_pad", 0))
         return ox_err(c, n, "count_include_pad=1 with padding is not supported");
-    ir_node *y = ox_op(c, n, op, 1, (ir_node *[]){ox_transpose(c, n, x, to_nhwc)}, &a, NULL);
-    return ox_transpose(c, n, y, to_nchw);
+    ir_node *y = ox_transpose(c, n, ox_op(c, n, op, 1, (ir_node *[]){ox_transpose(c, n, x, to_nhwc)}, &a, NULL), to_nchw);
+    if (one_d && y) y = ox_reshape(c, n, y, 3, (int64_t[]){y->type.dims[0], y->type.dims[1], y->type.dims[3]});
+    return y;
 }
 
 ir_node *ox_global_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
