@@ -538,3 +538,22 @@ ir_node *ir_try_fold(ir_graph *g, ir_node *n)
     free(buf);
     return r;
 }
+
+ir_node *ir_node_folded(ir_graph *g, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t,
+                        const char *name, kl_diag *d)
+{
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) return NULL;
+    return ir_try_fold(g, ir_node_new(g, op, n_in, in, a, t, name, d));
+}
+
+ir_node *ir_scalar(ir_graph *g, kl_dtype t, double v)
+{
+    ir_node *d = ir_const(g, ir_type_make(KL_F64, 0, NULL), &v, NULL);
+    if (t == KL_F64) return d;
+    ir_type ty = ir_type_make(t, 0, NULL);
+    kl_diag quiet = {0};
+    ir_node *r = ir_node_folded(g, KL_OP_CAST, 1, &d, NULL, &ty, NULL, &quiet);
+    kl_diag_clear(&quiet);
+    return r;
+}

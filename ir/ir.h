@@ -280,6 +280,14 @@ bool ir_verify(const ir_graph *g, kl_diag *d);
 /* Reference evaluation of one node, used by constant folding and as an
  * oracle in tests: `in[i]` point to operand data, `out` to result storage. */
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d);
+/* For frontends: ir_node_new that is NULL-safe (a NULL operand means an
+ * earlier step failed and reported; NULL is returned) and folds the result
+ * when every operand is constant (ir_try_fold). */
+ir_node *ir_node_folded(ir_graph *g, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t,
+                        const char *name, kl_diag *d);
+/* A constant scalar of dtype t holding v (converted as a cast would). */
+ir_node *ir_scalar(ir_graph *g, kl_dtype t, double v);
+
 /* If every operand of n is a constant (and n is small), a new constant
  * holding n's value, else n itself.  Frontends fold shape arithmetic with it
  * while importing; NULL stays NULL. */

@@ -188,10 +188,8 @@ const char *ox_attr_str(const ox_node *n, const char *name, char *buf, size_t si
 
 ir_node *ox_op(ox *c, const ox_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t)
 {
-    for (int i = 0; i < n_in; i++)
-        if (!in[i]) return NULL;
     const char *name = n->name && *n->name ? n->name : n->n_output ? n->output[0] : NULL;
-    return ir_try_fold(c->g, ir_node_new(c->g, op, n_in, in, a, t, name, c->d));
+    return ir_node_folded(c->g, op, n_in, in, a, t, name, c->d);
 }
 
 ir_node *ox_un(ox *c, const ox_node *n, kl_op op, ir_node *x) { return ox_op(c, n, op, 1, &x, NULL, NULL); }
@@ -212,16 +210,7 @@ ir_node *ox_cast(ox *c, const ox_node *n, ir_node *x, kl_dtype to)
     return ox_op(c, n, KL_OP_CAST, 1, &x, NULL, &t);
 }
 
-ir_node *ox_scalar(ox *c, kl_dtype t, double v)
-{
-    ir_node *d = ir_const(c->g, ir_type_make(KL_F64, 0, NULL), &v, NULL);
-    if (t == KL_F64) return d;
-    ir_type ty = ir_type_make(t, 0, NULL);
-    kl_diag quiet = {0};
-    ir_node *r = ir_try_fold(c->g, ir_node_new(c->g, KL_OP_CAST, 1, &d, NULL, &ty, NULL, &quiet));
-    kl_diag_clear(&quiet);
-    return r;
-}
+ir_node *ox_scalar(ox *c, kl_dtype t, double v) { return ir_scalar(c->g, t, v); }
 
 ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm)
 {

@@ -771,14 +771,21 @@ ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     return y;
 }
 
-ir_node *ox_global_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+/* A keep_dims reduction over the spatial axes 2.. of an NC... tensor. */
+static ir_attr spatial_axes(const ir_node *x)
 {
-    ir_node *x = need(c, n, in, n_in, 0);
-    if (!x || x->type.rank < 3) return x ? ox_err(c, n, "needs rank 3 or more") : NULL;
     ir_attr a;
     memset(&a, 0, sizeof a);
     a.reduce.keep_dims = true;
     for (int i = 2; i < x->type.rank; i++) a.reduce.axes |= 1u << i;
+    return a;
+}
+
+ir_node *ox_global_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = need(c, n, in, n_in, 0);
+    if (!x || x->type.rank < 3) return x ? ox_err(c, n, "needs rank 3 or more") : NULL;
+    ir_attr a = spatial_axes(x);
     return ox_op(c, n, op, 1, &x, &a, NULL);
 }
 
@@ -1225,10 +1232,7 @@ ir_node *ox_instance_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op
 {
     ir_node *x = need(c, n, in, n_in, 0);
     if (!x || x->type.rank < 3) return x ? ox_err(c, n, "needs rank 3 or more") : NULL;
-    ir_attr a;
-    memset(&a, 0, sizeof a);
-    a.reduce.keep_dims = true;
-    for (int i = 2; i < x->type.rank; i++) a.reduce.axes |= 1u << i;
+    ir_attr a = spatial_axes(x);
     ir_node *mean = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, &x, &a, NULL), *dev = ox_bin(c, n, KL_OP_SUB, x, mean);
     ir_node *var = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, (ir_node *[]){ox_un(c, n, KL_OP_SQUARE, dev)}, &a, NULL);
     ir_node *inv = ox_un(c, n, KL_OP_RSQRT, ox_bin(c, n, KL_OP_ADD, var, k_like(c, x, ox_attr_float(n, "epsilon", 1e-5f))));

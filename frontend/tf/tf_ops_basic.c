@@ -129,9 +129,7 @@ ir_node *tf_fold(imp *c, ir_node *n) { return ir_try_fold(c->g, n); }
 
 ir_node *tf_op(imp *c, const tf_node *n, kl_op op, int n_in, ir_node *const *in, const ir_attr *a, const ir_type *t)
 {
-    for (int i = 0; i < n_in; i++)
-        if (!in[i]) return NULL; /* an earlier step failed and reported */
-    return tf_fold(c, ir_node_new(c->g, op, n_in, in, a, t, n->name, c->d));
+    return ir_node_folded(c->g, op, n_in, in, a, t, n->name, c->d);
 }
 
 ir_node *tf_unary(imp *c, const tf_node *n, kl_op op, ir_node *x) { return x ? tf_op(c, n, op, 1, &x, NULL, NULL) : NULL; }
@@ -161,16 +159,7 @@ ir_node *tf_cast(imp *c, const tf_node *n, ir_node *x, kl_dtype to)
     return tf_op(c, n, KL_OP_CAST, 1, &x, NULL, &t);
 }
 
-ir_node *tf_scalar(imp *c, kl_dtype t, double v)
-{
-    ir_node *d = ir_const(c->g, ir_type_make(KL_F64, 0, NULL), &v, NULL);
-    if (t == KL_F64) return d;
-    ir_type ty = ir_type_make(t, 0, NULL);
-    kl_diag quiet = {0};
-    ir_node *r = tf_fold(c, ir_node_new(c->g, KL_OP_CAST, 1, &d, NULL, &ty, NULL, &quiet));
-    kl_diag_clear(&quiet);
-    return r;
-}
+ir_node *tf_scalar(imp *c, kl_dtype t, double v) { return ir_scalar(c->g, t, v); }
 
 ir_node *tf_slice(imp *c, const tf_node *n, ir_node *x, const int64_t *begin, const int64_t *size, const int64_t *stride)
 {
