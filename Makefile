@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all test sample conformance onnx-report clean
+.PHONY: all test sample conformance onnx-report bench clean
 all: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -31,6 +31,15 @@ conformance: all
 # Reruns the ONNX backend suite and rewrites docs/onnx-conformance.md.
 onnx-report: all
 	$(BUILD)/tests/onnx_suite /usr/include/onnx/backend/test/data --md docs/onnx-conformance.md --jobs $(JOBS)
+
+# Kiln vs TensorFlow, XLA and ONNX Runtime (needs PyPI for its venv; not part
+# of `make test`).  The large models come from `make conformance`'s generator.
+bench: all
+	sh bench/setup-venv.sh
+	sh tools/setup-venv.sh
+	test -f $(LARGE)/model_resnet50/fixture.txt || tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
+	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)
+	tools/.bench-venv/bin/python bench/run.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -219,8 +219,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
     ap.add_argument("--large", action="store_true")
+    ap.add_argument("--lenet64", action="store_true", help="LeNet at batch 64, for make bench")
     ap.add_argument("--out", default=os.path.join(FIXTURES, "..", "..", "build", "large-fixtures"))
     args = ap.parse_args()
+    if args.lenet64:
+        os.makedirs(args.out, exist_ok=True)
+        keras.utils.set_random_seed(1)
+        m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(6, 5, padding="same", activation="relu"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(16, 5, activation="relu"), keras.layers.MaxPooling2D(2),
+                              keras.layers.Flatten(), keras.layers.Dense(120, activation="relu"),
+                              keras.layers.Dense(84, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+        keras_model("model_lenet_b64", "LeNet-5-style MNIST CNN, batch 64", m, (28, 28, 1), 64, "1e-4 1e-5", 17, args.out)
+        return
     if args.large:
         os.makedirs(args.out, exist_ok=True)
         mobilenet_full(args.out)

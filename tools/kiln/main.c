@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "kiln/kiln.h"
@@ -119,8 +120,11 @@ static int cmd_compile(cli *c, kiln_model *m)
     if (st) return fail_status(st);
     printf("kiln: wrote %s (%lld bytes)%s%s\n", c->object, (long long)info.object_bytes, c->header ? " and " : "",
            c->header ? c->header : "");
-    printf("kiln: %d kernels, temp arena %lld bytes, constants %lld bytes, compiled in %.1f ms\n", info.n_kernels,
-           (long long)info.temp_size, (long long)info.const_bytes, info.compile_seconds * 1e3);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("kiln: %d kernels, temp arena %lld bytes, constants %lld bytes, compiled in %.1f ms, peak memory %.0f MB\n",
+           info.n_kernels, (long long)info.temp_size, (long long)info.const_bytes, info.compile_seconds * 1e3,
+           (double)ru.ru_maxrss / 1024.0);
     return 0;
 }
 
