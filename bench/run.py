@@ -184,15 +184,18 @@ def worker(args):
             for _ in range(3):
                 fn()
         times = {k: [] for k in peers}
-        # interleave: one batch of each peer per round
+        kiln = []
+        # interleaved in time, never concurrent: each round runs a batch of
+        # Kiln (its C driver times each call) and then a batch of each peer
         for _ in range(args.rounds):
+            kiln.append(kiln_time(m["kiln"], m, m["kiln_iters"]))
             for k, fn in peers.items():
-                n = max(1, int(m.get("batch_iters", 5)))
-                for _ in range(n):
+                for _ in range(max(1, int(m.get("batch_iters", 5)))):
                     t0 = time.perf_counter()
                     fn()
                     times[k].append((time.perf_counter() - t0) * 1e3)
         results[m["name"]] = {k: statistics.median(v) for k, v in times.items()}
+        results[m["name"]]["kiln"] = statistics.median(kiln)
         print("worker t=%d %s %s" % (threads, m["name"], results[m["name"]]), file=sys.stderr, flush=True)
     json.dump(results, open(args.out, "w"))
 
@@ -223,26 +226,20 @@ def main():
     for m in ms:  # iterations per batch: about 20 ms of Kiln time
         t = kiln_time(preps[m["name"]], m, 5)
         m["batch_iters"] = max(1, min(200, int(20 / max(t, 1e-3))))
-        m["kiln_iters"] = m["batch_iters"]
+        m["kiln_iters"] = max(5, m["batch_iters"])
+        m["kiln"] = preps[m["name"]]
     spec = os.path.join(WORK, "models.json")
     json.dump(ms, open(spec, "w"))
     rows = []
     threads_list = [1, os.cpu_count() or 2]
     for threads in threads_list:
         outp = os.path.join(WORK, "peers_%d.json" % threads)
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", str(threads), "--models", spec, "--out", outp,
-                                 "--rounds", str(args.rounds)])
-        kiln_times = {m["name"]: [] for m in ms}
-        # Kiln rounds run while the worker warms up and measures: interleaved in time
-        while proc.poll() is None:
-            for m in ms:
-                kiln_times[m["name"]].append(kiln_time(preps[m["name"]], m, m["kiln_iters"]))
-            time.sleep(0.05)
-        if proc.returncode != 0:
+        if subprocess.call([sys.executable, __file__, "--worker", str(threads), "--models", spec, "--out", outp,
+                            "--rounds", str(args.rounds)]) != 0:
             raise SystemExit("bench: worker for %d threads failed" % threads)
         peers = json.load(open(outp))
         for m in ms:
-            k = statistics.median(kiln_times[m["name"]])
+            k = peers[m["name"]].pop("kiln")
             p = preps[m["name"]]
             row = dict(model=m["name"], threads=threads, kiln_ms=k, kiln_threads=1, compile_s=p["compile_s"],
                        compiler_peak_mb=p["peak_rss_mb"], temp_bytes=p["temp_bytes"])
