@@ -35,7 +35,7 @@ onnx-report: all
 # Kiln vs TensorFlow, XLA and ONNX Runtime (needs PyPI for its venv; not part
 # of `make test`).  The large models come from `make conformance`'s generator.
 bench: all
-	sh bench/setup-venv.sh
+	sh tools/setup-venv.sh tools/.bench-venv bench/requirements.txt
 	sh tools/setup-venv.sh
 	test -f $(LARGE)/model_resnet50/fixture.txt || tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
 	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)

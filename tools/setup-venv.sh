@@ -1,16 +1,18 @@
 #!/bin/sh
-# Creates tools/.venv with the pinned TensorFlow that regenerates fixtures.
-# Idempotent: fast when the venv already satisfies tools/requirements.txt.
-# Only tools/ uses Python; the compiler, runtime and default tests never do.
+# Creates a Python venv with pinned packages, for tools/ only (fixtures,
+# benchmarks); the compiler, runtime and default tests never use Python.
+# Idempotent: fast when the venv already satisfies the requirements.
+#   tools/setup-venv.sh [VENV_DIR REQUIREMENTS]   (default: tools/.venv tools/requirements.txt)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-venv="$here/.venv"
+venv=${1:-"$here/.venv"}
+reqs=${2:-"$here/requirements.txt"}
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     [ "$(id -u)" = 0 ] || { echo "setup-venv: python3-venv missing; run as root" >&2; exit 1; }
     apt-get update -qq && apt-get install -y -qq python3-venv
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/python" - "$here/requirements.txt" <<'PY' 2>/dev/null
+if ! "$venv/bin/python" - "$reqs" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 for line in open(sys.argv[1]):
@@ -19,6 +21,6 @@ for line in open(sys.argv[1]):
         sys.exit(1)
 PY
 then
-    "$venv/bin/pip" install -q -r "$here/requirements.txt"
+    "$venv/bin/pip" install -q -r "$reqs"
 fi
 echo "setup-venv: $venv ready"
