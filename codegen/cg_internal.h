@@ -16,6 +16,9 @@ typedef struct cg {
     const ir_graph *g;
     const cg_options *o;
     const char *cpu, *features; /* resolved ("native" -> host) */
+    /* Target instructions without which LLVM would call libm/compiler-rt:
+     * codegen emits its own sequences instead (math.c). */
+    bool has_fma, has_sse41, has_f16c;
     kl_diag *d;
     LLVMValueRef *consts;       /* by node id: global of a CONST node */
     int64_t const_bytes;
@@ -63,6 +66,16 @@ LLVMValueRef cg_elu(cg *c, LLVMValueRef x);
 LLVMValueRef cg_pow(cg *c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_ipow(cg *c, LLVMValueRef a, LLVMValueRef b);
 
+/* Operations LLVM lowers to library calls on baseline x86-64 (floorf,
+ * fmaf, fmodf, __extendhfsf2, ...): instructions where the target has them,
+ * else inline sequences.  Scalar float or double operands. */
+typedef enum cg_rounding { CG_FLOOR, CG_CEIL, CG_TRUNC, CG_ROUND_EVEN } cg_rounding;
+LLVMValueRef cg_round(cg *c, LLVMValueRef x, cg_rounding mode);
+LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d); /* a*b+d, fused if the target can */
+LLVMValueRef cg_fmod(cg *c, LLVMValueRef a, LLVMValueRef b);              /* C fmod */
+LLVMValueRef cg_half_to_float(cg *c, LLVMValueRef h);                     /* half -> float */
+LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f);                     /* float -> half, nearest even */
+
 /* Data movement (codegen/movement.c) and windows (codegen/conv.c); ops[i]
  * is the pointer of operand i. */
 bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
@@ -72,6 +85,8 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,
                                        char **features_out, kl_diag *d);
 void cg_init_llvm(void);
+/* Whether the resolved cpu + feature list has `feature` ("sse4.1", "f16c", "fma"). */
+bool cg_target_has(const char *cpu, const char *features, const char *feature);
 
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);

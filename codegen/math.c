@@ -12,10 +12,7 @@ static LLVMValueRef k(cg *c, double v) { return cg_f32(c, v); }
 static LLVMValueRef fmul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
 static LLVMValueRef fadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
 static LLVMValueRef fsub(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
-static LLVMValueRef fma3(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
-{
-    return cg_intrinsic(c, "llvm.fma", c->f32, (LLVMValueRef[]){a, b, d}, 3);
-}
+static LLVMValueRef fma3(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d) { return cg_fma(c, a, b, d); }
 static LLVMValueRef fcmp(cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
 static LLVMValueRef sel(cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, cond, a, b, ""); }
 static LLVMValueRef as_int(cg *c, LLVMValueRef x) { return LLVMBuildBitCast(c->b, x, c->i32, ""); }
@@ -28,6 +25,114 @@ static LLVMValueRef poly(cg *c, LLVMValueRef x, const double *coef, int n)
     LLVMValueRef acc = k(c, coef[0]);
     for (int i = 1; i < n; i++) acc = fma3(c, acc, x, k(c, coef[i]));
     return acc;
+}
+
+/* ---- operations LLVM would lower to library calls ----------------------- */
+
+/* Without FMA instructions llvm.fma becomes a call to fmaf; llvm.fmuladd
+ * becomes a multiply and an add.  The reductions below (Cody-Waite split
+ * constants with few bits) stay exact either way. */
+LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+    return cg_intrinsic(c, c->has_fma ? "llvm.fma" : "llvm.fmuladd", LLVMTypeOf(a), (LLVMValueRef[]){a, b, d}, 3);
+}
+
+/* Rounding to an integer: roundss/roundsd with SSE4.1, else (baseline
+ * x86-64, where LLVM would call floorf & co.) from the integer conversion:
+ * below 2^23 (2^52 for double) truncation is exact through an integer, and
+ * nearest-even is (|x| + 2^23) - 2^23; larger values, infinities and NaN
+ * are already integral and pass through. */
+LLVMValueRef cg_round(cg *c, LLVMValueRef x, cg_rounding mode)
+{
+    static const char *const names[] = {"llvm.floor", "llvm.ceil", "llvm.trunc", "llvm.roundeven"};
+    LLVMTypeRef t = LLVMTypeOf(x);
+    if (c->has_sse41) return cg_intrinsic(c, names[mode], t, &x, 1);
+    bool dbl = LLVMGetTypeKind(t) == LLVMDoubleTypeKind;
+    LLVMTypeRef it = dbl ? c->i64 : c->i32;
+    LLVMValueRef big = LLVMConstReal(t, dbl ? 4503599627370496.0 : 8388608.0), zero = LLVMConstReal(t, 0);
+    LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", t, &x, 1);
+    LLVMValueRef small = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, big, "");
+    LLVMValueRef r;
+    if (mode == CG_ROUND_EVEN) {
+        r = LLVMBuildFSub(c->b, LLVMBuildFAdd(c->b, ax, big, ""), big, "");
+    } else {
+        LLVMValueRef xs = LLVMBuildSelect(c->b, small, x, zero, ""); /* keep fptosi in range */
+        r = LLVMBuildSIToFP(c->b, LLVMBuildFPToSI(c->b, xs, it, ""), t, "");
+        LLVMValueRef one = LLVMConstReal(t, 1);
+        if (mode == CG_FLOOR) r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, r, x, ""), LLVMBuildFSub(c->b, r, one, ""), r, "");
+        if (mode == CG_CEIL) r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, r, x, ""), LLVMBuildFAdd(c->b, r, one, ""), r, "");
+    }
+    r = cg_intrinsic(c, "llvm.copysign", t, (LLVMValueRef[]){r, x}, 2); /* -0.25 -> -0 */
+    return LLVMBuildSelect(c->b, small, r, x, "");
+}
+
+/* C fmod without frem (which is a call to fmodf on every x86 target).
+ * float: in double, r = a - trunc(a/b) b is exact for |a/b| < 2^29 (the
+ * product has at most 53 bits); a quotient rounded up to the next integer
+ * leaves r with the wrong sign, fixed by adding b back.  double: the same in
+ * double, exact while the quotient stays small.  fmod(a, +-inf) = a. */
+LLVMValueRef cg_fmod(cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMTypeRef t = LLVMTypeOf(a), d = LLVMDoubleTypeInContext(c->ctx);
+    bool dbl = LLVMGetTypeKind(t) == LLVMDoubleTypeKind;
+    LLVMValueRef da = dbl ? a : LLVMBuildFPExt(c->b, a, d, ""), db = dbl ? b : LLVMBuildFPExt(c->b, b, d, "");
+    LLVMValueRef q = cg_round(c, LLVMBuildFDiv(c->b, da, db, ""), CG_TRUNC);
+    LLVMValueRef r = LLVMBuildFSub(c->b, da, LLVMBuildFMul(c->b, q, db, ""), "");
+    LLVMValueRef zero = LLVMConstReal(d, 0);
+    LLVMValueRef wrong = LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealONE, r, zero, ""),
+                                      LLVMBuildXor(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, r, zero, ""),
+                                                   LLVMBuildFCmp(c->b, LLVMRealOLT, da, zero, ""), ""), "");
+    LLVMValueRef ab = cg_intrinsic(c, "llvm.fabs", d, &db, 1);
+    LLVMValueRef step = cg_intrinsic(c, "llvm.copysign", d, (LLVMValueRef[]){ab, da}, 2);
+    r = LLVMBuildSelect(c->b, wrong, LLVMBuildFAdd(c->b, r, step, ""), r, "");
+    LLVMValueRef inf = LLVMConstReal(d, __builtin_inf());
+    LLVMValueRef aa = cg_intrinsic(c, "llvm.fabs", d, &da, 1);
+    LLVMValueRef keep = LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, ab, inf, ""), LLVMBuildFCmp(c->b, LLVMRealOLT, aa, inf, ""), "");
+    r = LLVMBuildSelect(c->b, keep, da, r, "");
+    return dbl ? r : LLVMBuildFPTrunc(c->b, r, t, "");
+}
+
+/* half <-> float by bit manipulation where there is no F16C (LLVM would call
+ * compiler-rt's __extendhfsf2 / __truncsfhf2); after F. Giesen's
+ * half_to_float_fast / float_to_half_fast3_rtne, branch-free. */
+LLVMValueRef cg_half_to_float(cg *c, LLVMValueRef h)
+{
+    if (c->has_f16c) return LLVMBuildFPExt(c->b, h, c->f32, "");
+    LLVMBuilderRef B = c->b;
+    LLVMValueRef v = LLVMBuildZExt(B, LLVMBuildBitCast(B, h, LLVMInt16TypeInContext(c->ctx), ""), c->i32, "");
+    LLVMValueRef sign = LLVMBuildShl(B, LLVMBuildAnd(B, v, i32c(c, 0x8000), ""), i32c(c, 16), "");
+    LLVMValueRef o = LLVMBuildShl(B, LLVMBuildAnd(B, v, i32c(c, 0x7fff), ""), i32c(c, 13), "");
+    LLVMValueRef e = LLVMBuildAnd(B, o, i32c(c, 0x0f800000), "");
+    o = LLVMBuildAdd(B, o, i32c(c, (127 - 15) << 23), "");
+    LLVMValueRef infnan = LLVMBuildAdd(B, o, i32c(c, (128 - 16) << 23), "");
+    /* zero / denormal: renormalize through a float subtraction (exact) */
+    LLVMValueRef den = as_int(c, fsub(c, as_float(c, LLVMBuildAdd(B, o, i32c(c, 1 << 23), "")), as_float(c, i32c(c, 113 << 23))));
+    o = sel(c, LLVMBuildICmp(B, LLVMIntEQ, e, i32c(c, 0x0f800000), ""), infnan, o);
+    o = sel(c, LLVMBuildICmp(B, LLVMIntEQ, e, i32c(c, 0), ""), den, o);
+    return as_float(c, LLVMBuildOr(B, o, sign, ""));
+}
+
+LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f)
+{
+    LLVMTypeRef half = LLVMHalfTypeInContext(c->ctx);
+    if (c->has_f16c) return LLVMBuildFPTrunc(c->b, f, half, "");
+    LLVMBuilderRef B = c->b;
+    LLVMValueRef bits = as_int(c, f);
+    LLVMValueRef sign = LLVMBuildAnd(B, bits, i32c(c, (int)0x80000000u), "");
+    LLVMValueRef u = LLVMBuildXor(B, bits, sign, "");
+    /* overflow to inf; NaN stays a (quiet) NaN */
+    LLVMValueRef big = sel(c, LLVMBuildICmp(B, LLVMIntUGT, u, i32c(c, 255 << 23), ""), i32c(c, 0x7e00), i32c(c, 0x7c00));
+    /* denormal results: let a float addition round the mantissa off */
+    const int magic = ((127 - 15) + (23 - 10) + 1) << 23;
+    LLVMValueRef den = LLVMBuildSub(B, as_int(c, fadd(c, as_float(c, u), as_float(c, i32c(c, magic)))), i32c(c, magic), "");
+    /* normal results: rebias, round to nearest even, shift */
+    LLVMValueRef odd = LLVMBuildAnd(B, LLVMBuildLShr(B, u, i32c(c, 13), ""), i32c(c, 1), "");
+    LLVMValueRef n = LLVMBuildAdd(B, u, i32c(c, (int)((unsigned)(15 - 127) << 23) + 0xfff), "");
+    n = LLVMBuildLShr(B, LLVMBuildAdd(B, n, odd, ""), i32c(c, 13), "");
+    LLVMValueRef o = sel(c, LLVMBuildICmp(B, LLVMIntULT, u, i32c(c, 113 << 23), ""), den, n);
+    o = sel(c, LLVMBuildICmp(B, LLVMIntUGE, u, i32c(c, (127 + 16) << 23), ""), big, o);
+    o = LLVMBuildOr(B, o, LLVMBuildLShr(B, sign, i32c(c, 16), ""), "");
+    return LLVMBuildBitCast(B, LLVMBuildTrunc(B, o, LLVMInt16TypeInContext(c->ctx), ""), half, "");
 }
 
 /* 2^n for an integer-valued float n in [-254, 254], as two exact factors so
@@ -49,7 +154,7 @@ LLVMValueRef cg_exp(cg *c, LLVMValueRef x)
     /* Clamp so n stays representable; overflow/underflow fixed up below. */
     LLVMValueRef xc = cg_intrinsic(c, "llvm.minnum", c->f32, (LLVMValueRef[]){x, k(c, 89.0)}, 2);
     xc = cg_intrinsic(c, "llvm.maxnum", c->f32, (LLVMValueRef[]){xc, k(c, -104.0)}, 2);
-    LLVMValueRef n = cg_intrinsic(c, "llvm.rint", c->f32, (LLVMValueRef[]){fmul(c, xc, k(c, 1.44269504088896341))}, 1);
+    LLVMValueRef n = cg_round(c, fmul(c, xc, k(c, 1.44269504088896341)), CG_ROUND_EVEN);
     /* r = x - n ln2, in two steps (Cody-Waite) so r keeps its low bits. */
     LLVMValueRef r = fma3(c, n, k(c, -0.693359375), xc);
     r = fma3(c, n, k(c, 2.12194440e-4), r);
@@ -164,10 +269,10 @@ LLVMValueRef cg_pow(cg *c, LLVMValueRef a, LLVMValueRef b)
 {
     LLVMValueRef aa = cg_intrinsic(c, "llvm.fabs", c->f32, &a, 1);
     LLVMValueRef r = cg_exp(c, fmul(c, b, cg_log(c, aa)));
-    LLVMValueRef bi = cg_intrinsic(c, "llvm.trunc", c->f32, &b, 1);
+    LLVMValueRef bi = cg_round(c, b, CG_TRUNC);
     LLVMValueRef is_int = fcmp(c, LLVMRealOEQ, bi, b);
     LLVMValueRef half = fmul(c, b, k(c, 0.5));
-    LLVMValueRef odd = LLVMBuildAnd(c->b, is_int, fcmp(c, LLVMRealONE, cg_intrinsic(c, "llvm.trunc", c->f32, &half, 1), half), "");
+    LLVMValueRef odd = LLVMBuildAnd(c->b, is_int, fcmp(c, LLVMRealONE, cg_round(c, half, CG_TRUNC), half), "");
     LLVMValueRef neg = fcmp(c, LLVMRealOLT, a, k(c, 0.0));
     r = sel(c, LLVMBuildAnd(c->b, neg, odd, ""), LLVMBuildFNeg(c->b, r, ""), r);
     r = sel(c, LLVMBuildAnd(c->b, neg, LLVMBuildNot(c->b, is_int, ""), ""), k(c, __builtin_nanf("")), r);
@@ -197,7 +302,7 @@ LLVMValueRef cg_sincos(cg *c, LLVMValueRef x, bool cosine)
     static const double sp[] = {-1.9515295891E-4, 8.3321608736E-3, -1.6666654611E-1};
     static const double cp[] = {2.443315711809948E-005, -1.388731625493765E-003, 4.166664568298827E-002};
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
-    LLVMValueRef j = cg_intrinsic(c, "llvm.floor", c->f32, (LLVMValueRef[]){fmul(c, ax, k(c, 1.27323954473516))}, 1);
+    LLVMValueRef j = cg_round(c, fmul(c, ax, k(c, 1.27323954473516)), CG_FLOOR);
     LLVMValueRef ji = LLVMBuildFPToSI(c->b, j, c->i32, "");
     /* make j even: the reduction is about the nearest multiple of pi/2 */
     LLVMValueRef odd = LLVMBuildAnd(c->b, ji, i32c(c, 1), "");

@@ -12,20 +12,48 @@
 
 #include "cg_internal.h"
 
-/* x86-64 CPUs Kiln accepts by name (LLVM would silently ignore a typo). */
-static const char *const x86_cpus[] = {
-    "generic", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "nehalem", "sandybridge", "ivybridge",
-    "haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
-    "icelake-client", "icelake-server", "tigerlake", "sapphirerapids", "emeraldrapids", "graniterapids",
-    "alderlake", "raptorlake", "meteorlake", "arrowlake", "lunarlake", "znver1", "znver2", "znver3",
-    "znver4", "znver5", "btver2", "bdver4",
+/* x86-64 CPUs Kiln accepts by name (LLVM would silently ignore a typo), with
+ * the features codegen asks about: instructions whose absence makes LLVM
+ * fall back to libm or compiler-rt calls (roundss, vfmadd, vcvtph2ps), which
+ * the generated object must never reference. */
+enum { SSE41 = 1, F16C = 2, FMA = 4, V3 = SSE41 | F16C | FMA };
+static const struct { const char *name; unsigned caps; } x86_cpus[] = {
+    {"generic", 0},          {"x86-64", 0},          {"x86-64-v2", SSE41},  {"x86-64-v3", V3},
+    {"x86-64-v4", V3},       {"nehalem", SSE41},     {"sandybridge", SSE41}, {"ivybridge", SSE41 | F16C},
+    {"haswell", V3},         {"broadwell", V3},      {"skylake", V3},       {"skylake-avx512", V3},
+    {"cascadelake", V3},     {"cooperlake", V3},     {"cannonlake", V3},    {"icelake-client", V3},
+    {"icelake-server", V3},  {"tigerlake", V3},      {"sapphirerapids", V3}, {"emeraldrapids", V3},
+    {"graniterapids", V3},   {"alderlake", V3},      {"raptorlake", V3},    {"meteorlake", V3},
+    {"arrowlake", V3},       {"lunarlake", V3},      {"znver1", V3},        {"znver2", V3},
+    {"znver3", V3},          {"znver4", V3},         {"znver5", V3},        {"btver2", SSE41 | F16C},
+    {"bdver4", V3},
 };
 
-static bool known_cpu(const char *cpu)
+static int find_cpu(const char *cpu)
 {
     for (size_t i = 0; i < sizeof x86_cpus / sizeof *x86_cpus; i++)
-        if (!strcmp(x86_cpus[i], cpu)) return true;
-    return false;
+        if (!strcmp(x86_cpus[i].name, cpu)) return (int)i;
+    return -1;
+}
+
+static bool known_cpu(const char *cpu) { return find_cpu(cpu) >= 0; }
+
+/* The last "+feature" / "-feature" in the list decides (host feature lists
+ * name every feature); otherwise the CPU's row in the table. */
+bool cg_target_has(const char *cpu, const char *features, const char *feature)
+{
+    int verdict = -1;
+    size_t n = strlen(feature);
+    for (const char *p = features ? features : ""; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n + 1 && (*p == '+' || *p == '-') && !strncmp(p + 1, feature, n)) verdict = *p == '+';
+        p += len + (end != NULL);
+    }
+    if (verdict >= 0) return verdict;
+    int i = cpu ? find_cpu(cpu) : -1;
+    unsigned want = !strcmp(feature, "sse4.1") ? SSE41 : !strcmp(feature, "f16c") ? F16C : !strcmp(feature, "fma") ? FMA : 0;
+    return i >= 0 && (x86_cpus[i].caps & want);
 }
 
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
