@@ -99,12 +99,12 @@ void cg_loop_end(cg *c, cg_loop *l)
 LLVMValueRef cg_load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index)
 {
     LLVMValueRef v = LLVMBuildLoad2(c->b, cg_elem_type(c, t), cg_elem_ptr(c, t, base, index), "");
-    return t == KL_F16 ? LLVMBuildFPExt(c->b, v, c->f32, "") : v;
+    return t == KL_F16 ? cg_half_to_float(c, v) : v;
 }
 
 void cg_store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index)
 {
-    if (t == KL_F16) v = LLVMBuildFPTrunc(c->b, v, cg_elem_type(c, t), "");
+    if (t == KL_F16) v = cg_float_to_half(c, v);
     LLVMBuildStore(c->b, v, cg_elem_ptr(c, t, base, index));
 }
 
@@ -152,9 +152,9 @@ static LLVMValueRef emit_float_unary(cg *c, kl_op op, LLVMValueRef a)
     case KL_OP_SQUARE: return LLVMBuildFMul(B, a, a, "");
     case KL_OP_SQRT: return cg_intrinsic(c, "llvm.sqrt", t, &a, 1);
     case KL_OP_RSQRT: return LLVMBuildFDiv(B, fconst(c, t, 1.0), cg_intrinsic(c, "llvm.sqrt", t, &a, 1), "");
-    case KL_OP_FLOOR: return cg_intrinsic(c, "llvm.floor", t, &a, 1);
-    case KL_OP_CEIL: return cg_intrinsic(c, "llvm.ceil", t, &a, 1);
-    case KL_OP_ROUND: return cg_intrinsic(c, "llvm.roundeven", t, &a, 1);
+    case KL_OP_FLOOR: return cg_round(c, a, CG_FLOOR);
+    case KL_OP_CEIL: return cg_round(c, a, CG_CEIL);
+    case KL_OP_ROUND: return cg_round(c, a, CG_ROUND_EVEN);
     case KL_OP_EXP: return cg_exp(c, a);
     case KL_OP_LOG: return cg_log(c, a);
     case KL_OP_TANH: return cg_tanh(c, a);
@@ -188,10 +188,10 @@ static LLVMValueRef emit_float_binary(cg *c, kl_op op, LLVMValueRef a, LLVMValue
     case KL_OP_POW: return cg_pow(c, a, b);
     case KL_OP_FLOORDIV: {
         LLVMValueRef q = LLVMBuildFDiv(B, a, b, "");
-        return cg_intrinsic(c, "llvm.floor", LLVMTypeOf(q), &q, 1);
+        return cg_round(c, q, CG_FLOOR);
     }
     case KL_OP_FLOORMOD: { /* fmod, then moved to the sign of b */
-        LLVMValueRef m = LLVMBuildFRem(B, a, b, ""), zero = fconst(c, LLVMTypeOf(a), 0);
+        LLVMValueRef m = cg_fmod(c, a, b), zero = fconst(c, LLVMTypeOf(a), 0);
         LLVMValueRef fix = LLVMBuildAnd(B, LLVMBuildFCmp(B, LLVMRealONE, m, zero, ""),
                                         LLVMBuildXor(B, LLVMBuildFCmp(B, LLVMRealOLT, m, zero, ""),
                                                      LLVMBuildFCmp(B, LLVMRealOLT, b, zero, ""), ""), "");

@@ -237,8 +237,12 @@ static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
     c->cpu = cpu;
     c->features = features;
     if (!tm) return false;
+    c->has_fma = cg_target_has(cpu, features, "fma");
+    c->has_sse41 = cg_target_has(cpu, features, "sse4.1");
+    c->has_f16c = cg_target_has(cpu, features, "f16c");
     *tm_out = tm;
     char *triple = LLVMGetTargetMachineTriple(tm);
+    if (strncmp(triple, "x86_64", 6)) c->has_fma = c->has_sse41 = c->has_f16c = true; /* the table is x86's */
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
