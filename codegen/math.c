@@ -66,30 +66,49 @@ LLVMValueRef cg_round(cg *c, LLVMValueRef x, cg_rounding mode)
     return LLVMBuildSelect(c->b, small, r, x, "");
 }
 
-/* C fmod without frem (which is a call to fmodf on every x86 target).
- * float: in double, r = a - trunc(a/b) b is exact for |a/b| < 2^29 (the
- * product has at most 53 bits); a quotient rounded up to the next integer
- * leaves r with the wrong sign, fixed by adding b back.  double: the same in
- * double, exact while the quotient stays small.  fmod(a, +-inf) = a. */
+/* C fmod without frem (a call to fmodf on every x86 target), branch-free.
+ * float: computed in double by steps r <- r - trunc(r / B) B with B = |b|
+ * 2^k, k chosen so each quotient stays below 2^28: then q B has at most 52
+ * bits and every step is exact (r stays a multiple of B's last bit), and
+ * each step takes 26 bits off log2(|r|/|b|) <= 277, so 11 steps reach the
+ * exact remainder for any pair of floats.  A quotient that division rounded
+ * up leaves r with the wrong sign; adding B back fixes it.
+ * double: one such step, exact only while q b fits in 53 bits (small
+ * quotients, integer-valued operands); Kiln's f64 is for data movement
+ * and simple arithmetic. */
 LLVMValueRef cg_fmod(cg *c, LLVMValueRef a, LLVMValueRef b)
 {
+    LLVMBuilderRef B = c->b;
     LLVMTypeRef t = LLVMTypeOf(a), d = LLVMDoubleTypeInContext(c->ctx);
     bool dbl = LLVMGetTypeKind(t) == LLVMDoubleTypeKind;
-    LLVMValueRef da = dbl ? a : LLVMBuildFPExt(c->b, a, d, ""), db = dbl ? b : LLVMBuildFPExt(c->b, b, d, "");
-    LLVMValueRef q = cg_round(c, LLVMBuildFDiv(c->b, da, db, ""), CG_TRUNC);
-    LLVMValueRef r = LLVMBuildFSub(c->b, da, LLVMBuildFMul(c->b, q, db, ""), "");
-    LLVMValueRef zero = LLVMConstReal(d, 0);
-    LLVMValueRef wrong = LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealONE, r, zero, ""),
-                                      LLVMBuildXor(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, r, zero, ""),
-                                                   LLVMBuildFCmp(c->b, LLVMRealOLT, da, zero, ""), ""), "");
-    LLVMValueRef ab = cg_intrinsic(c, "llvm.fabs", d, &db, 1);
-    LLVMValueRef step = cg_intrinsic(c, "llvm.copysign", d, (LLVMValueRef[]){ab, da}, 2);
-    r = LLVMBuildSelect(c->b, wrong, LLVMBuildFAdd(c->b, r, step, ""), r, "");
-    LLVMValueRef inf = LLVMConstReal(d, __builtin_inf());
+    LLVMValueRef da = dbl ? a : LLVMBuildFPExt(B, a, d, ""), db = dbl ? b : LLVMBuildFPExt(B, b, d, "");
+    LLVMValueRef zero = LLVMConstReal(d, 0), inf = LLVMConstReal(d, __builtin_inf());
+    LLVMValueRef ab = cg_intrinsic(c, "llvm.fabs", d, &db, 1), r = da;
+    LLVMValueRef a_neg = LLVMBuildFCmp(B, LLVMRealOLT, da, zero, "");
+    for (int step = 0; step < (dbl ? 1 : 11); step++) {
+        LLVMValueRef bb = ab;
+        if (!dbl) { /* B = |b| 2^k, k = clamp(exponent(|r| / |b|) - 26, 0, 300) */
+            LLVMValueRef ratio = LLVMBuildFDiv(B, cg_intrinsic(c, "llvm.fabs", d, &r, 1), ab, "");
+            LLVMValueRef e = LLVMBuildAnd(B, LLVMBuildLShr(B, LLVMBuildBitCast(B, ratio, c->i64, ""), cg_i64(c, 52), ""), cg_i64(c, 0x7ff), "");
+            LLVMValueRef kk = LLVMBuildSub(B, e, cg_i64(c, 1023 + 26), "");
+            kk = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, kk, cg_i64(c, 0), ""), cg_i64(c, 0), kk, "");
+            kk = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSGT, kk, cg_i64(c, 300), ""), cg_i64(c, 300), kk, "");
+            LLVMValueRef p2 = LLVMBuildBitCast(B, LLVMBuildShl(B, LLVMBuildAdd(B, kk, cg_i64(c, 1023), ""), cg_i64(c, 52), ""), d, "");
+            bb = LLVMBuildFMul(B, ab, p2, "");
+        }
+        LLVMValueRef q = cg_round(c, LLVMBuildFDiv(B, r, bb, ""), CG_TRUNC);
+        r = LLVMBuildFSub(B, r, LLVMBuildFMul(B, q, bb, ""), "");
+        LLVMValueRef wrong = LLVMBuildAnd(B, LLVMBuildFCmp(B, LLVMRealONE, r, zero, ""),
+                                          LLVMBuildXor(B, LLVMBuildFCmp(B, LLVMRealOLT, r, zero, ""), a_neg, ""), "");
+        LLVMValueRef back = cg_intrinsic(c, "llvm.copysign", d, (LLVMValueRef[]){bb, da}, 2);
+        r = LLVMBuildSelect(B, wrong, LLVMBuildFAdd(B, r, back, ""), r, "");
+    }
+    r = cg_intrinsic(c, "llvm.copysign", d, (LLVMValueRef[]){r, da}, 2); /* fmod(-0., b) = -0. */
+    /* fmod(a, +-inf) = a for finite a; b = 0, a = inf and NaN already gave NaN */
     LLVMValueRef aa = cg_intrinsic(c, "llvm.fabs", d, &da, 1);
-    LLVMValueRef keep = LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, ab, inf, ""), LLVMBuildFCmp(c->b, LLVMRealOLT, aa, inf, ""), "");
-    r = LLVMBuildSelect(c->b, keep, da, r, "");
-    return dbl ? r : LLVMBuildFPTrunc(c->b, r, t, "");
+    LLVMValueRef keep = LLVMBuildAnd(B, LLVMBuildFCmp(B, LLVMRealOEQ, ab, inf, ""), LLVMBuildFCmp(B, LLVMRealOLT, aa, inf, ""), "");
+    r = LLVMBuildSelect(B, keep, da, r, "");
+    return dbl ? r : LLVMBuildFPTrunc(B, r, t, "");
 }
 
 /* half <-> float by bit manipulation where there is no F16C (LLVM would call

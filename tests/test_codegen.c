@@ -657,3 +657,121 @@ Test(codegen, no_libm_on_baseline_cpu)
         }
     ir_graph_free(g);
 }
+
+/* The inline fallbacks (cpu "generic": no SSE4.1, F16C or FMA) against C:
+ * floor/ceil/round/floordiv/floormod bit-exact, including -0, halves,
+ * large values, infinities and NaN; and the same graph on the host CPU,
+ * whose instructions give the same bits. */
+Test(codegen, rounding_and_fmod_fallbacks)
+{
+    kl_diag d = {0};
+    float xs[] = {0.0f, -0.0f, 0.25f, -0.25f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 3.7f, -3.7f,
+                  8388607.5f, -8388607.5f, 8388608.0f, 16777217.0f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN,
+                  1e-40f, -1e-40f, 7.0f, -7.0f, 100.25f, 123456.789f, -0.999999f};
+    float ys[] = {3.0f, -3.0f, 0.75f, 0.3f, -0.1f, 1e-3f, 2.0f, INFINITY, -2.5f, 7.0f, 1e30f};
+    int64_t n = (int64_t)(sizeof xs / sizeof *xs) * (int64_t)(sizeof ys / sizeof *ys);
+    float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
+    for (size_t i = 0, k = 0; i < sizeof xs / sizeof *xs; i++)
+        for (size_t j = 0; j < sizeof ys / sizeof *ys; j++, k++) a[k] = xs[i], b[k] = ys[j];
+    ir_graph *g = ir_graph_new("t");
+    ir_node *x = ir_param(g, f32(1, &n), "a"), *y = ir_param(g, f32(1, &n), "b");
+    kl_op un[] = {KL_OP_FLOOR, KL_OP_CEIL, KL_OP_ROUND};
+    for (int i = 0; i < 3; i++) ir_graph_add_result(g, ir_unary(g, un[i], x, kl_op_name(un[i]), &d), kl_op_name(un[i]));
+    ir_graph_add_result(g, ir_binary(g, KL_OP_FLOORDIV, x, y, "fd", &d), "fd");
+    ir_graph_add_result(g, ir_binary(g, KL_OP_FLOORMOD, x, y, "fm", &d), "fm");
+    /* f16 round trip: a -> f16 -> f32 */
+    ir_graph_add_result(g, ir_cast(g, ir_cast(g, x, KL_F16, "h"), KL_F32, "hf"), "hf");
+    cr_assert(kl_diag_ok(&d), "%s", d.text);
+    plan(g);
+    const char *cpus[] = {"generic", "native"};
+    for (int ci = 0; ci < 2; ci++) {
+        float *out = malloc(sizeof(float) * (size_t)(6 * n));
+        cg_options o = opts;
+        o.cpu = cpus[ci];
+        run(g, &o, (void *[]){a, b, out, out + n, out + 2 * n, out + 3 * n, out + 4 * n, out + 5 * n}, NULL);
+        for (int64_t i = 0; i < n; i++) {
+            float v = a[i], w = b[i];
+            float m = fmodf(v, w);
+            if (m != 0 && ((m < 0) != (w < 0))) m += w;
+            float want[6] = {floorf(v), ceilf(v), nearbyintf(v), floorf(v / w), m, (float)(_Float16)v};
+            for (int k = 0; k < 6; k++) {
+                bool same = (isnan(want[k]) && isnan(out[k * n + i])) || !memcmp(&want[k], &out[k * n + i], 4);
+                cr_expect(same, "cpu %s, result %d of (%.9g, %.9g): got %.9g, want %.9g", cpus[ci], k, v, w, out[k * n + i], want[k]);
+            }
+        }
+        free(out);
+    }
+    free(a), free(b);
+    ir_graph_free(g);
+}
+
+/* f16 conversions over every half bit pattern, both ways, without F16C. */
+Test(codegen, half_conversions_exhaustive)
+{
+    int64_t n = 65536;
+    ir_graph *g = ir_graph_new("t");
+    ir_node *h = ir_param(g, ir_type_make(KL_F16, 1, &n), "h"), *x = ir_param(g, f32(1, &n), "x");
+    ir_graph_add_result(g, ir_cast(g, h, KL_F32, "hf"), "hf");
+    ir_graph_add_result(g, ir_cast(g, x, KL_F16, "fh"), "fh");
+    plan(g);
+    uint16_t *hv = malloc(2 * (size_t)n), *fh = malloc(2 * (size_t)n);
+    float *xv = malloc(4 * (size_t)n), *hf = malloc(4 * (size_t)n);
+    srand(99);
+    for (int64_t i = 0; i < n; i++) {
+        hv[i] = (uint16_t)i;
+        uint32_t r = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
+        if (i % 4 == 0) r = (r & 0x807fffffu) | ((uint32_t)(100 + i % 50) << 23); /* near the half range */
+        memcpy(&xv[i], &r, 4);
+    }
+    cg_options o = opts;
+    o.cpu = "generic";
+    run(g, &o, (void *[]){hv, xv, hf, fh}, NULL);
+    for (int64_t i = 0; i < n; i++) {
+        _Float16 hh;
+        memcpy(&hh, &hv[i], 2);
+        float want = (float)hh;
+        cr_assert((isnan(want) && isnan(hf[i])) || !memcmp(&want, &hf[i], 4), "half 0x%04x: got %.9g want %.9g", hv[i], hf[i], want);
+        _Float16 wh = (_Float16)xv[i];
+        uint16_t wb;
+        memcpy(&wb, &wh, 2);
+        bool nan = isnan(xv[i]);
+        cr_assert(nan ? (fh[i] & 0x7c00) == 0x7c00 && (fh[i] & 0x3ff) : fh[i] == wb, "float %.9g: got 0x%04x want 0x%04x", xv[i], fh[i], wb);
+    }
+    free(hv), free(fh), free(xv), free(hf);
+    ir_graph_free(g);
+}
+
+/* fmod over random float pairs of every magnitude (quotients up to 2^277):
+ * bit-exact against the C library, on the baseline CPU and the host. */
+Test(codegen, floormod_random_exact)
+{
+    kl_diag d = {0};
+    int64_t n = 50000;
+    float *a = malloc(4 * (size_t)n), *b = malloc(4 * (size_t)n), *out = malloc(4 * (size_t)n);
+    srand(7);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t ra = (((uint32_t)rand() << 16) ^ (uint32_t)rand()) & 0xff7fffffu; /* finite */
+        uint32_t rb = (((uint32_t)rand() << 16) ^ (uint32_t)rand()) & 0xff7fffffu;
+        if (i % 3 == 0) rb = (rb & 0x807fffffu) | (((ra >> 23 & 0xff) - (uint32_t)(i % 40) + 0) << 23 & 0x7f800000u);
+        memcpy(&a[i], &ra, 4), memcpy(&b[i], &rb, 4);
+    }
+    ir_graph *g = ir_graph_new("t");
+    ir_node *x = ir_param(g, f32(1, &n), "a"), *y = ir_param(g, f32(1, &n), "b");
+    ir_graph_add_result(g, ir_binary(g, KL_OP_FLOORMOD, x, y, "fm", &d), "fm");
+    cr_assert(kl_diag_ok(&d), "%s", d.text);
+    plan(g);
+    const char *cpus[] = {"generic", "native"};
+    for (int ci = 0; ci < 2; ci++) {
+        cg_options o = opts;
+        o.cpu = cpus[ci];
+        run(g, &o, (void *[]){a, b, out}, NULL);
+        for (int64_t i = 0; i < n; i++) {
+            float m = fmodf(a[i], b[i]);
+            if (m != 0 && ((m < 0) != (b[i] < 0))) m += b[i];
+            cr_assert((isnan(m) && isnan(out[i])) || !memcmp(&m, &out[i], 4), "cpu %s: floormod(%a, %a) = %a, want %a",
+                      cpus[ci], a[i], b[i], out[i], m);
+        }
+    }
+    free(a), free(b), free(out);
+    ir_graph_free(g);
+}
