@@ -336,19 +336,20 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
     cg_init(&c, LLVMOrcThreadSafeContextGetContext(tsc), g, o, d);
     LLVMTargetMachineRef tm = NULL;
     bool ok = build(&c, &tm, st);
-    if (tm) LLVMDisposeTargetMachine(tm);
     double t0 = now();
     cg_jit *j = calloc(1, sizeof *j);
     LLVMErrorRef err = NULL;
     if (ok) {
-        LLVMOrcJITTargetMachineBuilderRef jtmb;
-        if ((err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb))) ok = orc_error(d, "host detection", err);
-        else {
-            LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
-            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
-            if ((err = LLVMOrcCreateLLJIT(&j->jit, jb))) ok = orc_error(d, "create", err);
-        }
+        /* The JIT compiles with the very target machine the module was
+         * optimized for (CPU, features, level), not a host default: a
+         * "generic" JIT build is then the same code as a generic object. */
+        LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
+        tm = NULL; /* owned by jtmb */
+        LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+        if ((err = LLVMOrcCreateLLJIT(&j->jit, jb))) ok = orc_error(d, "create", err);
     }
+    if (tm) LLVMDisposeTargetMachine(tm);
     if (ok) {
         LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(c.mod, tsc);
         c.mod = NULL; /* owned by the JIT now */
