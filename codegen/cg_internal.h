@@ -90,5 +90,6 @@ bool cg_target_has(const char *cpu, const char *features, const char *feature);
 
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);
+bool cg_check_prefix(const cg_options *o, kl_diag *d);
 
 #endif

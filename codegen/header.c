@@ -33,6 +33,16 @@ void cg_c_names(const ir_graph *g, char (*names)[64])
     }
 }
 
+/* The prefix becomes symbol and macro names: it must be a C identifier. */
+bool cg_check_prefix(const cg_options *o, kl_diag *d)
+{
+    const char *p = o->prefix;
+    bool ok = p && *p && !isdigit((unsigned char)*p) && strlen(p) < 48;
+    for (; ok && *p; p++) ok = isalnum((unsigned char)*p) || *p == '_';
+    if (!ok) kl_diag_error(d, "symbol prefix '%s' is not a C identifier (letters, digits, '_', at most 47 characters)", o->prefix ? o->prefix : "(null)");
+    return ok;
+}
+
 static void upper(char *dst, const char *src, size_t n)
 {
     size_t i = 0;
@@ -40,7 +50,23 @@ static void upper(char *dst, const char *src, size_t n)
     dst[i] = 0;
 }
 
-static const char *c_type(kl_dtype t) { return t == KL_F32 ? "float" : t == KL_I32 ? "int32_t" : "void"; }
+/* Element type of a pointer parameter; half is passed as its raw bits. */
+static const char *c_type(kl_dtype t)
+{
+    switch (t) {
+    case KL_F32: return "float";
+    case KL_F16: return "uint16_t";
+    case KL_F64: return "double";
+    case KL_I8: return "int8_t";
+    case KL_I16: return "int16_t";
+    case KL_I32: return "int32_t";
+    case KL_I64: return "int64_t";
+    case KL_U8: return "uint8_t";
+    case KL_BOOL: return "uint8_t"; /* one byte holding 0 or 1 */
+    case KL_DTYPE_COUNT: break;
+    }
+    return "void";
+}
 
 static void tensor_macros(FILE *f, const char *P, const char *N, const ir_type *t, int index, const char *what,
                           const char *name)
@@ -59,6 +85,7 @@ static void tensor_macros(FILE *f, const char *P, const char *N, const ir_type *
 
 bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_path, kl_diag *d)
 {
+    if (!cg_check_prefix(o, d)) return false;
     FILE *f = fopen(header_path, "w");
     if (!f) {
         kl_diag_error(d, "%s: cannot write the header: %s", header_path, strerror(errno));

@@ -43,6 +43,12 @@ static bool is_unsigned(kl_dtype t) { return t == KL_U8 || t == KL_BOOL; }
 
 bool cg_dtype_ok(cg *c, const ir_node *n)
 {
+    /* The builders reject these; a hand-made or parsed graph may not have. */
+    if ((kl_op_table[n->op].flags & KL_OPF_FLOAT) && !kl_dtype_is_float(n->type.dtype)) {
+        kl_diag_error(c->d, "%s: node '%s' (%s): dtype %s: the op is defined on floating types only", c->g->source,
+                      n->name ? n->name : "", kl_op_name(n->op), kl_dtype_name(n->type.dtype));
+        return false;
+    }
     /* Transcendentals exist in f32 only; f16 computes in f32, f64 lacks them. */
     bool f64_math = n->type.dtype == KL_F64 && (kl_op_table[n->op].flags & KL_OPF_FLOAT) && n->op != KL_OP_SQRT &&
                     n->op != KL_OP_RSQRT && n->op != KL_OP_FLOOR && n->op != KL_OP_CEIL && n->op != KL_OP_ROUND;

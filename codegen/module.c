@@ -75,7 +75,8 @@ static void set_target_attrs(cg *c, LLVMValueRef fn)
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
 }
 
-/* The distinct materialized nodes a kernel reads (fused members excluded). */
+/* The distinct materialized nodes a kernel reads (fused members excluded);
+ * out has room for every operand of the graph's nodes (max). */
 static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int max)
 {
     int n = 0;
@@ -95,9 +96,12 @@ static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int ma
 
 static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
 {
-    LLVMTypeRef params[65];
+    LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_in + 1));
+    LLVMValueRef *inputs = malloc(sizeof *inputs * ((size_t)n_in + 1));
+    if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
     LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0);
+    free(params);
     char name[64];
     snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
@@ -108,9 +112,10 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     for (int i = 0; i <= n_in; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
-    LLVMValueRef inputs[64];
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);
-    if (!cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in)) return NULL;
+    bool ok = cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in);
+    free(inputs);
+    if (!ok) return NULL;
     LLVMBuildRetVoid(c->b);
     c->n_kernels++;
     return fn;
@@ -157,23 +162,26 @@ static bool emit_entry(cg *c)
     LLVMValueRef entry = LLVMAddFunction(c->mod, name, ft);
     set_target_attrs(c, entry);
     LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(c->ctx, entry, "entry");
+    int max_in = 1; /* a kernel reads at most every operand of every node */
+    for (int i = 0; i < c->g->n_nodes; i++) max_in += c->g->nodes[i]->n_in;
+    ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
+    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 1));
+    if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < c->g->n_nodes; i++) {
         ir_node *root = c->g->nodes[i];
         if (root->kernel != root) continue;
-        ir_node *in_nodes[64];
-        int n_in = kernel_inputs(c->g, root, in_nodes, 64);
-        if (n_in >= 64) {
-            kl_diag_error(c->d, "%s: node '%s': kernel reads more than 63 buffers", c->g->source, root->name ? root->name : "");
+        int n_in = kernel_inputs(c->g, root, in_nodes, max_in);
+        LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
+        if (!fn) {
+            free(in_nodes), free(args);
             return false;
         }
-        LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
-        if (!fn) return false;
         LLVMPositionBuilderAtEnd(c->b, bb);
-        LLVMValueRef args[65];
         args[0] = storage(c, root, LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
         for (int k = 0; k < n_in; k++) args[k + 1] = storage(c, in_nodes[k], LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_in + 1, "");
     }
+    free(in_nodes), free(args);
     LLVMPositionBuilderAtEnd(c->b, bb);
     LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
     return true;
@@ -267,6 +275,7 @@ static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
 
 bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_path, cg_stats *st, kl_diag *d)
 {
+    if (!cg_check_prefix(o, d)) return false;
     LLVMContextRef ctx = LLVMContextCreate();
     cg c;
     cg_init(&c, ctx, g, o, d);
@@ -295,6 +304,7 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
 
 char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d)
 {
+    if (!cg_check_prefix(o, d)) return NULL;
     LLVMContextRef ctx = LLVMContextCreate();
     cg c;
     cg_init(&c, ctx, g, o, d);
@@ -330,6 +340,7 @@ static bool orc_error(kl_diag *d, const char *what, LLVMErrorRef err)
 bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_stats *st, kl_diag *d)
 {
     *out = NULL;
+    if (!cg_check_prefix(o, d)) return false;
     cg_init_llvm();
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     cg c;

@@ -471,6 +471,13 @@ Test(codegen, unwritable_paths_and_bad_cpu)
     cr_expect(d.text && strstr(d.text, "/nonexistent-dir/m.h"), "%s", d.text);
     kl_diag_clear(&d);
     cg_options o = opts;
+    o.prefix = "my-model";
+    cr_assert_null(cg_module_text(g, &o, &d));
+    cr_expect(d.text && strstr(d.text, "'my-model' is not a C identifier"), "%s", d.text);
+    kl_diag_clear(&d);
+    cr_assert_not(cg_emit_header(g, &o, "/tmp/never.h", &d));
+    kl_diag_clear(&d);
+    o = opts;
     o.cpu = "pentium-9000";
     cr_assert_null(cg_module_text(g, &o, &d));
     cr_expect(d.text && strstr(d.text, "pentium-9000"), "%s", d.text);
@@ -773,5 +780,62 @@ Test(codegen, floormod_random_exact)
         }
     }
     free(a), free(b), free(out);
+    ir_graph_free(g);
+}
+
+/* One fused kernel reading 100 distinct buffers: x0 + x1 + ... + x99. */
+Test(codegen, kernel_with_many_inputs)
+{
+    kl_diag d = {0};
+    int64_t n = 16;
+    enum { N_IN = 100 };
+    ir_graph *g = ir_graph_new("t");
+    ir_node *p[N_IN], *acc = NULL, *adds[N_IN];
+    for (int i = 0; i < N_IN; i++) p[i] = ir_param(g, f32(1, &n), "x");
+    acc = p[0];
+    for (int i = 1; i < N_IN; i++) acc = adds[i] = ir_binary(g, KL_OP_ADD, acc, p[i], "s", &d);
+    cr_assert(kl_diag_ok(&d), "%s", d.text);
+    ir_graph_add_result(g, acc, "s");
+    plan(g);
+    for (int i = 1; i < N_IN - 1; i++) fuse(adds[i], acc);
+    static float xs[N_IN][16];
+    float out[16], want[16] = {0};
+    void *args[N_IN + 1];
+    for (int i = 0; i < N_IN; i++) {
+        fill(xs[i], n, 100 + (unsigned)i), args[i] = xs[i];
+        for (int j = 0; j < n; j++) want[j] += xs[i][j];
+    }
+    args[N_IN] = out;
+    cg_stats st = {0};
+    run(g, NULL, args, &st);
+    cr_expect_eq(st.n_kernels, 1);
+    expect_close(out, want, n, 1e-5f, "sum");
+    ir_graph_free(g);
+}
+
+/* Typed parameters in the header for every integer dtype. */
+Test(codegen, header_parameter_types)
+{
+    kl_diag d = {0};
+    int64_t n = 3;
+    ir_graph *g = ir_graph_new("t");
+    kl_dtype ts[] = {KL_I8, KL_I64, KL_U8, KL_BOOL, KL_F64, KL_I16};
+    const char *names[] = {"a", "b", "c", "d", "e", "f"};
+    for (int i = 0; i < 6; i++) ir_graph_add_result(g, ir_unary(g, KL_OP_COPY, ir_param(g, ir_type_make(ts[i], 1, &n), names[i]), "y", &d), "y");
+    cr_assert(kl_diag_ok(&d), "%s", d.text);
+    plan(g);
+    char path[] = "/tmp/kiln_cg_h_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert(cg_emit_header(g, &opts, path, &d), "%s", d.text);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "cat %s", path);
+    char *h = shell(cmd, NULL);
+    cr_expect(strstr(h, "int t_run(const int8_t *a, const int64_t *b, const uint8_t *c, const uint8_t *d, const double *e, "
+                        "const int16_t *f, int8_t *y, int64_t *y_2, uint8_t *y_3, uint8_t *y_4, double *y_5, int16_t *y_6, void *temp);"),
+              "%s", h);
+    free(h);
+    unlink(path);
     ir_graph_free(g);
 }
