@@ -639,6 +639,10 @@ Test(codegen, no_libm_on_baseline_cpu)
     ir_node *h = ir_param(g, ir_type_make(KL_F16, 1, &n), "h");
     ir_node *hs = ir_binary(g, KL_OP_ADD, h, ir_cast(g, x, KL_F16, "xh"), "hs", &d);
     ir_graph_add_result(g, hs, "hs");
+    ir_graph_add_result(g, ir_unary(g, KL_OP_SOFTMAX, hs, "hsm", &d), "hsm");
+    ir_graph_add_result(g, ir_unary(g, KL_OP_LOG_SOFTMAX, x, "lsm", &d), "lsm");
+    ir_attr ra = {.reduce = {1, false}};
+    ir_graph_add_result(g, ir_node_new(g, KL_OP_REDUCE_MEAN, 1, &hs, &ra, NULL, "hmean", &d), "hmean");
     /* f64 rounding and modulo */
     ir_node *dx = ir_cast(g, x, KL_F64, "dx");
     ir_graph_add_result(g, ir_binary(g, KL_OP_FLOORMOD, dx, dx, "dmod", &d), "dmod");
