@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes tests/corpus/: broken GraphDefs and .npy files every reader must reject cleanly.
+"""Writes tests/corpus/: broken GraphDefs and .npy files every reader must reject
+cleanly, and small well-formed GraphDefs (tests/corpus/tf/) for the frontend tests.
 
     python3 tools/make_bad_corpus.py
 
@@ -93,8 +94,91 @@ CASES = {
     "dynamic_placeholder": (placeholder("x", [-1, 3]) + node("y", "Exp", ["x"]), "y", "static"),
     "wrong_arity": (placeholder("x", [2]) + node("y", "AddV2", ["x"]), "y", "expects 2 inputs"),
     "bad_output_index": (placeholder("x", [2]) + node("y", "Exp", ["x:3"]), "y", "output"),
+    # A well-formed protobuf of another kind (an ONNX ModelProto's opening
+    # fields): the wire types do not fit GraphDef's.
+    "not_graphdef": (field(1, 0, 7) + s(2, "onnx-example") + s(3, "1.0"), "y", "GraphDef"),
+    "string_const": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
+                          attr("value", field(8, 2, field(1, 0, 7) + field(2, 2, shape([1])) + s(8, "hi")))) +
+                     node("y", "Identity", ["k"]), "y", "DT_STRING"),
     "unknown_dtype": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
                            attr("value", field(8, 2, tensor(7, [1])))) + node("y", "Exp", ["k"]), "y", "dtype"),
+}
+
+
+# ---- well-formed graphs for tests/test_tf_frontend.c (tests/corpus/tf/) ----
+
+DT_FLOAT, DT_INT32, DT_INT64, DT_COMPLEX64 = 1, 3, 9, 8
+
+
+def typed(name, op, inputs, dtype=DT_FLOAT, extra=b""):
+    return node(name, op, inputs, attr("T", field(6, 0, dtype)) + extra)
+
+
+def const_ints(name, dtype, dims, values, packed=True):
+    """int32 (int_val, field 7) or int64 (int64_val, field 10) constant."""
+    num = 7 if dtype == DT_INT32 else 10
+    if packed:
+        vals = field(num, 2, b"".join(varint(v) for v in values))
+    else:
+        vals = b"".join(field(num, 0, v) for v in values)
+    t = field(1, 0, dtype) + field(2, 2, shape(dims)) + vals
+    return node(name, "Const", (), attr("dtype", field(6, 0, dtype)) + attr("value", field(8, 2, t)))
+
+
+def const_floats_unpacked(name, dims, values):
+    t = field(1, 0, DT_FLOAT) + field(2, 2, shape(dims))
+    t += b"".join(field(5, 5, struct.pack("<f", v)) for v in values)
+    return node(name, "Const", (), attr("dtype", field(6, 0, DT_FLOAT)) + attr("value", field(8, 2, t)))
+
+
+def output_shapes(*shapes):
+    return attr("_output_shapes", field(1, 2, b"".join(field(7, 2, shape(d)) for d in shapes)))
+
+
+W = [0.5 * i - 2.0 for i in range(12)]
+GOOD = {
+    # Two unsupported ops on the path to y, a third in a branch nothing
+    # fetched needs; b records its shape, so feeding b cuts both away.
+    "unsupported": placeholder("x", [2, 3]) +
+                   typed("a", "FooBar", ["x"]) +
+                   typed("b", "NonMaxSuppressionV9", ["a"], extra=output_shapes([2, 3])) +
+                   typed("y", "Exp", ["b"]) +
+                   typed("side", "Conv3DBackpropFilterV7", ["x"]) +
+                   typed("y2", "Tanh", ["x"]) +
+                   typed("y3", "Tanh", ["side"]),
+    # Encodings and attributes: packed and unpacked repeated fields, a splat,
+    # int64 shape operands with -1, negative and empty reduction axes, a
+    # PlaceholderWithDefault, control inputs, an unsupported dtype/format.
+    "ops": placeholder("x", [2, 3]) +
+           const("w", [3, 4], floats=W) +
+           const_floats_unpacked("wu", [3, 4], W) +
+           const("half", [2, 4], floats=[0.5]) +
+           node("noop", "NoOp") +
+           typed("mm", "MatMul", ["x", "w", "^noop"]) +
+           typed("mmu", "MatMul", ["x", "wu"]) +
+           typed("mmt", "MatMul", ["w", "x"], extra=attr("transpose_a", field(5, 0, 1)) +
+                 attr("transpose_b", field(5, 0, 1))) +
+           const_ints("shape", DT_INT64, [2], [-1, 2], packed=False) +
+           typed("r", "Reshape", ["mm", "shape"]) +
+           const_ints("axes", DT_INT32, [2], [-1, 0]) +
+           typed("sum", "Sum", ["mm", "axes"], extra=attr("keep_dims", field(5, 0, 1))) +
+           const_ints("noaxes", DT_INT32, [0], []) +
+           typed("mean", "Mean", ["mm", "noaxes"]) +
+           const_ints("ax1", DT_INT32, [], [1]) +
+           typed("max", "Max", ["mm", "ax1"]) +
+           node("pwd", "PlaceholderWithDefault", ["half"], attr("dtype", field(6, 0, DT_FLOAT)) +
+                attr("shape", field(7, 2, shape([2, 4])))) +
+           typed("y", "AddV2", ["mm", "pwd", "^noop"]) +
+           typed("h", "Tanh", ["x"]) +
+           typed("z", "Exp", ["h"]) +
+           node("toint", "Cast", ["x"], attr("SrcT", field(6, 0, DT_FLOAT)) + attr("DstT", field(6, 0, DT_INT32))) +
+           const("bias4", [4], floats=[1, 2, 3, 4]) +
+           typed("biased", "BiasAdd", ["mm", "bias4"], extra=attr("data_format", s(2, "NHWC"))) +
+           typed("nchw", "BiasAdd", ["mm", "bias4"], extra=attr("data_format", s(2, "NCHW"))) +
+           typed("cplx", "MatMul", ["x", "w"], dtype=DT_COMPLEX64) +
+           placeholder("dyn", [-1, 3]) +
+           typed("dyn_out", "Relu", ["dyn"]) +
+           node("soft", "Softmax", ["mm"], attr("T", field(6, 0, DT_FLOAT))),
 }
 
 
@@ -129,10 +213,15 @@ def main():
             f.write(data[: len(data) // 2])
         with open(os.path.join(OUT_PB, "truncated.txt"), "w") as f:
             f.write("y_out GraphDef\n")
+    out_good = os.path.join(ROOT, "tests", "corpus", "tf")
+    os.makedirs(out_good, exist_ok=True)
+    for name, data in GOOD.items():
+        with open(os.path.join(out_good, name + ".pb"), "wb") as f:
+            f.write(data)
     for name, data in NPY.items():
         with open(os.path.join(OUT_NPY, name + ".npy"), "wb") as f:
             f.write(data)
-    print("wrote %d .pb and %d .npy files" % (len(CASES) + 1, len(NPY)))
+    print("wrote %d bad .pb, %d good .pb and %d .npy files" % (len(CASES) + 1, len(GOOD), len(NPY)))
 
 
 if __name__ == "__main__":

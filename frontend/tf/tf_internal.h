@@ -42,6 +42,9 @@ const tf_attr_value *tf_attr(const tf_node *n, const char *key);
 /* "FILE: node 'NAME' (OP): message"; returns NULL for chaining. */
 ir_node *tf_err(imp *c, const tf_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool tf_map_dtype(int tf, kl_dtype *out);
+/* "DT_COMPLEX64", "DT_FLOAT_REF", or "DataType 77" for values the schema
+ * does not know; into buf, returned. */
+const char *tf_dtype_name(int tf, char *buf, size_t size);
 bool tf_want_inputs(imp *c, const tf_node *n, int n_in, int want);
 bool tf_attr_bool(const tf_node *n, const char *key, bool dflt);
 int64_t tf_attr_int(const tf_node *n, const char *key, int64_t dflt);

@@ -27,6 +27,9 @@ ir_node *tf_err(imp *c, const tf_node *n, const char *fmt, ...)
 
 bool tf_map_dtype(int tf, kl_dtype *out)
 {
+    /* Reference types (DT_FLOAT_REF = 101, ...) hold the same elements; old
+     * frozen graphs still carry them. */
+    if (tf > 100) tf -= 100;
     switch (tf) {
     case KILN__TF__TF_DATA_TYPE__DT_FLOAT: *out = KL_F32; return true;
     case KILN__TF__TF_DATA_TYPE__DT_DOUBLE: *out = KL_F64; return true;
@@ -39,6 +42,15 @@ bool tf_map_dtype(int tf, kl_dtype *out)
     case KILN__TF__TF_DATA_TYPE__DT_HALF: *out = KL_F16; return true;
     default: return false;
     }
+}
+
+const char *tf_dtype_name(int tf, char *buf, size_t size)
+{
+    int base = tf > 100 ? tf - 100 : tf;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&kiln__tf__tf_data_type__descriptor, base);
+    if (v) snprintf(buf, size, "%s%s", v->name, base != tf ? "_REF" : "");
+    else snprintf(buf, size, "DataType %d", tf);
+    return buf;
 }
 
 bool tf_want_inputs(imp *c, const tf_node *n, int n_in, int want)
@@ -218,7 +230,10 @@ ir_node *tf_import_tensor(imp *c, const tf_node *n, const Kiln__Tf__TfTensor *t)
 {
     kl_dtype dt;
     if (!t) return tf_err(c, n, "missing 'value' tensor");
-    if (!tf_map_dtype(t->dtype, &dt)) return tf_err(c, n, "unsupported tensor dtype %d", (int)t->dtype);
+    if (!tf_map_dtype(t->dtype, &dt)) {
+        char name[48];
+        return tf_err(c, n, "unsupported tensor dtype %s", tf_dtype_name(t->dtype, name, sizeof name));
+    }
     ir_type ty;
     if (!read_shape(c, n, t->tensor_shape, dt, &ty)) return NULL;
     size_t elem = kl_dtype_size(dt), bytes = ir_type_bytes(&ty);
@@ -348,8 +363,9 @@ ir_node *imp_cast(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (!tf_want_inputs(c, n, n_in, 1)) return NULL;
     const tf_attr_value *a = tf_attr(n, "DstT");
     kl_dtype to;
-    if (!a || a->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_TYPE || !tf_map_dtype(a->type, &to))
-        return tf_err(c, n, "missing or unsupported DstT");
+    char name[48];
+    if (!a || a->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_TYPE) return tf_err(c, n, "missing DstT");
+    if (!tf_map_dtype(a->type, &to)) return tf_err(c, n, "unsupported DstT %s", tf_dtype_name(a->type, name, sizeof name));
     return tf_cast(c, n, in[0], to);
 }
 

@@ -110,21 +110,60 @@ static bool visit(imp *c, int root)
     return ok;
 }
 
-/* Report every needed op without an import rule, all at once. */
+/* The element type attribute T names a dtype Kiln has no IR type for. */
+static bool bad_element_type(const tf_node *n, int *tf)
+{
+    const tf_attr_value *t = tf_attr(n, "T");
+    kl_dtype dt;
+    *tf = t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE ? (int)t->type : 0;
+    return t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE && !tf_map_dtype(*tf, &dt);
+}
+
+/* "N unsupported ops: A, B" with each op type once, so a user sees at a
+ * glance what a model needs before the per-node lines. */
+static void summarize_unsupported(imp *c, int n_bad)
+{
+    char list[512] = "";
+    size_t len = 0;
+    for (int k = 0; k < c->n_order && len < sizeof list - 1; k++) {
+        const tf_node *n = node_at(c, c->order[k]);
+        const char *op = n->op ? n->op : "?";
+        int tf;
+        if (is_placeholder(n) || (find_op(n->op) >= 0 && !bad_element_type(n, &tf))) continue;
+        bool seen = false;
+        for (int j = 0; j < k && !seen; j++) {
+            const tf_node *p = node_at(c, c->order[j]);
+            seen = p->op && !strcmp(p->op, op) && (find_op(p->op) < 0 || bad_element_type(p, &tf));
+        }
+        if (!seen) len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", op);
+    }
+    kl_diag_error(c->d, "%s: %d unsupported op%s: %s", c->m->source, n_bad, n_bad == 1 ? "" : "s", list);
+}
+
+/* Report every needed op without an import rule (or on a dtype Kiln lacks)
+ * and every unfed placeholder, all at once, before anything is built. */
 static bool check_supported(imp *c)
 {
-    int bad = 0;
+    int n_bad = 0, n_unfed = 0, tf;
     for (int k = 0; k < c->n_order; k++) {
         const tf_node *n = node_at(c, c->order[k]);
-        if (is_placeholder(n)) {
-            NODE_ERR(c, n, "is needed by the fetches but not fed (add --feed %s)", n->name);
-            bad++;
-        } else if (find_op(n->op) < 0) {
-            kl_diag_error(c->d, "%s: node '%s': unsupported op %s", c->m->source, n->name, n->op ? n->op : "?");
-            bad++;
-        }
+        n_unfed += is_placeholder(n);
+        n_bad += !is_placeholder(n) && (find_op(n->op) < 0 || bad_element_type(n, &tf));
     }
-    return bad == 0;
+    if (n_bad > 1) summarize_unsupported(c, n_bad);
+    for (int k = 0; k < c->n_order; k++) {
+        const tf_node *n = node_at(c, c->order[k]);
+        const char *op = n->op ? n->op : "?";
+        char name[48];
+        if (is_placeholder(n))
+            NODE_ERR(c, n, "is needed by the fetches but not fed (add --feed %s)", n->name);
+        else if (find_op(n->op) < 0)
+            kl_diag_error(c->d, "%s: node '%s': unsupported op %s", c->m->source, n->name, op);
+        else if (bad_element_type(n, &tf))
+            kl_diag_error(c->d, "%s: node '%s': unsupported op %s on %s", c->m->source, n->name, op,
+                          tf_dtype_name(tf, name, sizeof name));
+    }
+    return n_bad + n_unfed == 0;
 }
 
 static bool import_node(imp *c, int i)
@@ -140,11 +179,7 @@ static bool import_node(imp *c, int i)
         if (!(in[n_in++] = value_of(c, j, out_k)))
             return NODE_ERR(c, n, "input '%s' names an output its node does not have", n->input[k]) != NULL;
     }
-    const tf_attr_value *t = tf_attr(n, "T");
-    kl_dtype dt;
-    if (t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE && !tf_map_dtype(t->type, &dt))
-        return NODE_ERR(c, n, "unsupported dtype (TF DataType %d)", (int)t->type) != NULL;
-    int op = find_op(n->op);
+    int op = find_op(n->op); /* check_supported made sure there is one */
     c->n_outs = 0;
     c->value[i] = tf_fold(c, tf_ops[op].fn(c, n, in, n_in, tf_ops[op].op));
     if (c->value[i] && c->n_outs > 0) {
@@ -157,25 +192,78 @@ static bool import_node(imp *c, int i)
 
 /* ---- feeds and fetches -------------------------------------------------- */
 
+/* "[?,32]" (unknown dims as ?), or "unknown rank". */
+static const char *shape_str(const Kiln__Tf__TfShape *s, char *buf, size_t size)
+{
+    if (!s || s->unknown_rank) return snprintf(buf, size, "unknown rank"), buf;
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (size_t i = 0; i < s->n_dim && len < size; i++) {
+        int64_t v = s->dim[i]->size;
+        len += v < 0 ? (size_t)snprintf(buf + len, size - len, "%s?", i ? "," : "")
+                     : (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)v);
+    }
+    if (len < size) snprintf(buf + len, size - len, "]");
+    return buf;
+}
+
+static bool shape_is_dynamic(const Kiln__Tf__TfShape *s)
+{
+    if (!s || s->unknown_rank) return true;
+    for (size_t i = 0; i < s->n_dim; i++)
+        if (s->dim[i]->size < 0) return true;
+    return false;
+}
+
+/* A param typed by a dtype and a shape attribute (Placeholder's dtype/shape,
+ * or T/dtype and one entry of _output_shapes). */
+static ir_node *typed_param(imp *c, const tf_node *n, const char *feed_name, const tf_attr_value *dt,
+                            const Kiln__Tf__TfShape *sh)
+{
+    kl_dtype t;
+    char buf[160];
+    if (!dt || dt->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_TYPE)
+        return NODE_ERR(c, n, "feed '%s': missing dtype", feed_name);
+    if (!tf_map_dtype(dt->type, &t))
+        return NODE_ERR(c, n, "feed '%s': unsupported dtype %s", feed_name, tf_dtype_name(dt->type, buf, sizeof buf));
+    if (shape_is_dynamic(sh)) {
+        kl_diag_error(c->d, "%s: feed '%s': shape is not static (%s); Kiln needs static shapes", c->m->source,
+                      feed_name, shape_str(sh, buf, sizeof buf));
+        return NULL;
+    }
+    ir_type ty;
+    return tf_read_shape(c, n, sh, t, &ty) ? ir_param(c->g, ty, feed_name) : NULL;
+}
+
 static ir_node *placeholder_param(imp *c, const tf_node *n, const char *feed_name)
 {
-    const tf_attr_value *dt = tf_attr(n, "dtype"), *sh = tf_attr(n, "shape");
-    kl_dtype t;
-    if (!dt || dt->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_TYPE || !tf_map_dtype(dt->type, &t))
-        return NODE_ERR(c, n, "feed '%s': missing or unsupported dtype", feed_name);
-    ir_type ty;
-    if (!sh || sh->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_SHAPE ||
-        !tf_read_shape(c, n, sh->shape, t, &ty))
-        return NODE_ERR(c, n, "feed '%s': shape is not static; Kiln needs static shapes", feed_name);
-    return ir_param(c->g, ty, feed_name);
+    const tf_attr_value *sh = tf_attr(n, "shape");
+    bool has_shape = sh && sh->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_SHAPE;
+    return typed_param(c, n, feed_name, tf_attr(n, "dtype"), has_shape ? sh->shape : NULL);
+}
+
+/* Output k's shape from the `_output_shapes` attribute some exporters
+ * write, or NULL. */
+static const Kiln__Tf__TfShape *recorded_shape(const tf_node *n, int k)
+{
+    const tf_attr_value *a = tf_attr(n, "_output_shapes");
+    if (!a || a->value_case != KILN__TF__TF_ATTR_VALUE__VALUE_LIST || !a->list) return NULL;
+    return (size_t)k < a->list->n_shape ? a->list->shape[k] : NULL;
 }
 
 /* A fed tensor that is not a placeholder: its type comes from importing the
- * subgraph that produces it into a scratch graph. */
-static ir_node *internal_param(imp *c, const char *feed_name)
+ * subgraph that produces it into a scratch graph, or, where that fails (an
+ * unsupported op upstream is a good reason to cut the graph there), from
+ * the `_output_shapes` attribute. */
+static ir_node *internal_param(imp *c, const tf_node *n, const char *feed_name)
 {
     kl_diag d = {0};
     ir_graph *g = tf_import(c->m, NULL, 0, &feed_name, 1, &d);
+    const Kiln__Tf__TfShape *recorded = recorded_shape(n, 0);
+    const tf_attr_value *dt = tf_attr(n, "T") ? tf_attr(n, "T") : tf_attr(n, "dtype");
+    if (!g && recorded && dt) {
+        kl_diag_clear(&d);
+        return typed_param(c, n, feed_name, dt, recorded);
+    }
     if (!g) {
         kl_diag_error(c->d, "%s: feed '%s': cannot determine its type, as computing it fails: %s", c->m->source,
                       feed_name, d.text ? d.text : "");
@@ -185,6 +273,18 @@ static ir_node *internal_param(imp *c, const char *feed_name)
     ir_node *p = ir_param(c->g, g->results[0].node->type, feed_name);
     ir_graph_free(g);
     return p;
+}
+
+/* A fed PlaceholderWithDefault takes the type its attributes state, as a
+ * Placeholder does; without a static shape attribute, its default's. */
+static ir_node *feed_param(imp *c, const tf_node *n, const char *feed_name)
+{
+    if (is_placeholder(n)) return placeholder_param(c, n, feed_name);
+    const tf_attr_value *sh = tf_attr(n, "shape");
+    if (n->op && !strcmp(n->op, "PlaceholderWithDefault") && sh &&
+        sh->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_SHAPE && !shape_is_dynamic(sh->shape))
+        return placeholder_param(c, n, feed_name);
+    return internal_param(c, n, feed_name);
 }
 
 static bool add_feeds(imp *c, const char *const *feeds, int n_feeds)
@@ -198,7 +298,7 @@ static bool add_feeds(imp *c, const char *const *feeds, int n_feeds)
         if (c->value[node])
             return kl_diag_error(c->d, "%s: feed '%s' is given twice", c->m->source, feeds[f]), false;
         const tf_node *n = node_at(c, node);
-        c->value[node] = is_placeholder(n) ? placeholder_param(c, n, feeds[f]) : internal_param(c, feeds[f]);
+        c->value[node] = feed_param(c, n, feeds[f]);
         if (!c->value[node]) return false;
     }
     return true;

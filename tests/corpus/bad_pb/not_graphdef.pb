@@ -1,0 +1,1 @@
+onnx-example1.0
