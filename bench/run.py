@@ -118,7 +118,8 @@ def kiln_prepare(m, build):
     temp = int(re.search(r"temp arena (\d+)", log).group(1))
     exe = os.path.join(d, "driver")
     subprocess.check_call(["cc", "-O2", "-std=gnu11", "-include", os.path.join(d, "m.h"), os.path.join(ROOT, "bench", "driver.c"),
-                           os.path.join(d, "m.o"), "-o", exe])
+                           os.path.join(d, "m.o"), os.path.join(ROOT, build, "lib", "libkilnrt.a"), "-lopenblas", "-lpthread",
+                           "-o", exe])
     # the compiler's own peak (getrusage in kiln): a child's ru_maxrss would
     # include this TF-laden Python process's pages from before exec
     peak = float(re.search(r"peak memory (\d+) MB", log).group(1))

@@ -49,6 +49,12 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
 cg_entry_fn cg_jit_entry(const cg_jit *j);
 void cg_jit_free(cg_jit *j);
 
+/* The GEMM strategy's cost rule: does this matmul call OpenBLAS through
+ * kiln_rt_sgemm (include/kiln/runtime.h) instead of inline loops?  Large
+ * float32 products do: m*n*k >= 64^3 with n and k >= 16 (docs/performance.md). */
+bool cg_matmul_uses_blas(const ir_node *n);
+bool cg_graph_uses_runtime(const ir_graph *g);
+
 /* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */
 char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d);
 

@@ -404,8 +404,63 @@ static LLVMValueRef mul_add(cg *c, bool f, LLVMValueRef acc, LLVMValueRef a, LLV
 static LLVMValueRef add_i64(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 static LLVMValueRef mul_i64(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
 
+bool cg_matmul_uses_blas(const ir_node *n)
+{
+    if (n->op != KL_OP_MATMUL || n->type.dtype != KL_F32) return false;
+    const ir_type *ta = &n->in[0]->type;
+    int ro = n->type.rank;
+    int64_t m = n->type.dims[ro - 2], nn = n->type.dims[ro - 1];
+    int64_t k = n->attr.matmul.transpose_a ? ta->dims[ta->rank - 2] : ta->dims[ta->rank - 1];
+    return nn >= 16 && k >= 16 && m * nn * k >= 64 * 64 * 64;
+}
+
+bool cg_graph_uses_runtime(const ir_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->kernel == g->nodes[i] && cg_matmul_uses_blas(g->nodes[i])) return true;
+    return false;
+}
+
+/* One kiln_rt_sgemm call per batch matrix (batch offsets as in emit_matmul). */
+static LLVMValueRef sgemm_decl(cg *c)
+{
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "kiln_rt_sgemm");
+    LLVMTypeRef params[] = {c->i32, c->i32, c->i64, c->i64, c->i64, c->ptr, c->i64, c->ptr, c->i64, c->ptr, c->i64};
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, 11, 0);
+    return fn ? fn : LLVMAddFunction(c->mod, "kiln_rt_sgemm", ft);
+}
+
+static LLVMValueRef f32_at(cg *c, LLVMValueRef base, LLVMValueRef index) { return cg_elem_ptr(c, KL_F32, base, index); }
+
 static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b)
 {
+    if (cg_matmul_uses_blas(n)) {
+        const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
+        bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b;
+        int ra = ta->rank, rb = tb->rank, ro = to->rank;
+        int64_t m = to->dims[ro - 2], nn = to->dims[ro - 1], k = tra ? ta->dims[ra - 2] : ta->dims[ra - 1];
+        ir_type batch = ir_type_make(KL_F32, ro - 2, to->dims), ba = ir_type_make(KL_F32, ra - 2, ta->dims),
+                bb = ir_type_make(KL_F32, rb - 2, tb->dims);
+        int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], so[IR_MAX_RANK];
+        ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
+        ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
+        ir_broadcast_strides(&batch, ro - 2, batch.dims, so);
+        cg_loop lb[IR_MAX_RANK];
+        LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oo = cg_i64(c, 0);
+        for (int d = 0; d < ro - 2; d++) {
+            LLVMValueRef iv = cg_loop_begin(c, batch.dims[d], &lb[d]);
+            oa = LLVMBuildAdd(c->b, oa, LLVMBuildMul(c->b, iv, cg_i64(c, sa[d] * m * k), ""), "");
+            ob = LLVMBuildAdd(c->b, ob, LLVMBuildMul(c->b, iv, cg_i64(c, sb[d] * k * nn), ""), "");
+            oo = LLVMBuildAdd(c->b, oo, LLVMBuildMul(c->b, iv, cg_i64(c, so[d] * m * nn), ""), "");
+        }
+        LLVMValueRef fn = sgemm_decl(c);
+        LLVMValueRef args[] = {LLVMConstInt(c->i32, tra, 0), LLVMConstInt(c->i32, trb, 0), cg_i64(c, m), cg_i64(c, nn), cg_i64(c, k),
+                               f32_at(c, a, oa), cg_i64(c, tra ? m : k), f32_at(c, b, ob), cg_i64(c, trb ? k : nn),
+                               f32_at(c, out, oo), cg_i64(c, nn)};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 11, "");
+        for (int d = ro - 3; d >= 0; d--) cg_loop_end(c, &lb[d]);
+        return true;
+    }
     const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
     kl_dtype t = to->dtype;
     bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b, f = kl_dtype_is_float(t);

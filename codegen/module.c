@@ -11,6 +11,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg_internal.h"
+#include "kiln/runtime.h"
 
 static double now(void)
 {
@@ -361,6 +362,13 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
         if ((err = LLVMOrcCreateLLJIT(&j->jit, jb))) ok = orc_error(d, "create", err);
     }
     if (tm) LLVMDisposeTargetMachine(tm);
+    if (ok) { /* the runtime functions generated code may call, bound to this process's copies */
+        LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
+        LLVMOrcCSymbolMapPair sym = {LLVMOrcExecutionSessionIntern(es, "kiln_rt_sgemm"),
+                                     {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_sgemm, {LLVMJITSymbolGenericFlagsExported, 0}}};
+        LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&sym, 1);
+        if ((err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu))) ok = orc_error(d, "runtime symbols", err);
+    }
     if (ok) {
         LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(c.mod, tsc);
         c.mod = NULL; /* owned by the JIT now */
