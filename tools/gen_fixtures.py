@@ -21,11 +21,11 @@ tf1 = tf.compat.v1
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-REGISTRY = []
+REGISTRY = {}  # fixture name -> function writing it, in generation order
 
 
 def fixture(fn):
-    REGISTRY.append(fn)
+    REGISTRY[fn.__name__] = fn
     return fn
 
 
@@ -72,32 +72,79 @@ class Case:
         os.makedirs(d)
         gd = self.graph.as_graph_def()
         lines = ["# " + line for line in self.doc.strip().splitlines()]
-        if self.expect_error is None:
-            with tf1.Session(graph=self.graph) as s:
-                outs = s.run([t for _, t in self.fetches], {t: v for _, t, v in self.feeds})
+        outs = run_session(self.graph, [t for _, t in self.fetches],
+                           {t: v for _, t, v in self.feeds}) if self.expect_error is None else None
+        files = {}
         for name, _, value in self.feeds:
             fn = "in_%s.npy" % safe(name)
-            np.save(os.path.join(d, fn), value)
+            files[fn] = value
             lines.append("feed %s %s" % (name, fn))
         for i, (name, _) in enumerate(self.fetches):
-            if self.expect_error is None:
+            fn = "-"
+            if outs is not None:
                 fn = "out_%s.npy" % safe(name)
-                np.save(os.path.join(d, fn), outs[i])
-            else:
-                fn = "-"
+                files[fn] = outs[i]
             lines.append("fetch %s %s" % (name, fn))
-        if self.expect_error is not None:
-            lines.append("expect_error %s" % self.expect_error)
-        else:
-            lines.append("tol %s" % self.tol)
+        assert len(files) == len(self.feeds) + (len(self.fetches) if outs is not None else 0), \
+            "%s: two tensors map to one file name" % self.name
+        lines.append("expect_error %s" % self.expect_error if self.expect_error else "tol %s" % self.tol)
         if self.edit:
             self.edit(gd)
+        # deterministic=True sorts the attr maps, so a regeneration is byte-identical.
+        pb = gd.SerializeToString(deterministic=True)
         with open(os.path.join(d, "model.pb"), "wb") as f:
-            f.write(gd.SerializeToString())
+            f.write(pb)
+        for fn, value in files.items():
+            np.save(os.path.join(d, fn), value)
         with open(os.path.join(d, "fixture.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        self.check(d)
         size = sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d))
+        assert size < 100_000, "%s: %d bytes, keep fixtures small" % (self.name, size)
         print("%-26s %7d bytes  %s" % (self.name, size, self.doc.strip().splitlines()[0]))
+
+    def check(self, d):
+        """Reads the written fixture back as the C side will: parse model.pb,
+        import it into a fresh graph, feed and fetch by the names in
+        fixture.txt and compare with the saved outputs bit for bit."""
+        gd = tf1.GraphDef()
+        with open(os.path.join(d, "model.pb"), "rb") as f:
+            gd.ParseFromString(f.read())
+        feeds, fetches = [], []
+        for line in open(os.path.join(d, "fixture.txt")):
+            w = line.split()
+            if w and w[0] == "feed":
+                feeds.append((tname(w[1]), np.load(os.path.join(d, w[2]))))
+            elif w and w[0] == "fetch":
+                fetches.append((tname(w[1]), w[2]))
+        g = tf.Graph()
+        with g.as_default():
+            try:
+                tf1.import_graph_def(gd, name="")
+            except ValueError:
+                if self.edit:  # an invalid GraphDef made on purpose
+                    return
+                raise
+        assert not self.edit, "%s: the edited GraphDef still imports; TensorFlow should reject it" % self.name
+        if self.expect_error:
+            return
+        outs = run_session(g, [n for n, _ in fetches], {n: v for n, v in feeds})
+        for (n, fn), out in zip(fetches, outs):
+            want = np.load(os.path.join(d, fn))
+            assert out.dtype == want.dtype and out.shape == want.shape and \
+                np.array_equal(out, want, equal_nan=True), "%s: %s differs on re-import" % (self.name, n)
+
+
+def tname(name):
+    """A fixture.txt tensor name ("h", "h:0", "scope/h") as TF's "node:index"."""
+    return name if ":" in name else name + ":0"
+
+
+def run_session(graph, fetches, feeds):
+    # One thread: TensorFlow's reductions and matmuls then sum in one order.
+    config = tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    with tf1.Session(graph=graph, config=config) as s:
+        return s.run(fetches, feeds)
 
 
 def mlp_graph(c):
@@ -186,36 +233,57 @@ def unary_positive():
     c.write()
 
 
-def math_inputs(rng, lo, hi, tiny=True):
-    grid = np.linspace(lo, hi, 2048, dtype=np.float32)
-    rand = rng.uniform(lo, hi, 1536).astype(np.float32)
-    extra = np.array([0.0, -0.0, 1e-7, -1e-7, 1e-30, -1e-30, 0.5, -0.5, 1.0, -1.0], np.float32) if tiny else \
-        np.array([], np.float32)
-    v = np.concatenate([grid, rand, extra])
-    return np.resize(v, 4096).astype(np.float32)
+MATH_N = 4096
+SPECIAL = [0.0, -0.0, 1e-30, -1e-30, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0]
 
 
-def math_fixture(name, op, lo, hi, seed, positive=False):
-    c = Case("math_" + name, "Accuracy of %s over [%g, %g] (4096 values): polynomial approximations vs TF." % (name, lo, hi), seed)
-    with c.graph.as_default():
-        v = math_inputs(c.rng, lo, hi, tiny=not positive)
-        if positive:
-            v = np.abs(v) + np.float32(1e-30)
-            v[:512] = np.float32(10.0) ** c.rng.uniform(-30, 30, 512).astype(np.float32)
-        x = c.placeholder("x", [4096], value=v.astype(np.float32))
-        c.fetch(op(x=x, name=name))
-        c.tol = "4e-6 1e-30"
-    c.write()
+def math_inputs(rng, lo, hi, log_spaced):
+    """4096 float32 inputs: a dense grid over [lo, hi] (in powers of ten when
+    log_spaced), 512 values where relative accuracy is hardest (linear
+    scales: magnitudes in [1e-8, 1] with random signs, where tanh(x) ~ x;
+    log scales: a dense grid over [0.5, 2] around log's root), the special
+    values inside [lo, hi], and uniform random values for the rest.  Sorted,
+    so a failing index is easy to read."""
+    if log_spaced:
+        grid = 10.0 ** np.linspace(np.log10(lo), np.log10(hi), 2048)
+        rand = lambda n: 10.0 ** rng.uniform(np.log10(lo), np.log10(hi), n)  # noqa: E731
+        small = np.linspace(0.5, 2.0, 512)
+    else:
+        grid = np.linspace(lo, hi, 2048)
+        rand = lambda n: rng.uniform(lo, hi, n)  # noqa: E731
+        small = 10.0 ** rng.uniform(-8, 0, 512) * np.where(rng.random(512) < 0.5, -1.0, 1.0)
+        if lo >= 0:
+            small = np.abs(small)
+    special = [v for v in SPECIAL if lo <= v <= hi] + [lo, hi]
+    v = np.concatenate([grid, small, special]).astype(np.float32)
+    v = np.concatenate([v, rand(MATH_N - len(v)).astype(np.float32)])
+    v = np.clip(v, np.float32(lo), np.float32(hi))
+    return np.sort(v, kind="stable")
 
 
-@fixture
-def math_all():
-    math_fixture("exp", tf.raw_ops.Exp, -87, 88, 10)
-    math_fixture("log", tf.raw_ops.Log, 1e-30, 1e30, 11, positive=True)
-    math_fixture("tanh", tf.raw_ops.Tanh, -20, 20, 12)
-    math_fixture("sigmoid", tf.raw_ops.Sigmoid, -20, 20, 13)
-    math_fixture("sqrt", tf.raw_ops.Sqrt, 0, 1e6, 14, positive=True)
-    math_fixture("rsqrt", tf.raw_ops.Rsqrt, 1e-6, 1e6, 15, positive=True)
+def math_fixture(fn_name, op, lo, hi, seed, log_spaced=False):
+    @fixture
+    def gen():
+        c = Case("math_" + fn_name,
+                 "Accuracy of %s over [%g, %g], %d values (dense grid, small magnitudes, random).\n"
+                 "Checks Kiln's polynomial approximations against TensorFlow: rtol 2e-6 is ~16 ULP;\n"
+                 "tests/test_math.c also reads in_x.npy/out_%s.npy and counts ULPs itself."
+                 % (fn_name, lo, hi, MATH_N, fn_name), seed)
+        with c.graph.as_default():
+            x = c.placeholder("x", [MATH_N], value=math_inputs(c.rng, lo, hi, log_spaced))
+            c.fetch(op(x=x, name=fn_name))
+            c.tol = "2e-6 0"
+        c.write()
+    gen.__name__ = "math_" + fn_name
+    REGISTRY["math_" + fn_name] = REGISTRY.pop("gen")
+
+
+math_fixture("exp", tf.raw_ops.Exp, -87, 88, 10)
+math_fixture("log", tf.raw_ops.Log, 1e-30, 1e30, 11, log_spaced=True)
+math_fixture("tanh", tf.raw_ops.Tanh, -20, 20, 12)
+math_fixture("sigmoid", tf.raw_ops.Sigmoid, -20, 20, 13)
+math_fixture("sqrt", tf.raw_ops.Sqrt, 0, 1e6, 14)
+math_fixture("rsqrt", tf.raw_ops.Rsqrt, 1e-6, 1e6, 15, log_spaced=True)
 
 
 @fixture
@@ -272,6 +340,9 @@ def reductions():
         c.fetch(tf.raw_ops.Max(input=x, axis=[2, 0], keep_dims=False, name="max_20"))
         c.fetch(tf.raw_ops.Max(input=x, axis=1, keep_dims=True, name="max_1_keep"))
         c.fetch(tf.raw_ops.Sum(input=x, axis=np.array([], np.int32), keep_dims=False, name="sum_none"))
+        c.fetch(tf.raw_ops.Sum(input=x, axis=[-2], keep_dims=True, name="sum_neg2_keep"))
+        c.fetch(tf.raw_ops.Mean(input=x, axis=[0, 2], keep_dims=True, name="mean_02_keep"))
+        c.fetch(tf.raw_ops.Max(input=x, axis=[0, 1, 2], keep_dims=True, name="max_all_keep"))
     c.write()
 
 
@@ -329,25 +400,35 @@ def int32_ops():
 
 @fixture
 def const_fold_cse():
-    c = Case("const_fold_cse", "Constant subgraph (folded), duplicate subexpressions and constants (CSE).", 12)
+    c = Case("const_fold_cse", "Constant subgraph (folded), duplicate subexpressions and constants (CSE).\n"
+             "k = Exp(Const k0) * Const half is computed from constants only; w_a and w_b are\n"
+             "identical constants, so dup1/dup2 become identical once they merge; same1/same2 are\n"
+             "the same op on the same inputs outright.", 12)
     with c.graph.as_default():
         x = c.placeholder("x", [8, 8])
-        k = tf.exp(tf.constant(c.rand(8), name="k0"), name="k_exp") * tf.constant(np.float32(0.5), name="half")
+        k = tf.raw_ops.Mul(x=tf.exp(tf.constant(c.rand(8), name="k0"), name="k_exp"),
+                           y=tf.constant(np.float32(0.5), name="half"), name="k")
         w1 = tf.constant(np.full((8,), 0.25, np.float32), name="w_a")
         w2 = tf.constant(np.full((8,), 0.25, np.float32), name="w_b")
-        s1 = tf.tanh(x * w1, name="dup1")
-        s2 = tf.tanh(x * w2, name="dup2")
-        c.fetch(tf.raw_ops.AddV2(x=s1 + s2, y=k, name="y"))
+        s1 = tf.tanh(tf.raw_ops.Mul(x=x, y=w1, name="xw_a"), name="dup1")
+        s2 = tf.tanh(tf.raw_ops.Mul(x=x, y=w2, name="xw_b"), name="dup2")
+        e1 = tf.raw_ops.Sigmoid(x=x, name="same1")
+        e2 = tf.raw_ops.Sigmoid(x=x, name="same2")
+        t = tf.raw_ops.AddV2(x=tf.raw_ops.AddV2(x=s1, y=s2, name="dups"), y=k, name="t")
+        c.fetch(tf.raw_ops.AddV2(x=t, y=tf.raw_ops.Mul(x=e1, y=e2, name="sames"), name="y"))
     c.write()
 
 
 @fixture
 def pruning():
-    c = Case("pruning", "An unsupported op (Cumsum) on a branch the fetch does not need: must compile.", 13)
+    c = Case("pruning", "Unsupported ops (Cumsum, MatrixDeterminant) on a branch the fetch does not need:\n"
+             "the branch hangs off a live value (h), so compiling y must prune it, not fail.", 13)
     with c.graph.as_default():
-        x = c.placeholder("x", [4, 5])
-        tf.math.cumsum(x, axis=1, name="unneeded_cumsum")
-        c.fetch(tf.sigmoid(x, name="y"))
+        x = c.placeholder("x", [4, 4])
+        h = tf.tanh(x, name="h")
+        dead = tf.linalg.det(tf.math.cumsum(h, axis=1, name="unneeded_cumsum"), name="unneeded_det")
+        tf.raw_ops.AddV2(x=dead, y=tf.constant(1.0), name="unneeded_sink")
+        c.fetch(tf.sigmoid(h, name="y"))
     c.write()
 
 
@@ -361,6 +442,21 @@ def placeholders():
             i = tf.identity(x * 2.0, name="ident")
         y = tf.raw_ops.AddV2(x=i, y=d, name="y")
         c.fetches.append(("y:0", y))
+    c.write()
+
+
+@fixture
+def scoped_names():
+    c = Case("scoped_names", "Tensor names with '/' (name scopes) and ':' (fed and fetched as \"name:0\").", 19)
+    with c.graph.as_default():
+        with tf.name_scope("input"):
+            x = tf1.placeholder(tf.float32, [2, 5], name="x")
+        c.feed_tensor("input/x:0", x, c.rand(2, 5))
+        with tf.name_scope("dense"):
+            h = tf.nn.bias_add(tf.matmul(x, c.const(5, 3, name="w")), c.const(3, name="b"), name="pre")
+            y = tf.tanh(h, name="out")
+        c.fetch(y, "dense/out:0")
+        c.fetch(h, "dense/pre")
     c.write()
 
 
@@ -418,15 +514,21 @@ def shape_mismatch():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--only")
+    ap = argparse.ArgumentParser(description="Regenerate the TensorFlow fixtures under tests/fixtures.")
+    ap.add_argument("--only", action="append", metavar="NAME", help="only this fixture (repeatable)")
+    ap.add_argument("--list", action="store_true", help="print the fixture names and exit")
     args = ap.parse_args()
+    if args.list:
+        print("\n".join(REGISTRY))
+        return 0
+    unknown = [n for n in args.only or [] if n not in REGISTRY]
+    if unknown:
+        ap.error("unknown fixture %s (see --list)" % ", ".join(unknown))
     tf1.disable_eager_execution()
     os.makedirs(FIXTURES, exist_ok=True)
-    for fn in REGISTRY:
-        if args.only and args.only not in fn.__name__:
-            continue
-        fn()
+    for name, fn in REGISTRY.items():
+        if not args.only or name in args.only:
+            fn()
     return 0
 
 
