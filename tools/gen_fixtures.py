@@ -421,8 +421,8 @@ def const_fold_cse():
 
 @fixture
 def pruning():
-    c = Case("pruning", "Unsupported ops (Cumsum, MatrixDeterminant) on a branch the fetch does not need:\n"
-             "the branch hangs off a live value (h), so compiling y must prune it, not fail.", 13)
+    c = Case("pruning", "Pruning: unsupported ops (Cumsum, MatrixDeterminant) on a branch y does not need.\n"
+             "The branch hangs off a live value (h), so compiling y must prune it, not fail.", 13)
     with c.graph.as_default():
         x = c.placeholder("x", [4, 4])
         h = tf.tanh(x, name="h")
@@ -513,13 +513,48 @@ def shape_mismatch():
     c.write()
 
 
+DOC = os.path.join(ROOT, "docs", "fixtures.md")
+DOC_BEGIN, DOC_END = "<!-- gen_fixtures.py: table begin -->", "<!-- gen_fixtures.py: table end -->"
+
+
+def doc_table():
+    """The fixture table of docs/fixtures.md, from the written fixture.txt files."""
+    rows = ["| fixture | exercises | feeds -> fetches | check |", "|---|---|---|---|"]
+    for name in REGISTRY:
+        text = open(os.path.join(FIXTURES, name, "fixture.txt")).read().splitlines()
+        words = [ln.split() for ln in text]
+        about = [ln[2:] for ln in text if ln.startswith("# ")][0].replace("|", "\\|")
+        feeds = ", ".join("`%s`" % w[1] for w in words if w and w[0] == "feed") or "none"
+        fetches = ", ".join("`%s`" % w[1] for w in words if w and w[0] == "fetch")
+        tol = [w for w in words if w and w[0] in ("tol", "expect_error")][0]
+        check = "rtol %s, atol %s" % (tol[1], tol[2]) if tol[0] == "tol" else \
+            "error containing \"%s\"" % " ".join(tol[1:])
+        rows.append("| %s | %s | %s -> %s | %s |" % (name, about, feeds, fetches, check))
+    return "\n".join(rows)
+
+
+def update_doc():
+    text = open(DOC).read()
+    if DOC_BEGIN not in text:
+        print("docs/fixtures.md has no table markers; table not updated", file=sys.stderr)
+        return
+    head, rest = text.split(DOC_BEGIN, 1)
+    tail = rest.split(DOC_END, 1)[1]
+    with open(DOC, "w") as f:
+        f.write(head + DOC_BEGIN + "\n" + doc_table() + "\n" + DOC_END + tail)
+
+
 def main():
     ap = argparse.ArgumentParser(description="Regenerate the TensorFlow fixtures under tests/fixtures.")
     ap.add_argument("--only", action="append", metavar="NAME", help="only this fixture (repeatable)")
     ap.add_argument("--list", action="store_true", help="print the fixture names and exit")
+    ap.add_argument("--table", action="store_true", help="print the docs/fixtures.md table and exit")
     args = ap.parse_args()
     if args.list:
         print("\n".join(REGISTRY))
+        return 0
+    if args.table:
+        print(doc_table())
         return 0
     unknown = [n for n in args.only or [] if n not in REGISTRY]
     if unknown:
@@ -529,6 +564,8 @@ def main():
     for name, fn in REGISTRY.items():
         if not args.only or name in args.only:
             fn()
+    if not args.only:
+        update_doc()
     return 0
 
 
