@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Regenerates every committed TensorFlow fixture and the sample MLP.
 
-    sh tools/setup-venv.sh && tools/.venv/bin/python tools/gen_fixtures.py [--only NAME]
+    sh tools/setup-venv.sh && tools/.venv/bin/python tools/gen_fixtures.py [--only NAME]... [--list] [--table]
 
 Each fixture is tests/fixtures/NAME/ with model.pb (binary GraphDef), input
 and reference-output .npy files made by TensorFlow itself, and fixture.txt
-(format in docs/fixtures.md).  Deterministic: every fixture has its own seed.
-TensorFlow is the oracle; nothing here is used by the compiler.
+(format in docs/fixtures.md).  Deterministic: every fixture has its own
+seed, TensorFlow runs on one thread and model.pb is serialized with sorted
+maps, so a rerun rewrites identical bytes.  Every fixture is read back and
+rerun after writing.  A full run also rewrites the table in
+docs/fixtures.md.  TensorFlow is the oracle; nothing here is used by the
+compiler.
 """
 import argparse
 import os
