@@ -46,3 +46,87 @@ Test(npy, broken_files_are_rejected_with_their_name)
     closedir(dir);
     cr_assert_geq(n, 8);
 }
+
+/* Writes magic, version, header length (2 or 4 bytes), dict and data. */
+static void write_npy(const char *path, int version, const char *dict, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    size_t len = strlen(dict);
+    unsigned char pre[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', (unsigned char)version, 0,
+                             (unsigned char)len, (unsigned char)(len >> 8), 0, 0};
+    fwrite(pre, 1, version == 1 ? 10 : 12, f);
+    fwrite(dict, 1, len, f);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+Test(npy, versions_2_and_3_scalars_and_vectors)
+{
+    const char *path = KILN_BINARY_DIR "/v.npy";
+    int32_t v[3] = {1, -2, 3};
+    kl_diag d = {0};
+    npy_array a;
+    write_npy(path, 2, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", v, sizeof v);
+    cr_assert(npy_load(path, &a, &d), "%s", d.text);
+    cr_assert(a.dtype == KL_I32 && a.rank == 1 && a.dims[0] == 3 && ((int32_t *)a.data)[1] == -2);
+    npy_free(&a);
+    write_npy(path, 3, "{'descr': '<i4', 'fortran_order': False, 'shape': (), }\n", v, 4);
+    cr_assert(npy_load(path, &a, &d), "%s", d.text);
+    cr_assert(a.rank == 0 && a.bytes == 4 && ((int32_t *)a.data)[0] == 1);
+    npy_free(&a);
+    write_npy(path, 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (1, 3), }\n", "\1\0\1", 3);
+    cr_assert(npy_load(path, &a, &d), "%s", d.text);
+    cr_assert(a.dtype == KL_BOOL && a.rank == 2 && a.dims[1] == 3);
+    npy_free(&a);
+    write_npy(path, 4, "{'descr': '<i4', 'fortran_order': False, 'shape': (), }\n", v, 4);
+    cr_assert_not(npy_load(path, &a, &d), "version 4 loaded");
+    cr_assert(strstr(d.text, "v.npy"), "%s", d.text);
+    kl_diag_clear(&d);
+}
+
+/* npy_save puts the data at a 64-byte boundary, as numpy does. */
+Test(npy, saved_header_is_64_byte_aligned)
+{
+    const char *path = KILN_BINARY_DIR "/aligned.npy";
+    float x[6] = {0};
+    kl_diag d = {0};
+    for (int rank = 0; rank <= 3; rank++) {
+        cr_assert(npy_save(path, KL_F32, rank, (int64_t[]){1, 2, 3}, x, &d), "%s", d.text);
+        FILE *f = fopen(path, "rb");
+        unsigned char pre[10];
+        cr_assert_eq(fread(pre, 1, 10, f), 10);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        size_t hlen = pre[8] | (size_t)pre[9] << 8;
+        cr_assert_eq(pre[6], 1);
+        cr_assert_eq((10 + hlen) % 64, 0);
+        static const size_t numel[] = {1, 1, 2, 6}; /* products of (1, 2, 3)[:rank] */
+        cr_assert_eq((size_t)size, 10 + hlen + numel[rank] * sizeof(float));
+    }
+    cr_assert_not(npy_save(path, KL_F32, 1, (int64_t[]){-1}, x, &d));
+    kl_diag_clear(&d);
+}
+
+/* The TensorFlow-made fixture tensors load (numpy wrote them). */
+Test(npy, numpy_written_files_load)
+{
+    DIR *dir = opendir(KILN_SOURCE_DIR "/tests/fixtures/mlp");
+    if (!dir) cr_skip_test("no fixtures");
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".npy")) continue;
+        char path[1024];
+        snprintf(path, sizeof path, KILN_SOURCE_DIR "/tests/fixtures/mlp/%s", e->d_name);
+        npy_array a;
+        kl_diag d = {0};
+        cr_assert(npy_load(path, &a, &d), "%s", d.text);
+        cr_assert(a.dtype == KL_F32 && a.rank == 2);
+        npy_free(&a);
+        n++;
+    }
+    closedir(dir);
+    cr_assert_geq(n, 2);
+}

@@ -194,6 +194,12 @@ NPY = {
     "object": npy(b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 8),
     "huge_header_len": b"\x93NUMPY\x02\x00\xff\xff\xff\x7f",
     "bad_shape": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (a, b), }\n"),
+    "huge_shape": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776, 1099511627776), }\n", b"\x00" * 4),
+    "negative_dim": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }\n", b"\x00" * 4),
+    "no_commas": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1 1), }\n", b"\x00" * 4),
+    "rank9": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", b"\x00" * 4),
+    "v2_truncated_len": b"\x93NUMPY\x02\x00\x10\x00",
+    "no_descr": npy(b"{'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 4),
     "trailing": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", b"\x00" * 8),
 }
 

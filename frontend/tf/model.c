@@ -109,6 +109,11 @@ void tf_model_free(tf_model *m)
 
 int tf_model_num_nodes(const tf_model *m) { return (int)m->pb->n_node; }
 
+const char *tf_model_node_name(const tf_model *m, int i)
+{
+    return i >= 0 && (size_t)i < m->pb->n_node ? m->pb->node[i]->name : NULL;
+}
+
 const Kiln__Tf__TfAttrValue *tf_attr(const Kiln__Tf__TfNode *n, const char *key)
 {
     for (size_t i = 0; i < n->n_attr; i++)

@@ -19,6 +19,8 @@ bool tf_model_load(const char *path, tf_model **out, kl_diag *d);
 bool tf_model_load_buffer(const void *data, size_t size, const char *source, tf_model **out, kl_diag *d);
 void tf_model_free(tf_model *m);
 int tf_model_num_nodes(const tf_model *m);
+/* Name of the i-th NodeDef (GraphDef order), or NULL when i is out of range. */
+const char *tf_model_node_name(const tf_model *m, int i);
 
 /* Import the subgraph that computes `fetches` given `feeds`, tfcompile
  * style: tensor names are "node" (output 0) or "node:k"; a feed may cut the

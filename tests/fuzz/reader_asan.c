@@ -14,12 +14,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
 #include "tools/kiln/npy.h"
 
 static int checked, rejected, bad;
+
+/* READER_ASAN_TRACE=FILE writes every mutated input to FILE before trying
+ * it, so after a sanitizer stops the run FILE holds the input to replay
+ * (the mutations are deterministic; slow, for debugging only). */
+static const char *trace;
+
+static void trace_input(const unsigned char *data, size_t n)
+{
+    FILE *f = trace ? fopen(trace, "wb") : NULL;
+    if (!f) return;
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
 
 static unsigned long long rng = 0x9e3779b97f4a7c15ull;
 static unsigned next_rand(void)
@@ -51,7 +65,34 @@ static void expect_message(const kl_diag *d, const char *what)
     }
 }
 
-static void try_graph(const unsigned char *data, size_t n, const char *what)
+static void try_import(const tf_model *m, const char *const *feeds, int nf, const char *const *fetches, int nt,
+                       const char *what)
+{
+    kl_diag d = {0};
+    ir_graph *g = tf_import(m, feeds, nf, fetches, nt, &d);
+    if (!g) expect_message(&d, what);
+    else if (!ir_verify(g, &d)) fprintf(stderr, "FAIL: %s imports to invalid IR: %s\n", what, d.text), bad++;
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+}
+
+/* Feed/fetch guesses beyond the defaults: node k alone as the fetch, and
+ * node k as a feed (an internal tensor) with the sinks as fetches.  For an
+ * unmutated small graph every node; otherwise `tries` random ones. */
+static void try_guesses(const tf_model *m, const char *what, int tries, bool mutated)
+{
+    int n = tf_model_num_nodes(m);
+    bool all = !mutated && n <= 64;
+    for (int t = 0; t < (all ? n : tries); t++) {
+        int k = all ? t : (int)(next_rand() % (unsigned)n);
+        const char *name = tf_model_node_name(m, k);
+        if (!name) continue;
+        try_import(m, NULL, 0, &name, 1, what);
+        try_import(m, &name, 1, NULL, 0, what);
+    }
+}
+
+static void try_graph(const unsigned char *data, size_t n, const char *what, int guesses, bool mutated)
 {
     kl_diag d = {0};
     tf_model *m;
@@ -61,11 +102,8 @@ static void try_graph(const unsigned char *data, size_t n, const char *what)
         kl_diag_clear(&d);
         return;
     }
-    ir_graph *g = tf_import(m, NULL, 0, NULL, 0, &d);
-    if (!g) expect_message(&d, what);
-    else if (!ir_verify(g, &d)) fprintf(stderr, "FAIL: %s imports to invalid IR: %s\n", what, d.text), bad++;
-    ir_graph_free(g);
-    kl_diag_clear(&d);
+    try_import(m, NULL, 0, NULL, 0, what);
+    try_guesses(m, what, guesses, mutated);
     tf_model_free(m);
 }
 
@@ -105,26 +143,34 @@ static void try_ir_text(const unsigned char *data, size_t n, const char *what)
     free(text);
 }
 
+/* One to four edits of orig into buf (n + 64 bytes); returns the length. */
+static size_t mutate(unsigned char *buf, const unsigned char *orig, size_t n)
+{
+    size_t len = n;
+    memcpy(buf, orig, n);
+    int edits = 1 + next_rand() % 4;
+    for (int e = 0; e < edits && len; e++) {
+        size_t at = next_rand() % len;
+        switch (next_rand() % 5) {
+        case 0: buf[at] ^= (unsigned char)(1u << (next_rand() % 8)); break;
+        case 1: len = at; break;
+        case 2: buf[at] = (unsigned char)next_rand(); break;
+        case 3: if (len < n + 60) { memmove(buf + at + 1, buf + at, len - at); buf[at] = (unsigned char)next_rand(); len++; } break;
+        case 4: memset(buf + at, 0xff, (len - at) < 8 ? len - at : 8); break;
+        }
+    }
+    return len;
+}
+
 static void mutate_and_try(const unsigned char *orig, size_t n, const char *what, int count, int kind)
 {
     unsigned char *buf = malloc(n + 64);
     for (int i = 0; i < count; i++) {
-        size_t len = n;
-        memcpy(buf, orig, n);
-        int edits = 1 + next_rand() % 4;
-        for (int e = 0; e < edits && len; e++) {
-            size_t at = next_rand() % len;
-            switch (next_rand() % 5) {
-            case 0: buf[at] ^= (unsigned char)(1u << (next_rand() % 8)); break;
-            case 1: len = at; break;
-            case 2: buf[at] = (unsigned char)next_rand(); break;
-            case 3: if (len < n + 60) { memmove(buf + at + 1, buf + at, len - at); buf[at] = (unsigned char)next_rand(); len++; } break;
-            case 4: memset(buf + at, 0xff, (len - at) < 8 ? len - at : 8); break;
-            }
-        }
+        size_t len = mutate(buf, orig, n);
+        trace_input(buf, len);
         if (kind == 1) try_ir_text(buf, len, what);
         else if (kind == 2) try_onnx(buf, len, what);
-        else try_graph(buf, len, what);
+        else try_graph(buf, len, what, next_rand() % 4 == 0, true);
     }
     free(buf);
 }
@@ -150,19 +196,52 @@ static void graph_file(const char *path, const char *name, int mutations)
     size_t n;
     unsigned char *b = read_all(path, &n);
     if (!b) return;
-    try_graph(b, n, name);
+    try_graph(b, n, name, 16, false);
     mutate_and_try(b, n, name, mutations, 0);
     free(b);
 }
 
-static void npy_file(const char *path, const char *name, int mutations)
+/* Broken ONNX models kept because they once broke the reader. */
+static void onnx_file(const char *path, const char *name, int mutations)
+{
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    if (!b) return;
+    try_onnx(b, n, name);
+    free(b);
+}
+
+static void npy_try(const char *path, const char *what)
 {
     npy_array a;
     kl_diag d = {0};
     checked++;
-    if (!npy_load(path, &a, &d)) expect_message(&d, name);
+    if (!npy_load(path, &a, &d)) expect_message(&d, what);
     else npy_free(&a);
     kl_diag_clear(&d);
+}
+
+/* npy_load reads a path, so each mutation goes through a scratch file. */
+static void npy_file(const char *path, const char *name, int mutations)
+{
+    npy_try(path, name);
+    size_t n;
+    unsigned char *orig = mutations ? read_all(path, &n) : NULL;
+    if (!orig) return;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "/tmp/reader_asan_%d.npy", (int)getpid());
+    unsigned char *buf = malloc(n + 64);
+    for (int i = 0; i < mutations; i++) {
+        size_t len = mutate(buf, orig, n);
+        FILE *f = fopen(tmp, "wb");
+        if (!f) break;
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        npy_try(tmp, name);
+    }
+    remove(tmp);
+    free(buf);
+    free(orig);
 }
 
 static void kir_file(const char *path, const char *name, int mutations)
@@ -215,11 +294,20 @@ int main(int argc, char **argv)
 {
     if (argc < 2) return fprintf(stderr, "usage: reader_asan SOURCE_DIR [MUTATIONS]\n"), 2;
     int mutations = argc > 2 ? atoi(argv[2]) : 300;
+    trace = getenv("READER_ASAN_TRACE");
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/tests/corpus/bad_pb", argv[1]);
     each_file(dir, ".pb", graph_file, 0);
     snprintf(dir, sizeof dir, "%s/tests/corpus/bad_npy", argv[1]);
     each_file(dir, ".npy", npy_file, 0);
+    snprintf(dir, sizeof dir, "%s/tests/corpus/bad_onnx", argv[1]);
+    each_file(dir, ".onnx", onnx_file, 0);
+    snprintf(dir, sizeof dir, "%s/tests/corpus/tf", argv[1]);
+    each_file(dir, ".pb", graph_file, mutations);
+    snprintf(dir, sizeof dir, "%s/samples/mlp", argv[1]);
+    each_file(dir, ".npy", npy_file, mutations / 10);
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/mlp", argv[1]);
+    each_file(dir, ".npy", npy_file, mutations / 10);
     snprintf(dir, sizeof dir, "%s/tests/fixtures", argv[1]);
     fixture_dir(dir, mutations);
     snprintf(dir, sizeof dir, "%s/tests/passes", argv[1]);

@@ -35,20 +35,45 @@ static const char *dict_value(const char *dict, const char *key)
     return k;
 }
 
+/* "()", "(7,)", "(2, 3)": non-negative integers separated by commas. */
 static bool parse_shape(const char *s, npy_array *a)
 {
     if (!s || *s != '(') return false;
     a->rank = 0;
     for (s++;;) {
-        while (*s == ' ' || *s == ',') s++;
+        while (*s == ' ') s++;
         if (*s == ')') return true;
         if (*s < '0' || *s > '9' || a->rank == IR_MAX_RANK) return false;
         char *end;
+        errno = 0;
         long long v = strtoll(s, &end, 10);
-        if (v < 0 || v > (1ll << 40)) return false;
+        if (errno || v > (1ll << 40)) return false;
         a->dims[a->rank++] = v;
-        s = end;
+        for (s = end; *s == ' '; s++) {}
+        if (*s == ',') s++;
+        else if (*s != ')') return false;
     }
+}
+
+/* Element count of the shape, or -1 when it overflows or passes `limit`. */
+static int64_t checked_numel(const npy_array *a, int64_t limit)
+{
+    int64_t numel = 1;
+    for (int i = 0; i < a->rank; i++) {
+        if (a->dims[i] && numel > limit / a->dims[i]) return -1;
+        numel *= a->dims[i];
+    }
+    return numel;
+}
+
+/* Bytes left in f after the current position, or -1. */
+static int64_t bytes_left(FILE *f)
+{
+    long at = ftell(f);
+    if (at < 0 || fseek(f, 0, SEEK_END)) return -1;
+    long end = ftell(f);
+    if (end < 0 || fseek(f, at, SEEK_SET)) return -1;
+    return (int64_t)end - at;
 }
 
 static bool parse_header(const char *dict, npy_array *a, const char *path, kl_diag *d)
@@ -61,6 +86,24 @@ static bool parse_header(const char *dict, npy_array *a, const char *path, kl_di
     if (!known) return fail(d, path, "unsupported .npy dtype (want float32, float16, float64, int8/16/32/64, uint8, bool)");
     if (strncmp(order, "False", 5)) return fail(d, path, "Fortran-order .npy arrays are not supported");
     if (!parse_shape(dict_value(dict, "'shape'"), a)) return fail(d, path, "malformed shape in .npy header");
+    return true;
+}
+
+/* The data after the header: exactly as many bytes as the shape says.  The
+ * size is checked against the file before allocating, so a header that
+ * declares a huge shape costs nothing. */
+static bool read_data(FILE *f, npy_array *a, const char *path, kl_diag *d)
+{
+    size_t elem = kl_dtype_size(a->dtype);
+    int64_t numel = checked_numel(a, INT64_MAX / (int64_t)elem), left = bytes_left(f);
+    if (numel < 0) return fail(d, path, "shape in .npy header is too large");
+    a->bytes = (size_t)numel * elem;
+    if (left < 0) return fail(d, path, "cannot read the file");
+    if ((uint64_t)left < a->bytes) return fail(d, path, "file is shorter than its shape says");
+    if ((uint64_t)left > a->bytes) return fail(d, path, "file is longer than its shape says");
+    a->data = aligned_alloc(64, (a->bytes + 64) & ~(size_t)63);
+    if (!a->data) return fail(d, path, "out of memory");
+    if (fread(a->data, 1, a->bytes, f) != a->bytes) return fail(d, path, "cannot read the data");
     return true;
 }
 
@@ -86,15 +129,8 @@ bool npy_load(const char *path, npy_array *a, kl_diag *d)
     dict = calloc(1, hlen + 1);
     ok = dict && fread(dict, 1, hlen, f) == hlen && parse_header(dict, a, path, d);
     free(dict);
-    if (ok) {
-        int64_t numel = 1;
-        for (int i = 0; i < a->rank; i++) numel *= a->dims[i];
-        a->bytes = (size_t)numel * kl_dtype_size(a->dtype);
-        a->data = aligned_alloc(64, (a->bytes + 64) & ~(size_t)63);
-        if (!a->data) ok = fail(d, path, "out of memory");
-        else if (fread(a->data, 1, a->bytes, f) != a->bytes) ok = fail(d, path, "file is shorter than its shape says");
-        else if (fgetc(f) != EOF) ok = fail(d, path, "file is longer than its shape says");
-    } else if (kl_diag_ok(d)) {
+    if (ok) ok = read_data(f, a, path, d);
+    else if (kl_diag_ok(d)) {
         fail(d, path, "truncated .npy header");
     }
     fclose(f);
@@ -108,6 +144,9 @@ bool npy_save(const char *path, kl_dtype dtype, int rank, const int64_t *dims, c
     for (size_t i = 0; i < sizeof descrs / sizeof *descrs; i++)
         if (descrs[i].dtype == dtype) descr = descrs[i].descr;
     if (!descr) return fail(d, path, "dtype has no .npy form");
+    if (rank < 0 || rank > IR_MAX_RANK) return fail(d, path, "rank out of range");
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0) return fail(d, path, "negative dimension");
     char dict[512], shape[256] = "";
     size_t at = 0;
     int64_t numel = 1;
