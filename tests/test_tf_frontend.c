@@ -119,7 +119,7 @@ Test(tf_frontend, unknown_feed_and_fetch_are_named)
 Test(tf_frontend, placeholders_become_feeds_in_graph_order)
 {
     tf_model *m = load(OPS);
-    cr_assert_eq(tf_model_num_nodes(m), 28);
+    cr_assert_eq(tf_model_num_nodes(m), 32);
     const char *fetches[] = {"y", "z"};
     ir_graph *g = import_ok(m, NULL, 0, fetches, 2);
     cr_assert_eq(g->n_params, 1); /* x; the unfed PlaceholderWithDefault takes its default */
@@ -227,12 +227,13 @@ Test(tf_frontend, unsupported_dtype_and_format_name_node_and_op)
 /* ---- values -------------------------------------------------------------- */
 
 /* The imported graph computes what TF would: packed and unpacked constants
- * agree, splats fill, -1 reshapes, negative/empty axes, transposes. */
+ * agree, splats fill, -1 reshapes, negative/empty axes, transposes, huge
+ * strides. */
 Test(tf_frontend, imported_graph_computes_the_right_values)
 {
     tf_model *m = load(OPS);
-    const char *fetches[] = {"mm", "mmu", "mmt", "r", "sum", "mean", "max", "y", "toint", "biased", "soft"};
-    enum { MM, MMU, MMT, R, SUM, MEAN, MAX, Y, TOINT, BIASED, SOFT, N };
+    const char *fetches[] = {"mm", "mmu", "mmt", "r", "sum", "mean", "max", "y", "toint", "biased", "soft", "ss"};
+    enum { MM, MMU, MMT, R, SUM, MEAN, MAX, Y, TOINT, BIASED, SOFT, SS, N };
     ir_graph *g = import_ok(m, NULL, 0, fetches, N);
     cr_assert(type_is(g->results[MMT].node, KL_F32, 2, 4, 2));
     cr_assert(type_is(g->results[R].node, KL_F32, 2, 4, 2));
@@ -240,6 +241,7 @@ Test(tf_frontend, imported_graph_computes_the_right_values)
     cr_assert(type_is(g->results[MEAN].node, KL_F32, 2, 2, 4));
     cr_assert(type_is(g->results[MAX].node, KL_F32, 1, 2, 0));
     cr_assert(type_is(g->results[TOINT].node, KL_I32, 2, 2, 3));
+    cr_assert(type_is(g->results[SS].node, KL_F32, 2, 2, 1)); /* a stride of INT64_MAX takes one element */
 
     float x[6] = {1, -2, 3, 0.5f, 0.25f, -1}, w[12], want[8], out[N][8];
     int32_t ints[6];
@@ -271,6 +273,7 @@ Test(tf_frontend, imported_graph_computes_the_right_values)
     for (int i = 0; i < 2; i++)
         cr_assert_float_eq(out[MAX][i], fmaxf(fmaxf(want[i * 4], want[i * 4 + 1]), fmaxf(want[i * 4 + 2], want[i * 4 + 3])), 1e-5);
     for (int i = 0; i < 6; i++) cr_assert_eq(ints[i], (int32_t)x[i]);
+    cr_assert(out[SS][0] == x[0] && out[SS][1] == x[3]);
     ir_graph_free(g);
     tf_model_free(m);
 }

@@ -76,35 +76,6 @@ def const(name, dims, content=None, floats=None):
                 attr("value", field(8, 2, tensor(1, dims, content, floats))))
 
 
-CASES = {
-    # name: (bytes, fetch, expected substring)
-    "empty": (b"", "y", "empty"),
-    "random": (bytes(random.Random(7).getrandbits(8) for _ in range(333)), "y", "GraphDef"),
-    "huge_length": (b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 10, "y", "GraphDef"),
-    "wrong_wire_type": (field(1, 0, 5) + field(2, 0, 7), "y", "GraphDef"),
-    "no_nodes": (field(4, 2, field(1, 0, 5)), "y", "no nodes"),
-    "short_content": (placeholder("x", [4]) + const("k", [4], content=b"\x00" * 8) +
-                      node("y", "AddV2", ["x", "k"]), "y", "tensor_content"),
-    "negative_dim": (const("k", [-3], floats=[1.0]) + node("y", "Exp", ["k"]), "y", "not static"),
-    "rank40": (const("k", [1] * 40, floats=[1.0]) + node("y", "Exp", ["k"]), "y", "rank"),
-    "missing_input": (placeholder("x", [2]) + node("y", "Exp", ["nowhere"]), "y", "names no node"),
-    "cycle": (node("a", "Exp", ["b"]) + node("b", "Exp", ["a"]) + node("y", "Exp", ["a"]), "y", "cycle"),
-    "duplicate_name": (placeholder("x", [2]) + placeholder("x", [2]), "x", "two nodes"),
-    "too_many_values": (const("k", [2], floats=[1.0, 2.0, 3.0]) + node("y", "Exp", ["k"]), "y", "values"),
-    "dynamic_placeholder": (placeholder("x", [-1, 3]) + node("y", "Exp", ["x"]), "y", "static"),
-    "wrong_arity": (placeholder("x", [2]) + node("y", "AddV2", ["x"]), "y", "expects 2 inputs"),
-    "bad_output_index": (placeholder("x", [2]) + node("y", "Exp", ["x:3"]), "y", "output"),
-    # A well-formed protobuf of another kind (an ONNX ModelProto's opening
-    # fields): the wire types do not fit GraphDef's.
-    "not_graphdef": (field(1, 0, 7) + s(2, "onnx-example") + s(3, "1.0"), "y", "GraphDef"),
-    "string_const": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
-                          attr("value", field(8, 2, field(1, 0, 7) + field(2, 2, shape([1])) + s(8, "hi")))) +
-                     node("y", "Identity", ["k"]), "y", "DT_STRING"),
-    "unknown_dtype": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
-                           attr("value", field(8, 2, tensor(7, [1])))) + node("y", "Exp", ["k"]), "y", "dtype"),
-}
-
-
 # ---- well-formed graphs for tests/test_tf_frontend.c (tests/corpus/tf/) ----
 
 DT_FLOAT, DT_INT32, DT_INT64, DT_COMPLEX64 = 1, 3, 9, 8
@@ -133,6 +104,46 @@ def const_floats_unpacked(name, dims, values):
 
 def output_shapes(*shapes):
     return attr("_output_shapes", field(1, 2, b"".join(field(7, 2, shape(d)) for d in shapes)))
+
+
+CASES = {
+    # name: (bytes, fetch, expected substring)
+    "empty": (b"", "y", "empty"),
+    "random": (bytes(random.Random(7).getrandbits(8) for _ in range(333)), "y", "GraphDef"),
+    "huge_length": (b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 10, "y", "GraphDef"),
+    "wrong_wire_type": (field(1, 0, 5) + field(2, 0, 7), "y", "GraphDef"),
+    "no_nodes": (field(4, 2, field(1, 0, 5)), "y", "no nodes"),
+    "short_content": (placeholder("x", [4]) + const("k", [4], content=b"\x00" * 8) +
+                      node("y", "AddV2", ["x", "k"]), "y", "tensor_content"),
+    "negative_dim": (const("k", [-3], floats=[1.0]) + node("y", "Exp", ["k"]), "y", "not static"),
+    "rank40": (const("k", [1] * 40, floats=[1.0]) + node("y", "Exp", ["k"]), "y", "rank"),
+    "missing_input": (placeholder("x", [2]) + node("y", "Exp", ["nowhere"]), "y", "names no node"),
+    "cycle": (node("a", "Exp", ["b"]) + node("b", "Exp", ["a"]) + node("y", "Exp", ["a"]), "y", "cycle"),
+    "duplicate_name": (placeholder("x", [2]) + placeholder("x", [2]), "x", "two nodes"),
+    "too_many_values": (const("k", [2], floats=[1.0, 2.0, 3.0]) + node("y", "Exp", ["k"]), "y", "values"),
+    "dynamic_placeholder": (placeholder("x", [-1, 3]) + node("y", "Exp", ["x"]), "y", "static"),
+    "wrong_arity": (placeholder("x", [2]) + node("y", "AddV2", ["x"]), "y", "expects 2 inputs"),
+    "bad_output_index": (placeholder("x", [2]) + node("y", "Exp", ["x:3"]), "y", "output"),
+    # A well-formed protobuf of another kind (an ONNX ModelProto's opening
+    # fields): the wire types do not fit GraphDef's.
+    "not_graphdef": (field(1, 0, 7) + s(2, "onnx-example") + s(3, "1.0"), "y", "GraphDef"),
+    "string_const": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
+                          attr("value", field(8, 2, field(1, 0, 7) + field(2, 2, shape([1])) + s(8, "hi")))) +
+                     node("y", "Identity", ["k"]), "y", "DT_STRING"),
+    "unknown_dtype": (node("k", "Const", (), attr("dtype", field(6, 0, 7)) +
+                           attr("value", field(8, 2, tensor(7, [1])))) + node("y", "Exp", ["k"]), "y", "dtype"),
+    "strided_new_axes": (placeholder("x", [2]) + const_ints("z32", DT_INT32, [32], [0] * 32) +
+                         const_ints("o32", DT_INT32, [32], [1] * 32) +
+                         node("y", "StridedSlice", ["x", "z32", "z32", "o32"],
+                              attr("new_axis_mask", field(3, 0, 0xffffffff))), "y", "rank"),
+    "slice_huge_begin": (placeholder("x", [2, 3]) + const_ints("b", DT_INT64, [2], [-(1 << 63), 0]) +
+                         const_ints("sz", DT_INT64, [2], [-1, -1]) + node("y", "Slice", ["x", "b", "sz"]),
+                         "y", "out of range"),
+    "tile_overflow": (placeholder("x", [2, 3]) + const_ints("m", DT_INT64, [2], [1 << 62, 1 << 62]) +
+                      node("y", "Tile", ["x", "m"]), "y", "large"),
+    "reshape_overflow": (placeholder("x", [2, 3]) + const_ints("sh", DT_INT64, [3], [1 << 62, 1 << 62, -1]) +
+                         node("y", "Reshape", ["x", "sh"]), "y", "large"),
+}
 
 
 W = [0.5 * i - 2.0 for i in range(12)]
@@ -178,7 +189,11 @@ GOOD = {
            typed("cplx", "MatMul", ["x", "w"], dtype=DT_COMPLEX64) +
            placeholder("dyn", [-1, 3]) +
            typed("dyn_out", "Relu", ["dyn"]) +
-           node("soft", "Softmax", ["mm"], attr("T", field(6, 0, DT_FLOAT))),
+           node("soft", "Softmax", ["mm"], attr("T", field(6, 0, DT_FLOAT))) +
+           const_ints("ss_b", DT_INT64, [2], [0, 0]) + const_ints("ss_e", DT_INT64, [2], [2, 3]) +
+           const_ints("ss_s", DT_INT64, [2], [1, (1 << 63) - 1]) +
+           node("ss", "StridedSlice", ["x", "ss_b", "ss_e", "ss_s"], attr("T", field(6, 0, DT_FLOAT)) +
+                attr("Index", field(6, 0, DT_INT64))),
 }
 
 

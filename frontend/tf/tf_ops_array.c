@@ -2,6 +2,7 @@
  * Shape-valued operands (shapes, axes, paddings, perms, begin/end) must be
  * constant by import time; the folding builders make computed ones so.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@ ir_node *imp_reshape(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     for (int i = 0; i < rank; i++) {
         if (dims[i] == -1 && infer < 0) infer = i;
         else if (dims[i] < 0) return tf_err(c, n, "bad shape entry %lld", (long long)dims[i]);
-        else known *= dims[i];
+        else if (__builtin_mul_overflow(known, dims[i], &known)) return tf_err(c, n, "shape is too large");
     }
     if (infer >= 0) {
         if (known == 0 || total % known) return tf_err(c, n, "cannot infer the -1 dimension");
@@ -207,7 +208,11 @@ ir_node *imp_split(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
         count = tf_read_ints(c, n, in[1], "the sizes", sizes, 256);
         if (count < 0) return NULL;
         int64_t known = 0, infer = -1;
-        for (int i = 0; i < count; i++) sizes[i] == -1 ? (void)(infer = i) : (void)(known += sizes[i]);
+        for (int i = 0; i < count; i++) {
+            if (sizes[i] < -1 || sizes[i] > x->type.dims[ax]) return tf_err(c, n, "bad split size %lld", (long long)sizes[i]);
+            if (sizes[i] == -1) infer = i;
+            else known += sizes[i]; /* each at most dims[ax], 256 of them: no overflow */
+        }
         if (infer >= 0) sizes[infer] = x->type.dims[ax] - known;
     } else {
         count = (int)tf_attr_int(n, "num_split", 1);
@@ -225,8 +230,10 @@ ir_node *imp_slice(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (tf_read_ints(c, n, in[1], "begin", begin, IR_MAX_RANK) != r || tf_read_ints(c, n, in[2], "size", size, IR_MAX_RANK) != r)
         return tf_err(c, n, "begin and size must have %d entries", r);
     for (int i = 0; i < r; i++) {
-        if (size[i] == -1) size[i] = in[0]->type.dims[i] - begin[i];
-        if (begin[i] < 0 || size[i] < 0 || begin[i] + size[i] > in[0]->type.dims[i]) return tf_err(c, n, "slice out of range on axis %d", i);
+        int64_t dim = in[0]->type.dims[i];
+        if (begin[i] < 0 || begin[i] > dim) return tf_err(c, n, "slice out of range on axis %d", i);
+        if (size[i] == -1) size[i] = dim - begin[i];
+        if (size[i] < 0 || size[i] > dim - begin[i]) return tf_err(c, n, "slice out of range on axis %d", i);
     }
     return tf_slice(c, n, in[0], begin, size, NULL);
 }
@@ -247,7 +254,9 @@ ir_node *imp_strided_slice(imp *c, const tf_node *n, ir_node **in, int n_in, kl_
     int64_t nam = tf_attr_int(n, "new_axis_mask", 0), sam = tf_attr_int(n, "shrink_axis_mask", 0);
     int real = 0; /* sparse entries that consume an input dimension */
     for (int i = 0; i < nb; i++) real += !((nam >> i) & 1) && !((elm >> i) & 1);
-    int64_t begin[IR_MAX_RANK], size[IR_MAX_RANK], stride[IR_MAX_RANK], out[2 * IR_MAX_RANK];
+    /* out: one entry per spec entry (at most 32) plus the full ranges (at
+     * most the rank); checked against IR_MAX_RANK at the end. */
+    int64_t begin[IR_MAX_RANK], size[IR_MAX_RANK], stride[IR_MAX_RANK], out[32 + IR_MAX_RANK];
     int d = 0, ro = 0;
     bool ellipsis_seen = false;
     for (int i = 0; i <= nb && d <= t->rank; i++) {
@@ -264,6 +273,10 @@ ir_node *imp_strided_slice(imp *c, const tf_node *n, ir_node **in, int n_in, kl_
         if (d >= t->rank) return tf_err(c, n, "slice spec longer than the rank %d", t->rank);
         int64_t dim = t->dims[d], st = s[i];
         if (st == 0) return tf_err(c, n, "stride 0");
+        /* A stride past the dimension takes one element at most; bounding it
+         * keeps the length arithmetic below from overflowing. */
+        if (st > dim + 1) st = dim + 1;
+        if (st < -(dim + 1)) st = -(dim + 1);
         if ((sam >> i) & 1) {
             int64_t x = b[i] < 0 ? b[i] + dim : b[i];
             if (x < 0 || x >= dim) return tf_err(c, n, "index %lld out of range for dimension %lld", (long long)b[i], (long long)dim);
@@ -290,7 +303,7 @@ ir_node *imp_tile(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (tf_read_ints(c, n, in[1], "the multiples", m, IR_MAX_RANK) != t.rank) return tf_err(c, n, "multiples must have %d entries", t.rank);
     for (int i = 0; i < t.rank; i++) {
         if (m[i] < 0) return tf_err(c, n, "negative multiple");
-        t.dims[i] *= m[i];
+        if (__builtin_mul_overflow(t.dims[i], m[i], &t.dims[i])) return tf_err(c, n, "result is too large");
     }
     return tf_op(c, n, KL_OP_TILE, 1, in, NULL, &t);
 }
@@ -340,7 +353,8 @@ ir_node *imp_range(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (!tf_read_scalar(c, n, in[0], "start", &start) || !tf_read_scalar(c, n, in[1], "limit", &limit) ||
         !tf_read_scalar(c, n, in[2], "delta", &delta))
         return NULL;
-    if (delta == 0 || (limit - start) / delta > (1 << 24)) return tf_err(c, n, "bad range");
+    double steps = (limit - start) / delta;
+    if (delta == 0 || !isfinite(steps) || steps > (1 << 24)) return tf_err(c, n, "bad range");
     int64_t count = (int64_t)((limit - start) / delta + 0.999999999);
     if (count < 0) count = 0;
     double *v = malloc(sizeof *v * (size_t)(count + 1));

@@ -33,6 +33,10 @@ static bool window_attrs(imp *c, const tf_node *n, int64_t in_h, int64_t in_w, i
     int nd = tf_attr_ints(n, "dilations", dl, 4);
     if (nd >= 0 && (nd != 4 || dl[0] != 1 || dl[3] != 1 || dl[1] < 1 || dl[2] < 1))
         return tf_err(c, n, "dilations must be [1, h, w, 1]"), false;
+    /* Beyond this no window makes sense, and int arithmetic stays exact. */
+    const int64_t big = 1 << 20;
+    if (st[1] > big || st[2] > big || dl[1] > big || dl[2] > big || kh > big || kw > big)
+        return tf_err(c, n, "window, strides or dilations are too large"), false;
     tf_attr_str(n, "padding", pad, sizeof pad);
     a->conv.kh = (int)kh, a->conv.kw = (int)kw;
     a->conv.stride_h = (int)st[1], a->conv.stride_w = (int)st[2];
@@ -40,6 +44,8 @@ static bool window_attrs(imp *c, const tf_node *n, int64_t in_h, int64_t in_w, i
     a->conv.groups = 1;
     if (!strcmp(pad, "EXPLICIT")) {
         if (tf_attr_ints(n, "explicit_paddings", ex, 8) != 8) return tf_err(c, n, "explicit_paddings needs 8 entries"), false;
+        for (int i = 2; i < 6; i++)
+            if (ex[i] < 0 || ex[i] > big) return tf_err(c, n, "explicit_paddings out of range"), false;
         a->conv.pad_top = (int)ex[2], a->conv.pad_bottom = (int)ex[3], a->conv.pad_left = (int)ex[4], a->conv.pad_right = (int)ex[5];
         return true;
     }
