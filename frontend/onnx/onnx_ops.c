@@ -257,6 +257,7 @@ ir_node *ox_gemm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 
 static ir_node *move_axis_last(ox *c, const ox_node *n, ir_node *x, int ax, bool back)
 {
+    if (!x) return NULL; /* an earlier step failed and reported */
     int r = x->type.rank, perm[IR_MAX_RANK];
     if (ax == r - 1) return x;
     for (int i = 0, k = 0; i < r; i++)
@@ -567,6 +568,7 @@ ir_node *ox_size(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 /* x broadcast (numpy rules, both ways) with `dims`, as a TILE. */
 static ir_node *expand_to(ox *c, const ox_node *n, ir_node *x, int rank, const int64_t *dims)
 {
+    if (!x) return NULL;
     ir_type want = ir_type_make(x->type.dtype, rank, dims), out;
     if (!ir_broadcast_shape(&x->type, &want, &out)) return ox_err(c, n, "shapes do not broadcast");
     int64_t xd[IR_MAX_RANK];
