@@ -5,6 +5,8 @@
  * (same type): x+0, x-0, x*1, x/1 with a constant all-zero/one operand that
  * does not broadcast x; reshape to the same shape; reshape of reshape;
  * cast to the same dtype; neg(neg x); copy is kept (it materializes).
+ * A 1x1, stride-1, unpadded, ungrouped conv2d is a matmul over the pixels:
+ * it becomes reshape -> matmul -> reshape, so it takes the GEMM strategy.
  * Users are rewired; the dead nodes are left for DCE.
  */
 #include <string.h>
@@ -53,11 +55,40 @@ static ir_node *identity_of(ir_node *n)
     }
 }
 
+/* NHWC x [1,1,C,O] -> [N*H*W, C] x [C, O], reshaped back. */
+static ir_node *pointwise_conv_as_matmul(ir_graph *g, ir_node *n)
+{
+    if (n->op != KL_OP_CONV2D) return NULL;
+    const ir_type *x = &n->in[0]->type, *w = &n->in[1]->type;
+    ir_attr a = n->attr;
+    if (w->dims[0] != 1 || w->dims[1] != 1 || a.conv.groups != 1 || a.conv.stride_h != 1 ||
+        a.conv.stride_w != 1 || a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right)
+        return NULL;
+    kl_diag d = {0};
+    int64_t pixels = x->dims[0] * x->dims[1] * x->dims[2];
+    ir_node *xs = ir_reshape(g, n->in[0], 2, (int64_t[]){pixels, x->dims[3]}, n->name, &d);
+    ir_node *ws = ir_reshape(g, n->in[1], 2, (int64_t[]){w->dims[2], w->dims[3]}, n->name, &d);
+    ir_node *mm = xs && ws ? ir_binary(g, KL_OP_MATMUL, xs, ws, n->name, &d) : NULL;
+    ir_node *y = mm ? ir_reshape(g, mm, 4, n->type.dims, n->name, &d) : NULL;
+    KL_ASSERT(y && kl_diag_ok(&d)); /* shapes follow from the conv's own */
+    ir_node *made[4] = {xs, ws, mm, y};
+    for (int k = 0; k < 4; k++) ir_graph_move_before(g, made[k], n); /* keep the order topological */
+    return y;
+}
+
 bool pass_simplify(ir_graph *g, pass_ctx *ctx)
 {
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
+        ir_node *mm = pointwise_conv_as_matmul(g, n);
+        if (mm) {
+            i += 4; /* n moved down past the four new nodes */
+            ir_replace_uses(g, n, mm);
+            changed = true;
+            pass_count(ctx, "simplify", "1x1 convs as matmuls", 1);
+            continue;
+        }
         /* reshape(reshape(x)) -> reshape(x): only the last shape matters. */
         if (n->op == KL_OP_RESHAPE && n->in[0]->op == KL_OP_RESHAPE) {
             n->in[0] = n->in[0]->in[0];
