@@ -51,7 +51,7 @@ void cg_jit_free(cg_jit *j);
 
 /* The GEMM strategy's cost rule: does this matmul call OpenBLAS through
  * kiln_rt_sgemm (include/kiln/runtime.h) instead of inline loops?  Large
- * float32 products do: m*n*k >= 64^3 with n and k >= 16 (docs/performance.md). */
+ * float32 products do: m, n and k all >= 64 (docs/performance.md). */
 bool cg_matmul_uses_blas(const ir_node *n);
 bool cg_graph_uses_runtime(const ir_graph *g);
 

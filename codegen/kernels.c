@@ -411,7 +411,7 @@ bool cg_matmul_uses_blas(const ir_node *n)
     int ro = n->type.rank;
     int64_t m = n->type.dims[ro - 2], nn = n->type.dims[ro - 1];
     int64_t k = n->attr.matmul.transpose_a ? ta->dims[ta->rank - 2] : ta->dims[ta->rank - 1];
-    return nn >= 16 && k >= 16 && m * nn * k >= 64 * 64 * 64;
+    return m >= 64 && nn >= 64 && k >= 64;
 }
 
 bool cg_graph_uses_runtime(const ir_graph *g)

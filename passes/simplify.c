@@ -5,8 +5,9 @@
  * (same type): x+0, x-0, x*1, x/1 with a constant all-zero/one operand that
  * does not broadcast x; reshape to the same shape; reshape of reshape;
  * cast to the same dtype; neg(neg x); copy is kept (it materializes).
- * A 1x1, stride-1, unpadded, ungrouped conv2d is a matmul over the pixels:
- * it becomes reshape -> matmul -> reshape, so it takes the GEMM strategy.
+ * A 1x1, stride-1, unpadded, ungrouped conv2d with at least 64 pixels, input
+ * and output channels is a matmul big enough for the GEMM strategy: it
+ * becomes reshape -> matmul -> reshape.
  * Users are rewired; the dead nodes are left for DCE.
  */
 #include <string.h>
@@ -61,6 +62,9 @@ static ir_node *pointwise_conv_as_matmul(ir_graph *g, ir_node *n)
     if (n->op != KL_OP_CONV2D) return NULL;
     const ir_type *x = &n->in[0]->type, *w = &n->in[1]->type;
     ir_attr a = n->attr;
+    /* only where the product is big enough for the GEMM strategy (m, n, k >= 64):
+     * smaller pointwise convs run faster as the direct conv loop */
+    if (x->dims[0] * x->dims[1] * x->dims[2] < 64 || x->dims[3] < 64 || w->dims[3] < 64) return NULL;
     if (w->dims[0] != 1 || w->dims[1] != 1 || a.conv.groups != 1 || a.conv.stride_h != 1 ||
         a.conv.stride_w != 1 || a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right)
         return NULL;
