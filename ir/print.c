@@ -15,39 +15,76 @@ static void print_quoted(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* NaN keeps its bits: "nan" and "-nan" are the quiet NaNs (x86's 0/0 is
+ * -nan), any other payload is spelled "nan:0xBITS". */
+static void print_nan(FILE *f, uint64_t bits, bool wide)
+{
+    uint64_t sign = wide ? 1ull << 63 : 1ull << 31, quiet = wide ? 0x7ff8000000000000ull : 0x7fc00000ull;
+    if ((bits & ~sign) != quiet) fprintf(f, wide ? "nan:0x%016llx" : "nan:0x%08llx", (unsigned long long)bits);
+    else fprintf(f, bits & sign ? "-nan" : "nan");
+}
+
+/* Floats print with enough digits to read back bit-exactly (%.9g for f32,
+ * %.17g for f64); f16 prints its raw bits. */
 static void print_number(FILE *f, kl_dtype t, const void *data, int64_t i)
 {
     double v;
     switch (t) {
-    case KL_F32: v = ((const float *)data)[i]; break;
-    case KL_F64: v = ((const double *)data)[i]; break;
+    case KL_F32: {
+        float x = ((const float *)data)[i];
+        uint32_t b;
+        memcpy(&b, &x, 4);
+        if (isnan(x)) return print_nan(f, b, false);
+        v = x;
+        break;
+    }
+    case KL_F64: {
+        uint64_t b;
+        memcpy(&b, (const double *)data + i, 8);
+        v = ((const double *)data)[i];
+        if (isnan(v)) return print_nan(f, b, true);
+        break;
+    }
     case KL_I8: fprintf(f, "%d", ((const int8_t *)data)[i]); return;
     case KL_I16: fprintf(f, "%d", ((const int16_t *)data)[i]); return;
     case KL_I32: fprintf(f, "%d", ((const int32_t *)data)[i]); return;
     case KL_I64: fprintf(f, "%lld", (long long)((const int64_t *)data)[i]); return;
     case KL_U8: fprintf(f, "%u", ((const uint8_t *)data)[i]); return;
     case KL_BOOL: fprintf(f, "%u", ((const uint8_t *)data)[i] != 0); return;
-    case KL_F16: fprintf(f, "0x%04x", ((const uint16_t *)data)[i]); return; /* raw bits */
+    case KL_F16: fprintf(f, "0x%04x", ((const uint16_t *)data)[i]); return;
     case KL_DTYPE_COUNT: KL_ASSERT(!"bad dtype");
     }
-    if (isnan(v)) fprintf(f, "nan");
-    else if (isinf(v)) fprintf(f, v < 0 ? "-inf" : "inf");
+    if (isinf(v)) fprintf(f, v < 0 ? "-inf" : "inf");
     else if (v == 0 && signbit(v)) fprintf(f, "-0");
     else fprintf(f, t == KL_F32 ? "%.9g" : "%.17g", v);
+}
+
+/* Element i as a double, for the summary of an elided constant. */
+static bool summary_value(kl_dtype t, const void *data, int64_t i, double *v)
+{
+    switch (t) {
+    case KL_F32: *v = ((const float *)data)[i]; return true;
+    case KL_F64: *v = ((const double *)data)[i]; return true;
+    case KL_I32: *v = ((const int32_t *)data)[i]; return true;
+    case KL_I64: *v = (double)((const int64_t *)data)[i]; return true;
+    default: return false;
+    }
 }
 
 static void print_const(FILE *f, const ir_node *n, unsigned flags)
 {
     int64_t count = ir_type_numel(&n->type);
     if (!(flags & IR_PRINT_FULL_CONSTS) && count > 8) {
-        double lo = INFINITY, hi = -INFINITY;
-        for (int64_t i = 0; i < count && n->type.dtype == KL_F32; i++) {
-            float v = ((const float *)n->data)[i];
+        double lo = INFINITY, hi = -INFINITY, v;
+        bool nan = false;
+        for (int64_t i = 0; i < count && summary_value(n->type.dtype, n->data, i, &v); i++) {
+            nan |= isnan(v);
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        if (n->type.dtype == KL_F32) fprintf(f, " <%lld elements, min %.4g max %.4g>", (long long)count, lo, hi);
-        else fprintf(f, " <%lld elements>", (long long)count);
+        fprintf(f, " <%lld elements", (long long)count);
+        if (lo <= hi) fprintf(f, ", min %.4g max %.4g", lo, hi);
+        fprintf(f, "%s>", nan ? ", nan" : "");
         return;
     }
     fprintf(f, " [");
@@ -65,43 +102,54 @@ static void print_list(FILE *f, const char *key, const int64_t *v, int n)
     fprintf(f, "]");
 }
 
+static void print_window(FILE *f, const ir_attr *a)
+{
+    fprintf(f, " {window=[%d,%d], strides=[%d,%d], dilations=[%d,%d], pads=[%d,%d,%d,%d], groups=%d}", a->conv.kh,
+            a->conv.kw, a->conv.stride_h, a->conv.stride_w, a->conv.dilation_h, a->conv.dilation_w, a->conv.pad_top,
+            a->conv.pad_bottom, a->conv.pad_left, a->conv.pad_right, a->conv.groups);
+}
+
+/* The attributes of the op's family, the same keys ir/parse.c accepts. */
 static void print_attrs(FILE *f, const ir_node *n)
 {
+    static const char *const pad_modes[] = {"constant", "reflect", "symmetric", "edge"};
     int r = n->type.rank;
     int64_t v[IR_MAX_RANK];
-    const struct { int kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, g; } *c = (const void *)&n->attr.conv;
-    switch (n->op) {
-    case KL_OP_TRANSPOSE:
-        for (int i = 0; i < r; i++) v[i] = n->attr.transpose.perm[i];
+    const ir_attr *a = &n->attr;
+    switch (kl_op_table[n->op].shape) {
+    case IR_SHAPE_MATMUL:
+        fprintf(f, " {transpose_a=%d, transpose_b=%d}", a->matmul.transpose_a, a->matmul.transpose_b);
+        return;
+    case IR_SHAPE_REDUCE: case IR_SHAPE_ARG:
+        fprintf(f, " {axes=[");
+        for (int i = 0, first = 1; i < 32; i++)
+            if (a->reduce.axes & (1u << i)) fprintf(f, "%s%d", first ? "" : ",", i), first = 0;
+        fprintf(f, "], keep_dims=%d}", a->reduce.keep_dims);
+        return;
+    case IR_SHAPE_TRANSPOSE:
+        for (int i = 0; i < r; i++) v[i] = a->transpose.perm[i];
         fprintf(f, " {"), print_list(f, "perm", v, r), fprintf(f, "}");
         return;
-    case KL_OP_SLICE:
-        fprintf(f, " {"), print_list(f, "begin", n->attr.slice.begin, r), fprintf(f, ", ");
-        print_list(f, "stride", n->attr.slice.stride, r), fprintf(f, "}");
+    case IR_SHAPE_PAD:
+        fprintf(f, " {"), print_list(f, "lo", a->pad.lo, r), fprintf(f, ", ");
+        print_list(f, "hi", a->pad.hi, r);
+        fprintf(f, ", mode=%s, value=", (unsigned)a->pad.mode < 4 ? pad_modes[a->pad.mode] : "?");
+        print_number(f, KL_F64, &a->pad.value, 0);
+        fprintf(f, "}");
         return;
-    case KL_OP_PAD:
-        fprintf(f, " {"), print_list(f, "lo", n->attr.pad.lo, r), fprintf(f, ", ");
-        print_list(f, "hi", n->attr.pad.hi, r);
-        fprintf(f, ", mode=%d, value=%.17g}", (int)n->attr.pad.mode, n->attr.pad.value);
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS:
+        fprintf(f, " {axis=%d}", a->concat.axis);
         return;
-    case KL_OP_CONCAT: case KL_OP_GATHER: case KL_OP_GATHER_ELEMENTS:
-        fprintf(f, " {axis=%d}", n->attr.concat.axis);
+    case IR_SHAPE_CONV: case IR_SHAPE_POOL:
+        return print_window(f, a);
+    case IR_SHAPE_GIVEN:
+        if (n->op == KL_OP_CONV2D_TRANSPOSE) print_window(f, a);
+        if (n->op != KL_OP_SLICE) return;
+        fprintf(f, " {"), print_list(f, "begin", a->slice.begin, r), fprintf(f, ", ");
+        print_list(f, "stride", a->slice.stride, r), fprintf(f, "}");
         return;
-    case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
-        fprintf(f, " {window=[%d,%d], strides=[%d,%d], dilations=[%d,%d], pads=[%d,%d,%d,%d], groups=%d}", c->kh, c->kw,
-                c->sh, c->sw, c->dh, c->dw, c->pt, c->pb, c->pl, c->pr, c->g);
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT:
         return;
-    default:
-        break;
-    }
-    if (n->op == KL_OP_MATMUL) {
-        fprintf(f, " {transpose_a=%d, transpose_b=%d}", n->attr.matmul.transpose_a, n->attr.matmul.transpose_b);
-    } else if (op_is_reduction(n->op)) {
-        fprintf(f, " {axes=[");
-        bool first = true;
-        for (int i = 0; i < 32; i++)
-            if (n->attr.reduce.axes & (1u << i)) fprintf(f, "%s%d", first ? "" : ",", i), first = false;
-        fprintf(f, "], keep_dims=%d}", n->attr.reduce.keep_dims);
     }
 }
 
@@ -142,7 +190,7 @@ static void print_node(FILE *f, const ir_node *n, unsigned flags)
 void ir_print(const ir_graph *g, FILE *f, unsigned flags)
 {
     fprintf(f, "graph ");
-    print_quoted(f, g->source);
+    print_quoted(f, g->source ? g->source : "");
     fprintf(f, " {\n");
     if ((flags & IR_PRINT_PLAN) && g->temp_size > 0) fprintf(f, "  # temp_size %lld\n", (long long)g->temp_size);
     for (int i = 0; i < g->n_nodes; i++) print_node(f, g->nodes[i], flags);
