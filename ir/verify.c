@@ -15,7 +15,8 @@ typedef struct vctx {
     const ir_graph *g;
     kl_diag *d;
     int reports;
-    unsigned char *seen; /* by node id: appears earlier in the order */
+    const ir_node **at; /* by node id: the node, once it appears in the order */
+    int *pos;           /* by node id: its position in the order */
 } vctx;
 
 #define BAD(v, n, ...) bad(v, n, __VA_ARGS__)
@@ -29,17 +30,19 @@ __attribute__((format(printf, 3, 4))) static void bad(vctx *v, const ir_node *n,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (n) kl_diag_error(v->d, "%s: node %%%d '%s' (%s): %s", v->g->source, n->id, n->name ? n->name : "",
-                         kl_op_name(n->op), msg);
+                         (unsigned)n->op < KL_OP_COUNT ? kl_op_name(n->op) : "?", msg);
     else kl_diag_error(v->d, "%s: %s", v->g->source, msg);
 }
 
-static bool known(const vctx *v, const ir_node *n) { return n && n->id >= 0 && n->id < v->g->next_id && v->seen[n->id]; }
+/* n is a node of the graph (the very pointer, not just its id) seen so far. */
+static bool known(const vctx *v, const ir_node *n) { return n && n->id >= 0 && n->id < v->g->next_id && v->at[n->id] == n; }
 
 static void check_node(vctx *v, const ir_node *n)
 {
-    if (n->op >= KL_OP_COUNT) return BAD(v, n, "bad op %d", (int)n->op);
+    if ((unsigned)n->op >= KL_OP_COUNT) return BAD(v, n, "bad op %d", (int)n->op);
     int arity = kl_op_table[n->op].arity;
-    if (arity >= 0 && n->n_in != arity) BAD(v, n, "has %d operands, the op takes %d", n->n_in, arity);
+    if (n->n_in < 0 || (n->n_in && !n->in)) return BAD(v, n, "bad operand list");
+    if (arity >= 0 && n->n_in != arity) return BAD(v, n, "has %d operands, the op takes %d", n->n_in, arity);
     for (int i = 0; i < n->n_in; i++)
         if (!known(v, n->in[i])) return BAD(v, n, "operand %d not defined before use", i);
     kl_diag quiet = {0};
@@ -57,54 +60,102 @@ static void check_node(vctx *v, const ir_node *n)
     }
 }
 
-/* Plan annotations (set by fuse and bufassign) must describe runnable code. */
-static void check_plan(vctx *v, const ir_node *n, const int *pos, bool stored)
+/* Fused members are computed inside their root's loop, so they must be
+ * elementwise, unstored, and come before a root that is its own kernel. */
+static void check_kernel(vctx *v, const ir_node *n)
 {
-    if (n->kernel && n->kernel != n) {
-        if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", n->kernel->id);
-        if (!op_is_elementwise(n->op)) BAD(v, n, "fused but not elementwise");
-        if (pos[n->kernel->id] <= pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", n->kernel->id);
+    const ir_node *k = n->kernel;
+    if (!known(v, k)) return BAD(v, n, "kernel is not a node of the graph");
+    if (k == n) return;
+    if (k->kernel != k) BAD(v, n, "fused into %%%d, which is not a kernel root", k->id);
+    if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", k->id);
+    if (!op_is_elementwise(n->op)) BAD(v, n, "fused but not elementwise");
+    if (v->pos[k->id] <= v->pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", k->id);
+}
+
+/* Where the value lives must exist and fit (after buffer assignment). */
+static void check_store(vctx *v, const ir_node *n)
+{
+    int64_t bytes = (int64_t)ir_type_bytes(&n->type), size = v->g->temp_size;
+    switch (n->store) {
+    case IR_STORE_TEMP:
+        if (n->offset < 0 || n->offset % 64 || n->offset > size || bytes > size - n->offset)
+            BAD(v, n, "temp slot +%lld (%lld bytes) outside the arena of %lld bytes or not 64-aligned",
+                (long long)n->offset, (long long)bytes, (long long)size);
+        break;
+    case IR_STORE_FEED:
+        if (n->index < 0 || n->index >= v->g->n_params) BAD(v, n, "feed %d does not exist", n->index);
+        break;
+    case IR_STORE_FETCH:
+        if (n->index < 0 || n->index >= v->g->n_results || v->g->results[n->index].node != n)
+            BAD(v, n, "fetch %d is not this node's result", n->index);
+        break;
+    case IR_STORE_ALIAS:
+        if (!op_is_alias(n->op)) BAD(v, n, "stored as an alias but the op cannot alias");
+        break;
+    case IR_STORE_CONST:
+        if (n->op != KL_OP_CONST) BAD(v, n, "stored as a constant but not a constant");
+        break;
+    case IR_STORE_NONE:
+        break;
     }
-    for (int i = 0; stored && i < n->n_in; i++) {
+    if (op_is_alias(n->op) && n->store != IR_STORE_ALIAS && n->store != IR_STORE_NONE && n->kernel != n)
+        BAD(v, n, "alias op with its own storage but no kernel to fill it");
+}
+
+/* Plan annotations (set by fuse and bufassign) must describe runnable code.
+ * Stores are checked only once buffer assignment ran (`stored`). */
+static void check_plan(vctx *v, const ir_node *n, bool stored)
+{
+    if (n->kernel) check_kernel(v, n);
+    if (!stored) return;
+    check_store(v, n);
+    for (int i = 0; i < n->n_in; i++) {
         const ir_node *p = n->in[i];
         bool inside = n->kernel && p->kernel == n->kernel && p->kernel != p;
-        if (!inside && p->store == IR_STORE_NONE && (p->kernel || n->kernel))
+        if (!inside && p->store == IR_STORE_NONE)
             BAD(v, n, "reads %%%d, which is computed inside another kernel and never stored", p->id);
     }
-    if (n->store == IR_STORE_TEMP && (n->offset % 64 || n->offset < 0 ||
-                                      n->offset + (int64_t)ir_type_bytes(&n->type) > v->g->temp_size))
-        BAD(v, n, "temp slot +%lld outside the arena of %lld bytes or misaligned", (long long)n->offset,
-            (long long)v->g->temp_size);
-    if (op_is_alias(n->op) && n->store != IR_STORE_ALIAS && n->store != IR_STORE_NONE)
-        BAD(v, n, "alias op with its own storage");
+}
+
+static void check_lists(vctx *v)
+{
+    const ir_graph *g = v->g;
+    for (int i = 0; i < g->n_results; i++)
+        if (!known(v, g->results[i].node)) BAD(v, NULL, "result %d is not a node of the graph", i);
+    for (int i = 0; i < g->n_params; i++) {
+        const ir_node *p = g->params[i];
+        if (!known(v, p) || p->op != KL_OP_PARAM) BAD(v, NULL, "param %d is not a param node of the graph", i);
+        else if (p->attr.param.index != i) BAD(v, p, "listed as param %d but has index %d", i, p->attr.param.index);
+    }
 }
 
 bool ir_verify(const ir_graph *g, kl_diag *d)
 {
-    vctx v = {g, d, 0, calloc((size_t)g->next_id + 1, 1)};
-    int *pos = calloc((size_t)g->next_id + 1, sizeof *pos);
-    if (!v.seen || !pos) kl_die(__FILE__, __LINE__, "out of memory");
+    vctx v = {g, d, 0, calloc((size_t)g->next_id + 1, sizeof *v.at), calloc((size_t)g->next_id + 1, sizeof *v.pos)};
+    if (!v.at || !v.pos) kl_die(__FILE__, __LINE__, "out of memory");
     bool planned = false, stored = false;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (!n || n->id < 0 || n->id >= g->next_id) {
-            BAD(&v, NULL, "node at position %d has a bad id", i);
+            BAD(&v, NULL, "node at position %d is missing or has a bad id", i);
             continue;
         }
-        if (v.seen[n->id]) BAD(&v, n, "appears twice or shares its id");
+        if (v.at[n->id]) BAD(&v, n, "appears twice or shares its id");
         check_node(&v, n);
-        v.seen[n->id] = 1;
-        pos[n->id] = i;
+        v.at[n->id] = n;
+        v.pos[n->id] = i;
         planned |= n->kernel != NULL;
         stored |= n->store != IR_STORE_NONE;
     }
-    for (int i = 0; i < g->n_results; i++)
-        if (!known(&v, g->results[i].node)) BAD(&v, NULL, "result %d is not a node of the graph", i);
-    for (int i = 0; i < g->n_params; i++)
-        if (!g->params[i] || g->params[i]->op != KL_OP_PARAM || !known(&v, g->params[i]))
-            BAD(&v, NULL, "param %d is not a param node of the graph", i);
-    for (int i = 0; planned && i < g->n_nodes; i++) check_plan(&v, g->nodes[i], pos, stored);
-    free(v.seen);
-    free(pos);
+    check_lists(&v);
+    for (int i = 0; planned && i < g->n_nodes; i++)
+        if (known(&v, g->nodes[i])) check_plan(&v, g->nodes[i], stored);
+    for (int i = 0; planned && stored && i < g->n_results; i++)
+        if (known(&v, g->results[i].node) && g->results[i].node->store == IR_STORE_NONE)
+            BAD(&v, g->results[i].node, "result %d is never stored", i);
+    if (v.reports > MAX_REPORTS) kl_diag_error(d, "%s: ... and %d more problems", g->source, v.reports - MAX_REPORTS);
+    free(v.at);
+    free(v.pos);
     return v.reports == 0;
 }
