@@ -113,7 +113,7 @@ Test(npy, saved_header_is_64_byte_aligned)
 Test(npy, numpy_written_files_load)
 {
     DIR *dir = opendir(KILN_SOURCE_DIR "/tests/fixtures/mlp");
-    if (!dir) cr_skip_test("no fixtures");
+    cr_assert(dir, "tests/fixtures missing (they are committed)");
     int n = 0;
     for (struct dirent *e; (e = readdir(dir));) {
         size_t l = strlen(e->d_name);
