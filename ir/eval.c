@@ -1,12 +1,21 @@
 /* ir/eval.c — reference evaluation of IR ops in plain C.
  *
- * The oracle constant folding uses (the TF frontend folds shape arithmetic
+ * The oracle constant folding uses (the frontends fold shape arithmetic
  * with it while importing) and tests compare codegen against.  Obviously
- * right beats fast.  Floating types compute in double and round once when
- * stored (exact for f32 + - * / sqrt); integers compute in int64 and wrap
- * to their width when stored (no UB); float -> int conversions truncate
- * toward zero and saturate (NaN -> 0).  Convolutions and pools are not
- * evaluated here (folding skips them; codegen is tested against TF).
+ * right beats fast.  Every op of ops.def is evaluated, for every dtype:
+ *   - elementwise float ops compute in double and round once when stored
+ *     (exact for f32 + - * / sqrt; libm's double functions for the rest);
+ *   - contractions (matmul, conv2d, conv2d_transpose) accumulate in the
+ *     dtype's precision (f16 in f32) in plain loop order, as a simple kernel
+ *     would, products rounded to it first;
+ *   - reductions sum floats in double (a sequential float sum drifts with
+ *     the row length; TensorFlow's tree sums do not), mean = sum / count;
+ *   - integers compute in 64-bit two's complement and wrap to their width
+ *     when stored, as TensorFlow does on x86; never UB.  Division or modulo
+ *     by zero, INT64_MIN / -1 and negative integer powers are errors;
+ *     integer mean truncates;
+ *   - float -> int conversions truncate toward zero and saturate to the
+ *     type's range (NaN -> 0): C leaves out-of-range conversions undefined.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -280,6 +289,9 @@ static bool eval_elementwise(const ir_node *n, const void *const *in, void *out,
 
 /* ---- contractions and reductions ---------------------------------------- */
 
+/* Accumulator of a contraction: f64 in double, other floats in float. */
+static double acc_round(kl_dtype t, double v) { return t == KL_F64 ? v : (double)(float)v; }
+
 static void eval_matmul(const ir_node *n, const void *const *in, void *out)
 {
     const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
@@ -299,7 +311,8 @@ static void eval_matmul(const ir_node *n, const void *const *in, void *out)
                 uint64_t is = 0;
                 for (int64_t p = 0; p < k; p++) {
                     int64_t ia = offa + (tra ? p * m + i : i * k + p), ib = offb + (trb ? j * k + p : p * nn + j);
-                    if (fl) fs += (double)(float)(ld_f(ta->dtype, in[0], ia) * ld_f(tb->dtype, in[1], ib));
+                    double prod = acc_round(to->dtype, ld_f(ta->dtype, in[0], ia) * ld_f(tb->dtype, in[1], ib));
+                    if (fl) fs = acc_round(to->dtype, fs + prod);
                     else is += (uint64_t)ld_i(ta->dtype, in[0], ia) * (uint64_t)ld_i(tb->dtype, in[1], ib);
                 }
                 if (fl) st_f(to->dtype, out, offo + i * nn + j, fs);
@@ -308,24 +321,73 @@ static void eval_matmul(const ir_node *n, const void *const *in, void *out)
     }
 }
 
+/* Position in the reduced result of the input element at idx. */
+static int64_t reduced_offset(const ir_type *t, uint32_t axes, const int64_t *idx)
+{
+    int64_t o = 0;
+    for (int a = 0; a < t->rank; a++)
+        if (!(axes & (1u << a))) o = o * t->dims[a] + idx[a];
+    return o;
+}
+
+/* The smallest and largest values of an integer dtype (empty max/min). */
+static void int_range(kl_dtype t, int64_t *lo, int64_t *hi)
+{
+    switch (t) {
+    case KL_I8: *lo = INT8_MIN, *hi = INT8_MAX; return;
+    case KL_I16: *lo = INT16_MIN, *hi = INT16_MAX; return;
+    case KL_I32: *lo = INT32_MIN, *hi = INT32_MAX; return;
+    case KL_U8: *lo = 0, *hi = UINT8_MAX; return;
+    case KL_BOOL: *lo = 0, *hi = 1; return;
+    default: *lo = INT64_MIN, *hi = INT64_MAX; return;
+    }
+}
+
+/* Integer reductions in wrapping 64-bit arithmetic (products and sums wrap
+ * to the width like TensorFlow's; doubles would lose i64 precision). */
+static void reduce_int(const ir_node *n, const void *in, void *out, int64_t *acc, int64_t count_out)
+{
+    const ir_type *t = &n->in[0]->type;
+    int64_t lo, hi, count_in = ir_type_numel(t), idx[IR_MAX_RANK] = {0};
+    int_range(t->dtype, &lo, &hi);
+    kl_op op = n->op;
+    for (int64_t i = 0; i < count_out; i++)
+        acc[i] = op == KL_OP_REDUCE_MAX ? lo : op == KL_OP_REDUCE_MIN ? hi : op == KL_OP_REDUCE_PROD ? 1 : 0;
+    for (int64_t i = 0; i < count_in; i++, next_index(idx, t)) {
+        int64_t o = reduced_offset(t, n->attr.reduce.axes, idx), v = ld_i(t->dtype, in, i);
+        if (op == KL_OP_REDUCE_MAX) acc[o] = v > acc[o] ? v : acc[o];
+        else if (op == KL_OP_REDUCE_MIN) acc[o] = v < acc[o] ? v : acc[o];
+        else if (op == KL_OP_REDUCE_PROD) acc[o] = (int64_t)((uint64_t)acc[o] * (uint64_t)v);
+        else acc[o] = (int64_t)((uint64_t)acc[o] + (uint64_t)v);
+    }
+    int64_t per = count_out ? count_in / count_out : 0;
+    for (int64_t i = 0; i < count_out; i++)
+        st_i(n->type.dtype, out, i, op == KL_OP_REDUCE_MEAN && per ? acc[i] / per : acc[i]);
+}
+
 static void eval_reduce(const ir_node *n, const void *in, void *out)
 {
     const ir_type *t = &n->in[0]->type;
     int64_t count_out = ir_type_numel(&n->type), count_in = ir_type_numel(t);
-    double *acc = malloc(sizeof(double) * (size_t)(count_out ? count_out : 1));
-    int64_t *arg = calloc((size_t)(count_out ? count_out : 1), sizeof *arg), *pos = calloc((size_t)(count_out ? count_out : 1), sizeof *pos);
+    size_t slots = (size_t)(count_out ? count_out : 1);
+    double *acc = malloc(sizeof(double) * slots);
+    int64_t *arg = calloc(slots, sizeof *arg), *pos = calloc(slots, sizeof *pos);
+    if (!acc || !arg || !pos) kl_die(__FILE__, __LINE__, "out of memory");
     kl_op op = n->op;
-    bool fl = is_float(t->dtype), is_arg = op == KL_OP_ARGMAX || op == KL_OP_ARGMIN;
+    bool is_arg = op == KL_OP_ARGMAX || op == KL_OP_ARGMIN;
+    if (!is_float(t->dtype) && !is_arg) {
+        reduce_int(n, in, out, arg, count_out);
+        free(acc), free(arg), free(pos);
+        return;
+    }
     for (int64_t i = 0; i < count_out; i++)
         acc[i] = op == KL_OP_REDUCE_MAX || op == KL_OP_ARGMAX ? -INFINITY
                  : op == KL_OP_REDUCE_MIN || op == KL_OP_ARGMIN ? INFINITY
                  : op == KL_OP_REDUCE_PROD ? 1 : 0;
     int64_t idx[IR_MAX_RANK] = {0};
     for (int64_t i = 0; i < count_in; i++, next_index(idx, t)) {
-        int64_t o = 0;
-        for (int a = 0; a < t->rank; a++)
-            if (!(n->attr.reduce.axes & (1u << a))) o = o * t->dims[a] + idx[a];
-        double v = fl ? ld_f(t->dtype, in, i) : (double)ld_i(t->dtype, in, i);
+        int64_t o = reduced_offset(t, n->attr.reduce.axes, idx);
+        double v = ld_f(t->dtype, in, i); /* argmax of i64 beyond 2^53 may tie: a known limit */
         switch (op) {
         case KL_OP_REDUCE_MAX: acc[o] = isnan(v) || isnan(acc[o]) ? NAN : v > acc[o] ? v : acc[o]; break;
         case KL_OP_REDUCE_MIN: acc[o] = isnan(v) || isnan(acc[o]) ? NAN : v < acc[o] ? v : acc[o]; break;
@@ -337,11 +399,8 @@ static void eval_reduce(const ir_node *n, const void *in, void *out)
     }
     int64_t per = count_out ? count_in / count_out : 0;
     for (int64_t i = 0; i < count_out; i++) {
-        double r = acc[i];
-        if (op == KL_OP_REDUCE_MEAN) r = fl ? r / (double)per : (double)((int64_t)r / (per ? per : 1));
         if (is_arg) st_i(n->type.dtype, out, i, arg[i]);
-        else if (fl) st_f(n->type.dtype, out, i, r);
-        else st_i(n->type.dtype, out, i, isinf(r) ? (r < 0 ? INT64_MIN : INT64_MAX) : (int64_t)r);
+        else st_f(n->type.dtype, out, i, op == KL_OP_REDUCE_MEAN ? acc[i] / (double)per : acc[i]);
     }
     free(acc);
     free(arg);
@@ -382,6 +441,7 @@ static void eval_movement(const ir_node *n, const void *const *in, void *out)
     const ir_type *o = &n->type, *x = &n->in[0]->type;
     size_t es = kl_dtype_size(o->dtype);
     int64_t sx[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, src[IR_MAX_RANK], count = ir_type_numel(o);
+    bool empty = ir_type_numel(x) == 0; /* edge/reflect padding of nothing: the pad value */
     strides_of(x, sx);
     for (int64_t i = 0; i < count; i++, next_index(idx, o)) {
         bool in_range = true;
@@ -393,7 +453,7 @@ static void eval_movement(const ir_node *n, const void *const *in, void *out)
             case KL_OP_TILE: src[d] = idx[d] % x->dims[d]; break;
             case KL_OP_PAD: {
                 int64_t j = idx[d] - n->attr.pad.lo[d];
-                if (n->attr.pad.mode == IR_PAD_CONSTANT) in_range = in_range && j >= 0 && j < x->dims[d];
+                if (n->attr.pad.mode == IR_PAD_CONSTANT || empty) in_range = in_range && j >= 0 && j < x->dims[d];
                 else if (n->attr.pad.mode == IR_PAD_EDGE) j = j < 0 ? 0 : j >= x->dims[d] ? x->dims[d] - 1 : j;
                 else j = mirror(j, x->dims[d], n->attr.pad.mode == IR_PAD_REFLECT);
                 src[d] = j;
@@ -418,6 +478,10 @@ static void eval_gather(const ir_node *n, const void *const *in, void *out)
     int ax = n->attr.concat.axis;
     size_t es = kl_dtype_size(o->dtype);
     int64_t sp[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, src[IR_MAX_RANK], sx[IR_MAX_RANK], count = ir_type_numel(o);
+    if (p->dims[ax] == 0) { /* nothing to take: zeros rather than a read outside */
+        memset(out, 0, ir_type_bytes(o));
+        return;
+    }
     strides_of(p, sp);
     strides_of(ix, sx);
     for (int64_t i = 0; i < count; i++, next_index(idx, o)) {
@@ -435,6 +499,10 @@ static void eval_gather_elements(const ir_node *n, const void *const *in, void *
     int ax = n->attr.concat.axis;
     size_t es = kl_dtype_size(p->dtype);
     int64_t sp[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, count = ir_type_numel(ix);
+    if (p->dims[ax] == 0) {
+        memset(out, 0, (size_t)count * es);
+        return;
+    }
     strides_of(p, sp);
     for (int64_t i = 0; i < count; i++, next_index(idx, ix)) {
         int64_t k = ld_i(ix->dtype, in[1], i), src = 0;
@@ -443,6 +511,102 @@ static void eval_gather_elements(const ir_node *n, const void *const *in, void *
         for (int d = 0; d < p->rank; d++) src += (d == ax ? k : idx[d]) * sp[d];
         copy_elem(out, i, in[0], src, es);
     }
+}
+
+/* ---- windows: NHWC convolutions and pools -------------------------------- */
+
+typedef struct window {
+    int64_t sh, sw, dh, dw, pt, pl; /* strides, dilations, leading pads */
+} window;
+
+static window window_of(const ir_attr *a)
+{
+    return (window){a->conv.stride_h, a->conv.stride_w, a->conv.dilation_h > 0 ? a->conv.dilation_h : 1,
+                    a->conv.dilation_w > 0 ? a->conv.dilation_w : 1, a->conv.pad_top, a->conv.pad_left};
+}
+
+/* y[n,oy,ox,oc] = sum over taps and the group's channels of x * w (HWIO);
+ * padding reads as zero. */
+static void eval_conv(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
+    window w = window_of(&n->attr);
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], KH = tw->dims[0], KW = tw->dims[1], CG = tw->dims[2];
+    int64_t OC = to->dims[3], per_group = OC / (n->attr.conv.groups > 0 ? n->attr.conv.groups : 1), at = 0;
+    for (int64_t b = 0; b < to->dims[0]; b++)
+        for (int64_t oy = 0; oy < to->dims[1]; oy++)
+            for (int64_t ox = 0; ox < to->dims[2]; ox++)
+                for (int64_t oc = 0; oc < OC; oc++, at++) {
+                    double acc = 0;
+                    int64_t c0 = oc / (per_group ? per_group : 1) * CG;
+                    for (int64_t ky = 0; ky < KH; ky++)
+                        for (int64_t kx = 0; kx < KW; kx++) {
+                            int64_t iy = oy * w.sh + ky * w.dh - w.pt, ix = ox * w.sw + kx * w.dw - w.pl;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (int64_t ic = 0; ic < CG; ic++) {
+                                double xv = ld_f(tx->dtype, in[0], ((b * H + iy) * W + ix) * C + c0 + ic);
+                                double wv = ld_f(tw->dtype, in[1], ((ky * KW + kx) * CG + ic) * OC + oc);
+                                acc = acc_round(to->dtype, acc + acc_round(to->dtype, xv * wv));
+                            }
+                        }
+                    st_f(to->dtype, out, at, acc);
+                }
+}
+
+/* conv2d's input gradient: every dy[n,y,x,i] scatters dy * w[ky,kx,o,i]
+ * (HWOI) into the output position conv2d would have read it from. */
+static void eval_conv_transpose(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
+    window w = window_of(&n->attr);
+    int64_t H = tx->dims[1], W = tx->dims[2], I = tx->dims[3], KH = tw->dims[0], KW = tw->dims[1];
+    int64_t OH = to->dims[1], OW = to->dims[2], O = to->dims[3], count = ir_type_numel(to);
+    double *acc = calloc((size_t)(count ? count : 1), sizeof *acc);
+    if (!acc) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int64_t b = 0; b < tx->dims[0]; b++)
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++)
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        int64_t oy = y * w.sh + ky * w.dh - w.pt, ox = x * w.sw + kx * w.dw - w.pl;
+                        if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+                        for (int64_t i = 0; i < I; i++) {
+                            double dv = ld_f(tx->dtype, in[0], ((b * H + y) * W + x) * I + i);
+                            for (int64_t o = 0; o < O; o++) {
+                                double *a = &acc[((b * OH + oy) * OW + ox) * O + o];
+                                double wv = ld_f(tw->dtype, in[1], ((ky * KW + kx) * O + o) * I + i);
+                                *a = acc_round(to->dtype, *a + acc_round(to->dtype, dv * wv));
+                            }
+                        }
+                    }
+    for (int64_t i = 0; i < count; i++) st_f(to->dtype, out, i, acc[i]);
+    free(acc);
+}
+
+/* Pools see only real elements: max ignores padding (-inf if a window holds
+ * none), average divides by the count of real elements. */
+static void eval_pool(const ir_node *n, const void *in, void *out)
+{
+    const ir_type *tx = &n->in[0]->type, *to = &n->type;
+    window w = window_of(&n->attr);
+    bool is_max = n->op == KL_OP_MAX_POOL;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], at = 0;
+    for (int64_t b = 0; b < to->dims[0]; b++)
+        for (int64_t oy = 0; oy < to->dims[1]; oy++)
+            for (int64_t ox = 0; ox < to->dims[2]; ox++)
+                for (int64_t c = 0; c < C; c++, at++) {
+                    double acc = is_max ? -INFINITY : 0;
+                    int64_t real = 0;
+                    for (int64_t ky = 0; ky < n->attr.conv.kh; ky++)
+                        for (int64_t kx = 0; kx < n->attr.conv.kw; kx++) {
+                            int64_t iy = oy * w.sh + ky * w.dh - w.pt, ix = ox * w.sw + kx * w.dw - w.pl;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            double v = ld_f(tx->dtype, in, ((b * H + iy) * W + ix) * C + c);
+                            acc = !is_max ? acc + v : isnan(v) || isnan(acc) ? NAN : v > acc ? v : acc;
+                            real++;
+                        }
+                    st_f(to->dtype, out, at, is_max ? acc : acc / (double)real);
+                }
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -486,19 +650,27 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_GATHER_ELEMENTS:
         eval_gather_elements(n, in, out);
         return true;
-    case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
-        kl_diag_error(d, "node '%s' (%s): not evaluated by the reference evaluator", n->name ? n->name : "",
-                      kl_op_name(n->op));
-        return false;
+    case KL_OP_CONV2D:
+        eval_conv(n, in, out);
+        return true;
+    case KL_OP_CONV2D_TRANSPOSE:
+        eval_conv_transpose(n, in, out);
+        return true;
+    case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        eval_pool(n, in[0], out);
+        return true;
     case KL_OP_COUNT:
         break;
     }
     KL_ASSERT(!"bad op");
 }
 
+/* One malloc'd buffer per node (params use the feeds), evaluated in order. */
 bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d)
 {
     void **val = calloc((size_t)g->next_id + 1, sizeof *val);
+    const void **in = NULL;
+    int cap_in = 0;
     bool ok = val != NULL;
     for (int i = 0; ok && i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -506,18 +678,27 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
             val[n->id] = (void *)feeds[n->attr.param.index];
             continue;
         }
-        const void **in = calloc((size_t)n->n_in + 1, sizeof *in);
-        for (int j = 0; j < n->n_in; j++) in[j] = val[n->in[j]->id];
+        if (n->n_in > cap_in) {
+            free(in);
+            cap_in = n->n_in;
+            in = malloc(sizeof *in * (size_t)cap_in);
+        }
         size_t bytes = ir_type_bytes(&n->type);
         val[n->id] = malloc(bytes ? bytes : 1);
-        ok = val[n->id] && ir_eval_node(n, in, val[n->id], d);
-        free(in);
+        if (!val[n->id] || (n->n_in && !in)) {
+            ok = false;
+            break;
+        }
+        for (int j = 0; j < n->n_in; j++) in[j] = val[n->in[j]->id];
+        ok = ir_eval_node(n, in, val[n->id], d);
     }
+    if (!ok && kl_diag_ok(d)) kl_diag_error(d, "%s: out of memory evaluating the graph", g->source);
     for (int i = 0; ok && i < g->n_results; i++)
         memcpy(fetches[i], val[g->results[i].node->id], ir_type_bytes(&g->results[i].node->type));
     for (int i = 0; val && i < g->n_nodes; i++)
         if (g->nodes[i]->op != KL_OP_PARAM) free(val[g->nodes[i]->id]);
     free(val);
+    free(in);
     return ok;
 }
 
