@@ -162,3 +162,280 @@ Test(ir, evaluator)
     cr_assert(ints[0] == INT32_MAX && ints[1] == INT32_MIN && ints[2] == 0 && ints[3] == -2);
     ir_graph_free(g);
 }
+
+/* ---- every op, every dtype ---------------------------------------------- */
+
+static ir_node *must(ir_node *n, kl_diag *d)
+{
+    cr_assert(n, "%s", d->text ? d->text : "builder failed");
+    return n;
+}
+
+/* One node of op on small operands (x f32[2,3], w f32[3,3], i i32[2,3],
+ * b bool[2,3], img f32[1,4,4,2], filt f32[2,2,2,2]).  No default: a new op
+ * in ops.def must be added here, so the round trip covers it. */
+static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
+{
+    ir_node *x = v[0], *w = v[1], *i = v[2], *b = v[3], *img = v[4], *filt = v[5];
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    ir_type t;
+    switch (op) {
+    case KL_OP_PARAM: case KL_OP_CONST: return x; /* built by the caller */
+    case KL_OP_CAST: return ir_cast(g, x, KL_I32, "cast");
+    case KL_OP_COPY: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT: case KL_OP_RSQRT:
+    case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU: case KL_OP_RELU6:
+    case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS: case KL_OP_ELU:
+    case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX:
+        return ir_unary(g, op, x, NULL, d);
+    case KL_OP_NOT: return ir_unary(g, op, b, NULL, d);
+    case KL_OP_AND: case KL_OP_OR: return ir_binary(g, op, b, b, NULL, d);
+    case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX: case KL_OP_MIN: case KL_OP_POW:
+    case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER:
+    case KL_OP_GREATER_EQUAL: case KL_OP_EQUAL: case KL_OP_NOT_EQUAL:
+        return ir_binary(g, op, x, x, NULL, d);
+    case KL_OP_SELECT: return ir_node_new(g, op, 3, (ir_node *[]){b, x, x}, NULL, NULL, NULL, d);
+    case KL_OP_MATMUL: a.matmul.transpose_b = true; return ir_node_new(g, op, 2, (ir_node *[]){x, w}, &a, NULL, "mm", d);
+    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN: case KL_OP_REDUCE_PROD:
+        a.reduce.axes = 2, a.reduce.keep_dims = op == KL_OP_REDUCE_SUM;
+        return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
+    case KL_OP_ARGMAX: case KL_OP_ARGMIN:
+        a.reduce.axes = 1, t = ir_type_make(KL_I32, 0, NULL);
+        return ir_node_new(g, op, 1, &i, &a, &t, NULL, d);
+    case KL_OP_RESHAPE: return ir_reshape(g, x, 3, (int64_t[]){3, 1, 2}, "r", d);
+    case KL_OP_TRANSPOSE: a.transpose.perm[0] = 1; return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
+    case KL_OP_SLICE:
+        a.slice.begin[0] = 1, a.slice.begin[1] = 2, a.slice.stride[0] = 1, a.slice.stride[1] = -2;
+        t = ir_type_make(KL_F32, 2, (int64_t[]){1, 2});
+        return ir_node_new(g, op, 1, &x, &a, &t, NULL, d);
+    case KL_OP_PAD:
+        a.pad.lo[1] = 2, a.pad.hi[0] = 1, a.pad.mode = IR_PAD_REFLECT, a.pad.value = -0.5;
+        return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
+    case KL_OP_CONCAT: a.concat.axis = 1; return ir_node_new(g, op, 3, (ir_node *[]){x, x, x}, &a, NULL, NULL, d);
+    case KL_OP_TILE: t = ir_type_make(KL_F32, 2, (int64_t[]){4, 3}); return ir_node_new(g, op, 1, &x, &a, &t, NULL, d);
+    case KL_OP_GATHER: a.concat.axis = 1; return ir_node_new(g, op, 2, (ir_node *[]){x, i}, &a, NULL, NULL, d);
+    case KL_OP_GATHER_ELEMENTS: return ir_node_new(g, op, 2, (ir_node *[]){x, i}, &a, NULL, NULL, d);
+    case KL_OP_CONV2D:
+        a.conv = (typeof(a.conv)){.kh = 2, .kw = 2, .stride_h = 1, .stride_w = 2, .dilation_h = 1, .dilation_w = 1,
+                                  .pad_top = 1, .pad_right = 1, .groups = 1};
+        return ir_node_new(g, op, 2, (ir_node *[]){img, filt}, &a, NULL, NULL, d);
+    case KL_OP_CONV2D_TRANSPOSE:
+        a.conv = (typeof(a.conv)){.kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2, .dilation_h = 1, .dilation_w = 1};
+        t = ir_type_make(KL_F32, 4, (int64_t[]){1, 8, 8, 2});
+        return ir_node_new(g, op, 2, (ir_node *[]){img, filt}, &a, &t, NULL, d);
+    case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        a.conv = (typeof(a.conv)){.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1};
+        return ir_node_new(g, op, 1, &img, &a, NULL, NULL, d);
+    case KL_OP_COUNT: break;
+    }
+    cr_assert_fail("bad op");
+    return NULL;
+}
+
+static ir_graph *all_ops(void)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("all ops");
+    ir_node *v[6];
+    v[0] = ir_param(g, ir_type_make(KL_F32, 2, (int64_t[]){2, 3}), "x");
+    float w[9] = {1, -2, 3.5f, 0.25f, -0.5f, 1e-40f, 6, 7, 8};
+    v[1] = ir_const(g, ir_type_make(KL_F32, 2, (int64_t[]){3, 3}), w, "w");
+    v[2] = ir_const(g, ir_type_make(KL_I32, 2, (int64_t[]){2, 3}), (int32_t[]){0, 1, 2, 2, 1, INT32_MIN}, "i");
+    v[3] = ir_param(g, ir_type_make(KL_BOOL, 2, (int64_t[]){2, 3}), NULL);
+    v[4] = ir_param(g, ir_type_make(KL_F32, 4, (int64_t[]){1, 4, 4, 2}), "img");
+    float f[16];
+    for (int k = 0; k < 16; k++) f[k] = (float)k / 3;
+    v[5] = ir_const(g, ir_type_make(KL_F32, 4, (int64_t[]){2, 2, 2, 2}), f, NULL);
+    for (int op = 0; op < KL_OP_COUNT; op++) ir_graph_add_result(g, must(one_op(g, (kl_op)op, v, &d), &d), kl_op_name((kl_op)op));
+    /* a constant of every dtype, with the values each finds hardest */
+    int64_t one[1] = {4};
+    ir_const(g, ir_type_make(KL_F64, 1, one), (double[]){-0.0, 5e-324, -NAN, 0.1}, "f64");
+    ir_const(g, ir_type_make(KL_F16, 1, one), (uint16_t[]){0x3c00, 0x8000, 0x7e00, 0xfc00}, "f16");
+    ir_const(g, ir_type_make(KL_I8, 1, one), (int8_t[]){-128, 127, 0, -1}, "i8");
+    ir_const(g, ir_type_make(KL_I16, 1, one), (int16_t[]){-32768, 32767, 0, -1}, "i16");
+    ir_const(g, ir_type_make(KL_I64, 1, one), (int64_t[]){INT64_MIN, INT64_MAX, 9007199254740993ll, -1}, "i64");
+    ir_const(g, ir_type_make(KL_U8, 1, one), (uint8_t[]){0, 255, 7, 128}, "u8");
+    ir_const(g, ir_type_make(KL_BOOL, 1, one), (uint8_t[]){0, 1, 1, 0}, "bool");
+    cr_assert(kl_diag_ok(&d), "%s", d.text);
+    return g;
+}
+
+static void assert_round_trip(const ir_graph *g, unsigned flags)
+{
+    kl_diag d = {0};
+    char *a = print_to_string(g, flags | IR_PRINT_FULL_CONSTS);
+    ir_graph *h = ir_parse(a, "round-trip", &d);
+    cr_assert(h, "%s\n%s", d.text, a);
+    cr_assert(ir_verify(h, &d), "%s", d.text);
+    char *b = print_to_string(h, IR_PRINT_FULL_CONSTS);
+    char *a0 = print_to_string(g, IR_PRINT_FULL_CONSTS);
+    cr_assert_str_eq(a0, b);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KL_OP_CONST)
+            cr_assert_eq(memcmp(g->nodes[i]->data, h->nodes[i]->data, ir_type_bytes(&g->nodes[i]->type)), 0,
+                         "constant %%%d differs", g->nodes[i]->id);
+    free(a), free(b), free(a0);
+    ir_graph_free(h);
+}
+
+Test(ir, every_op_and_dtype_round_trips)
+{
+    ir_graph *g = all_ops();
+    kl_diag d = {0};
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    assert_round_trip(g, 0);
+    char *text = print_to_string(g, IR_PRINT_FULL_CONSTS);
+    for (int op = 0; op < KL_OP_COUNT; op++) {
+        char want[64];
+        snprintf(want, sizeof want, "= %s ", kl_op_name((kl_op)op));
+        cr_assert(strstr(text, want), "op %s missing from\n%s", kl_op_name((kl_op)op), text);
+    }
+    for (int t = 0; t < KL_DTYPE_COUNT; t++) {
+        char want[32];
+        snprintf(want, sizeof want, ": %s[", kl_dtype_name((kl_dtype)t));
+        cr_assert(strstr(text, want), "dtype %s missing", kl_dtype_name((kl_dtype)t));
+    }
+    cr_assert(strstr(text, "mode=reflect, value=-0.5"), "%s", text);
+    free(text);
+    ir_graph_free(g);
+}
+
+Test(ir, float_spellings_round_trip_bit_exactly)
+{
+    ir_graph *g = ir_graph_new("floats");
+    uint32_t bits[] = {0x7fc00000, 0xffc00000, 0x7f800001, 0xffbfffff, 0x80000000, 0x00000001, 0xbf000000, 0x3eaaaaab};
+    ir_const(g, ir_type_make(KL_F32, 1, (int64_t[]){8}), bits, "odd\n\"name\"\x01");
+    assert_round_trip(g, 0);
+    char *text = print_to_string(g, IR_PRINT_FULL_CONSTS);
+    cr_assert(strstr(text, "[nan, -nan, nan:0x7f800001, nan:0xffbfffff, -0, 1.40129846e-45, -0.5, 0.333333343]"), "%s", text);
+    cr_assert(strstr(text, "@\"odd\\x0a\\\"name\\\"\\x01\""), "%s", text);
+    free(text);
+    text = print_to_string(g, 0); /* 8 elements: still printed in full */
+    cr_assert(strstr(text, "-0.5"), "%s", text);
+    free(text);
+    ir_graph_free(g);
+}
+
+Test(ir, long_names_sparse_ids_and_many_operands)
+{
+    char name[2000];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new(name);
+    ir_node *x = ir_param(g, ir_type_make(KL_F32, 1, (int64_t[]){2}), name);
+    ir_node *many[40];
+    for (int i = 0; i < 40; i++) many[i] = x;
+    ir_attr a = {.concat = {0}};
+    ir_node *c = must(ir_node_new(g, KL_OP_CONCAT, 40, many, &a, NULL, "", &d), &d);
+    ir_graph_add_result(g, c, NULL);
+    ir_graph_add_result(g, x, "");
+    assert_round_trip(g, 0);
+    ir_graph_free(g);
+    ir_graph *h = ir_parse("graph \"g\" {\n  %7 = param 0 : f32[2]\n  %1000000 = exp %7 : f32[2]\n"
+                           "  %3 = add %1000000, %7 : f32[2]\n  result %3\n}\n", "sparse", &d);
+    cr_assert(h, "%s", d.text);
+    cr_assert_eq(h->n_nodes, 3);
+    cr_assert_null(h->results[0].name);
+    ir_graph_free(h);
+}
+
+Test(ir, plan_annotations_print_and_are_ignored_by_the_parser)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("plan");
+    ir_node *x = ir_param(g, ir_type_make(KL_F32, 1, (int64_t[]){16}), "x");
+    ir_node *e = ir_unary(g, KL_OP_EXP, x, "e", &d);
+    ir_node *t = ir_unary(g, KL_OP_TANH, e, "t", &d);
+    ir_node *r = ir_reshape(g, t, 2, (int64_t[]){4, 4}, "r", &d);
+    ir_node *s = ir_unary(g, KL_OP_NEG, r, "s", &d);
+    ir_graph_add_result(g, s, "y");
+    x->store = IR_STORE_FEED;
+    e->kernel = t, t->kernel = t, t->store = IR_STORE_TEMP, t->offset = 64;
+    r->store = IR_STORE_ALIAS, s->kernel = s, s->store = IR_STORE_FETCH;
+    g->temp_size = 128;
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    char *text = print_to_string(g, IR_PRINT_PLAN);
+    cr_assert(strstr(text, "# temp_size 128\n"), "%s", text);
+    cr_assert(strstr(text, "@\"x\"  # store=feed 0\n"), "%s", text);
+    cr_assert(strstr(text, "@\"e\"  # fused into %2\n"), "%s", text);
+    cr_assert(strstr(text, "# kernel=%2 store=temp+64\n"), "%s", text);
+    cr_assert(strstr(text, "# store=alias\n") && strstr(text, "# kernel=%4 store=fetch 0\n"), "%s", text);
+    free(text);
+    assert_round_trip(g, IR_PRINT_PLAN);
+    ir_graph_free(g);
+}
+
+/* ---- parser errors -------------------------------------------------------- */
+
+Test(ir, more_parse_errors_are_located)
+{
+    const char *hdr = "graph \"g\" {\n  %0 = param 0 : f32[2,3]\n";
+    struct { const char *body, *want; } cases[] = {
+        {"  %1 = exp %0 {axis=1} : f32[2,3]\n}", "t.kir:3:16: exp takes no attribute 'axis'"},
+        {"  %1 = reduce_sum %0 {axes=[1,1], keep_dims=0} : f32[2]\n}", "axis 1 listed twice"},
+        {"  %1 = reduce_sum %0 {axes=[1], keep_dims=2} : f32[2]\n}", "keep_dims 2 out of range"},
+        {"  %1 = transpose %0 {perm=[1]} : f32[3,2]\n}", "t.kir:3:3: 'perm' has 1 values for a result of rank 2"},
+        {"  %1 = pad %0 {lo=[0,0], hi=[0,0], mode=wrap, value=0} : f32[2,3]\n}", "unknown pad mode 'wrap'"},
+        {"  %1 = const : i8[2] [1, 200]\n}", "t.kir:3:26: an i8 200 out of range"},
+        {"  %1 = const : f32[3] [1, 2]\n}", "has 2 elements"},
+        {"  %1 = const : f32[2] [1, 2, 3]\n}", "more elements"},
+        {"  %1 = const : f32[1000000] [1]\n}", "fewer elements"},
+        {"  %1 = const : f32[1] [1x]\n}", "expected a number"},
+        {"  %1 = const : f32[1] [nan:0x3f800000]\n}", "bits of a NaN"},
+        {"  %1 = const : f16[1] [1.0]\n}", "0xHHHH"},
+        {"  %1 = param 1 : f32[1099511627776,1099511627776]\n}", "larger than 2^40"},
+        {"  %1 = param 1 : f32[-1]\n}", "dimension -1 out of range"},
+        {"  %1 = param 1 %0 : f32[2]\n}", "param takes no operands"},
+        {"  %1 = add %0 : f32[2,3]\n}", "expects 2 operands"},
+        {"  %1 = exp %0 : f32[2,3] @\"unterminated\n}", "unterminated string"},
+        {"  %1 = exp %0 : f32[2,3] @\"\\q\"\n}", "unknown escape"},
+        {"  %1 = exp %0 : f32[2,3]\n  result %9\n}", "t.kir:4:11: %9 is not defined before use"},
+        {"  %1 = exp %0 : f32[2,3]\n}\ntrailing", "t.kir:5:1: unexpected 'trailing' after the graph"},
+        {"  \x01\n}", "found byte 0x01"},
+        {"  %99999999999 = exp %0 : f32[2,3]\n}", "out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s%s", hdr, cases[i].body);
+        parse_fails(text, cases[i].want);
+    }
+}
+
+/* Mutated texts must parse or fail with one located error: no crash, no
+ * leak (run under ASan), no abort. */
+Test(ir, parser_survives_mutations)
+{
+    ir_graph *g = all_ops();
+    char *orig = print_to_string(g, IR_PRINT_FULL_CONSTS | IR_PRINT_PLAN);
+    ir_graph_free(g);
+    size_t n = strlen(orig);
+    char *buf = malloc(n + 16);
+    unsigned seed = 12345;
+    const char alphabet[] = "%[]{}=,:@\"\\#-0123456789e.nx \n";
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, orig, n + 1);
+        for (int k = 0; k < 1 + iter % 4; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % n;
+            seed = seed * 1103515245u + 12345u;
+            switch ((seed >> 16) % 4) {
+            case 0: buf[at] = alphabet[(seed >> 4) % (sizeof alphabet - 1)]; break;
+            case 1: memmove(buf + at, buf + at + 1, n - at); break;        /* delete */
+            case 2: buf[at] = (char)(seed >> 9); if (!buf[at]) buf[at] = 1; break;
+            case 3: buf[(seed >> 3) % n] = 0; break;                          /* truncate */
+            }
+        }
+        kl_diag d = {0};
+        ir_graph *h = ir_parse(buf, "m", &d);
+        if (h) {
+            cr_assert(ir_verify(h, &d), "%s\n%s", d.text, buf);
+            ir_graph_free(h);
+        } else {
+            cr_assert(d.n_errors == 1 && !strncmp(d.text, "m:", 2), "%s", d.text);
+        }
+        kl_diag_clear(&d);
+    }
+    free(buf);
+    free(orig);
+}
