@@ -114,7 +114,7 @@ static void check_plan(vctx *v, const ir_node *n, bool stored)
         const ir_node *p = n->in[i];
         bool inside = n->kernel && p->kernel == n->kernel && p->kernel != p;
         if (!inside && p->store == IR_STORE_NONE)
-            BAD(v, n, "reads %%%d, which is computed inside another kernel and never stored", p->id);
+            BAD(v, n, "reads %%%d from outside its kernel, but %%%d is never stored", p->id, p->id);
     }
 }
 

@@ -439,3 +439,160 @@ Test(ir, parser_survives_mutations)
     free(buf);
     free(orig);
 }
+
+/* ---- verifier ----------------------------------------------------------- */
+
+static void verify_fails(const ir_graph *g, const char *want)
+{
+    kl_diag d = {0};
+    cr_assert_not(ir_verify(g, &d), "verified, wanted '%s'", want);
+    cr_assert(strstr(d.text, want), "got '%s', want '%s'", d.text, want);
+    kl_diag_clear(&d);
+}
+
+Test(ir, verifier_checks_lists_and_plans)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("v.pb");
+    ir_node *x = ir_param(g, ir_type_make(KL_F32, 1, (int64_t[]){16}), "x");
+    ir_node *y = ir_param(g, ir_type_make(KL_F32, 1, (int64_t[]){16}), "y");
+    ir_node *s = ir_binary(g, KL_OP_ADD, x, y, "s", &d);
+    ir_node *m = ir_node_new(g, KL_OP_REDUCE_SUM, 1, &s, &(ir_attr){.reduce = {1, false}}, NULL, "m", &d);
+    ir_graph_add_result(g, m, "m");
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+
+    g->params[0] = y; /* params list out of step with the indices */
+    verify_fails(g, "listed as param 0 but has index 1");
+    g->params[0] = x;
+
+    ir_node stranger = *s; /* same id, not the graph's node */
+    m->in[0] = &stranger;
+    verify_fails(g, "v.pb: node %3 'm' (reduce_sum): operand 0 not defined before use");
+    m->in[0] = s;
+
+    /* plan: s fused into m's loop needs no storage; as a kernel of its own it does */
+    s->kernel = m, m->kernel = m;
+    cr_assert(ir_verify(g, &d), "%s", d.text); /* before buffer assignment: kernels only */
+    x->store = y->store = IR_STORE_FEED, y->index = 1, m->store = IR_STORE_FETCH;
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    s->kernel = s;
+    verify_fails(g, "node %3 'm' (reduce_sum): reads %2 from outside its kernel, but %2 is never stored");
+    s->store = IR_STORE_TEMP, s->offset = 32;
+    g->temp_size = 64;
+    verify_fails(g, "temp slot +32 (64 bytes) outside the arena of 64 bytes or not 64-aligned");
+    s->offset = 0;
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    m->kernel = s;
+    verify_fails(g, "node %3 'm' (reduce_sum): fused but not elementwise");
+    m->kernel = m, s->kernel = y;
+    verify_fails(g, "fused into %1, which is not a kernel root");
+    s->kernel = s, m->index = 1;
+    verify_fails(g, "fetch 1 is not this node's result");
+    ir_graph_free(g);
+}
+
+Test(ir, verifier_reports_every_problem_bounded)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("many");
+    ir_node *x = ir_param(g, ir_type_make(KL_F32, 1, (int64_t[]){4}), "x");
+    for (int i = 0; i < 30; i++) ir_unary(g, KL_OP_EXP, x, NULL, &d)->type.dims[0] = 5;
+    cr_assert_not(ir_verify(g, &d));
+    cr_assert_eq(d.n_errors, 21, "%s", d.text);
+    cr_assert(strstr(d.text, "many: ... and 10 more problems"), "%s", d.text);
+    kl_diag_clear(&d);
+    ir_graph_free(g);
+}
+
+/* ---- evaluator ---------------------------------------------------------- */
+
+Test(ir, evaluator_integers_wrap_and_report)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("ints");
+    ir_node *a = ir_param(g, ir_type_make(KL_I32, 2, (int64_t[]){2, 2}), "a");
+    ir_node *b = ir_param(g, ir_type_make(KL_I32, 1, (int64_t[]){2}), "b");
+    int32_t av[] = {INT32_MAX, -7, 7, INT32_MIN}, bv[] = {1, 2}, out[4];
+    eval1(ir_binary(g, KL_OP_ADD, a, b, "add", &d), av, bv, out);
+    cr_assert(out[0] == INT32_MIN && out[1] == -5 && out[2] == 8 && out[3] == INT32_MIN + 2);
+    eval1(ir_binary(g, KL_OP_MUL, a, b, "mul", &d), av, bv, out);
+    cr_assert(out[0] == INT32_MAX && out[1] == -14 && out[3] == 0); /* INT32_MIN * 2 wraps to 0 */
+    eval1(ir_binary(g, KL_OP_DIV, a, b, "div", &d), av, bv, out);
+    cr_assert(out[1] == -3 && out[2] == 7); /* truncating */
+    ir_node *dv = ir_binary(g, KL_OP_DIV, b, a, "zero", &d);
+    int32_t zeros[4] = {0};
+    cr_assert_not(ir_eval_node(dv, (const void *[]){bv, zeros}, out, &d));
+    cr_assert(strstr(d.text, "division by zero"), "%s", d.text);
+    kl_diag_clear(&d);
+    ir_attr r = {.reduce = {2, true}};
+    eval1(ir_node_new(g, KL_OP_REDUCE_MEAN, 1, &a, &r, NULL, "mean", &d), (int32_t[]){3, 4, -3, -4}, NULL, out);
+    cr_assert(out[0] == 3 && out[1] == -3, "%d %d", out[0], out[1]); /* 7/2, -7/2 truncate */
+    eval1(ir_node_new(g, KL_OP_REDUCE_SUM, 1, &a, &r, NULL, "sum", &d), av, NULL, out);
+    cr_assert(out[0] == INT32_MAX - 7 && out[1] == INT32_MIN + 7);
+    eval1(ir_node_new(g, KL_OP_REDUCE_PROD, 1, &a, &r, NULL, "prod", &d), (int32_t[]){65536, 65536, 3, 5}, NULL, out);
+    cr_assert(out[0] == 0 && out[1] == 15);
+    ir_graph_free(g);
+}
+
+Test(ir, evaluator_contractions_and_windows)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("win");
+    ir_node *a = ir_param(g, ir_type_make(KL_F32, 2, (int64_t[]){3, 2}), "a"); /* a^T is [2,3] */
+    ir_node *b = ir_param(g, ir_type_make(KL_F32, 2, (int64_t[]){2, 3}), "b"); /* b^T is [3,2] */
+    float av[] = {1, 2, 3, 4, 5, 6}, bv[] = {1, 0, -1, 2, 1, 0}, out[32];
+    ir_attr tt = {.matmul = {true, true}};
+    eval1(ir_node_new(g, KL_OP_MATMUL, 2, (ir_node *[]){a, b}, &tt, NULL, "mm", &d), av, bv, out);
+    /* a^T = [[1,3,5],[2,4,6]], b^T = [[1,2],[0,1],[-1,0]] */
+    float want_mm[] = {-4, 5, -4, 8};
+    cr_assert_arr_eq(out, want_mm, sizeof want_mm);
+
+    ir_node *img = ir_param(g, ir_type_make(KL_F32, 4, (int64_t[]){1, 3, 3, 1}), "img");
+    float iv[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    ir_attr pool = {.conv = {.kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1}};
+    ir_node *avg = ir_node_new(g, KL_OP_AVG_POOL, 1, &img, &pool, NULL, "avg", &d);
+    cr_assert(avg && avg->type.dims[1] == 2 && avg->type.dims[2] == 2, "%s", d.text);
+    eval1(avg, iv, NULL, out);
+    float want_avg[] = {3, 4.5f, 7.5f, 9}; /* padding not counted */
+    cr_assert_arr_eq(out, want_avg, sizeof want_avg);
+    eval1(ir_node_new(g, KL_OP_MAX_POOL, 1, &img, &pool, NULL, "max", &d), iv, NULL, out);
+    float want_max[] = {5, 6, 8, 9};
+    cr_assert_arr_eq(out, want_max, sizeof want_max);
+
+    ir_node *filt = ir_param(g, ir_type_make(KL_F32, 4, (int64_t[]){2, 2, 1, 1}), "f");
+    float fv[] = {1, 10, 100, 1000};
+    ir_attr cv = {.conv = {.stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1}};
+    eval1(ir_node_new(g, KL_OP_CONV2D, 2, (ir_node *[]){img, filt}, &cv, NULL, "conv", &d), iv, fv, out);
+    float want_conv[] = {5421, 6532, 8754, 9865};
+    cr_assert_arr_eq(out, want_conv, sizeof want_conv);
+
+    /* transpose of a stride-2 conv: each input scatters a 2x2 block */
+    ir_node *dy = ir_param(g, ir_type_make(KL_F32, 4, (int64_t[]){1, 1, 2, 1}), "dy");
+    ir_attr ct = {.conv = {.stride_h = 2, .stride_w = 2, .dilation_h = 1, .dilation_w = 1}};
+    ir_type tt4 = ir_type_make(KL_F32, 4, (int64_t[]){1, 2, 4, 1});
+    eval1(ir_node_new(g, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){dy, filt}, &ct, &tt4, "ct", &d), (float[]){1, 2}, fv, out);
+    float want_ct[] = {1, 10, 2, 20, 100, 1000, 200, 2000};
+    cr_assert_arr_eq(out, want_ct, sizeof want_ct);
+    ir_graph_free(g);
+}
+
+Test(ir, evaluator_whole_graph)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("whole");
+    ir_node *x = ir_param(g, ir_type_make(KL_F32, 2, (int64_t[]){2, 2}), "x");
+    ir_node *c = ir_const(g, ir_type_make(KL_F32, 1, (int64_t[]){2}), (float[]){-1, 1}, "c");
+    ir_node *s = ir_binary(g, KL_OP_ADD, x, c, "s", &d);
+    ir_node *r = ir_node_new(g, KL_OP_REDUCE_MAX, 1, &s, &(ir_attr){.reduce = {3, false}}, NULL, "r", &d);
+    ir_node *i = ir_cast(g, s, KL_I32, "i");
+    ir_graph_add_result(g, r, "r");
+    ir_graph_add_result(g, i, "i");
+    ir_graph_add_result(g, x, "x");
+    float xv[] = {1.5f, 2, -3.75f, 4}, rv, xo[4];
+    int32_t iv[4];
+    cr_assert(ir_eval_graph(g, (const void *[]){xv}, (void *[]){&rv, iv, xo}, &d), "%s", d.text);
+    cr_assert_float_eq(rv, 5, 0);
+    cr_assert(iv[0] == 0 && iv[1] == 3 && iv[2] == -4 && iv[3] == 5); /* 0.5, 3, -4.75, 5 truncated */
+    cr_assert_arr_eq(xo, xv, sizeof xv);
+    ir_graph_free(g);
+}
