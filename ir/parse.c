@@ -500,11 +500,14 @@ static bool attrs(parser *p, kl_op op, ir_attr *a, attr_lens *lens)
     unsigned seen = 0;
     do {
         char key[32];
+        skip_space(p);
+        int line = p->line, col = p->col;
         if (!word(p, "an attribute name", key, sizeof key)) return false;
         size_t i = 0, nk = sizeof attr_keys / sizeof *attr_keys;
         while (i < nk && strcmp(attr_keys[i].key, key)) i++;
-        if (i == nk || attr_keys[i].family != fam) return perr(p, "%s takes no attribute '%s'", kl_op_name(op), key);
-        if (seen & (1u << i)) return perr(p, "attribute '%s' given twice", key);
+        if (i == nk || attr_keys[i].family != fam)
+            return perr_at(p, line, col, "%s takes no attribute '%s'", kl_op_name(op), key);
+        if (seen & (1u << i)) return perr_at(p, line, col, "attribute '%s' given twice", key);
         seen |= 1u << i;
         if (!expect(p, "=")) return false;
         bool ok = attr_keys[i].kind <= AK_NUMBER ? scalar_value(p, &attr_keys[i], a) : list_value(p, &attr_keys[i], a, lens);
