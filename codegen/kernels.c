@@ -283,6 +283,9 @@ LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to)
         return LLVMBuildZExt(B, nz, c->i8, "");
     }
     if (ff && tf) {
+        /* f16 computes in f32, so a cast to f16 rounds through half here:
+         * fused chains (f32 -> f16 -> f32) would otherwise skip the rounding */
+        if (to == KL_F16 && from != KL_F16) return cg_half_to_float(c, cg_float_to_half(c, v));
         if (tt == ft) return v;
         return LLVMGetTypeKind(tt) == LLVMDoubleTypeKind ? LLVMBuildFPExt(B, v, tt, "") : LLVMBuildFPTrunc(B, v, tt, "");
     }
