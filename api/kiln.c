@@ -164,7 +164,7 @@ static kiln_code import_code(const kl_diag *d)
 }
 
 /* Import and optimize: the planned graph codegen wants, or a status. */
-static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, ir_graph **out, double *seconds)
+static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char *cpu, ir_graph **out, double *seconds)
 {
     kl_diag d = {0};
     double t0 = now();
@@ -190,6 +190,7 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, ir_graph **
         .dump_file = o->dump_file,
         .time_file = o->time_file,
         .verify_each = o->verify != 0,
+        .vector_floats = cg_target_vector_floats(cpu, o->target_features),
     };
     if (!pass_run_pipeline(g, &ctx)) {
         ir_graph_free(g);
@@ -224,7 +225,7 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
 {
     double t0 = now();
     ir_graph *g;
-    kiln_status *st = plan_graph(m, o, &g, NULL);
+    kiln_status *st = plan_graph(m, o, o->target_cpu, &g, NULL);
     if (st) return st;
     kl_diag d = {0};
     cg_options co = cg_opts(o, g);
@@ -279,7 +280,7 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
 {
     ir_graph *g;
     *out = NULL;
-    kiln_status *st = plan_graph(m, o, &g, NULL);
+    kiln_status *st = plan_graph(m, o, "native", &g, NULL);
     if (st) return st;
     kl_diag d = {0};
     kiln_options jo = *o;

@@ -32,6 +32,7 @@ typedef struct cg_loop {
 } cg_loop;
 
 LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l);
+LLVMValueRef cg_loop_begin_v(cg *c, LLVMValueRef n, cg_loop *l); /* n: an i64 value */
 void cg_loop_end(cg *c, cg_loop *l);
 LLVMValueRef cg_i64(cg *c, int64_t v);
 LLVMValueRef cg_f32(cg *c, double v);
@@ -52,6 +53,24 @@ LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef inde
  * the materialized node in_nodes[i]. */
 bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_node **in_nodes,
                     LLVMValueRef *inputs, int n_inputs);
+
+/* Value of elementwise kernel `root` at one element, where `seed` (a member
+ * computed elsewhere: the GEMM of an output-fused kernel) has value
+ * seed_val and offsets[i] is the element index into inputs[i]. */
+LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
+                             LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in);
+
+/* GEMM micro-kernels (codegen/gemm.c): contraction n (n->gemm set), with
+ * the elementwise kernel `epi` applied to each tile when n is fused into it
+ * (else NULL); out is the kernel's output, scratch the node's scratch bytes. */
+bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
+                  int n_in, LLVMValueRef scratch);
+/* The GEMM-planned member of root's kernel (root itself or an output-fused
+ * contraction), or NULL. */
+ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root);
+/* Whether constant node k is read only as a prepacked B operand (then its
+ * raw bytes are not emitted). */
+bool cg_const_only_prepacked(const ir_graph *g, const ir_node *k);
 
 /* Math (codegen/math.c): inline polynomial approximations, branch-free. */
 LLVMValueRef cg_exp(cg *c, LLVMValueRef x);

@@ -54,6 +54,8 @@ void cg_jit_free(cg_jit *j);
  * float32 products do: m, n and k all >= 64 (docs/performance.md). */
 bool cg_matmul_uses_blas(const ir_node *n);
 bool cg_graph_uses_runtime(const ir_graph *g);
+/* Float32 lanes of the target's widest vector: 16 (AVX-512), 8 (AVX2), 4. */
+int cg_target_vector_floats(const char *cpu, const char *features);
 
 /* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */
 char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d);

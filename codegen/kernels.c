@@ -75,7 +75,9 @@ LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef inde
     return LLVMBuildInBoundsGEP2(c->b, cg_elem_type(c, t), base, &index, 1, "");
 }
 
-LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l)
+LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l) { return cg_loop_begin_v(c, cg_i64(c, n), l); }
+
+LLVMValueRef cg_loop_begin_v(cg *c, LLVMValueRef n, cg_loop *l)
 {
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
@@ -87,7 +89,7 @@ LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l)
     l->iv = LLVMBuildPhi(c->b, c->i64, "i");
     LLVMValueRef zero = cg_i64(c, 0);
     LLVMAddIncoming(l->iv, &zero, &pre, 1);
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, cg_i64(c, n), ""), body, l->exit);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, n, ""), body, l->exit);
     LLVMPositionBuilderAtEnd(c->b, body);
     return l->iv;
 }
@@ -341,6 +343,21 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
     return v;
 }
 
+LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
+                             LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
+{
+    size_t cap = (size_t)c->g->n_nodes + 2;
+    ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
+    if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
+    k.memo_node[0] = seed;
+    k.memo_val[0] = seed_val;
+    k.n_memo = 1;
+    LLVMValueRef v = value_at(&k, root);
+    free(k.memo_node);
+    free(k.memo_val);
+    return v;
+}
+
 /* Loop dims of the output after merging neighbours that every operand
  * walks contiguously (or not at all), so [100,16] + [16] stays 2 loops but
  * [100,16] + [100,16] becomes one loop of 1600. */
@@ -409,7 +426,7 @@ static LLVMValueRef mul_i64(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuild
 
 bool cg_matmul_uses_blas(const ir_node *n)
 {
-    if (n->op != KL_OP_MATMUL || n->type.dtype != KL_F32) return false;
+    if (n->op != KL_OP_MATMUL || n->type.dtype != KL_F32 || n->gemm) return false;
     const ir_type *ta = &n->in[0]->type;
     int ro = n->type.rank;
     int64_t m = n->type.dims[ro - 2], nn = n->type.dims[ro - 1];

@@ -52,7 +52,7 @@ static void emit_constants(cg *c)
 {
     for (int i = 0; i < c->g->n_nodes; i++) {
         ir_node *n = c->g->nodes[i];
-        if (n->op != KL_OP_CONST) continue;
+        if (n->op != KL_OP_CONST || cg_const_only_prepacked(c->g, n)) continue; /* gemm.c packs those */
         size_t bytes = ir_type_bytes(&n->type);
         LLVMValueRef init = LLVMConstStringInContext2(c->ctx, n->data, bytes ? bytes : 1, 1);
         char name[64];
@@ -95,13 +95,17 @@ static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int ma
     return n;
 }
 
+/* void P_kID(out, in..., [scratch]): the scratch pointer when the kernel's
+ * contraction packs operands at run time. */
 static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
 {
-    LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_in + 1));
+    ir_node *gm = cg_kernel_contraction(c->g, root);
+    int n_params = n_in + 1 + (gm && gm->scratch_bytes > 0);
+    LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_params));
     LLVMValueRef *inputs = malloc(sizeof *inputs * ((size_t)n_in + 1));
     if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
-    LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0);
+    for (int i = 0; i < n_params; i++) params[i] = c->ptr;
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_params, 0);
     free(params);
     char name[64];
     snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
@@ -110,11 +114,13 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     set_target_attrs(c, fn);
     /* Distinct buffers (bufassign never overlaps a kernel's output with its inputs). */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (int i = 0; i <= n_in; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    for (int i = 0; i < n_params; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);
-    bool ok = cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in);
+    bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in,
+                                n_params > n_in + 1 ? LLVMGetParam(fn, (unsigned)n_in + 1) : NULL)
+                 : cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in);
     free(inputs);
     if (!ok) return NULL;
     LLVMBuildRetVoid(c->b);
@@ -137,7 +143,7 @@ static LLVMValueRef storage(cg *c, ir_node *n, LLVMValueRef args, LLVMValueRef t
         LLVMValueRef idx = cg_i64(c, n->offset);
         return LLVMBuildInBoundsGEP2(c->b, c->i8, temp, &idx, 1, "");
     }
-    case IR_STORE_CONST: return c->consts[n->id];
+    case IR_STORE_CONST: return c->consts[n->id] ? c->consts[n->id] : LLVMConstNull(c->ptr); /* prepacked only */
     case IR_STORE_ALIAS: return storage(c, n->in[0], args, temp);
     case IR_STORE_NONE: break;
     }
@@ -166,7 +172,7 @@ static bool emit_entry(cg *c)
     int max_in = 1; /* a kernel reads at most every operand of every node */
     for (int i = 0; i < c->g->n_nodes; i++) max_in += c->g->nodes[i]->n_in;
     ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
-    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 1));
+    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 2));
     if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < c->g->n_nodes; i++) {
         ir_node *root = c->g->nodes[i];
@@ -180,7 +186,13 @@ static bool emit_entry(cg *c)
         LLVMPositionBuilderAtEnd(c->b, bb);
         args[0] = storage(c, root, LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
         for (int k = 0; k < n_in; k++) args[k + 1] = storage(c, in_nodes[k], LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_in + 1, "");
+        int n_args = n_in + 1;
+        ir_node *gm = cg_kernel_contraction(c->g, root);
+        if (gm && gm->scratch_bytes > 0) {
+            LLVMValueRef off = cg_i64(c, gm->scratch_offset);
+            args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, LLVMGetParam(entry, 1), &off, 1, "scratch");
+        }
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
     }
     free(in_nodes), free(args);
     LLVMPositionBuilderAtEnd(c->b, bb);

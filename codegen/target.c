@@ -16,16 +16,16 @@
  * the features codegen asks about: instructions whose absence makes LLVM
  * fall back to libm or compiler-rt calls (roundss, vfmadd, vcvtph2ps), which
  * the generated object must never reference. */
-enum { SSE41 = 1, F16C = 2, FMA = 4, V3 = SSE41 | F16C | FMA };
+enum { SSE41 = 1, F16C = 2, FMA = 4, AVX2 = 8, AVX512 = 16, V3 = SSE41 | F16C | FMA | AVX2, V4 = V3 | AVX512 };
 static const struct { const char *name; unsigned caps; } x86_cpus[] = {
     {"generic", 0},          {"x86-64", 0},          {"x86-64-v2", SSE41},  {"x86-64-v3", V3},
-    {"x86-64-v4", V3},       {"nehalem", SSE41},     {"sandybridge", SSE41}, {"ivybridge", SSE41 | F16C},
-    {"haswell", V3},         {"broadwell", V3},      {"skylake", V3},       {"skylake-avx512", V3},
-    {"cascadelake", V3},     {"cooperlake", V3},     {"cannonlake", V3},    {"icelake-client", V3},
-    {"icelake-server", V3},  {"tigerlake", V3},      {"sapphirerapids", V3}, {"emeraldrapids", V3},
-    {"graniterapids", V3},   {"alderlake", V3},      {"raptorlake", V3},    {"meteorlake", V3},
+    {"x86-64-v4", V4},       {"nehalem", SSE41},     {"sandybridge", SSE41}, {"ivybridge", SSE41 | F16C},
+    {"haswell", V3},         {"broadwell", V3},      {"skylake", V3},       {"skylake-avx512", V4},
+    {"cascadelake", V4},     {"cooperlake", V4},     {"cannonlake", V4},    {"icelake-client", V4},
+    {"icelake-server", V4},  {"tigerlake", V4},      {"sapphirerapids", V4}, {"emeraldrapids", V4},
+    {"graniterapids", V4},   {"alderlake", V3},      {"raptorlake", V3},    {"meteorlake", V3},
     {"arrowlake", V3},       {"lunarlake", V3},      {"znver1", V3},        {"znver2", V3},
-    {"znver3", V3},          {"znver4", V3},         {"znver5", V3},        {"btver2", SSE41 | F16C},
+    {"znver3", V3},          {"znver4", V4},         {"znver5", V4},        {"btver2", SSE41 | F16C},
     {"bdver4", V3},
 };
 
@@ -52,7 +52,8 @@ bool cg_target_has(const char *cpu, const char *features, const char *feature)
     }
     if (verdict >= 0) return verdict;
     int i = cpu ? find_cpu(cpu) : -1;
-    unsigned want = !strcmp(feature, "sse4.1") ? SSE41 : !strcmp(feature, "f16c") ? F16C : !strcmp(feature, "fma") ? FMA : 0;
+    unsigned want = !strcmp(feature, "sse4.1") ? SSE41 : !strcmp(feature, "f16c") ? F16C : !strcmp(feature, "fma") ? FMA
+                  : !strcmp(feature, "avx2") ? AVX2 : !strcmp(feature, "avx512f") ? AVX512 : 0;
     return i >= 0 && (x86_cpus[i].caps & want);
 }
 
@@ -105,4 +106,23 @@ LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, in
     else free(cpu_name);
     LLVMDisposeMessage(triple);
     return tm;
+}
+
+int cg_target_vector_floats(const char *cpu, const char *features)
+{
+    bool native = !cpu || !strcmp(cpu, "native");
+    char *host_cpu = native ? LLVMGetHostCPUName() : NULL, *host_features = native ? LLVMGetHostCPUFeatures() : NULL;
+    size_t n = (host_features ? strlen(host_features) : 0) + (features ? strlen(features) : 0) + 2;
+    char *feat = calloc(1, n);
+    if (!feat) kl_die(__FILE__, __LINE__, "out of memory");
+    if (host_features) strcat(feat, host_features);
+    if (features && *features) {
+        if (*feat) strcat(feat, ",");
+        strcat(feat, features);
+    }
+    const char *name = native ? host_cpu : cpu;
+    int vl = cg_target_has(name, feat, "avx512f") ? 16 : cg_target_has(name, feat, "avx2") ? 8 : 4;
+    free(feat);
+    if (native) LLVMDisposeMessage(host_cpu), LLVMDisposeMessage(host_features);
+    return vl;
 }

@@ -186,6 +186,19 @@ typedef enum ir_store {
     IR_STORE_ALIAS, /* same memory as in[0] (reshape) */
 } ir_store;
 
+/* How a contraction (matmul, conv2d) is computed, chosen by passes/layout.c
+ * for the target and read by codegen/gemm.c.  The output is a matrix of
+ * rows x cols (matmul: M x N per batch; conv: output pixels x channels)
+ * computed in register tiles of mr rows x nr columns from B packed into
+ * panels of nr columns ([K][nr] each, zero-padded): constant B at compile
+ * time, other B into the node's scratch at run time. */
+typedef struct ir_gemm_plan {
+    int vl;            /* floats per vector register */
+    int mr, nr;        /* register tile */
+    int group_tiles;   /* row tiles that share one pass over the B panels (L2 block) */
+    bool pack_b_runtime;
+} ir_gemm_plan;
+
 typedef struct ir_node ir_node;
 struct ir_node {
     kl_op op;
@@ -205,6 +218,9 @@ struct ir_node {
     ir_store store;
     int index;        /* FEED/FETCH index */
     int64_t offset;   /* TEMP byte offset */
+    ir_gemm_plan *gemm;     /* GEMM micro-kernel plan (passes/layout.c) or NULL */
+    int64_t scratch_bytes;  /* temp bytes the kernel needs while it runs */
+    int64_t scratch_offset; /* where bufassign put them */
     int mark;         /* scratch for a single pass; no meaning between passes */
 };
 

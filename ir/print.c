@@ -156,7 +156,7 @@ static void print_attrs(FILE *f, const ir_node *n)
 static void print_plan(FILE *f, const ir_node *n)
 {
     static const char *const stores[] = {"none", "feed", "fetch", "temp", "const", "alias"};
-    if (!n->kernel && n->store == IR_STORE_NONE) return;
+    if (!n->kernel && n->store == IR_STORE_NONE && !n->gemm) return;
     fprintf(f, "  #");
     if (n->kernel == n) fprintf(f, " kernel=%%%d", n->id);
     else if (n->kernel) fprintf(f, " fused into %%%d", n->kernel->id);
@@ -167,6 +167,12 @@ static void print_plan(FILE *f, const ir_node *n)
     case IR_STORE_CONST:
     case IR_STORE_ALIAS: fprintf(f, " store=%s", stores[n->store]); break;
     case IR_STORE_NONE: break;
+    }
+    if (n->gemm) {
+        const ir_gemm_plan *p = n->gemm;
+        fprintf(f, " layout=%s tile=%dx%d vl=%d group=%d B=%s", n->op == KL_OP_CONV2D ? "nhwc-indirect-gemm" : "gemm",
+                p->mr, p->nr, p->vl, p->group_tiles, p->pack_b_runtime ? "packed-at-run-time" : "prepacked");
+        if (n->scratch_bytes) fprintf(f, " scratch=temp+%lld:%lld", (long long)n->scratch_offset, (long long)n->scratch_bytes);
     }
 }
 

@@ -61,15 +61,20 @@ static void check_node(vctx *v, const ir_node *n)
 }
 
 /* Fused members are computed inside their root's loop, so they must be
- * elementwise, unstored, and come before a root that is its own kernel. */
+ * elementwise (or a GEMM-planned contraction whose epilogue the root's
+ * kernel is: output fusion), unstored, and come before a root that is its
+ * own kernel. */
 static void check_kernel(vctx *v, const ir_node *n)
 {
     const ir_node *k = n->kernel;
     if (!known(v, k)) return BAD(v, n, "kernel is not a node of the graph");
+    if (n->scratch_bytes && k->store != IR_STORE_NONE && (n->scratch_offset < 0 || n->scratch_offset % 64 || n->scratch_offset + n->scratch_bytes > v->g->temp_size))
+        BAD(v, n, "scratch +%lld (%lld bytes) outside the temp arena", (long long)n->scratch_offset, (long long)n->scratch_bytes);
     if (k == n) return;
     if (k->kernel != k) BAD(v, n, "fused into %%%d, which is not a kernel root", k->id);
     if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", k->id);
-    if (!op_is_elementwise(n->op)) BAD(v, n, "fused but not elementwise");
+    if (!op_is_elementwise(n->op) && !(n->gemm && op_is_elementwise(k->op)))
+        BAD(v, n, "fused but not elementwise (nor a GEMM feeding an elementwise epilogue)");
     if (v->pos[k->id] <= v->pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", k->id);
 }
 

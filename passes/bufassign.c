@@ -9,7 +9,9 @@
  *     arena.  Slots are reused: a value is live from its kernel to the last
  *     kernel that reads it (through aliases), and buffers whose lifetimes
  *     overlap never overlap in memory (greedy interval colouring, largest
- *     first).  A kernel's output never shares bytes with its inputs.
+ *     first).  A kernel's output never shares bytes with its inputs;
+ *   - a node's scratch_bytes (passes/layout.c: operands packed at run time)
+ *     get a slot live only while its kernel runs (node->scratch_offset).
  */
 #include <stdlib.h>
 
@@ -44,6 +46,7 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
 
 typedef struct buf {
     ir_node *node;
+    int64_t *at;   /* &node->offset, or &node->scratch_offset for kernel scratch */
     int def, last; /* schedule positions */
     int64_t size;
 } buf;
@@ -66,7 +69,7 @@ static int64_t first_fit(const buf *b, const buf *placed, int n_placed)
         for (int i = 0; i < n_placed; i++) {
             const buf *p = &placed[i];
             if (!lifetimes_overlap(b, p)) continue;
-            int64_t p0 = p->node->offset, p1 = p0 + p->size;
+            int64_t p0 = *p->at, p1 = p0 + p->size;
             if (at < p1 && p0 < at + b->size) {
                 at = (p1 + ALIGN - 1) / ALIGN * ALIGN;
                 moved = true;
@@ -97,7 +100,7 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
     separate_fetches(g, ctx);
     set_stores(g);
     int *pos = calloc((size_t)g->next_id, sizeof *pos), *last = calloc((size_t)g->next_id, sizeof *last);
-    buf *bufs = calloc((size_t)g->n_nodes + 1, sizeof *bufs);
+    buf *bufs = calloc(2 * (size_t)g->n_nodes + 1, sizeof *bufs);
     if (!pos || !last || !bufs) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < g->n_nodes; i++) pos[g->nodes[i]->id] = i, last[g->nodes[i]->id] = i;
     /* A value is read when the kernel of any computing user runs. */
@@ -116,14 +119,23 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
         ir_node *n = g->nodes[i];
         if (n->store != IR_STORE_TEMP) continue;
         int64_t size = ((int64_t)ir_type_bytes(&n->type) + ALIGN - 1) / ALIGN * ALIGN;
-        bufs[nb++] = (buf){n, pos[n->id], last[n->id], size};
+        bufs[nb++] = (buf){n, &n->offset, pos[n->id], last[n->id], size};
+        unshared += size;
+    }
+    /* Scratch (packed operands) lives only while its kernel runs. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (!n->kernel || n->scratch_bytes <= 0) continue;
+        int at = pos[n->kernel->id];
+        int64_t size = (n->scratch_bytes + ALIGN - 1) / ALIGN * ALIGN;
+        bufs[nb++] = (buf){n, &n->scratch_offset, at, at, size};
         unshared += size;
     }
     qsort(bufs, (size_t)nb, sizeof *bufs, by_size_desc);
     int64_t top = 0;
     for (int i = 0; i < nb; i++) {
-        bufs[i].node->offset = first_fit(&bufs[i], bufs, i);
-        if (bufs[i].node->offset + bufs[i].size > top) top = bufs[i].node->offset + bufs[i].size;
+        *bufs[i].at = first_fit(&bufs[i], bufs, i);
+        if (*bufs[i].at + bufs[i].size > top) top = *bufs[i].at + bufs[i].size;
     }
     g->temp_size = top;
     pass_count(ctx, "bufassign", "temp buffers", nb);

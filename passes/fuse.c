@@ -11,6 +11,13 @@
  *     and which is not itself a fetch.
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
  *   and one pass over memory.
+ * Output fusion: a matmul or conv with a GEMM plan (passes/layout.c) whose
+ * every use is inside one float32 elementwise kernel of its own shape
+ * becomes a member of that kernel too; codegen/gemm.c then computes the
+ * kernel's expression (bias, batch-norm scale/shift, activation, residual
+ * add, ...) on each register tile right after the tile's last FMA, while it
+ * is still in L1, instead of in another pass over memory.  One contraction
+ * per kernel.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
  */
@@ -33,6 +40,7 @@ static bool same_dims(const ir_type *a, const ir_type *b)
 typedef struct fuse_state {
     ir_node **users_kernel;
     unsigned char *conflict;
+    unsigned char *has_contraction; /* by kernel root id */
 } fuse_state;
 
 static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
@@ -50,10 +58,18 @@ static bool can_join(const fuse_state *s, const ir_node *n)
            same_dims(&n->type, &k->type);
 }
 
+static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
+{
+    ir_node *k = s->users_kernel[n->id];
+    return !s->conflict[n->id] && k && n->gemm && op_is_elementwise(k->op) && k->type.dtype == KL_F32 &&
+           same_dims(&n->type, &k->type) && !s->has_contraction[k->id];
+}
+
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
-    fuse_state s = {calloc((size_t)g->next_id, sizeof(ir_node *)), calloc((size_t)g->next_id, 1)};
-    if (!s.users_kernel || !s.conflict) kl_die(__FILE__, __LINE__, "out of memory");
+    fuse_state s = {calloc((size_t)g->next_id, sizeof(ir_node *)), calloc((size_t)g->next_id, 1),
+                    calloc((size_t)g->next_id, 1)};
+    if (!s.users_kernel || !s.conflict || !s.has_contraction) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < g->n_results; i++) s.conflict[g->results[i].node->id] = 1;
     bool fusing = ctx->opt_level >= 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
@@ -62,13 +78,20 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
             pass_count(ctx, "fuse", "ops fused", 1);
+        } else if (fusing && can_join_as_epilogue(&s, n)) {
+            n->kernel = s.users_kernel[n->id];
+            s.has_contraction[n->kernel->id] = 1;
+            pass_count(ctx, "fuse", "GEMM epilogues", 1);
         } else {
             n->kernel = n;
             pass_count(ctx, "fuse", "kernels", 1);
         }
-        for (int j = 0; j < n->n_in; j++) note_use(&s, n->in[j], n->kernel);
+        /* a contraction reads its operands from memory, even when it is an epilogue's member */
+        ir_node *reader = n->gemm ? NULL : n->kernel;
+        for (int j = 0; j < n->n_in; j++) note_use(&s, n->in[j], reader);
     }
     free(s.users_kernel);
     free(s.conflict);
+    free(s.has_contraction);
     return true;
 }

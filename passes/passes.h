@@ -29,6 +29,7 @@ typedef struct pass_ctx {
     FILE *dump_file;
     FILE *time_file;        /* per-pass wall time, or NULL */
     bool verify_each;       /* run ir_verify after every pass */
+    int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE); 0: 16 */
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;
@@ -43,6 +44,7 @@ bool pass_fold(ir_graph *g, pass_ctx *ctx);      /* constant folding */
 bool pass_simplify(ir_graph *g, pass_ctx *ctx);  /* algebraic identities */
 bool pass_cse(ir_graph *g, pass_ctx *ctx);       /* common subexpressions, shared constants */
 bool pass_dce(ir_graph *g, pass_ctx *ctx);       /* drop what no fetch needs */
+bool pass_layout(ir_graph *g, pass_ctx *ctx);    /* GEMM tiles and packed layouts of contractions */
 bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; sets node->kernel */
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
 

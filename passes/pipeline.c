@@ -28,7 +28,7 @@ static double now(void)
 /* Every pass, by the name dumps and pass tests use. */
 static const struct { const char *name; pass_fn fn; } passes[] = {
     {"infer", pass_infer}, {"verify", pass_verify},     {"dce", pass_dce},   {"fold", pass_fold},
-    {"simplify", pass_simplify}, {"cse", pass_cse}, {"fuse", pass_fuse}, {"bufassign", pass_bufassign},
+    {"simplify", pass_simplify}, {"cse", pass_cse}, {"layout", pass_layout}, {"fuse", pass_fuse}, {"bufassign", pass_bufassign},
 };
 
 pass_fn pass_by_name(const char *name)
@@ -38,7 +38,7 @@ pass_fn pass_by_name(const char *name)
     return NULL;
 }
 
-const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, fuse, bufassign"; }
+const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, layout, fuse, bufassign"; }
 
 static bool wants_dump(const pass_ctx *ctx, const char *name)
 {
@@ -80,6 +80,7 @@ bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
         RUN(simplify);
         RUN(cse);
         RUN(dce);
+        RUN(layout);
     }
     RUN(fuse); /* at -O0 every op is its own kernel */
     RUN(bufassign);

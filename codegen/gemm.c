@@ -1,0 +1,413 @@
+/* codegen/gemm.c — register-blocked GEMM micro-kernels for matmul and conv2d.
+ *
+ * Plan from passes/layout.c (node->gemm).  The output is viewed as a
+ * rows x cols matrix (matmul: M x N per batch matrix; conv: output pixels x
+ * output channels) and computed in tiles of mr rows x nr columns (nr = 2
+ * vectors).  A tile keeps its mr * nr/vl accumulators in vector registers
+ * through the whole k loop: per k, nr/vl aligned loads of B, then for each
+ * row one broadcast of A and nr/vl FMAs (LLVM folds the broadcast into the
+ * FMA's memory operand on AVX-512).  Nothing is stored until the tile is
+ * done, so the output is written exactly once, and an output-fused
+ * elementwise kernel (bias, scale/shift, activation, residual) is applied to
+ * the tile right after its store while it is still in L1.
+ *
+ * B is read from panels of nr columns, [K][nr] each, zero-padded past the
+ * last column: packed here from constant weights at compile time (so the
+ * raw weights are not emitted at all), or at run time into the node's
+ * scratch.  A is read in place through one pointer per tile row: a row of
+ * A for matmul; for conv the input pixel under the tap (an "indirect"
+ * GEMM: no im2col copy), or a row of zeros where the tap falls into the
+ * padding.
+ *
+ * Loop order: groups of group_tiles row tiles (their A rows stay in L2),
+ * then B panels (each reused by every tile of the group), then the tiles.
+ * Column tails use masked loads/stores of the last vector; row tails get
+ * their own tile of fewer rows.  All trip counts are compile-time constants.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+typedef struct gemm {
+    cg *c;
+    ir_node *n, *epi;
+    const ir_gemm_plan *p;
+    ir_node **in_nodes;
+    LLVMValueRef *inputs;
+    int n_in;
+    int64_t rows, cols, k;  /* per batch matrix */
+    LLVMValueRef a, bp, out; /* A base (this batch), packed B (this batch), output base (whole) */
+    LLVMValueRef zeros;      /* conv: a row of zeros for taps in the padding */
+    LLVMValueRef row_base;   /* flat output row of this batch's row 0 */
+    LLVMTypeRef vt;
+    int64_t (*estr)[IR_MAX_RANK]; /* epilogue: broadcast strides of every kernel input */
+} gemm;
+
+static LLVMValueRef i64(gemm *G, int64_t v) { return cg_i64(G->c, v); }
+static LLVMValueRef add(gemm *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(G->c->b, a, b, ""); }
+static LLVMValueRef mulk(gemm *G, LLVMValueRef a, int64_t k) { return LLVMBuildMul(G->c->b, a, i64(G, k), ""); }
+static LLVMValueRef f32_ptr(gemm *G, LLVMValueRef base, LLVMValueRef idx) { return cg_elem_ptr(G->c, KL_F32, base, idx); }
+
+ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root)
+{
+    if (root->gemm) return root;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->kernel == root && g->nodes[i]->gemm) return g->nodes[i];
+    return NULL;
+}
+
+bool cg_const_only_prepacked(const ir_graph *g, const ir_node *k)
+{
+    int uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] != k) continue;
+            if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && n->kernel)) return false;
+            uses++;
+        }
+    }
+    for (int i = 0; i < g->n_results; i++)
+        if (g->results[i].node == k) return false;
+    return uses > 0;
+}
+
+/* ---- B panels ----------------------------------------------------------- */
+
+/* B's element (k, j) of batch matrix `b` in the node's own layout. */
+static int64_t b_index(const ir_node *n, int64_t b, int64_t k, int64_t j, int64_t K, int64_t N)
+{
+    if (n->op == KL_OP_MATMUL && n->attr.matmul.transpose_b) return b * K * N + j * K + k;
+    return b * K * N + k * N + j;
+}
+
+static int64_t n_panels(const gemm *G) { return (G->cols + G->p->nr - 1) / G->p->nr; }
+
+/* Constant B packed into panels, one block per batch matrix of B. */
+static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
+{
+    const ir_node *w = n->in[1];
+    int nr = n->gemm->nr;
+    int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
+    int64_t batches = ir_type_numel(&w->type) / (K * N);
+    float *packed = calloc((size_t)(per * batches) + 1, sizeof(float));
+    if (!packed) kl_die(__FILE__, __LINE__, "out of memory");
+    const float *src = w->data;
+    for (int64_t b = 0; b < batches; b++)
+        for (int64_t pn = 0; pn < panels; pn++)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t jj = 0; jj < nr && pn * nr + jj < N; jj++)
+                    packed[b * per + pn * K * nr + k * nr + jj] = src[b_index(n, b, k, pn * nr + jj, K, N)];
+    size_t bytes = (size_t)(per * batches) * sizeof(float);
+    LLVMValueRef init = LLVMConstStringInContext2(c->ctx, (const char *)packed, bytes, 1);
+    free(packed);
+    char name[96];
+    snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(gv, 64);
+    c->const_bytes += (int64_t)bytes;
+    return gv;
+}
+
+/* Runtime B (batch matrix at src) packed into dst: panels of nr columns. */
+static void pack_b_runtime(gemm *G, LLVMValueRef src, LLVMValueRef dst)
+{
+    cg *c = G->c;
+    int nr = G->p->nr;
+    int64_t K = G->k, N = G->cols;
+    bool trb = G->n->op == KL_OP_MATMUL && G->n->attr.matmul.transpose_b;
+    cg_loop lp, lk, lj;
+    LLVMValueRef pn = cg_loop_begin(c, n_panels(G), &lp);
+    LLVMValueRef k = cg_loop_begin(c, K, &lk);
+    LLVMValueRef jj = cg_loop_begin(c, nr, &lj);
+    LLVMValueRef j = add(G, mulk(G, pn, nr), jj);
+    LLVMValueRef inside = LLVMBuildICmp(c->b, LLVMIntSLT, j, i64(G, N), "");
+    LLVMValueRef jc = LLVMBuildSelect(c->b, inside, j, i64(G, N - 1), "");
+    LLVMValueRef at = trb ? add(G, mulk(G, jc, K), k) : add(G, mulk(G, k, N), jc);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, src, at), "");
+    v = LLVMBuildSelect(c->b, inside, v, cg_f32(c, 0), "");
+    LLVMValueRef to = add(G, add(G, mulk(G, pn, K * nr), mulk(G, k, nr)), jj);
+    LLVMBuildStore(c->b, v, f32_ptr(G, dst, to));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lk);
+    cg_loop_end(c, &lp);
+}
+
+/* ---- one register tile -------------------------------------------------- */
+
+static LLVMValueRef splat(gemm *G, LLVMValueRef s)
+{
+    cg *c = G->c;
+    LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(G->vt), s, LLVMConstInt(c->i32, 0, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(c->i32, (unsigned)G->p->vl));
+    return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(G->vt), mask, "");
+}
+
+static LLVMValueRef lane_mask(gemm *G, int lanes)
+{
+    LLVMValueRef bits[64];
+    for (int i = 0; i < G->p->vl; i++) bits[i] = LLVMConstInt(G->c->i1, i < lanes, 0);
+    return LLVMConstVector(bits, (unsigned)G->p->vl);
+}
+
+static void store_vec(gemm *G, LLVMValueRef v, LLVMValueRef ptr, int lanes)
+{
+    cg *c = G->c;
+    if (lanes == G->p->vl) {
+        LLVMSetAlignment(LLVMBuildStore(c->b, v, ptr), 4);
+        return;
+    }
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
+    LLVMTypeRef tys[2] = {G->vt, c->ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+    LLVMValueRef args[4] = {v, ptr, LLVMConstInt(c->i32, 4, 0), lane_mask(G, lanes)};
+    LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, args, 4, "");
+}
+
+/* acc[r][v] += A(r, k) * B(k, v) for k < kn: A row r at arow[r][k], B row k at bpan[k * nr]. */
+static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, LLVMValueRef bpan, int64_t kn)
+{
+    cg *c = G->c;
+    int nr = G->p->nr, vl = G->p->vl;
+    cg_loop lk;
+    LLVMValueRef k = cg_loop_begin(c, kn, &lk);
+    LLVMValueRef bv[4];
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef ld = LLVMBuildLoad2(c->b, G->vt, f32_ptr(G, bpan, add(G, mulk(G, k, nr), i64(G, v * vl))), "");
+        LLVMSetAlignment(ld, 64);
+        bv[v] = ld;
+    }
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef a = splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, arow[r], k), ""));
+        for (int v = 0; v < nv; v++) {
+            LLVMValueRef slot = acc[r * nv + v];
+            LLVMValueRef cur = LLVMBuildLoad2(c->b, G->vt, slot, "");
+            LLVMValueRef args[3] = {a, bv[v], cur};
+            LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", G->vt, args, 3), slot);
+        }
+    }
+    cg_loop_end(c, &lk);
+}
+
+/* Conv: row pointers of the tap (ky, kx) for the tile's pixels. */
+static void conv_rows(gemm *G, LLVMValueRef *iy0, LLVMValueRef *ix0, LLVMValueRef *base, int rows, LLVMValueRef ky,
+                      LLVMValueRef kx, LLVMValueRef *arow)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    const ir_type *tx = &n->in[0]->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
+    LLVMValueRef dy = mulk(G, ky, n->attr.conv.dilation_h), dx = mulk(G, kx, n->attr.conv.dilation_w);
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef iy = add(G, iy0[r], dy), ix = add(G, ix0[r], dx);
+        /* unsigned compares: negative coordinates wrap to huge values */
+        LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, i64(G, H), ""),
+                                       LLVMBuildICmp(c->b, LLVMIntULT, ix, i64(G, W), ""), "");
+        LLVMValueRef off = add(G, base[r], mulk(G, add(G, mulk(G, iy, W), ix), C));
+        off = LLVMBuildSelect(c->b, ok, off, i64(G, 0), "");
+        arow[r] = LLVMBuildSelect(c->b, ok, G->a, G->zeros, "");
+        arow[r] = f32_ptr(G, arow[r], off);
+    }
+}
+
+/* The fused elementwise kernel on the stored tile, in place. */
+static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, int ncols)
+{
+    cg *c = G->c;
+    const ir_type *to = &G->epi->type;
+    int rank = to->rank;
+    LLVMValueRef *offs = calloc((size_t)G->n_in + 1, sizeof *offs), *rowoff = calloc((size_t)G->n_in + 1, sizeof *rowoff);
+    for (int r = 0; r < rows; r++) {
+        /* unravel the flat row over the leading dims once per row */
+        LLVMValueRef R = add(G, row0, i64(G, r)), rest = R;
+        for (int i = 0; i < G->n_in; i++) rowoff[i] = i64(G, 0);
+        for (int d = rank - 2; d >= 0; d--) {
+            LLVMValueRef idx = d ? LLVMBuildURem(c->b, rest, i64(G, to->dims[d]), "") : rest;
+            if (d) rest = LLVMBuildUDiv(c->b, rest, i64(G, to->dims[d]), "");
+            for (int i = 0; i < G->n_in; i++)
+                if (G->estr[i][d]) rowoff[i] = add(G, rowoff[i], mulk(G, idx, G->estr[i][d]));
+        }
+        cg_loop lj;
+        LLVMValueRef j = add(G, col0, cg_loop_begin(c, ncols, &lj));
+        for (int i = 0; i < G->n_in; i++) offs[i] = add(G, rowoff[i], mulk(G, j, G->estr[i][rank - 1]));
+        LLVMValueRef at = add(G, mulk(G, R, G->cols), j);
+        LLVMValueRef seed = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->out, at), "");
+        LLVMValueRef v = cg_kernel_value(c, G->epi, G->n, seed, G->in_nodes, G->inputs, offs, G->n_in);
+        cg_store(c, KL_F32, v, G->out, at);
+        cg_loop_end(c, &lj);
+    }
+    free(offs);
+    free(rowoff);
+}
+
+/* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
+ * last one `lanes` wide. */
+static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
+{
+    cg *c = G->c;
+    int nr = G->p->nr, vl = G->p->vl;
+    LLVMValueRef acc[64];
+    for (int i = 0; i < rows * nv; i++) {
+        acc[i] = cg_entry_alloca(c, G->vt, "acc");
+        LLVMBuildStore(c->b, LLVMConstNull(G->vt), acc[i]);
+    }
+    LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr)), arow[32];
+    if (G->n->op == KL_OP_MATMUL) {
+        for (int r = 0; r < rows; r++) arow[r] = f32_ptr(G, G->a, mulk(G, add(G, row0, i64(G, r)), G->k));
+        fma_loop(G, acc, rows, nv, arow, bpan, G->k);
+    } else {
+        const ir_node *n = G->n;
+        const ir_type *tx = &n->in[0]->type, *to = &n->type, *tw = &n->in[1]->type;
+        int64_t OH = to->dims[1], OW = to->dims[2], C = tx->dims[3], KH = tw->dims[0], KW = tw->dims[1];
+        LLVMValueRef iy0[32], ix0[32], base[32];
+        for (int r = 0; r < rows; r++) {
+            LLVMValueRef p = add(G, row0, i64(G, r));
+            LLVMValueRef ox = LLVMBuildURem(c->b, p, i64(G, OW), ""), q = LLVMBuildUDiv(c->b, p, i64(G, OW), "");
+            LLVMValueRef oy = LLVMBuildURem(c->b, q, i64(G, OH), ""), nb = LLVMBuildUDiv(c->b, q, i64(G, OH), "");
+            iy0[r] = add(G, mulk(G, oy, n->attr.conv.stride_h), i64(G, -n->attr.conv.pad_top));
+            ix0[r] = add(G, mulk(G, ox, n->attr.conv.stride_w), i64(G, -n->attr.conv.pad_left));
+            base[r] = mulk(G, nb, tx->dims[1] * tx->dims[2] * C);
+        }
+        cg_loop lky, lkx;
+        LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+        LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+        conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
+        LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
+        fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
+        cg_loop_end(c, &lkx);
+        cg_loop_end(c, &lky);
+    }
+    LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef rowp = add(G, mulk(G, add(G, R0, i64(G, r)), G->cols), col0);
+        for (int v = 0; v < nv; v++)
+            store_vec(G, LLVMBuildLoad2(c->b, G->vt, acc[r * nv + v], ""), f32_ptr(G, G->out, add(G, rowp, i64(G, v * vl))),
+                      v == nv - 1 ? lanes : vl);
+    }
+    if (G->epi) epilogue(G, R0, rows, col0, (nv - 1) * vl + lanes);
+}
+
+/* Every tile of one batch matrix. */
+static void tiles(gemm *G)
+{
+    cg *c = G->c;
+    const ir_gemm_plan *p = G->p;
+    int mr = p->mr, vl = p->vl;
+    int64_t full_tiles = G->rows / mr, tail_rows = G->rows % mr, full_panels = G->cols / p->nr;
+    int64_t tail_cols = G->cols % p->nr, group = p->group_tiles;
+    int tail_nv = (int)((tail_cols + vl - 1) / vl), tail_lanes = (int)(tail_cols - (tail_nv - 1) * vl);
+    int nv = p->nr / vl;
+    if (full_tiles > 0) {
+        cg_loop lg, lp, lt;
+        int64_t groups = (full_tiles + group - 1) / group;
+        LLVMValueRef g = cg_loop_begin(c, groups, &lg);
+        LLVMValueRef first = mulk(G, g, group);
+        LLVMValueRef left = LLVMBuildSub(c->b, i64(G, full_tiles), first, "");
+        LLVMValueRef count = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, i64(G, group), ""), left, i64(G, group), "");
+        if (full_panels > 0) {
+            LLVMValueRef pn = cg_loop_begin(c, full_panels, &lp);
+            LLVMValueRef t = cg_loop_begin_v(c, count, &lt);
+            tile(G, mulk(G, add(G, first, t), mr), mr, pn, nv, vl);
+            cg_loop_end(c, &lt);
+            cg_loop_end(c, &lp);
+        }
+        if (tail_cols) {
+            LLVMValueRef t = cg_loop_begin_v(c, count, &lt);
+            tile(G, mulk(G, add(G, first, t), mr), mr, i64(G, full_panels), tail_nv, tail_lanes);
+            cg_loop_end(c, &lt);
+        }
+        cg_loop_end(c, &lg);
+    }
+    if (tail_rows) {
+        LLVMValueRef row0 = i64(G, full_tiles * mr);
+        if (full_panels > 0) {
+            cg_loop lp;
+            LLVMValueRef pn = cg_loop_begin(c, full_panels, &lp);
+            tile(G, row0, (int)tail_rows, pn, nv, vl);
+            cg_loop_end(c, &lp);
+        }
+        if (tail_cols) tile(G, row0, (int)tail_rows, i64(G, full_panels), tail_nv, tail_lanes);
+    }
+}
+
+static LLVMValueRef operand(gemm *G, const ir_node *m)
+{
+    for (int i = 0; i < G->n_in; i++)
+        if (G->in_nodes[i] == m) return G->inputs[i];
+    KL_ASSERT(!"operand is not a kernel input");
+}
+
+static LLVMValueRef zero_row(cg *c, int64_t len)
+{
+    LLVMTypeRef t = LLVMArrayType2(c->f32, (uint64_t)len);
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, t, "kiln_zero_row");
+    LLVMSetInitializer(gv, LLVMConstNull(t));
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, 64);
+    return gv;
+}
+
+bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
+                  int n_in, LLVMValueRef scratch)
+{
+    gemm G = {.c = c, .n = n, .epi = epi, .p = n->gemm, .in_nodes = in_nodes, .inputs = inputs, .n_in = n_in, .out = out};
+    G.vt = LLVMVectorType(c->f32, (unsigned)G.p->vl);
+    const ir_type *to = &n->type, *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+    int ro = to->rank;
+    if (epi) {
+        G.estr = calloc((size_t)n_in + 1, sizeof *G.estr);
+        for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, ro, to->dims, G.estr[i]);
+    }
+    LLVMValueRef a = operand(&G, n->in[0]);
+    LLVMValueRef b_src = n->gemm->pack_b_runtime ? operand(&G, n->in[1]) : NULL;
+    if (n->op == KL_OP_CONV2D) {
+        G.rows = to->dims[0] * to->dims[1] * to->dims[2];
+        G.cols = to->dims[3];
+        G.k = tb->dims[0] * tb->dims[1] * tb->dims[2];
+        G.a = a;
+        G.zeros = zero_row(c, ta->dims[3]);
+        G.row_base = i64(&G, 0);
+        if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
+        else G.bp = prepacked_b(c, n, G.k, G.cols);
+        tiles(&G);
+        free(G.estr);
+        return true;
+    }
+    /* matmul: batch loops with broadcast strides, as the plain loop nest */
+    int ra = ta->rank, rb = tb->rank;
+    int64_t M = to->dims[ro - 2], N = to->dims[ro - 1], K = ta->dims[ra - 1];
+    G.rows = M, G.cols = N, G.k = K;
+    ir_type batch = ir_type_make(KL_F32, ro - 2, to->dims), ba = ir_type_make(KL_F32, ra - 2, ta->dims),
+            bb = ir_type_make(KL_F32, rb - 2, tb->dims);
+    int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
+    ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
+    ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
+    LLVMValueRef packed = b_src ? NULL : prepacked_b(c, n, K, N);
+    int64_t per_b = n_panels(&G) * K * n->gemm->nr;
+    cg_loop lb[IR_MAX_RANK];
+    LLVMValueRef oa = i64(&G, 0), ob = i64(&G, 0), flat = i64(&G, 0);
+    for (int d = 0; d < ro - 2; d++) {
+        LLVMValueRef iv = cg_loop_begin(c, batch.dims[d], &lb[d]);
+        oa = add(&G, oa, mulk(&G, iv, sa[d] * M * K));
+        ob = add(&G, ob, mulk(&G, iv, sb[d]));
+        flat = add(&G, mulk(&G, flat, batch.dims[d]), iv);
+    }
+    G.a = f32_ptr(&G, a, oa);
+    G.row_base = mulk(&G, flat, M);
+    if (b_src) {
+        pack_b_runtime(&G, f32_ptr(&G, b_src, mulk(&G, ob, K * N)), scratch);
+        G.bp = scratch;
+    } else {
+        G.bp = f32_ptr(&G, packed, mulk(&G, ob, per_b));
+    }
+    tiles(&G);
+    for (int d = ro - 3; d >= 0; d--) cg_loop_end(c, &lb[d]);
+    free(G.estr);
+    return true;
+}

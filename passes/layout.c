@@ -1,0 +1,83 @@
+/* passes/layout.c — layout assignment for contractions.
+ *
+ * requires: types inferred; runs before fuse (output fusion needs the plan).
+ * guarantees: every float32 matmul (A not transposed) and ungrouped conv2d
+ *   whose output has at least half a vector of columns gets node->gemm: the
+ *   register tile and blocking of codegen/gemm.c's micro-kernel for the
+ *   target's vector width, and the layout its B operand is read in:
+ *     - activations stay NHWC: a conv is an "indirect" GEMM whose rows are
+ *       output pixels and whose k runs over (kh, kw, c); each tile row reads
+ *       the input pixel of its tap through a pointer (or a zero row in the
+ *       padding), so nothing is copied into an im2col buffer;
+ *     - B (weights, HWIO filters flattened to [KH*KW*C][O]) is packed into
+ *       panels of nr columns, [K][nr] each, zero-padded: at compile time when
+ *       constant (codegen packs the bytes), else at run time into the
+ *       node's scratch bytes (bufassign reserves them for the kernel);
+ *   everything else (integer matmuls, transposed A, grouped and depthwise
+ *   convs, very narrow outputs) keeps the plain loop nests.
+ *   The choice is printed in plan dumps as layout=... (ir/print.c).
+ *
+ * Tiles per vector width (registers: AVX-512 32, AVX2 16):
+ *   vl 16: 12 x 32 (24 accumulators + 2 B vectors + broadcasts)
+ *   vl 8:   6 x 16 (12 accumulators), vl 4: 6 x 8.
+ * group_tiles bounds the rows of A that one pass over all B panels touches
+ * to about 512 KB, so they stay in L2 while each B panel is reused from L1/L2
+ * by every tile of the group (docs/performance.md).
+ */
+#include "passes.h"
+
+static int64_t matmul_k(const ir_node *n)
+{
+    const ir_type *ta = &n->in[0]->type;
+    return ta->dims[ta->rank - 1];
+}
+
+/* K and N of the GEMM a node computes, or false if it does not qualify. */
+static bool gemm_shape(const ir_node *n, int vl, int64_t *k, int64_t *cols)
+{
+    if (n->op != KL_OP_MATMUL && n->op != KL_OP_CONV2D) return false;
+    if (n->type.dtype != KL_F32 || n->in[0]->type.dtype != KL_F32 || n->in[1]->type.dtype != KL_F32) return false;
+    int r = n->type.rank;
+    if (n->op == KL_OP_MATMUL) {
+        if (n->attr.matmul.transpose_a || r < 2 || n->in[0]->type.rank < 2 || n->in[1]->type.rank < 2) return false;
+        *k = matmul_k(n);
+    } else if (n->op == KL_OP_CONV2D) {
+        if (n->attr.conv.groups != 1 || r != 4) return false;
+        const ir_type *tw = &n->in[1]->type;
+        *k = tw->dims[0] * tw->dims[1] * tw->dims[2];
+    } else {
+        return false;
+    }
+    *cols = n->type.dims[r - 1];
+    return *cols * 2 >= vl && *k > 0 && ir_type_numel(&n->type) > 0;
+}
+
+bool pass_layout(ir_graph *g, pass_ctx *ctx)
+{
+    int vl = ctx->vector_floats ? ctx->vector_floats : 16;
+    bool changed = false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        int64_t k, cols;
+        n->gemm = NULL;
+        n->scratch_bytes = 0;
+        if (!gemm_shape(n, vl, &k, &cols)) continue;
+        ir_gemm_plan *p = kl_arena_alloc(g->arena, sizeof *p, 8);
+        p->vl = vl;
+        p->mr = vl == 16 ? 12 : 6;
+        p->nr = 2 * vl;
+        int64_t tiles = (ir_type_numel(&n->type) / cols + p->mr - 1) / p->mr;
+        int64_t group = (512 * 1024) / ((int64_t)p->mr * k * 4);
+        p->group_tiles = (int)(group < 1 ? 1 : group > tiles ? tiles : group);
+        p->pack_b_runtime = n->in[1]->op != KL_OP_CONST;
+        if (p->pack_b_runtime) {
+            int64_t panels = (cols + p->nr - 1) / p->nr;
+            n->scratch_bytes = panels * k * p->nr * 4;
+        }
+        n->gemm = p;
+        changed = true;
+        pass_count(ctx, "layout", n->op == KL_OP_CONV2D ? "convs as indirect GEMM" : "matmuls as GEMM", 1);
+        if (p->pack_b_runtime) pass_count(ctx, "layout", "B packed at run time", 1);
+    }
+    return changed;
+}
