@@ -215,32 +215,32 @@ static void conv_rows(gemm *G, LLVMValueRef *iy0, LLVMValueRef *ix0, LLVMValueRe
     }
 }
 
-/* The fused elementwise kernel on the stored tile, in place. */
+/* The fused elementwise kernel on the stored tile, in place: a loop over
+ * the rows (one copy of the expression per tile shape, however long). */
 static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, int ncols)
 {
     cg *c = G->c;
     const ir_type *to = &G->epi->type;
     int rank = to->rank;
     LLVMValueRef *offs = calloc((size_t)G->n_in + 1, sizeof *offs), *rowoff = calloc((size_t)G->n_in + 1, sizeof *rowoff);
-    for (int r = 0; r < rows; r++) {
-        /* unravel the flat row over the leading dims once per row */
-        LLVMValueRef R = add(G, row0, i64(G, r)), rest = R;
-        for (int i = 0; i < G->n_in; i++) rowoff[i] = i64(G, 0);
-        for (int d = rank - 2; d >= 0; d--) {
-            LLVMValueRef idx = d ? LLVMBuildURem(c->b, rest, i64(G, to->dims[d]), "") : rest;
-            if (d) rest = LLVMBuildUDiv(c->b, rest, i64(G, to->dims[d]), "");
-            for (int i = 0; i < G->n_in; i++)
-                if (G->estr[i][d]) rowoff[i] = add(G, rowoff[i], mulk(G, idx, G->estr[i][d]));
-        }
-        cg_loop lj;
-        LLVMValueRef j = add(G, col0, cg_loop_begin(c, ncols, &lj));
-        for (int i = 0; i < G->n_in; i++) offs[i] = add(G, rowoff[i], mulk(G, j, G->estr[i][rank - 1]));
-        LLVMValueRef at = add(G, mulk(G, R, G->cols), j);
-        LLVMValueRef seed = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->out, at), "");
-        LLVMValueRef v = cg_kernel_value(c, G->epi, G->n, seed, G->in_nodes, G->inputs, offs, G->n_in);
-        cg_store(c, KL_F32, v, G->out, at);
-        cg_loop_end(c, &lj);
+    cg_loop lr, lj;
+    /* unravel the flat row over the leading dims once per row */
+    LLVMValueRef R = add(G, row0, cg_loop_begin(c, rows, &lr)), rest = R;
+    for (int i = 0; i < G->n_in; i++) rowoff[i] = i64(G, 0);
+    for (int d = rank - 2; d >= 0; d--) {
+        LLVMValueRef idx = d ? LLVMBuildURem(c->b, rest, i64(G, to->dims[d]), "") : rest;
+        if (d) rest = LLVMBuildUDiv(c->b, rest, i64(G, to->dims[d]), "");
+        for (int i = 0; i < G->n_in; i++)
+            if (G->estr[i][d]) rowoff[i] = add(G, rowoff[i], mulk(G, idx, G->estr[i][d]));
     }
+    LLVMValueRef j = add(G, col0, cg_loop_begin(c, ncols, &lj));
+    for (int i = 0; i < G->n_in; i++) offs[i] = add(G, rowoff[i], mulk(G, j, G->estr[i][rank - 1]));
+    LLVMValueRef at = add(G, mulk(G, R, G->cols), j);
+    LLVMValueRef seed = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->out, at), "");
+    LLVMValueRef v = cg_kernel_value(c, G->epi, G->n, seed, G->in_nodes, G->inputs, offs, G->n_in);
+    cg_store(c, KL_F32, v, G->out, at);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lr);
     free(offs);
     free(rowoff);
 }
