@@ -142,6 +142,7 @@ void kiln_options_init(kiln_options *o)
 {
     memset(o, 0, sizeof *o);
     o->opt_level = 2;
+    o->threads = 1;
     o->target_cpu = "native";
     o->prefix = "kiln_model";
 #ifndef NDEBUG
@@ -208,6 +209,7 @@ static cg_options cg_opts(const kiln_options *o, ir_graph *g)
         .cpu = o->target_cpu ? o->target_cpu : "native",
         .features = o->target_features,
         .opt_level = o->opt_level,
+        .threads = o->threads < 1 ? 1 : o->threads,
         .source = g->source,
     };
 }

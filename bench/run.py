@@ -99,11 +99,12 @@ def models(args):
 
 # ---- Kiln ---------------------------------------------------------------------
 
-def kiln_prepare(m, build):
-    d = os.path.join(WORK, "kiln_" + m["name"])
+def kiln_prepare(m, build, threads):
+    d = os.path.join(WORK, "kiln_%s_t%d" % (m["name"], threads))
     os.makedirs(d, exist_ok=True)
     kiln = os.path.join(ROOT, build, "bin", "kiln")
-    cmd = [kiln, "compile", m["pb"], "-o", os.path.join(d, "m.o"), "--header", os.path.join(d, "m.h"), "--prefix", "model", "-O3"]
+    cmd = [kiln, "compile", m["pb"], "-o", os.path.join(d, "m.o"), "--header", os.path.join(d, "m.h"), "--prefix", "model", "-O3",
+           "--threads", str(threads)]
     for f, _ in m["feeds"]:
         cmd += ["--feed", f]
     for f in m["fetches"]:
@@ -223,17 +224,18 @@ def main():
     fma, bw = float(peak["fma_gflops"]), float(peak["mem_gbps"])
     print("machine: FMA peak %.1f GFLOP/s (1 core), memory %.1f GB/s" % (fma, bw))
     ms = models(args)
-    preps = {m["name"]: kiln_prepare(m, args.build) for m in ms}
+    threads_list = [1, os.cpu_count() or 2]
+    preps = {t: {m["name"]: kiln_prepare(m, args.build, t) for m in ms} for t in threads_list}
     for m in ms:  # iterations per batch: about 20 ms of Kiln time
-        t = kiln_time(preps[m["name"]], m, 5)
+        t = kiln_time(preps[1][m["name"]], m, 5)
         m["batch_iters"] = max(1, min(200, int(20 / max(t, 1e-3))))
         m["kiln_iters"] = max(5, m["batch_iters"])
-        m["kiln"] = preps[m["name"]]
-    spec = os.path.join(WORK, "models.json")
-    json.dump(ms, open(spec, "w"))
     rows = []
-    threads_list = [1, os.cpu_count() or 2]
     for threads in threads_list:
+        for m in ms:
+            m["kiln"] = preps[threads][m["name"]]
+        spec = os.path.join(WORK, "models_%d.json" % threads)
+        json.dump(ms, open(spec, "w"))
         outp = os.path.join(WORK, "peers_%d.json" % threads)
         if subprocess.call([sys.executable, __file__, "--worker", str(threads), "--models", spec, "--out", outp,
                             "--rounds", str(args.rounds)]) != 0:
@@ -241,15 +243,15 @@ def main():
         peers = json.load(open(outp))
         for m in ms:
             k = peers[m["name"]].pop("kiln")
-            p = preps[m["name"]]
-            row = dict(model=m["name"], threads=threads, kiln_ms=k, kiln_threads=1, compile_s=p["compile_s"],
+            p = preps[threads][m["name"]]
+            row = dict(model=m["name"], threads=threads, kiln_ms=k, kiln_threads=threads, compile_s=p["compile_s"],
                        compiler_peak_mb=p["peak_rss_mb"], temp_bytes=p["temp_bytes"])
             for peer, t in peers[m["name"]].items():
                 row[peer + "_ms"] = t
                 row["kiln/" + peer] = k / t
             if m["flops"]:
                 row["kiln_gflops"] = m["flops"] / (k * 1e-3) / 1e9
-                row["fraction_of_peak"] = row["kiln_gflops"] / fma
+                row["fraction_of_peak"] = row["kiln_gflops"] / (fma * threads)
             rows.append(row)
     keys = ["model", "threads", "kiln_ms", "tensorflow_ms", "xla_ms", "onnxruntime_ms", "kiln/tensorflow", "kiln/xla",
             "kiln/onnxruntime", "kiln_gflops", "fraction_of_peak", "compile_s", "compiler_peak_mb", "temp_bytes", "kiln_threads"]
@@ -260,8 +262,8 @@ def main():
             w.writerow({k: r.get(k, "") for k in keys})
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write("# Kiln vs TensorFlow, XLA, ONNX Runtime\n\nMachine: FMA peak %.1f GFLOP/s (one core, measured), memory "
-                "%.1f GB/s (measured). Medians in ms; ratios are Kiln / peer (lower is better). Kiln runs on one thread "
-                "in every row (no thread pool yet).\n\n" % (fma, bw))
+                "%.1f GB/s (measured). Medians in ms; ratios are Kiln / peer (lower is better). Every system runs on the "
+                "row's thread count (Kiln: the object compiled with --threads N). %% peak is of N cores.\n\n" % (fma, bw))
         f.write("| model | threads | kiln | tf | xla | ort | kiln/tf | kiln/xla | kiln/ort | kiln GFLOP/s (% peak) | compile s | compiler MB | temp KB |\n")
         f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         for r in rows:
@@ -275,17 +277,18 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        one = [r for r in rows if r["threads"] == 1]
-        fig, ax = plt.subplots(figsize=(12, 5))
-        x = range(len(one))
-        for i, peer in enumerate(["tensorflow", "xla", "onnxruntime"]):
-            ax.bar([v + i * 0.27 for v in x], [r["kiln/" + peer] for r in one], width=0.27, label="Kiln / " + peer)
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks([v + 0.27 for v in x])
-        ax.set_xticklabels([r["model"] for r in one], rotation=30, ha="right")
-        ax.set_yscale("log")
-        ax.set_ylabel("time ratio (lower is better), 1 thread")
-        ax.legend()
+        fig, axes = plt.subplots(len(threads_list), 1, figsize=(12, 5 * len(threads_list)))
+        for ax, threads in zip(axes, threads_list):
+            one = [r for r in rows if r["threads"] == threads]
+            x = range(len(one))
+            for i, peer in enumerate(["tensorflow", "xla", "onnxruntime"]):
+                ax.bar([v + i * 0.27 for v in x], [r["kiln/" + peer] for r in one], width=0.27, label="Kiln / " + peer)
+            ax.axhline(1.0, color="black", linewidth=0.8)
+            ax.set_xticks([v + 0.27 for v in x])
+            ax.set_xticklabels([r["model"] for r in one], rotation=30, ha="right")
+            ax.set_yscale("log")
+            ax.set_ylabel("time ratio (lower is better), %d thread%s" % (threads, "s" if threads > 1 else ""))
+            ax.legend()
         fig.tight_layout()
         fig.savefig(os.path.join(RESULTS, "ratios.png"), dpi=110)
     except ImportError:

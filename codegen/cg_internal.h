@@ -64,7 +64,11 @@ LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef s
  * the elementwise kernel `epi` applied to each tile when n is fused into it
  * (else NULL); out is the kernel's output, scratch the node's scratch bytes. */
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
-                  int n_in, LLVMValueRef scratch);
+                  int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi);
+/* Work units (row tiles, or column panels when by_cols) a GEMM's kernel
+ * splits over the thread pool, [lo, hi) per call; 0: it runs on the
+ * calling thread only (one thread compiled, too small, runtime-packed B). */
+int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols);
 /* The GEMM-planned member of root's kernel (root itself or an output-fused
  * contraction), or NULL. */
 ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root);

@@ -28,6 +28,7 @@ typedef struct cg_options {
     const char *cpu;      /* "native", "generic", "x86-64-v3", "znver5", ... */
     const char *features; /* extra LLVM feature string or NULL */
     int opt_level;        /* 0..3 */
+    int threads;          /* > 1: large kernels run on libkilnrt's pool */
     const char *source;   /* model file name, for the header comment */
 } cg_options;
 
@@ -53,7 +54,8 @@ void cg_jit_free(cg_jit *j);
  * kiln_rt_sgemm (include/kiln/runtime.h) instead of inline loops?  Large
  * float32 products do: m, n and k all >= 64 (docs/performance.md). */
 bool cg_matmul_uses_blas(const ir_node *n);
-bool cg_graph_uses_runtime(const ir_graph *g);
+/* Whether the object calls libkilnrt (BLAS at -O0, the pool with threads > 1). */
+bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o);
 /* Float32 lanes of the target's widest vector: 16 (AVX-512), 8 (AVX2), 4. */
 int cg_target_vector_floats(const char *cpu, const char *features);
 

@@ -292,47 +292,112 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
     if (G->epi) epilogue(G, R0, rows, col0, (nv - 1) * vl + lanes);
 }
 
-/* Every tile of one batch matrix. */
-static void tiles(gemm *G)
+/* if (cond) { ... } */
+static LLVMBasicBlockRef begin_if(gemm *G, LLVMValueRef cond)
+{
+    cg *c = G->c;
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, fn, "then"), after = LLVMAppendBasicBlockInContext(c->ctx, fn, "endif");
+    LLVMBuildCondBr(c->b, cond, then, after);
+    LLVMPositionBuilderAtEnd(c->b, then);
+    return after;
+}
+
+static void end_if(gemm *G, LLVMBasicBlockRef after)
+{
+    LLVMBuildBr(G->c->b, after);
+    LLVMPositionBuilderAtEnd(G->c->b, after);
+}
+
+static LLVMValueRef min_v(gemm *G, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(G->c->b, LLVMBuildICmp(G->c->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* for (iv = lo; iv < hi; iv++): the loop's iv is the offset from lo. */
+static LLVMValueRef range_begin(gemm *G, LLVMValueRef lo, LLVMValueRef hi, cg_loop *l)
+{
+    return add(G, lo, cg_loop_begin_v(G->c, LLVMBuildSub(G->c->b, hi, lo, ""), l));
+}
+
+/* The tiles of one batch matrix with row tiles in [rlo, rhi) and panels in
+ * [plo, phi) (the last row tile / panel may be a tail).  One thread's share
+ * is a contiguous range of either (cg_gemm_units); one thread covers all. */
+static void tiles(gemm *G, LLVMValueRef rlo, LLVMValueRef rhi, LLVMValueRef plo, LLVMValueRef phi)
 {
     cg *c = G->c;
     const ir_gemm_plan *p = G->p;
-    int mr = p->mr, vl = p->vl;
+    int mr = p->mr, vl = p->vl, nv = p->nr / vl;
     int64_t full_tiles = G->rows / mr, tail_rows = G->rows % mr, full_panels = G->cols / p->nr;
     int64_t tail_cols = G->cols % p->nr, group = p->group_tiles;
     int tail_nv = (int)((tail_cols + vl - 1) / vl), tail_lanes = (int)(tail_cols - (tail_nv - 1) * vl);
-    int nv = p->nr / vl;
+    LLVMValueRef fhi = min_v(G, rhi, i64(G, full_tiles)), fphi = min_v(G, phi, i64(G, full_panels));
+    LLVMValueRef tail_panel = LLVMBuildICmp(c->b, LLVMIntSGT, phi, i64(G, full_panels), "");
     if (full_tiles > 0) {
         cg_loop lg, lp, lt;
-        int64_t groups = (full_tiles + group - 1) / group;
-        LLVMValueRef g = cg_loop_begin(c, groups, &lg);
-        LLVMValueRef first = mulk(G, g, group);
-        LLVMValueRef left = LLVMBuildSub(c->b, i64(G, full_tiles), first, "");
-        LLVMValueRef count = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, i64(G, group), ""), left, i64(G, group), "");
+        LLVMValueRef n_full = LLVMBuildSub(c->b, fhi, rlo, "");
+        LLVMBasicBlockRef skip = begin_if(G, LLVMBuildICmp(c->b, LLVMIntSGT, n_full, i64(G, 0), ""));
+        LLVMValueRef groups = LLVMBuildSDiv(c->b, add(G, n_full, i64(G, group - 1)), i64(G, group), "");
+        LLVMValueRef g = cg_loop_begin_v(c, groups, &lg);
+        LLVMValueRef first = add(G, rlo, mulk(G, g, group));
+        LLVMValueRef count = min_v(G, LLVMBuildSub(c->b, fhi, first, ""), i64(G, group));
         if (full_panels > 0) {
-            LLVMValueRef pn = cg_loop_begin(c, full_panels, &lp);
+            LLVMValueRef pn = range_begin(G, plo, fphi, &lp);
             LLVMValueRef t = cg_loop_begin_v(c, count, &lt);
             tile(G, mulk(G, add(G, first, t), mr), mr, pn, nv, vl);
             cg_loop_end(c, &lt);
             cg_loop_end(c, &lp);
         }
         if (tail_cols) {
+            LLVMBasicBlockRef after = begin_if(G, tail_panel);
             LLVMValueRef t = cg_loop_begin_v(c, count, &lt);
             tile(G, mulk(G, add(G, first, t), mr), mr, i64(G, full_panels), tail_nv, tail_lanes);
             cg_loop_end(c, &lt);
+            end_if(G, after);
         }
         cg_loop_end(c, &lg);
+        end_if(G, skip);
     }
     if (tail_rows) {
+        LLVMBasicBlockRef after_rows = begin_if(G, LLVMBuildICmp(c->b, LLVMIntSGT, rhi, i64(G, full_tiles), ""));
         LLVMValueRef row0 = i64(G, full_tiles * mr);
         if (full_panels > 0) {
             cg_loop lp;
-            LLVMValueRef pn = cg_loop_begin(c, full_panels, &lp);
+            LLVMValueRef pn = range_begin(G, plo, fphi, &lp);
             tile(G, row0, (int)tail_rows, pn, nv, vl);
             cg_loop_end(c, &lp);
         }
-        if (tail_cols) tile(G, row0, (int)tail_rows, i64(G, full_panels), tail_nv, tail_lanes);
+        if (tail_cols) {
+            LLVMBasicBlockRef after = begin_if(G, tail_panel);
+            tile(G, row0, (int)tail_rows, i64(G, full_panels), tail_nv, tail_lanes);
+            end_if(G, after);
+        }
+        end_if(G, after_rows);
     }
+}
+
+static void row_tiles_and_panels(const ir_node *n, int64_t *row_tiles, int64_t *panels, int64_t *batch)
+{
+    const ir_type *to = &n->type;
+    int r = to->rank;
+    int64_t cols = to->dims[r - 1], rows = n->op == KL_OP_CONV2D ? ir_type_numel(to) / cols : to->dims[r - 2];
+    *row_tiles = (rows + n->gemm->mr - 1) / n->gemm->mr;
+    *panels = (cols + n->gemm->nr - 1) / n->gemm->nr;
+    *batch = n->op == KL_OP_CONV2D || !cols || !rows ? 1 : ir_type_numel(to) / (rows * cols);
+}
+
+int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols)
+{
+    int64_t row_tiles, panels, batch;
+    *by_cols = false;
+    if (!n->gemm || o->threads <= 1 || n->gemm->pack_b_runtime) return 0;
+    row_tiles_and_panels(n, &row_tiles, &panels, &batch);
+    const ir_type *tb = &n->in[1]->type;
+    int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2] : n->in[0]->type.dims[n->in[0]->type.rank - 1];
+    /* below ~1 MFLOP (a few microseconds) waking a worker costs more than it saves */
+    if (batch != 1 || 2 * ir_type_numel(&n->type) * k < (1 << 20)) return 0;
+    *by_cols = row_tiles < 2 * o->threads && panels > row_tiles;
+    return *by_cols ? panels : row_tiles;
 }
 
 static LLVMValueRef operand(gemm *G, const ir_node *m)
@@ -354,8 +419,15 @@ static LLVMValueRef zero_row(cg *c, int64_t len)
 }
 
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
-                  int n_in, LLVMValueRef scratch)
+                  int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi)
 {
+    int64_t row_tiles, panels, n_batch;
+    row_tiles_and_panels(n, &row_tiles, &panels, &n_batch);
+    bool by_cols;
+    int64_t units = cg_gemm_units(c->o, n, &by_cols);
+    LLVMValueRef rlo = cg_i64(c, 0), rhi = cg_i64(c, row_tiles), plo = cg_i64(c, 0), phi = cg_i64(c, panels);
+    if (units && by_cols) plo = lo, phi = hi;
+    else if (units) rlo = lo, rhi = hi;
     gemm G = {.c = c, .n = n, .epi = epi, .p = n->gemm, .in_nodes = in_nodes, .inputs = inputs, .n_in = n_in, .out = out};
     G.vt = LLVMVectorType(c->f32, (unsigned)G.p->vl);
     const ir_type *to = &n->type, *ta = &n->in[0]->type, *tb = &n->in[1]->type;
@@ -375,7 +447,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.row_base = i64(&G, 0);
         if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
         else G.bp = prepacked_b(c, n, G.k, G.cols);
-        tiles(&G);
+        tiles(&G, rlo, rhi, plo, phi);
         free(G.estr);
         return true;
     }
@@ -406,7 +478,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     } else {
         G.bp = f32_ptr(&G, packed, mulk(&G, ob, per_b));
     }
-    tiles(&G);
+    tiles(&G, rlo, rhi, plo, phi);
     for (int d = ro - 3; d >= 0; d--) cg_loop_end(c, &lb[d]);
     free(G.estr);
     return true;

@@ -101,9 +101,11 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_p
                " * calls nothing: the caller owns the feeds, the fetches and a temp buffer of\n"
                " * %s_TEMP_SIZE bytes aligned to %s_TEMP_ALIGN.  Calls with distinct temp\n"
                " * buffers may run concurrently.\n *\n", P, P);
-    if (cg_graph_uses_runtime(g))
-        fprintf(f, " * This object calls Kiln's runtime (large matrix products go to OpenBLAS):\n"
-                   " * link with  -lkilnrt -lopenblas  (build/lib/libkilnrt.a).\n *\n");
+    if (cg_graph_uses_runtime(g, o))
+        fprintf(f, " * This object calls Kiln's runtime (its thread pool%s):\n"
+                   " * link with  -lkilnrt -lopenblas -lpthread  (build/lib/libkilnrt.a).\n"
+                   " * Compiled for %d threads; kiln_rt_set_threads() or KILN_THREADS change that.\n *\n",
+                o->threads > 1 ? "" : ", OpenBLAS", o->threads > 1 ? o->threads : 1);
     else
         fprintf(f, " * This object needs no library at all.\n *\n");
     fprintf(f, " *   static _Alignas(%s_TEMP_ALIGN) unsigned char temp[%s_TEMP_SIZE + 1];\n", P, P);
@@ -117,7 +119,7 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_p
     int64_t const_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == KL_OP_CONST) const_bytes += (int64_t)ir_type_bytes(&g->nodes[i]->type);
-    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas */\n", P, cg_graph_uses_runtime(g));
+    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, cg_graph_uses_runtime(g, o));
     fprintf(f, "#define %s_CONST_SIZE %lld /* bytes of weights in the object */\n", P, (long long)const_bytes);
     for (int i = 0; i < g->n_params; i++) {
         upper(N, names[i], sizeof N);

@@ -434,10 +434,14 @@ bool cg_matmul_uses_blas(const ir_node *n)
     return m >= 64 && nn >= 64 && k >= 64;
 }
 
-bool cg_graph_uses_runtime(const ir_graph *g)
+bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
 {
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->kernel == g->nodes[i] && cg_matmul_uses_blas(g->nodes[i])) return true;
+    bool by_cols;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (n->kernel == n && cg_matmul_uses_blas(n)) return true;
+        if (n->kernel && cg_gemm_units(o, n, &by_cols)) return true;
+    }
     return false;
 }
 

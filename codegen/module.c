@@ -100,11 +100,11 @@ static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int ma
 static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
 {
     ir_node *gm = cg_kernel_contraction(c->g, root);
-    int n_params = n_in + 1 + (gm && gm->scratch_bytes > 0);
+    int n_ptrs = n_in + 1 + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm ? 2 : 0);
     LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_params));
     LLVMValueRef *inputs = malloc(sizeof *inputs * ((size_t)n_in + 1));
     if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; i < n_params; i++) params[i] = c->ptr;
+    for (int i = 0; i < n_params; i++) params[i] = i < n_ptrs ? c->ptr : c->i64; /* GEMM: work range lo, hi */
     LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_params, 0);
     free(params);
     char name[64];
@@ -114,12 +114,13 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     set_target_attrs(c, fn);
     /* Distinct buffers (bufassign never overlaps a kernel's output with its inputs). */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (int i = 0; i < n_params; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    for (int i = 0; i < n_ptrs; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);
     bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in,
-                                n_params > n_in + 1 ? LLVMGetParam(fn, (unsigned)n_in + 1) : NULL)
+                                n_ptrs > n_in + 1 ? LLVMGetParam(fn, (unsigned)n_in + 1) : NULL,
+                                LLVMGetParam(fn, (unsigned)n_ptrs), LLVMGetParam(fn, (unsigned)n_ptrs + 1))
                  : cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in);
     free(inputs);
     if (!ok) return NULL;
@@ -160,6 +161,58 @@ static bool dtypes_ok(cg *c)
     return ok;
 }
 
+/* void P_kID_par(void **args, int64_t lo, int64_t hi): a GEMM kernel as the
+ * pool's body; args holds the kernel's pointers. */
+static LLVMValueRef parallel_body(cg *c, ir_node *root, LLVMValueRef kernel, int n_args)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_k%d_par", c->o->prefix, root->id);
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->i64, c->i64}, 3, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    set_target_attrs(c, fn);
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef *args = malloc(sizeof *args * ((size_t)n_args + 2));
+    for (int i = 0; i < n_args; i++) {
+        LLVMValueRef idx = cg_i64(c, i);
+        args[i] = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(fn, 0), &idx, 1, ""), "");
+    }
+    args[n_args] = LLVMGetParam(fn, 1);
+    args[n_args + 1] = LLVMGetParam(fn, 2);
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kernel), kernel, args, (unsigned)n_args + 2, "");
+    LLVMBuildRetVoid(c->b);
+    free(args);
+    LLVMPositionBuilderAtEnd(c->b, saved);
+    return fn;
+}
+
+/* A GEMM kernel runs on the calling thread over all its work, or (threads >
+ * 1 and enough work: cg_gemm_units) split over libkilnrt's pool. */
+static void call_gemm_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn, LLVMValueRef *args, int n_args)
+{
+    bool by_cols;
+    int64_t units = cg_gemm_units(c->o, gm, &by_cols);
+    if (!units) {
+        args[n_args] = cg_i64(c, 0);
+        args[n_args + 1] = cg_i64(c, 0); /* unused: the kernel covers everything */
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
+        return;
+    }
+    LLVMTypeRef at = LLVMArrayType2(c->ptr, (uint64_t)n_args);
+    LLVMValueRef block = cg_entry_alloca(c, at, "par_args");
+    for (int i = 0; i < n_args; i++) {
+        LLVMValueRef idx[2] = {cg_i64(c, 0), cg_i64(c, i)};
+        LLVMBuildStore(c->b, args[i], LLVMBuildInBoundsGEP2(c->b, at, block, idx, 2, ""));
+    }
+    LLVMValueRef body = parallel_body(c, root, fn, n_args);
+    LLVMValueRef pf = LLVMGetNamedFunction(c->mod, "kiln_rt_parallel_for");
+    LLVMTypeRef pft = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->ptr, c->i64, c->i32}, 4, 0);
+    if (!pf) pf = LLVMAddFunction(c->mod, "kiln_rt_parallel_for", pft);
+    LLVMValueRef call_args[4] = {body, block, cg_i64(c, units), LLVMConstInt(c->i32, (unsigned long long)c->o->threads, 0)};
+    LLVMBuildCall2(c->b, pft, pf, call_args, 4, "");
+}
+
 /* int P_run_args(void *const *args, void *temp): kernels in schedule order. */
 static bool emit_entry(cg *c)
 {
@@ -172,7 +225,7 @@ static bool emit_entry(cg *c)
     int max_in = 1; /* a kernel reads at most every operand of every node */
     for (int i = 0; i < c->g->n_nodes; i++) max_in += c->g->nodes[i]->n_in;
     ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
-    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 2));
+    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 4));
     if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < c->g->n_nodes; i++) {
         ir_node *root = c->g->nodes[i];
@@ -192,7 +245,8 @@ static bool emit_entry(cg *c)
             LLVMValueRef off = cg_i64(c, gm->scratch_offset);
             args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, LLVMGetParam(entry, 1), &off, 1, "scratch");
         }
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
+        if (gm) call_gemm_kernel(c, root, gm, fn, args, n_args);
+        else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
     }
     free(in_nodes), free(args);
     LLVMPositionBuilderAtEnd(c->b, bb);
@@ -376,9 +430,12 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
     if (tm) LLVMDisposeTargetMachine(tm);
     if (ok) { /* the runtime functions generated code may call, bound to this process's copies */
         LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
-        LLVMOrcCSymbolMapPair sym = {LLVMOrcExecutionSessionIntern(es, "kiln_rt_sgemm"),
-                                     {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_sgemm, {LLVMJITSymbolGenericFlagsExported, 0}}};
-        LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&sym, 1);
+        LLVMJITSymbolFlags exported = {LLVMJITSymbolGenericFlagsExported, 0};
+        LLVMOrcCSymbolMapPair sym[2] = {
+            {LLVMOrcExecutionSessionIntern(es, "kiln_rt_sgemm"), {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_sgemm, exported}},
+            {LLVMOrcExecutionSessionIntern(es, "kiln_rt_parallel_for"),
+             {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_parallel_for, exported}}};
+        LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(sym, 2);
         if ((err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu))) ok = orc_error(d, "runtime symbols", err);
     }
     if (ok) {

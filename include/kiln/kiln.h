@@ -74,6 +74,11 @@ typedef struct kiln_options {
     const char *const *fetches;
     int n_fetches;
     int opt_level;           /* 0..3; default 2 */
+    /* Threads the compiled code splits its large kernels over (default 1:
+     * no threads, no synchronization, no runtime library).  Above 1 the
+     * object calls libkilnrt's pool; kiln_rt_set_threads() or KILN_THREADS
+     * override the count at run time (include/kiln/runtime.h). */
+    int threads;
     const char *target_cpu;  /* "native" (default), "x86-64-v3", "znver5", any LLVM CPU name */
     const char *target_features; /* extra LLVM features ("+avx2,-avx512f"), or NULL */
     const char *prefix;      /* AOT symbol and macro prefix; default "kiln_model" */

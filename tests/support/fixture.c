@@ -178,7 +178,9 @@ static fixture_result run_program(const fixture *f, kiln_program *p)
     return r;
 }
 
-fixture_result fixture_run_jit(const fixture *f, int opt_level)
+fixture_result fixture_run_jit(const fixture *f, int opt_level) { return fixture_run_jit_threads(f, opt_level, 1); }
+
+fixture_result fixture_run_jit_threads(const fixture *f, int opt_level, int threads)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/model.pb", f->dir);
@@ -197,6 +199,7 @@ fixture_result fixture_run_jit(const fixture *f, int opt_level)
     o.fetches = f->fetches;
     o.n_fetches = f->n_fetches;
     o.opt_level = opt_level;
+    o.threads = threads;
     o.verify = 1;
     kiln_program *p;
     st = kiln_jit(m, &o, &p);

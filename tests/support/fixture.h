@@ -35,5 +35,7 @@ typedef struct fixture_result {
 /* Compile with `opt_level` through the JIT, run on the fixture's inputs and
  * compare every fetch with TensorFlow's output under the stated tolerance. */
 fixture_result fixture_run_jit(const fixture *f, int opt_level);
+/* Compiled for `threads` threads (large GEMMs and convs split over the pool). */
+fixture_result fixture_run_jit_threads(const fixture *f, int opt_level, int threads);
 
 #endif

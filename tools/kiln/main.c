@@ -33,7 +33,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
-            "                   [-O0|-O1|-O2|-O3] [--target-cpu CPU] [--target-features F] [--time-passes]\n"
+            "                   [-O0|-O1|-O2|-O3] [--threads N] [--target-cpu CPU] [--target-features F] [--time-passes]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
             "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
             "Tensor names are \"node\" or \"node:k\".  No --feed: every Placeholder needed; no --fetch:\n"
@@ -93,6 +93,12 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--prefix"))) c->opt.prefix = v;
         else if ((v = opt_value(argc, argv, &i, "--out-dir"))) c->out_dir = v;
         else if ((v = opt_value(argc, argv, &i, "--target-cpu"))) c->opt.target_cpu = v;
+        else if ((v = opt_value(argc, argv, &i, "--threads"))) {
+            char *end;
+            long t = strtol(v, &end, 10);
+            if (*end || t < 1 || t > 256) return fail("--threads wants a count from 1 to 256, not '%s'%s", v, "");
+            c->opt.threads = (int)t;
+        }
         else if ((v = opt_value(argc, argv, &i, "--target-features"))) c->opt.target_features = v;
         else if ((v = opt_value(argc, argv, &i, "--after"))) c->opt.dump_after = v;
         else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
