@@ -57,21 +57,28 @@ ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root)
     return NULL;
 }
 
-bool cg_const_only_prepacked(const ir_graph *g, const ir_node *k)
+/* Every use of v (through reshapes) is as the prepacked B of a GEMM. */
+static bool only_prepacked(const ir_graph *g, const ir_node *v)
 {
     int uses = 0;
+    for (int i = 0; i < g->n_results; i++)
+        if (g->results[i].node == v) return false;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         for (int j = 0; j < n->n_in; j++) {
-            if (n->in[j] != k) continue;
-            if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && n->kernel)) return false;
+            if (n->in[j] != v) continue;
             uses++;
+            if (op_is_alias(n->op) && n->op != KL_OP_CONST && !n->kernel) {
+                if (!only_prepacked(g, n)) return false;
+            } else if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && n->kernel)) {
+                return false;
+            }
         }
     }
-    for (int i = 0; i < g->n_results; i++)
-        if (g->results[i].node == k) return false;
     return uses > 0;
 }
+
+bool cg_const_only_prepacked(const ir_graph *g, const ir_node *k) { return only_prepacked(g, k); }
 
 /* ---- B panels ----------------------------------------------------------- */
 
@@ -87,10 +94,10 @@ static int64_t n_panels(const gemm *G) { return (G->cols + G->p->nr - 1) / G->p-
 /* Constant B packed into panels, one block per batch matrix of B. */
 static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
 {
-    const ir_node *w = n->in[1];
+    const ir_node *w = ir_const_source(n->in[1]);
     int nr = n->gemm->nr;
     int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
-    int64_t batches = ir_type_numel(&w->type) / (K * N);
+    int64_t batches = ir_type_numel(&n->in[1]->type) / (K * N);
     float *packed = calloc((size_t)(per * batches) + 1, sizeof(float));
     if (!packed) kl_die(__FILE__, __LINE__, "out of memory");
     const float *src = w->data;

@@ -224,6 +224,13 @@ struct ir_node {
     int mark;         /* scratch for a single pass; no meaning between passes */
 };
 
+/* The constant whose bytes n's value is (n itself, or through reshapes), or NULL. */
+static inline const ir_node *ir_const_source(const ir_node *n)
+{
+    while (n->op != KL_OP_CONST && op_is_alias(n->op)) n = n->in[0];
+    return n->op == KL_OP_CONST ? n : NULL;
+}
+
 typedef struct ir_result {
     ir_node *node;
     const char *name; /* fetch name as the user gave it */

@@ -69,7 +69,7 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         int64_t tiles = (ir_type_numel(&n->type) / cols + p->mr - 1) / p->mr;
         int64_t group = (512 * 1024) / ((int64_t)p->mr * k * 4);
         p->group_tiles = (int)(group < 1 ? 1 : group > tiles ? tiles : group);
-        p->pack_b_runtime = n->in[1]->op != KL_OP_CONST;
+        p->pack_b_runtime = !ir_const_source(n->in[1]);
         if (p->pack_b_runtime) {
             int64_t panels = (cols + p->nr - 1) / p->nr;
             n->scratch_bytes = panels * k * p->nr * 4;

@@ -5,9 +5,8 @@
  * (same type): x+0, x-0, x*1, x/1 with a constant all-zero/one operand that
  * does not broadcast x; reshape to the same shape; reshape of reshape;
  * cast to the same dtype; neg(neg x); copy is kept (it materializes).
- * A 1x1, stride-1, unpadded, ungrouped conv2d with at least 64 pixels, input
- * and output channels is a matmul big enough for the GEMM strategy: it
- * becomes reshape -> matmul -> reshape.
+ * conv2d(pad(x, zeros on H and W)) becomes conv2d(x) with larger pads.
+ * (1x1 convs stay convs: the GEMM path computes them as they are.)
  * Users are rewired; the dead nodes are left for DCE.
  */
 #include <string.h>
@@ -56,28 +55,23 @@ static ir_node *identity_of(ir_node *n)
     }
 }
 
-/* NHWC x [1,1,C,O] -> [N*H*W, C] x [C, O], reshaped back. */
-static ir_node *pointwise_conv_as_matmul(ir_graph *g, ir_node *n)
+/* conv2d(pad(x)) with zeros on H and W only: the conv's own padding, which
+ * the indirect GEMM reads as zero rows without materializing the padded
+ * input (Keras' ZeroPadding2D before ResNet's stem, "VALID" after pads). */
+static bool fold_pad_into_conv(ir_node *n)
 {
-    if (n->op != KL_OP_CONV2D) return NULL;
-    const ir_type *x = &n->in[0]->type, *w = &n->in[1]->type;
-    ir_attr a = n->attr;
-    /* only where the product is big enough for the GEMM strategy (m, n, k >= 64):
-     * smaller pointwise convs run faster as the direct conv loop */
-    if (x->dims[0] * x->dims[1] * x->dims[2] < 64 || x->dims[3] < 64 || w->dims[3] < 64) return NULL;
-    if (w->dims[0] != 1 || w->dims[1] != 1 || a.conv.groups != 1 || a.conv.stride_h != 1 ||
-        a.conv.stride_w != 1 || a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right)
-        return NULL;
-    kl_diag d = {0};
-    int64_t pixels = x->dims[0] * x->dims[1] * x->dims[2];
-    ir_node *xs = ir_reshape(g, n->in[0], 2, (int64_t[]){pixels, x->dims[3]}, n->name, &d);
-    ir_node *ws = ir_reshape(g, n->in[1], 2, (int64_t[]){w->dims[2], w->dims[3]}, n->name, &d);
-    ir_node *mm = xs && ws ? ir_binary(g, KL_OP_MATMUL, xs, ws, n->name, &d) : NULL;
-    ir_node *y = mm ? ir_reshape(g, mm, 4, n->type.dims, n->name, &d) : NULL;
-    KL_ASSERT(y && kl_diag_ok(&d)); /* shapes follow from the conv's own */
-    ir_node *made[4] = {xs, ws, mm, y};
-    for (int k = 0; k < 4; k++) ir_graph_move_before(g, made[k], n); /* keep the order topological */
-    return y;
+    if (n->op != KL_OP_CONV2D || n->in[0]->op != KL_OP_PAD) return false;
+    const ir_node *p = n->in[0];
+    if (p->attr.pad.mode != IR_PAD_CONSTANT || p->attr.pad.value != 0 || p->type.rank != 4) return false;
+    const int64_t *lo = p->attr.pad.lo, *hi = p->attr.pad.hi;
+    if (lo[0] || hi[0] || lo[3] || hi[3] || lo[1] < 0 || hi[1] < 0 || lo[2] < 0 || hi[2] < 0) return false;
+    int64_t top = n->attr.conv.pad_top + lo[1], bottom = n->attr.conv.pad_bottom + hi[1];
+    int64_t left = n->attr.conv.pad_left + lo[2], right = n->attr.conv.pad_right + hi[2];
+    if (top > 1 << 20 || bottom > 1 << 20 || left > 1 << 20 || right > 1 << 20) return false;
+    n->attr.conv.pad_top = (int)top, n->attr.conv.pad_bottom = (int)bottom;
+    n->attr.conv.pad_left = (int)left, n->attr.conv.pad_right = (int)right;
+    n->in[0] = p->in[0];
+    return true;
 }
 
 bool pass_simplify(ir_graph *g, pass_ctx *ctx)
@@ -85,13 +79,9 @@ bool pass_simplify(ir_graph *g, pass_ctx *ctx)
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        ir_node *mm = pointwise_conv_as_matmul(g, n);
-        if (mm) {
-            i += 4; /* n moved down past the four new nodes */
-            ir_replace_uses(g, n, mm);
+        if (fold_pad_into_conv(n)) {
             changed = true;
-            pass_count(ctx, "simplify", "1x1 convs as matmuls", 1);
-            continue;
+            pass_count(ctx, "simplify", "pads folded into convs", 1);
         }
         /* reshape(reshape(x)) -> reshape(x): only the last shape matters. */
         if (n->op == KL_OP_RESHAPE && n->in[0]->op == KL_OP_RESHAPE) {
