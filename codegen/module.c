@@ -112,6 +112,10 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     set_target_attrs(c, fn);
+    /* One symbol per kernel, so profiles (perf) attribute time to kernels;
+     * a call per kernel costs nothing next to its loops. */
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
     /* Distinct buffers (bufassign never overlaps a kernel's output with its inputs). */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     for (int i = 0; i < n_ptrs; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));

@@ -20,9 +20,12 @@
  * Tiles per vector width (registers: AVX-512 32, AVX2 16):
  *   vl 16: 12 x 32 (24 accumulators + 2 B vectors + broadcasts)
  *   vl 8:   6 x 16 (12 accumulators), vl 4: 6 x 8.
- * group_tiles bounds the rows of A that one pass over all B panels touches
+ * group_tiles bounds the bytes of A that one pass over all B panels touches
  * to about 512 KB, so they stay in L2 while each B panel is reused from L1/L2
- * by every tile of the group (docs/performance.md).
+ * by every tile of the group, and B (the weights) is streamed from memory
+ * once per group: for a conv that is its input image's share per tile, so a
+ * late ResNet layer (7x7x512 input, 9.4 MB of weights) runs as one group and
+ * reads its weights once (docs/performance.md).
  */
 #include "passes.h"
 
@@ -66,8 +69,20 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         p->vl = vl;
         p->mr = vl == 16 ? 12 : 6;
         p->nr = 2 * vl;
-        int64_t tiles = (ir_type_numel(&n->type) / cols + p->mr - 1) / p->mr;
-        int64_t group = (512 * 1024) / ((int64_t)p->mr * k * 4);
+        int64_t rows = ir_type_numel(&n->type) / cols, tiles = (rows + p->mr - 1) / p->mr;
+        /* spread rows evenly over the tiles: 49 rows (a 7x7 image) run as
+         * 10+10+10+10+9, not 4x12 + a 1-row tile whose two accumulators
+         * wait on FMA latency; at least 4 rows keep 8 FMAs in flight */
+        if (rows > 0 && tiles > 0) {
+            int64_t even = (rows + tiles - 1) / tiles;
+            p->mr = (int)(even < 4 ? (rows < 4 ? p->mr : 4) : even);
+            tiles = (rows + p->mr - 1) / p->mr;
+        }
+        /* bytes of A one row tile reads: a matmul's rows; a conv's share of
+         * its input image (neighbouring pixels read the same input pixels) */
+        int64_t a_tile = (int64_t)p->mr * k * 4;
+        if (n->op == KL_OP_CONV2D) a_tile = (int64_t)p->mr * (int64_t)ir_type_bytes(&n->in[0]->type) / (rows ? rows : 1) + 1;
+        int64_t group = (512 * 1024) / a_tile;
         p->group_tiles = (int)(group < 1 ? 1 : group > tiles ? tiles : group);
         p->pack_b_runtime = !ir_const_source(n->in[1]);
         if (p->pack_b_runtime) {
