@@ -92,6 +92,71 @@ static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMV
     return true;
 }
 
+/* Depthwise (one filter per channel), float32: per output pixel and block
+ * of `width` channels, the taps accumulate in a vector register and the
+ * result is stored once (the generic loop reloads the output per tap).  A
+ * tap in the padding reads a row of zeros instead of branching. */
+static void depthwise_block(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMValueRef w, LLVMValueRef zeros,
+                            LLVMValueRef nb, LLVMValueRef oy, LLVMValueRef ox, LLVMValueRef ch, int width)
+{
+    const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], OH = to->dims[1], OW = to->dims[2];
+    int64_t KW = tw->dims[1];
+    LLVMTypeRef t = width > 1 ? LLVMVectorType(c->f32, (unsigned)width) : c->f32;
+    LLVMValueRef acc = cg_entry_alloca(c, t, "dwacc");
+    LLVMBuildStore(c->b, LLVMConstNull(t), acc);
+    cg_loop lky, lkx;
+    LLVMValueRef ky = cg_loop_begin(c, tw->dims[0], &lky);
+    LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), mul(c, ky, n->attr.conv.dilation_h)), -n->attr.conv.pad_top);
+    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), mul(c, kx, n->attr.conv.dilation_w)), -n->attr.conv.pad_left);
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, cg_i64(c, H), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntULT, ix, cg_i64(c, W), ""), "");
+    LLVMValueRef xoff = add(c, mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), C), ch);
+    LLVMValueRef xp = LLVMBuildSelect(c->b, ok, cg_elem_ptr(c, KL_F32, x, xoff), zeros, "");
+    LLVMValueRef wp = cg_elem_ptr(c, KL_F32, w, add(c, mul(c, add(c, mul(c, ky, KW), kx), C), ch));
+    LLVMValueRef xv = LLVMBuildLoad2(c->b, t, xp, ""), wv = LLVMBuildLoad2(c->b, t, wp, "");
+    LLVMSetAlignment(xv, 4), LLVMSetAlignment(wv, 4);
+    LLVMValueRef args[3] = {xv, wv, LLVMBuildLoad2(c->b, t, acc, "")};
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t, args, 3), acc);
+    cg_loop_end(c, &lkx);
+    cg_loop_end(c, &lky);
+    LLVMValueRef ooff = add(c, mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), C), ch);
+    LLVMValueRef st = LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, t, acc, ""), cg_elem_ptr(c, KL_F32, out, ooff));
+    LLVMSetAlignment(st, 4);
+}
+
+static bool emit_depthwise_f32(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMValueRef w)
+{
+    const ir_type *to = &n->type;
+    int64_t C = to->dims[3];
+    int vl = cg_target_has(c->cpu, c->features, "avx512f") ? 16 : cg_target_has(c->cpu, c->features, "avx2") ? 8 : 4;
+    LLVMTypeRef zt = LLVMArrayType2(c->f32, (uint64_t)vl);
+    LLVMValueRef zeros = LLVMAddGlobal(c->mod, zt, "kiln_dw_zeros");
+    LLVMSetInitializer(zeros, LLVMConstNull(zt));
+    LLVMSetGlobalConstant(zeros, 1);
+    LLVMSetLinkage(zeros, LLVMPrivateLinkage);
+    LLVMSetAlignment(zeros, 64);
+    cg_loop ln, ly, lx, lc;
+    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
+    LLVMValueRef oy = cg_loop_begin(c, to->dims[1], &ly);
+    LLVMValueRef ox = cg_loop_begin(c, to->dims[2], &lx);
+    if (C / vl > 0) {
+        LLVMValueRef cb = cg_loop_begin(c, C / vl, &lc);
+        depthwise_block(c, n, out, x, w, zeros, nb, oy, ox, mul(c, cb, vl), vl);
+        cg_loop_end(c, &lc);
+    }
+    if (C % vl) {
+        LLVMValueRef ci = cg_loop_begin(c, C % vl, &lc);
+        depthwise_block(c, n, out, x, w, zeros, nb, oy, ox, addk(c, ci, C / vl * vl), 1);
+        cg_loop_end(c, &lc);
+    }
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+    return true;
+}
+
 /* Transposed conv as a scatter: every input pixel adds its contribution to
  * the output pixels it reaches.  Filter HW O I (TF's Conv2DBackpropInput). */
 static bool emit_conv_transpose(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef dy, LLVMValueRef w)
@@ -190,7 +255,10 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
         return false;
     }
     switch (n->op) {
-    case KL_OP_CONV2D: return emit_conv(c, n, out, ops[0], ops[1]);
+    case KL_OP_CONV2D:
+        if (n->type.dtype == KL_F32 && n->in[1]->type.dims[2] == 1 && n->attr.conv.groups == n->type.dims[3])
+            return emit_depthwise_f32(c, n, out, ops[0], ops[1]);
+        return emit_conv(c, n, out, ops[0], ops[1]);
     case KL_OP_CONV2D_TRANSPOSE: return emit_conv_transpose(c, n, out, ops[0], ops[1]);
     default: return emit_pool(c, n, out, ops[0]);
     }
