@@ -221,6 +221,8 @@ def main():
     probe = os.path.join(WORK, "probe")
     subprocess.check_call(["cc", "-O2", "-march=native", os.path.join(ROOT, "bench", "probe.c"), "-o", probe])
     peak = dict(l.split() for l in subprocess.check_output([probe]).decode().splitlines())
+    cblas = os.path.join(WORK, "cblas_layer")
+    subprocess.check_call(["cc", "-O2", os.path.join(ROOT, "bench", "cblas_layer.c"), "-o", cblas, "-lopenblas"])
     fma, bw = float(peak["fma_gflops"]), float(peak["mem_gbps"])
     print("machine: FMA peak %.1f GFLOP/s (1 core), memory %.1f GB/s" % (fma, bw))
     ms = models(args)
@@ -272,6 +274,11 @@ def main():
                 r["model"], r["threads"], r["kiln_ms"], r["tensorflow_ms"], r["xla_ms"], r["onnxruntime_ms"],
                 r["kiln/tensorflow"], r["kiln/xla"], r["kiln/onnxruntime"], gf, r["compile_s"], r["compiler_peak_mb"],
                 r["temp_bytes"] / 1024))
+        layer = [r for r in rows if r["model"] == "mlp_layer_100x32x16" and r["threads"] == 1]
+        if layer:  # the same shape as one cblas_sgemm call, timed right after the peers
+            cb = float(subprocess.check_output([cblas]).decode().split()[1])
+            f.write("\nMLP layer 100x32x16: Kiln %.5f ms (compiled layer, one thread) vs one cblas_sgemm call %.5f ms "
+                    "(OpenBLAS, one thread): cblas/Kiln = %.1fx.\n" % (layer[0]["kiln_ms"], cb, cb / layer[0]["kiln_ms"]))
     print(open(os.path.join(RESULTS, "results.md")).read())
     try:
         import matplotlib
