@@ -186,7 +186,7 @@ static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef 
     LLVMValueRef bv[4];
     for (int v = 0; v < nv; v++) {
         LLVMValueRef ld = LLVMBuildLoad2(c->b, G->vt, f32_ptr(G, bpan, add(G, mulk(G, k, nr), i64(G, v * vl))), "");
-        LLVMSetAlignment(ld, 64);
+        LLVMSetAlignment(ld, (unsigned)(4 * vl)); /* panels are 64-aligned, rows 2 vectors apart */
         bv[v] = ld;
     }
     for (int r = 0; r < rows; r++) {

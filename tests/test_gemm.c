@@ -1,0 +1,277 @@
+/* tests/test_gemm.c — the GEMM micro-kernel path (passes/layout.c,
+ * codegen/gemm.c), output fusion and the thread pool, against the IR's
+ * reference evaluator (ir_eval_graph, itself checked against TensorFlow by
+ * the fixtures).
+ *
+ * Shapes sweep every tail the tiling has: rows not a multiple of the tile
+ * (1, 5, 13, 49, ...), columns below a vector, between one and two vectors
+ * and past a panel; B constant (prepacked at compile time) or a feed (packed
+ * at run time), transposed or batched; convs with strides, dilations, pads
+ * and tiny channel counts; epilogues with bias, relu, a residual input and a
+ * broadcast scale.  Each graph runs through the real pipeline at -O2 for
+ * the three vector widths (AVX-512, AVX2, SSE) and, large enough to be
+ * split, on 1 and 3 threads.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/codegen.h"
+#include "kiln/runtime.h"
+#include "passes/passes.h"
+
+static ir_type f32(int rank, const int64_t *dims) { return ir_type_make(KL_F32, rank, dims); }
+
+static float *random_data(int64_t n, unsigned seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    srand(seed);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+    return x;
+}
+
+typedef struct target {
+    const char *cpu;
+    int vl;
+} target;
+
+static const target targets[] = {{"native", 0}, {"x86-64-v3", 8}, {"x86-64-v2", 4}};
+
+/* Plans g at -O2 for `t` and `threads`, runs it on feeds, compares every
+ * result with the reference evaluator's; returns how many nodes got a GEMM plan. */
+static int check(ir_graph *g, float **feeds, const target *t, int threads, float tol)
+{
+    kl_diag d = {0};
+    int n_res = g->n_results;
+    void **want = calloc((size_t)n_res, sizeof *want), **args = calloc((size_t)(g->n_params + n_res), sizeof *args);
+    for (int i = 0; i < n_res; i++) want[i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 4);
+    cr_assert(ir_eval_graph(g, (const void *const *)feeds, want, &d), "%s", d.text);
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true,
+                    .vector_floats = t->vl ? t->vl : cg_target_vector_floats("native", NULL)};
+    cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
+    int planned = 0;
+    for (int i = 0; i < g->n_nodes; i++) planned += g->nodes[i]->gemm != NULL;
+    cg_options o = {.prefix = "g", .cpu = t->cpu, .opt_level = 2, .threads = threads, .source = "test"};
+    cg_jit *j;
+    cr_assert(cg_jit_compile(g, &o, &j, NULL, &d), "%s", d.text);
+    for (int i = 0; i < g->n_params; i++) args[i] = feeds[i];
+    for (int i = 0; i < n_res; i++) args[g->n_params + i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 4);
+    void *temp = g->temp_size ? aligned_alloc(64, (size_t)(g->temp_size + 63) / 64 * 64) : NULL;
+    cr_assert_eq(cg_jit_entry(j)(args, temp), 0);
+    for (int r = 0; r < n_res; r++) {
+        const float *got = args[g->n_params + r], *ref = want[r];
+        int64_t n = ir_type_numel(&g->results[r].node->type);
+        for (int64_t i = 0; i < n; i++)
+            cr_assert(fabsf(got[i] - ref[i]) <= tol * (1.0f + fabsf(ref[i])),
+                      "%s (%s, %d threads) result %d [%lld]: got %.7g want %.7g", g->source, t->cpu, threads, r,
+                      (long long)i, got[i], ref[i]);
+    }
+    free(temp);
+    for (int i = 0; i < n_res; i++) free(want[i]), free(args[g->n_params + i]);
+    free(want), free(args);
+    cg_jit_free(j);
+    kl_diag_clear(&d);
+    return planned;
+}
+
+/* y = relu(A B + bias) + residual  (epilogue) and z = A B (no epilogue), B constant or fed. */
+static ir_graph *matmul_graph(int64_t m, int64_t n, int64_t k, bool b_const, bool trb, int64_t batch, float **feeds,
+                              int *n_feeds)
+{
+    kl_diag d = {0};
+    char name[128];
+    snprintf(name, sizeof name, "matmul m=%lld n=%lld k=%lld %s%s batch=%lld", (long long)m, (long long)n, (long long)k,
+             b_const ? "const" : "fed", trb ? " trb" : "", (long long)batch);
+    ir_graph *g = ir_graph_new(name);
+    int64_t ad[3] = {batch, m, k}, bd[3] = {batch, trb ? n : k, trb ? k : n}, od[3] = {batch, m, n};
+    int r = batch > 1 ? 3 : 2, off = batch > 1 ? 0 : 1;
+    ir_node *a = ir_param(g, f32(r, ad + off), "a");
+    feeds[0] = random_data(batch * m * k, 1);
+    float *bdata = random_data(batch * n * k, 2);
+    ir_node *b;
+    *n_feeds = 1;
+    if (b_const) {
+        b = ir_const(g, f32(r, bd + off), bdata, "b");
+        free(bdata);
+    } else {
+        b = ir_param(g, f32(r, bd + off), "b");
+        feeds[(*n_feeds)++] = bdata;
+    }
+    ir_attr at = {0};
+    at.matmul.transpose_b = trb;
+    ir_node *mm = ir_node_new(g, KL_OP_MATMUL, 2, (ir_node *[]){a, b}, &at, NULL, "mm", &d);
+    float *bias = random_data(n, 3);
+    ir_node *bn = ir_const(g, f32(1, &n), bias, "bias");
+    free(bias);
+    ir_node *res = ir_param(g, f32(r, od + off), "res");
+    feeds[(*n_feeds)++] = random_data(batch * m * n, 4);
+    ir_node *a2 = ir_param(g, f32(r, ad + off), "a2"); /* a second product, fetched as it is */
+    feeds[(*n_feeds)++] = random_data(batch * m * k, 5);
+    ir_node *mm2 = ir_node_new(g, KL_OP_MATMUL, 2, (ir_node *[]){a2, b}, &at, NULL, "mm2", &d);
+    ir_node *y = ir_binary(g, KL_OP_ADD, ir_unary(g, KL_OP_RELU, ir_binary(g, KL_OP_ADD, mm, bn, "b", &d), "r", &d), res, "y", &d);
+    cr_assert(y && mm2 && kl_diag_ok(&d), "%s", d.text);
+    ir_graph_add_result(g, y, "y");
+    ir_graph_add_result(g, mm2, "z");
+    return g;
+}
+
+Test(gemm, matmul_tails_every_width)
+{
+    static const int64_t ms[] = {1, 5, 12, 13, 49}, ns[] = {1, 7, 8, 16, 17, 33, 64}, ks[] = {1, 3, 37};
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+        for (size_t i = 0; i < 5; i++)
+            for (size_t jn = 0; jn < 7; jn++)
+                for (size_t kk = 0; kk < 3; kk++) {
+                    float *feeds[4];
+                    int nf;
+                    bool b_const = (i + jn + kk) % 2 == 0, trb = (i + kk) % 3 == 0;
+                    ir_graph *g = matmul_graph(ms[i], ns[jn], ks[kk], b_const, trb, 1, feeds, &nf);
+                    int planned = check(g, feeds, &targets[t], 1, 1e-5f);
+                    int vl = targets[t].vl ? targets[t].vl : cg_target_vector_floats("native", NULL);
+                    cr_assert_eq(planned, ns[jn] * 2 >= vl ? 2 : 0, "%s: %d GEMM plans", g->source, planned);
+                    for (int f = 0; f < nf; f++) free(feeds[f]);
+                    ir_graph_free(g);
+                }
+}
+
+Test(gemm, batched_and_threaded)
+{
+    static const struct { int64_t m, n, k, batch; bool b_const, trb; } cases[] = {
+        {64, 64, 32, 4, false, true},   /* attention-like: runtime-packed, transposed B per batch */
+        {7, 40, 9, 3, true, false},     /* constant batched B */
+        {300, 96, 64, 1, true, false},  /* big enough to split by row tiles */
+        {6, 1000, 512, 1, true, false}, /* few rows: split by column panels */
+        {257, 130, 200, 1, false, false},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            float *feeds[4];
+            int nf;
+            ir_graph *g = matmul_graph(cases[c].m, cases[c].n, cases[c].k, cases[c].b_const, cases[c].trb, cases[c].batch,
+                                       feeds, &nf);
+            check(g, feeds, &targets[0], threads, 1e-4f);
+            for (int f = 0; f < nf; f++) free(feeds[f]);
+            ir_graph_free(g);
+        }
+}
+
+/* y = relu(conv(x, w) * scale + shift), scale/shift per output channel. */
+static ir_graph *conv_graph(int64_t h, int64_t w, int64_t c, int64_t o, int kh, int kw, int stride, int dil, int pad,
+                            int groups, float **feeds)
+{
+    kl_diag d = {0};
+    char name[160];
+    snprintf(name, sizeof name, "conv %lldx%lldx%lld->%lld k%dx%d s%d d%d p%d g%d", (long long)h, (long long)w,
+             (long long)c, (long long)o, kh, kw, stride, dil, pad, groups);
+    ir_graph *g = ir_graph_new(name);
+    int64_t xd[4] = {2, h, w, c}, wd[4] = {kh, kw, c / groups, o};
+    ir_node *x = ir_param(g, f32(4, xd), "x");
+    feeds[0] = random_data(2 * h * w * c, 5);
+    float *wdata = random_data(kh * kw * c / groups * o, 6);
+    ir_node *wn = ir_const(g, f32(4, wd), wdata, "w");
+    free(wdata);
+    ir_attr at = {0};
+    at.conv.stride_h = at.conv.stride_w = stride;
+    at.conv.dilation_h = at.conv.dilation_w = dil;
+    at.conv.pad_top = at.conv.pad_left = pad;
+    at.conv.pad_bottom = at.conv.pad_right = pad / 2;
+    at.conv.groups = groups;
+    ir_node *cv = ir_node_new(g, KL_OP_CONV2D, 2, (ir_node *[]){x, wn}, &at, NULL, "conv", &d);
+    cr_assert(cv, "%s: %s", name, d.text);
+    float *s = random_data(o, 7), *t = random_data(o, 8);
+    ir_node *sc = ir_const(g, f32(1, &o), s, "scale"), *sh = ir_const(g, f32(1, &o), t, "shift");
+    free(s), free(t);
+    ir_node *y = ir_unary(g, KL_OP_RELU, ir_binary(g, KL_OP_ADD, ir_binary(g, KL_OP_MUL, cv, sc, "m", &d), sh, "a", &d), "y", &d);
+    cr_assert(y && kl_diag_ok(&d), "%s", d.text);
+    ir_graph_add_result(g, y, "y");
+    return g;
+}
+
+Test(gemm, conv_indirect_and_depthwise)
+{
+    static const struct { int64_t h, w, c, o; int kh, kw, stride, dil, pad, groups; } cases[] = {
+        {9, 7, 3, 16, 3, 3, 1, 1, 2, 1},   /* tiny C: one k step per tap */
+        {8, 8, 16, 33, 3, 3, 2, 1, 1, 1},  /* strided, column tail */
+        {11, 10, 5, 8, 5, 3, 1, 2, 3, 1},  /* dilated, asymmetric pads */
+        {7, 7, 64, 40, 1, 1, 1, 1, 0, 1},  /* 1x1 */
+        {6, 9, 24, 24, 3, 3, 1, 1, 1, 24}, /* depthwise: the vector loop, no GEMM */
+        {6, 9, 20, 20, 3, 3, 2, 1, 1, 20}, /* depthwise with a channel tail */
+        {5, 5, 8, 16, 3, 3, 1, 1, 1, 2},   /* grouped: plain loops */
+    };
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            float *feeds[1];
+            ir_graph *g = conv_graph(cases[i].h, cases[i].w, cases[i].c, cases[i].o, cases[i].kh, cases[i].kw,
+                                     cases[i].stride, cases[i].dil, cases[i].pad, cases[i].groups, feeds);
+            int planned = check(g, feeds, &targets[t], t == 0 ? 2 : 1, 1e-5f);
+            int vl = targets[t].vl ? targets[t].vl : cg_target_vector_floats("native", NULL);
+            cr_assert_eq(planned, cases[i].groups == 1 && cases[i].o * 2 >= vl, "%s", g->source);
+            free(feeds[0]);
+            ir_graph_free(g);
+        }
+}
+
+Test(gemm, epilogue_fusion_plan)
+{
+    float *feeds[4];
+    int nf;
+    ir_graph *g = matmul_graph(20, 32, 16, true, false, 1, feeds, &nf);
+    kl_diag d = {0};
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .vector_floats = 16};
+    cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
+    int gemm_members = 0, kernels = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        kernels += n->kernel == n;
+        if (n->gemm && n->kernel != n) {
+            gemm_members++;
+            cr_assert_eq(n->kernel->op, KL_OP_ADD, "the matmul joins the residual add's kernel");
+            cr_assert_eq(n->store, IR_STORE_NONE);
+        }
+    }
+    cr_assert_eq(gemm_members, 1, "mm is an epilogue member, mm2 (a fetch) is not");
+    cr_assert_eq(kernels, 2);
+    /* the fused matmul's output never reaches the arena: only fetches remain */
+    cr_assert_eq(g->temp_size, 0);
+    for (int f = 0; f < nf; f++) free(feeds[f]);
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+}
+
+/* ---- the pool ------------------------------------------------------------ */
+
+typedef struct cover {
+    int hits[1000];
+} cover;
+
+static void mark(void *ctx, int64_t begin, int64_t end)
+{
+    cover *c = ctx;
+    for (int64_t i = begin; i < end; i++) __atomic_fetch_add(&c->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+Test(pool, every_index_exactly_once)
+{
+    static const int64_t sizes[] = {0, 1, 2, 3, 7, 64, 999};
+    for (int threads = 1; threads <= 5; threads++)
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+            for (int rep = 0; rep < 20; rep++) {
+                cover c = {{0}};
+                kiln_rt_parallel_for(mark, &c, sizes[s], threads);
+                for (int64_t i = 0; i < 1000; i++)
+                    cr_assert_eq(c.hits[i], i < sizes[s], "threads %d n %lld index %lld hit %d times", threads,
+                                 (long long)sizes[s], (long long)i, c.hits[i]);
+            }
+}
+
+Test(pool, override_and_environment)
+{
+    cr_assert_eq(kiln_rt_threads(4), 4);
+    kiln_rt_set_threads(2);
+    cr_assert_eq(kiln_rt_threads(4), 2);
+    cr_assert_eq(kiln_rt_threads(1), 2);
+    kiln_rt_set_threads(0);
+    cr_assert_eq(kiln_rt_threads(3), 3);
+    cr_assert_eq(kiln_rt_threads(0), 1);
+}
