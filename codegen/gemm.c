@@ -145,6 +145,34 @@ static void pack_b_runtime(gemm *G, LLVMValueRef src, LLVMValueRef dst)
     cg_loop_end(c, &lp);
 }
 
+/* The conv's input with its padding, into dst (zeros around). */
+static void pad_input(gemm *G, LLVMValueRef src, LLVMValueRef dst)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    const ir_type *tx = &n->in[0]->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
+    int64_t Hp = H + n->attr.conv.pad_top + n->attr.conv.pad_bottom, Wp = W + n->attr.conv.pad_left + n->attr.conv.pad_right;
+    cg_loop ln, ly, lx, lc;
+    LLVMValueRef nb = cg_loop_begin(c, tx->dims[0], &ln);
+    LLVMValueRef y = cg_loop_begin(c, Hp, &ly);
+    LLVMValueRef sy = add(G, y, i64(G, -n->attr.conv.pad_top));
+    LLVMValueRef x = cg_loop_begin(c, Wp, &lx);
+    LLVMValueRef sx = add(G, x, i64(G, -n->attr.conv.pad_left));
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, sy, i64(G, H), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntULT, sx, i64(G, W), ""), "");
+    LLVMValueRef from = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, H), sy), W), sx), C);
+    from = LLVMBuildSelect(c->b, ok, from, i64(G, 0), "");
+    LLVMValueRef to = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, Hp), y), Wp), x), C);
+    LLVMValueRef ch = cg_loop_begin(c, C, &lc);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, src, add(G, from, ch)), "");
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, to, ch)));
+    cg_loop_end(c, &lc);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+}
+
 /* ---- one register tile -------------------------------------------------- */
 
 static LLVMValueRef splat(gemm *G, LLVMValueRef s)
@@ -281,13 +309,29 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
             base[r] = mulk(G, nb, tx->dims[1] * tx->dims[2] * C);
         }
         cg_loop lky, lkx;
-        LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
-        LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
-        conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
-        LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
-        fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
-        cg_loop_end(c, &lkx);
-        cg_loop_end(c, &lky);
+        if (G->p->pad_input) { /* every tap in range: one run of KW*C per filter row */
+            int64_t Hp = tx->dims[1] + n->attr.conv.pad_top + n->attr.conv.pad_bottom;
+            int64_t Wp = tx->dims[2] + n->attr.conv.pad_left + n->attr.conv.pad_right;
+            LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+            LLVMValueRef dy = add(G, mulk(G, ky, n->attr.conv.dilation_h), i64(G, n->attr.conv.pad_top));
+            for (int r = 0; r < rows; r++) {
+                /* base[r] is the image's offset in the unpadded input: rescale to the padded one */
+                LLVMValueRef img = LLVMBuildUDiv(c->b, base[r], i64(G, tx->dims[1] * tx->dims[2] * C), "");
+                LLVMValueRef y = add(G, add(G, mulk(G, img, Hp), iy0[r]), dy);
+                LLVMValueRef x = add(G, ix0[r], i64(G, n->attr.conv.pad_left));
+                arow[r] = f32_ptr(G, G->a, mulk(G, add(G, mulk(G, y, Wp), x), C));
+            }
+            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
+            cg_loop_end(c, &lky);
+        } else {
+            LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+            LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+            conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
+            LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
+            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
+            cg_loop_end(c, &lkx);
+            cg_loop_end(c, &lky);
+        }
     }
     LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
     for (int r = 0; r < rows; r++) {
@@ -454,6 +498,19 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.row_base = i64(&G, 0);
         if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
         else G.bp = prepacked_b(c, n, G.k, G.cols);
+        if (n->gemm->pad_input) {
+            /* split over threads, the copy is made first by a call with lo = -1 (module.c) */
+            LLVMValueRef padded = LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "");
+            if (units) {
+                LLVMBasicBlockRef after = begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), ""));
+                pad_input(&G, a, padded);
+                LLVMBuildRetVoid(c->b);
+                LLVMPositionBuilderAtEnd(c->b, after);
+            } else {
+                pad_input(&G, a, padded);
+            }
+            G.a = padded;
+        }
         tiles(&G, rlo, rhi, plo, phi);
         free(G.estr);
         return true;

@@ -203,6 +203,10 @@ static void call_gemm_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn,
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
         return;
     }
+    if (gm->gemm->pad_input) { /* the padded copy of the input, once, before the split */
+        args[n_args] = args[n_args + 1] = cg_i64(c, -1);
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
+    }
     LLVMTypeRef at = LLVMArrayType2(c->ptr, (uint64_t)n_args);
     LLVMValueRef block = cg_entry_alloca(c, at, "par_args");
     for (int i = 0; i < n_args; i++) {

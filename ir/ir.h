@@ -197,6 +197,12 @@ typedef struct ir_gemm_plan {
     int mr, nr;        /* register tile */
     int group_tiles;   /* row tiles that share one pass over the B panels (L2 block) */
     bool pack_b_runtime;
+    /* conv with few input channels: the input is first copied with its
+     * padding into scratch (at scratch_offset + pad_offset bytes), so every
+     * tap is in range and one pointer per tile row and filter row covers
+     * KW*C contiguous k values (not C: the per-tap setup would dominate). */
+    bool pad_input;
+    int64_t pad_offset;
 } ir_gemm_plan;
 
 typedef struct ir_node ir_node;

@@ -2,7 +2,7 @@
  *
  * requires: types inferred; runs before fuse (output fusion needs the plan).
  * guarantees: every float32 matmul (A not transposed) and ungrouped conv2d
- *   whose output has at least half a vector of columns gets node->gemm: the
+ *   whose output has at least 4 columns gets node->gemm: the
  *   register tile and blocking of codegen/gemm.c's micro-kernel for the
  *   target's vector width, and the layout its B operand is read in:
  *     - activations stay NHWC: a conv is an "indirect" GEMM whose rows are
@@ -13,8 +13,13 @@
  *       panels of nr columns, [K][nr] each, zero-padded: at compile time when
  *       constant (codegen packs the bytes), else at run time into the
  *       node's scratch bytes (bufassign reserves them for the kernel);
+ *     - a conv with fewer than 32 input channels first copies its input,
+ *       padding included, into scratch: then one pointer per tile row and
+ *       filter row covers KW*C contiguous k values with no bounds checks
+ *       (LeNet's C=1 and ResNet's C=3 stems would otherwise spend more on
+ *       per-tap pointer setup than on FMAs);
  *   everything else (integer matmuls, transposed A, grouped and depthwise
- *   convs, very narrow outputs) keeps the plain loop nests.
+ *   convs, outputs under 4 columns) keeps the plain loop nests.
  *   The choice is printed in plan dumps as layout=... (ir/print.c).
  *
  * Tiles per vector width (registers: AVX-512 32, AVX2 16):
@@ -52,7 +57,8 @@ static bool gemm_shape(const ir_node *n, int vl, int64_t *k, int64_t *cols)
         return false;
     }
     *cols = n->type.dims[r - 1];
-    return *cols * 2 >= vl && *k > 0 && ir_type_numel(&n->type) > 0;
+    (void)vl; /* narrow outputs use one masked vector per row; below 4 columns a dot product does better */
+    return *cols >= 4 && *k > 0 && ir_type_numel(&n->type) > 0;
 }
 
 bool pass_layout(ir_graph *g, pass_ctx *ctx)
@@ -88,6 +94,15 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         if (p->pack_b_runtime) {
             int64_t panels = (cols + p->nr - 1) / p->nr;
             n->scratch_bytes = panels * k * p->nr * 4;
+        }
+        if (n->op == KL_OP_CONV2D && n->in[0]->type.dims[3] < 32 && n->attr.conv.dilation_w == 1) {
+            const ir_type *tx = &n->in[0]->type;
+            int64_t hp = tx->dims[1] + n->attr.conv.pad_top + n->attr.conv.pad_bottom;
+            int64_t wp = tx->dims[2] + n->attr.conv.pad_left + n->attr.conv.pad_right;
+            p->pad_input = true;
+            p->pad_offset = (n->scratch_bytes + 63) / 64 * 64;
+            n->scratch_bytes = p->pad_offset + tx->dims[0] * hp * wp * tx->dims[3] * 4;
+            pass_count(ctx, "layout", "small-C convs on a padded copy", 1);
         }
         n->gemm = p;
         changed = true;

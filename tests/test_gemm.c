@@ -7,7 +7,7 @@
  * (1, 5, 13, 49, ...), columns below a vector, between one and two vectors
  * and past a panel; B constant (prepacked at compile time) or a feed (packed
  * at run time), transposed or batched; convs with strides, dilations, pads
- * and tiny channel counts; epilogues with bias, relu, a residual input and a
+ * and tiny channel counts (the padded-copy path) or not; epilogues with bias, relu, a residual input and a
  * broadcast scale.  Each graph runs through the real pipeline at -O2 for
  * the three vector widths (AVX-512, AVX2, SSE) and, large enough to be
  * split, on 1 and 3 threads.
@@ -128,8 +128,7 @@ Test(gemm, matmul_tails_every_width)
                     bool b_const = (i + jn + kk) % 2 == 0, trb = (i + kk) % 3 == 0;
                     ir_graph *g = matmul_graph(ms[i], ns[jn], ks[kk], b_const, trb, 1, feeds, &nf);
                     int planned = check(g, feeds, &targets[t], 1, 1e-5f);
-                    int vl = targets[t].vl ? targets[t].vl : cg_target_vector_floats("native", NULL);
-                    cr_assert_eq(planned, ns[jn] * 2 >= vl ? 2 : 0, "%s: %d GEMM plans", g->source, planned);
+                    cr_assert_eq(planned, ns[jn] >= 4 ? 2 : 0, "%s: %d GEMM plans", g->source, planned);
                     for (int f = 0; f < nf; f++) free(feeds[f]);
                     ir_graph_free(g);
                 }
@@ -191,7 +190,9 @@ static ir_graph *conv_graph(int64_t h, int64_t w, int64_t c, int64_t o, int kh, 
 Test(gemm, conv_indirect_and_depthwise)
 {
     static const struct { int64_t h, w, c, o; int kh, kw, stride, dil, pad, groups; } cases[] = {
-        {9, 7, 3, 16, 3, 3, 1, 1, 2, 1},   /* tiny C: one k step per tap */
+        {9, 7, 3, 16, 3, 3, 1, 1, 2, 1},   /* tiny C: on a padded copy, KW*C per filter row */
+        {12, 11, 1, 6, 5, 5, 1, 1, 2, 1},  /* LeNet's first conv: C=1, 6 outputs (one masked vector) */
+        {9, 10, 40, 20, 3, 3, 2, 1, 1, 1}, /* C >= 32: per-tap pointers, zero rows in the padding */
         {8, 8, 16, 33, 3, 3, 2, 1, 1, 1},  /* strided, column tail */
         {11, 10, 5, 8, 5, 3, 1, 2, 3, 1},  /* dilated, asymmetric pads */
         {7, 7, 64, 40, 1, 1, 1, 1, 0, 1},  /* 1x1 */
@@ -205,8 +206,7 @@ Test(gemm, conv_indirect_and_depthwise)
             ir_graph *g = conv_graph(cases[i].h, cases[i].w, cases[i].c, cases[i].o, cases[i].kh, cases[i].kw,
                                      cases[i].stride, cases[i].dil, cases[i].pad, cases[i].groups, feeds);
             int planned = check(g, feeds, &targets[t], t == 0 ? 2 : 1, 1e-5f);
-            int vl = targets[t].vl ? targets[t].vl : cg_target_vector_floats("native", NULL);
-            cr_assert_eq(planned, cases[i].groups == 1 && cases[i].o * 2 >= vl, "%s", g->source);
+            cr_assert_eq(planned, cases[i].groups == 1 && cases[i].o >= 4, "%s", g->source);
             free(feeds[0]);
             ir_graph_free(g);
         }
