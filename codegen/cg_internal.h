@@ -34,6 +34,7 @@ typedef struct cg_loop {
 LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l);
 LLVMValueRef cg_loop_begin_v(cg *c, LLVMValueRef n, cg_loop *l); /* n: an i64 value */
 void cg_loop_end(cg *c, cg_loop *l);
+void cg_loop_end_scalar(cg *c, cg_loop *l); /* ... and LLVM must not vectorize it */
 LLVMValueRef cg_i64(cg *c, int64_t v);
 LLVMValueRef cg_f32(cg *c, double v);
 LLVMTypeRef cg_elem_type(cg *c, kl_dtype t);    /* storage type */

@@ -275,7 +275,7 @@ static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, in
     LLVMValueRef v = cg_kernel_value(c, G->epi, G->n, seed, G->in_nodes, G->inputs, offs, G->n_in);
     cg_store(c, KL_F32, v, G->out, at);
     cg_loop_end(c, &lj);
-    cg_loop_end(c, &lr);
+    cg_loop_end_scalar(c, &lr); /* vectors run along the columns, never across rows (gathers) */
     free(offs);
     free(rowoff);
 }

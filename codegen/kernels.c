@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg_internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -100,6 +102,25 @@ void cg_loop_end(cg *c, cg_loop *l)
     LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
     LLVMBuildBr(c->b, l->header);
     LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+/* The loop's back edge says "do not vectorize": for loops whose body LLVM
+ * would otherwise widen across iterations into gathers and scatters (the
+ * GEMM epilogue's row loop, once its short column loop is unrolled). */
+void cg_loop_end_scalar(cg *c, cg_loop *l)
+{
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+    LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
+    LLVMValueRef br = LLVMBuildBr(c->b, l->header);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMMetadataRef key = LLVMMDStringInContext2(c->ctx, "llvm.loop.vectorize.enable", 26);
+    LLVMMetadataRef off = LLVMValueAsMetadata(LLVMConstInt(c->i1, 0, 0));
+    LLVMMetadataRef opt = LLVMMDNodeInContext2(c->ctx, (LLVMMetadataRef[]){key, off}, 2);
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+    LLVMMetadataRef loop = LLVMMDNodeInContext2(c->ctx, (LLVMMetadataRef[]){tmp, opt}, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, loop); /* a loop ID refers to itself */
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9), LLVMMetadataAsValue(c->ctx, loop));
     LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
 
