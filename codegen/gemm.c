@@ -24,6 +24,7 @@
  * Column tails use masked loads/stores of the last vector; row tails get
  * their own tile of fewer rows.  All trip counts are compile-time constants.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,7 +448,10 @@ int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols)
     int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2] : n->in[0]->type.dims[n->in[0]->type.rank - 1];
     /* below ~1 MFLOP (a few microseconds) waking a worker costs more than it saves */
     if (batch != 1 || 2 * ir_type_numel(&n->type) * k < (1 << 20)) return 0;
-    *by_cols = row_tiles < 2 * o->threads && panels > row_tiles;
+    /* split whichever dimension divides more evenly over the threads: a 7x7
+     * layer has 5 row tiles (3 + 2 on two threads) but 16 panels (8 + 8) */
+    double t = o->threads, rows_eff = row_tiles / (t * ceil(row_tiles / t)), cols_eff = panels / (t * ceil(panels / t));
+    *by_cols = cols_eff > rows_eff;
     return *by_cols ? panels : row_tiles;
 }
 
