@@ -4,11 +4,17 @@
  * guarantees: removes no-op nodes whose result equals an operand bit for bit
  * (same type): x+0, x-0, x*1, x/1 with a constant all-zero/one operand that
  * does not broadcast x; reshape to the same shape; reshape of reshape;
- * cast to the same dtype; neg(neg x); copy is kept (it materializes).
+ * cast to the same dtype; neg(neg x); copy is kept (it materializes);
+ * transposes of transposes compose into one, or cancel.
  * conv2d(pad(x, zeros on H and W)) becomes conv2d(x) with larger pads.
+ * mul(conv2d(x, W), s) and mul(matmul(x, W), s), with constant W and a
+ * constant s per output channel (batch norm's scale), become the conv or
+ * matmul with W * s computed here; the batch norm's shift stays an add,
+ * which fuse makes part of the GEMM's epilogue.
  * (1x1 convs stay convs: the GEMM path computes them as they are.)
  * Users are rewired; the dead nodes are left for DCE.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
@@ -74,14 +80,98 @@ static bool fold_pad_into_conv(ir_node *n)
     return true;
 }
 
+static int uses_of(const ir_graph *g, const ir_node *v)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_in; j++) n += g->nodes[i]->in[j] == v;
+    for (int i = 0; i < g->n_results; i++) n += g->results[i].node == v;
+    return n;
+}
+
+/* A float32 constant that scales only along the last axis of a rank-r
+ * value with `cols` columns: a scalar or [1,...,1,cols]. */
+static bool per_column_scale(const ir_node *s, int r, int64_t cols)
+{
+    if (s->op != KL_OP_CONST || s->type.dtype != KL_F32 || s->type.rank > r) return false;
+    int64_t numel = ir_type_numel(&s->type);
+    if (numel == 1) return true;
+    return s->type.rank > 0 && s->type.dims[s->type.rank - 1] == cols && numel == cols;
+}
+
+/* mul(conv(x, W), s) -> conv(x, W * s) for a per-output-channel constant s
+ * (inference batch norm's scale), and the same for matmul(x, W) * s[N]:
+ * the multiply happens once, at compile time, on the weights.  The conv or
+ * matmul must have no other use. */
+static ir_node *fold_scale_into_weights(ir_graph *g, ir_node *n)
+{
+    if (n->op != KL_OP_MUL || n->type.dtype != KL_F32) return NULL;
+    for (int side = 0; side < 2; side++) {
+        ir_node *c = n->in[side], *s = n->in[1 - side];
+        bool conv = c->op == KL_OP_CONV2D, mm = c->op == KL_OP_MATMUL && !c->attr.matmul.transpose_a;
+        if (!(conv || mm) || c->type.dtype != KL_F32 || !ir_type_equal(&c->type, &n->type)) continue;
+        const ir_node *w = ir_const_source(c->in[1]);
+        int64_t cols = c->type.dims[c->type.rank - 1];
+        if (!w || w->type.dtype != KL_F32 || !per_column_scale(s, c->type.rank, cols) || uses_of(g, c) != 1) continue;
+        int64_t numel = ir_type_numel(&w->type);
+        float *scaled = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
+        if (!scaled) kl_die(__FILE__, __LINE__, "out of memory");
+        const float *wd = w->data, *sd = s->data;
+        bool trb = mm && c->attr.matmul.transpose_b, scalar = ir_type_numel(&s->type) == 1;
+        int64_t k = mm ? c->in[1]->type.dims[c->in[1]->type.rank - (trb ? 1 : 2)] : 1;
+        for (int64_t i = 0; i < numel; i++) {
+            /* output column of weight element i: HWIO's last axis, B's last (or, transposed, its row) */
+            int64_t col = trb ? (i / k) % cols : i % cols;
+            scaled[i] = wd[i] * sd[scalar ? 0 : col];
+        }
+        ir_node *w2 = ir_const(g, c->in[1]->type, scaled, w->name);
+        free(scaled);
+        kl_diag d = {0};
+        ir_node *c2 = ir_node_new(g, c->op, 2, (ir_node *[]){c->in[0], w2}, &c->attr, &c->type, c->name, &d);
+        KL_ASSERT(c2 && kl_diag_ok(&d));
+        ir_graph_move_before(g, w2, n);
+        ir_graph_move_before(g, c2, n);
+        return c2;
+    }
+    return NULL;
+}
+
 bool pass_simplify(ir_graph *g, pass_ctx *ctx)
 {
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
+        ir_node *folded = fold_scale_into_weights(g, n);
+        if (folded) {
+            i += 2; /* n moved down past the two new nodes */
+            ir_replace_uses(g, n, folded);
+            changed = true;
+            pass_count(ctx, "simplify", "scales folded into weights", 1);
+            continue;
+        }
         if (fold_pad_into_conv(n)) {
             changed = true;
             pass_count(ctx, "simplify", "pads folded into convs", 1);
+        }
+        /* transpose(transpose(x, p1), p2) -> transpose(x, p1[p2]), or x when
+         * that is the identity (ONNX's NCHW<->NHWC pairs between convs) */
+        if (n->op == KL_OP_TRANSPOSE && n->in[0]->op == KL_OP_TRANSPOSE) {
+            const ir_node *t = n->in[0];
+            bool identity = true;
+            int8_t perm[IR_MAX_RANK];
+            for (int d = 0; d < n->type.rank; d++) {
+                perm[d] = t->attr.transpose.perm[n->attr.transpose.perm[d]];
+                identity &= perm[d] == d;
+            }
+            memcpy(n->attr.transpose.perm, perm, (size_t)n->type.rank);
+            n->in[0] = t->in[0];
+            changed = true;
+            pass_count(ctx, "simplify", "transposes composed", 1);
+            if (identity && ir_type_equal(&n->type, &n->in[0]->type)) {
+                ir_replace_uses(g, n, n->in[0]);
+                pass_count(ctx, "simplify", "transposes cancelled", 1);
+                continue;
+            }
         }
         /* reshape(reshape(x)) -> reshape(x): only the last shape matters. */
         if (n->op == KL_OP_RESHAPE && n->in[0]->op == KL_OP_RESHAPE) {
