@@ -43,6 +43,7 @@ typedef struct gemm {
     LLVMValueRef row_base;   /* flat output row of this batch's row 0 */
     LLVMTypeRef vt;
     int64_t (*estr)[IR_MAX_RANK]; /* epilogue: broadcast strides of every kernel input */
+    bool vec_epi;                 /* the epilogue runs on the accumulators (vec_ok) */
 } gemm;
 
 static LLVMValueRef i64(gemm *G, int64_t v) { return cg_i64(G->c, v); }
@@ -205,6 +206,21 @@ static void store_vec(gemm *G, LLVMValueRef v, LLVMValueRef ptr, int lanes)
     LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, args, 4, "");
 }
 
+static LLVMValueRef load_vec(gemm *G, LLVMValueRef ptr, int lanes)
+{
+    cg *c = G->c;
+    if (lanes == G->p->vl) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, G->vt, ptr, "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+    LLVMTypeRef tys[2] = {G->vt, c->ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+    LLVMValueRef args[4] = {ptr, LLVMConstInt(c->i32, 4, 0), lane_mask(G, lanes), LLVMConstNull(G->vt)};
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, args, 4, "");
+}
+
 /* acc[r][v] += A(r, k) * B(k, v) for k < kn: A row r at arow[r][k], B row k at bpan[k * nr]. */
 static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, LLVMValueRef bpan, int64_t kn)
 {
@@ -281,6 +297,81 @@ static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, in
     free(rowoff);
 }
 
+/* ---- epilogues on the accumulators --------------------------------------
+ * The common epilogues (bias, batch-norm shift, residual add, ReLU/ReLU6,
+ * clamps) are evaluated on the accumulator vectors before the one store;
+ * anything else (transcendentals, casts, ...) runs as the scalar loop over
+ * the stored tile above.  Semantics are the scalar ops' (kernels.c). */
+
+static int input_index(const gemm *G, const ir_node *m)
+{
+    for (int i = 0; i < G->n_in; i++)
+        if (G->in_nodes[i] == m) return i;
+    return -1;
+}
+
+static bool vec_ok(const gemm *G, const ir_node *m)
+{
+    if (m == G->n) return true;
+    if (m->type.dtype != KL_F32) return false;
+    if (m->kernel == G->epi) {
+        switch (m->op) {
+        case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_MAX: case KL_OP_MIN:
+        case KL_OP_RELU: case KL_OP_RELU6: case KL_OP_NEG: case KL_OP_COPY: break;
+        default: return false;
+        }
+        for (int i = 0; i < m->n_in; i++)
+            if (!vec_ok(G, m->in[i])) return false;
+        return true;
+    }
+    int i = input_index(G, m);
+    int last = G->epi->type.rank - 1;
+    return i >= 0 && (G->estr[i][last] == 0 || G->estr[i][last] == 1); /* along columns: broadcast or contiguous */
+}
+
+static LLVMValueRef vsplat(gemm *G, double v) { return splat(G, cg_f32(G->c, v)); }
+
+static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef col, LLVMValueRef acc, int lanes)
+{
+    cg *c = G->c;
+    if (m == G->n) return acc;
+    if (m->kernel != G->epi) { /* a kernel input: its vector (or scalar) at this row and these columns */
+        int i = input_index(G, m), rank = G->epi->type.rank;
+        LLVMValueRef off = i64(G, 0), rest = R;
+        for (int d = rank - 2; d >= 0; d--) {
+            if (!G->estr[i][d]) {
+                if (d) rest = LLVMBuildUDiv(c->b, rest, i64(G, G->epi->type.dims[d]), "");
+                continue;
+            }
+            LLVMValueRef idx = d ? LLVMBuildURem(c->b, rest, i64(G, G->epi->type.dims[d]), "") : rest;
+            if (d) rest = LLVMBuildUDiv(c->b, rest, i64(G, G->epi->type.dims[d]), "");
+            off = add(G, off, mulk(G, idx, G->estr[i][d]));
+        }
+        if (G->estr[i][rank - 1] == 0)
+            return splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->inputs[i], off), ""));
+        return load_vec(G, f32_ptr(G, G->inputs[i], add(G, off, col)), lanes);
+    }
+    LLVMValueRef a = vec_value(G, m->in[0], R, col, acc, lanes);
+    LLVMValueRef b = m->n_in > 1 ? vec_value(G, m->in[1], R, col, acc, lanes) : NULL;
+    LLVMBuilderRef B = c->b;
+    switch (m->op) {
+    case KL_OP_ADD: return LLVMBuildFAdd(B, a, b, "");
+    case KL_OP_SUB: return LLVMBuildFSub(B, a, b, "");
+    case KL_OP_MUL: return LLVMBuildFMul(B, a, b, "");
+    case KL_OP_MAX: return cg_intrinsic(c, "llvm.maximum", G->vt, (LLVMValueRef[]){a, b}, 2);
+    case KL_OP_MIN: return cg_intrinsic(c, "llvm.minimum", G->vt, (LLVMValueRef[]){a, b}, 2);
+    case KL_OP_NEG: return LLVMBuildFNeg(B, a, "");
+    case KL_OP_COPY: return a;
+    case KL_OP_RELU: /* NaN stays NaN */
+        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, vsplat(G, 0), ""), vsplat(G, 0), a, "");
+    case KL_OP_RELU6: {
+        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, vsplat(G, 0), ""), vsplat(G, 0), a, "");
+        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, lo, vsplat(G, 6), ""), vsplat(G, 6), lo, "");
+    }
+    default: KL_ASSERT(!"vec_ok admitted an op vec_value cannot emit");
+    }
+}
+
 /* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
  * last one `lanes` wide. */
 static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
@@ -336,12 +427,15 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
     }
     LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
     for (int r = 0; r < rows; r++) {
-        LLVMValueRef rowp = add(G, mulk(G, add(G, R0, i64(G, r)), G->cols), col0);
-        for (int v = 0; v < nv; v++)
-            store_vec(G, LLVMBuildLoad2(c->b, G->vt, acc[r * nv + v], ""), f32_ptr(G, G->out, add(G, rowp, i64(G, v * vl))),
-                      v == nv - 1 ? lanes : vl);
+        LLVMValueRef R = add(G, R0, i64(G, r)), rowp = add(G, mulk(G, R, G->cols), col0);
+        for (int v = 0; v < nv; v++) {
+            int w = v == nv - 1 ? lanes : vl;
+            LLVMValueRef val = LLVMBuildLoad2(c->b, G->vt, acc[r * nv + v], "");
+            if (G->vec_epi) val = vec_value(G, G->epi, R, add(G, col0, i64(G, v * vl)), val, w);
+            store_vec(G, val, f32_ptr(G, G->out, add(G, rowp, i64(G, v * vl))), w);
+        }
     }
-    if (G->epi) epilogue(G, R0, rows, col0, (nv - 1) * vl + lanes);
+    if (G->epi && !G->vec_epi) epilogue(G, R0, rows, col0, (nv - 1) * vl + lanes);
 }
 
 /* if (cond) { ... } */
@@ -490,6 +584,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     if (epi) {
         G.estr = calloc((size_t)n_in + 1, sizeof *G.estr);
         for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, ro, to->dims, G.estr[i]);
+        G.vec_epi = vec_ok(&G, epi);
     }
     LLVMValueRef a = operand(&G, n->in[0]);
     LLVMValueRef b_src = n->gemm->pack_b_runtime ? operand(&G, n->in[1]) : NULL;
