@@ -364,16 +364,26 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
     return v;
 }
 
+static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_node *seed, LLVMValueRef seed_val,
+                                    ir_node **in_nodes, LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in);
+
 LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
                              LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
+{
+    return kernel_value_of(c, root, root, seed, seed_val, in_nodes, inputs, offsets, n_in);
+}
+
+/* Value of `target`, a member of root's kernel, at one element. */
+static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_node *seed, LLVMValueRef seed_val,
+                                    ir_node **in_nodes, LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
 {
     size_t cap = (size_t)c->g->n_nodes + 2;
     ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
     k.memo_node[0] = seed;
     k.memo_val[0] = seed_val;
-    k.n_memo = 1;
-    LLVMValueRef v = value_at(&k, root);
+    k.n_memo = seed != NULL;
+    LLVMValueRef v = value_at(&k, target);
     free(k.memo_node);
     free(k.memo_val);
     return v;
@@ -587,7 +597,17 @@ static LLVMValueRef reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, 
     }
 }
 
-static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
+/* Reduction fusion: when the reduced operand is an elementwise member of
+ * this kernel (passes/fuse.c), each element is computed where it is read,
+ * from the kernel's inputs at their broadcast offsets, and never stored. */
+typedef struct reduce_src {
+    ir_node **in_nodes;
+    LLVMValueRef *inputs, *offs;
+    int n_in;
+    int64_t (*strides)[IR_MAX_RANK]; /* of each kernel input, over the reduced operand's dims */
+} reduce_src;
+
+static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, reduce_src *src)
 {
     const ir_type *t = &n->in[0]->type;
     kl_dtype dt = t->dtype;
@@ -606,17 +626,24 @@ static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     for (int i = 0; i < nk; i++) {
         LLVMValueRef iv = cg_loop_begin(c, t->dims[kept[i]], &lk[i]);
         off = add_i64(c, off, mul_i64(c, iv, strides[kept[i]]));
+        for (int j = 0; src && j < src->n_in; j++)
+            if (src->strides[j][kept[i]]) src->offs[j] = add_i64(c, src->offs[j], mul_i64(c, iv, src->strides[j][kept[i]]));
         oidx = add_i64(c, mul_i64(c, oidx, t->dims[kept[i]]), iv);
     }
     LLVMBuildStore(c->b, reduce_init(c, n->op, dt), acc);
     LLVMBuildStore(c->b, cg_i64(c, 0), arg);
     LLVMValueRef roff = off, pos = cg_i64(c, 0);
+
     for (int i = 0; i < nr; i++) {
         LLVMValueRef iv = cg_loop_begin(c, t->dims[red[i]], &lr[i]);
         roff = add_i64(c, roff, mul_i64(c, iv, strides[red[i]]));
+        for (int j = 0; src && j < src->n_in; j++)
+            if (src->strides[j][red[i]]) src->offs[j] = add_i64(c, src->offs[j], mul_i64(c, iv, src->strides[j][red[i]]));
         pos = add_i64(c, mul_i64(c, pos, t->dims[red[i]]), iv);
     }
-    LLVMValueRef v = cg_load(c, dt, in, roff), cur = LLVMBuildLoad2(c->b, et, acc, "");
+    LLVMValueRef v = src ? kernel_value_of(c, n, n->in[0], NULL, NULL, src->in_nodes, src->inputs, src->offs, src->n_in)
+                         : cg_load(c, dt, in, roff);
+    LLVMValueRef cur = LLVMBuildLoad2(c->b, et, acc, "");
     if (is_arg) { /* first index of the extreme value */
         bool mx = n->op == KL_OP_ARGMAX;
         LLVMValueRef better = f ? LLVMBuildFCmp(c->b, mx ? LLVMRealOGT : LLVMRealOLT, v, cur, "")
@@ -696,7 +723,20 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_MATMUL: ok = emit_matmul(c, root, out, ops[0], ops[1]); break;
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN:
-        ok = emit_reduce(c, root, out, ops[0]);
+        if (root->in[0]->kernel == root) { /* producers fused into the reduction */
+            reduce_src src = {in_nodes, inputs, calloc((size_t)n_inputs + 1, sizeof(LLVMValueRef)), n_inputs,
+                              calloc((size_t)n_inputs + 1, sizeof(int64_t[IR_MAX_RANK]))};
+            const ir_type *t = &root->in[0]->type;
+            for (int i = 0; i < n_inputs; i++) {
+                ir_broadcast_strides(&in_nodes[i]->type, t->rank, t->dims, src.strides[i]);
+                src.offs[i] = cg_i64(c, 0);
+            }
+            ok = emit_reduce(c, root, out, NULL, &src);
+            free(src.offs);
+            free(src.strides);
+        } else {
+            ok = emit_reduce(c, root, out, ops[0], NULL);
+        }
         break;
     case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX: ok = emit_softmax(c, root, out, ops[0]); break;
     case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:

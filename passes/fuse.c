@@ -10,7 +10,10 @@
  *     is evaluated at the same index, never recomputed for broadcasting),
  *     and which is not itself a fetch.
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
- *   and one pass over memory.
+ *   and one pass over memory;
+ *   - reduction fusion: elementwise producers of a reduction's operand, of
+ *     that operand's shape, join the reduction's kernel (layer norm's
+ *     squared difference is computed inside its mean, never stored).
  * Output fusion: a matmul or conv with a GEMM plan (passes/layout.c) whose
  * every use is inside one float32 elementwise kernel of its own shape
  * becomes a member of that kernel too; codegen/gemm.c then computes the
@@ -54,8 +57,11 @@ static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
 static bool can_join(const fuse_state *s, const ir_node *n)
 {
     ir_node *k = s->users_kernel[n->id];
-    return !s->conflict[n->id] && k && op_is_elementwise(n->op) && op_is_elementwise(k->op) &&
-           same_dims(&n->type, &k->type);
+    if (s->conflict[n->id] || !k || !op_is_elementwise(n->op)) return false;
+    if (op_is_elementwise(k->op)) return same_dims(&n->type, &k->type);
+    /* reduction fusion: the reduced operand's elements are computed where
+     * the reduction reads them (codegen/kernels.c emit_reduce) */
+    return op_is_reduction(k->op) && same_dims(&n->type, &k->in[0]->type);
 }
 
 static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)

@@ -277,3 +277,39 @@ Test(pool, override_and_environment)
     cr_assert_eq(kiln_rt_threads(3), 3);
     cr_assert_eq(kiln_rt_threads(0), 1);
 }
+
+/* ---- reduction fusion ----------------------------------------------------- */
+
+/* reduce(x * w + b) with w and b broadcast along different axes, every axis
+ * mask: the producers are computed inside the reduction at their broadcast
+ * offsets over kept and reduced loops alike. */
+Test(fusion, reduction_with_broadcast_producers)
+{
+    static const kl_op ops[] = {KL_OP_REDUCE_SUM, KL_OP_REDUCE_MEAN, KL_OP_REDUCE_MAX, KL_OP_ARGMAX};
+    for (unsigned axes = 1; axes < 8; axes++)
+        for (size_t o = 0; o < sizeof ops / sizeof *ops; o++) {
+            if (ops[o] == KL_OP_ARGMAX && (axes & (axes - 1))) continue; /* one axis */
+            kl_diag d = {0};
+            ir_graph *g = ir_graph_new("reduce fusion");
+            int64_t xd[3] = {3, 5, 7}, wd[1] = {7}, bd[2] = {5, 1};
+            ir_node *x = ir_param(g, f32(3, xd), "x");
+            float *w = random_data(7, 9), *b = random_data(5, 10), *feeds[1] = {random_data(105, 11)};
+            ir_node *wn = ir_const(g, f32(1, wd), w, "w"), *bn = ir_const(g, f32(2, bd), b, "b");
+            free(w), free(b);
+            ir_node *e = ir_binary(g, KL_OP_ADD, ir_binary(g, KL_OP_MUL, x, wn, "xw", &d), bn, "e", &d);
+            ir_attr at = {0};
+            at.reduce.axes = axes;
+            ir_type it = ir_type_make(KL_I32, 0, NULL);
+            ir_node *r = ir_node_new(g, ops[o], 1, &e, &at, ops[o] == KL_OP_ARGMAX ? &it : NULL, "r", &d);
+            cr_assert(r, "%s", d.text);
+            if (ops[o] == KL_OP_ARGMAX) r = ir_cast(g, r, KL_F32, "rf");
+            ir_graph_add_result(g, r, "y");
+            check(g, feeds, &targets[0], 1, 1e-5f);
+            bool fused = false;
+            for (int i = 0; i < g->n_nodes; i++) fused |= g->nodes[i]->op == KL_OP_ADD && g->nodes[i]->kernel != g->nodes[i];
+            cr_assert(fused, "the producers join the reduction's kernel (axes %u)", axes);
+            free(feeds[0]);
+            ir_graph_free(g);
+            kl_diag_clear(&d);
+        }
+}
