@@ -350,7 +350,7 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
     for (int i = 0; i < k->n_memo; i++)
         if (k->memo_node[i] == n) return k->memo_val[i];
     LLVMValueRef v = NULL;
-    if (n->kernel == k->root) { /* computed in this kernel */
+    if (n->kernel == k->root && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
         LLVMValueRef ops[3];
         for (int i = 0; i < n->n_in && i < 3; i++) ops[i] = value_at(k, n->in[i]);
         v = emit_elementwise_op(k->c, n, ops);
@@ -392,50 +392,87 @@ static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_no
 /* Loop dims of the output after merging neighbours that every operand
  * walks contiguously (or not at all), so [100,16] + [16] stays 2 loops but
  * [100,16] + [100,16] becomes one loop of 1600. */
-static int collapse_dims(const ir_node *root, ir_node **in_nodes, int n_in, int64_t *dims, int64_t (*strides)[IR_MAX_RANK])
+static int collapse_dims(const ir_node *root, int n_slots, int64_t (*s)[IR_MAX_RANK], int64_t *dims,
+                         int64_t (*strides)[IR_MAX_RANK])
 {
-    int rank = root->type.rank;
-    int64_t (*s)[IR_MAX_RANK] = calloc((size_t)n_in + 1, sizeof *s);
-    for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, rank, root->type.dims, s[i]);
-    ir_broadcast_strides(&root->type, rank, root->type.dims, s[n_in]);
-    int r = 0;
+    int rank = root->type.rank, r = 0;
     for (int d = 0; d < rank; d++) {
         bool merge = r > 0;
-        for (int i = 0; merge && i <= n_in; i++) merge = strides[i][r - 1] == s[i][d] * root->type.dims[d];
+        for (int i = 0; merge && i <= n_slots; i++) merge = strides[i][r - 1] == s[i][d] * root->type.dims[d];
         if (merge) {
             dims[r - 1] *= root->type.dims[d];
-            for (int i = 0; i <= n_in; i++) strides[i][r - 1] = s[i][d];
+            for (int i = 0; i <= n_slots; i++) strides[i][r - 1] = s[i][d];
         } else {
             dims[r] = root->type.dims[d];
-            for (int i = 0; i <= n_in; i++) strides[i][r] = s[i][d];
+            for (int i = 0; i <= n_slots; i++) strides[i][r] = s[i][d];
             r++;
         }
     }
-    free(s);
     return r;
+}
+
+/* A transpose or slice fused into an elementwise kernel is read as a
+ * strided view of its (materialized) operand: element strides over the
+ * view's index space, and the offset of its first element. */
+static int64_t view_strides(const ir_node *v, int64_t *sv)
+{
+    const ir_type *tx = &v->in[0]->type;
+    int64_t sx[IR_MAX_RANK], st = 1, base = 0;
+    for (int d = tx->rank - 1; d >= 0; d--) sx[d] = st, st *= tx->dims[d];
+    for (int d = 0; d < v->type.rank; d++) {
+        if (v->op == KL_OP_TRANSPOSE) {
+            sv[d] = sx[v->attr.transpose.perm[d]];
+        } else {
+            sv[d] = v->attr.slice.stride[d] * sx[d];
+            base += v->attr.slice.begin[d] * sx[d];
+        }
+        if (v->type.dims[d] == 1) sv[d] = 0;
+    }
+    return base;
 }
 
 static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
 {
-    int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = calloc((size_t)n_in + 1, sizeof *strides);
-    int rank = collapse_dims(root, in_nodes, n_in, dims, strides);
-    LLVMValueRef *offs = calloc((size_t)n_in + 1, sizeof *offs);
-    for (int i = 0; i <= n_in; i++) offs[i] = cg_i64(c, 0);
+    /* slots: the kernel's inputs, then one per fused view, then the output */
+    int n_views = 0;
+    for (int i = 0; i < c->g->n_nodes; i++) n_views += c->g->nodes[i]->kernel == root && op_is_view(c->g->nodes[i]->op);
+    int n_slots = n_in + n_views;
+    ir_node **nodes = calloc((size_t)n_slots + 1, sizeof *nodes);
+    LLVMValueRef *ptrs = calloc((size_t)n_slots + 1, sizeof *ptrs);
+    int64_t (*full)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *full);
+    int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *strides);
+    int rank_out = root->type.rank;
+    for (int i = 0; i < n_in; i++) {
+        nodes[i] = in_nodes[i], ptrs[i] = inputs[i];
+        ir_broadcast_strides(&in_nodes[i]->type, rank_out, root->type.dims, full[i]);
+    }
+    for (int i = 0, v = n_in; i < c->g->n_nodes; i++) {
+        ir_node *m = c->g->nodes[i];
+        if (m->kernel != root || !op_is_view(m->op)) continue;
+        int64_t base = view_strides(m, full[v]); /* same dims as the root: fuse requires it */
+        for (int j = 0; j < n_in; j++)
+            if (in_nodes[j] == m->in[0]) ptrs[v] = cg_elem_ptr(c, m->type.dtype, inputs[j], cg_i64(c, base));
+        KL_ASSERT(ptrs[v]);
+        nodes[v++] = m;
+    }
+    ir_broadcast_strides(&root->type, rank_out, root->type.dims, full[n_slots]);
+    int rank = collapse_dims(root, n_slots, full, dims, strides);
+    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs);
+    for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, 0);
     cg_loop loops[IR_MAX_RANK];
     for (int d = 0; d < rank; d++) {
         LLVMValueRef iv = cg_loop_begin(c, dims[d], &loops[d]);
-        for (int i = 0; i <= n_in; i++)
+        for (int i = 0; i <= n_slots; i++)
             if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
     }
     size_t cap = (size_t)c->g->n_nodes + 1;
-    ew_ctx k = {c, root, in_nodes, inputs, offs, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
+    ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
-    cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_in]);
+    cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_slots]);
     free(k.memo_node);
     free(k.memo_val);
     for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
-    free(strides);
-    free(offs);
+    free(strides), free(full), free(offs), free(nodes), free(ptrs);
     return true;
 }
 

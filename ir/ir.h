@@ -153,6 +153,8 @@ static inline bool op_is_reduction(kl_op op) { return kl_op_table[op].flags & KL
 static inline bool op_is_commutative(kl_op op) { return kl_op_table[op].flags & KL_OPF_COMMUTATIVE; }
 static inline bool op_is_source(kl_op op) { return kl_op_table[op].flags & KL_OPF_SOURCE; }
 static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF_ALIAS; }
+/* Data movement that is an affine view of its operand (fusable as a strided read). */
+static inline bool op_is_view(kl_op op) { return op == KL_OP_TRANSPOSE || op == KL_OP_SLICE; }
 bool kl_op_from_name(const char *s, kl_op *out);
 
 /* Per-op-family attributes.  Which member is meaningful follows from op. */

@@ -313,3 +313,37 @@ Test(fusion, reduction_with_broadcast_producers)
             kl_diag_clear(&d);
         }
 }
+
+/* Transposes and slices join an elementwise kernel as strided reads:
+ * y = transpose(x) * 2 + slice(z) with negative and positive strides. */
+Test(fusion, views_as_strided_reads)
+{
+    static const int8_t perms[][3] = {{0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {2, 1, 0}};
+    for (size_t p = 0; p < sizeof perms / sizeof *perms; p++) {
+        kl_diag d = {0};
+        ir_graph *g = ir_graph_new("views");
+        int64_t xd[3] = {4, 5, 6}, zd[3] = {9, 7, 13};
+        ir_node *x = ir_param(g, f32(3, xd), "x"), *z = ir_param(g, f32(3, zd), "z");
+        float *feeds[2] = {random_data(120, 12), random_data(9 * 7 * 13, 13)};
+        ir_attr ta = {0}, sa = {0};
+        for (int i = 0; i < 3; i++) ta.transpose.perm[i] = perms[p][i];
+        ir_node *t = ir_node_new(g, KL_OP_TRANSPOSE, 1, &x, &ta, NULL, "t", &d);
+        cr_assert(t, "%s", d.text);
+        /* a slice of z with the transpose's shape: rows backwards, every other column */
+        const int64_t *td = t->type.dims;
+        int64_t starts[3] = {8, 1, 12}, steps[3] = {-1, 1, -2};
+        for (int i = 0; i < 3; i++) sa.slice.begin[i] = starts[i], sa.slice.stride[i] = steps[i];
+        ir_type st = f32(3, td);
+        cr_assert(8 - (td[0] - 1) >= 0 && 1 + td[1] - 1 < 7 && 12 - 2 * (td[2] - 1) >= 0);
+        ir_node *sl = ir_node_new(g, KL_OP_SLICE, 1, &z, &sa, &st, "s", &d);
+        cr_assert(sl, "%s", d.text);
+        ir_node *y = ir_binary(g, KL_OP_ADD, ir_binary(g, KL_OP_MUL, t, ir_const_scalar_f32(g, 2.0f, "two"), "m", &d), sl, "y", &d);
+        cr_assert(y, "%s", d.text);
+        ir_graph_add_result(g, y, "y");
+        check(g, feeds, &targets[0], 1, 0);
+        cr_assert(t->kernel == y && sl->kernel == y, "perm %zu: both views fused into the add", p);
+        free(feeds[0]), free(feeds[1]);
+        ir_graph_free(g);
+        kl_diag_clear(&d);
+    }
+}
