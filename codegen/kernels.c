@@ -343,14 +343,65 @@ typedef struct ew_ctx {
     ir_node **memo_node;
     LLVMValueRef *memo_val;
     int n_memo;
+    /* fused pads and concats: the loop index per output dim (loops are not
+     * collapsed then); their operands' slots are consecutive */
+    LLVMValueRef *ivs;
 } ew_ctx;
+
+static LLVMValueRef in_range(cg *c, LLVMValueRef i, int64_t lo, int64_t hi)
+{
+    return LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, i, cg_i64(c, lo), ""),
+                        LLVMBuildICmp(c->b, LLVMIntSLT, i, cg_i64(c, hi), ""), "");
+}
+
+/* Load slot i only where `ok`, else `other` (the offset is clamped to 0 so
+ * nothing outside the operand is read). */
+static LLVMValueRef guarded_load(ew_ctx *k, int i, kl_dtype t, LLVMValueRef ok, LLVMValueRef other)
+{
+    cg *c = k->c;
+    LLVMValueRef off = LLVMBuildSelect(c->b, ok, k->offsets[i], cg_i64(c, 0), "");
+    LLVMValueRef v = cg_load(c, t, k->inputs[i], off);
+    return other ? LLVMBuildSelect(c->b, ok, v, other, "") : v;
+}
+
+/* A fused pad (constant mode) or concat at the current element. */
+static LLVMValueRef gated_view_value(ew_ctx *k, ir_node *n)
+{
+    cg *c = k->c;
+    kl_dtype t = n->type.dtype;
+    int first = -1;
+    for (int i = 0; i < k->n_inputs && first < 0; i++)
+        if (k->in_nodes[i] == n) first = i;
+    KL_ASSERT(first >= 0 && k->ivs);
+    if (n->op == KL_OP_PAD) {
+        const ir_type *tx = &n->in[0]->type;
+        LLVMValueRef ok = LLVMConstInt(c->i1, 1, 0);
+        for (int d = 0; d < n->type.rank; d++)
+            ok = LLVMBuildAnd(c->b, ok, in_range(c, k->ivs[d], n->attr.pad.lo[d], n->attr.pad.lo[d] + tx->dims[d]), "");
+        LLVMValueRef pad = kl_dtype_is_float(t) ? LLVMConstReal(cg_compute_type(c, t), n->attr.pad.value)
+                                                : LLVMConstInt(cg_compute_type(c, t), (unsigned long long)(long long)n->attr.pad.value, 1);
+        return guarded_load(k, first, t, ok, pad);
+    }
+    /* concat: the last operand is the fallback, earlier ones win in their range */
+    int axis = n->attr.concat.axis;
+    int64_t start = 0, starts[64];
+    for (int j = 0; j < n->n_in; j++) starts[j] = start, start += n->in[j]->type.dims[axis];
+    LLVMValueRef v = guarded_load(k, first + n->n_in - 1, t, LLVMConstInt(c->i1, 1, 0), NULL);
+    for (int j = n->n_in - 2; j >= 0; j--) {
+        LLVMValueRef ok = in_range(c, k->ivs[axis], starts[j], starts[j] + n->in[j]->type.dims[axis]);
+        v = guarded_load(k, first + j, t, ok, v);
+    }
+    return v;
+}
 
 static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
 {
     for (int i = 0; i < k->n_memo; i++)
         if (k->memo_node[i] == n) return k->memo_val[i];
     LLVMValueRef v = NULL;
-    if (n->kernel == k->root && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
+    if (n->kernel == k->root && (n->op == KL_OP_PAD || n->op == KL_OP_CONCAT)) {
+        v = gated_view_value(k, n);
+    } else if (n->kernel == k->root && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
         LLVMValueRef ops[3];
         for (int i = 0; i < n->n_in && i < 3; i++) ops[i] = value_at(k, n->in[i]);
         v = emit_elementwise_op(k->c, n, ops);
@@ -435,8 +486,16 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
 {
     /* slots: the kernel's inputs, then one per fused view, then the output */
     int n_views = 0;
-    for (int i = 0; i < c->g->n_nodes; i++) n_views += c->g->nodes[i]->kernel == root && op_is_view(c->g->nodes[i]->op);
+    bool gated = false;
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        ir_node *m = c->g->nodes[i];
+        if (m->kernel != root || m == root) continue;
+        if (op_is_view(m->op) || m->op == KL_OP_PAD) n_views++;
+        if (m->op == KL_OP_CONCAT) n_views += m->n_in;
+        gated |= m->op == KL_OP_PAD || m->op == KL_OP_CONCAT;
+    }
     int n_slots = n_in + n_views;
+    int64_t *base = calloc((size_t)n_slots + 1, sizeof *base);
     ir_node **nodes = calloc((size_t)n_slots + 1, sizeof *nodes);
     LLVMValueRef *ptrs = calloc((size_t)n_slots + 1, sizeof *ptrs);
     int64_t (*full)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *full);
@@ -448,31 +507,56 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
     }
     for (int i = 0, v = n_in; i < c->g->n_nodes; i++) {
         ir_node *m = c->g->nodes[i];
-        if (m->kernel != root || !op_is_view(m->op)) continue;
-        int64_t base = view_strides(m, full[v]); /* same dims as the root: fuse requires it */
-        for (int j = 0; j < n_in; j++)
-            if (in_nodes[j] == m->in[0]) ptrs[v] = cg_elem_ptr(c, m->type.dtype, inputs[j], cg_i64(c, base));
-        KL_ASSERT(ptrs[v]);
-        nodes[v++] = m;
+        if (m->kernel != root || m == root || !ir_fusable_movement(m)) continue;
+        int parts = m->op == KL_OP_CONCAT ? m->n_in : 1;
+        int64_t start = 0;
+        for (int part = 0; part < parts; part++, v++) {
+            const ir_node *x = m->in[part];
+            if (op_is_view(m->op)) {
+                base[v] = view_strides(m, full[v]); /* same dims as the root: fuse requires it */
+            } else { /* pad / concat operand: row-major strides, shifted by lo or by the operand's start */
+                int64_t st = 1;
+                for (int d = x->type.rank - 1; d >= 0; d--) {
+                    full[v][d] = x->type.dims[d] == 1 ? 0 : st;
+                    int64_t shift = m->op == KL_OP_PAD ? m->attr.pad.lo[d] : d == m->attr.concat.axis ? start : 0;
+                    base[v] -= shift * st;
+                    st *= x->type.dims[d];
+                }
+                if (m->op == KL_OP_CONCAT) start += x->type.dims[m->attr.concat.axis];
+            }
+            for (int j = 0; j < n_in; j++)
+                if (in_nodes[j] == x) ptrs[v] = inputs[j];
+            KL_ASSERT(ptrs[v]);
+            nodes[v] = m;
+        }
     }
     ir_broadcast_strides(&root->type, rank_out, root->type.dims, full[n_slots]);
-    int rank = collapse_dims(root, n_slots, full, dims, strides);
-    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs);
-    for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, 0);
+    int rank = rank_out;
+    if (gated) { /* bounds are per output dim: no collapsing */
+        for (int d = 0; d < rank_out; d++) {
+            dims[d] = root->type.dims[d];
+            for (int i = 0; i <= n_slots; i++) strides[i][d] = full[i][d];
+        }
+    } else {
+        rank = collapse_dims(root, n_slots, full, dims, strides);
+    }
+    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs), ivs[IR_MAX_RANK];
+    for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, base[i]);
     cg_loop loops[IR_MAX_RANK];
     for (int d = 0; d < rank; d++) {
-        LLVMValueRef iv = cg_loop_begin(c, dims[d], &loops[d]);
+        LLVMValueRef iv = ivs[d] = cg_loop_begin(c, dims[d], &loops[d]);
         for (int i = 0; i <= n_slots; i++)
             if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
     }
     size_t cap = (size_t)c->g->n_nodes + 1;
-    ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
+    ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0,
+                gated ? ivs : NULL};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
     cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_slots]);
     free(k.memo_node);
     free(k.memo_val);
     for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
-    free(strides), free(full), free(offs), free(nodes), free(ptrs);
+    free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
     return true;
 }
 

@@ -239,6 +239,15 @@ static inline const ir_node *ir_const_source(const ir_node *n)
     return n->op == KL_OP_CONST ? n : NULL;
 }
 
+/* Data movement an elementwise loop can compute in place (passes/fuse.c,
+ * codegen/kernels.c): views, constant-mode pads and concats of up to 64
+ * operands (strided reads under a bounds check per output dim). */
+static inline bool ir_fusable_movement(const ir_node *n)
+{
+    return op_is_view(n->op) || (n->op == KL_OP_PAD && n->attr.pad.mode == IR_PAD_CONSTANT) ||
+           (n->op == KL_OP_CONCAT && n->n_in <= 64);
+}
+
 typedef struct ir_result {
     ir_node *node;
     const char *name; /* fetch name as the user gave it */

@@ -73,7 +73,7 @@ static void check_kernel(vctx *v, const ir_node *n)
     if (k == n) return;
     if (k->kernel != k) BAD(v, n, "fused into %%%d, which is not a kernel root", k->id);
     if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", k->id);
-    if (!op_is_elementwise(n->op) && !(op_is_view(n->op) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)))
+    if (!op_is_elementwise(n->op) && !(ir_fusable_movement(n) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)))
         BAD(v, n, "fused but not elementwise (nor a GEMM feeding an elementwise epilogue)");
     if (v->pos[k->id] <= v->pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", k->id);
 }

@@ -11,8 +11,9 @@
  *     and which is not itself a fetch.
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
  *   and one pass over memory;
- *   - transposes and slices of the kernel's shape join it as strided reads
- *     of their operand (loop fusion of data movement, as XLA's);
+ *   - transposes, slices, constant pads and concats of the kernel's shape
+ *     join it as strided reads of their operands, the last two under a
+ *     bounds check per output dim (loop fusion of data movement, as XLA's);
  *   - reduction fusion: elementwise producers of a reduction's operand, of
  *     that operand's shape, join the reduction's kernel (layer norm's
  *     squared difference is computed inside its mean, never stored).
@@ -60,8 +61,9 @@ static bool can_join(const fuse_state *s, const ir_node *n)
 {
     ir_node *k = s->users_kernel[n->id];
     if (s->conflict[n->id] || !k) return false;
-    /* a transpose or slice is read through strides inside an elementwise loop */
-    if (op_is_view(n->op)) return op_is_elementwise(k->op) && same_dims(&n->type, &k->type);
+    /* transposes, slices, pads and concats are read through strides (and
+     * bounds checks) inside an elementwise loop */
+    if (ir_fusable_movement(n)) return op_is_elementwise(k->op) && same_dims(&n->type, &k->type);
     if (!op_is_elementwise(n->op)) return false;
     if (op_is_elementwise(k->op)) return same_dims(&n->type, &k->type);
     /* reduction fusion: the reduced operand's elements are computed where
@@ -99,14 +101,14 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         }
         /* a contraction reads its operands from memory, even when it is an
          * epilogue's member, and so does a fused view */
-        ir_node *reader = n->gemm || (op_is_view(n->op) && n->kernel != n) ? NULL : n->kernel;
+        ir_node *reader = n->gemm || (ir_fusable_movement(n) && n->kernel != n) ? NULL : n->kernel;
         for (int j = 0; j < n->n_in; j++) note_use(&s, n->in[j], reader);
     }
     /* GEMM epilogues read their inputs by broadcast offsets only: a view
      * that joined such a kernel becomes a kernel of its own again */
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (n->kernel && n->kernel != n && op_is_view(n->op) && s.has_contraction[n->kernel->id]) {
+        if (n->kernel && n->kernel != n && ir_fusable_movement(n) && s.has_contraction[n->kernel->id]) {
             n->kernel = n;
             pass_count(ctx, "fuse", "views kept out of GEMM epilogues", 1);
         }

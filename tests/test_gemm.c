@@ -347,3 +347,45 @@ Test(fusion, views_as_strided_reads)
         kl_diag_clear(&d);
     }
 }
+
+/* Constant pads and concats join an elementwise kernel: y = pad(x, v) + concat(a, b, c) * 3 along each axis. */
+Test(fusion, pads_and_concats_in_the_loop)
+{
+    for (int axis = 0; axis < 3; axis++) {
+        kl_diag d = {0};
+        ir_graph *g = ir_graph_new("pad+concat");
+        int64_t xd[3] = {3, 4, 5}, od[3] = {5, 7, 6};
+        ir_node *x = ir_param(g, f32(3, xd), "x");
+        ir_attr pa = {0};
+        int64_t lo[3] = {1, 2, 0}, hi[3] = {1, 1, 1};
+        for (int i = 0; i < 3; i++) pa.pad.lo[i] = lo[i], pa.pad.hi[i] = hi[i];
+        pa.pad.value = -1.5;
+        pa.pad.mode = IR_PAD_CONSTANT;
+        ir_node *p = ir_node_new(g, KL_OP_PAD, 1, &x, &pa, NULL, "p", &d);
+        cr_assert(p, "%s", d.text);
+        /* three pieces of the output's shape along `axis`: 1, 2 and the rest */
+        int64_t sizes[3] = {1, 2, od[axis] - 3};
+        ir_node *parts[3];
+        float *feeds[4] = {random_data(60, 14)};
+        for (int j = 0; j < 3; j++) {
+            int64_t pd[3] = {od[0], od[1], od[2]};
+            pd[axis] = sizes[j];
+            char name[8];
+            snprintf(name, sizeof name, "c%d", j);
+            parts[j] = ir_param(g, f32(3, pd), name);
+            feeds[j + 1] = random_data(pd[0] * pd[1] * pd[2], 15 + (unsigned)j);
+        }
+        ir_attr ca = {0};
+        ca.concat.axis = axis;
+        ir_node *cc = ir_node_new(g, KL_OP_CONCAT, 3, parts, &ca, NULL, "cat", &d);
+        cr_assert(cc, "%s", d.text);
+        ir_node *y = ir_binary(g, KL_OP_ADD, p, ir_binary(g, KL_OP_MUL, cc, ir_const_scalar_f32(g, 3.0f, "three"), "m", &d), "y", &d);
+        cr_assert(y, "%s", d.text);
+        ir_graph_add_result(g, y, "y");
+        check(g, feeds, &targets[0], 1, 0);
+        cr_assert(p->kernel == y && cc->kernel == y, "axis %d: pad and concat fused into the add", axis);
+        for (int f = 0; f < 4; f++) free(feeds[f]);
+        ir_graph_free(g);
+        kl_diag_clear(&d);
+    }
+}
