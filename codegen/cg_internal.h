@@ -43,6 +43,9 @@ bool cg_dtype_ok(cg *c, const ir_node *n);
 LLVMValueRef cg_load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index);   /* in compute type */
 void cg_store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index);
 LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef t, const char *name);
+LLVMValueRef cg_const_global(cg *c, const char *name, LLVMValueRef init); /* private, read-only, 64-aligned */
+LLVMValueRef cg_zero_floats(cg *c, int64_t n);                            /* n zero floats, read-only */
+int cg_vector_floats(const cg *c); /* float lanes of the target's widest vector: 16, 8 or 4 */
 LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n);

@@ -130,13 +130,8 @@ static bool emit_depthwise_f32(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef
 {
     const ir_type *to = &n->type;
     int64_t C = to->dims[3];
-    int vl = cg_target_has(c->cpu, c->features, "avx512f") ? 16 : cg_target_has(c->cpu, c->features, "avx2") ? 8 : 4;
-    LLVMTypeRef zt = LLVMArrayType2(c->f32, (uint64_t)vl);
-    LLVMValueRef zeros = LLVMAddGlobal(c->mod, zt, "kiln_dw_zeros");
-    LLVMSetInitializer(zeros, LLVMConstNull(zt));
-    LLVMSetGlobalConstant(zeros, 1);
-    LLVMSetLinkage(zeros, LLVMPrivateLinkage);
-    LLVMSetAlignment(zeros, 64);
+    int vl = cg_vector_floats(c);
+    LLVMValueRef zeros = cg_zero_floats(c, vl);
     cg_loop ln, ly, lx, lc;
     LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
     LLVMValueRef oy = cg_loop_begin(c, to->dims[1], &ly);

@@ -113,14 +113,8 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
     free(packed);
     char name[96];
     snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    LLVMSetAlignment(gv, 64);
     c->const_bytes += (int64_t)bytes;
-    return gv;
+    return cg_const_global(c, name, init);
 }
 
 /* Runtime B (batch matrix at src) packed into dst: panels of nr columns. */
@@ -556,16 +550,6 @@ static LLVMValueRef operand(gemm *G, const ir_node *m)
     KL_ASSERT(!"operand is not a kernel input");
 }
 
-static LLVMValueRef zero_row(cg *c, int64_t len)
-{
-    LLVMTypeRef t = LLVMArrayType2(c->f32, (uint64_t)len);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, t, "kiln_zero_row");
-    LLVMSetInitializer(gv, LLVMConstNull(t));
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetAlignment(gv, 64);
-    return gv;
-}
 
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
                   int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi)
@@ -593,7 +577,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.cols = to->dims[3];
         G.k = tb->dims[0] * tb->dims[1] * tb->dims[2];
         G.a = a;
-        G.zeros = zero_row(c, ta->dims[3]);
+        G.zeros = cg_zero_floats(c, ta->dims[3]);
         G.row_base = i64(&G, 0);
         if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
         else G.bp = prepacked_b(c, n, G.k, G.cols);

@@ -137,6 +137,28 @@ void cg_store(cg *c, kl_dtype t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef
     LLVMBuildStore(c->b, v, cg_elem_ptr(c, t, base, index));
 }
 
+/* A private, read-only, 64-byte aligned global holding `init`. */
+LLVMValueRef cg_const_global(cg *c, const char *name, LLVMValueRef init)
+{
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(gv, 64);
+    return gv;
+}
+
+LLVMValueRef cg_zero_floats(cg *c, int64_t n)
+{
+    return cg_const_global(c, "kiln_zeros", LLVMConstNull(LLVMArrayType2(c->f32, (uint64_t)(n > 0 ? n : 1))));
+}
+
+int cg_vector_floats(const cg *c)
+{
+    return cg_target_has(c->cpu, c->features, "avx512f") ? 16 : cg_target_has(c->cpu, c->features, "avx2") ? 8 : 4;
+}
+
 /* Allocas go in the entry block: inside a loop they would grow the stack
  * every iteration at -O0, where nothing hoists them. */
 LLVMValueRef cg_entry_alloca(cg *c, LLVMTypeRef t, const char *name)

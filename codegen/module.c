@@ -57,13 +57,7 @@ static void emit_constants(cg *c)
         LLVMValueRef init = LLVMConstStringInContext2(c->ctx, n->data, bytes ? bytes : 1, 1);
         char name[64];
         snprintf(name, sizeof name, "%s_c%d", c->o->prefix, n->id);
-        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
-        LLVMSetInitializer(gv, init);
-        LLVMSetGlobalConstant(gv, 1);
-        LLVMSetLinkage(gv, LLVMPrivateLinkage);
-        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-        LLVMSetAlignment(gv, 64);
-        c->consts[n->id] = gv;
+        c->consts[n->id] = cg_const_global(c, name, init);
         c->const_bytes += (int64_t)bytes;
     }
 }
