@@ -23,6 +23,9 @@ typedef struct cg {
     LLVMValueRef *consts;       /* by node id: global of a CONST node */
     int64_t const_bytes;
     int n_kernels;
+    /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
+     * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
+    LLVMValueRef par_lo, par_hi;
 } cg;
 
 /* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
@@ -33,6 +36,13 @@ typedef struct cg_loop {
 
 LLVMValueRef cg_loop_begin(cg *c, int64_t n, cg_loop *l);
 LLVMValueRef cg_loop_begin_v(cg *c, LLVMValueRef n, cg_loop *l); /* n: an i64 value */
+/* The loop a split kernel divides among threads: [par_lo, par_hi) of
+ * [0, n) when the kernel is split, all of it otherwise. */
+LLVMValueRef cg_loop_begin_split(cg *c, int64_t n, cg_loop *l);
+/* Work units of root's kernel over the thread pool (its split loop's trip
+ * count, or the GEMM's row tiles / panels); 0: it runs on the calling
+ * thread (one thread compiled, or too little work to wake a worker). */
+int64_t cg_kernel_units(cg *c, ir_node *root, ir_node **in_nodes, int n_in);
 void cg_loop_end(cg *c, cg_loop *l);
 void cg_loop_end_scalar(cg *c, cg_loop *l); /* ... and LLVM must not vectorize it */
 LLVMValueRef cg_i64(cg *c, int64_t v);

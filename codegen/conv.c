@@ -132,9 +132,11 @@ static bool emit_depthwise_f32(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef
     int64_t C = to->dims[3];
     int vl = cg_vector_floats(c);
     LLVMValueRef zeros = cg_zero_floats(c, vl);
-    cg_loop ln, ly, lx, lc;
-    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
-    LLVMValueRef oy = cg_loop_begin(c, to->dims[1], &ly);
+    cg_loop ln, lx, lc;
+    /* one loop over (image, output row): the rows split among threads */
+    LLVMValueRef row = cg_loop_begin_split(c, to->dims[0] * to->dims[1], &ln);
+    LLVMValueRef nb = LLVMBuildUDiv(c->b, row, cg_i64(c, to->dims[1]), "");
+    LLVMValueRef oy = LLVMBuildURem(c->b, row, cg_i64(c, to->dims[1]), "");
     LLVMValueRef ox = cg_loop_begin(c, to->dims[2], &lx);
     if (C / vl > 0) {
         LLVMValueRef cb = cg_loop_begin(c, C / vl, &lc);
@@ -147,7 +149,6 @@ static bool emit_depthwise_f32(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef
         cg_loop_end(c, &lc);
     }
     cg_loop_end(c, &lx);
-    cg_loop_end(c, &ly);
     cg_loop_end(c, &ln);
     return true;
 }

@@ -96,6 +96,13 @@ LLVMValueRef cg_loop_begin_v(cg *c, LLVMValueRef n, cg_loop *l)
     return l->iv;
 }
 
+LLVMValueRef cg_loop_begin_split(cg *c, int64_t n, cg_loop *l)
+{
+    if (!c->par_lo) return cg_loop_begin(c, n, l);
+    LLVMValueRef iv = cg_loop_begin_v(c, LLVMBuildSub(c->b, c->par_hi, c->par_lo, ""), l);
+    return LLVMBuildAdd(c->b, c->par_lo, iv, "");
+}
+
 void cg_loop_end(cg *c, cg_loop *l)
 {
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
@@ -504,7 +511,13 @@ static int64_t view_strides(const ir_node *v, int64_t *sv)
     return base;
 }
 
-static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
+/* Outermost loop extent of an elementwise kernel, and whether it has pads or
+ * concats (emit_elementwise's layout, computed the same way). */
+static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool *gated_out);
+
+/* With out == NULL only the layout is computed: returns the outermost loop
+ * extent, negated when the kernel has pads or concats (never split). */
+static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
 {
     /* slots: the kernel's inputs, then one per fused view, then the output */
     int n_views = 0;
@@ -524,7 +537,7 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
     int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *strides);
     int rank_out = root->type.rank;
     for (int i = 0; i < n_in; i++) {
-        nodes[i] = in_nodes[i], ptrs[i] = inputs[i];
+        nodes[i] = in_nodes[i], ptrs[i] = inputs ? inputs[i] : NULL;
         ir_broadcast_strides(&in_nodes[i]->type, rank_out, root->type.dims, full[i]);
     }
     for (int i = 0, v = n_in; i < c->g->n_nodes; i++) {
@@ -547,7 +560,7 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
                 if (m->op == KL_OP_CONCAT) start += x->type.dims[m->attr.concat.axis];
             }
             for (int j = 0; j < n_in; j++)
-                if (in_nodes[j] == x) ptrs[v] = inputs[j];
+                if (in_nodes[j] == x) ptrs[v] = inputs ? inputs[j] : (LLVMValueRef)in_nodes[j];
             KL_ASSERT(ptrs[v]);
             nodes[v] = m;
         }
@@ -565,8 +578,13 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
     LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs), ivs[IR_MAX_RANK];
     for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, base[i]);
     cg_loop loops[IR_MAX_RANK];
+    if (!out) { /* asked for the layout only (ew_outer) */
+        int64_t outer = rank ? dims[0] : 1;
+        free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
+        return gated ? -outer : outer;
+    }
     for (int d = 0; d < rank; d++) {
-        LLVMValueRef iv = ivs[d] = cg_loop_begin(c, dims[d], &loops[d]);
+        LLVMValueRef iv = ivs[d] = d ? cg_loop_begin(c, dims[d], &loops[d]) : cg_loop_begin_split(c, dims[d], &loops[d]);
         for (int i = 0; i <= n_slots; i++)
             if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
     }
@@ -579,7 +597,53 @@ static bool emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **i
     free(k.memo_val);
     for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
     free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
-    return true;
+    return 1;
+}
+
+static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool *gated_out)
+{
+    int64_t r = emit_elementwise(c, root, NULL, in_nodes, NULL, n_in);
+    *gated_out = r < 0;
+    return r < 0 ? -r : r;
+}
+
+static bool is_depthwise_f32(const ir_node *n)
+{
+    return n->op == KL_OP_CONV2D && n->type.dtype == KL_F32 && n->in[1]->type.dims[2] == 1 &&
+           n->attr.conv.groups == n->type.dims[3];
+}
+
+/* Work of a non-GEMM kernel, in element operations, if the pool may split it. */
+static int64_t split_work(const cg_options *o, const ir_node *root)
+{
+    if (o->threads <= 1 || o->opt_level < 1) return 0;
+    int64_t numel = ir_type_numel(&root->type);
+    if (op_is_elementwise(root->op)) return numel;
+    if (root->op == KL_OP_SOFTMAX || root->op == KL_OP_LOG_SOFTMAX) return 8 * numel; /* an exp per element */
+    if (is_depthwise_f32(root)) return numel * root->in[1]->type.dims[0] * root->in[1]->type.dims[1];
+    return 0;
+}
+
+/* ~64K element operations: below that a worker's wake-up costs more */
+static bool worth_splitting(const cg_options *o, const ir_node *root) { return split_work(o, root) >= (1 << 16); }
+
+int64_t cg_kernel_units(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+{
+    bool by_cols, gated;
+    ir_node *gm = cg_kernel_contraction(c->g, root);
+    if (gm) return cg_gemm_units(c->o, gm, &by_cols);
+    if (!worth_splitting(c->o, root)) return 0;
+    int64_t numel = ir_type_numel(&root->type), units = 0;
+    if (op_is_elementwise(root->op)) {
+        units = ew_outer(c, root, in_nodes, n_in, &gated);
+        if (gated) units = 0; /* its loops are per output dim; dim 0 is usually the batch */
+    } else if (root->op == KL_OP_SOFTMAX || root->op == KL_OP_LOG_SOFTMAX) {
+        int64_t cols = root->type.rank ? root->type.dims[root->type.rank - 1] : 1;
+        units = cols ? numel / cols : 0;
+    } else {
+        units = root->type.dims[0] * root->type.dims[1]; /* depthwise: images x output rows */
+    }
+    return units >= 2 ? units : 0;
 }
 
 /* ---- matmul (batched, broadcasting batch dims) -------------------------- */
@@ -615,6 +679,7 @@ bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
         ir_node *n = g->nodes[i];
         if (n->kernel == n && cg_matmul_uses_blas(n)) return true;
         if (n->kernel && cg_gemm_units(o, n, &by_cols)) return true;
+        if (n->kernel == n && !cg_kernel_contraction(g, n) && worth_splitting(o, n)) return true; /* may split */
     }
     return false;
 }
@@ -815,7 +880,7 @@ static bool emit_softmax(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     int64_t rows = cols ? ir_type_numel(&n->type) / cols : 0;
     LLVMValueRef mx = cg_entry_alloca(c, c->f32, "max"), sum = cg_entry_alloca(c, c->f32, "sum");
     cg_loop lr, lc;
-    LLVMValueRef r = cg_loop_begin(c, rows, &lr);
+    LLVMValueRef r = cg_loop_begin_split(c, rows, &lr);
     LLVMValueRef base = mul_i64(c, r, cols);
     LLVMBuildStore(c->b, cg_f32(c, -__builtin_inff()), mx);
     LLVMBuildStore(c->b, cg_f32(c, 0), sum);

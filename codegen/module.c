@@ -94,11 +94,12 @@ static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int ma
 static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
 {
     ir_node *gm = cg_kernel_contraction(c->g, root);
-    int n_ptrs = n_in + 1 + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm ? 2 : 0);
+    bool split = !gm && cg_kernel_units(c, root, in_nodes, n_in) > 0;
+    int n_ptrs = n_in + 1 + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm || split ? 2 : 0);
     LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_params));
     LLVMValueRef *inputs = malloc(sizeof *inputs * ((size_t)n_in + 1));
     if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; i < n_params; i++) params[i] = i < n_ptrs ? c->ptr : c->i64; /* GEMM: work range lo, hi */
+    for (int i = 0; i < n_params; i++) params[i] = i < n_ptrs ? c->ptr : c->i64; /* GEMM or split: work range lo, hi */
     LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_params, 0);
     free(params);
     char name[64];
@@ -119,7 +120,10 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in,
                                 n_ptrs > n_in + 1 ? LLVMGetParam(fn, (unsigned)n_in + 1) : NULL,
                                 LLVMGetParam(fn, (unsigned)n_ptrs), LLVMGetParam(fn, (unsigned)n_ptrs + 1))
-                 : cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in);
+                 : (c->par_lo = split ? LLVMGetParam(fn, (unsigned)n_ptrs) : NULL,
+                    c->par_hi = split ? LLVMGetParam(fn, (unsigned)n_ptrs + 1) : NULL,
+                    cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in));
+    c->par_lo = c->par_hi = NULL;
     free(inputs);
     if (!ok) return NULL;
     LLVMBuildRetVoid(c->b);
@@ -185,19 +189,18 @@ static LLVMValueRef parallel_body(cg *c, ir_node *root, LLVMValueRef kernel, int
     return fn;
 }
 
-/* A GEMM kernel runs on the calling thread over all its work, or (threads >
- * 1 and enough work: cg_gemm_units) split over libkilnrt's pool. */
-static void call_gemm_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn, LLVMValueRef *args, int n_args)
+/* A GEMM or split kernel runs on the calling thread over all its work, or
+ * (threads > 1 and enough work: cg_kernel_units) split over libkilnrt's pool. */
+static void call_split_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn, LLVMValueRef *args, int n_args,
+                              int64_t units)
 {
-    bool by_cols;
-    int64_t units = cg_gemm_units(c->o, gm, &by_cols);
     if (!units) {
         args[n_args] = cg_i64(c, 0);
         args[n_args + 1] = cg_i64(c, 0); /* unused: the kernel covers everything */
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
         return;
     }
-    if (gm->gemm->pad_input) { /* the padded copy of the input, once, before the split */
+    if (gm && gm->gemm->pad_input) { /* the padded copy of the input, once, before the split */
         args[n_args] = args[n_args + 1] = cg_i64(c, -1);
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
     }
@@ -247,7 +250,8 @@ static bool emit_entry(cg *c)
             LLVMValueRef off = cg_i64(c, gm->scratch_offset);
             args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, LLVMGetParam(entry, 1), &off, 1, "scratch");
         }
-        if (gm) call_gemm_kernel(c, root, gm, fn, args, n_args);
+        int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
+        if (gm || units) call_split_kernel(c, root, gm, fn, args, n_args, units);
         else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
     }
     free(in_nodes), free(args);

@@ -389,3 +389,48 @@ Test(fusion, pads_and_concats_in_the_loop)
         kl_diag_clear(&d);
     }
 }
+
+/* ---- kernels split over the pool besides GEMMs ---------------------------- */
+
+static int pool_calls(ir_graph *g, int threads)
+{
+    kl_diag d = {0};
+    cg_options o = {.prefix = "s", .cpu = "native", .opt_level = 2, .threads = threads, .source = "test"};
+    char *text = cg_module_text(g, &o, &d);
+    cr_assert(text, "%s", d.text);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, "call void @kiln_rt_parallel_for")); p++) n++;
+    free(text);
+    return n;
+}
+
+/* An elementwise chain with broadcasting, a softmax and a depthwise conv big
+ * enough to split: same results on 1 and 3 threads, and the pool is called. */
+Test(pool, elementwise_softmax_depthwise_split)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_graph_new("split kernels");
+    int64_t xd[2] = {300, 257}, bd[1] = {257}, cd[4] = {1, 40, 37, 64}, wd[4] = {3, 3, 1, 64};
+    ir_node *x = ir_param(g, f32(2, xd), "x"), *img = ir_param(g, f32(4, cd), "img");
+    float *feeds[2] = {random_data(300 * 257, 21), random_data(40 * 37 * 64, 22)};
+    float *b = random_data(257, 23), *w = random_data(9 * 64, 24);
+    ir_node *bn = ir_const(g, f32(1, bd), b, "b"), *wn = ir_const(g, f32(4, wd), w, "w");
+    free(b), free(w);
+    ir_node *e = ir_unary(g, KL_OP_TANH, ir_binary(g, KL_OP_MUL, ir_binary(g, KL_OP_ADD, x, bn, "a", &d), x, "m", &d), "e", &d);
+    ir_node *sm = ir_unary(g, KL_OP_SOFTMAX, x, "sm", &d);
+    ir_attr at = {0};
+    at.conv.stride_h = at.conv.stride_w = at.conv.dilation_h = at.conv.dilation_w = 1;
+    at.conv.pad_top = at.conv.pad_bottom = at.conv.pad_left = at.conv.pad_right = 1;
+    at.conv.groups = 64;
+    ir_node *dw = ir_node_new(g, KL_OP_CONV2D, 2, (ir_node *[]){img, wn}, &at, NULL, "dw", &d);
+    cr_assert(e && sm && dw, "%s", d.text);
+    ir_graph_add_result(g, e, "e");
+    ir_graph_add_result(g, sm, "sm");
+    ir_graph_add_result(g, dw, "dw");
+    check(g, feeds, &targets[0], 3, 2e-6f); /* plans g, then compares */
+    cr_assert_geq(pool_calls(g, 3), 3, "the elementwise, softmax and depthwise kernels are split");
+    cr_assert_eq(pool_calls(g, 1), 0, "one thread: no pool at all");
+    free(feeds[0]), free(feeds[1]);
+    ir_graph_free(g);
+    kl_diag_clear(&d);
+}
