@@ -252,7 +252,7 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
     }
     switch (n->op) {
     case KL_OP_CONV2D:
-        if (n->type.dtype == KL_F32 && n->in[1]->type.dims[2] == 1 && n->attr.conv.groups == n->type.dims[3])
+        if (cg_is_depthwise_f32(n))
             return emit_depthwise_f32(c, n, out, ops[0], ops[1]);
         return emit_conv(c, n, out, ops[0], ops[1]);
     case KL_OP_CONV2D_TRANSPOSE: return emit_conv_transpose(c, n, out, ops[0], ops[1]);

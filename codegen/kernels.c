@@ -161,10 +161,7 @@ LLVMValueRef cg_zero_floats(cg *c, int64_t n)
     return cg_const_global(c, "kiln_zeros", LLVMConstNull(LLVMArrayType2(c->f32, (uint64_t)(n > 0 ? n : 1))));
 }
 
-int cg_vector_floats(const cg *c)
-{
-    return cg_target_has(c->cpu, c->features, "avx512f") ? 16 : cg_target_has(c->cpu, c->features, "avx2") ? 8 : 4;
-}
+int cg_vector_floats(const cg *c) { return cg_target_vector_floats(c->cpu, c->features); } /* cpu already resolved */
 
 /* Allocas go in the entry block: inside a loop they would grow the stack
  * every iteration at -O0, where nothing hoists them. */
@@ -559,9 +556,10 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
                 }
                 if (m->op == KL_OP_CONCAT) start += x->type.dims[m->attr.concat.axis];
             }
+            bool found = false;
             for (int j = 0; j < n_in; j++)
-                if (in_nodes[j] == x) ptrs[v] = inputs ? inputs[j] : (LLVMValueRef)in_nodes[j];
-            KL_ASSERT(ptrs[v]);
+                if (in_nodes[j] == x) ptrs[v] = inputs ? inputs[j] : NULL, found = true;
+            KL_ASSERT(found); /* fuse keeps a fused view's operand materialized */
             nodes[v] = m;
         }
     }
@@ -607,7 +605,7 @@ static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool
     return r < 0 ? -r : r;
 }
 
-static bool is_depthwise_f32(const ir_node *n)
+bool cg_is_depthwise_f32(const ir_node *n)
 {
     return n->op == KL_OP_CONV2D && n->type.dtype == KL_F32 && n->in[1]->type.dims[2] == 1 &&
            n->attr.conv.groups == n->type.dims[3];
@@ -620,7 +618,7 @@ static int64_t split_work(const cg_options *o, const ir_node *root)
     int64_t numel = ir_type_numel(&root->type);
     if (op_is_elementwise(root->op)) return numel;
     if (root->op == KL_OP_SOFTMAX || root->op == KL_OP_LOG_SOFTMAX) return 8 * numel; /* an exp per element */
-    if (is_depthwise_f32(root)) return numel * root->in[1]->type.dims[0] * root->in[1]->type.dims[1];
+    if (cg_is_depthwise_f32(root)) return numel * root->in[1]->type.dims[0] * root->in[1]->type.dims[1];
     return 0;
 }
 
