@@ -369,28 +369,17 @@ typedef struct ew_ctx {
     ir_node **memo_node;
     LLVMValueRef *memo_val;
     int n_memo;
-    /* fused pads and concats: the loop index per output dim (loops are not
-     * collapsed then); their operands' slots are consecutive */
-    LLVMValueRef *ivs;
+    /* fused pads and concats: the output index range [seg_lo, seg_hi) of
+     * the loop nest being emitted, per output dim (emit_gated_nest splits
+     * the nest at every operand edge); their operands' slots are consecutive */
+    const int64_t *seg_lo, *seg_hi;
 } ew_ctx;
 
-static LLVMValueRef in_range(cg *c, LLVMValueRef i, int64_t lo, int64_t hi)
-{
-    return LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, i, cg_i64(c, lo), ""),
-                        LLVMBuildICmp(c->b, LLVMIntSLT, i, cg_i64(c, hi), ""), "");
-}
-
-/* Load slot i only where `ok`, else `other` (the offset is clamped to 0 so
- * nothing outside the operand is read). */
-static LLVMValueRef guarded_load(ew_ctx *k, int i, kl_dtype t, LLVMValueRef ok, LLVMValueRef other)
-{
-    cg *c = k->c;
-    LLVMValueRef off = LLVMBuildSelect(c->b, ok, k->offsets[i], cg_i64(c, 0), "");
-    LLVMValueRef v = cg_load(c, t, k->inputs[i], off);
-    return other ? LLVMBuildSelect(c->b, ok, v, other, "") : v;
-}
-
-/* A fused pad (constant mode) or concat at the current element. */
+/* A fused pad (constant mode) or concat at the current element.  The loop
+ * nest around it never straddles an edge of an operand (emit_gated_nest),
+ * so which operand supplies the element, or whether it is padding, is known
+ * at compile time: an operand is read only inside its own range, so no load
+ * touches memory outside it at any vector width, and no select is needed. */
 static LLVMValueRef gated_view_value(ew_ctx *k, ir_node *n)
 {
     cg *c = k->c;
@@ -398,26 +387,25 @@ static LLVMValueRef gated_view_value(ew_ctx *k, ir_node *n)
     int first = -1;
     for (int i = 0; i < k->n_inputs && first < 0; i++)
         if (k->in_nodes[i] == n) first = i;
-    KL_ASSERT(first >= 0 && k->ivs);
+    KL_ASSERT(first >= 0 && k->seg_lo);
     if (n->op == KL_OP_PAD) {
         const ir_type *tx = &n->in[0]->type;
-        LLVMValueRef ok = LLVMConstInt(c->i1, 1, 0);
+        bool inside = true;
         for (int d = 0; d < n->type.rank; d++)
-            ok = LLVMBuildAnd(c->b, ok, in_range(c, k->ivs[d], n->attr.pad.lo[d], n->attr.pad.lo[d] + tx->dims[d]), "");
-        LLVMValueRef pad = kl_dtype_is_float(t) ? LLVMConstReal(cg_compute_type(c, t), n->attr.pad.value)
-                                                : LLVMConstInt(cg_compute_type(c, t), (unsigned long long)(long long)n->attr.pad.value, 1);
-        return guarded_load(k, first, t, ok, pad);
+            inside &= k->seg_lo[d] >= n->attr.pad.lo[d] && k->seg_hi[d] <= n->attr.pad.lo[d] + tx->dims[d];
+        if (inside) return cg_load(c, t, k->inputs[first], k->offsets[first]);
+        return kl_dtype_is_float(t) ? LLVMConstReal(cg_compute_type(c, t), n->attr.pad.value)
+                                    : LLVMConstInt(cg_compute_type(c, t), (unsigned long long)(long long)n->attr.pad.value, 1);
     }
-    /* concat: the last operand is the fallback, earlier ones win in their range */
     int axis = n->attr.concat.axis;
-    int64_t start = 0, starts[64];
-    for (int j = 0; j < n->n_in; j++) starts[j] = start, start += n->in[j]->type.dims[axis];
-    LLVMValueRef v = guarded_load(k, first + n->n_in - 1, t, LLVMConstInt(c->i1, 1, 0), NULL);
-    for (int j = n->n_in - 2; j >= 0; j--) {
-        LLVMValueRef ok = in_range(c, k->ivs[axis], starts[j], starts[j] + n->in[j]->type.dims[axis]);
-        v = guarded_load(k, first + j, t, ok, v);
+    int64_t start = 0;
+    for (int j = 0; j < n->n_in; j++) {
+        int64_t end = start + n->in[j]->type.dims[axis];
+        if (k->seg_lo[axis] >= start && k->seg_hi[axis] <= end) return cg_load(c, t, k->inputs[first + j], k->offsets[first + j]);
+        start = end;
     }
-    return v;
+    KL_ASSERT(!"segment outside every concat operand");
+    return NULL;
 }
 
 static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
@@ -455,7 +443,7 @@ static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_no
                                     ir_node **in_nodes, LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
 {
     size_t cap = (size_t)c->g->n_nodes + 2;
-    ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0};
+    ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0, NULL, NULL};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
     k.memo_node[0] = seed;
     k.memo_val[0] = seed_val;
@@ -508,6 +496,104 @@ static int64_t view_strides(const ir_node *v, int64_t *sv)
     return base;
 }
 
+/* The edges on output dim d of a kernel with fused pads and concats: 0, the
+ * extent, and where each pad's operand or each concat operand starts and
+ * ends; sorted, unique, within [0, extent].  Returns their count. */
+static int gated_cuts(const cg *c, const ir_node *root, int d, int64_t *cuts)
+{
+    int n = 0;
+    int64_t extent = root->type.dims[d];
+    cuts[n++] = 0, cuts[n++] = extent;
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        const ir_node *m = c->g->nodes[i];
+        if (m->kernel != root || m == root) continue;
+        if (m->op == KL_OP_PAD) {
+            cuts[n++] = m->attr.pad.lo[d], cuts[n++] = m->attr.pad.lo[d] + m->in[0]->type.dims[d];
+        } else if (m->op == KL_OP_CONCAT && m->attr.concat.axis == d) {
+            int64_t start = 0;
+            for (int j = 0; j < m->n_in; j++) cuts[n++] = start += m->in[j]->type.dims[d];
+        }
+    }
+    int u = 0;
+    for (int i = 0; i < n; i++) { /* insertion sort, clipped, duplicates dropped */
+        int64_t v = cuts[i] < 0 ? 0 : cuts[i] > extent ? extent : cuts[i];
+        int j = u;
+        while (j > 0 && cuts[j - 1] > v) j--;
+        if (j > 0 && cuts[j - 1] == v) continue;
+        memmove(cuts + j + 1, cuts + j, (size_t)(u - j) * sizeof *cuts);
+        cuts[j] = v, u++;
+    }
+    return u;
+}
+
+/* Room gated_cuts needs for any dim of root's kernel. */
+static int gated_cut_room(const cg *c, const ir_node *root)
+{
+    int n = 2;
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        const ir_node *m = c->g->nodes[i];
+        if (m->kernel == root && m != root) n += m->op == KL_OP_PAD ? 2 : m->op == KL_OP_CONCAT ? m->n_in : 0;
+    }
+    return n;
+}
+
+typedef struct gated_nest {
+    ew_ctx *k;
+    LLVMValueRef out;
+    int rank;
+    int64_t (*strides)[IR_MAX_RANK];
+    int64_t *cuts[IR_MAX_RANK];
+    int n_cuts[IR_MAX_RANK];
+    int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK];
+} gated_nest;
+
+/* Loops over dims d.. of the output, one loop per segment between two cuts
+ * of each dim; offs: the slots' offsets at the enclosing indices (room for
+ * one more level after them). */
+static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
+{
+    ew_ctx *k = g->k;
+    cg *c = k->c;
+    int n_slots = k->n_inputs;
+    if (d == g->rank) {
+        k->offsets = offs, k->n_memo = 0;
+        cg_store(c, k->root->type.dtype, value_at(k, k->root), g->out, offs[n_slots]);
+        return;
+    }
+    LLVMValueRef *next = offs + n_slots + 1;
+    for (int s = 0; s + 1 < g->n_cuts[d]; s++) {
+        int64_t a = g->cuts[d][s], b = g->cuts[d][s + 1];
+        cg_loop l;
+        LLVMValueRef iv = LLVMBuildNSWAdd(c->b, cg_loop_begin(c, b - a, &l), cg_i64(c, a), "");
+        for (int i = 0; i <= n_slots; i++)
+            next[i] = g->strides[i][d] ? LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, g->strides[i][d]), ""), "")
+                                       : offs[i];
+        g->lo[d] = a, g->hi[d] = b;
+        emit_gated_nest(g, d + 1, next);
+        cg_loop_end(c, &l);
+    }
+}
+
+/* An elementwise kernel with fused pads/concats: its loops are per output
+ * dim (never collapsed, never split over threads) and split at every operand
+ * edge, so each fused read is known in range where it is emitted.  The
+ * number of loop nests is bounded by the fuse pass (IR_MAX_GATED_PIECES). */
+static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RANK])
+{
+    cg *c = k->c;
+    gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}};
+    int room = gated_cut_room(c, k->root);
+    int64_t *cuts = calloc((size_t)room * (size_t)(g.rank ? g.rank : 1), sizeof *cuts);
+    LLVMValueRef *offs = calloc((size_t)(g.rank + 1) * (size_t)(k->n_inputs + 1), sizeof *offs);
+    if (!cuts || !offs) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int d = 0; d < g.rank; d++) g.cuts[d] = cuts + (size_t)d * (size_t)room, g.n_cuts[d] = gated_cuts(c, k->root, d, g.cuts[d]);
+    for (int i = 0; i <= k->n_inputs; i++) offs[i] = k->offsets[i];
+    k->seg_lo = g.lo, k->seg_hi = g.hi;
+    emit_gated_nest(&g, 0, offs);
+    free(cuts);
+    free(offs);
+}
+
 /* Outermost loop extent of an elementwise kernel, and whether it has pads or
  * concats (emit_elementwise's layout, computed the same way). */
 static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool *gated_out);
@@ -551,7 +637,7 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
                 for (int d = x->type.rank - 1; d >= 0; d--) {
                     full[v][d] = x->type.dims[d] == 1 ? 0 : st;
                     int64_t shift = m->op == KL_OP_PAD ? m->attr.pad.lo[d] : d == m->attr.concat.axis ? start : 0;
-                    base[v] -= shift * st;
+                    base[v] -= shift * full[v][d]; /* an extent-1 dim is read at 0 wherever it is placed */
                     st *= x->type.dims[d];
                 }
                 if (m->op == KL_OP_CONCAT) start += x->type.dims[m->attr.concat.axis];
@@ -573,7 +659,7 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
     } else {
         rank = collapse_dims(root, n_slots, full, dims, strides);
     }
-    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs), ivs[IR_MAX_RANK];
+    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs);
     for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, base[i]);
     cg_loop loops[IR_MAX_RANK];
     if (!out) { /* asked for the layout only (ew_outer) */
@@ -581,19 +667,23 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
         free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
         return gated ? -outer : outer;
     }
-    for (int d = 0; d < rank; d++) {
-        LLVMValueRef iv = ivs[d] = d ? cg_loop_begin(c, dims[d], &loops[d]) : cg_loop_begin_split(c, dims[d], &loops[d]);
-        for (int i = 0; i <= n_slots; i++)
-            if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
-    }
     size_t cap = (size_t)c->g->n_nodes + 1;
     ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0,
-                gated ? ivs : NULL};
+                NULL, NULL};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
-    cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_slots]);
+    if (gated) {
+        emit_gated(&k, out, strides);
+    } else {
+        for (int d = 0; d < rank; d++) {
+            LLVMValueRef iv = d ? cg_loop_begin(c, dims[d], &loops[d]) : cg_loop_begin_split(c, dims[d], &loops[d]);
+            for (int i = 0; i <= n_slots; i++)
+                if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
+        }
+        cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_slots]);
+        for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
+    }
     free(k.memo_node);
     free(k.memo_val);
-    for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
     free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
     return 1;
 }

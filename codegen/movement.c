@@ -2,7 +2,9 @@
  * concat, gather.  Each is a loop nest over the output that computes where
  * its element comes from; elements are moved as integers of their size, so
  * every dtype works.  Nothing here reads outside an operand: pads select a
- * clamped load, gathers clamp their indices.
+ * clamped load (and read nothing from an empty operand), gathers clamp their
+ * indices.  (Pads and concats fused into elementwise loops are split at
+ * their operand edges instead: codegen/kernels.c emit_gated.)
  */
 #include "cg_internal.h"
 
@@ -89,8 +91,10 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
         }
         src = add(c, src, mul(c, j, sx[d]));
     }
-    LLVMValueRef v = raw_load(c, t, in, src);
-    if (n->op == KL_OP_PAD && n->attr.pad.mode == IR_PAD_CONSTANT)
+    /* a constant pad of an empty operand is all padding: nothing to read */
+    bool all_pad = n->op == KL_OP_PAD && n->attr.pad.mode == IR_PAD_CONSTANT && ir_type_numel(x) == 0;
+    LLVMValueRef v = all_pad ? pad_value(c, t, n->attr.pad.value) : raw_load(c, t, in, src);
+    if (n->op == KL_OP_PAD && n->attr.pad.mode == IR_PAD_CONSTANT && !all_pad)
         v = LLVMBuildSelect(c->b, valid, v, pad_value(c, t, n->attr.pad.value), "");
     raw_store(c, t, v, out, dst);
     for (int d = o->rank - 1; d >= 0; d--) cg_loop_end(c, &l[d]);

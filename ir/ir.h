@@ -240,12 +240,29 @@ static inline const ir_node *ir_const_source(const ir_node *n)
 }
 
 /* Data movement an elementwise loop can compute in place (passes/fuse.c,
- * codegen/kernels.c): views, constant-mode pads and concats of up to 64
- * operands (strided reads under a bounds check per output dim). */
+ * codegen/kernels.c): views (strided reads), constant-mode pads and concats
+ * of up to 64 operands (the loop nest is split at each operand edge). */
 static inline bool ir_fusable_movement(const ir_node *n)
 {
     return op_is_view(n->op) || (n->op == KL_OP_PAD && n->attr.pad.mode == IR_PAD_CONSTANT) ||
            (n->op == KL_OP_CONCAT && n->n_in <= 64);
+}
+
+/* A kernel with fused pads and concats is emitted as one loop nest per
+ * segment between operand edges (codegen/kernels.c emit_gated): at most
+ * this many, as counted by ir_gated_pieces, or the body's code would grow
+ * past what fusion saves. */
+enum { IR_MAX_GATED_PIECES = 96 };
+
+/* Loop nests a fused pad or concat splits its kernel into, on its own:
+ * per padded dim up to 3 (below, inside, above), a concat one per operand. */
+static inline int64_t ir_gated_pieces(const ir_node *n)
+{
+    int64_t p = 1;
+    if (n->op == KL_OP_CONCAT) return n->n_in;
+    if (n->op != KL_OP_PAD) return 1;
+    for (int d = 0; d < n->type.rank; d++) p *= 1 + (n->attr.pad.lo[d] > 0) + (n->attr.pad.hi[d] > 0);
+    return p;
 }
 
 typedef struct ir_result {

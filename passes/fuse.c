@@ -12,8 +12,9 @@
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
  *   and one pass over memory;
  *   - transposes, slices, constant pads and concats of the kernel's shape
- *     join it as strided reads of their operands, the last two under a
- *     bounds check per output dim (loop fusion of data movement, as XLA's);
+ *     join it as strided reads of their operands, the last two with the
+ *     loop nest split at each operand edge (loop fusion of data movement,
+ *     as XLA's), at most IR_MAX_GATED_PIECES loop nests per kernel;
  *   - reduction fusion: elementwise producers of a reduction's operand, of
  *     that operand's shape, join the reduction's kernel (layer norm's
  *     squared difference is computed inside its mean, never stored).
@@ -47,6 +48,7 @@ typedef struct fuse_state {
     ir_node **users_kernel;
     unsigned char *conflict;
     unsigned char *has_contraction; /* by kernel root id */
+    int64_t *pieces;                /* by kernel root id: loop nests of its fused pads/concats (0: 1) */
 } fuse_state;
 
 static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
@@ -63,7 +65,9 @@ static bool can_join(const fuse_state *s, const ir_node *n)
     if (s->conflict[n->id] || !k) return false;
     /* transposes, slices, pads and concats are read through strides (and
      * bounds checks) inside an elementwise loop */
-    if (ir_fusable_movement(n)) return op_is_elementwise(k->op) && same_dims(&n->type, &k->type);
+    if (ir_fusable_movement(n))
+        return op_is_elementwise(k->op) && same_dims(&n->type, &k->type) &&
+               (s->pieces[k->id] ? s->pieces[k->id] : 1) * ir_gated_pieces(n) <= IR_MAX_GATED_PIECES;
     if (!op_is_elementwise(n->op)) return false;
     if (op_is_elementwise(k->op)) return same_dims(&n->type, &k->type);
     /* reduction fusion: the reduced operand's elements are computed where
@@ -81,8 +85,8 @@ static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
     fuse_state s = {calloc((size_t)g->next_id, sizeof(ir_node *)), calloc((size_t)g->next_id, 1),
-                    calloc((size_t)g->next_id, 1)};
-    if (!s.users_kernel || !s.conflict || !s.has_contraction) kl_die(__FILE__, __LINE__, "out of memory");
+                    calloc((size_t)g->next_id, 1), calloc((size_t)g->next_id, sizeof(int64_t))};
+    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < g->n_results; i++) s.conflict[g->results[i].node->id] = 1;
     bool fusing = ctx->opt_level >= 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
@@ -90,6 +94,7 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         if (!needs_code(n)) n->kernel = NULL;
         else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
+            if (ir_fusable_movement(n)) s.pieces[n->kernel->id] = (s.pieces[n->kernel->id] ? s.pieces[n->kernel->id] : 1) * ir_gated_pieces(n);
             pass_count(ctx, "fuse", "ops fused", 1);
         } else if (fusing && can_join_as_epilogue(&s, n)) {
             n->kernel = s.users_kernel[n->id];
@@ -116,5 +121,6 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     free(s.users_kernel);
     free(s.conflict);
     free(s.has_contraction);
+    free(s.pieces);
     return true;
 }

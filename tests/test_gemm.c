@@ -20,6 +20,7 @@
 #include "codegen/codegen.h"
 #include "kiln/runtime.h"
 #include "passes/passes.h"
+#include "support/guard.h"
 
 static ir_type f32(int rank, const int64_t *dims) { return ir_type_make(KL_F32, rank, dims); }
 
@@ -55,20 +56,33 @@ static int check(ir_graph *g, float **feeds, const target *t, int threads, float
     cg_options o = {.prefix = "g", .cpu = t->cpu, .opt_level = 2, .threads = threads, .source = "test"};
     cg_jit *j;
     cr_assert(cg_jit_compile(g, &o, &j, NULL, &d), "%s", d.text);
-    for (int i = 0; i < g->n_params; i++) args[i] = feeds[i];
-    for (int i = 0; i < n_res; i++) args[g->n_params + i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 4);
-    void *temp = g->temp_size ? aligned_alloc(64, (size_t)(g->temp_size + 63) / 64 * 64) : NULL;
-    cr_assert_eq(cg_jit_entry(j)(args, temp), 0);
-    for (int r = 0; r < n_res; r++) {
-        const float *got = args[g->n_params + r], *ref = want[r];
-        int64_t n = ir_type_numel(&g->results[r].node->type);
-        for (int64_t i = 0; i < n; i++)
-            cr_assert(fabsf(got[i] - ref[i]) <= tol * (1.0f + fabsf(ref[i])),
-                      "%s (%s, %d threads) result %d [%lld]: got %.7g want %.7g", g->source, t->cpu, threads, r,
-                      (long long)i, got[i], ref[i]);
+    /* every buffer flush against guard pages (tests/support/guard.h): the
+     * tails of every tile and vector width must stay inside them */
+    int n_bufs = g->n_params + n_res;
+    guard_buf *bufs = calloc((size_t)n_bufs + 1, sizeof *bufs);
+    for (int pl = GUARD_END_EXACT; pl <= GUARD_START; pl += GUARD_START - GUARD_END_EXACT) {
+        for (int i = 0; i < n_bufs; i++) {
+            const ir_node *v = i < g->n_params ? g->params[i] : g->results[i - g->n_params].node;
+            cr_assert(guard_alloc(&bufs[i], (size_t)ir_type_bytes(&v->type), (guard_place)pl, 64));
+            if (i < g->n_params) memcpy(bufs[i].p, feeds[i], bufs[i].n), guard_seal(&bufs[i]);
+            args[i] = bufs[i].p;
+        }
+        cr_assert(guard_alloc(&bufs[n_bufs], (size_t)g->temp_size, pl == GUARD_START ? GUARD_START : GUARD_END_ALIGNED, 64));
+        cr_assert_eq(cg_jit_entry(j)(args, bufs[n_bufs].p), 0);
+        for (int r = 0; r < n_res; r++) {
+            const float *got = args[g->n_params + r], *ref = want[r];
+            int64_t n = ir_type_numel(&g->results[r].node->type);
+            for (int64_t i = 0; i < n; i++)
+                cr_assert(fabsf(got[i] - ref[i]) <= tol * (1.0f + fabsf(ref[i])),
+                          "%s (%s, %d threads, %s) result %d [%lld]: got %.7g want %.7g", g->source, t->cpu, threads,
+                          guard_place_name((guard_place)pl), r, (long long)i, got[i], ref[i]);
+        }
+        for (int i = g->n_params; i <= n_bufs; i++)
+            cr_assert(guard_intact(&bufs[i]), "%s (%s): a write next to buffer %d", g->source, t->cpu, i);
+        for (int i = 0; i <= n_bufs; i++) guard_free(&bufs[i]);
     }
-    free(temp);
-    for (int i = 0; i < n_res; i++) free(want[i]), free(args[g->n_params + i]);
+    free(bufs);
+    for (int i = 0; i < n_res; i++) free(want[i]);
     free(want), free(args);
     cg_jit_free(j);
     kl_diag_clear(&d);

@@ -23,7 +23,7 @@ for d in $dirs; do
     tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
     # shellcheck disable=SC2086
     if "$kiln" compile "$d/model.pb" $feeds $fetches -o "$tmp/$name.o" --header "$tmp/model.h" --prefix model -O2 --threads $threads >"$tmp/c.txt" 2>&1 &&
-        cc -O1 -std=c11 -include "$tmp/model.h" "$src/tests/support/aot_driver.c" "$tmp/$name.o" "$build/lib/libkilnrt.a" -lopenblas -lpthread -lm -o "$tmp/drv" 2>"$tmp/cc.txt" &&
+        cc -O1 -std=gnu11 -include "$tmp/model.h" "$src/tests/support/aot_driver.c" "$src/tests/support/guard.c" "$tmp/$name.o" "$build/lib/libkilnrt.a" -lopenblas -lpthread -lm -o "$tmp/drv" 2>"$tmp/cc.txt" &&
         "$tmp/drv" $tol $files $refs >"$tmp/r.txt" 2>&1; then
         passed=$((passed + 1))
         echo "PASS $name ($threads threads): $(tr '\n' ' ' <"$tmp/r.txt")"

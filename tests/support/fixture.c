@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "tools/kiln/npy.h"
 
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
@@ -150,19 +151,30 @@ static bool load_npy(const fixture *f, const char *file, npy_array *a, fixture_r
     return false;
 }
 
-static fixture_result run_program(const fixture *f, kiln_program *p)
+/* One run with every feed, fetch and the temp buffer placed by `pl` against
+ * guard pages (tests/support/guard.h): a stray access faults, a stray write
+ * into the slack is reported; feeds are read-only. */
+static fixture_result run_guarded(const fixture *f, kiln_program *p, const npy_array *ins, const npy_array *want,
+                                  guard_place pl)
 {
     fixture_result r = {.ok = true};
-    npy_array ins[FIXTURE_MAX] = {0}, want[FIXTURE_MAX] = {0};
+    guard_buf in_b[FIXTURE_MAX] = {0}, out_b[FIXTURE_MAX] = {0}, temp_b = {0};
     const void *in_ptrs[FIXTURE_MAX];
-    void *outs[FIXTURE_MAX] = {0};
-    for (int i = 0; r.ok && i < f->n_feeds; i++)
-        if (load_npy(f, f->feed_files[i], &ins[i], &r)) in_ptrs[i] = ins[i].data;
-    for (int i = 0; r.ok && i < f->n_fetches; i++)
-        if (load_npy(f, f->fetch_files[i], &want[i], &r))
-            outs[i] = calloc(1, kiln_program_fetch(p, i).bytes + 64);
+    void *outs[FIXTURE_MAX];
+    const char *where = guard_place_name(pl);
+    guard_place temp_pl = pl == GUARD_START ? GUARD_START : GUARD_END_ALIGNED; /* temp must be 64-byte aligned */
+    bool ok = guard_alloc(&temp_b, kiln_program_temp_size(p), temp_pl, 64);
+    for (int i = 0; ok && i < f->n_feeds; i++) {
+        ok = guard_alloc(&in_b[i], ins[i].bytes, pl, 64);
+        if (ok) memcpy(in_b[i].p, ins[i].data, ins[i].bytes), ok = guard_seal(&in_b[i]), in_ptrs[i] = in_b[i].p;
+    }
+    for (int i = 0; ok && i < f->n_fetches; i++) {
+        ok = guard_alloc(&out_b[i], kiln_program_fetch(p, i).bytes, pl, 64);
+        if (ok) memset(out_b[i].p, 0xff, out_b[i].n), outs[i] = out_b[i].p; /* NaN / -1: unwritten shows */
+    }
+    if (!ok) r = result_fail("guard (%s): cannot map buffers%s", where, "");
     if (r.ok) {
-        kiln_status *st = kiln_program_run(p, in_ptrs, outs, NULL);
+        kiln_status *st = kiln_program_run(p, in_ptrs, outs, temp_b.p);
         if (st) r = result_fail("run: %s%s", kiln_status_message(st), ""), kiln_status_free(st);
     }
     for (int i = 0; r.ok && i < f->n_fetches; i++) {
@@ -171,10 +183,31 @@ static fixture_result run_program(const fixture *f, kiln_program *p)
             r = result_fail("fetch %s: dtype or size differs from TensorFlow's %s", f->fetches[i], "");
         } else if (!compare(f, &want[i], outs[i], &r.max_abs, &r.max_rel, msg, sizeof msg)) {
             r.ok = false;
-            snprintf(r.message, sizeof r.message, "fetch %s: %s", f->fetches[i], msg);
+            snprintf(r.message, sizeof r.message, "fetch %s (buffers %s): %s", f->fetches[i], where, msg);
+        } else if (!guard_intact(&out_b[i])) {
+            r = result_fail("fetch %s: a write outside its buffer (placement %s)", f->fetches[i], where);
         }
     }
-    for (int i = 0; i < FIXTURE_MAX; i++) free(outs[i]), npy_free(&ins[i]), npy_free(&want[i]);
+    if (r.ok && !guard_intact(&temp_b)) r = result_fail("a write outside the temp buffer (placement %s)%s", where, "");
+    for (int i = 0; i < FIXTURE_MAX; i++) guard_free(&in_b[i]), guard_free(&out_b[i]);
+    guard_free(&temp_b);
+    return r;
+}
+
+/* Every placement in turn; the worst errors over all of them. */
+static fixture_result run_program(const fixture *f, kiln_program *p)
+{
+    fixture_result r = {.ok = true};
+    npy_array ins[FIXTURE_MAX] = {0}, want[FIXTURE_MAX] = {0};
+    for (int i = 0; r.ok && i < f->n_feeds; i++) load_npy(f, f->feed_files[i], &ins[i], &r);
+    for (int i = 0; r.ok && i < f->n_fetches; i++) load_npy(f, f->fetch_files[i], &want[i], &r);
+    for (int pl = 0; r.ok && pl < GUARD_PLACE_COUNT; pl++) {
+        fixture_result one = run_guarded(f, p, ins, want, (guard_place)pl);
+        if (one.max_abs > r.max_abs) r.max_abs = one.max_abs;
+        if (one.max_rel > r.max_rel) r.max_rel = one.max_rel;
+        if (!one.ok) r = one;
+    }
+    for (int i = 0; i < FIXTURE_MAX; i++) npy_free(&ins[i]), npy_free(&want[i]);
     return r;
 }
 
