@@ -25,6 +25,7 @@
 
 #include "frontend/onnx/onnx.h"
 #include "kiln/kiln.h"
+#include "support/guard.h"
 
 enum { PASSED, FAILED, UNSUPPORTED, CRASHED, N_CLASSES };
 static const char *const class_names[] = {"passed", "failed", "unsupported", "crashed"};
@@ -81,56 +82,82 @@ static double elem(kl_dtype t, const void *p, int64_t i)
     return NAN;
 }
 
-/* Runs one test data set; returns PASSED or FAILED with a message. */
-static int run_set(kiln_program *p, const char *set, char *msg, size_t n)
+/* Compares fetch i with output_i.pb of the set. */
+static int check_output(kiln_program *p, const char *set, int i, const void *got, char *msg, size_t n)
 {
-    int nf = kiln_program_num_feeds(p), nt = kiln_program_num_fetches(p);
-    onnx_tensor *in = calloc((size_t)nf + 1, sizeof *in);
+    onnx_tensor want;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/output_%d.pb", set, i);
+    kiln_tensor_info info = kiln_program_fetch(p, i);
+    if (!load_tensor(path, &want, msg, n)) return FAILED;
+    int result = PASSED;
+    if (want.bytes != info.bytes || (int)want.dtype != (int)info.dtype) {
+        snprintf(msg, n, "output %d: dtype/size %s/%zu, expected %s/%zu", i, kiln_dtype_name(info.dtype), info.bytes,
+                 kiln_dtype_name((kiln_dtype)want.dtype), want.bytes);
+        result = FAILED;
+    }
+    int64_t count = result == PASSED ? (int64_t)(want.bytes / kiln_dtype_size((kiln_dtype)want.dtype)) : 0;
+    bool exact = !kl_dtype_is_float(want.dtype);
+    for (int64_t k = 0; k < count; k++) {
+        double w = elem(want.dtype, want.data, k), g = elem(want.dtype, got, k);
+        if ((isnan(w) && isnan(g)) || w == g) continue;
+        if (exact || !(fabs(g - w) <= 1e-7 + 1e-3 * fabs(w))) {
+            snprintf(msg, n, "output %d element %lld: kiln %.9g, expected %.9g", i, (long long)k, g, w);
+            result = FAILED;
+            break;
+        }
+    }
+    free(want.data);
+    return result;
+}
+
+/* One run with every feed, fetch and the temp buffer against guard pages
+ * (tests/support/guard.h); a stray access kills the case (CRASHED). */
+static int run_placed(kiln_program *p, const char *set, const onnx_tensor *in, guard_place pl, char *msg, size_t n)
+{
+    int nf = kiln_program_num_feeds(p), nt = kiln_program_num_fetches(p), result = PASSED;
+    guard_buf *b = calloc((size_t)(nf + nt + 1), sizeof *b);
     const void **ins = calloc((size_t)nf + 1, sizeof *ins);
     void **outs = calloc((size_t)nt + 1, sizeof *outs);
-    int result = PASSED;
+    if (!b || !ins || !outs) return snprintf(msg, n, "out of memory"), free(b), free(ins), free(outs), FAILED;
+    for (int i = 0; i < nf + nt && result == PASSED; i++) {
+        size_t bytes = i < nf ? in[i].bytes : kiln_program_fetch(p, i - nf).bytes;
+        if (!guard_alloc(&b[i], bytes, pl, 64)) snprintf(msg, n, "cannot map guarded buffers"), result = FAILED;
+        else if (i < nf) memcpy(b[i].p, in[i].data, bytes), guard_seal(&b[i]), ins[i] = b[i].p;
+        else memset(b[i].p, 0xff, bytes), outs[i - nf] = b[i].p;
+    }
+    if (result == PASSED && !guard_alloc(&b[nf + nt], kiln_program_temp_size(p), pl == GUARD_START ? GUARD_START : GUARD_END_ALIGNED, 64))
+        snprintf(msg, n, "cannot map guarded buffers"), result = FAILED;
+    if (result == PASSED) {
+        kiln_status *st = kiln_program_run(p, ins, outs, b[nf + nt].p);
+        if (st) snprintf(msg, n, "run: %s", kiln_status_message(st)), kiln_status_free(st), result = FAILED;
+    }
+    for (int i = 0; i < nt && result == PASSED; i++) result = check_output(p, set, i, outs[i], msg, n);
+    for (int i = nf; i <= nf + nt && result == PASSED; i++)
+        if (!guard_intact(&b[i])) snprintf(msg, n, "a write outside buffer %d (%s)", i, guard_place_name(pl)), result = FAILED;
+    for (int i = 0; i <= nf + nt; i++) guard_free(&b[i]);
+    free(b), free(ins), free(outs);
+    return result;
+}
+
+/* Runs one test data set, its buffers ending at a guard page and then
+ * starting right after one; returns PASSED or FAILED with a message. */
+static int run_set(kiln_program *p, const char *set, char *msg, size_t n)
+{
+    int nf = kiln_program_num_feeds(p);
+    onnx_tensor *in = calloc((size_t)nf + 1, sizeof *in);
+    int result = in ? PASSED : FAILED;
     char path[4096];
     for (int i = 0; i < nf && result == PASSED; i++) {
         snprintf(path, sizeof path, "%s/input_%d.pb", set, i);
         if (!load_tensor(path, &in[i], msg, n)) result = FAILED;
         else if (in[i].bytes != kiln_program_feed(p, i).bytes || (int)in[i].dtype != (int)kiln_program_feed(p, i).dtype)
             snprintf(msg, n, "input %d: dtype/size differs from the model's declaration", i), result = FAILED;
-        ins[i] = in[i].data;
     }
-    for (int i = 0; i < nt; i++) outs[i] = calloc(1, kiln_program_fetch(p, i).bytes + 64);
-    if (result == PASSED) {
-        kiln_status *st = kiln_program_run(p, ins, outs, NULL);
-        if (st) snprintf(msg, n, "run: %s", kiln_status_message(st)), kiln_status_free(st), result = FAILED;
-    }
-    for (int i = 0; i < nt && result == PASSED; i++) {
-        onnx_tensor want;
-        snprintf(path, sizeof path, "%s/output_%d.pb", set, i);
-        kiln_tensor_info info = kiln_program_fetch(p, i);
-        if (!load_tensor(path, &want, msg, n)) {
-            result = FAILED;
-            break;
-        }
-        if (want.bytes != info.bytes || (int)want.dtype != (int)info.dtype) {
-            snprintf(msg, n, "output %d: dtype/size %s/%zu, expected %s/%zu", i, kiln_dtype_name(info.dtype), info.bytes,
-                     kiln_dtype_name((kiln_dtype)want.dtype), want.bytes);
-            result = FAILED;
-        }
-        int64_t count = result == PASSED ? (int64_t)(want.bytes / kiln_dtype_size((kiln_dtype)want.dtype)) : 0;
-        bool exact = !kl_dtype_is_float(want.dtype);
-        for (int64_t k = 0; k < count; k++) {
-            double w = elem(want.dtype, want.data, k), g = elem(want.dtype, outs[i], k);
-            if ((isnan(w) && isnan(g)) || w == g) continue;
-            if (exact || !(fabs(g - w) <= 1e-7 + 1e-3 * fabs(w))) {
-                snprintf(msg, n, "output %d element %lld: kiln %.9g, expected %.9g", i, (long long)k, g, w);
-                result = FAILED;
-                break;
-            }
-        }
-        free(want.data);
-    }
-    for (int i = 0; i < nf; i++) free(in[i].data);
-    for (int i = 0; i < nt; i++) free(outs[i]);
-    free(in), free(ins), free(outs);
+    if (result == PASSED) result = run_placed(p, set, in, GUARD_END_EXACT, msg, n);
+    if (result == PASSED) result = run_placed(p, set, in, GUARD_START, msg, n);
+    for (int i = 0; in && i < nf; i++) free(in[i].data);
+    free(in);
     return result;
 }
 
