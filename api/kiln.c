@@ -165,7 +165,8 @@ static kiln_code import_code(const kl_diag *d)
 }
 
 /* Import and optimize: the planned graph codegen wants, or a status. */
-static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char *cpu, ir_graph **out, double *seconds)
+static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char *target, const char *cpu, ir_graph **out,
+                               double *seconds)
 {
     kl_diag d = {0};
     double t0 = now();
@@ -191,8 +192,12 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char 
         .dump_file = o->dump_file,
         .time_file = o->time_file,
         .verify_each = o->verify != 0,
-        .vector_floats = cg_target_vector_floats(cpu, o->target_features),
     };
+    bool freestanding;
+    if (!cg_target_plan(target, cpu, o->target_features, &ctx.vector_floats, &ctx.vector_regs, &freestanding, &d)) {
+        ir_graph_free(g);
+        return status_from_diag(KILN_ERR_INVALID, &d);
+    }
     if (!pass_run_pipeline(g, &ctx)) {
         ir_graph_free(g);
         return status_from_diag(import_code(&d), &d);
@@ -206,6 +211,7 @@ static cg_options cg_opts(const kiln_options *o, ir_graph *g)
 {
     return (cg_options){
         .prefix = o->prefix ? o->prefix : "kiln_model",
+        .target = o->target,
         .cpu = o->target_cpu ? o->target_cpu : "native",
         .features = o->target_features,
         .opt_level = o->opt_level,
@@ -227,7 +233,7 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
 {
     double t0 = now();
     ir_graph *g;
-    kiln_status *st = plan_graph(m, o, o->target_cpu, &g, NULL);
+    kiln_status *st = plan_graph(m, o, o->target, o->target_cpu, &g, NULL);
     if (st) return st;
     kl_diag d = {0};
     cg_options co = cg_opts(o, g);
@@ -282,7 +288,7 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
 {
     ir_graph *g;
     *out = NULL;
-    kiln_status *st = plan_graph(m, o, "native", &g, NULL);
+    kiln_status *st = plan_graph(m, o, o->target, "native", &g, NULL);
     if (st) return st;
     kl_diag d = {0};
     kiln_options jo = *o;

@@ -7,6 +7,66 @@
 
 #include "codegen.h"
 
+/* ---- targets (codegen/target.c, docs/targets.md) ------------------------ */
+
+/* What an ISA does natively; without a capability codegen emits its own
+ * sequence rather than let LLVM call libm or compiler-rt. */
+enum {
+    CG_CAP_FMA = 1 << 0,    /* fused multiply-add (else mul + add) */
+    CG_CAP_ROUND = 1 << 1,  /* floor/ceil/trunc/rint instructions (else via integer conversion) */
+    CG_CAP_F16 = 1 << 2,    /* half <-> float conversion instructions (else bit manipulation) */
+    CG_CAP_NO_F64 = 1 << 3, /* no double-precision FPU: f64 values are refused */
+    CG_CAP_VEC128 = 1 << 4, /* float vectors of 128 bits */
+    CG_CAP_VEC256 = 1 << 5,
+    CG_CAP_VEC512 = 1 << 6,
+    CG_CAP_REGS32 = 1 << 7, /* 32 vector / FP registers (else 16, or 8 for MVE) */
+    CG_CAP_MINNUM = 1 << 8, /* maxnum/minnum (else compare + select) */
+    CG_CAP_PTR32 = 1 << 9,  /* 32-bit: 64-bit division and float <-> i64 conversion would be compiler-rt calls */
+};
+
+typedef struct cg_cpu {
+    const char *name;
+    unsigned caps;
+} cg_cpu;
+
+enum { CG_MAX_FEATURE_CAPS = 6 };
+
+/* One row of the table. */
+struct cg_target {
+    const char *name;          /* --target spelling */
+    const char *triple;        /* LLVM's */
+    const cg_cpu *cpus;        /* accepted --target-cpu names, NULL-terminated */
+    const char *default_cpu;   /* "native" only on the host's row */
+    const char *base_features; /* always enabled */
+    const char *abi;           /* LLVM target ABI (RISC-V hard float), or NULL */
+    unsigned base_caps;
+    struct {
+        const char *feature; /* an LLVM feature whose +/- in the resolved list sets or clears caps */
+        unsigned caps;
+    } feature_caps[CG_MAX_FEATURE_CAPS];
+    LLVMRelocMode reloc;
+    bool hosted;  /* an OS: threads and libkilnrt allowed; otherwise firmware (freestanding) */
+    bool runtime; /* libkilnrt is built for it (the host): OpenBLAS at -O0, the thread pool */
+    const char *summary;
+};
+
+/* A row with its CPU and features resolved. */
+typedef struct cg_machine {
+    const cg_target *target;
+    char *cpu, *features; /* malloc'd; features: base + host (native) + the user's */
+    unsigned caps;
+    int vector_floats; /* float32 lanes of the widest vector: 16, 8, 4 or 1 */
+    int vector_regs;   /* vector registers (FP registers when scalar) */
+} cg_machine;
+
+bool cg_machine_resolve(const char *target, const char *cpu, const char *features, cg_machine *m, kl_diag *d);
+void cg_machine_free(cg_machine *m);
+LLVMTargetMachineRef cg_target_machine(const cg_machine *m, int opt_level, kl_diag *d);
+void cg_init_llvm(void);
+int cg_target_count(void);
+const cg_target *cg_target_at(int i);
+const cg_target *cg_target_by_name(const char *name); /* NULL or "host": the host's row */
+
 /* One module being built. */
 typedef struct cg {
     LLVMContextRef ctx;
@@ -15,10 +75,11 @@ typedef struct cg {
     LLVMTypeRef i1, i8, i32, i64, f32, ptr, void_t;
     const ir_graph *g;
     const cg_options *o;
-    const char *cpu, *features; /* resolved ("native" -> host) */
+    cg_machine m;               /* the target row, CPU and features resolved */
+    const char *cpu, *features; /* m.cpu, m.features */
     /* Target instructions without which LLVM would call libm/compiler-rt:
-     * codegen emits its own sequences instead (math.c). */
-    bool has_fma, has_sse41, has_f16c;
+     * codegen emits its own sequences instead (math.c); from m.caps. */
+    bool has_fma, has_round, has_f16, has_minnum;
     kl_diag *d;
     LLVMValueRef *consts;       /* by node id: global of a CONST node */
     int64_t const_bytes;
@@ -110,6 +171,8 @@ typedef enum cg_rounding { CG_FLOOR, CG_CEIL, CG_TRUNC, CG_ROUND_EVEN } cg_round
 LLVMValueRef cg_round(cg *c, LLVMValueRef x, cg_rounding mode);
 LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d); /* a*b+d, fused if the target can */
 LLVMValueRef cg_fmod(cg *c, LLVMValueRef a, LLVMValueRef b);              /* C fmod */
+LLVMValueRef cg_maxnum(cg *c, LLVMValueRef a, LLVMValueRef b);            /* the non-NaN one */
+LLVMValueRef cg_minnum(cg *c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_half_to_float(cg *c, LLVMValueRef h);                     /* half -> float */
 LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f);                     /* float -> half, nearest even */
 
@@ -120,13 +183,6 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);
-
-/* Targets (codegen/target.c). */
-LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,
-                                       char **features_out, kl_diag *d);
-void cg_init_llvm(void);
-/* Whether the resolved cpu + feature list has `feature` ("sse4.1", "f16c", "fma"). */
-bool cg_target_has(const char *cpu, const char *features, const char *feature);
 
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);

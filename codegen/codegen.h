@@ -25,7 +25,8 @@
 
 typedef struct cg_options {
     const char *prefix;   /* symbol prefix, a C identifier */
-    const char *cpu;      /* "native", "generic", "x86-64-v3", "znver5", ... */
+    const char *target;   /* a row of the target table ("aarch64-linux-gnu", ...); NULL: the host */
+    const char *cpu;      /* "native" (the host's, or the target's default CPU), "x86-64-v3", "cortex-m4", ... */
     const char *features; /* extra LLVM feature string or NULL */
     int opt_level;        /* 0..3 */
     int threads;          /* > 1: large kernels run on libkilnrt's pool */
@@ -52,12 +53,22 @@ void cg_jit_free(cg_jit *j);
 
 /* The GEMM strategy's cost rule: does this matmul call OpenBLAS through
  * kiln_rt_sgemm (include/kiln/runtime.h) instead of inline loops?  Large
- * float32 products do: m, n and k all >= 64 (docs/performance.md). */
-bool cg_matmul_uses_blas(const ir_node *n);
+ * float32 products do: m, n and k all >= 64 (docs/performance.md), on the
+ * host only (libkilnrt is built for it alone). */
+bool cg_matmul_uses_blas(const cg_options *o, const ir_node *n);
 /* Whether the object calls libkilnrt (BLAS at -O0, the pool with threads > 1). */
 bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o);
-/* Float32 lanes of the target's widest vector: 16 (AVX-512), 8 (AVX2), 4. */
-int cg_target_vector_floats(const char *cpu, const char *features);
+/* Targets (codegen/target.c, docs/targets.md). */
+typedef struct cg_target cg_target;
+/* What the passes need from target + cpu + features: float32 lanes of the
+ * widest vector (16 AVX-512, 8 AVX2, 4 SSE/NEON/MVE, 1 scalar), vector (or
+ * FP) registers for the GEMM tile, and whether it is firmware.  False with
+ * a message for an unknown target or CPU. */
+bool cg_target_plan(const char *target, const char *cpu, const char *features, int *vector_floats, int *vector_regs,
+                    bool *freestanding, kl_diag *d);
+int cg_target_vector_floats(const char *target, const char *cpu, const char *features);
+bool cg_target_is_host(const char *target); /* NULL, "host" or the host's row name */
+const char *cg_target_names(void);          /* "x86_64-linux-gnu, aarch64-linux-gnu, ..." */
 
 /* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */
 char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d);

@@ -63,7 +63,7 @@ static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMV
     LLVMValueRef wbase = mul(c, add(c, mul(c, ky, KW), kx), ICG * O);
     if (ICG == 1) { /* depthwise: out[o] += x[o / OCG] * w[.., 0, o], contiguous in o */
         LLVMValueRef oc = cg_loop_begin(c, O, &lj);
-        LLVMValueRef ci = OCG == 1 ? oc : LLVMBuildSDiv(c->b, oc, cg_i64(c, OCG), "");
+        LLVMValueRef ci = OCG == 1 ? oc : LLVMBuildUDiv(c->b, oc, cg_i64(c, OCG), ""); /* indices: unsigned divides by constants need no call on 32-bit targets */
         LLVMValueRef at = add(c, obase, oc);
         LLVMValueRef acc = fma_acc(c, cg_load(c, t, out, at), cg_load(c, t, x, add(c, xbase, ci)), cg_load(c, t, w, add(c, wbase, oc)));
         cg_store(c, t, acc, out, at);

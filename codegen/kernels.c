@@ -43,6 +43,26 @@ LLVMTypeRef cg_compute_type(cg *c, kl_dtype t) { return t == KL_F16 ? c->f32 : c
 
 static bool is_unsigned(kl_dtype t) { return t == KL_U8 || t == KL_BOOL; }
 
+/* Operations a 32-bit or single-precision target could only do by calling
+ * compiler-rt, which objects never reference: refused with the reason. */
+static bool compiler_rt_free(cg *c, const ir_node *n)
+{
+    kl_dtype in = n->n_in ? n->in[0]->type.dtype : n->type.dtype, out = n->type.dtype;
+    const char *why = NULL;
+    if (c->m.caps & CG_CAP_PTR32) {
+        bool i64_div = (n->op == KL_OP_DIV || n->op == KL_OP_FLOORDIV || n->op == KL_OP_FLOORMOD) && out == KL_I64;
+        bool f_i64 = n->op == KL_OP_CAST && ((kl_dtype_is_float(in) && out == KL_I64) || (in == KL_I64 && kl_dtype_is_float(out)));
+        if (i64_div) why = "64-bit integer division";
+        if (f_i64) why = "a float <-> int64 conversion";
+    }
+    if ((c->m.caps & CG_CAP_NO_F64) && n->op == KL_OP_FLOORMOD && kl_dtype_is_float(out))
+        why = "a float floormod (computed exactly in double precision)";
+    if (why)
+        kl_diag_error(c->d, "%s: node '%s' (%s): %s would need a compiler-rt call on %s (CPU %s); objects for it never call one",
+                      c->g->source, n->name ? n->name : "", kl_op_name(n->op), why, c->m.target->name, c->m.cpu);
+    return !why;
+}
+
 bool cg_dtype_ok(cg *c, const ir_node *n)
 {
     /* The builders reject these; a hand-made or parsed graph may not have. */
@@ -56,9 +76,17 @@ bool cg_dtype_ok(cg *c, const ir_node *n)
                     n->op != KL_OP_RSQRT && n->op != KL_OP_FLOOR && n->op != KL_OP_CEIL && n->op != KL_OP_ROUND;
     f64_math |= n->type.dtype == KL_F64 && n->op == KL_OP_POW;
     if (f64_math)
-        kl_diag_error(c->d, "%s: node '%s' (%s): dtype %s is not supported by the x86-64 backend yet", c->g->source,
-                      n->name ? n->name : "", kl_op_name(n->op), kl_dtype_name(n->type.dtype));
-    return !f64_math;
+        kl_diag_error(c->d, "%s: node '%s' (%s): dtype %s is not supported for this op yet (only f32/f16 have it)",
+                      c->g->source, n->name ? n->name : "", kl_op_name(n->op), kl_dtype_name(n->type.dtype));
+    /* arithmetic on f64 without a double-precision FPU would call compiler-rt;
+     * moving f64 bytes (copies, data movement) is integer work and stays */
+    bool soft_f64 = !f64_math && (c->m.caps & CG_CAP_NO_F64) && !(kl_op_table[n->op].flags & KL_OPF_DATA_MOVEMENT) && n->op != KL_OP_COPY &&
+                    (n->type.dtype == KL_F64 || (n->n_in && n->in[0]->type.dtype == KL_F64));
+    if (soft_f64)
+        kl_diag_error(c->d, "%s: node '%s' (%s): dtype f64 needs a double-precision FPU, which %s (CPU %s) has not",
+                      c->g->source, n->name ? n->name : "", kl_op_name(n->op), c->m.target->name, c->m.cpu);
+    if (f64_math || soft_f64) return false;
+    return compiler_rt_free(c, n);
 }
 
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n)
@@ -161,7 +189,7 @@ LLVMValueRef cg_zero_floats(cg *c, int64_t n)
     return cg_const_global(c, "kiln_zeros", LLVMConstNull(LLVMArrayType2(c->f32, (uint64_t)(n > 0 ? n : 1))));
 }
 
-int cg_vector_floats(const cg *c) { return cg_target_vector_floats(c->cpu, c->features); } /* cpu already resolved */
+int cg_vector_floats(const cg *c) { return c->m.vector_floats; }
 
 /* Allocas go in the entry block: inside a loop they would grow the stack
  * every iteration at -O0, where nothing hoists them. */
@@ -750,9 +778,9 @@ static LLVMValueRef mul_add(cg *c, bool f, LLVMValueRef acc, LLVMValueRef a, LLV
 static LLVMValueRef add_i64(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 static LLVMValueRef mul_i64(cg *c, LLVMValueRef a, int64_t k) { return LLVMBuildMul(c->b, a, cg_i64(c, k), ""); }
 
-bool cg_matmul_uses_blas(const ir_node *n)
+bool cg_matmul_uses_blas(const cg_options *o, const ir_node *n)
 {
-    if (n->op != KL_OP_MATMUL || n->type.dtype != KL_F32 || n->gemm) return false;
+    if (n->op != KL_OP_MATMUL || n->type.dtype != KL_F32 || n->gemm || !cg_target_is_host(o->target)) return false;
     const ir_type *ta = &n->in[0]->type;
     int ro = n->type.rank;
     int64_t m = n->type.dims[ro - 2], nn = n->type.dims[ro - 1];
@@ -765,7 +793,7 @@ bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
     bool by_cols;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (n->kernel == n && cg_matmul_uses_blas(n)) return true;
+        if (n->kernel == n && cg_matmul_uses_blas(o, n)) return true;
         if (n->kernel && cg_gemm_units(o, n, &by_cols)) return true;
         if (n->kernel == n && !cg_kernel_contraction(g, n) && worth_splitting(o, n)) return true; /* may split */
     }
@@ -785,7 +813,7 @@ static LLVMValueRef f32_at(cg *c, LLVMValueRef base, LLVMValueRef index) { retur
 
 static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b)
 {
-    if (cg_matmul_uses_blas(n)) {
+    if (cg_matmul_uses_blas(c->o, n)) {
         const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type, *to = &n->type;
         bool tra = n->attr.matmul.transpose_a, trb = n->attr.matmul.transpose_b;
         int ra = ta->rank, rb = tb->rank, ro = to->rank;

@@ -37,6 +37,23 @@ LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
     return cg_intrinsic(c, c->has_fma ? "llvm.fma" : "llvm.fmuladd", LLVMTypeOf(a), (LLVMValueRef[]){a, b, d}, 3);
 }
 
+/* maxnum/minnum (a NaN operand loses): one instruction where the FPU has
+ * it, else a compare and a select with the same NaN rule (Cortex-M4's
+ * FPv4 has no VMAXNM; LLVM would call fmaxf). */
+LLVMValueRef cg_maxnum(cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    if (c->has_minnum) return cg_intrinsic(c, "llvm.maxnum", LLVMTypeOf(a), (LLVMValueRef[]){a, b}, 2);
+    LLVMValueRef keep_a = LLVMBuildOr(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, ""), LLVMBuildFCmp(c->b, LLVMRealUNO, b, b, ""), "");
+    return LLVMBuildSelect(c->b, keep_a, a, b, "");
+}
+
+LLVMValueRef cg_minnum(cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    if (c->has_minnum) return cg_intrinsic(c, "llvm.minnum", LLVMTypeOf(a), (LLVMValueRef[]){a, b}, 2);
+    LLVMValueRef keep_a = LLVMBuildOr(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, ""), LLVMBuildFCmp(c->b, LLVMRealUNO, b, b, ""), "");
+    return LLVMBuildSelect(c->b, keep_a, a, b, "");
+}
+
 /* Rounding to an integer: roundss/roundsd with SSE4.1, else (baseline
  * x86-64, where LLVM would call floorf & co.) from the integer conversion:
  * below 2^23 (2^52 for double) truncation is exact through an integer, and
@@ -44,9 +61,12 @@ LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
  * are already integral and pass through. */
 LLVMValueRef cg_round(cg *c, LLVMValueRef x, cg_rounding mode)
 {
-    static const char *const names[] = {"llvm.floor", "llvm.ceil", "llvm.trunc", "llvm.roundeven"};
+    /* rint rounds in the current mode, which generated code never changes
+     * from nearest-even; unlike roundeven it has an instruction on every
+     * target with rounding (frintx, vrintx, roundss $4) */
+    static const char *const names[] = {"llvm.floor", "llvm.ceil", "llvm.trunc", "llvm.rint"};
     LLVMTypeRef t = LLVMTypeOf(x);
-    if (c->has_sse41) return cg_intrinsic(c, names[mode], t, &x, 1);
+    if (c->has_round) return cg_intrinsic(c, names[mode], t, &x, 1);
     bool dbl = LLVMGetTypeKind(t) == LLVMDoubleTypeKind;
     LLVMTypeRef it = dbl ? c->i64 : c->i32;
     LLVMValueRef big = LLVMConstReal(t, dbl ? 4503599627370496.0 : 8388608.0), zero = LLVMConstReal(t, 0);
@@ -116,7 +136,7 @@ LLVMValueRef cg_fmod(cg *c, LLVMValueRef a, LLVMValueRef b)
  * half_to_float_fast / float_to_half_fast3_rtne, branch-free. */
 LLVMValueRef cg_half_to_float(cg *c, LLVMValueRef h)
 {
-    if (c->has_f16c) return LLVMBuildFPExt(c->b, h, c->f32, "");
+    if (c->has_f16) return LLVMBuildFPExt(c->b, h, c->f32, "");
     LLVMBuilderRef B = c->b;
     LLVMValueRef v = LLVMBuildZExt(B, LLVMBuildBitCast(B, h, LLVMInt16TypeInContext(c->ctx), ""), c->i32, "");
     LLVMValueRef sign = LLVMBuildShl(B, LLVMBuildAnd(B, v, i32c(c, 0x8000), ""), i32c(c, 16), "");
@@ -134,7 +154,7 @@ LLVMValueRef cg_half_to_float(cg *c, LLVMValueRef h)
 LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f)
 {
     LLVMTypeRef half = LLVMHalfTypeInContext(c->ctx);
-    if (c->has_f16c) return LLVMBuildFPTrunc(c->b, f, half, "");
+    if (c->has_f16) return LLVMBuildFPTrunc(c->b, f, half, "");
     LLVMBuilderRef B = c->b;
     LLVMValueRef bits = as_int(c, f);
     LLVMValueRef sign = LLVMBuildAnd(B, bits, i32c(c, (int)0x80000000u), "");
@@ -171,8 +191,8 @@ LLVMValueRef cg_exp(cg *c, LLVMValueRef x)
     static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                                4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
     /* Clamp so n stays representable; overflow/underflow fixed up below. */
-    LLVMValueRef xc = cg_intrinsic(c, "llvm.minnum", c->f32, (LLVMValueRef[]){x, k(c, 89.0)}, 2);
-    xc = cg_intrinsic(c, "llvm.maxnum", c->f32, (LLVMValueRef[]){xc, k(c, -104.0)}, 2);
+    LLVMValueRef xc = cg_minnum(c, x, k(c, 89.0));
+    xc = cg_maxnum(c, xc, k(c, -104.0));
     LLVMValueRef n = cg_round(c, fmul(c, xc, k(c, 1.44269504088896341)), CG_ROUND_EVEN);
     /* r = x - n ln2, in two steps (Cody-Waite) so r keeps its low bits. */
     LLVMValueRef r = fma3(c, n, k(c, -0.693359375), xc);
@@ -266,7 +286,7 @@ static LLVMValueRef log1p_pos(cg *c, LLVMValueRef t)
 LLVMValueRef cg_softplus(cg *c, LLVMValueRef x)
 {
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
-    LLVMValueRef pos = cg_intrinsic(c, "llvm.maxnum", c->f32, (LLVMValueRef[]){x, k(c, 0.0)}, 2);
+    LLVMValueRef pos = cg_maxnum(c, x, k(c, 0.0));
     LLVMValueRef r = fadd(c, pos, log1p_pos(c, cg_exp(c, LLVMBuildFNeg(c->b, ax, ""))));
     return sel(c, fcmp(c, LLVMRealUNO, x, x), x, r);
 }

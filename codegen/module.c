@@ -43,8 +43,7 @@ static void cg_done(cg *c)
 {
     LLVMDisposeBuilder(c->b);
     free(c->consts);
-    free((void *)c->cpu);
-    free((void *)c->features);
+    cg_machine_free(&c->m);
 }
 
 /* Weights as one byte array each: LLVM's fast path for big constants. */
@@ -313,17 +312,23 @@ static bool optimize(cg *c, LLVMTargetMachineRef tm)
 static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
 {
     double t0 = now();
-    char *cpu = NULL, *features = NULL;
-    LLVMTargetMachineRef tm = cg_target_machine(c->o->cpu, c->o->features, c->o->opt_level, &cpu, &features, c->d);
-    c->cpu = cpu;
-    c->features = features;
+    if (!cg_machine_resolve(c->o->target, c->o->cpu, c->o->features, &c->m, c->d)) return false;
+    c->cpu = c->m.cpu;
+    c->features = c->m.features;
+    if (c->o->threads > 1 && !c->m.target->runtime) {
+        kl_diag_error(c->d, "%s: --threads %d needs the thread pool of libkilnrt, which target %s does not have%s",
+                      c->g->source, c->o->threads, c->m.target->name,
+                      c->m.target->hosted ? "" : " (firmware objects never call a runtime)");
+        return false;
+    }
+    LLVMTargetMachineRef tm = cg_target_machine(&c->m, c->o->opt_level, c->d);
     if (!tm) return false;
-    c->has_fma = cg_target_has(cpu, features, "fma");
-    c->has_sse41 = cg_target_has(cpu, features, "sse4.1");
-    c->has_f16c = cg_target_has(cpu, features, "f16c");
+    c->has_fma = c->m.caps & CG_CAP_FMA;
+    c->has_round = c->m.caps & CG_CAP_ROUND;
+    c->has_f16 = c->m.caps & CG_CAP_F16;
+    c->has_minnum = c->m.caps & CG_CAP_MINNUM;
     *tm_out = tm;
     char *triple = LLVMGetTargetMachineTriple(tm);
-    if (strncmp(triple, "x86_64", 6)) c->has_fma = c->has_sse41 = c->has_f16c = true; /* the table is x86's */
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
@@ -414,6 +419,8 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
 {
     *out = NULL;
     if (!cg_check_prefix(o, d)) return false;
+    if (!cg_target_is_host(o->target))
+        return kl_diag_error(d, "the JIT runs on the host only; target %s is for `kiln compile` (an object file)", o->target), false;
     cg_init_llvm();
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     cg c;

@@ -73,7 +73,7 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
         switch (n->op) {
         case KL_OP_TRANSPOSE: src = add(c, src, mul(c, iv, sx[n->attr.transpose.perm[d]])); continue;
         case KL_OP_SLICE: j = add(c, cg_i64(c, n->attr.slice.begin[d]), mul(c, iv, n->attr.slice.stride[d])); break;
-        case KL_OP_TILE: j = x->dims[d] == o->dims[d] ? iv : LLVMBuildSRem(c->b, iv, cg_i64(c, x->dims[d]), ""); break;
+        case KL_OP_TILE: j = x->dims[d] == o->dims[d] ? iv : LLVMBuildURem(c->b, iv, cg_i64(c, x->dims[d]), ""); break;
         case KL_OP_PAD:
             j = LLVMBuildSub(c->b, iv, cg_i64(c, n->attr.pad.lo[d]), "");
             if (n->attr.pad.mode == IR_PAD_CONSTANT) {

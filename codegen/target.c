@@ -1,10 +1,17 @@
-/* codegen/target.c — target machines: CPU name + features, per -O level.
+/* codegen/target.c — the target table: one row per target Kiln emits code
+ * for (docs/targets.md).  A row says what LLVM needs (triple, CPU, features,
+ * ABI, relocation model) and what the emitters and the layout pass ask
+ * (vector width, register file, which operations the ISA does natively, so
+ * codegen never lets LLVM fall back to a libm or compiler-rt call, and
+ * whether the object may use the runtime).  Emitters ask capabilities, never
+ * the architecture's name; a new target is a row here (plus, where an ISA
+ * needs it, a hook).
  *
- * "native" (or NULL) means this machine's CPU and features; any other name
- * is an LLVM CPU ("generic", "x86-64-v3", "znver5", ...), validated here so
- * a typo is an error, not a silently generic build.
+ * CPU names are validated against the row's list so a typo is an error, not
+ * a silently generic build; "native" is the host's CPU on the host's target.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,35 +19,103 @@
 
 #include "cg_internal.h"
 
-/* x86-64 CPUs Kiln accepts by name (LLVM would silently ignore a typo), with
- * the features codegen asks about: instructions whose absence makes LLVM
- * fall back to libm or compiler-rt calls (roundss, vfmadd, vcvtph2ps), which
- * the generated object must never reference. */
-enum { SSE41 = 1, F16C = 2, FMA = 4, AVX2 = 8, AVX512 = 16, V3 = SSE41 | F16C | FMA | AVX2, V4 = V3 | AVX512 };
-static const struct { const char *name; unsigned caps; } x86_cpus[] = {
-    {"generic", 0},          {"x86-64", 0},          {"x86-64-v2", SSE41},  {"x86-64-v3", V3},
-    {"x86-64-v4", V4},       {"nehalem", SSE41},     {"sandybridge", SSE41}, {"ivybridge", SSE41 | F16C},
-    {"haswell", V3},         {"broadwell", V3},      {"skylake", V3},       {"skylake-avx512", V4},
-    {"cascadelake", V4},     {"cooperlake", V4},     {"cannonlake", V4},    {"icelake-client", V4},
-    {"icelake-server", V4},  {"tigerlake", V4},      {"sapphirerapids", V4}, {"emeraldrapids", V4},
-    {"graniterapids", V4},   {"alderlake", V3},      {"raptorlake", V3},    {"meteorlake", V3},
-    {"arrowlake", V3},       {"lunarlake", V3},      {"znver1", V3},        {"znver2", V3},
-    {"znver3", V3},          {"znver4", V4},         {"znver5", V4},        {"btver2", SSE41 | F16C},
-    {"bdver4", V3},
+/* x86-64 CPUs by name with their capabilities. */
+enum {
+    X_SSE41 = CG_CAP_ROUND, X_V3 = CG_CAP_ROUND | CG_CAP_F16 | CG_CAP_FMA | CG_CAP_VEC256,
+    X_V4 = X_V3 | CG_CAP_VEC512 | CG_CAP_REGS32,
+};
+static const cg_cpu x86_cpus[] = {
+    {"generic", 0},          {"x86-64", 0},           {"x86-64-v2", X_SSE41},  {"x86-64-v3", X_V3},
+    {"x86-64-v4", X_V4},     {"nehalem", X_SSE41},    {"sandybridge", X_SSE41}, {"ivybridge", X_SSE41 | CG_CAP_F16},
+    {"haswell", X_V3},       {"broadwell", X_V3},     {"skylake", X_V3},       {"skylake-avx512", X_V4},
+    {"cascadelake", X_V4},   {"cooperlake", X_V4},    {"cannonlake", X_V4},    {"icelake-client", X_V4},
+    {"icelake-server", X_V4}, {"tigerlake", X_V4},    {"sapphirerapids", X_V4}, {"emeraldrapids", X_V4},
+    {"graniterapids", X_V4}, {"alderlake", X_V3},     {"raptorlake", X_V3},    {"meteorlake", X_V3},
+    {"arrowlake", X_V3},     {"lunarlake", X_V3},     {"znver1", X_V3},        {"znver2", X_V3},
+    {"znver3", X_V3},        {"znver4", X_V4},        {"znver5", X_V4},        {"btver2", X_SSE41 | CG_CAP_F16},
+    {"bdver4", X_V3},        {NULL, 0},
 };
 
-static int find_cpu(const char *cpu)
+/* AArch64: every v8-A core has NEON (128-bit, 32 registers), FMA, frint*
+ * rounding and half conversions. */
+enum { A64 = CG_CAP_FMA | CG_CAP_ROUND | CG_CAP_F16 | CG_CAP_VEC128 | CG_CAP_REGS32 | CG_CAP_MINNUM };
+static const cg_cpu a64_cpus[] = {
+    {"generic", A64},     {"cortex-a53", A64},  {"cortex-a55", A64}, {"cortex-a72", A64},   {"cortex-a76", A64},
+    {"cortex-a78", A64},  {"cortex-x1", A64},   {"neoverse-n1", A64}, {"neoverse-n2", A64}, {"neoverse-v1", A64},
+    {"neoverse-v2", A64}, {"apple-m1", A64},    {NULL, 0},
+};
+
+/* RISC-V RV64GC / RV32IMAFC: scalar FMA (fmadd), 32 FP registers; no
+ * rounding instruction (Zfa) and no half conversions (Zfh) assumed. */
+enum { RV = CG_CAP_FMA | CG_CAP_REGS32 | CG_CAP_MINNUM };
+static const cg_cpu rv64_cpus[] = {{"generic-rv64", RV}, {"sifive-u74", RV}, {"sifive-p550", RV}, {NULL, 0}};
+static const cg_cpu rv32_cpus[] = {{"generic-rv32", RV}, {"sifive-e76", RV}, {NULL, 0}};
+
+/* Cortex-M: FPv4-SP (M4) has single-precision FMA and 32 S registers, no
+ * double and no VRINT; FPv5 (M7, M33, M55) adds VRINT, double on M7/M55;
+ * the M55's MVE has 128-bit float vectors in 8 Q registers. */
+enum { CM4 = CG_CAP_FMA | CG_CAP_REGS32 | CG_CAP_NO_F64, FPV5 = CG_CAP_FMA | CG_CAP_ROUND | CG_CAP_MINNUM };
+static const cg_cpu cm7e_cpus[] = {
+    {"cortex-m4", CM4}, {"cortex-m7", FPV5 | CG_CAP_REGS32}, {NULL, 0},
+};
+static const cg_cpu cm8_cpus[] = {
+    {"cortex-m33", FPV5 | CG_CAP_REGS32 | CG_CAP_NO_F64}, {"cortex-m35p", FPV5 | CG_CAP_REGS32 | CG_CAP_NO_F64},
+    {"cortex-m55", FPV5 | CG_CAP_F16 | CG_CAP_VEC128}, {NULL, 0},
+};
+
+static const cg_target targets[] = {
+    {.name = "x86_64-linux-gnu", .triple = "x86_64-pc-linux-gnu", .cpus = x86_cpus, .default_cpu = "native",
+     .base_caps = CG_CAP_VEC128 | CG_CAP_MINNUM, .reloc = LLVMRelocPIC, .hosted = true, .runtime = true,
+     .feature_caps = {{"sse4.1", CG_CAP_ROUND}, {"f16c", CG_CAP_F16}, {"fma", CG_CAP_FMA}, {"avx2", CG_CAP_VEC256},
+                      {"avx512f", CG_CAP_VEC512 | CG_CAP_REGS32}},
+     .summary = "x86-64 Linux (SSE, AVX2, AVX-512 by CPU); the host"},
+    {.name = "aarch64-linux-gnu", .triple = "aarch64-unknown-linux-gnu", .cpus = a64_cpus, .default_cpu = "generic",
+     .base_features = "+neon,+fp-armv8", .reloc = LLVMRelocPIC, .hosted = true,
+     .summary = "AArch64 Linux, NEON"},
+    {.name = "riscv64-linux-gnu", .triple = "riscv64-unknown-linux-gnu", .cpus = rv64_cpus, .default_cpu = "generic-rv64",
+     .base_features = "+m,+a,+f,+d,+c", .abi = "lp64d", .reloc = LLVMRelocPIC, .hosted = true,
+     .summary = "RISC-V RV64GC Linux, scalar"},
+    {.name = "thumbv7em-none-eabihf", .triple = "thumbv7em-none-unknown-eabihf", .cpus = cm7e_cpus,
+     .default_cpu = "cortex-m4", .base_caps = CG_CAP_PTR32, .reloc = LLVMRelocStatic, .summary = "Cortex-M4/M7 firmware, hard float"},
+    {.name = "thumbv8m.main-none-eabihf", .triple = "thumbv8m.main-none-unknown-eabihf", .cpus = cm8_cpus,
+     .default_cpu = "cortex-m33", .base_caps = CG_CAP_PTR32, .reloc = LLVMRelocStatic, .summary = "Cortex-M33/M55 firmware, hard float (MVE on M55)"},
+    {.name = "riscv32-none-elf", .triple = "riscv32-unknown-none-elf", .cpus = rv32_cpus, .default_cpu = "generic-rv32",
+     .base_features = "+m,+a,+f,+c", .abi = "ilp32f", .base_caps = CG_CAP_NO_F64 | CG_CAP_PTR32, .reloc = LLVMRelocStatic,
+     .summary = "RISC-V RV32IMAFC firmware, hard float"},
+};
+enum { N_TARGETS = sizeof targets / sizeof *targets };
+
+const cg_target *cg_target_by_name(const char *name)
 {
-    for (size_t i = 0; i < sizeof x86_cpus / sizeof *x86_cpus; i++)
-        if (!strcmp(x86_cpus[i].name, cpu)) return (int)i;
-    return -1;
+    if (!name || !*name || !strcmp(name, "host")) return &targets[0];
+    for (int i = 0; i < N_TARGETS; i++)
+        if (!strcmp(targets[i].name, name)) return &targets[i];
+    return NULL;
 }
 
-static bool known_cpu(const char *cpu) { return find_cpu(cpu) >= 0; }
+const char *cg_target_names(void)
+{
+    static const char *list;
+    static char buf[512];
+    if (!list) { /* the table is constant: writing the same bytes twice is harmless */
+        size_t n = 0;
+        for (int i = 0; i < N_TARGETS && n < sizeof buf; i++)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", targets[i].name);
+        list = buf;
+    }
+    return list;
+}
 
-/* The last "+feature" / "-feature" in the list decides (host feature lists
- * name every feature); otherwise the CPU's row in the table. */
-bool cg_target_has(const char *cpu, const char *features, const char *feature)
+static const cg_cpu *find_cpu(const cg_target *t, const char *cpu)
+{
+    for (const cg_cpu *c = t->cpus; c->name; c++)
+        if (!strcmp(c->name, cpu)) return c;
+    return NULL;
+}
+
+/* The last "+feature" / "-feature" in the list for `feature`: 1, 0, or -1
+ * when the list does not name it. */
+static int feature_verdict(const char *features, const char *feature)
 {
     int verdict = -1;
     size_t n = strlen(feature);
@@ -50,79 +125,126 @@ bool cg_target_has(const char *cpu, const char *features, const char *feature)
         if (len == n + 1 && (*p == '+' || *p == '-') && !strncmp(p + 1, feature, n)) verdict = *p == '+';
         p += len + (end != NULL);
     }
-    if (verdict >= 0) return verdict;
-    int i = cpu ? find_cpu(cpu) : -1;
-    unsigned want = !strcmp(feature, "sse4.1") ? SSE41 : !strcmp(feature, "f16c") ? F16C : !strcmp(feature, "fma") ? FMA
-                  : !strcmp(feature, "avx2") ? AVX2 : !strcmp(feature, "avx512f") ? AVX512 : 0;
-    return i >= 0 && (x86_cpus[i].caps & want);
+    return verdict;
 }
 
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 
 static void init_once(void)
 {
-    LLVMInitializeNativeTarget();
-    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
 }
 
 void cg_init_llvm(void) { pthread_once(&llvm_once, init_once); }
 
-LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,
-                                       char **features_out, kl_diag *d)
+static char *join(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a ? a : "") + strlen(b ? b : "") + strlen(c ? c : "") + 3;
+    char *s = calloc(1, n);
+    if (!s) kl_die(__FILE__, __LINE__, "out of memory");
+    const char *parts[3] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        if (parts[i] && *parts[i]) {
+            if (*s) strcat(s, ",");
+            strcat(s, parts[i]);
+        }
+    return s;
+}
+
+bool cg_machine_resolve(const char *target, const char *cpu, const char *features, cg_machine *m, kl_diag *d)
+{
+    memset(m, 0, sizeof *m);
+    const cg_target *t = cg_target_by_name(target);
+    if (!t) return kl_diag_error(d, "unknown target '%s' (Kiln has: %s)", target, cg_target_names()), false;
+    bool native = !cpu || !strcmp(cpu, "native");
+    if (native && strcmp(t->default_cpu, "native")) native = false, cpu = t->default_cpu;
+    const cg_cpu *row = native ? NULL : find_cpu(t, cpu);
+    if (!native && !row) {
+        char names[512] = "";
+        for (const cg_cpu *c = t->cpus; c->name; c++)
+            if (strlen(names) + strlen(c->name) + 3 < sizeof names) strcat(names, *names ? ", " : ""), strcat(names, c->name);
+        kl_diag_error(d, "unknown CPU '%s' for target %s (try %s%s)", cpu, t->name, t == &targets[0] ? "native, " : "", names);
+        return false;
+    }
+    cg_init_llvm();
+    char *host_cpu = native ? LLVMGetHostCPUName() : NULL, *host_features = native ? LLVMGetHostCPUFeatures() : NULL;
+    m->target = t;
+    m->cpu = strdup(native ? host_cpu : cpu);
+    m->features = join(t->base_features, host_features, features);
+    if (native) LLVMDisposeMessage(host_cpu), LLVMDisposeMessage(host_features);
+    const cg_cpu *known = find_cpu(t, m->cpu);
+    m->caps = t->base_caps | (known ? known->caps : 0);
+    for (int i = 0; i < CG_MAX_FEATURE_CAPS && t->feature_caps[i].feature; i++) {
+        int v = feature_verdict(m->features, t->feature_caps[i].feature);
+        if (v == 1) m->caps |= t->feature_caps[i].caps;
+        if (v == 0) m->caps &= ~t->feature_caps[i].caps;
+    }
+    m->vector_floats = m->caps & CG_CAP_VEC512 ? 16 : m->caps & CG_CAP_VEC256 ? 8 : m->caps & CG_CAP_VEC128 ? 4 : 1;
+    /* MVE has 8 Q registers; the FP register files of the others hold 16 or 32 */
+    m->vector_regs = m->caps & CG_CAP_REGS32 ? 32 : (t->cpus == cm8_cpus && (m->caps & CG_CAP_VEC128)) ? 8 : 16;
+    return true;
+}
+
+void cg_machine_free(cg_machine *m)
+{
+    free(m->cpu);
+    free(m->features);
+    memset(m, 0, sizeof *m);
+}
+
+LLVMTargetMachineRef cg_target_machine(const cg_machine *m, int opt_level, kl_diag *d)
 {
     cg_init_llvm();
-    char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+    char *err = NULL;
     LLVMTargetRef target;
-    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        kl_diag_error(d, "LLVM has no target for %s: %s", triple, err);
+    if (LLVMGetTargetFromTriple(m->target->triple, &target, &err)) {
+        kl_diag_error(d, "LLVM has no target for %s: %s", m->target->triple, err);
         LLVMDisposeMessage(err);
-        LLVMDisposeMessage(triple);
         return NULL;
     }
-    bool native = !cpu || !strcmp(cpu, "native");
-    if (!native && !known_cpu(cpu)) {
-        kl_diag_error(d, "unknown target CPU '%s' (try native, generic, x86-64-v3, x86-64-v4, skylake-avx512, znver4, znver5)", cpu);
-        LLVMDisposeMessage(triple);
-        return NULL;
-    }
-    char *cpu_name = native ? LLVMGetHostCPUName() : strdup(cpu);
-    char *host_features = native ? LLVMGetHostCPUFeatures() : NULL;
-    size_t n = (host_features ? strlen(host_features) : 0) + (features ? strlen(features) : 0) + 2;
-    char *feat = calloc(1, n);
-    if (host_features) strcat(feat, host_features);
-    if (features && *features) {
-        if (*feat) strcat(feat, ",");
-        strcat(feat, features);
-    }
-    LLVMCodeGenOptLevel level = opt_level <= 0 ? LLVMCodeGenLevelNone
-                                : opt_level == 1 ? LLVMCodeGenLevelLess
-                                                 : LLVMCodeGenLevelAggressive;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu_name, feat, level, LLVMRelocPIC,
-                                                      LLVMCodeModelDefault);
-    if (!tm) kl_diag_error(d, "LLVM cannot make a target machine for CPU '%s'", cpu_name);
-    *cpu_out = strdup(cpu_name);
-    *features_out = feat;
-    if (native) LLVMDisposeMessage(cpu_name), LLVMDisposeMessage(host_features);
-    else free(cpu_name);
-    LLVMDisposeMessage(triple);
+    LLVMTargetMachineOptionsRef to = LLVMCreateTargetMachineOptions();
+    LLVMTargetMachineOptionsSetCPU(to, m->cpu);
+    LLVMTargetMachineOptionsSetFeatures(to, m->features);
+    if (m->target->abi) LLVMTargetMachineOptionsSetABI(to, m->target->abi);
+    /* 32-bit targets divide 64-bit indices by constants: at LLVM's level None
+     * that is a compiler-rt call (__aeabi_ldivmod), from Less on a multiply */
+    if (opt_level <= 0 && (m->caps & CG_CAP_PTR32)) opt_level = 1;
+    LLVMTargetMachineOptionsSetCodeGenOptLevel(to, opt_level <= 0 ? LLVMCodeGenLevelNone
+                                                   : opt_level == 1 ? LLVMCodeGenLevelLess
+                                                                    : LLVMCodeGenLevelAggressive);
+    LLVMTargetMachineOptionsSetRelocMode(to, m->target->reloc);
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachineWithOptions(target, m->target->triple, to);
+    LLVMDisposeTargetMachineOptions(to);
+    if (!tm) kl_diag_error(d, "LLVM cannot make a target machine for %s, CPU '%s'", m->target->triple, m->cpu);
     return tm;
 }
 
-int cg_target_vector_floats(const char *cpu, const char *features)
+int cg_target_vector_floats(const char *target, const char *cpu, const char *features)
 {
-    bool native = !cpu || !strcmp(cpu, "native");
-    char *host_cpu = native ? LLVMGetHostCPUName() : NULL, *host_features = native ? LLVMGetHostCPUFeatures() : NULL;
-    size_t n = (host_features ? strlen(host_features) : 0) + (features ? strlen(features) : 0) + 2;
-    char *feat = calloc(1, n);
-    if (!feat) kl_die(__FILE__, __LINE__, "out of memory");
-    if (host_features) strcat(feat, host_features);
-    if (features && *features) {
-        if (*feat) strcat(feat, ",");
-        strcat(feat, features);
-    }
-    const char *name = native ? host_cpu : cpu;
-    int vl = cg_target_has(name, feat, "avx512f") ? 16 : cg_target_has(name, feat, "avx2") ? 8 : 4;
-    free(feat);
-    if (native) LLVMDisposeMessage(host_cpu), LLVMDisposeMessage(host_features);
+    cg_machine m;
+    kl_diag d = {0};
+    int vl = cg_machine_resolve(target, cpu, features, &m, &d) ? m.vector_floats : 4;
+    cg_machine_free(&m);
+    kl_diag_clear(&d);
     return vl;
 }
+
+bool cg_target_plan(const char *target, const char *cpu, const char *features, int *vector_floats, int *vector_regs,
+                    bool *freestanding, kl_diag *d)
+{
+    cg_machine m;
+    if (!cg_machine_resolve(target, cpu, features, &m, d)) return false;
+    *vector_floats = m.vector_floats;
+    *vector_regs = m.vector_regs;
+    *freestanding = !m.target->hosted;
+    cg_machine_free(&m);
+    return true;
+}
+
+bool cg_target_is_host(const char *target) { return cg_target_by_name(target) == &targets[0]; }
+
+int cg_target_count(void) { return N_TARGETS; }
+const cg_target *cg_target_at(int i) { return i >= 0 && i < N_TARGETS ? &targets[i] : NULL; }

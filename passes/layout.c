@@ -72,8 +72,12 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         n->scratch_bytes = 0;
         if (!gemm_shape(n, vl, &k, &cols)) continue;
         ir_gemm_plan *p = kl_arena_alloc(g->arena, sizeof *p, 8);
+        /* two vectors of columns; rows: as many accumulators as the register
+         * file holds next to the two B vectors and one broadcast of A
+         * (12 x 32 on AVX-512, 6 x 16 on AVX2, 12 x 8 on NEON, 12 x 2 scalar) */
+        int regs = ctx->vector_regs ? ctx->vector_regs : vl == 16 ? 32 : 16, mr = (regs - 3) / 2;
         p->vl = vl;
-        p->mr = vl == 16 ? 12 : 6;
+        p->mr = mr > 12 ? 12 : mr < 1 ? 1 : mr;
         p->nr = 2 * vl;
         int64_t rows = ir_type_numel(&n->type) / cols, tiles = (rows + p->mr - 1) / p->mr;
         /* spread rows evenly over the tiles: 49 rows (a 7x7 image) run as

@@ -29,7 +29,8 @@ typedef struct pass_ctx {
     FILE *dump_file;
     FILE *time_file;        /* per-pass wall time, or NULL */
     bool verify_each;       /* run ir_verify after every pass */
-    int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE); 0: 16 */
+    int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar); 0: 16 */
+    int vector_regs;        /* its vector (or FP) registers, for the GEMM register tile; 0: 32 if 16 lanes, else 16 */
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;

@@ -35,6 +35,45 @@ static void expect_status(kiln_status *st, kiln_code code, const char *a, const 
     kiln_status_free(st);
 }
 
+/* Each row of the target table compiles the MLP to an ELF object; target
+ * errors are arguments (unknown target, a CPU of another target, the JIT
+ * or threads where the target cannot have them, f64 without a double FPU). */
+Test(api, targets)
+{
+    kiln_model *m = load(MLP);
+    const char *x[] = {"x"}, *y[] = {"y_out"};
+    kiln_options o = opts(x, 1, y, 1);
+    o.prefix = "tgt";
+    const char *obj = KILN_BINARY_DIR "/tgt.o";
+    static const char *const names[] = {"x86_64-linux-gnu", "aarch64-linux-gnu", "riscv64-linux-gnu",
+                                        "thumbv7em-none-eabihf", "thumbv8m.main-none-eabihf", "riscv32-none-elf"};
+    static const unsigned char machine[] = {62, 183, 243, 40, 40, 243}; /* ELF e_machine: x86-64, AArch64, RISC-V, ARM */
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        o.target = names[i];
+        kiln_compile_info info;
+        kiln_status *st = kiln_compile_object(m, &o, obj, NULL, &info);
+        cr_assert_null(st, "%s: %s", names[i], st ? kiln_status_message(st) : "");
+        FILE *f = fopen(obj, "rb");
+        unsigned char h[20] = {0};
+        cr_assert(f && fread(h, 1, 20, f) == 20);
+        fclose(f);
+        cr_assert(!memcmp(h, "\x7f" "ELF", 4) && h[18] == machine[i], "%s: e_machine %d", names[i], h[18]);
+        cr_assert_eq(info.temp_size, 6400, "%s", names[i]);
+    }
+    o.target = "vax-dec-vms";
+    expect_status(kiln_compile_object(m, &o, obj, NULL, NULL), KILN_ERR_INVALID, "unknown target 'vax-dec-vms'", "aarch64-linux-gnu");
+    o.target = "aarch64-linux-gnu";
+    o.target_cpu = "cortex-m4";
+    expect_status(kiln_compile_object(m, &o, obj, NULL, NULL), KILN_ERR_INVALID, "unknown CPU 'cortex-m4' for target aarch64-linux-gnu", "cortex-a72");
+    o.target_cpu = NULL;
+    kiln_program *p;
+    expect_status(kiln_jit(m, &o, &p), KILN_ERR_BACKEND, "the JIT runs on the host only", "aarch64-linux-gnu");
+    o.target = "thumbv7em-none-eabihf";
+    o.threads = 2;
+    expect_status(kiln_compile_object(m, &o, obj, NULL, NULL), KILN_ERR_BACKEND, "--threads 2", "firmware objects never call a runtime");
+    kiln_model_free(m);
+}
+
 Test(api, load_errors)
 {
     kiln_model *m;
@@ -114,7 +153,8 @@ Test(api, compile_object_and_header)
     cr_assert_eq(info.const_bytes, (32 * 16 + 16 + 16 * 16 + 8) * 4);
     cr_assert_eq(info.n_kernels, 2); /* two GEMMs, each with its bias+tanh as epilogue */
     o.target_cpu = "pentium-9000";
-    expect_status(kiln_compile_object(m, &o, obj, hdr, NULL), KILN_ERR_BACKEND, "unknown target CPU", NULL);
+    expect_status(kiln_compile_object(m, &o, obj, hdr, NULL), KILN_ERR_INVALID, "unknown CPU 'pentium-9000'",
+                  "for target x86_64-linux-gnu");
     o.target_cpu = "native";
     expect_status(kiln_compile_object(m, &o, "/nonexistent/dir/x.o", NULL, NULL), KILN_ERR_BACKEND, "/nonexistent/dir/x.o", NULL);
     kiln_model_free(m);

@@ -49,7 +49,7 @@ static int check(ir_graph *g, float **feeds, const target *t, int threads, float
     for (int i = 0; i < n_res; i++) want[i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 4);
     cr_assert(ir_eval_graph(g, (const void *const *)feeds, want, &d), "%s", d.text);
     pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true,
-                    .vector_floats = t->vl ? t->vl : cg_target_vector_floats("native", NULL)};
+                    .vector_floats = t->vl ? t->vl : cg_target_vector_floats(NULL, "native", NULL)};
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     int planned = 0;
     for (int i = 0; i < g->n_nodes; i++) planned += g->nodes[i]->gemm != NULL;

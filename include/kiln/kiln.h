@@ -79,7 +79,12 @@ typedef struct kiln_options {
      * object calls libkilnrt's pool; kiln_rt_set_threads() or KILN_THREADS
      * override the count at run time (include/kiln/runtime.h). */
     int threads;
-    const char *target_cpu;  /* "native" (default), "x86-64-v3", "znver5", any LLVM CPU name */
+    /* Where the object runs (docs/targets.md): NULL or "host" (x86_64-linux-gnu,
+     * this machine), "aarch64-linux-gnu", "riscv64-linux-gnu",
+     * "thumbv7em-none-eabihf" (Cortex-M4/M7), "thumbv8m.main-none-eabihf"
+     * (Cortex-M33/M55), "riscv32-none-elf".  The JIT runs on the host only. */
+    const char *target;
+    const char *target_cpu;  /* "native" (default: the host's CPU, or the target's default), "x86-64-v3", "cortex-m4", ... */
     const char *target_features; /* extra LLVM features ("+avx2,-avx512f"), or NULL */
     const char *prefix;      /* AOT symbol and macro prefix; default "kiln_model" */
     /* Diagnostics: print the IR after the named pass ("all" for every pass)

@@ -33,11 +33,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
-            "                   [-O0|-O1|-O2|-O3] [--threads N] [--target-cpu CPU] [--target-features F] [--time-passes]\n"
+            "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
+            "                   [--time-passes]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
             "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
             "Tensor names are \"node\" or \"node:k\".  No --feed: every Placeholder needed; no --fetch:\n"
-            "every node whose output nothing reads.  See docs/cli.md.\n");
+            "every node whose output nothing reads.  Targets (docs/targets.md): x86_64-linux-gnu (the host),\n"
+            "aarch64-linux-gnu, riscv64-linux-gnu, thumbv7em-none-eabihf, thumbv8m.main-none-eabihf, riscv32-none-elf.\n"
+            "See docs/cli.md.\n");
 }
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -93,6 +96,7 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--prefix"))) c->opt.prefix = v;
         else if ((v = opt_value(argc, argv, &i, "--out-dir"))) c->out_dir = v;
         else if ((v = opt_value(argc, argv, &i, "--target-cpu"))) c->opt.target_cpu = v;
+        else if ((v = opt_value(argc, argv, &i, "--target"))) c->opt.target = v;
         else if ((v = opt_value(argc, argv, &i, "--threads"))) {
             char *end;
             long t = strtol(v, &end, 10);

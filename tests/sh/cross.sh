@@ -1,0 +1,36 @@
+#!/bin/sh
+# Hosted cross targets under emulation: every committed fixture (models,
+# per-op, guard edges) compiled for aarch64-linux-gnu (NEON) and
+# riscv64-linux-gnu (RV64GC) at -O2, and the models also at -O0, linked
+# statically with the targets' cross compilers and run under qemu-user with
+# every buffer against guard pages, compared with TensorFlow's outputs at
+# the fixtures' tolerances.  tools/install-deps.sh installs the toolchains
+# and QEMU; without them this test fails (it is never silently skipped).
+#   cross.sh SRC BUILD [FIXTURE_DIR...]
+set -u
+src=$1 build=$2
+shift 2
+dirs=${*:-"$src"/tests/fixtures/*}
+for tool in qemu-aarch64 qemu-riscv64 aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (run tools/install-deps.sh)"; exit 1; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cases="$tmp/cases"
+: >"$cases"
+for d in $dirs; do
+    [ -f "$d/fixture.txt" ] && [ -f "$d/model.pb" ] || continue
+    grep -q '^expect_error' "$d/fixture.txt" && continue
+    for t in "aarch64-linux-gnu aarch64-linux-gnu-gcc qemu-aarch64" "riscv64-linux-gnu riscv64-linux-gnu-gcc qemu-riscv64"; do
+        echo "$d $t 2" >>"$cases"
+        case $(basename "$d") in model_*) echo "$d $t 0" >>"$cases" ;; esac
+    done
+done
+# shellcheck disable=SC2016
+xargs -P "$(nproc 2>/dev/null || echo 2)" -L 1 sh -c 'sh "$0"/tests/support/cross_case.sh "$0" "$1" "$2" "$3" "$4" "$5" "$6" "$7"' \
+    "$src" "$build" "$tmp" <"$cases" | sed 's/^/  /' | tee "$tmp/out" | grep -v '^  PASS' || true
+grep '^  PASS model_' "$tmp/out" | sort
+passed=$(grep -c '^  PASS' "$tmp/out")
+failed=$(grep -c '^  FAIL' "$tmp/out")
+echo "cross targets (aarch64, riscv64 under qemu-user): $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -eq "$(wc -l <"$cases")" ]

@@ -1,0 +1,30 @@
+#!/bin/sh
+# One case of the cross-target test (tests/sh/cross.sh): compile fixture DIR
+# for TARGET, link the AOT driver with the target's cross compiler (static),
+# run it under qemu-user against TensorFlow's outputs, every buffer against
+# guard pages (tests/support/guard.h).  Prints one PASS/FAIL line.
+#   cross_case.sh SRC BUILD TMP DIR TARGET CC QEMU OPT
+set -u
+src=$1 build=$2 tmp=$3 d=$4 target=$5 cc=$6 qemu=$7 opt=$8
+name=$(basename "$d")
+w="$tmp/$name.$target.O$opt"
+mkdir -p "$w"
+feeds=$(awk '$1=="feed"{printf "--feed %s ", $2}' "$d/fixture.txt")
+fetches=$(awk '$1=="fetch"{printf "--fetch %s ", $2}' "$d/fixture.txt")
+files=$(awk -v d="$d" '$1=="feed"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
+refs=$(awk -v d="$d" '$1=="fetch"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
+tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
+[ -n "$tol" ] || tol="1e-5 1e-6"
+# shellcheck disable=SC2086
+if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
+        -O"$opt" --target "$target" >"$w/log" 2>&1 &&
+    "$cc" -static -O1 -std=gnu11 -include "$w/model.h" "$src/tests/support/aot_driver.c" "$src/tests/support/guard.c" \
+        "$w/m.o" -lm -o "$w/drv" >>"$w/log" 2>&1 &&
+    "$qemu" "$w/drv" $tol $files $refs >>"$w/log" 2>&1; then
+    size=$(wc -c <"$w/m.o")
+    echo "PASS $name ($target -O$opt, object $size bytes): $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ')"
+else
+    echo "FAIL $name ($target -O$opt)"
+    tail -n 6 "$w/log" | sed 's/^/    /'
+fi
+rm -rf "$w"
