@@ -238,7 +238,7 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
     kl_diag d = {0};
     cg_options co = cg_opts(o, g);
     cg_stats cs = {0};
-    bool ok = cg_emit_object(g, &co, object_path, &cs, &d) && (!header_path || cg_emit_header(g, &co, header_path, &d));
+    bool ok = cg_emit_object(g, &co, object_path, &cs, &d) && (!header_path || cg_emit_header(g, &co, &cs, header_path, &d));
     report_codegen_times(o, &cs);
     if (ok && info) {
         *info = (kiln_compile_info){

@@ -184,6 +184,11 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);
 
+/* Footprint (codegen/footprint.c): the deepest stack of the entry point
+ * (-1 if unknown), and the code / read-only data bytes of an object. */
+int64_t cg_max_stack(cg *c, LLVMTargetMachineRef tm);
+void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *code, int64_t *rodata);
+
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);
 bool cg_check_prefix(const cg_options *o, kl_diag *d);

@@ -37,6 +37,9 @@ typedef struct cg_stats {
     double seconds_ir, seconds_opt, seconds_emit; /* build IR, LLVM opt, object/JIT */
     int64_t object_bytes;
     int64_t const_bytes;
+    /* objects only: .text and .rodata bytes, and the deepest stack of the
+     * entry point in bytes (memcpy/memset and the runtime not counted; -1: unknown) */
+    int64_t code_bytes, rodata_bytes, stack_bytes;
     int n_kernels;
 } cg_stats;
 
@@ -44,7 +47,8 @@ typedef struct cg_stats {
 typedef int (*cg_entry_fn)(void *const *args, void *temp);
 
 bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_path, cg_stats *st, kl_diag *d);
-bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_path, kl_diag *d);
+/* st: the object's cg_stats (its footprint goes into the header), or NULL. */
+bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, const char *header_path, kl_diag *d);
 
 typedef struct cg_jit cg_jit;
 bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_stats *st, kl_diag *d);
@@ -68,6 +72,7 @@ bool cg_target_plan(const char *target, const char *cpu, const char *features, i
                     bool *freestanding, kl_diag *d);
 int cg_target_vector_floats(const char *target, const char *cpu, const char *features);
 bool cg_target_is_host(const char *target); /* NULL, "host" or the host's row name */
+const char *cg_target_host_name(void);      /* "x86_64-linux-gnu" */
 const char *cg_target_names(void);          /* "x86_64-linux-gnu, aarch64-linux-gnu, ..." */
 
 /* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */

@@ -83,7 +83,7 @@ static void tensor_macros(FILE *f, const char *P, const char *N, const ir_type *
     fprintf(f, "#define %s_%s_BYTES %lld\n", P, N, (long long)ir_type_bytes(t));
 }
 
-bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_path, kl_diag *d)
+bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, const char *header_path, kl_diag *d)
 {
     if (!cg_check_prefix(o, d)) return false;
     FILE *f = fopen(header_path, "w");
@@ -121,6 +121,15 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const char *header_p
         if (g->nodes[i]->op == KL_OP_CONST) const_bytes += (int64_t)ir_type_bytes(&g->nodes[i]->type);
     fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, cg_graph_uses_runtime(g, o));
     fprintf(f, "#define %s_CONST_SIZE %lld /* bytes of weights in the object */\n", P, (long long)const_bytes);
+    fprintf(f, "#define %s_TARGET \"%s\"\n", P, o->target ? o->target : cg_target_host_name());
+    if (st && st->code_bytes > 0) {
+        fprintf(f, "/* Footprint: code and read-only data (flash), and the most stack the entry\n"
+                   " * point uses%s (memcpy/memset, if the object calls them, not counted). */\n",
+                o->threads > 1 ? " on the calling thread (the pool's workers not counted)" : "");
+        fprintf(f, "#define %s_CODE_SIZE %lld\n#define %s_RODATA_SIZE %lld\n", P, (long long)st->code_bytes, P,
+                (long long)st->rodata_bytes);
+        if (st->stack_bytes >= 0) fprintf(f, "#define %s_STACK_SIZE %lld\n", P, (long long)st->stack_bytes);
+    }
     for (int i = 0; i < g->n_params; i++) {
         upper(N, names[i], sizeof N);
         tensor_macros(f, P, N, &g->params[i]->type, i, "feed", g->param_names[i]);

@@ -362,6 +362,7 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
     if (ok) {
         double t0 = now();
         char *err = NULL;
+        if (st) st->stack_bytes = cg_max_stack(&c, tm); /* before emission: codegen rewrites the module */
         if (LLVMTargetMachineEmitToFile(tm, c.mod, (char *)object_path, LLVMObjectFile, &err)) {
             kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
             ok = false;
@@ -371,6 +372,13 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
         if (st) {
             st->seconds_emit = now() - t0;
             st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0;
+            LLVMMemoryBufferRef obj = NULL;
+            char *msg = NULL;
+            if (ok && !LLVMCreateMemoryBufferWithContentsOfFile(object_path, &obj, &msg)) {
+                cg_object_sections(ctx, obj, &st->code_bytes, &st->rodata_bytes);
+                LLVMDisposeMemoryBuffer(obj);
+            }
+            LLVMDisposeMessage(msg);
         }
     }
     if (tm) LLVMDisposeTargetMachine(tm);

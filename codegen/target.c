@@ -245,6 +245,7 @@ bool cg_target_plan(const char *target, const char *cpu, const char *features, i
 }
 
 bool cg_target_is_host(const char *target) { return cg_target_by_name(target) == &targets[0]; }
+const char *cg_target_host_name(void) { return targets[0].name; }
 
 int cg_target_count(void) { return N_TARGETS; }
 const cg_target *cg_target_at(int i) { return i >= 0 && i < N_TARGETS ? &targets[i] : NULL; }

@@ -467,7 +467,7 @@ Test(codegen, unwritable_paths_and_bad_cpu)
     cr_assert_not(cg_emit_object(g, &opts, "/nonexistent-dir/m.o", NULL, &d));
     cr_expect(d.text && strstr(d.text, "/nonexistent-dir/m.o"), "%s", d.text);
     kl_diag_clear(&d);
-    cr_assert_not(cg_emit_header(g, &opts, "/nonexistent-dir/m.h", &d));
+    cr_assert_not(cg_emit_header(g, &opts, NULL, "/nonexistent-dir/m.h", &d));
     cr_expect(d.text && strstr(d.text, "/nonexistent-dir/m.h"), "%s", d.text);
     kl_diag_clear(&d);
     cg_options o = opts;
@@ -475,7 +475,7 @@ Test(codegen, unwritable_paths_and_bad_cpu)
     cr_assert_null(cg_module_text(g, &o, &d));
     cr_expect(d.text && strstr(d.text, "'my-model' is not a C identifier"), "%s", d.text);
     kl_diag_clear(&d);
-    cr_assert_not(cg_emit_header(g, &o, "/tmp/never.h", &d));
+    cr_assert_not(cg_emit_header(g, &o, NULL, "/tmp/never.h", &d));
     kl_diag_clear(&d);
     o = opts;
     o.cpu = "pentium-9000";
@@ -553,7 +553,7 @@ Test(codegen, object_header_link_run)
     cg_options o = {.prefix = "mdl", .cpu = "generic", .opt_level = 3, .source = "hand.pb"};
     cg_stats st = {0};
     cr_assert(cg_emit_object(g, &o, obj, &st, &d), "%s", d.text);
-    cr_assert(cg_emit_header(g, &o, hdr, &d), "%s", d.text);
+    cr_assert(cg_emit_header(g, &o, NULL, hdr, &d), "%s", d.text);
     cr_expect_gt(st.object_bytes, 0);
     cr_expect_eq(st.const_bytes, 24);
     cr_expect_eq(st.n_kernels, 6);
@@ -832,7 +832,7 @@ Test(codegen, header_parameter_types)
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
     close(fd);
-    cr_assert(cg_emit_header(g, &opts, path, &d), "%s", d.text);
+    cr_assert(cg_emit_header(g, &opts, NULL, path, &d), "%s", d.text);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "cat %s", path);
     char *h = shell(cmd, NULL);

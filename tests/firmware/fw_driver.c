@@ -189,6 +189,8 @@ int main(void)
         }
         put("fetch "), put_int(i), put(": max abs error "), put_num(worst), put(" over "), put_int(n), put(" values\n");
     }
-    put("stack used by the entry point: "), put_int(stack), put(" bytes\n");
+    put("stack used by the entry point: "), put_int(stack), put(" bytes (header: at most "), put_int(MODEL_STACK_SIZE),
+        put(")\n");
+    if (stack > MODEL_STACK_SIZE) put("fw_driver: the entry point used more stack than the header says\n"), bad++;
     return bad ? 1 : 0;
 }

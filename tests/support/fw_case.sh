@@ -43,7 +43,7 @@ fi
 if [ "$ok" = 1 ]; then
     text=$(arm-none-eabi-size -A "$w/m.o" | awk '$1 ~ /^\.text/ {s += $2} END {print s + 0}')
     rodata=$(arm-none-eabi-size -A "$w/m.o" | awk '$1 ~ /^\.rodata/ {s += $2} END {print s + 0}')
-    echo "PASS $name ($cpu): code $text B, rodata $rodata B, $(grep 'kiln:.*temp arena' "$w/log" | sed 's/.*temp arena \([0-9]*\) bytes.*/temp \1 B/'), $(grep 'stack used' "$w/log" | sed 's/stack used by the entry point: /stack /'), err $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ')"
+    echo "PASS $name ($cpu): code $text B, rodata $rodata B, $(grep 'kiln:.*temp arena' "$w/log" | sed 's/.*temp arena \([0-9]*\) bytes.*/temp \1 B/'), $(grep 'stack used' "$w/log" | sed 's/stack used by the entry point: /stack /; s/ bytes (header: at most \([0-9]*\))/ B (header \1 B)/'), err $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ')"
 else
     echo "FAIL $name ($cpu)"
     grep -v 'GNU-stack\|deprecated' "$w/log" | tail -n 6 | sed 's/^/    /'
