@@ -134,8 +134,7 @@ static void *grow(void *p, int *cap, int need, size_t elem)
     if (need <= *cap) return p;
     int c = *cap ? *cap * 2 : 16;
     while (c < need) c *= 2;
-    p = realloc(p, (size_t)c * elem);
-    if (!p) kl_die(__FILE__, __LINE__, "out of memory");
+    p = kl_realloc(NULL, p, (size_t)c, elem, "the graph's node list");
     *cap = c;
     return p;
 }
@@ -162,9 +161,8 @@ ir_node *ir_param(ir_graph *g, ir_type type, const char *name)
     n->type = type;
     n->attr.param.index = g->n_params;
     int cap = g->n_params; /* params grow one by one; keep arrays exact */
-    g->params = realloc(g->params, sizeof *g->params * (size_t)(cap + 1));
-    g->param_names = realloc(g->param_names, sizeof *g->param_names * (size_t)(cap + 1));
-    if (!g->params || !g->param_names) kl_die(__FILE__, __LINE__, "out of memory");
+    g->params = kl_realloc(NULL, g->params, (size_t)cap + 1, sizeof *g->params, "the graph's params");
+    g->param_names = kl_realloc(NULL, g->param_names, (size_t)cap + 1, sizeof *g->param_names, "the graph's params");
     g->params[g->n_params] = n;
     g->param_names[g->n_params] = n->name;
     g->n_params++;

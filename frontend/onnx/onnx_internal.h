@@ -23,6 +23,9 @@ typedef struct ox {
     const char **keys;
     ir_node **vals;
     size_t cap;
+    const char **out_keys; /* tensor name -> index of the node producing it (same cap) */
+    int *out_node;
+    const ox_node *failed; /* the node reported: its importer's follow-up errors are consequences */
     ir_node *outs[64]; /* extra outputs of the node at hand */
     int n_outs;
 } ox;
