@@ -144,6 +144,10 @@ CASES = {
                          "y", "out of range"),
     "tile_overflow": (placeholder("x", [2, 3]) + const_ints("m", DT_INT64, [2], [1 << 62, 1 << 62]) +
                       node("y", "Tile", ["x", "m"]), "y", "large"),
+    "huge_placeholder": (placeholder("x", [1 << 45, 1]) + node("y", "Exp", ["x"]), "y", "shape is too large"),
+    "gather_const_oob": (placeholder("x", [3, 2]) + const_ints("i", DT_INT32, [2], [0, 3]) +
+                         const_ints("ax", DT_INT32, [], [0]) + node("y", "GatherV2", ["x", "i", "ax"]),
+                         "y", "index 3 is out of range for axis 0 of size 3"),
     "reshape_overflow": (placeholder("x", [2, 3]) + const_ints("sh", DT_INT64, [3], [1 << 62, 1 << 62, -1]) +
                          node("y", "Reshape", ["x", "sh"]), "y", "large"),
 }
@@ -285,10 +289,20 @@ ONNX_CASES = {
                                 inputs=[("x", OX_FLOAT, [1, 1, 1 << 45, 1])], outputs=[("y", OX_FLOAT, [])]),
                        "compile", "input 'x': dimension 2 is 35184372088832"),
 }
+# Well-formed ONNX models for tests/test_api.c (tests/corpus/onnx/).
+GOOD_ONNX = {
+    # Gather with the indices fed at run time: out-of-range indices are
+    # clamped (docs/header-api.md), never read outside the data.
+    "gather_fed": ox_model(ox_node("Gather", ["x", "idx"], ["y"], "gather"),
+                           inputs=[("x", OX_FLOAT, [3, 2]), ("idx", OX_INT64, [5])],
+                           outputs=[("y", OX_FLOAT, [5, 2])]),
+}
+
 # Crashers found by fuzzing, kept as they were found (not regenerated here):
 # the command and message their .txt gets.
 ONNX_KEPT = {
     "softmax_null_operand": ("compile", "node 'y' (softmax): needs a floating-point operand"),
+    "reshape_shape_overflow": ("compile", "(Reshape): shape entry 9223372036854775807 makes the result larger"),
 }
 
 
@@ -340,14 +354,19 @@ def main():
             f.write(data)
         with open(os.path.join(OUT_ONNX, name + ".txt"), "w") as f:
             f.write("%s %s\n" % (cmd, want))
+    out_good_onnx = os.path.join(ROOT, "tests", "corpus", "onnx")
+    os.makedirs(out_good_onnx, exist_ok=True)
+    for name, data in GOOD_ONNX.items():
+        with open(os.path.join(out_good_onnx, name + ".onnx"), "wb") as f:
+            f.write(data)
     for name, (cmd, want) in ONNX_KEPT.items():
         with open(os.path.join(OUT_ONNX, name + ".txt"), "w") as f:
             f.write("%s %s\n" % (cmd, want))
     for name, data in NPY.items():
         with open(os.path.join(OUT_NPY, name + ".npy"), "wb") as f:
             f.write(data)
-    print("wrote %d bad .pb, %d bad .onnx, %d good .pb and %d .npy files" %
-          (len(CASES) + 1, len(ONNX_CASES), len(GOOD), len(NPY)))
+    print("wrote %d bad .pb, %d bad .onnx, %d good .pb, %d good .onnx and %d .npy files" %
+          (len(CASES) + 1, len(ONNX_CASES), len(GOOD), len(GOOD_ONNX), len(NPY)))
 
 
 if __name__ == "__main__":

@@ -370,6 +370,8 @@ ir_node *ox_reshape_op(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
         if (dims[i] == 0 && !ox_attr_int(n, "allowzero", 0)) dims[i] = i < x->type.rank ? x->type.dims[i] : 0;
         if (dims[i] == -1 && infer < 0) infer = i;
         else if (dims[i] < 0) return ox_err(c, n, "bad shape entry %lld", (long long)dims[i]);
+        else if (dims[i] > KL_MAX_BYTES || (dims[i] && known > KL_MAX_BYTES / dims[i]))
+            return ox_err(c, n, "shape entry %lld makes the result larger than Kiln's limit of 1 TiB", (long long)dims[i]);
         else known *= dims[i];
     }
     if (infer >= 0) {
