@@ -3,8 +3,9 @@
 # Idempotent and fast when everything is present: it asks dpkg first and
 # only calls apt-get for what is missing.
 set -eu
+# clang and its runtime libraries build the libFuzzer targets (tests/fuzz).
 pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
-      libopenblas-dev libcriterion-dev binutils libonnx-testdata"
+      libopenblas-dev libcriterion-dev binutils libonnx-testdata clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
