@@ -293,14 +293,21 @@ static const char *not_constant_reason(const ir_node *v, char *buf, size_t size)
     return buf;
 }
 
+bool ox_need_const(ox *c, const ox_node *n, const ir_node *v, const char *what)
+{
+    if (!v) return false; /* a missing operand: need() has said so */
+    if (v->op == KL_OP_CONST) return true;
+    char why[256];
+    ox_err(c, n, "operand '%s' must be a compile-time constant (Kiln compiles static shapes), but %s",
+           strncmp(what, "the ", 4) ? what : what + 4, not_constant_reason(v, why, sizeof why));
+    return false;
+}
+
 int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max)
 {
-    if (!v) return -1; /* a missing operand: need() has said so */
+    if (!ox_need_const(c, n, v, what)) return -1;
     const char *name = strncmp(what, "the ", 4) ? what : what + 4;
-    char why[256], tb[64];
-    if (v->op != KL_OP_CONST)
-        return ox_err(c, n, "operand '%s' must be a compile-time constant (Kiln compiles static shapes), but %s", name,
-                      not_constant_reason(v, why, sizeof why)), -1;
+    char tb[64];
     if ((v->type.dtype != KL_I32 && v->type.dtype != KL_I64) || v->type.rank > 1)
         return ox_err(c, n, "operand '%s' must be an int32 or int64 scalar or vector, got %s", name,
                       ir_type_str(&v->type, tb, sizeof tb)), -1;
