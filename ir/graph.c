@@ -259,7 +259,8 @@ static bool infer_window(const ir_graph *g, const ir_node *n, ir_type *out, kl_d
     if (conv) {
         const ir_type *w = &n->in[1]->type;
         ok = ok && w->rank == 4 && w->dtype == x->dtype && a.conv.groups > 0 && x->dims[3] % a.conv.groups == 0 &&
-             w->dims[2] * a.conv.groups == x->dims[3] && w->dims[3] % a.conv.groups == 0;
+             x->dims[3] / a.conv.groups == w->dims[2] && w->dims[3] % a.conv.groups == 0 &&
+             w->dims[0] <= KL_MAX_WINDOW && w->dims[1] <= KL_MAX_WINDOW; /* checked math: no product, kh fits int */
         if (ok) a.conv.kh = (int)w->dims[0], a.conv.kw = (int)w->dims[1], oc = w->dims[3];
         if (!ok) {
             kl_diag_error(d, "%s: %s: input %s and filter %s do not fit (groups %d)", g->source, node_label(n, lb, sizeof lb),
@@ -406,7 +407,7 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
             int64_t lo = n->attr.pad.lo[i], hi = n->attr.pad.hi[i];
             bool reflect = n->attr.pad.mode == IR_PAD_REFLECT || n->attr.pad.mode == IR_PAD_SYMMETRIC;
             int64_t lim = n->attr.pad.mode == IR_PAD_REFLECT ? a->dims[i] - 1 : a->dims[i];
-            if (lo < 0 || hi < 0 || (reflect && (lo > lim || hi > lim))) {
+            if (lo < 0 || hi < 0 || lo > KL_MAX_BYTES || hi > KL_MAX_BYTES || (reflect && (lo > lim || hi > lim))) {
                 kl_diag_error(d, "%s: %s: bad padding %lld/%lld on axis %d of %s", g->source, node_label(n, lb, sizeof lb),
                               (long long)lo, (long long)hi, i, ir_type_str(a, ta, sizeof ta));
                 return false;
