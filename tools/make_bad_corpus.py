@@ -145,11 +145,16 @@ CASES = {
     "tile_overflow": (placeholder("x", [2, 3]) + const_ints("m", DT_INT64, [2], [1 << 62, 1 << 62]) +
                       node("y", "Tile", ["x", "m"]), "y", "large"),
     "huge_placeholder": (placeholder("x", [1 << 45, 1]) + node("y", "Exp", ["x"]), "y", "shape is too large"),
-    "gather_const_oob": (placeholder("x", [3, 2]) + const_ints("i", DT_INT32, [2], [0, 3]) +
-                         const_ints("ax", DT_INT32, [], [0]) + node("y", "GatherV2", ["x", "i", "ax"]),
-                         "y", "index 3 is out of range for axis 0 of size 3"),
     "reshape_overflow": (placeholder("x", [2, 3]) + const_ints("sh", DT_INT64, [3], [1 << 62, 1 << 62, -1]) +
                          node("y", "Reshape", ["x", "sh"]), "y", "large"),
+}
+
+# GraphDefs that import cleanly and are refused by a pass (passes/infer.c's
+# limits): tests/corpus/bad_pb_passes/, same .txt format, run by cli.sh.
+PASS_CASES = {
+    "gather_const_oob": (placeholder("x", [3, 2]) + const_ints("i", DT_INT32, [2], [0, 3]) +
+                         const_ints("ax", DT_INT32, [], [0]) + node("y", "GatherV2", ["x", "i", "ax"]),
+                         "y", "node 'y' (gather): index 3 is out of range for axis 0 of size 3"),
 }
 
 
@@ -335,6 +340,13 @@ def main():
         with open(os.path.join(OUT_PB, name + ".pb"), "wb") as f:
             f.write(data)
         with open(os.path.join(OUT_PB, name + ".txt"), "w") as f:
+            f.write("%s %s\n" % (fetch, want))
+    out_passes = os.path.join(ROOT, "tests", "corpus", "bad_pb_passes")
+    os.makedirs(out_passes, exist_ok=True)
+    for name, (data, fetch, want) in PASS_CASES.items():
+        with open(os.path.join(out_passes, name + ".pb"), "wb") as f:
+            f.write(data)
+        with open(os.path.join(out_passes, name + ".txt"), "w") as f:
             f.write("%s %s\n" % (fetch, want))
     mlp = os.path.join(ROOT, "samples", "mlp", "mlp.pb")
     if os.path.exists(mlp):
