@@ -43,12 +43,21 @@ struct kiln_program {
 
 /* ---- status ------------------------------------------------------------- */
 
+/* Returned when even the status cannot be allocated: NULL would read as
+ * success.  kiln_status_free leaves it alone. */
+static kiln_status no_memory = {KILN_ERR_NOMEM, "out of memory"};
+
 static kiln_status *status_new(kiln_code code, const char *msg)
 {
     kiln_status *st = malloc(sizeof *st);
-    if (!st) return NULL; /* out of memory while failing: nothing better to do */
+    char *text = strdup(msg && *msg ? msg : "unknown error");
+    if (!st || !text) {
+        free(st);
+        free(text);
+        return &no_memory;
+    }
     st->code = code;
-    st->message = strdup(msg && *msg ? msg : "unknown error");
+    st->message = text;
     return st;
 }
 
@@ -64,7 +73,7 @@ const char *kiln_status_message(const kiln_status *st) { return st ? st->message
 
 void kiln_status_free(kiln_status *st)
 {
-    if (!st) return;
+    if (!st || st == &no_memory) return;
     free(st->message);
     free(st);
 }
@@ -82,20 +91,20 @@ static unsigned char *read_file(const char *path, size_t *size, kl_diag *d)
         return NULL;
     }
     size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = kl_malloc(d, cap, "the model file");
     for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
         len += got;
-        if (len == cap) {
-            unsigned char *b = cap < ((size_t)4 << 30) ? realloc(buf, cap *= 2) : NULL;
-            if (!b) free(buf);
-            buf = b;
-        }
+        if (len < cap) continue;
+        unsigned char *b = cap < ((size_t)4 << 30) ? kl_realloc(d, buf, cap *= 2, 1, "the model file") : NULL;
+        if (!b) free(buf);
+        buf = b;
     }
     bool err = ferror(f);
     fclose(f);
     if (!buf || err) {
+        bool too_big = !buf && kl_diag_ok(d); /* else the allocator has said why */
         free(buf);
-        kl_diag_error(d, "%s: cannot read the file", path);
+        kl_diag_error(d, "%s: cannot read the file%s", path, too_big ? " (larger than 4 GiB)" : "");
         return NULL;
     }
     *size = len;
@@ -119,7 +128,8 @@ kiln_status *kiln_model_load_buffer(const void *data, size_t size, const char *n
     kl_diag d = {0};
     *out = NULL;
     name = name ? name : "<buffer>";
-    kiln_model *m = calloc(1, sizeof *m);
+    kiln_model *m = kl_calloc(&d, 1, sizeof *m, "the model");
+    if (!m) return status_from_diag(KILN_ERR_NOMEM, &d);
     bool ok = onnx_is_model(data, size) ? onnx_model_load_buffer(data, size, name, &m->onnx, &d)
                                         : tf_model_load_buffer(data, size, name, &m->tf, &d);
     if (!ok) {
@@ -255,9 +265,9 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
 
 /* ---- JIT ---------------------------------------------------------------- */
 
-static void fill_info(kiln_program *p, int i, const char *name, const ir_type *t)
+static bool fill_info(kiln_program *p, int i, const char *name, const ir_type *t, kl_diag *d)
 {
-    p->names[i] = strdup(name ? name : "");
+    if (!(p->names[i] = kl_strdup(d, name ? name : ""))) return false;
     memcpy(p->dims + (size_t)i * IR_MAX_RANK, t->dims, sizeof(int64_t) * (size_t)t->rank);
     p->info[i] = (kiln_tensor_info){
         .name = p->names[i],
@@ -266,22 +276,32 @@ static void fill_info(kiln_program *p, int i, const char *name, const ir_type *t
         .dims = p->dims + (size_t)i * IR_MAX_RANK,
         .bytes = ir_type_bytes(t),
     };
+    return true;
 }
 
-static kiln_program *program_new(const ir_graph *g)
+/* The program's tables and its own temp arena, allocated before the JIT
+ * compiles so that a model too large for this machine fails at once. */
+static kiln_program *program_new(const ir_graph *g, kl_diag *d)
 {
-    kiln_program *p = calloc(1, sizeof *p);
+    kiln_program *p = kl_calloc(d, 1, sizeof *p, "the program");
+    if (!p) return NULL;
     int n = g->n_params + g->n_results;
-    p->n_feeds = g->n_params;
-    p->n_fetches = g->n_results;
-    p->info = calloc((size_t)n + 1, sizeof *p->info);
-    p->dims = calloc((size_t)n * IR_MAX_RANK + 1, sizeof *p->dims);
-    p->names = calloc((size_t)n + 1, sizeof *p->names);
-    for (int i = 0; i < g->n_params; i++) fill_info(p, i, g->param_names[i], &g->params[i]->type);
-    for (int i = 0; i < g->n_results; i++) fill_info(p, g->n_params + i, g->results[i].name, &g->results[i].node->type);
+    p->info = kl_calloc(d, (size_t)n + 1, sizeof *p->info, "the program's tensor table");
+    p->dims = kl_calloc(d, (size_t)n * IR_MAX_RANK + 1, sizeof *p->dims, "the program's tensor table");
+    p->names = kl_calloc(d, (size_t)n + 1, sizeof *p->names, "the program's tensor table");
+    bool ok = p->info && p->dims && p->names;
+    for (int i = 0; ok && i < g->n_params; i++, p->n_feeds++) ok = fill_info(p, i, g->param_names[i], &g->params[i]->type, d);
+    for (int i = 0; ok && i < g->n_results; i++, p->n_fetches++)
+        ok = fill_info(p, g->n_params + i, g->results[i].name, &g->results[i].node->type, d);
     p->temp_size = (size_t)g->temp_size;
-    p->temp = p->temp_size ? aligned_alloc(64, (p->temp_size + 63) & ~(size_t)63) : NULL;
-    return p;
+    if (ok && p->temp_size && !(p->temp = aligned_alloc(64, (p->temp_size + 63) & ~(size_t)63))) {
+        char b[32];
+        kl_diag_error(d, "%s: temp arena of %s cannot be allocated (out of memory)", g->source,
+                      kl_format_bytes(b, sizeof b, p->temp_size));
+        ok = false;
+    }
+    if (!ok) kiln_program_free(p);
+    return ok ? p : NULL;
 }
 
 kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
@@ -296,12 +316,17 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
     co.cpu = "native"; /* the JIT runs here */
     cg_stats cs = {0};
     cg_jit *jit;
+    kiln_program *p = program_new(g, &d);
+    if (!p) {
+        ir_graph_free(g);
+        return status_from_diag(KILN_ERR_NOMEM, &d);
+    }
     if (!cg_jit_compile(g, &co, &jit, &cs, &d)) {
+        kiln_program_free(p);
         ir_graph_free(g);
         return status_from_diag(KILN_ERR_BACKEND, &d);
     }
     report_codegen_times(o, &cs);
-    kiln_program *p = program_new(g);
     p->jit = jit;
     p->entry = cg_jit_entry(jit);
     ir_graph_free(g);
@@ -336,7 +361,7 @@ void kiln_program_free(kiln_program *p)
 {
     if (!p) return;
     cg_jit_free(p->jit);
-    for (int i = 0; i < p->n_feeds + p->n_fetches; i++) free(p->names[i]);
+    for (int i = 0; p->names && i < p->n_feeds + p->n_fetches; i++) free(p->names[i]);
     free(p->names);
     free(p->info);
     free(p->dims);

@@ -370,9 +370,8 @@ static void eval_reduce(const ir_node *n, const void *in, void *out)
     const ir_type *t = &n->in[0]->type;
     int64_t count_out = ir_type_numel(&n->type), count_in = ir_type_numel(t);
     size_t slots = (size_t)(count_out ? count_out : 1);
-    double *acc = malloc(sizeof(double) * slots);
-    int64_t *arg = calloc(slots, sizeof *arg), *pos = calloc(slots, sizeof *pos);
-    if (!acc || !arg || !pos) kl_die(__FILE__, __LINE__, "out of memory");
+    double *acc = kl_calloc(NULL, slots, sizeof *acc, "a reduction");
+    int64_t *arg = kl_calloc(NULL, slots, sizeof *arg, "a reduction"), *pos = kl_calloc(NULL, slots, sizeof *pos, "a reduction");
     kl_op op = n->op;
     bool is_arg = op == KL_OP_ARGMAX || op == KL_OP_ARGMIN;
     if (!is_float(t->dtype) && !is_arg) {
@@ -561,8 +560,7 @@ static void eval_conv_transpose(const ir_node *n, const void *const *in, void *o
     window w = window_of(&n->attr);
     int64_t H = tx->dims[1], W = tx->dims[2], I = tx->dims[3], KH = tw->dims[0], KW = tw->dims[1];
     int64_t OH = to->dims[1], OW = to->dims[2], O = to->dims[3], count = ir_type_numel(to);
-    double *acc = calloc((size_t)(count ? count : 1), sizeof *acc);
-    if (!acc) kl_die(__FILE__, __LINE__, "out of memory");
+    double *acc = kl_calloc(NULL, (size_t)count, sizeof *acc, "a transposed convolution");
     for (int64_t b = 0; b < tx->dims[0]; b++)
         for (int64_t y = 0; y < H; y++)
             for (int64_t x = 0; x < W; x++)
@@ -668,7 +666,7 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
 /* One malloc'd buffer per node (params use the feeds), evaluated in order. */
 bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d)
 {
-    void **val = calloc((size_t)g->next_id + 1, sizeof *val);
+    void **val = kl_calloc(d, (size_t)g->next_id + 1, sizeof *val, "the evaluator");
     const void **in = NULL;
     int cap_in = 0;
     bool ok = val != NULL;
@@ -681,10 +679,9 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
         if (n->n_in > cap_in) {
             free(in);
             cap_in = n->n_in;
-            in = malloc(sizeof *in * (size_t)cap_in);
+            in = kl_calloc(d, (size_t)cap_in, sizeof *in, "the evaluator");
         }
-        size_t bytes = ir_type_bytes(&n->type);
-        val[n->id] = malloc(bytes ? bytes : 1);
+        val[n->id] = kl_malloc(d, ir_type_bytes(&n->type), n->name ? n->name : "a value");
         if (!val[n->id] || (n->n_in && !in)) {
             ok = false;
             break;
@@ -692,7 +689,7 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
         for (int j = 0; j < n->n_in; j++) in[j] = val[n->in[j]->id];
         ok = ir_eval_node(n, in, val[n->id], d);
     }
-    if (!ok && kl_diag_ok(d)) kl_diag_error(d, "%s: out of memory evaluating the graph", g->source);
+    if (!ok && kl_diag_ok(d)) kl_diag_error(d, "%s: evaluating the graph failed", g->source);
     for (int i = 0; ok && i < g->n_results; i++)
         memcpy(fetches[i], val[g->results[i].node->id], ir_type_bytes(&g->results[i].node->type));
     for (int i = 0; val && i < g->n_nodes; i++)

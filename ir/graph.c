@@ -134,8 +134,7 @@ static void *grow(void *p, int *cap, int need, size_t elem)
     if (need <= *cap) return p;
     int c = *cap ? *cap * 2 : 16;
     while (c < need) c *= 2;
-    p = realloc(p, (size_t)c * elem);
-    if (!p) kl_die(__FILE__, __LINE__, "out of memory");
+    p = kl_realloc(NULL, p, (size_t)c, elem, "the graph's node list");
     *cap = c;
     return p;
 }
@@ -162,9 +161,8 @@ ir_node *ir_param(ir_graph *g, ir_type type, const char *name)
     n->type = type;
     n->attr.param.index = g->n_params;
     int cap = g->n_params; /* params grow one by one; keep arrays exact */
-    g->params = realloc(g->params, sizeof *g->params * (size_t)(cap + 1));
-    g->param_names = realloc(g->param_names, sizeof *g->param_names * (size_t)(cap + 1));
-    if (!g->params || !g->param_names) kl_die(__FILE__, __LINE__, "out of memory");
+    g->params = kl_realloc(NULL, g->params, (size_t)cap + 1, sizeof *g->params, "the graph's params");
+    g->param_names = kl_realloc(NULL, g->param_names, (size_t)cap + 1, sizeof *g->param_names, "the graph's params");
     g->params[g->n_params] = n;
     g->param_names[g->n_params] = n->name;
     g->n_params++;
@@ -261,7 +259,8 @@ static bool infer_window(const ir_graph *g, const ir_node *n, ir_type *out, kl_d
     if (conv) {
         const ir_type *w = &n->in[1]->type;
         ok = ok && w->rank == 4 && w->dtype == x->dtype && a.conv.groups > 0 && x->dims[3] % a.conv.groups == 0 &&
-             w->dims[2] * a.conv.groups == x->dims[3] && w->dims[3] % a.conv.groups == 0;
+             x->dims[3] / a.conv.groups == w->dims[2] && w->dims[3] % a.conv.groups == 0 &&
+             w->dims[0] <= KL_MAX_WINDOW && w->dims[1] <= KL_MAX_WINDOW; /* checked math: no product, kh fits int */
         if (ok) a.conv.kh = (int)w->dims[0], a.conv.kw = (int)w->dims[1], oc = w->dims[3];
         if (!ok) {
             kl_diag_error(d, "%s: %s: input %s and filter %s do not fit (groups %d)", g->source, node_label(n, lb, sizeof lb),
@@ -408,7 +407,7 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
             int64_t lo = n->attr.pad.lo[i], hi = n->attr.pad.hi[i];
             bool reflect = n->attr.pad.mode == IR_PAD_REFLECT || n->attr.pad.mode == IR_PAD_SYMMETRIC;
             int64_t lim = n->attr.pad.mode == IR_PAD_REFLECT ? a->dims[i] - 1 : a->dims[i];
-            if (lo < 0 || hi < 0 || (reflect && (lo > lim || hi > lim))) {
+            if (lo < 0 || hi < 0 || lo > KL_MAX_BYTES || hi > KL_MAX_BYTES || (reflect && (lo > lim || hi > lim))) {
                 kl_diag_error(d, "%s: %s: bad padding %lld/%lld on axis %d of %s", g->source, node_label(n, lb, sizeof lb),
                               (long long)lo, (long long)hi, i, ir_type_str(a, ta, sizeof ta));
                 return false;

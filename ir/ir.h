@@ -44,6 +44,30 @@ void kl_diag_clear(kl_diag *d);
 #define KL_ASSERT(c) ((c) ? (void)0 : kl_die(__FILE__, __LINE__, #c))
 _Noreturn void kl_die(const char *file, int line, const char *what);
 
+/* ---- memory -------------------------------------------------------------- */
+
+/* Every heap allocation of the library goes through these (ir/arena.c).
+ * With a kl_diag they report failure there ("cannot allocate 64 GiB for the
+ * temp arena") and return NULL: use that wherever the size follows from the
+ * model (tensors, arenas, per-node tables), and fail the call.  With d NULL
+ * the caller has no error channel (arena chunks, graph arrays, diagnostic
+ * text); a failure then aborts through kl_die naming the size, instead of
+ * writing through NULL.  Counts are multiplied with an overflow check. */
+void *kl_malloc(kl_diag *d, size_t size, const char *what);
+void *kl_calloc(kl_diag *d, size_t count, size_t size, const char *what);
+void *kl_realloc(kl_diag *d, void *p, size_t count, size_t size, const char *what); /* p kept on failure */
+void *kl_aligned_alloc(kl_diag *d, size_t size, const char *what); /* 64-byte aligned, size rounded up */
+char *kl_strdup(kl_diag *d, const char *s);
+/* "64 GiB", "1.5 MiB", "300 bytes" into buf; returns buf. */
+char *kl_format_bytes(char *buf, size_t n, uint64_t bytes);
+
+/* Compile-time limits (docs/architecture.md, "Errors and limits"): a value,
+ * a constant or the temp arena above KL_MAX_BYTES is refused with the node
+ * named; window attributes (pads, strides, dilations, kernel sizes) must lie
+ * in [0, KL_MAX_WINDOW]. */
+#define KL_MAX_BYTES ((int64_t)1 << 40)
+#define KL_MAX_WINDOW ((int64_t)1 << 24)
+
 /* ---- arena -------------------------------------------------------------- */
 
 typedef struct kl_arena kl_arena;

@@ -137,8 +137,8 @@ static void check_lists(vctx *v)
 
 bool ir_verify(const ir_graph *g, kl_diag *d)
 {
-    vctx v = {g, d, 0, calloc((size_t)g->next_id + 1, sizeof *v.at), calloc((size_t)g->next_id + 1, sizeof *v.pos)};
-    if (!v.at || !v.pos) kl_die(__FILE__, __LINE__, "out of memory");
+    vctx v = {g, d, 0, kl_calloc(NULL, (size_t)g->next_id + 1, sizeof *v.at, "the verifier"),
+              kl_calloc(NULL, (size_t)g->next_id + 1, sizeof *v.pos, "the verifier")};
     bool planned = false, stored = false;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];

@@ -99,9 +99,13 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
 {
     separate_fetches(g, ctx);
     set_stores(g);
-    int *pos = calloc((size_t)g->next_id, sizeof *pos), *last = calloc((size_t)g->next_id, sizeof *last);
-    buf *bufs = calloc(2 * (size_t)g->n_nodes + 1, sizeof *bufs);
-    if (!pos || !last || !bufs) kl_die(__FILE__, __LINE__, "out of memory");
+    int *pos = kl_calloc(ctx->diag, (size_t)g->next_id + 1, sizeof *pos, "buffer assignment");
+    int *last = kl_calloc(ctx->diag, (size_t)g->next_id + 1, sizeof *last, "buffer assignment");
+    buf *bufs = kl_calloc(ctx->diag, 2 * (size_t)g->n_nodes + 1, sizeof *bufs, "buffer assignment");
+    if (!pos || !last || !bufs) {
+        free(pos), free(last), free(bufs);
+        return false;
+    }
     for (int i = 0; i < g->n_nodes; i++) pos[g->nodes[i]->id] = i, last[g->nodes[i]->id] = i;
     /* A value is read when the kernel of any computing user runs. */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -138,6 +142,12 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
         if (*bufs[i].at + bufs[i].size > top) top = *bufs[i].at + bufs[i].size;
     }
     g->temp_size = top;
+    if (top > KL_MAX_BYTES) { /* each value is within the limit (passes/infer.c), their sum need not be */
+        char b[32];
+        kl_diag_error(ctx->diag, "%s: the temp arena would need %s, above Kiln's limit of 1 TiB (largest buffer: "
+                                 "node '%s', %lld bytes)", g->source, kl_format_bytes(b, sizeof b, (uint64_t)top),
+                      bufs[0].node->name ? bufs[0].node->name : "?", (long long)bufs[0].size);
+    }
     pass_count(ctx, "bufassign", "temp buffers", nb);
     pass_count(ctx, "bufassign", "temp bytes", (long)top);
     pass_count(ctx, "bufassign", "bytes without reuse", (long)unshared);

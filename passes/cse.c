@@ -54,8 +54,8 @@ bool pass_cse(ir_graph *g, pass_ctx *ctx)
 {
     size_t cap = 16;
     while (cap < (size_t)g->n_nodes * 2) cap *= 2;
-    ir_node **table = calloc(cap, sizeof *table);
-    if (!table) kl_die(__FILE__, __LINE__, "out of memory");
+    ir_node **table = kl_calloc(ctx->diag, cap, sizeof *table, "common subexpression elimination");
+    if (!table) return false;
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];

@@ -31,8 +31,8 @@ bool pass_fold(ir_graph *g, pass_ctx *ctx)
         if (n->n_in > 64) continue;
         for (int j = 0; j < n->n_in; j++) in[j] = n->in[j]->data;
         size_t bytes = ir_type_bytes(&n->type);
-        void *out = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-        if (!out) continue;
+        void *out = aligned_alloc(64, (bytes + 63) & ~(size_t)63); /* bytes <= FOLD_MAX_BYTES */
+        if (!out) continue; /* no memory to fold: the node is computed at run time instead */
         kl_diag quiet = {0};
         if (!ir_eval_node(n, in, out, &quiet)) {
             kl_diag_clear(&quiet); /* leave it to codegen, which reports properly */

@@ -84,9 +84,13 @@ static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
 
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
-    fuse_state s = {calloc((size_t)g->next_id, sizeof(ir_node *)), calloc((size_t)g->next_id, 1),
-                    calloc((size_t)g->next_id, 1), calloc((size_t)g->next_id, sizeof(int64_t))};
-    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces) kl_die(__FILE__, __LINE__, "out of memory");
+    size_t ids = (size_t)g->next_id + 1;
+    fuse_state s = {kl_calloc(ctx->diag, ids, sizeof(ir_node *), "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion"),
+                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, sizeof(int64_t), "fusion")};
+    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces) {
+        free(s.users_kernel), free(s.conflict), free(s.has_contraction), free(s.pieces);
+        return false;
+    }
     for (int i = 0; i < g->n_results; i++) s.conflict[g->results[i].node->id] = 1;
     bool fusing = ctx->opt_level >= 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {

@@ -114,8 +114,7 @@ static ir_node *fold_scale_into_weights(ir_graph *g, ir_node *n)
         int64_t cols = c->type.dims[c->type.rank - 1];
         if (!w || w->type.dtype != KL_F32 || !per_column_scale(s, c->type.rank, cols) || uses_of(g, c) != 1) continue;
         int64_t numel = ir_type_numel(&w->type);
-        float *scaled = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
-        if (!scaled) kl_die(__FILE__, __LINE__, "out of memory");
+        float *scaled = kl_calloc(NULL, (size_t)numel, sizeof(float), "scaled weights");
         const float *wd = w->data, *sd = s->data;
         bool trb = mm && c->attr.matmul.transpose_b, scalar = ir_type_numel(&s->type) == 1;
         int64_t k = mm ? c->in[1]->type.dims[c->in[1]->type.rank - (trb ? 1 : 2)] : 1;

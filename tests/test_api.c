@@ -159,3 +159,37 @@ Test(api, compile_object_and_header)
     expect_status(kiln_compile_object(m, &o, "/nonexistent/dir/x.o", NULL, NULL), KILN_ERR_BACKEND, "/nonexistent/dir/x.o", NULL);
     kiln_model_free(m);
 }
+
+/* A model whose temp arena (512 GiB) no machine here can allocate: kiln_jit
+ * says so before compiling, instead of writing through NULL. */
+Test(api, temp_arena_too_large)
+{
+    kiln_model *m = load(KILN_SOURCE_DIR "/tests/corpus/bad_onnx/expand_huge.onnx");
+    kiln_options o = opts(NULL, 0, NULL, 0);
+    kiln_program *p;
+    expect_status(kiln_jit(m, &o, &p), KILN_ERR_NOMEM, "expand_huge.onnx: temp arena of 512 GiB cannot be allocated", NULL);
+    cr_assert_null(p);
+    kiln_model_free(m);
+}
+
+/* Gather indices fed at run time: [-size, size) as ONNX defines (negative
+ * from the end); anything else is clamped to the nearest valid row, never
+ * read outside the data (docs/header-api.md, "Out-of-range indices"). */
+Test(api, gather_fed_indices_are_clamped)
+{
+    kiln_model *m = load(KILN_SOURCE_DIR "/tests/corpus/onnx/gather_fed.onnx");
+    kiln_options o = opts(NULL, 0, NULL, 0);
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &o, &p);
+    cr_assert_null(st, "%s", kiln_status_message(st));
+    float x[6] = {0, 1, 10, 11, 20, 21}, y[10];
+    int64_t idx[5] = {1, -1, 3, -7, INT64_MAX};
+    const void *in[] = {x, idx};
+    void *out[] = {y};
+    cr_assert_null(kiln_program_run(p, in, out, NULL));
+    const int rows[5] = {1, 2, 2, 0, 2}; /* 3 -> 2, -7 -> -4 -> 0, INT64_MAX -> 2 */
+    for (int i = 0; i < 5; i++)
+        cr_assert(y[2 * i] == x[2 * rows[i]] && y[2 * i + 1] == x[2 * rows[i] + 1], "row %d: %g %g", i, y[2 * i], y[2 * i + 1]);
+    kiln_program_free(p);
+    kiln_model_free(m);
+}

@@ -3,8 +3,9 @@
 # Idempotent and fast when everything is present: it asks dpkg first and
 # only calls apt-get for what is missing.
 set -eu
+# clang and its runtime libraries build the libFuzzer targets (tests/fuzz).
 pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
-      libopenblas-dev libcriterion-dev binutils libonnx-testdata
+      libopenblas-dev libcriterion-dev binutils libonnx-testdata clang libclang-rt-14-dev
       qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
       qemu-system-arm gcc-arm-none-eabi"
 missing=""

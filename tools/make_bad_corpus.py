@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Writes tests/corpus/: broken GraphDefs and .npy files every reader must reject
-cleanly, and small well-formed GraphDefs (tests/corpus/tf/) for the frontend tests.
+"""Writes tests/corpus/: broken GraphDefs, ONNX models and .npy files every reader
+must reject cleanly, and small well-formed GraphDefs (tests/corpus/tf/) for the
+frontend tests.
 
     python3 tools/make_bad_corpus.py
 
 Standard library only: protobuf is hand-encoded here, so each file is broken
 in exactly the way its name says.  Each .pb has a sibling .txt naming the
-fetch to ask for and a substring the error must contain.
+fetch to ask for and a substring the error must contain; each bad .onnx a
+sibling .txt with the kiln command to run (compile or run) and the substring.
 """
 import os
 import random
@@ -15,6 +17,7 @@ import struct
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_PB = os.path.join(ROOT, "tests", "corpus", "bad_pb")
 OUT_NPY = os.path.join(ROOT, "tests", "corpus", "bad_npy")
+OUT_ONNX = os.path.join(ROOT, "tests", "corpus", "bad_onnx")
 
 
 def varint(n):
@@ -141,8 +144,17 @@ CASES = {
                          "y", "out of range"),
     "tile_overflow": (placeholder("x", [2, 3]) + const_ints("m", DT_INT64, [2], [1 << 62, 1 << 62]) +
                       node("y", "Tile", ["x", "m"]), "y", "large"),
+    "huge_placeholder": (placeholder("x", [1 << 45, 1]) + node("y", "Exp", ["x"]), "y", "shape is too large"),
     "reshape_overflow": (placeholder("x", [2, 3]) + const_ints("sh", DT_INT64, [3], [1 << 62, 1 << 62, -1]) +
                          node("y", "Reshape", ["x", "sh"]), "y", "large"),
+}
+
+# GraphDefs that import cleanly and are refused by a pass (passes/infer.c's
+# limits): tests/corpus/bad_pb_passes/, same .txt format, run by cli.sh.
+PASS_CASES = {
+    "gather_const_oob": (placeholder("x", [3, 2]) + const_ints("i", DT_INT32, [2], [0, 3]) +
+                         const_ints("ax", DT_INT32, [], [0]) + node("y", "GatherV2", ["x", "i", "ax"]),
+                         "y", "node 'y' (gather): index 3 is out of range for axis 0 of size 3"),
 }
 
 
@@ -197,6 +209,108 @@ GOOD = {
 }
 
 
+# ---- ONNX ModelProto (field numbers from frontend/onnx/onnx.proto) ----------
+
+OX_FLOAT, OX_INT64 = 1, 7
+
+
+def ox_value_info(name, elem, dims):
+    tt = field(1, 0, elem) + field(2, 2, b"".join(field(1, 2, field(1, 0, d)) for d in dims))
+    return s(1, name) + field(2, 2, field(1, 2, tt))
+
+
+def ox_ints_attr(name, values):
+    return field(5, 2, s(1, name) + b"".join(field(8, 0, v) for v in values) + field(20, 0, 7))
+
+
+def ox_node(op, inputs, outputs, name=None, attrs=b""):
+    body = b"".join(s(1, i) for i in inputs) + b"".join(s(2, o) for o in outputs)
+    return field(1, 2, body + s(3, name or outputs[0]) + s(4, op) + attrs)
+
+
+def ox_tensor(name, elem, dims, raw):
+    return field(5, 2, b"".join(field(1, 0, d) for d in dims) + field(2, 0, elem) + s(8, name) + field(9, 2, raw))
+
+
+def ox_int64s(name, values):
+    return ox_tensor(name, OX_INT64, [len(values)], b"".join(struct.pack("<q", v) for v in values))
+
+
+def ox_floats(name, dims, values):
+    return ox_tensor(name, OX_FLOAT, dims, b"".join(struct.pack("<f", v) for v in values))
+
+
+def ox_model(graph, ir_version=8, opset=13, inputs=(), outputs=()):
+    g = graph + s(2, "g") + b"".join(field(11, 2, ox_value_info(*i)) for i in inputs)
+    g += b"".join(field(12, 2, ox_value_info(*o)) for o in outputs)
+    return field(1, 0, ir_version) + s(2, "make_bad_corpus") + field(7, 2, g) + field(8, 2, s(1, "") + field(2, 0, opset))
+
+
+def conv_model(pads):
+    return ox_model(ox_floats("w", [1, 1, 1, 1], [1.0]) +
+                    ox_node("Conv", ["x", "w"], ["y"], "conv", ox_ints_attr("pads", pads)),
+                    inputs=[("x", OX_FLOAT, [1, 1, 3, 3])], outputs=[("y", OX_FLOAT, [])])
+
+
+ADD = ox_model(ox_node("Add", ["x", "x"], ["y"], "add"), inputs=[("x", OX_FLOAT, [2, 3])],
+               outputs=[("y", OX_FLOAT, [2, 3])])
+ONNX_CASES = {
+    # name: (bytes, "compile"|"run", expected substring)
+    "expand_huge": (ox_model(ox_floats("one", [1, 1], [1.0]) + ox_int64s("shape", [1 << 19, 1 << 18]) +
+                             ox_node("Expand", ["one", "shape"], ["e"], "expand") +
+                             ox_node("ReduceSum", ["e"], ["y"], "sum"), outputs=[("y", OX_FLOAT, [])]),
+                    "run", "temp arena of 512 GiB cannot be allocated"),
+    "conv_pads_2e30": (conv_model([1 << 30] * 4), "compile", "node 'conv' (Conv): attribute 'pads'"),
+    "conv_pads_2e33": (conv_model([1 << 33] * 4), "compile", "node 'conv' (Conv): attribute 'pads'"),
+    "conv_pads_negative": (conv_model([-1, 0, 0, 0]), "compile", "node 'conv' (Conv): attribute 'pads'"),
+    "conv_strides_zero": (ox_model(ox_floats("w", [1, 1, 1, 1], [1.0]) +
+                                   ox_node("Conv", ["x", "w"], ["y"], "conv", ox_ints_attr("strides", [0, 1])),
+                                   inputs=[("x", OX_FLOAT, [1, 1, 3, 3])], outputs=[("y", OX_FLOAT, [])]),
+                          "compile", "node 'conv' (Conv): attribute 'strides'"),
+    "duplicate_producer": (ox_model(ox_node("Relu", ["x"], ["y"], "first") + ox_node("Neg", ["x"], ["y"], "second"),
+                                    inputs=[("x", OX_FLOAT, [2])], outputs=[("y", OX_FLOAT, [2])]),
+                           "compile", "node 'second' (Neg): output 'y' is also produced by node 'first'"),
+    "no_outputs": (ox_model(ox_node("Relu", ["x"], ["y"], "relu"), inputs=[("x", OX_FLOAT, [2])]),
+                   "compile", "the graph declares no outputs"),
+    "ir_version_999": (ox_model(ox_node("Relu", ["x"], ["y"], "relu"), ir_version=999,
+                                inputs=[("x", OX_FLOAT, [2])], outputs=[("y", OX_FLOAT, [2])]),
+                       "compile", "ir_version 999"),
+    "opset_999": (ox_model(ox_node("Relu", ["x"], ["y"], "relu"), opset=999,
+                           inputs=[("x", OX_FLOAT, [2])], outputs=[("y", OX_FLOAT, [2])]),
+                  "compile", "opset 999"),
+    "gather_const_oob": (ox_model(ox_int64s("idx", [0, 5]) + ox_node("Gather", ["x", "idx"], ["y"], "gather"),
+                                  inputs=[("x", OX_FLOAT, [3, 2])], outputs=[("y", OX_FLOAT, [2, 2])]),
+                         "compile", "node 'gather' (gather): index 5 is out of range"),
+    "truncated": (ADD[: len(ADD) * 2 // 3], "compile", "truncated or invalid ONNX ModelProto"),
+    "reshape_runtime_shape": (ox_model(ox_node("Reshape", ["x", "shape"], ["y"], "reshape"),
+                                       inputs=[("x", OX_FLOAT, [2, 3]), ("shape", OX_INT64, [2])],
+                                       outputs=[("y", OX_FLOAT, [3, 2])]),
+                              "compile", "node 'reshape' (Reshape): operand 'shape' must be a compile-time constant"),
+    "slice_runtime_starts": (ox_model(ox_int64s("ends", [2]) + ox_node("Slice", ["x", "starts", "ends"], ["y"], "slice"),
+                                      inputs=[("x", OX_FLOAT, [4]), ("starts", OX_INT64, [1])],
+                                      outputs=[("y", OX_FLOAT, [2])]),
+                             "compile", "node 'slice' (Slice): operand 'starts' must be a compile-time constant"),
+    "huge_input_dim": (ox_model(ox_floats("w", [1, 1, 1, 1], [1.0]) + ox_node("Conv", ["x", "w"], ["y"], "conv"),
+                                inputs=[("x", OX_FLOAT, [1, 1, 1 << 45, 1])], outputs=[("y", OX_FLOAT, [])]),
+                       "compile", "input 'x': dimension 2 is 35184372088832"),
+}
+# Well-formed ONNX models for tests/test_api.c (tests/corpus/onnx/).
+GOOD_ONNX = {
+    # Gather with the indices fed at run time: out-of-range indices are
+    # clamped (docs/header-api.md), never read outside the data.
+    "gather_fed": ox_model(ox_node("Gather", ["x", "idx"], ["y"], "gather"),
+                           inputs=[("x", OX_FLOAT, [3, 2]), ("idx", OX_INT64, [5])],
+                           outputs=[("y", OX_FLOAT, [5, 2])]),
+}
+
+# Crashers found by fuzzing, kept as they were found (not regenerated here):
+# the command and message their .txt gets.
+ONNX_KEPT = {
+    "softmax_null_operand": ("compile", "node 'y' (softmax): needs a floating-point operand"),
+    "reshape_shape_overflow": ("compile", "(Reshape): shape entry 9223372036854775807 makes the result larger"),
+}
+
+
 def npy(header, data=b"", magic=b"\x93NUMPY\x01\x00"):
     return magic + struct.pack("<H", len(header)) + header + data
 
@@ -227,6 +341,13 @@ def main():
             f.write(data)
         with open(os.path.join(OUT_PB, name + ".txt"), "w") as f:
             f.write("%s %s\n" % (fetch, want))
+    out_passes = os.path.join(ROOT, "tests", "corpus", "bad_pb_passes")
+    os.makedirs(out_passes, exist_ok=True)
+    for name, (data, fetch, want) in PASS_CASES.items():
+        with open(os.path.join(out_passes, name + ".pb"), "wb") as f:
+            f.write(data)
+        with open(os.path.join(out_passes, name + ".txt"), "w") as f:
+            f.write("%s %s\n" % (fetch, want))
     mlp = os.path.join(ROOT, "samples", "mlp", "mlp.pb")
     if os.path.exists(mlp):
         data = open(mlp, "rb").read()
@@ -239,10 +360,25 @@ def main():
     for name, data in GOOD.items():
         with open(os.path.join(out_good, name + ".pb"), "wb") as f:
             f.write(data)
+    os.makedirs(OUT_ONNX, exist_ok=True)
+    for name, (data, cmd, want) in ONNX_CASES.items():
+        with open(os.path.join(OUT_ONNX, name + ".onnx"), "wb") as f:
+            f.write(data)
+        with open(os.path.join(OUT_ONNX, name + ".txt"), "w") as f:
+            f.write("%s %s\n" % (cmd, want))
+    out_good_onnx = os.path.join(ROOT, "tests", "corpus", "onnx")
+    os.makedirs(out_good_onnx, exist_ok=True)
+    for name, data in GOOD_ONNX.items():
+        with open(os.path.join(out_good_onnx, name + ".onnx"), "wb") as f:
+            f.write(data)
+    for name, (cmd, want) in ONNX_KEPT.items():
+        with open(os.path.join(OUT_ONNX, name + ".txt"), "w") as f:
+            f.write("%s %s\n" % (cmd, want))
     for name, data in NPY.items():
         with open(os.path.join(OUT_NPY, name + ".npy"), "wb") as f:
             f.write(data)
-    print("wrote %d bad .pb, %d good .pb and %d .npy files" % (len(CASES) + 1, len(GOOD), len(NPY)))
+    print("wrote %d bad .pb, %d bad .onnx, %d good .pb, %d good .onnx and %d .npy files" %
+          (len(CASES) + 1, len(ONNX_CASES), len(GOOD), len(GOOD_ONNX), len(NPY)))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ typedef struct ox {
     const char **keys;
     ir_node **vals;
     size_t cap;
+    const char **out_keys; /* tensor name -> index of the node producing it (same cap) */
+    int *out_node;
+    const ox_node *failed; /* the node reported: its importer's follow-up errors are consequences */
     ir_node *outs[64]; /* extra outputs of the node at hand */
     int n_outs;
 } ox;
@@ -47,6 +50,8 @@ ir_node *ox_cast(ox *c, const ox_node *n, ir_node *x, kl_dtype to);
 ir_node *ox_scalar(ox *c, kl_dtype t, double v);
 ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm);
 int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max);
+/* v is a constant; else reports which graph input or runtime node it is. */
+bool ox_need_const(ox *c, const ox_node *n, const ir_node *v, const char *what);
 int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
 
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);

@@ -9,13 +9,68 @@
 
 #define MAX_TENSOR_BYTES ((size_t)1 << 31)
 
+/* The newest ONNX release Kiln knows (1.23): the IR version and the
+ * default domain's opset it defines.  Anything newer may change what an op
+ * means, so it is refused as ONNX Runtime refuses it. */
+#define ONNX_MAX_IR_VERSION 14
+#define ONNX_MAX_OPSET 28
+
+/* Reads a varint at *at; false if it runs past the end or over 10 bytes. */
+static bool read_varint(const uint8_t *p, size_t size, size_t *at, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70 && *at < size; shift += 7) {
+        uint8_t b = p[(*at)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return *out = v, true;
+    }
+    return false;
+}
+
+/* Content detection that survives truncation: the top-level fields are
+ * walked as far as they go, and a ModelProto's graph (field 7, bytes) or
+ * opset_import (field 8, bytes) marks ONNX.  A GraphDef has neither field
+ * (its top level is node = 1, library = 2, version = 3, versions = 4), so a
+ * damaged ONNX file is reported as ONNX rather than as "not a GraphDef". */
 bool onnx_is_model(const void *data, size_t size)
 {
-    if (!size) return false;
-    Kiln__Onnx__OxModel *pb = kiln__onnx__ox_model__unpack(NULL, size, data);
-    bool ok = pb && pb->graph && pb->ir_version > 0;
-    if (pb) kiln__onnx__ox_model__free_unpacked(pb, NULL);
-    return ok;
+    const uint8_t *p = data;
+    size_t at = 0;
+    while (at < size) {
+        uint64_t key, v;
+        if (!read_varint(p, size, &at, &key)) return false;
+        unsigned field = (unsigned)(key >> 3), wire = (unsigned)(key & 7);
+        if (wire == 2 && (field == 7 || field == 8)) return true;
+        if (wire == 0) {
+            if (!read_varint(p, size, &at, &v)) return false;
+        } else if (wire == 2) {
+            if (!read_varint(p, size, &at, &v) || v > size - at) return false;
+            at += (size_t)v;
+        } else if (wire == 1 || wire == 5) {
+            at += wire == 1 ? 8 : 4;
+        } else {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool check_versions(const Kiln__Onnx__OxModel *pb, const char *source, int64_t *opset, kl_diag *d)
+{
+    if (pb->ir_version < 1 || pb->ir_version > ONNX_MAX_IR_VERSION)
+        return kl_diag_error(d, "%s: ir_version %lld is not one ONNX defines (1 to %d, ONNX 1.23)", source,
+                             (long long)pb->ir_version, ONNX_MAX_IR_VERSION), false;
+    *opset = 1;
+    for (size_t i = 0; i < pb->n_opset_import; i++) {
+        const char *dom = pb->opset_import[i]->domain;
+        if (dom && *dom && strcmp(dom, "ai.onnx")) continue; /* other domains' ops are reported as unsupported */
+        int64_t v = pb->opset_import[i]->version;
+        if (v < 1 || v > ONNX_MAX_OPSET)
+            return kl_diag_error(d, "%s: default-domain opset %lld is not one ONNX defines (1 to %d, ONNX 1.23)", source,
+                                 (long long)v, ONNX_MAX_OPSET), false;
+        *opset = v;
+    }
+    return true;
 }
 
 bool onnx_model_load_buffer(const void *data, size_t size, const char *source, onnx_model **out, kl_diag *d)
@@ -24,17 +79,20 @@ bool onnx_model_load_buffer(const void *data, size_t size, const char *source, o
     Kiln__Onnx__OxModel *pb = size ? kiln__onnx__ox_model__unpack(NULL, size, data) : NULL;
     if (!pb || !pb->graph) {
         if (pb) kiln__onnx__ox_model__free_unpacked(pb, NULL);
-        kl_diag_error(d, "%s: not an ONNX model (protobuf parse failed or no graph)", source);
+        kl_diag_error(d, "%s: truncated or invalid ONNX ModelProto (%s)", source,
+                      pb ? "it has no graph" : "the protobuf does not parse");
         return false;
     }
-    onnx_model *m = calloc(1, sizeof *m);
-    m->pb = pb;
-    m->source = strdup(source);
-    m->opset = 1;
-    for (size_t i = 0; i < pb->n_opset_import; i++) {
-        const char *dom = pb->opset_import[i]->domain;
-        if (!dom || !*dom || !strcmp(dom, "ai.onnx")) m->opset = pb->opset_import[i]->version;
+    int64_t opset;
+    onnx_model *m = NULL;
+    if (!check_versions(pb, source, &opset, d) || !(m = kl_calloc(d, 1, sizeof *m, "the ONNX model")) ||
+        !(m->source = kl_strdup(d, source))) {
+        free(m);
+        kiln__onnx__ox_model__free_unpacked(pb, NULL);
+        return false;
     }
+    m->pb = pb;
+    m->opset = opset;
     *out = m;
     return true;
 }
@@ -47,8 +105,14 @@ void onnx_model_free(onnx_model *m)
     free(m);
 }
 
+/* One message per node: the first error says why the node cannot be
+ * imported; whatever its importer reports after that follows from it (a
+ * rank check after an operand that was not a constant, say) and would
+ * mislead, so it is dropped. */
 ir_node *ox_err(ox *c, const ox_node *n, const char *fmt, ...)
 {
+    if (c->failed == n) return NULL;
+    c->failed = n;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -95,8 +159,8 @@ static bool decode_tensor(const ox_tensor *t, const char *where, onnx_tensor *ou
     size_t es = kl_dtype_size(out->dtype), bytes = (size_t)numel * es;
     if (bytes > MAX_TENSOR_BYTES) return kl_diag_error(d, "%s: tensor '%s' too large", where, t->name), false;
     out->bytes = bytes;
-    out->data = calloc(1, bytes ? bytes : 1);
-    if (!out->data) return kl_diag_error(d, "%s: out of memory", where), false;
+    out->data = kl_calloc(d, 1, bytes, where);
+    if (!out->data) return false;
     if (t->raw_data.len) {
         if (t->raw_data.len != bytes) {
             free(out->data);
@@ -221,12 +285,34 @@ ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm)
     return ox_op(c, n, KL_OP_TRANSPOSE, 1, &x, &a, NULL);
 }
 
+/* Why v cannot serve as a compile-time constant, for messages. */
+static const char *not_constant_reason(const ir_node *v, char *buf, size_t size)
+{
+    if (v->op == KL_OP_PARAM) snprintf(buf, size, "it is the graph input '%s', known only at run time", v->name ? v->name : "?");
+    else snprintf(buf, size, "it is computed at run time (by node '%s', %s)", v->name ? v->name : "?", kl_op_name(v->op));
+    return buf;
+}
+
+bool ox_need_const(ox *c, const ox_node *n, const ir_node *v, const char *what)
+{
+    if (!v) return false; /* a missing operand: need() has said so */
+    if (v->op == KL_OP_CONST) return true;
+    char why[256];
+    ox_err(c, n, "operand '%s' must be a compile-time constant (Kiln compiles static shapes), but %s",
+           strncmp(what, "the ", 4) ? what : what + 4, not_constant_reason(v, why, sizeof why));
+    return false;
+}
+
 int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max)
 {
-    if (!v || v->op != KL_OP_CONST || (v->type.dtype != KL_I32 && v->type.dtype != KL_I64) || v->type.rank > 1)
-        return ox_err(c, n, "%s must be a constant int tensor (Kiln needs static shapes)", what), -1;
+    if (!ox_need_const(c, n, v, what)) return -1;
+    const char *name = strncmp(what, "the ", 4) ? what : what + 4;
+    char tb[64];
+    if ((v->type.dtype != KL_I32 && v->type.dtype != KL_I64) || v->type.rank > 1)
+        return ox_err(c, n, "operand '%s' must be an int32 or int64 scalar or vector, got %s", name,
+                      ir_type_str(&v->type, tb, sizeof tb)), -1;
     int64_t count = ir_type_numel(&v->type);
-    if (count > max) return ox_err(c, n, "%s has too many entries", what), -1;
+    if (count > max) return ox_err(c, n, "operand '%s' has %lld entries, at most %d are allowed", name, (long long)count, max), -1;
     for (int64_t i = 0; i < count; i++)
         out[i] = v->type.dtype == KL_I32 ? ((const int32_t *)v->data)[i] : ((const int64_t *)v->data)[i];
     return (int)count;

@@ -370,6 +370,8 @@ ir_node *ox_reshape_op(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
         if (dims[i] == 0 && !ox_attr_int(n, "allowzero", 0)) dims[i] = i < x->type.rank ? x->type.dims[i] : 0;
         if (dims[i] == -1 && infer < 0) infer = i;
         else if (dims[i] < 0) return ox_err(c, n, "bad shape entry %lld", (long long)dims[i]);
+        else if (dims[i] > KL_MAX_BYTES || (dims[i] && known > KL_MAX_BYTES / dims[i]))
+            return ox_err(c, n, "shape entry %lld makes the result larger than Kiln's limit of 1 TiB", (long long)dims[i]);
         else known *= dims[i];
     }
     if (infer >= 0) {
@@ -611,13 +613,18 @@ ir_node *ox_tile(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (!x) return NULL;
     if (ox_read_ints(c, n, need(c, n, in, n_in, 1), "repeats", m, IR_MAX_RANK) != x->type.rank) return ox_err(c, n, "repeats must match the rank");
     ir_type t = x->type;
-    for (int i = 0; i < t.rank; i++) t.dims[i] *= m[i] < 0 ? 0 : m[i];
+    for (int i = 0; i < t.rank; i++) {
+        int64_t k = m[i] < 0 ? 0 : m[i];
+        if (k && t.dims[i] > KL_MAX_BYTES / k) return ox_err(c, n, "repeats %lld make the result larger than Kiln's limit", (long long)k);
+        t.dims[i] *= k;
+    }
     return ox_op(c, n, KL_OP_TILE, 1, &x, NULL, &t);
 }
 
 static bool scalar_of(ox *c, const ox_node *n, ir_node *v, double *out)
 {
-    if (!v || v->op != KL_OP_CONST || ir_type_numel(&v->type) != 1) return ox_err(c, n, "needs constant scalars"), false;
+    if (!ox_need_const(c, n, v, v && v->op == KL_OP_PARAM && v->name ? v->name : "scalar")) return false;
+    if (ir_type_numel(&v->type) != 1) return ox_err(c, n, "needs constant scalars"), false;
     ir_node *d = ox_cast(c, n, v, KL_F64);
     if (!d || d->op != KL_OP_CONST) return false;
     *out = *(const double *)d->data;
@@ -630,10 +637,11 @@ ir_node *ox_range(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (!scalar_of(c, n, need(c, n, in, n_in, 0), &s) || !scalar_of(c, n, need(c, n, in, n_in, 1), &l) ||
         !scalar_of(c, n, need(c, n, in, n_in, 2), &dl))
         return NULL;
-    if (dl == 0 || fabs((l - s) / dl) > (1 << 24)) return ox_err(c, n, "bad range");
+    if (dl == 0 || !(fabs((l - s) / dl) <= (1 << 24))) return ox_err(c, n, "bad range"); /* NaN too */
     int64_t count = (int64_t)ceil((l - s) / dl);
     if (count < 0) count = 0;
-    double *v = malloc(sizeof *v * (size_t)(count + 1));
+    double *v = kl_calloc(c->d, (size_t)count + 1, sizeof *v, "a range");
+    if (!v) return NULL;
     for (int64_t i = 0; i < count; i++) v[i] = s + (double)i * dl;
     ir_node *r = ir_const(c->g, ir_type_make(KL_F64, 1, &count), v, NULL);
     free(v);
@@ -670,14 +678,15 @@ ir_node *ox_one_hot(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *idx = need(c, n, in, n_in, 0), *values = need(c, n, in, n_in, 2);
     double depth;
     if (!idx || !values || !scalar_of(c, n, need(c, n, in, n_in, 1), &depth)) return NULL;
-    if (depth < 0 || depth > (1 << 24) || ir_type_numel(&values->type) != 2) return ox_err(c, n, "bad depth or values");
+    if (!(depth >= 0 && depth <= (1 << 24)) || ir_type_numel(&values->type) != 2) return ox_err(c, n, "bad depth or values");
     const ir_type *t = &idx->type;
     if (t->rank >= IR_MAX_RANK) return ox_err(c, n, "rank too large");
     int ax = ox_axis(c, n, ox_attr_int(n, "axis", -1), t->rank + 1);
     if (ax < 0) return NULL;
     int64_t d = (int64_t)depth, idims[IR_MAX_RANK], rdims[IR_MAX_RANK];
     for (int i = 0, j = 0; i <= t->rank; i++) idims[i] = i == ax ? 1 : t->dims[j++], rdims[i] = i == ax ? d : 1;
-    int64_t *v = malloc(sizeof *v * (size_t)(d + 1));
+    int64_t *v = kl_calloc(c->d, (size_t)d + 1, sizeof *v, "a one-hot table");
+    if (!v) return NULL;
     for (int64_t i = 0; i < d; i++) v[i] = i;
     ir_node *range = ir_const(c->g, ir_type_make(KL_I64, t->rank + 1, rdims), v, NULL);
     free(v);
@@ -935,8 +944,9 @@ ir_node *ox_trilu(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (n_in > 1 && in[1] && ox_read_ints(c, n, in[1], "k", &k, 1) != 1) return NULL;
     bool upper = ox_attr_int(n, "upper", 1) != 0;
     int64_t rows = x->type.dims[x->type.rank - 2], cols = x->type.dims[x->type.rank - 1];
-    if (rows * cols > (1 << 24)) return ox_err(c, n, "matrix too large");
-    uint8_t *m = malloc((size_t)(rows * cols + 1));
+    if (cols && rows > (1 << 24) / cols) return ox_err(c, n, "matrix too large");
+    uint8_t *m = kl_calloc(c->d, (size_t)(rows * cols + 1), 1, "a triangle mask");
+    if (!m) return NULL;
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) m[i * cols + j] = upper ? j - i >= k : j - i <= k;
     ir_node *mask = ir_const(c->g, ir_type_make(KL_BOOL, 2, (int64_t[]){rows, cols}), m, NULL);
@@ -967,7 +977,8 @@ ir_node *ox_hardmax(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *am = ox_op(c, n, KL_OP_ARGMAX, 1, &v, &a, &t);
     int64_t kd[IR_MAX_RANK], rd[IR_MAX_RANK], dim = v->type.dims[vax];
     for (int i = 0; i < v->type.rank; i++) kd[i] = i == vax ? 1 : v->type.dims[i], rd[i] = i == vax ? dim : 1;
-    int64_t *iota = malloc(sizeof *iota * (size_t)(dim + 1));
+    int64_t *iota = kl_calloc(c->d, (size_t)dim + 1, sizeof *iota, "an index table");
+    if (!iota) return NULL;
     for (int64_t i = 0; i < dim; i++) iota[i] = i;
     ir_node *range = ir_const(c->g, ir_type_make(KL_I64, v->type.rank, rd), iota, NULL);
     free(iota);
@@ -1008,7 +1019,9 @@ ir_node *ox_eye_like(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     const ox_attr *d = ox_attr_get(n, "dtype");
     if (d && !ox_map_dtype((int)d->i, &dt)) return ox_err(c, n, "unsupported dtype");
     int64_t rows = x->type.dims[0], cols = x->type.dims[1], k = ox_attr_int(n, "k", 0);
-    double *v = calloc((size_t)(rows * cols + 1), sizeof *v);
+    if (cols && rows > (1 << 24) / cols) return ox_err(c, n, "matrix too large");
+    double *v = kl_calloc(c->d, (size_t)(rows * cols + 1), sizeof *v, "an identity matrix");
+    if (!v) return NULL;
     for (int64_t i = 0; i < rows; i++)
         if (i + k >= 0 && i + k < cols) v[i * cols + i + k] = 1;
     ir_node *e = ir_const(c->g, ir_type_make(KL_F64, 2, x->type.dims), v, NULL);
@@ -1098,7 +1111,8 @@ ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     int64_t d = x->type.dims[ax];
     if (d > 4096) return ox_err(c, n, "axis too long for the matrix form");
     bool excl = ox_attr_int(n, "exclusive", 0) != 0, rev = ox_attr_int(n, "reverse", 0) != 0;
-    double *m = calloc((size_t)(d * d + 1), sizeof *m);
+    double *m = kl_calloc(c->d, (size_t)(d * d + 1), sizeof *m, "a cumulative-sum matrix");
+    if (!m) return NULL;
     for (int64_t i = 0; i < d; i++) /* input i contributes to output j */
         for (int64_t j = 0; j < d; j++) m[i * d + j] = rev ? (excl ? i > j : i >= j) : (excl ? i < j : i <= j);
     ir_node *y = apply_along(c, n, x, ax, d, m);
@@ -1186,11 +1200,18 @@ ir_node *ox_resize(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *sc = n_in > si ? in[si] : NULL, *sz = opset(c) >= 11 && n_in > 3 ? in[3] : NULL, *ro = opset(c) >= 11 && n_in > 1 ? in[1] : NULL;
     if (sz && ir_type_numel(&sz->type) > 0) {
         if (ox_read_ints(c, n, sz, "sizes", sizes, IR_MAX_RANK) != r) return ox_err(c, n, "sizes must have %d entries", r);
+        for (int i = 0; i < r; i++)
+            if (sizes[i] < 0 || sizes[i] > (1 << 24)) return ox_err(c, n, "size %lld is out of range", (long long)sizes[i]);
         have_sizes = true;
     } else if (sc && ir_type_numel(&sc->type) > 0) {
-        ir_node *d = ox_cast(c, n, sc, KL_F64);
+        ir_node *d = ox_need_const(c, n, sc, "scales") ? ox_cast(c, n, sc, KL_F64) : NULL;
         if (!d || d->op != KL_OP_CONST || ir_type_numel(&d->type) != r) return ox_err(c, n, "scales must be a constant of %d entries", r);
-        for (int i = 0; i < r; i++) scales[i] = ((const double *)d->data)[i], sizes[i] = (int64_t)floor((double)x->type.dims[i] * scales[i]);
+        for (int i = 0; i < r; i++) {
+            scales[i] = ((const double *)d->data)[i];
+            double out = floor((double)x->type.dims[i] * scales[i]);
+            if (!(out >= 0 && out <= (1 << 24))) return ox_err(c, n, "scale %g gives an out-of-range size", scales[i]);
+            sizes[i] = (int64_t)out;
+        }
     } else {
         return ox_err(c, n, "needs constant scales or sizes");
     }
@@ -1207,12 +1228,13 @@ ir_node *ox_resize(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
         int64_t din = x->type.dims[ax], dout = sizes[ax];
         double scale = have_sizes ? (double)dout / (double)din : scales[ax];
         if (dout == din && scale == 1 && !crop) continue;
-        if (din * dout > (1 << 24)) return ox_err(c, n, "resize too large for the matrix form");
-        double *m = calloc((size_t)(din * dout + 1), sizeof *m);
+        if (dout && din > (1 << 24) / dout) return ox_err(c, n, "resize too large for the matrix form");
+        double *m = kl_calloc(c->d, (size_t)(din * dout + 1), sizeof *m, "a resize matrix");
+        if (!m) return NULL;
         bool ok = resize_matrix(c, n, din, dout, scale, roi[ax], roi[r + ax], m);
         if (ok) y = apply_along(c, n, y, ax, dout, m);
         if (ok && crop) { /* rows left empty are extrapolated positions */
-            uint8_t *keep = malloc((size_t)dout);
+            uint8_t *keep = kl_calloc(NULL, (size_t)dout, 1, "a crop mask");
             for (int64_t o = 0; o < dout; o++) {
                 keep[o] = 0;
                 for (int64_t i = 0; i < din; i++) keep[o] |= m[i * dout + o] != 0;

@@ -4,6 +4,11 @@
  * fetches need (back from the fetch names through producers), reports every
  * unsupported op among them at once, then imports them in order through the
  * table in onnx_ops.def.  Values live in a name -> IR node table.
+ *
+ * All input is untrusted: before anything is imported the walk checks what
+ * the importers assume (each tensor produced once, declared outputs, window
+ * attributes that fit the IR's int fields, declared input shapes within
+ * Kiln's limits) and says which node or input breaks it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +42,14 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static size_t slot_of(const ox *c, const char *name)
+static size_t slot_in(const char *const *keys, size_t cap, const char *name)
 {
-    size_t s = hash(name) & (c->cap - 1);
-    while (c->keys[s] && strcmp(c->keys[s], name)) s = (s + 1) & (c->cap - 1);
+    size_t s = hash(name) & (cap - 1);
+    while (keys[s] && strcmp(keys[s], name)) s = (s + 1) & (cap - 1);
     return s;
 }
+
+static size_t slot_of(const ox *c, const char *name) { return slot_in(c->keys, c->cap, name); }
 
 static ir_node *lookup(const ox *c, const char *name)
 {
@@ -87,33 +94,86 @@ static ir_node *feed_param(ox *c, const char *name)
     if (!s || s->n_dim > IR_MAX_RANK)
         return kl_diag_error(c->d, "%s: input '%s': unknown or too large rank; Kiln needs static shapes", c->m->source, name), NULL;
     int64_t dims[IR_MAX_RANK];
+    int64_t bytes = (int64_t)kl_dtype_size(dt);
     for (size_t i = 0; i < s->n_dim; i++) {
         if (s->dim[i]->value_case != KILN__ONNX__OX_DIM__VALUE_DIM_VALUE || s->dim[i]->dim_value < 0)
             return kl_diag_error(c->d, "%s: input '%s': dimension %zu is symbolic; Kiln needs static shapes", c->m->source, name, i), NULL;
         dims[i] = s->dim[i]->dim_value;
+        if (dims[i] > KL_MAX_BYTES || (dims[i] && bytes > KL_MAX_BYTES / dims[i]))
+            return kl_diag_error(c->d, "%s: input '%s': dimension %zu is %lld, which makes the input larger than Kiln's "
+                                 "limit of 1 TiB per tensor", c->m->source, name, i, (long long)dims[i]), NULL;
+        bytes *= dims[i];
     }
     return ir_param(c->g, ir_type_make(dt, (int)s->n_dim, dims), name);
 }
 
 /* The node producing `name`, or -1. */
-static int producer(const Kiln__Onnx__OxGraph *g, const char *name)
+static int producer(const ox *c, const char *name)
 {
+    size_t s = slot_in(c->out_keys, c->cap, name);
+    return c->out_keys[s] ? c->out_node[s] : -1;
+}
+
+/* ONNX graphs are SSA: a tensor is a graph input, an initializer or the
+ * output of one node.  Fills the producer table; a second definition is an
+ * error naming both (importing it would silently pick one). */
+static bool index_producers(ox *c)
+{
+    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
     for (size_t i = 0; i < g->n_node; i++)
-        for (size_t k = 0; k < g->node[i]->n_output; k++)
-            if (g->node[i]->output[k] && !strcmp(g->node[i]->output[k], name)) return (int)i;
-    return -1;
+        for (size_t k = 0; k < g->node[i]->n_output; k++) {
+            const char *name = g->node[i]->output[k];
+            if (!name || !*name) continue; /* an omitted optional output */
+            size_t s = slot_in(c->out_keys, c->cap, name);
+            if (c->out_keys[s]) {
+                const ox_node *first = g->node[c->out_node[s]];
+                ox_err(c, g->node[i], "output '%s' is also produced by node '%s' (%s)", name,
+                       first->name && *first->name ? first->name : first->output[0], first->op_type ? first->op_type : "?");
+                return false;
+            }
+            if (graph_input(g, name) || is_initializer(g, name)) {
+                ox_err(c, g->node[i], "output '%s' is also a graph %s", name, graph_input(g, name) ? "input" : "initializer");
+                return false;
+            }
+            c->out_keys[s] = name;
+            c->out_node[s] = (int)i;
+        }
+    return true;
 }
 
 static void mark_needed(ox *c, const char *name, unsigned char *needed)
 {
     const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
     if (!name || !*name || lookup(c, name)) return;
-    int p = producer(g, name);
+    int p = producer(c, name);
     if (p < 0 || needed[p]) return;
     needed[p] = 1;
     /* nodes are sorted, so walking inputs recursively stays shallow in
      * practice; the depth is bounded by the graph's node count */
     for (size_t k = 0; k < g->node[p]->n_input; k++) mark_needed(c, g->node[p]->input[k], needed);
+}
+
+/* Window ops keep pads, strides, dilations and kernel sizes in the IR's int
+ * fields: a value outside [lo, KL_MAX_WINDOW] would be truncated by the
+ * conversion (2^33 becomes 0) or make shapes negative, so it is refused
+ * here, before the importer converts it. */
+static bool window_attrs_fit(ox *c, const ox_node *n)
+{
+    static const struct { const char *name; int64_t lo; } attrs[] = {
+        {"pads", 0}, {"strides", 1}, {"dilations", 1}, {"kernel_shape", 1}, {"output_padding", 0}, {"group", 1},
+    };
+    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
+        const ox_attr *a = ox_attr_get(n, attrs[i].name);
+        if (!a) continue;
+        size_t count = a->n_ints ? a->n_ints : 1;
+        for (size_t k = 0; k < count; k++) {
+            int64_t v = a->n_ints ? a->ints[k] : a->i;
+            if (v < attrs[i].lo || v > KL_MAX_WINDOW)
+                return ox_err(c, n, "attribute '%s' has value %lld; it must lie in [%lld, %lld]", attrs[i].name,
+                              (long long)v, (long long)attrs[i].lo, (long long)KL_MAX_WINDOW) != NULL;
+        }
+    }
+    return true;
 }
 
 static bool import_node(ox *c, const ox_node *n)
@@ -125,6 +185,8 @@ static bool import_node(ox *c, const ox_node *n)
         if (!(in[k] = lookup(c, n->input[k]))) return ox_err(c, n, "input '%s' is not defined before use", n->input[k]) != NULL;
     }
     int op = find_op(n);
+    ox_import_fn fn = ox_ops[op].fn;
+    if ((fn == ox_conv || fn == ox_pool || fn == ox_conv_transpose) && !window_attrs_fit(c, n)) return false;
     c->n_outs = 0;
     ir_node *r = ox_ops[op].fn(c, n, in, (int)n->n_input, ox_ops[op].op);
     if (!r) {
@@ -149,9 +211,10 @@ static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char 
         if (!p) return false;
         bind(c, feeds[f], p); /* a fed initializer is overridden */
     }
-    unsigned char *needed = calloc(g->n_node + 1, 1);
+    unsigned char *needed = kl_calloc(c->d, g->n_node + 1, 1, "the ONNX node table");
+    if (!needed) return false;
     for (int f = 0; f < n_fetches; f++) {
-        if (!lookup(c, fetches[f]) && producer(g, fetches[f]) < 0) {
+        if (!lookup(c, fetches[f]) && producer(c, fetches[f]) < 0) {
             free(needed);
             return kl_diag_error(c->d, "%s: fetch '%s' is produced by no node", c->m->source, fetches[f]), false;
         }
@@ -172,29 +235,52 @@ static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char 
     return bad == 0;
 }
 
+/* The default feeds (declared inputs that are not initializers) and fetches
+ * (declared outputs), in arrays the caller frees. */
+static bool default_names(const Kiln__Onnx__OxGraph *g, const char *source, const char ***feeds, int *n_feeds,
+                          const char ***fetches, int *n_fetches, kl_diag *d)
+{
+    if (*n_feeds == 0) {
+        const char **f = kl_calloc(d, g->n_input + 1, sizeof *f, "the feed list");
+        if (!f) return false;
+        for (size_t i = 0; i < g->n_input; i++)
+            if (g->input[i]->name && !is_initializer(g, g->input[i]->name)) f[(*n_feeds)++] = g->input[i]->name;
+        *feeds = f;
+    }
+    if (*n_fetches == 0) {
+        if (g->n_output == 0)
+            return kl_diag_error(d, "%s: the graph declares no outputs; name the tensors to compute as fetches "
+                                    "(kiln --fetch NAME)", source), false;
+        const char **f = kl_calloc(d, g->n_output + 1, sizeof *f, "the fetch list");
+        if (!f) return false;
+        for (size_t i = 0; i < g->n_output; i++) f[(*n_fetches)++] = g->output[i]->name ? g->output[i]->name : "";
+        *fetches = f;
+    }
+    return true;
+}
+
 ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                       int n_fetches, kl_diag *d)
 {
     const Kiln__Onnx__OxGraph *g = m->pb->graph;
     const char **dflt_feeds = NULL, **dflt_fetches = NULL;
-    if (n_feeds == 0) { /* declared inputs that are not initializers */
-        dflt_feeds = calloc(g->n_input + 1, sizeof *dflt_feeds);
-        for (size_t i = 0; i < g->n_input; i++)
-            if (g->input[i]->name && !is_initializer(g, g->input[i]->name)) dflt_feeds[n_feeds++] = g->input[i]->name;
-        feeds = dflt_feeds;
-    }
-    if (n_fetches == 0) {
-        dflt_fetches = calloc(g->n_output + 1, sizeof *dflt_fetches);
-        for (size_t i = 0; i < g->n_output; i++) dflt_fetches[n_fetches++] = g->output[i]->name;
-        fetches = dflt_fetches;
-    }
+    bool own_feeds = n_feeds == 0, own_fetches = n_fetches == 0;
+    bool ok = default_names(g, m->source, &dflt_feeds, &n_feeds, &dflt_fetches, &n_fetches, d);
+    if (own_feeds) feeds = dflt_feeds;
+    if (own_fetches) fetches = dflt_fetches;
     size_t cap = 64;
     size_t names = g->n_initializer + g->n_input + 1;
     for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
     while (cap < names * 2) cap *= 2;
-    ox c = {.m = m, .g = ir_graph_new(m->source), .d = d, .keys = calloc(cap, sizeof(char *)),
-            .vals = calloc(cap, sizeof(ir_node *)), .cap = cap};
-    bool ok = import_all(&c, feeds, n_feeds, fetches, n_fetches);
+    ox c = {.m = m, .g = ir_graph_new(m->source), .d = d, .cap = cap};
+    if (ok) {
+        c.keys = kl_calloc(d, cap, sizeof(char *), "the ONNX value table");
+        c.vals = kl_calloc(d, cap, sizeof(ir_node *), "the ONNX value table");
+        c.out_keys = kl_calloc(d, cap, sizeof(char *), "the ONNX value table");
+        c.out_node = kl_calloc(d, cap, sizeof(int), "the ONNX value table");
+        ok = c.keys && c.vals && c.out_keys && c.out_node && index_producers(&c);
+    }
+    ok = ok && import_all(&c, feeds, n_feeds, fetches, n_fetches);
     for (int f = 0; ok && f < n_fetches; f++) {
         ir_node *v = lookup(&c, fetches[f]);
         if (!v) kl_diag_error(d, "%s: fetch '%s' has no value", m->source, fetches[f]), ok = false;
@@ -202,6 +288,8 @@ ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds
     }
     free(c.keys);
     free(c.vals);
+    free(c.out_keys);
+    free(c.out_node);
     free(dflt_feeds);
     free(dflt_fetches);
     if (!ok) {

@@ -34,8 +34,8 @@ static bool index_nodes(tf_model *m, kl_diag *d)
     size_t n = m->pb->n_node;
     m->table_size = 16;
     while (m->table_size < n * 2) m->table_size *= 2;
-    m->table = malloc(sizeof *m->table * m->table_size);
-    if (!m->table) return kl_diag_error(d, "%s: out of memory", m->source), false;
+    m->table = kl_calloc(d, m->table_size, sizeof *m->table, "the GraphDef index");
+    if (!m->table) return false;
     memset(m->table, 0xff, sizeof *m->table * m->table_size);
     for (size_t i = 0; i < n; i++) {
         const char *name = m->pb->node[i]->name;
@@ -59,10 +59,13 @@ bool tf_model_load_buffer(const void *data, size_t size, const char *source, tf_
         kiln__tf__tf_graph__free_unpacked(pb, NULL);
         return kl_diag_error(d, "%s: GraphDef has no nodes", source), false;
     }
-    tf_model *m = calloc(1, sizeof *m);
+    tf_model *m = kl_calloc(d, 1, sizeof *m, "the GraphDef index");
+    if (!m) {
+        kiln__tf__tf_graph__free_unpacked(pb, NULL);
+        return false;
+    }
     m->pb = pb;
-    m->source = strdup(source);
-    if (!index_nodes(m, d)) {
+    if (!(m->source = kl_strdup(d, source)) || !index_nodes(m, d)) {
         tf_model_free(m);
         return false;
     }
@@ -76,11 +79,11 @@ bool tf_model_load(const char *path, tf_model **out, kl_diag *d)
     FILE *f = fopen(path, "rb");
     if (!f) return kl_diag_error(d, "%s: cannot open: %s", path, strerror(errno)), false;
     size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = kl_malloc(d, cap, "the model file");
     for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
         len += got;
         if (len == cap && cap < MAX_FILE_BYTES) {
-            unsigned char *b = realloc(buf, cap *= 2);
+            unsigned char *b = kl_realloc(d, buf, cap *= 2, 1, "the model file");
             if (!b) free(buf);
             buf = b;
         } else if (len == cap) {

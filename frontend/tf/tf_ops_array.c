@@ -150,7 +150,7 @@ ir_node *imp_pack(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (ax < 0) return NULL;
     int64_t dims[IR_MAX_RANK];
     for (int i = 0, j = 0; i <= t->rank; i++) dims[i] = i == ax ? 1 : t->dims[j++];
-    ir_node **parts = malloc(sizeof *parts * (size_t)n_in);
+    ir_node **parts = kl_calloc(NULL, (size_t)n_in, sizeof *parts, "a pack");
     bool ok = true;
     for (int i = 0; i < n_in && ok; i++) ok = (parts[i] = tf_reshape(c, n, in[i], t->rank + 1, dims)) != NULL;
     ir_node *r = ok ? concat(c, n, parts, n_in, ax) : NULL;
@@ -357,7 +357,7 @@ ir_node *imp_range(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (delta == 0 || !isfinite(steps) || steps > (1 << 24)) return tf_err(c, n, "bad range");
     int64_t count = (int64_t)((limit - start) / delta + 0.999999999);
     if (count < 0) count = 0;
-    double *v = malloc(sizeof *v * (size_t)(count + 1));
+    double *v = kl_calloc(NULL, (size_t)count + 1, sizeof *v, "a range");
     for (int64_t i = 0; i < count; i++) v[i] = start + (double)i * delta;
     ir_node *d = ir_const(c->g, ir_type_make(KL_F64, 1, &count), v, NULL);
     free(v);
@@ -394,7 +394,7 @@ ir_node *imp_one_hot(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
         idims[i] = i == ax ? 1 : t->dims[j++];
         rdims[i] = i == ax ? depth : 1;
     }
-    int64_t *v = malloc(sizeof *v * (size_t)(depth + 1));
+    int64_t *v = kl_calloc(NULL, (size_t)depth + 1, sizeof *v, "a one-hot table");
     for (int64_t i = 0; i < depth; i++) v[i] = i;
     ir_node *range = int_const(c, n, t->dtype, t->rank + 1, rdims, v);
     free(v);
@@ -416,7 +416,7 @@ ir_node *imp_where(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     int64_t count = 0, total = ir_type_numel(t), idx[IR_MAX_RANK] = {0};
     const uint8_t *v = b->data;
     for (int64_t i = 0; i < total; i++) count += v[i] != 0;
-    int64_t *out = malloc(sizeof *out * (size_t)(count * t->rank + 1)), k = 0;
+    int64_t *out = kl_calloc(NULL, (size_t)(count * t->rank + 1), sizeof *out, "the indices of Where"), k = 0;
     for (int64_t i = 0; i < total; i++) {
         if (v[i]) memcpy(out + k++ * t->rank, idx, sizeof *out * (size_t)t->rank);
         for (int d = t->rank - 1; d >= 0 && ++idx[d] == t->dims[d]; d--) idx[d] = 0;

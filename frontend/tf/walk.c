@@ -310,8 +310,8 @@ static int by_index(const void *a, const void *b) { return *(const int *)a - *(c
 static int sink_nodes(const tf_model *m, const char ***out)
 {
     size_t n = m->pb->n_node;
-    unsigned char *used = calloc(n, 1);
-    *out = calloc(n + 1, sizeof **out);
+    unsigned char *used = kl_calloc(NULL, n, 1, "the sink list");
+    *out = kl_calloc(NULL, n + 1, sizeof **out, "the sink list");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < m->pb->node[i]->n_input; k++) {
             const char *in = m->pb->node[i]->input[k];

@@ -47,6 +47,7 @@ typedef enum kiln_code {
     KILN_ERR_UNSUPPORTED, /* ops, dtypes or attributes Kiln does not handle */
     KILN_ERR_INVALID,     /* a bad argument: unknown feed name, shape mismatch, ... */
     KILN_ERR_BACKEND,     /* LLVM failed to generate code */
+    KILN_ERR_NOMEM,       /* memory for a buffer (e.g. the JIT's temp arena) could not be allocated */
 } kiln_code;
 
 typedef struct kiln_status kiln_status;

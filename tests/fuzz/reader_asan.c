@@ -7,8 +7,12 @@
  * imports (all placeholders as feeds, the graph's sinks as fetches) and also
  * feeds the IR text parser with mutated pass tests.  A failure must come
  * with a message; anything else (a crash, a sanitizer report) fails the run.
+ * Models that import (the valid ones and their mutations) are also compiled
+ * through the passes into a verified LLVM module (pipeline_check.c), up to
+ * COMPILES_PER_FILE per source file and COMPILES in all, so the stage stays
+ * within about a minute on two cores.
  *
- *   reader_asan SOURCE_DIR [MUTATIONS_PER_FILE]
+ *   reader_asan SOURCE_DIR [MUTATIONS_PER_FILE [COMPILES]]
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -18,9 +22,34 @@
 
 #include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
+#include "pipeline_check.h"
 #include "tools/kiln/npy.h"
 
 static int checked, rejected, bad;
+
+/* ---- the compile stage -------------------------------------------------- */
+
+#define COMPILES_PER_FILE 100
+static int compiles_left = 5000, compiled, compile_rejected;
+static char compile_file[256]; /* the source file the per-file count is for */
+static int compile_file_count;
+
+static void try_compile(const unsigned char *data, size_t n, const char *what)
+{
+    if (strcmp(compile_file, what)) snprintf(compile_file, sizeof compile_file, "%s", what), compile_file_count = 0;
+    if (compiles_left <= 0 || compile_file_count >= COMPILES_PER_FILE) return;
+    char why[600];
+    switch (pc_compile(data, n, what, (compiles_left--) % 3, why, sizeof why)) {
+    case PC_SKIPPED: compiles_left++; return; /* did not import or too big: costs nothing */
+    case PC_REJECTED: compile_rejected++; break;
+    case PC_COMPILED: compiled++; break;
+    case PC_BUG:
+        fprintf(stderr, "FAIL: %s: compiling: %s\n", what, why);
+        bad++;
+        break;
+    }
+    compile_file_count++;
+}
 
 /* READER_ASAN_TRACE=FILE writes every mutated input to FILE before trying
  * it, so after a sanitizer stops the run FILE holds the input to replay
@@ -105,6 +134,7 @@ static void try_graph(const unsigned char *data, size_t n, const char *what, int
     try_import(m, NULL, 0, NULL, 0, what);
     try_guesses(m, what, guesses, mutated);
     tf_model_free(m);
+    try_compile(data, n, what);
 }
 
 /* ONNX: model import with default feeds/fetches, and the tensor reader. */
@@ -124,9 +154,11 @@ static void try_onnx(const unsigned char *data, size_t n, const char *what)
     ir_graph *g = onnx_import(m, NULL, 0, NULL, 0, &d);
     if (!g) expect_message(&d, what);
     else if (!ir_verify(g, &d)) fprintf(stderr, "FAIL: %s imports to invalid IR: %s\n", what, d.text), bad++;
+    bool imported = g != NULL;
     ir_graph_free(g);
     kl_diag_clear(&d);
     onnx_model_free(m);
+    if (imported) try_compile(data, n, what);
 }
 
 static void try_ir_text(const unsigned char *data, size_t n, const char *what)
@@ -208,6 +240,17 @@ static void onnx_file(const char *path, const char *name, int mutations)
     unsigned char *b = read_all(path, &n);
     if (!b) return;
     try_onnx(b, n, name);
+    free(b);
+}
+
+/* The broken ONNX models also seed mutations: each is one edit from a
+ * model that reaches the importer's checks. */
+static void onnx_mutated_file(const char *path, const char *name, int mutations)
+{
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    if (!b) return;
+    mutate_and_try(b, n, name, mutations, 2);
     free(b);
 }
 
@@ -294,6 +337,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) return fprintf(stderr, "usage: reader_asan SOURCE_DIR [MUTATIONS]\n"), 2;
     int mutations = argc > 2 ? atoi(argv[2]) : 300;
+    if (argc > 3) compiles_left = atoi(argv[3]);
     trace = getenv("READER_ASAN_TRACE");
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/tests/corpus/bad_pb", argv[1]);
@@ -313,6 +357,9 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/tests/passes", argv[1]);
     each_file(dir, ".kir", kir_file, mutations);
     onnx_models(mutations);
-    printf("reader_asan: %d inputs checked, %d rejected with a message, %d problems\n", checked, rejected, bad);
+    snprintf(dir, sizeof dir, "%s/tests/corpus/bad_onnx", argv[1]);
+    each_file(dir, ".onnx", onnx_mutated_file, mutations / 10);
+    printf("reader_asan: %d inputs checked, %d rejected with a message; %d compiled, %d refused by a pass or "
+           "codegen with a message; %d problems\n", checked, rejected, compiled, compile_rejected, bad);
     return bad ? 1 : 0;
 }

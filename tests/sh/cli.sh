@@ -63,7 +63,8 @@ for fx in "$src"/tests/fixtures/*/; do
     expect_error "$(basename "$fx")" "$want" "$kiln" compile "$fx/model.pb" $fetches -o "$tmp/e.o"
 done
 # the broken-file corpus (tools/make_bad_corpus.py): each .txt says the fetch and the expected words
-for f in "$src"/tests/corpus/bad_pb/*.pb; do
+# (bad_pb_passes: models that import and are refused by a pass's limits)
+for f in "$src"/tests/corpus/bad_pb/*.pb "$src"/tests/corpus/bad_pb_passes/*.pb; do
     read -r fetch want <"${f%.pb}.txt"
     expect_error "corpus $(basename "$f")" "$want" "$kiln" compile "$f" --fetch "$fetch" -o "$tmp/c.o"
 done

@@ -21,5 +21,19 @@ check "missing feeds are named" 'grep -q "give each as --feed NAME=FILE: x y" "$
 check "compile writes object and header" 'grep -q "int add_run(const float \*x, const float \*y, float \*sum, void \*temp);" "$tmp/add.h" && [ -s "$tmp/add.o" ]'
 "$kiln" compile /usr/include/onnx/backend/test/data/node/test_nonmaxsuppression_center_point_box_format/model.onnx -o "$tmp/n.o" 2>"$tmp/u.txt"
 check "unsupported ONNX op named" 'grep -q "unsupported op NonMaxSuppression" "$tmp/u.txt"'
+# the broken-model corpus (tools/make_bad_corpus.py): each .txt names the kiln
+# command and the words the error must contain; the exit must be non-zero
+# but not a signal, and every stderr line a "kiln: " line naming the file.
+for f in "$src"/tests/corpus/bad_onnx/*.onnx; do
+    read -r cmd want <"${f%.onnx}.txt"
+    name=$(basename "$f")
+    if [ "$cmd" = run ]; then out="--out-dir $tmp/b"; else out="-o $tmp/b.o"; fi
+    # shellcheck disable=SC2086
+    "$kiln" "$cmd" "$f" $out >/dev/null 2>"$tmp/b.txt"
+    rc=$?
+    check "corpus $name: exit $rc (want 1..127)" '[ $rc -ne 0 ] && [ $rc -lt 128 ]'
+    check "corpus $name: message '$want'" 'grep -F -- "$want" "$tmp/b.txt" | grep -qF "$name"'
+    check "corpus $name: only kiln: lines" '! grep -v "^kiln: " "$tmp/b.txt" | grep -q .'
+done
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -1,0 +1,7 @@
+
+8
+xPlaceholder*
+dtype0*
+shape:€€€€€€
+
+yExpx
