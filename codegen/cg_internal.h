@@ -96,6 +96,7 @@ LLVMValueRef cg_log(cg *c, LLVMValueRef x);
 LLVMValueRef cg_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x);
 LLVMValueRef cg_erf(cg *c, LLVMValueRef x);
+LLVMValueRef cg_erfc(cg *c, LLVMValueRef x);
 LLVMValueRef cg_sincos(cg *c, LLVMValueRef x, bool cosine);
 LLVMValueRef cg_atan(cg *c, LLVMValueRef x);
 LLVMValueRef cg_softplus(cg *c, LLVMValueRef x);

@@ -174,6 +174,7 @@ static double f_unary(kl_op op, double x)
     case KL_OP_CEIL: return ceil(x);
     case KL_OP_ROUND: return nearbyint(x); /* default rounding: half to even */
     case KL_OP_ERF: return erf(x);
+    case KL_OP_ERFC: return erfc(x);
     case KL_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     case KL_OP_ELU: return x > 0 ? x : expm1(x);
     case KL_OP_NOT: return x == 0;
@@ -626,7 +627,7 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_COPY: case KL_OP_CAST: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT:
     case KL_OP_RSQRT: case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU:
     case KL_OP_RELU6: case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX:
-    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS:
+    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_ERFC: case KL_OP_SOFTPLUS:
     case KL_OP_ELU: case KL_OP_NOT: case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_POW: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_AND:
     case KL_OP_OR: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER: case KL_OP_GREATER_EQUAL:
     case KL_OP_EQUAL: case KL_OP_NOT_EQUAL: case KL_OP_SELECT:

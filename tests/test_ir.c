@@ -185,7 +185,7 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     case KL_OP_CAST: return ir_cast(g, x, KL_I32, "cast");
     case KL_OP_COPY: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT: case KL_OP_RSQRT:
     case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU: case KL_OP_RELU6:
-    case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS: case KL_OP_ELU:
+    case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_ERFC: case KL_OP_SOFTPLUS: case KL_OP_ELU:
     case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX:
         return ir_unary(g, op, x, NULL, d);
     case KL_OP_NOT: return ir_unary(g, op, b, NULL, d);

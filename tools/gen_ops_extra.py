@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Fixtures for the ops of issue 9 ("the ops real models hit"): tests/fixtures/ops_<case>/.
+
+    tools/.venv/bin/python tools/gen_ops_extra.py [--only SUBSTRING]
+
+Same conventions as tools/gen_ops.py (one small graph per case, TensorFlow's
+outputs as references, exact comparison for ints and bools); cases built
+from Keras layers are frozen like tools/gen_models.py's models.  Seeds are
+fixed per case, so a rerun rewrites identical files.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_fixtures import Case, tf, tf1, np  # noqa: E402
+
+GRAPH_CASES = []  # (name, doc, build(Case) -> fetched tensors, tol, seed)
+KERAS_CASES = []  # (name, doc, function() -> (keras model, input shape), tol, seed)
+
+
+def case(name, doc, build, tol=None, seed=None):
+    GRAPH_CASES.append((name, doc, build, tol, 2000 + len(GRAPH_CASES) if seed is None else seed))
+
+
+def keras_case(name, doc, make, tol="1e-4 1e-5", seed=None):
+    KERAS_CASES.append((name, doc, make, tol, 3000 + len(KERAS_CASES) if seed is None else seed))
+
+
+def ph(c, name, value, dtype=tf.float32):
+    p = tf1.placeholder(dtype, value.shape, name=name)
+    c.feeds.append((name, p, value))
+    return p
+
+
+def unary(fn, shape=(4, 50), lo=-3.0, hi=3.0):
+    return lambda c: fn(c, ph(c, "x", c.rand(*shape, lo=lo, hi=hi)))
+
+
+# ---- Erfc and exact GELU -------------------------------------------------------
+case("erfc", "Erfc over [-10, 10] (results down to 2e-45)", unary(lambda c, x: tf.math.erfc(x, name="y"), lo=-10, hi=10))
+case("gelu_exact", "tf.nn.gelu(approximate=False): 0.5 x erfc(-x / sqrt 2)",
+     unary(lambda c, x: tf.nn.gelu(x * 4.0, approximate=False, name="y")))
+
+
+def dense_gelu():
+    keras = tf.keras
+    keras.utils.set_random_seed(11)
+    m = keras.Sequential([keras.Input((24,)), keras.layers.Dense(32, activation="gelu"), keras.layers.Dense(8)])
+    return m, (24,)
+
+
+keras_case("keras_dense_gelu", "Keras Dense(activation=\"gelu\") then Dense, batch 3", dense_gelu)
+
+
+# ---- driver ------------------------------------------------------------------
+def write_graph_case(name, doc, build, tol, seed):
+    c = Case("ops_" + name, doc, seed)
+    with c.graph.as_default():
+        outs = build(c)
+        for t in (outs if isinstance(outs, list) else [outs]):
+            c.fetches.append((t.name[:-2] if t.name.endswith(":0") else t.name, t))
+        if tol:
+            c.tol = tol
+        elif all(t.dtype in (tf.int32, tf.int64, tf.bool, tf.int8, tf.uint8) for _, t in c.fetches):
+            c.tol = "0 0"
+    c.write()
+
+
+def write_keras_case(name, doc, make, tol, seed):
+    from gen_models import keras_model
+    model, shape = make()
+    keras_model("ops_" + name, doc, model, shape, 3, tol, seed)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    for name, doc, make, tol, seed in KERAS_CASES:  # eager (tf.function), before graph mode
+        if not args.only or args.only in name:
+            write_keras_case(name, doc, make, tol, seed)
+    tf1.disable_eager_execution()
+    for name, doc, build, tol, seed in GRAPH_CASES:
+        if not args.only or args.only in name:
+            write_graph_case(name, doc, build, tol, seed)
+
+
+if __name__ == "__main__":
+    main()
