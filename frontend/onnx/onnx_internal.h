@@ -49,6 +49,11 @@ ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm);
 int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max);
 int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
 
+/* onnx_ops_nd.c: 3-D windows as compositions of 2-D ones; ceil_mode's padding */
+int64_t ox_ceil_extra(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, int64_t hi);
+ir_node *ox_conv3d(ox *c, const ox_node *n, ir_node *x, ir_node *w, ir_node *bias);
+ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op);
+
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
 #include "onnx_ops.def"
 #undef OXOP

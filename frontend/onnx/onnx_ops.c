@@ -731,6 +731,7 @@ ir_node *ox_conv(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = need(c, n, in, n_in, 0), *w = need(c, n, in, n_in, 1);
     if (!x || !w) return NULL;
+    if (x->type.rank == 5) return ox_conv3d(c, n, x, w, n_in > 2 ? in[2] : NULL);
     bool one_d = x->type.rank == 3;
     if (one_d) { /* [N,C,W] as [N,C,1,W] */
         x = ox_reshape(c, n, x, 4, (int64_t[]){x->type.dims[0], x->type.dims[1], 1, x->type.dims[2]});
@@ -753,6 +754,8 @@ ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *x = need(c, n, in, n_in, 0);
     int64_t k[2] = {1, 1};
     if (!x) return NULL;
+    if (n->n_output > 1 && n->output[1] && *n->output[1]) return ox_err(c, n, "the Indices output is not supported");
+    if (x->type.rank == 5) return ox_pool3d(c, n, x, op);
     bool one_d = x->type.rank == 3;
     if (one_d) { /* [N,C,W] as [N,C,1,W] */
         if (ox_attr_ints(n, "kernel_shape", k + 1, 1) != 1) return ox_err(c, n, "kernel_shape must have 1 entry");
@@ -760,17 +763,28 @@ ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     } else if (x->type.rank != 4 || ox_attr_ints(n, "kernel_shape", k, 2) != 2) {
         return ox_err(c, n, "only 1-D and 2-D pools are supported");
     }
-    if (ox_attr_int(n, "ceil_mode", 0)) return ox_err(c, n, "ceil_mode=1 is not supported");
-    if (n->n_output > 1 && n->output[1] && *n->output[1]) return ox_err(c, n, "the Indices output is not supported");
     ir_attr a;
     if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)k[0], (int)k[1], one_d, &a)) return NULL;
     if ((a.conv.dilation_h != 1 || a.conv.dilation_w != 1) && op == KL_OP_AVG_POOL) return ox_err(c, n, "dilated average pools are not supported");
     bool pads = a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right;
-    if (op == KL_OP_AVG_POOL && pads && ox_attr_int(n, "count_include_pad", 0))
-        return ox_err(c, n, "count_include_pad=1 with padding is not supported");
+    if (op == KL_OP_AVG_POOL && pads && ox_attr_int(n, "count_include_pad", 0)) {
+        /* explicit pads count in the mean: make them real zeros (the pool then only ignores ceil_mode's) */
+        ir_attr p;
+        memset(&p, 0, sizeof p);
+        p.pad.lo[2] = a.conv.pad_top, p.pad.hi[2] = a.conv.pad_bottom, p.pad.lo[3] = a.conv.pad_left, p.pad.hi[3] = a.conv.pad_right;
+        if (!(x = ox_op(c, n, KL_OP_PAD, 1, &x, &p, NULL))) return NULL;
+        a.conv.pad_top = a.conv.pad_bottom = a.conv.pad_left = a.conv.pad_right = 0;
+    }
+    if (ox_attr_int(n, "ceil_mode", 0)) { /* extra end padding, which pools ignore */
+        a.conv.pad_bottom += (int)ox_ceil_extra(x->type.dims[2], k[0], a.conv.stride_h, a.conv.dilation_h, a.conv.pad_top, a.conv.pad_bottom);
+        a.conv.pad_right += (int)ox_ceil_extra(x->type.dims[3], k[1], a.conv.stride_w, a.conv.dilation_w, a.conv.pad_left, a.conv.pad_right);
+    }
+    kl_dtype dt = x->type.dtype; /* small integers max-pool exactly in float */
+    bool small_int = op == KL_OP_MAX_POOL && (dt == KL_U8 || dt == KL_I8 || dt == KL_I16);
+    if (small_int) x = ox_cast(c, n, x, KL_F32);
     ir_node *y = ox_transpose(c, n, ox_op(c, n, op, 1, (ir_node *[]){ox_transpose(c, n, x, to_nhwc)}, &a, NULL), to_nchw);
     if (one_d && y) y = ox_reshape(c, n, y, 3, (int64_t[]){y->type.dims[0], y->type.dims[1], y->type.dims[3]});
-    return y;
+    return small_int ? ox_cast(c, n, y, dt) : y;
 }
 
 /* A keep_dims reduction over the spatial axes 2.. of an NC... tensor. */
