@@ -610,6 +610,37 @@ static void eval_pool(const ir_node *n, const void *in, void *out)
                 }
 }
 
+/* ---- scans ------------------------------------------------------------- */
+
+/* Running sum or product along one axis, in double (ints in int64 with
+ * wrap-around, as the generated code's integer arithmetic). */
+static void eval_scan(const ir_node *n, const void *in, void *out)
+{
+    const ir_type *t = &n->type;
+    int ax = n->attr.concat.axis;
+    int64_t outer = 1, len = t->dims[ax], inner = 1;
+    for (int i = 0; i < ax; i++) outer *= t->dims[i];
+    for (int i = ax + 1; i < t->rank; i++) inner *= t->dims[i];
+    bool prod = n->op == KL_OP_CUMPROD, fl = kl_dtype_is_float(t->dtype);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double f = prod ? 1 : 0;
+            uint64_t u = prod ? 1 : 0;
+            for (int64_t k = 0; k < len; k++) {
+                int64_t at = (o * len + k) * inner + i;
+                if (fl) {
+                    double v = ld_f(t->dtype, in, at);
+                    f = prod ? f * v : f + v;
+                    st_f(t->dtype, out, at, f);
+                } else {
+                    uint64_t v = (uint64_t)ld_i(t->dtype, in, at);
+                    u = prod ? u * v : u + v;
+                    st_i(t->dtype, out, at, (int64_t)u);
+                }
+            }
+        }
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
@@ -659,6 +690,9 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
         return true;
     case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         eval_pool(n, in[0], out);
+        return true;
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD:
+        eval_scan(n, in[0], out);
         return true;
     case KL_OP_COUNT:
         break;

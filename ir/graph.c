@@ -452,6 +452,17 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
         *out = t;
         return true;
     }
+    case IR_SHAPE_SCAN: {
+        const ir_type *a = &n->in[0]->type;
+        int ax = n->attr.concat.axis;
+        if (ax < 0 || ax >= a->rank || a->dtype == KL_BOOL) {
+            kl_diag_error(d, "%s: %s: cannot scan %s along axis %d", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(a, ta, sizeof ta), ax);
+            return false;
+        }
+        *out = *a;
+        return true;
+    }
     case IR_SHAPE_GATHER_ELEMENTS: {
         const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
         int ax = n->attr.concat.axis;
@@ -498,7 +509,7 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
     case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: r.reduce = a->reduce; break;
     case IR_SHAPE_TRANSPOSE: memcpy(r.transpose.perm, a->transpose.perm, sizeof r.transpose.perm); break;
     case IR_SHAPE_PAD: r.pad = a->pad; break;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: r.concat = a->concat; break;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN: r.concat = a->concat; break;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: r.conv = a->conv; break;
     case IR_SHAPE_GIVEN:
         if (op == KL_OP_SLICE) r.slice = a->slice;

@@ -126,6 +126,7 @@ typedef enum ir_shape_rule {
     IR_SHAPE_GATHER_ELEMENTS, /* the indices' shape, the data's dtype */
     IR_SHAPE_CONV,      /* NHWC conv with attr.conv */
     IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
+    IR_SHAPE_SCAN,      /* operand 0's type; a running sum/product along attr.concat.axis */
 } ir_shape_rule;
 
 enum {
@@ -167,7 +168,7 @@ typedef union ir_attr {
     struct { int8_t perm[IR_MAX_RANK]; } transpose;    /* TRANSPOSE */
     struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
     struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
-    struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS */
+    struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS, CUMSUM, CUMPROD */
     struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
         int kh, kw;                /* pool window (conv: from the filter) */
         int stride_h, stride_w, dilation_h, dilation_w;
@@ -331,6 +332,9 @@ ir_node *ir_scalar(ir_graph *g, kl_dtype t, double v);
 /* If every operand of n is a constant (and n is small), a new constant
  * holding n's value, else n itself.  Frontends fold shape arithmetic with it
  * while importing; NULL stays NULL. */
+/* Running sum or product (KL_OP_CUMSUM / KL_OP_CUMPROD) along axis, with
+ * TensorFlow's and ONNX's exclusive and reverse options (ir/scan.c). */
+ir_node *ir_scan(ir_graph *g, kl_op op, ir_node *x, int axis, bool exclusive, bool reverse, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

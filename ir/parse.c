@@ -378,7 +378,7 @@ static attr_family family_of(kl_op op)
     case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: return AF_REDUCE;
     case IR_SHAPE_TRANSPOSE: return AF_TRANSPOSE;
     case IR_SHAPE_PAD: return AF_PAD;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: return AF_AXIS;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN: return AF_AXIS;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: return AF_WINDOW;
     case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : AF_NONE;
     case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: return AF_NONE;

@@ -226,6 +226,7 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         a.conv = (typeof(a.conv)){.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1};
         return ir_node_new(g, op, 1, &img, &a, NULL, NULL, d);
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD: a.concat.axis = 1; return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
     case KL_OP_COUNT: break;
     }
     cr_assert_fail("bad op");

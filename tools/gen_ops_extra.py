@@ -53,6 +53,19 @@ def dense_gelu():
 keras_case("keras_dense_gelu", "Keras Dense(activation=\"gelu\") then Dense, batch 3", dense_gelu)
 
 
+# ---- scans -------------------------------------------------------------------
+case("cumsum", "Cumsum along axis 1 and along the last axis",
+     unary(lambda c, x: [tf.cumsum(x, axis=1, name="a1"), tf.cumsum(x, axis=-1, name="last")], shape=(3, 7, 5)))
+case("cumsum_exclusive_reverse", "Cumsum exclusive, reverse, and both",
+     unary(lambda c, x: [tf.cumsum(x, axis=0, exclusive=True, name="ex"), tf.cumsum(x, axis=1, reverse=True, name="rev"),
+                         tf.cumsum(x, axis=2, exclusive=True, reverse=True, name="both")], shape=(4, 6, 5)))
+case("cumprod", "Cumprod plain, exclusive and reverse, values near 1",
+     unary(lambda c, x: [tf.math.cumprod(x, axis=1, name="p"), tf.math.cumprod(x, axis=0, exclusive=True, name="ex"),
+                         tf.math.cumprod(x, axis=1, reverse=True, name="rev")], shape=(5, 8), lo=0.5, hi=1.5))
+case("cumsum_int", "Cumsum of int32 along axis 0",
+     lambda c: tf.cumsum(ph(c, "x", c.rng.integers(-50, 50, size=(6, 4)).astype(np.int32), tf.int32), axis=0, name="y"))
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

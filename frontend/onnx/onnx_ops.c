@@ -1090,8 +1090,8 @@ ir_node *ox_hyperbolic(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
 }
 
 /* x contracted along `ax` with a constant [in, out] matrix m: moves the axis
- * last, multiplies, moves it back.  Cumulative sums and resizing are such
- * linear maps along one axis. */
+ * last, multiplies, moves it back.  Resizing is such a linear map along
+ * one axis. */
 static ir_node *apply_along(ox *c, const ox_node *n, ir_node *x, int ax, int64_t out, const double *m)
 {
     int64_t d = x->type.dims[ax];
@@ -1108,16 +1108,8 @@ ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (!x || ox_read_ints(c, n, need(c, n, in, n_in, 1), "axis", &axis, 1) != 1) return NULL;
     int ax = ox_axis(c, n, axis, x->type.rank);
     if (ax < 0) return NULL;
-    if (!kl_dtype_is_float(x->type.dtype)) return ox_err(c, n, "integer CumSum is not supported");
-    int64_t d = x->type.dims[ax];
-    if (d > 4096) return ox_err(c, n, "axis too long for the matrix form");
     bool excl = ox_attr_int(n, "exclusive", 0) != 0, rev = ox_attr_int(n, "reverse", 0) != 0;
-    double *m = calloc((size_t)(d * d + 1), sizeof *m);
-    for (int64_t i = 0; i < d; i++) /* input i contributes to output j */
-        for (int64_t j = 0; j < d; j++) m[i * d + j] = rev ? (excl ? i > j : i >= j) : (excl ? i < j : i <= j);
-    ir_node *y = apply_along(c, n, x, ax, d, m);
-    free(m);
-    return y;
+    return ir_scan(c->g, KL_OP_CUMSUM, x, ax, excl, rev, n->name && *n->name ? n->name : n->output[0], c->d);
 }
 
 /* The input coordinate of output coordinate o along an axis (ONNX Resize). */
