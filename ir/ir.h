@@ -335,6 +335,11 @@ ir_node *ir_scalar(ir_graph *g, kl_dtype t, double v);
 /* Running sum or product (KL_OP_CUMSUM / KL_OP_CUMPROD) along axis, with
  * TensorFlow's and ONNX's exclusive and reverse options (ir/scan.c). */
 ir_node *ir_scan(ir_graph *g, kl_op op, ir_node *x, int axis, bool exclusive, bool reverse, const char *name, kl_diag *d);
+/* The k largest (or smallest) values along axis, sorted, and their indices
+ * (index_type i32 or i64); lower indices first among equal values
+ * (ir/topk.c).  False with an error in d. */
+bool ir_top_k(ir_graph *g, ir_node *x, int axis, int64_t k, bool largest, kl_dtype index_type, const char *name,
+              ir_node **values, ir_node **indices, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

@@ -66,6 +66,17 @@ case("cumsum_int", "Cumsum of int32 along axis 0",
      lambda c: tf.cumsum(ph(c, "x", c.rng.integers(-50, 50, size=(6, 4)).astype(np.int32), tf.int32), axis=0, name="y"))
 
 
+# ---- top-k -------------------------------------------------------------------
+def top_k(c, x, k):
+    v, i = tf.math.top_k(x, k=k, sorted=True, name="topk")
+    return [tf.identity(v, name="values"), tf.identity(i, name="indices")]
+
+
+case("top_k", "TopKV2 k=3 along the last axis of [2, 4, 10]", unary(lambda c, x: top_k(c, x, 3), shape=(2, 4, 10)))
+case("top_k_ties_int", "TopKV2 k=4 on int32 with ties (lower index first)",
+     lambda c: top_k(c, ph(c, "x", c.rng.integers(0, 4, size=(5, 9)).astype(np.int32), tf.int32), 4))
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

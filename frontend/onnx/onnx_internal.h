@@ -13,6 +13,8 @@ struct onnx_model {
     Kiln__Onnx__OxModel *pb;
     char *source;
     int64_t opset; /* of the default domain */
+    struct ox_binding { char *name; ir_type t; void *data; } *binds; /* onnx_model_bind */
+    int n_binds;
 };
 
 /* Import state.  Values by name in an open-addressing table. */

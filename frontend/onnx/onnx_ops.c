@@ -1115,8 +1115,10 @@ ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 /* The input coordinate of output coordinate o along an axis (ONNX Resize). */
 static double source_coord(const char *mode, double o, double scale, int64_t in, int64_t out, double roi_lo, double roi_hi)
 {
-    if (!strcmp(mode, "align_corners")) return out == 1 ? 0 : o * (double)(in - 1) / (double)(out - 1);
+    /* the resized length is in * scale, unrounded (ONNX's reference; equal to out when sizes are given) */
+    if (!strcmp(mode, "align_corners")) return out == 1 ? 0 : o * (double)(in - 1) / ((double)in * scale - 1);
     if (!strcmp(mode, "asymmetric")) return o / scale;
+    if (!strcmp(mode, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
     if (!strcmp(mode, "pytorch_half_pixel")) return out > 1 ? (o + 0.5) / scale - 0.5 : 0;
     if (!strcmp(mode, "tf_crop_and_resize"))
         return out > 1 ? roi_lo * (double)(in - 1) + o * (roi_hi - roi_lo) * (double)(in - 1) / (double)(out - 1)

@@ -186,3 +186,20 @@ ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op)
     if (avg) acc = ox_bin(c, n, KL_OP_DIV, acc, depth_counts(c, n, &wn, d, k[0], od, x->type.dtype));
     return ox_transpose(c, n, acc, to_ncdhw);
 }
+
+/* TopK (X, K) with axis, largest and sorted (outputs are always sorted,
+ * which sorted=0 allows); Indices are int64. */
+ir_node *ox_top_k(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_node *x = n_in > 0 ? in[0] : NULL;
+    int64_t k;
+    if (!x) return ox_err(c, n, "needs an input");
+    if (c->m->opset < 10) k = ox_attr_int(n, "k", -1);
+    else if (n_in < 2 || ox_read_ints(c, n, in[1], "k", &k, 1) != 1) return NULL;
+    int ax = ox_axis(c, n, ox_attr_int(n, "axis", -1), x->type.rank);
+    if (ax < 0) return NULL;
+    const char *name = n->name && *n->name ? n->name : n->output[0];
+    if (!ir_top_k(c->g, x, ax, k, ox_attr_int(n, "largest", 1) != 0, KL_I64, name, &c->outs[0], &c->outs[1], c->d)) return NULL;
+    c->n_outs = 2;
+    return c->outs[0];
+}
