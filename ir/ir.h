@@ -340,6 +340,10 @@ ir_node *ir_scan(ir_graph *g, kl_op op, ir_node *x, int axis, bool exclusive, bo
  * (ir/topk.c).  False with an error in d. */
 bool ir_top_k(ir_graph *g, ir_node *x, int axis, int64_t k, bool largest, kl_dtype index_type, const char *name,
               ir_node **values, ir_node **indices, kl_diag *d);
+/* Einsum over n_in operands as transposes, reductions and batched matmuls;
+ * ellipses, repeated letters (diagonals) and implicit outputs included
+ * (ir/einsum.c). */
+ir_node *ir_einsum(ir_graph *g, const char *equation, ir_node *const *in, int n_in, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

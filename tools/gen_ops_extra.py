@@ -77,6 +77,19 @@ case("top_k_ties_int", "TopKV2 k=4 on int32 with ties (lower index first)",
      lambda c: top_k(c, ph(c, "x", c.rng.integers(0, 4, size=(5, 9)).astype(np.int32), tf.int32), 4))
 
 
+# ---- einsum (ir/einsum.c, shared with ONNX) -------------------------------------
+def einsum(eq, *shapes):
+    def b(c):
+        xs = [ph(c, "in%d" % i, c.rand(*sh)) for i, sh in enumerate(shapes)]
+        return tf.einsum(eq, *xs, name="y")
+    return b
+
+
+case("einsum_ellipsis", "Einsum ...ij,...jk->...ik (broadcast batch)", einsum("...ij,...jk->...ik", (2, 3, 4, 5), (2, 3, 5, 6)))
+case("einsum_diagonal", "Einsum bii->bi (diagonal)", einsum("bii->bi", (3, 4, 4)))
+case("einsum_sum_free", "Einsum ij,jk->i (k summed in one operand)", einsum("ij,jk->i", (4, 5), (5, 6)))
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

@@ -203,3 +203,10 @@ ir_node *ox_top_k(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     c->n_outs = 2;
     return c->outs[0];
 }
+
+ir_node *ox_einsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    char eq[256];
+    ox_attr_str(n, "equation", eq, sizeof eq);
+    return ir_einsum(c->g, eq, in, n_in, n->name && *n->name ? n->name : n->output[0], c->d);
+}
