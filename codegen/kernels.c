@@ -1024,6 +1024,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_window(c, root, out, ops);
         break;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
+    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops); break;
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

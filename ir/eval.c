@@ -641,6 +641,37 @@ static void eval_scan(const ir_node *n, const void *in, void *out)
         }
 }
 
+/* y = data, then each update row in order; indices wrap once (negative
+ * from the end) and clamp, like the gathers. */
+static void eval_scatter(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *t = &n->type, *ix = &n->in[1]->type;
+    size_t es = kl_dtype_size(t->dtype);
+    int64_t rows = t->dims[0], row = rows ? ir_type_numel(t) / rows : 0;
+    memcpy(out, in[0], ir_type_bytes(t));
+    bool fl = kl_dtype_is_float(t->dtype);
+    for (int64_t u = 0; u < ix->dims[0] && rows; u++) {
+        int64_t k = ld_i(ix->dtype, in[1], u);
+        k = k < 0 ? k + rows : k;
+        k = k < 0 ? 0 : k >= rows ? rows - 1 : k;
+        for (int64_t r = 0; r < row; r++) {
+            int64_t at = k * row + r, from = u * row + r;
+            ir_scatter_reduce m = n->attr.scatter.reduce;
+            if (m == IR_SCATTER_NONE) {
+                copy_elem(out, at, in[2], from, es);
+            } else if (fl) {
+                double a = ld_f(t->dtype, out, at), b = ld_f(t->dtype, in[2], from);
+                st_f(t->dtype, out, at, m == IR_SCATTER_ADD ? a + b : m == IR_SCATTER_MUL ? a * b : m == IR_SCATTER_MAX ? (a > b ? a : b) : (a < b ? a : b));
+            } else {
+                int64_t a = ld_i(t->dtype, out, at), b = ld_i(t->dtype, in[2], from);
+                int64_t v = m == IR_SCATTER_ADD ? (int64_t)((uint64_t)a + (uint64_t)b) : m == IR_SCATTER_MUL ? (int64_t)((uint64_t)a * (uint64_t)b)
+                          : m == IR_SCATTER_MAX ? (a > b ? a : b) : (a < b ? a : b);
+                st_i(t->dtype, out, at, v);
+            }
+        }
+    }
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
@@ -693,6 +724,9 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
         return true;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD:
         eval_scan(n, in[0], out);
+        return true;
+    case KL_OP_SCATTER:
+        eval_scatter(n, in, out);
         return true;
     case KL_OP_COUNT:
         break;

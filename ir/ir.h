@@ -127,6 +127,7 @@ typedef enum ir_shape_rule {
     IR_SHAPE_CONV,      /* NHWC conv with attr.conv */
     IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
     IR_SHAPE_SCAN,      /* operand 0's type; a running sum/product along attr.concat.axis */
+    IR_SHAPE_SCATTER,   /* data's type; indices [U] int, updates [U, data.dims[1:]] */
 } ir_shape_rule;
 
 enum {
@@ -161,6 +162,9 @@ bool kl_op_from_name(const char *s, kl_op *out);
 /* Per-op-family attributes.  Which member is meaningful follows from op. */
 typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_SYMMETRIC, IR_PAD_EDGE } ir_pad_mode;
 
+/* How SCATTER combines an update with the element it lands on. */
+typedef enum ir_scatter_reduce { IR_SCATTER_NONE, IR_SCATTER_ADD, IR_SCATTER_MUL, IR_SCATTER_MAX, IR_SCATTER_MIN } ir_scatter_reduce;
+
 typedef union ir_attr {
     struct { int index; } param;                       /* PARAM: position among feeds */
     struct { bool transpose_a, transpose_b; } matmul;  /* MATMUL */
@@ -169,6 +173,7 @@ typedef union ir_attr {
     struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
     struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
     struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS, CUMSUM, CUMPROD */
+    struct { ir_scatter_reduce reduce; } scatter;      /* SCATTER */
     struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
         int kh, kw;                /* pool window (conv: from the filter) */
         int stride_h, stride_w, dilation_h, dilation_w;
@@ -344,6 +349,13 @@ bool ir_top_k(ir_graph *g, ir_node *x, int axis, int64_t k, bool largest, kl_dty
  * ellipses, repeated letters (diagonals) and implicit outputs included
  * (ir/einsum.c). */
 ir_node *ir_einsum(ir_graph *g, const char *equation, ir_node *const *in, int n_in, const char *name, kl_diag *d);
+/* GatherND (batch_dims leading axes shared), ScatterND and ScatterElements
+ * as GATHER / SCATTER on linear indices (ir/gather_scatter.c). */
+ir_node *ir_gather_nd(ir_graph *g, ir_node *data, ir_node *indices, int batch_dims, const char *name, kl_diag *d);
+ir_node *ir_scatter_nd(ir_graph *g, ir_node *data, ir_node *indices, ir_node *updates, ir_scatter_reduce red,
+                       const char *name, kl_diag *d);
+ir_node *ir_scatter_elements(ir_graph *g, ir_node *data, ir_node *indices, ir_node *updates, int axis,
+                             ir_scatter_reduce red, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

@@ -142,6 +142,9 @@ static void print_attrs(FILE *f, const ir_node *n)
         return;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL:
         return print_window(f, a);
+    case IR_SHAPE_SCATTER:
+        fprintf(f, " {reduce=%d}", (int)a->scatter.reduce);
+        return;
     case IR_SHAPE_GIVEN:
         if (n->op == KL_OP_CONV2D_TRANSPOSE) print_window(f, a);
         if (n->op != KL_OP_SLICE) return;

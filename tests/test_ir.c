@@ -227,6 +227,12 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
         a.conv = (typeof(a.conv)){.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1};
         return ir_node_new(g, op, 1, &img, &a, NULL, NULL, d);
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: a.concat.axis = 1; return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
+    case KL_OP_SCATTER: {
+        ir_node *rows = ir_reshape(g, i, 1, (int64_t[]){ir_type_numel(&i->type)}, NULL, d);
+        ir_node *upd = ir_node_new(g, KL_OP_TILE, 1, &x, NULL, (ir_type[]){ir_type_make(KL_F32, 2, (int64_t[]){rows->type.dims[0], 3})}, NULL, d);
+        a.scatter.reduce = IR_SCATTER_ADD;
+        return ir_node_new(g, op, 3, (ir_node *[]){x, rows, upd}, &a, NULL, NULL, d);
+    }
     case KL_OP_COUNT: break;
     }
     cr_assert_fail("bad op");

@@ -90,6 +90,20 @@ case("einsum_diagonal", "Einsum bii->bi (diagonal)", einsum("bii->bi", (3, 4, 4)
 case("einsum_sum_free", "Einsum ij,jk->i (k summed in one operand)", einsum("ij,jk->i", (4, 5), (5, 6)))
 
 
+# ---- gathers and scatters (ir/gather_scatter.c) ------------------------------------
+def int_ph(c, name, value):
+    return ph(c, name, np.asarray(value, np.int32), tf.int32)
+
+
+case("gather_nd", "GatherNd: full and partial index tuples, negative-free",
+     lambda c: [tf.gather_nd(ph(c, "x", c.rand(4, 5, 3)), int_ph(c, "i2", [[0, 1], [3, 4], [2, 0]]), name="rows"),
+                tf.gather_nd(c.feeds[0][1], int_ph(c, "i3", [[[1, 2, 0]], [[3, 0, 2]]]), name="elems")])
+case("scatter_nd", "ScatterNd into zeros (duplicates summed), TensorScatterUpdate and TensorScatterAdd",
+     lambda c: [tf.scatter_nd(int_ph(c, "i", [[1], [3], [1]]), ph(c, "u", c.rand(3, 4)), [5, 4], name="nd"),
+                tf.tensor_scatter_nd_update(ph(c, "t", c.rand(4, 3)), int_ph(c, "j", [[0, 1], [3, 2]]), ph(c, "v", c.rand(2)), name="upd"),
+                tf.tensor_scatter_nd_add(c.feeds[2][1], int_ph(c, "k", [[2], [0]]), ph(c, "w", c.rand(2, 3)), name="add")])
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

@@ -210,3 +210,43 @@ ir_node *ox_einsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ox_attr_str(n, "equation", eq, sizeof eq);
     return ir_einsum(c->g, eq, in, n_in, n->name && *n->name ? n->name : n->output[0], c->d);
 }
+
+/* ---- gathers and scatters (ir/gather_scatter.c) --------------------------- */
+
+static const char *node_name(const ox_node *n) { return n->name && *n->name ? n->name : n->output[0]; }
+
+static bool reduction_of(ox *c, const ox_node *n, ir_scatter_reduce *r)
+{
+    char s[16];
+    ox_attr_str(n, "reduction", s, sizeof s);
+    if (!s[0] || !strcmp(s, "none")) *r = IR_SCATTER_NONE;
+    else if (!strcmp(s, "add")) *r = IR_SCATTER_ADD;
+    else if (!strcmp(s, "mul")) *r = IR_SCATTER_MUL;
+    else if (!strcmp(s, "max")) *r = IR_SCATTER_MAX;
+    else if (!strcmp(s, "min")) *r = IR_SCATTER_MIN;
+    else return ox_err(c, n, "reduction '%s' is not supported", s), false;
+    return true;
+}
+
+ir_node *ox_gather_nd(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (n_in < 2 || !in[0] || !in[1]) return ox_err(c, n, "needs data and indices");
+    return ir_gather_nd(c->g, in[0], in[1], (int)ox_attr_int(n, "batch_dims", 0), node_name(n), c->d);
+}
+
+ir_node *ox_scatter_nd(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_scatter_reduce r;
+    if (n_in < 3 || !in[0] || !in[1] || !in[2]) return ox_err(c, n, "needs data, indices and updates");
+    return reduction_of(c, n, &r) ? ir_scatter_nd(c->g, in[0], in[1], in[2], r, node_name(n), c->d) : NULL;
+}
+
+/* ScatterElements, and Scatter (its older name, opsets 9-10). */
+ir_node *ox_scatter_elements(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
+{
+    ir_scatter_reduce r;
+    if (n_in < 3 || !in[0] || !in[1] || !in[2]) return ox_err(c, n, "needs data, indices and updates");
+    int ax = ox_axis(c, n, ox_attr_int(n, "axis", 0), in[0]->type.rank);
+    if (ax < 0 || !reduction_of(c, n, &r)) return NULL;
+    return ir_scatter_elements(c->g, in[0], in[1], in[2], ax, r, node_name(n), c->d);
+}

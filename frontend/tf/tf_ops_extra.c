@@ -31,3 +31,36 @@ ir_node *imp_top_k(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     c->n_outs = 2;
     return c->outs[0];
 }
+
+/* ---- gathers and scatters (ir/gather_scatter.c) --------------------------- */
+
+ir_node *imp_gather_nd(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 2)) return NULL;
+    return ir_gather_nd(c->g, in[0], in[1], (int)tf_attr_int(n, "batch_dims", 0), n->name, c->d);
+}
+
+/* TensorScatterUpdate/Add/Max/Min (tensor, indices, updates). */
+ir_node *imp_tensor_scatter(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 3)) return NULL;
+    const char *t = n->op;
+    ir_scatter_reduce r = strstr(t, "Add") ? IR_SCATTER_ADD : strstr(t, "Max") ? IR_SCATTER_MAX
+                        : strstr(t, "Min") ? IR_SCATTER_MIN : IR_SCATTER_NONE;
+    return ir_scatter_nd(c->g, in[0], in[1], in[2], r, n->name, c->d);
+}
+
+/* ScatterNd (indices, updates, shape): zeros of shape, duplicates summed. */
+ir_node *imp_scatter_nd(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 3)) return NULL;
+    int64_t dims[IR_MAX_RANK];
+    int r = tf_read_ints(c, n, in[2], "the shape", dims, IR_MAX_RANK);
+    if (r < 0) return NULL;
+    ir_type t = ir_type_make(in[1]->type.dtype, r, dims);
+    int64_t ones[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) ones[i] = 1;
+    ir_node *zero = tf_reshape(c, n, tf_scalar(c, t.dtype, 0), r, ones);
+    ir_node *z = zero ? tf_op(c, n, KL_OP_TILE, 1, &zero, NULL, &t) : NULL;
+    return z ? ir_scatter_nd(c->g, z, in[0], in[1], IR_SCATTER_ADD, n->name, c->d) : NULL;
+}
