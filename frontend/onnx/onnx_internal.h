@@ -55,6 +55,8 @@ int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
 int64_t ox_ceil_extra(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, int64_t hi);
 ir_node *ox_conv3d(ox *c, const ox_node *n, ir_node *x, ir_node *w, ir_node *bias);
 ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op);
+/* onnx_ops_static.c: BatchNormalization with training_mode=1 (batch statistics) */
+ir_node *ox_batch_norm_training(ox *c, const ox_node *n, ir_node **in, int n_in);
 
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
 #include "onnx_ops.def"

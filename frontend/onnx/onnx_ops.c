@@ -809,7 +809,7 @@ ir_node *ox_batch_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
 {
     ir_node *x = need(c, n, in, n_in, 0);
     if (!x || x->type.rank < 2) return x ? ox_err(c, n, "needs rank 2 or more") : NULL;
-    if (ox_attr_int(n, "training_mode", 0)) return ox_err(c, n, "training_mode=1 is not supported");
+    if (ox_attr_int(n, "training_mode", 0)) return ox_batch_norm_training(c, n, in, n_in);
     int64_t dims[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank - 1; i++) dims[i] = i == 0 ? x->type.dims[1] : 1;
     ir_node *p[4];
@@ -1034,15 +1034,23 @@ ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_o
 {
     ir_node *x = need(c, n, in, n_in, 0), *w = need(c, n, in, n_in, 1);
     if (!x || !w) return NULL;
-    if (x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 2-D transposed convolutions are supported");
+    bool one_d = x->type.rank == 3 && w->type.rank == 3; /* [N,C,W] as [N,C,1,W]; attributes apply to W */
+    if (one_d) {
+        x = ox_reshape(c, n, x, 4, (int64_t[]){x->type.dims[0], x->type.dims[1], 1, x->type.dims[2]});
+        w = ox_reshape(c, n, w, 4, (int64_t[]){w->type.dims[0], w->type.dims[1], 1, w->type.dims[2]});
+        if (!x || !w) return NULL;
+    }
+    if (x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 1-D and 2-D transposed convolutions are supported");
     if (ox_attr_int(n, "group", 1) != 1) return ox_err(c, n, "grouped transposed convolution is not supported");
-    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, op_[2] = {0, 0}, oshape[2];
-    ox_attr_ints(n, "strides", st, 2), ox_attr_ints(n, "dilations", dl, 2), ox_attr_ints(n, "output_padding", op_, 2);
-    ox_attr_ints(n, "pads", pads, 4);
+    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, op_[2] = {0, 0}, oshape[2] = {1, 1}, p2[2];
+    int sp = one_d ? 1 : 0, ns = one_d ? 1 : 2;
+    ox_attr_ints(n, "strides", st + sp, ns), ox_attr_ints(n, "dilations", dl + sp, ns), ox_attr_ints(n, "output_padding", op_ + sp, ns);
+    if (one_d && ox_attr_ints(n, "pads", p2, 2) == 2) pads[1] = p2[0], pads[3] = p2[1];
+    else if (!one_d) ox_attr_ints(n, "pads", pads, 4);
     int64_t kh = w->type.dims[2], kw = w->type.dims[3], in_hw[2] = {x->type.dims[2], x->type.dims[3]}, k[2] = {kh, kw}, out[2];
     char autopad[16];
     ox_attr_str(n, "auto_pad", autopad, sizeof autopad);
-    bool given = ox_attr_ints(n, "output_shape", oshape, 2) == 2;
+    bool given = ox_attr_ints(n, "output_shape", oshape + sp, ns) == ns;
     for (int i = 0; i < 2; i++) {
         int64_t full = st[i] * (in_hw[i] - 1) + op_[i] + (k[i] - 1) * dl[i] + 1;
         if (given || !strncmp(autopad, "SAME", 4)) {
@@ -1064,7 +1072,9 @@ ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_o
     ir_node *wt = ox_transpose(c, n, w, (int[]){2, 3, 1, 0}); /* [I, O, kH, kW] -> [kH, kW, O, I] */
     ir_node *y = ox_op(c, n, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){ox_transpose(c, n, x, to_nhwc), wt}, &a, &t);
     if (n_in > 2 && in[2]) y = ox_bin(c, n, KL_OP_ADD, y, in[2]);
-    return ox_transpose(c, n, y, to_nchw);
+    y = ox_transpose(c, n, y, to_nchw);
+    if (one_d && y) y = ox_reshape(c, n, y, 3, (int64_t[]){y->type.dims[0], y->type.dims[1], y->type.dims[3]});
+    return y;
 }
 
 /* ---- composites: hyperbolic functions, cumsum, resize, ... -------------- */

@@ -252,3 +252,35 @@ ir_node *ox_upsample(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     }
     return x;
 }
+
+/* BatchNormalization, training_mode=1: normalized with the batch's mean and
+ * (population) variance over every axis but 1; outputs 1 and 2 are the
+ * running statistics moved by momentum towards them. */
+ir_node *ox_batch_norm_training(ox *c, const ox_node *n, ir_node **in, int n_in)
+{
+    if (n_in < 5) return ox_err(c, n, "needs X, scale, B, input_mean and input_var");
+    for (int i = 0; i < 5; i++)
+        if (!in[i]) return ox_err(c, n, "needs X, scale, B, input_mean and input_var");
+    ir_node *x = in[0];
+    int r = x->type.rank;
+    kl_dtype t = x->type.dtype;
+    int64_t dims[IR_MAX_RANK], ch = x->type.dims[1];
+    for (int i = 0; i < r; i++) dims[i] = i == 1 ? ch : 1;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.keep_dims = true;
+    for (int i = 0; i < r; i++)
+        if (i != 1) a.reduce.axes |= 1u << i;
+    ir_node *mean = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, &x, &a, NULL), *dev = ox_bin(c, n, KL_OP_SUB, x, mean);
+    ir_node *sq = ox_bin(c, n, KL_OP_MUL, dev, dev), *var = ox_op(c, n, KL_OP_REDUCE_MEAN, 1, &sq, &a, NULL);
+    ir_node *eps = ox_scalar(c, t, ox_attr_float(n, "epsilon", 1e-5f)), *mom = ox_scalar(c, t, ox_attr_float(n, "momentum", 0.9f));
+    ir_node *inv = ox_un(c, n, KL_OP_RSQRT, ox_bin(c, n, KL_OP_ADD, var, eps));
+    ir_node *y = ox_bin(c, n, KL_OP_MUL, dev, ox_bin(c, n, KL_OP_MUL, inv, ox_reshape(c, n, in[1], r, dims)));
+    c->outs[0] = ox_bin(c, n, KL_OP_ADD, y, ox_reshape(c, n, in[2], r, dims));
+    ir_node *one_minus = ox_bin(c, n, KL_OP_SUB, ox_scalar(c, t, 1), mom);
+    ir_node *m1 = ox_reshape(c, n, mean, 1, &ch), *v1 = ox_reshape(c, n, var, 1, &ch);
+    c->outs[1] = ox_bin(c, n, KL_OP_ADD, ox_bin(c, n, KL_OP_MUL, in[3], mom), ox_bin(c, n, KL_OP_MUL, m1, one_minus));
+    c->outs[2] = ox_bin(c, n, KL_OP_ADD, ox_bin(c, n, KL_OP_MUL, in[4], mom), ox_bin(c, n, KL_OP_MUL, v1, one_minus));
+    c->n_outs = 3;
+    return c->outs[0] && c->outs[1] && c->outs[2] ? c->outs[0] : NULL;
+}
