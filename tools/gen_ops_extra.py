@@ -104,6 +104,26 @@ case("scatter_nd", "ScatterNd into zeros (duplicates summed), TensorScatterUpdat
                 tf.tensor_scatter_nd_add(c.feeds[2][1], int_ph(c, "k", [[2], [0]]), ph(c, "w", c.rand(2, 3)), name="add")])
 
 
+# ---- image resizing ----------------------------------------------------------------
+def resizes(c, x, size):
+    r, v1 = tf.image.resize, tf.compat.v1.image
+    return [r(x, size, method="nearest", name="nearest"), r(x, size, method="bilinear", name="bilinear"),
+            r(x, size, method="bicubic", name="bicubic"), r(x, size, method="area", name="area"),
+            v1.resize_bilinear(x, size, align_corners=True, name="bilinear_ac"),
+            v1.resize_bilinear(x, size, name="bilinear_legacy"),
+            v1.resize_nearest_neighbor(x, size, align_corners=True, name="nearest_ac"),
+            v1.resize_nearest_neighbor(x, size, name="nearest_legacy"),
+            v1.resize_bicubic(x, size, align_corners=True, name="bicubic_ac"),
+            v1.resize_bicubic(x, size, name="bicubic_legacy"),
+            v1.resize_area(x, size, align_corners=True, name="area_ac")]
+
+
+case("resize_up", "tf.image.resize (nearest, bilinear, bicubic, area) and the v1 kernels with align_corners, 5x7 -> 8x11",
+     unary(lambda c, x: resizes(c, x, [8, 11]), shape=(2, 5, 7, 3)), tol="1e-5 1e-5")
+case("resize_down", "The same resizes, 9x8 -> 4x3 (and one axis kept)",
+     unary(lambda c, x: resizes(c, x, [4, 3]) + [tf.image.resize(x, [9, 5], name="keep_h")], shape=(1, 9, 8, 2)), tol="1e-5 1e-5")
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

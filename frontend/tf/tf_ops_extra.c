@@ -1,6 +1,8 @@
 /* frontend/tf/tf_ops_extra.c — importers for the ops of issue 9: scans,
  * top-k and the other ops Keras applications and tf.nn emit that the
  * family files (tf_ops_basic.c, tf_ops_array.c, tf_ops_nn.c) do not cover. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tf_internal.h"
@@ -63,4 +65,112 @@ ir_node *imp_scatter_nd(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op 
     ir_node *zero = tf_reshape(c, n, tf_scalar(c, t.dtype, 0), r, ones);
     ir_node *z = zero ? tf_op(c, n, KL_OP_TILE, 1, &zero, NULL, &t) : NULL;
     return z ? ir_scatter_nd(c->g, z, in[0], in[1], IR_SCATTER_ADD, n->name, c->d) : NULL;
+}
+
+/* ---- image resizing (tf.image.resize, tf.compat.v1.image.resize_*) ---------- */
+
+/* Per axis, a resize is a linear map: y = x M along the axis, M [in, out]
+ * (nearest: a gather).  Coordinates follow TensorFlow's kernels:
+ * scale = in / out, or (in - 1) / (out - 1) with align_corners; the source
+ * of output o is o * scale, or (o + 0.5) * scale - 0.5 with
+ * half_pixel_centers ((o + 0.5) * scale for nearest). */
+typedef enum { RZ_NEAREST, RZ_BILINEAR, RZ_BICUBIC, RZ_AREA } rz_kind;
+
+static double rz_scale(int64_t in, int64_t out, bool align)
+{
+    return align && out > 1 ? (double)(in - 1) / (double)(out - 1) : (double)in / (double)out;
+}
+
+static int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+
+/* Keys' cubic kernel (a = -0.5 with half-pixel centers, TF's legacy -0.75 otherwise). */
+static double cubic(double t, double a)
+{
+    t = fabs(t);
+    if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+    if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+    return 0;
+}
+
+static void rz_matrix(rz_kind k, int64_t in, int64_t out, bool align, bool half, double *m)
+{
+    double s = rz_scale(in, out, align);
+    for (int64_t o = 0; o < out; o++) {
+        double x = half ? ((double)o + 0.5) * s - 0.5 : (double)o * s;
+        if (k == RZ_BILINEAR) {
+            double f = floor(x), lerp = x - f;
+            int64_t lo = clampi((int64_t)f, in - 1), hi = clampi((int64_t)ceil(x), in - 1);
+            m[lo * out + o] += 1 - lerp, m[hi * out + o] += lerp;
+        } else if (k == RZ_BICUBIC) {
+            /* TensorFlow samples the kernel from a table of 1024 steps per unit: the
+             * fractional position is rounded to 1/1024 (computed in float, as there) */
+            float xf = half ? ((float)o + 0.5f) * (float)s - 0.5f : (float)o * (float)s;
+            double f = floorf(xf), w[4], sum = 0, a = half ? -0.5 : -0.75;
+            double q = (double)lrintf((xf - (float)f) * 1024.0f) / 1024.0;
+            for (int j = 0; j < 4; j++) {
+                int64_t i = (int64_t)f - 1 + j;
+                w[j] = cubic(q - (double)(j - 1), a);
+                if (half && (i < 0 || i >= in)) w[j] = 0; /* Keys: taps outside are dropped, the rest renormalized */
+                sum += w[j];
+            }
+            for (int j = 0; j < 4; j++) m[clampi((int64_t)f - 1 + j, in - 1) * out + o] += half && sum != 0 ? w[j] / sum : w[j];
+        } else { /* area: overlap of [o s, (o + 1) s) with each input cell, over s */
+            double a0 = (double)o * s, a1 = (double)(o + 1) * s;
+            for (int64_t i = (int64_t)floor(a0); i < (int64_t)ceil(a1); i++) {
+                double lo = a0 > (double)i ? a0 : (double)i, hi = a1 < (double)(i + 1) ? a1 : (double)(i + 1);
+                m[clampi(i, in - 1) * out + o] += (hi - lo) / s;
+            }
+        }
+    }
+}
+
+/* x NHWC, resized along axis (1 or 2) to out. */
+static ir_node *rz_axis(imp *c, const tf_node *n, ir_node *x, int axis, int64_t out, rz_kind k, bool align, bool half)
+{
+    int64_t in = x->type.dims[axis];
+    if (k == RZ_NEAREST) {
+        int64_t *idx = malloc(sizeof *idx * (size_t)(out + 1));
+        if (!idx) return tf_err(c, n, "out of memory");
+        double s = rz_scale(in, out, align);
+        for (int64_t o = 0; o < out; o++) {
+            double src = half ? ((double)o + 0.5) * s : (double)o * s;
+            idx[o] = clampi(align ? (int64_t)roundf((float)src) : (int64_t)floorf((float)src), in - 1);
+        }
+        ir_node *kx = ir_const(c->g, ir_type_make(KL_I64, 1, &out), idx, NULL);
+        free(idx);
+        ir_attr a;
+        memset(&a, 0, sizeof a);
+        a.concat.axis = axis;
+        return tf_op(c, n, KL_OP_GATHER, 2, (ir_node *[]){x, kx}, &a, NULL);
+    }
+    double *m = calloc((size_t)(in * out + 1), sizeof *m);
+    if (!m) return tf_err(c, n, "out of memory");
+    rz_matrix(k, in, out, align, half, m);
+    ir_node *mat = tf_cast(c, n, ir_const(c->g, ir_type_make(KL_F64, 2, (int64_t[]){in, out}), m, NULL), KL_F32);
+    free(m);
+    int perm[4] = {0, 1, 2, 3};
+    perm[axis] = 3, perm[3] = axis;
+    ir_attr t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < 4; i++) t.transpose.perm[i] = (int8_t)perm[i];
+    ir_node *xt = tf_op(c, n, KL_OP_TRANSPOSE, 1, &x, &t, NULL);
+    ir_node *y = tf_op(c, n, KL_OP_MATMUL, 2, (ir_node *[]){xt, mat}, NULL, NULL);
+    return tf_op(c, n, KL_OP_TRANSPOSE, 1, &y, &t, NULL);
+}
+
+/* ResizeNearestNeighbor / ResizeBilinear / ResizeBicubic / ResizeArea (images, size). */
+ir_node *imp_resize(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 2)) return NULL;
+    int64_t size[2];
+    if (tf_read_ints(c, n, in[1], "the size", size, 2) != 2) return NULL;
+    ir_node *x = in[0];
+    if (x->type.rank != 4 || size[0] < 1 || size[1] < 1) return tf_err(c, n, "needs NHWC images and a positive size");
+    rz_kind k = !strcmp(n->op, "ResizeNearestNeighbor") ? RZ_NEAREST : !strcmp(n->op, "ResizeBilinear") ? RZ_BILINEAR
+              : !strcmp(n->op, "ResizeBicubic") ? RZ_BICUBIC : RZ_AREA;
+    bool align = tf_attr_bool(n, "align_corners", false), half = tf_attr_bool(n, "half_pixel_centers", false);
+    if (k != RZ_NEAREST) x = tf_cast(c, n, x, KL_F32); /* TF's interpolating resizes output float32 */
+    for (int ax = 1; ax <= 2 && x; ax++)
+        if (size[ax - 1] != x->type.dims[ax]) x = rz_axis(c, n, x, ax, size[ax - 1], k, align, half);
+    return x;
 }
