@@ -356,6 +356,14 @@ ir_node *ir_scatter_nd(ir_graph *g, ir_node *data, ir_node *indices, ir_node *up
                        const char *name, kl_diag *d);
 ir_node *ir_scatter_elements(ir_graph *g, ir_node *data, ir_node *indices, ir_node *updates, int axis,
                              ir_scatter_reduce red, const char *name, kl_diag *d);
+/* 3-D windows (ir/window3d.c): x NDHWC, conv filter DHWIO (I = C/groups).
+ * k: window (pools; a conv takes it from the filter), hi includes any
+ * ceil_mode padding.  Pools ignore padding (average: over real elements). */
+typedef struct ir_window3d {
+    int64_t k[3], st[3], dl[3], lo[3], hi[3];
+} ir_window3d;
+ir_node *ir_conv3d(ir_graph *g, ir_node *x, ir_node *w, const ir_window3d *win, int groups, const char *name, kl_diag *d);
+ir_node *ir_pool3d(ir_graph *g, kl_op op, ir_node *x, const ir_window3d *win, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

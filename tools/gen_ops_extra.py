@@ -124,6 +124,20 @@ case("resize_down", "The same resizes, 9x8 -> 4x3 (and one axis kept)",
      unary(lambda c, x: resizes(c, x, [4, 3]) + [tf.image.resize(x, [9, 5], name="keep_h")], shape=(1, 9, 8, 2)), tol="1e-5 1e-5")
 
 
+# ---- 3-D windows (ir/window3d.c), softsign -----------------------------------------
+def conv3d(c, x):
+    f = tf.constant(c.rand(3, 2, 3, 2, 4))
+    return [tf.nn.conv3d(x, f, [1, 2, 1, 2, 1], "SAME", name="same_s2"), tf.nn.conv3d(x, f, [1, 1, 1, 1, 1], "VALID", name="valid")]
+
+
+case("conv3d", "Conv3D SAME stride (2,1,2) and VALID, NDHWC", unary(conv3d, shape=(2, 5, 6, 7, 2)), tol="1e-5 1e-5")
+case("pool3d", "MaxPool3D and AvgPool3D, SAME (padding excluded from the mean) and VALID",
+     unary(lambda c, x: [tf.nn.max_pool3d(x, [1, 3, 2, 3, 1], [1, 2, 2, 2, 1], "SAME", name="max_same"),
+                         tf.nn.avg_pool3d(x, [1, 3, 2, 3, 1], [1, 2, 2, 2, 1], "SAME", name="avg_same"),
+                         tf.nn.avg_pool3d(x, [1, 2, 2, 2, 1], [1, 1, 2, 1, 1], "VALID", name="avg_valid")], shape=(1, 5, 6, 7, 3)))
+case("softsign", "Softsign", unary(lambda c, x: tf.nn.softsign(x, name="y")))
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)

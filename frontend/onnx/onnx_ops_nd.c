@@ -1,14 +1,10 @@
 /* frontend/onnx/onnx_ops_nd.c — window ops past Kiln's 2-D ones.
  *
- * 3-D Conv and MaxPool/AveragePool (NCDHW) are compositions of the 2-D
- * ones: the depth axis of the window is unrolled (kernel depth KD is small:
- * 1 to 5 in real models), each depth tap is a strided slice of the input
- * along D whose output depths fold into the batch, and the taps are summed
- * (conv), maxed (max pool) or summed and divided by the count of real
- * depths in each window (average pool; the 2-D pool already averages over
- * the real elements of its H x W window, and that count is the same for
- * every tap).  ceil_mode becomes extra padding at the end of each axis,
- * which pools ignore, as PyTorch and ONNX Runtime do.
+ * 3-D Conv and MaxPool/AveragePool (NCDHW) go to ir/window3d.c (the
+ * depth taps unrolled over the 2-D ops) in NDHWC.  ceil_mode becomes extra
+ * padding at the end of each axis, which pools ignore, as PyTorch and ONNX
+ * Runtime do.  Also TopK, Einsum, GatherND and the scatters, which are
+ * builders in ir/ shared with the TensorFlow frontend.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +24,8 @@ int64_t ox_ceil_extra(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, i
     int64_t need = (out - 1) * s + span - (in + lo + hi);
     return need > 0 ? need : 0;
 }
+
+static const char *node_name(const ox_node *n) { return n->name && *n->name ? n->name : n->output[0]; }
 
 typedef struct win {
     int64_t st[3], dl[3], lo[3], hi[3], extra[3];
@@ -63,17 +61,6 @@ static bool window_nd(ox *c, const ox_node *n, int ns, const int64_t *in, const 
     return true;
 }
 
-static ir_node *slice_axis(ox *c, const ox_node *n, ir_node *x, int axis, int64_t begin, int64_t size, int64_t step)
-{
-    if (!x) return NULL;
-    ir_attr a;
-    memset(&a, 0, sizeof a);
-    ir_type t = x->type;
-    for (int i = 0; i < t.rank; i++) a.slice.stride[i] = 1;
-    a.slice.begin[axis] = size ? begin : 0, a.slice.stride[axis] = step, t.dims[axis] = size;
-    return ox_op(c, n, KL_OP_SLICE, 1, &x, &a, &t);
-}
-
 /* Constant padding of the given axes (lo/hi per axis of x). */
 static ir_node *pad_const(ox *c, const ox_node *n, ir_node *x, const int64_t *lo, const int64_t *hi, double v)
 {
@@ -86,71 +73,27 @@ static ir_node *pad_const(ox *c, const ox_node *n, ir_node *x, const int64_t *lo
     return any ? ox_op(c, n, KL_OP_PAD, 1, &x, &a, NULL) : x;
 }
 
-/* The 2-D window attributes of the H and W axes (indices 1, 2 of w). */
-static ir_attr hw_attr(const win *w, int64_t kh, int64_t kw, int groups)
-{
-    ir_attr a;
-    memset(&a, 0, sizeof a);
-    a.conv.kh = (int)kh, a.conv.kw = (int)kw, a.conv.groups = groups;
-    a.conv.stride_h = (int)w->st[1], a.conv.stride_w = (int)w->st[2];
-    a.conv.dilation_h = (int)w->dl[1], a.conv.dilation_w = (int)w->dl[2];
-    a.conv.pad_top = (int)w->lo[1], a.conv.pad_bottom = (int)(w->hi[1] + w->extra[1]);
-    a.conv.pad_left = (int)w->lo[2], a.conv.pad_right = (int)(w->hi[2] + w->extra[2]);
-    return a;
-}
-
 static const int to_ndhwc[5] = {0, 2, 3, 4, 1}, to_ncdhw[5] = {0, 4, 1, 2, 3};
 
-/* Output depths of the unrolled depth axis, of an NDHWC input padded along D. */
-static int64_t depth_out(const ir_node *xt, const win *w, int64_t kd)
+static ir_window3d win3d(const win *w, const int64_t *k)
 {
-    return (xt->type.dims[1] - ((kd - 1) * w->dl[0] + 1)) / w->st[0] + 1;
+    ir_window3d r;
+    for (int i = 0; i < 3; i++)
+        r.k[i] = k ? k[i] : 0, r.st[i] = w->st[i], r.dl[i] = w->dl[i], r.lo[i] = w->lo[i], r.hi[i] = w->hi[i] + w->extra[i];
+    return r;
 }
 
-/* x NCDHW, w [M, C/group, KD, KH, KW], optional bias [M]. */
+/* x NCDHW, w [M, C/group, KD, KH, KW], optional bias [M] (ir/window3d.c on NDHWC). */
 ir_node *ox_conv3d(ox *c, const ox_node *n, ir_node *x, ir_node *w, ir_node *bias)
 {
     if (w->type.rank != 5) return ox_err(c, n, "the weights of a 3-D convolution must have rank 5");
-    const int64_t *xd = x->type.dims, *wd = w->type.dims;
     win wn;
-    if (!window_nd(c, n, 3, xd + 2, wd + 2, &wn)) return NULL;
-    int groups = (int)ox_attr_int(n, "group", 1);
-    int64_t lo[5] = {0, wn.lo[0]}, hi[5] = {0, wn.hi[0]};
-    ir_node *xt = pad_const(c, n, ox_transpose(c, n, x, to_ndhwc), lo, hi, 0);
-    if (!xt) return NULL;
-    int64_t od = depth_out(xt, &wn, wd[2]);
-    if (od < 1) return ox_err(c, n, "the window is larger than the padded input");
-    ir_attr a = hw_attr(&wn, wd[3], wd[4], groups);
-    ir_node *acc = NULL;
-    for (int64_t kd = 0; kd < wd[2]; kd++) {
-        ir_node *s = slice_axis(c, n, xt, 1, kd * wn.dl[0], od, wn.st[0]);
-        s = ox_reshape(c, n, s, 4, (int64_t[]){xd[0] * od, xt->type.dims[2], xt->type.dims[3], xd[1]});
-        ir_node *wk = ox_reshape(c, n, slice_axis(c, n, w, 2, kd, 1, 1), 4, (int64_t[]){wd[0], wd[1], wd[3], wd[4]});
-        ir_node *y = ox_op(c, n, KL_OP_CONV2D, 2, (ir_node *[]){s, ox_transpose(c, n, wk, (int[]){2, 3, 1, 0})}, &a, NULL);
-        acc = acc ? ox_bin(c, n, KL_OP_ADD, acc, y) : y;
-        if (!acc) return NULL;
-    }
-    if (bias) acc = ox_bin(c, n, KL_OP_ADD, acc, bias);
-    if (!acc) return NULL;
-    acc = ox_reshape(c, n, acc, 5, (int64_t[]){xd[0], od, acc->type.dims[1], acc->type.dims[2], wd[0]});
-    return ox_transpose(c, n, acc, to_ncdhw);
-}
-
-/* Per output depth, how many taps of the window fall on real depths. */
-static ir_node *depth_counts(ox *c, const ox_node *n, const win *w, int64_t d, int64_t kd, int64_t od, kl_dtype t)
-{
-    double *cnt = malloc(sizeof *cnt * (size_t)od);
-    if (!cnt) return ox_err(c, n, "out of memory");
-    for (int64_t o = 0; o < od; o++) {
-        cnt[o] = 0;
-        for (int64_t k = 0; k < kd; k++) {
-            int64_t i = o * w->st[0] + k * w->dl[0] - w->lo[0];
-            cnt[o] += i >= 0 && i < d;
-        }
-    }
-    ir_node *k = ir_const(c->g, ir_type_make(KL_F64, 5, (int64_t[]){1, od, 1, 1, 1}), cnt, NULL);
-    free(cnt);
-    return ox_cast(c, n, k, t);
+    if (!window_nd(c, n, 3, x->type.dims + 2, w->type.dims + 2, &wn)) return NULL;
+    ir_window3d w3 = win3d(&wn, NULL);
+    ir_node *wt = ox_transpose(c, n, w, (int[]){2, 3, 4, 1, 0}); /* -> [KD, KH, KW, C/group, M] */
+    ir_node *y = ir_conv3d(c->g, ox_transpose(c, n, x, to_ndhwc), wt, &w3, (int)ox_attr_int(n, "group", 1), node_name(n), c->d);
+    if (bias) y = ox_bin(c, n, KL_OP_ADD, y, bias);
+    return ox_transpose(c, n, y, to_ncdhw);
 }
 
 /* x NCDHW; op max_pool or avg_pool. */
@@ -160,31 +103,14 @@ ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op)
     if (ox_attr_ints(n, "kernel_shape", k, 3) != 3) return ox_err(c, n, "kernel_shape must have 3 entries");
     win wn;
     if (!window_nd(c, n, 3, x->type.dims + 2, k, &wn)) return NULL;
-    bool avg = op == KL_OP_AVG_POOL;
-    if (avg && (wn.dl[0] != 1 || wn.dl[1] != 1 || wn.dl[2] != 1)) return ox_err(c, n, "dilated average pools are not supported");
-    if (avg && ox_attr_int(n, "count_include_pad", 0)) { /* explicit pads count: make them real zeros */
+    if (op == KL_OP_AVG_POOL && ox_attr_int(n, "count_include_pad", 0)) { /* explicit pads count: make them real zeros */
         int64_t lo[5] = {0, 0, wn.lo[0], wn.lo[1], wn.lo[2]}, hi[5] = {0, 0, wn.hi[0], wn.hi[1], wn.hi[2]};
         x = pad_const(c, n, x, lo, hi, 0);
         for (int i = 0; i < 3; i++) wn.lo[i] = wn.hi[i] = 0;
         if (!x) return NULL;
     }
-    int64_t d = x->type.dims[2], lo[5] = {0, wn.lo[0]}, hi[5] = {0, wn.hi[0] + wn.extra[0]};
-    ir_node *xt = pad_const(c, n, ox_transpose(c, n, x, to_ndhwc), lo, hi, avg ? 0 : -INFINITY);
-    if (!xt) return NULL;
-    int64_t od = depth_out(xt, &wn, k[0]), nb = x->type.dims[0], ch = x->type.dims[1];
-    if (od < 1) return ox_err(c, n, "the window is larger than the padded input");
-    ir_attr a = hw_attr(&wn, k[1], k[2], 1);
-    ir_node *acc = NULL;
-    for (int64_t kd = 0; kd < k[0]; kd++) {
-        ir_node *s = slice_axis(c, n, xt, 1, kd * wn.dl[0], od, wn.st[0]);
-        s = ox_reshape(c, n, s, 4, (int64_t[]){nb * od, xt->type.dims[2], xt->type.dims[3], ch});
-        ir_node *y = ox_op(c, n, op, 1, &s, &a, NULL);
-        acc = acc ? ox_bin(c, n, avg ? KL_OP_ADD : KL_OP_MAX, acc, y) : y;
-        if (!acc) return NULL;
-    }
-    acc = ox_reshape(c, n, acc, 5, (int64_t[]){nb, od, acc->type.dims[1], acc->type.dims[2], ch});
-    if (avg) acc = ox_bin(c, n, KL_OP_DIV, acc, depth_counts(c, n, &wn, d, k[0], od, x->type.dtype));
-    return ox_transpose(c, n, acc, to_ncdhw);
+    ir_window3d w3 = win3d(&wn, k);
+    return ox_transpose(c, n, ir_pool3d(c->g, op, ox_transpose(c, n, x, to_ndhwc), &w3, node_name(n), c->d), to_ncdhw);
 }
 
 /* TopK (X, K) with axis, largest and sorted (outputs are always sorted,
@@ -212,8 +138,6 @@ ir_node *ox_einsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 }
 
 /* ---- gathers and scatters (ir/gather_scatter.c) --------------------------- */
-
-static const char *node_name(const ox_node *n) { return n->name && *n->name ? n->name : n->output[0]; }
 
 static bool reduction_of(ox *c, const ox_node *n, ir_scatter_reduce *r)
 {

@@ -174,3 +174,56 @@ ir_node *imp_resize(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
         if (size[ax - 1] != x->type.dims[ax]) x = rz_axis(c, n, x, ax, size[ax - 1], k, align, half);
     return x;
 }
+
+/* ---- 3-D windows (ir/window3d.c), softsign ----------------------------------- */
+
+/* strides, dilations and SAME/VALID pads of a Conv3D / *Pool3D (NDHWC). */
+static bool window3d_attrs(imp *c, const tf_node *n, const ir_node *x, const int64_t *k, ir_window3d *w)
+{
+    char pad[16], fmt[16];
+    int64_t st[5] = {1, 1, 1, 1, 1}, dl[5] = {1, 1, 1, 1, 1};
+    if (tf_attr_str(n, "data_format", fmt, sizeof fmt)[0] && strcmp(fmt, "NDHWC"))
+        return tf_err(c, n, "unsupported data_format %s (only NDHWC)", fmt), false;
+    if (tf_attr_ints(n, "strides", st, 5) != 5) return tf_err(c, n, "strides needs 5 entries"), false;
+    tf_attr_ints(n, "dilations", dl, 5);
+    tf_attr_str(n, "padding", pad, sizeof pad);
+    if (strcmp(pad, "SAME") && strcmp(pad, "VALID")) return tf_err(c, n, "unsupported padding '%s'", pad), false;
+    for (int i = 0; i < 3; i++) {
+        int64_t in = x->type.dims[1 + i], s = st[1 + i], dd = dl[1 + i];
+        if (s < 1 || dd < 1 || k[i] < 1) return tf_err(c, n, "bad window"), false;
+        int64_t out = (in + s - 1) / s, total = !strcmp(pad, "SAME") ? (out - 1) * s + (k[i] - 1) * dd + 1 - in : 0;
+        if (total < 0) total = 0;
+        w->k[i] = k[i], w->st[i] = s, w->dl[i] = dd, w->lo[i] = total / 2, w->hi[i] = total - total / 2;
+    }
+    return true;
+}
+
+ir_node *imp_conv3d(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 2)) return NULL;
+    ir_node *x = in[0], *f = in[1];
+    if (x->type.rank != 5 || f->type.rank != 5 || f->type.dims[3] < 1 || x->type.dims[4] % f->type.dims[3])
+        return tf_err(c, n, "needs an NDHWC input and a DHWIO filter");
+    ir_window3d w;
+    if (!window3d_attrs(c, n, x, f->type.dims, &w)) return NULL;
+    return ir_conv3d(c->g, x, f, &w, (int)(x->type.dims[4] / f->type.dims[3]), n->name, c->d);
+}
+
+ir_node *imp_pool3d(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 1)) return NULL;
+    int64_t ks[5];
+    if (tf_attr_ints(n, "ksize", ks, 5) != 5 || ks[0] != 1 || ks[4] != 1) return tf_err(c, n, "ksize must be [1, d, h, w, 1]");
+    ir_window3d w;
+    if (in[0]->type.rank != 5) return tf_err(c, n, "needs an NDHWC input");
+    if (!window3d_attrs(c, n, in[0], ks + 1, &w)) return NULL;
+    return ir_pool3d(c->g, op, in[0], &w, n->name, c->d);
+}
+
+/* x / (1 + |x|) */
+ir_node *imp_softsign(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    if (!tf_want_inputs(c, n, n_in, 1)) return NULL;
+    ir_node *d = tf_binary(c, n, KL_OP_ADD, tf_unary(c, n, KL_OP_ABS, in[0]), tf_scalar(c, in[0]->type.dtype, 1));
+    return tf_binary(c, n, KL_OP_DIV, in[0], d);
+}
