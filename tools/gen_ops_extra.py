@@ -138,6 +138,36 @@ case("pool3d", "MaxPool3D and AvgPool3D, SAME (padding excluded from the mean) a
 case("softsign", "Softsign", unary(lambda c, x: tf.nn.softsign(x, name="y")))
 
 
+# ---- tf.math / tf.nn compositions (frontend/tf/tf_ops_math.c) ------------------------
+case("math_trig_hyperbolic", "Sin, Cos, Tan, Asin, Acos, Atan, Atan2, Sinh, Cosh, Asinh, Acosh, Atanh",
+     unary(lambda c, x: [tf.sin(x, name="sin"), tf.cos(x, name="cos"), tf.tan(x * 0.5, name="tan"),
+                         tf.asin(x * 0.3, name="asin"), tf.acos(x * 0.3, name="acos"), tf.atan(x, name="atan"),
+                         tf.math.atan2(x, x[::-1] - 0.5, name="atan2"), tf.sinh(x, name="sinh"), tf.cosh(x, name="cosh"),
+                         tf.asinh(x, name="asinh"), tf.acosh(4 + x, name="acosh"), tf.atanh(x * 0.3, name="atanh")],
+           shape=(4, 12)), tol="1e-5 2e-6")
+case("math_misc", "Log1p, Expm1 (small and large), Sign, Reciprocal, IsNan/IsFinite, Rint, DivNoNan, Xlogy, AddN, L2Loss",
+     unary(lambda c, x: [tf.math.log1p(x + 1.0, name="log1p"), tf.math.log1p(x * 1e-6, name="log1p_small"),
+                         tf.math.expm1(x * 10, name="expm1"), tf.math.expm1(x * 1e-6, name="expm1_small"),
+                         tf.sign(tf.round(x), name="sign"), tf.math.reciprocal(x + 4, name="recip"),
+                         tf.cast(tf.math.is_finite(x / tf.round(x)), tf.float32, name="finite"),
+                         tf.math.rint(x * 2, name="rint"), tf.math.divide_no_nan(x, tf.round(x), name="dnn"),
+                         tf.math.xlogy(tf.nn.relu(x), x + 4, name="xlogy"), tf.add_n([x, x * 2, x * 3], name="addn"),
+                         tf.nn.l2_loss(x, name="l2")], shape=(4, 12), lo=-3, hi=3), tol="1e-5 1e-6")
+case("depth_space_batch", "DepthToSpace, SpaceToDepth, SpaceToBatchND, BatchToSpaceND (atrous conv)",
+     unary(lambda c, x: [tf.nn.depth_to_space(x, 2, name="d2s"), tf.nn.space_to_depth(x, 2, name="s2d"),
+                         tf.space_to_batch_nd(x, [2, 3], [[1, 1], [0, 2]], name="s2b"),
+                         tf.nn.atrous_conv2d(x, tf.constant(c.rand(3, 3, 8, 2)), 2, "SAME", name="atrous")],
+           shape=(2, 6, 4, 8)), tol="1e-5 1e-5")
+case("lrn_xent_in_top_k", "LRN, softmax cross entropies (dense and sparse), InTopKV2, All/Any, ReverseV2",
+     lambda c: (lambda x, y: [tf.nn.local_response_normalization(tf.reshape(x, [1, 2, 3, 10]), 2, 1.0, 0.1, 0.75, name="lrn"),
+                              tf.nn.softmax_cross_entropy_with_logits(tf.nn.softmax(y), x, name="xent"),
+                              tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant([0, 3, 9, 1, 5, 2]), x, name="sxent"),
+                              tf.math.in_top_k(tf.constant([0, 3, 9, 1, 5, 2]), x, 3, name="intopk"),
+                              tf.reduce_all(x > -0.9, 1, name="all"), tf.reduce_any(x > 0.9, 1, name="any"),
+                              tf.reverse(x, [0, 1], name="rev")])(ph(c, "x", c.rand(6, 10)), ph(c, "y", c.rand(6, 10))),
+     tol="1e-5 1e-6")
+
+
 # ---- driver ------------------------------------------------------------------
 def write_graph_case(name, doc, build, tol, seed):
     c = Case("ops_" + name, doc, seed)
