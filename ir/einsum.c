@@ -64,6 +64,7 @@ static bool labels(ein *e, const char *s, const char *end, int rank, int ell_tot
         if (*p == ' ') continue;
         if (*p == '.') {
             if (p + 2 >= end || p[1] != '.' || p[2] != '.') return fail(e, "bad ellipsis", eq);
+            if (*n + ell > IR_MAX_RANK) return fail(e, "too many letters", eq);
             for (int k = ell_total - ell; k < ell_total; k++) out[(*n)++] = (char)('0' + k);
             p += 2;
         } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
@@ -100,7 +101,7 @@ static bool parse(ein *e, const char *eq, ir_node *const *in, int n_in)
         }
         if (has && in[i]->type.rank - letters > ell_total) ell_total = in[i]->type.rank - letters;
     }
-    if (ell_total > 9) return fail(e, "too many broadcast dimensions", eq);
+    if (ell_total > IR_MAX_RANK) return fail(e, "too many broadcast dimensions", eq);
     e->nt = k;
     for (int i = 0; i < k; i++) {
         const char *end = i + 1 < k ? starts[i + 1] - 1 : lhs_end;

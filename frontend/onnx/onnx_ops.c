@@ -1119,7 +1119,7 @@ ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     int ax = ox_axis(c, n, axis, x->type.rank);
     if (ax < 0) return NULL;
     bool excl = ox_attr_int(n, "exclusive", 0) != 0, rev = ox_attr_int(n, "reverse", 0) != 0;
-    return ir_scan(c->g, KL_OP_CUMSUM, x, ax, excl, rev, n->name && *n->name ? n->name : n->output[0], c->d);
+    return ir_scan(c->g, KL_OP_CUMSUM, x, ax, excl, rev, n->name && *n->name ? n->name : n->n_output ? n->output[0] : NULL, c->d);
 }
 
 /* The input coordinate of output coordinate o along an axis (ONNX Resize). */

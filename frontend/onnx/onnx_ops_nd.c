@@ -25,7 +25,7 @@ int64_t ox_ceil_extra(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, i
     return need > 0 ? need : 0;
 }
 
-static const char *node_name(const ox_node *n) { return n->name && *n->name ? n->name : n->output[0]; }
+static const char *node_name(const ox_node *n) { return n->name && *n->name ? n->name : n->n_output ? n->output[0] : NULL; }
 
 typedef struct win {
     int64_t st[3], dl[3], lo[3], hi[3], extra[3];
@@ -124,8 +124,7 @@ ir_node *ox_top_k(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     else if (n_in < 2 || ox_read_ints(c, n, in[1], "k", &k, 1) != 1) return NULL;
     int ax = ox_axis(c, n, ox_attr_int(n, "axis", -1), x->type.rank);
     if (ax < 0) return NULL;
-    const char *name = n->name && *n->name ? n->name : n->output[0];
-    if (!ir_top_k(c->g, x, ax, k, ox_attr_int(n, "largest", 1) != 0, KL_I64, name, &c->outs[0], &c->outs[1], c->d)) return NULL;
+    if (!ir_top_k(c->g, x, ax, k, ox_attr_int(n, "largest", 1) != 0, KL_I64, node_name(n), &c->outs[0], &c->outs[1], c->d)) return NULL;
     c->n_outs = 2;
     return c->outs[0];
 }
@@ -134,7 +133,7 @@ ir_node *ox_einsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     char eq[256];
     ox_attr_str(n, "equation", eq, sizeof eq);
-    return ir_einsum(c->g, eq, in, n_in, n->name && *n->name ? n->name : n->output[0], c->d);
+    return ir_einsum(c->g, eq, in, n_in, node_name(n), c->d);
 }
 
 /* ---- gathers and scatters (ir/gather_scatter.c) --------------------------- */

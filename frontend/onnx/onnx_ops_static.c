@@ -157,7 +157,9 @@ ir_node *ox_reverse_sequence(ox *c, const ox_node *n, ir_node **in, int n_in, kl
     int ta = (int)ox_attr_int(n, "time_axis", 0), ba = (int)ox_attr_int(n, "batch_axis", 1);
     if (x->type.rank < 2 || ta == ba || ta < 0 || ba < 0 || ta > 1 || ba > 1 || ir_type_numel(&lens->type) != x->type.dims[ba])
         return ox_err(c, n, "bad time/batch axes or sequence_lens");
-    int64_t total = ir_type_numel(&x->type), *idx = malloc(sizeof *idx * (size_t)(total + 1)), inner = total / (x->type.dims[0] * x->type.dims[1]);
+    int64_t total = ir_type_numel(&x->type);
+    if (total == 0) return x;
+    int64_t *idx = malloc(sizeof *idx * (size_t)(total + 1)), inner = total / (x->type.dims[0] * x->type.dims[1]);
     if (!idx) return ox_err(c, n, "out of memory");
     for (int64_t i = 0; i < total; i++) {
         int64_t a0 = i / inner / x->type.dims[1], a1 = i / inner % x->type.dims[1];
@@ -179,7 +181,7 @@ ir_node *ox_lrn(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = n_in > 0 ? in[0] : NULL;
     int64_t size = ox_attr_int(n, "size", 0);
-    if (!x || x->type.rank < 3 || size < 1) return ox_err(c, n, "needs an NC... input and a size");
+    if (!x || x->type.rank < 3 || size < 1 || size > 1024) return ox_err(c, n, "needs an NC... input and a size from 1 to 1024");
     double alpha = ox_attr_float(n, "alpha", 1e-4f), beta = ox_attr_float(n, "beta", 0.75f), bias = ox_attr_float(n, "bias", 1.0f);
     ir_node *sq = ox_bin(c, n, KL_OP_MUL, x, x);
     ir_attr p;
@@ -239,7 +241,9 @@ ir_node *ox_upsample(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     else return NULL;
     if (ns != r) return ox_err(c, n, "scales must have one entry per axis");
     for (int d = 0; d < r && x; d++) {
-        int64_t out = (int64_t)floor((double)x->type.dims[d] * scales[d]);
+        double want = floor((double)x->type.dims[d] * scales[d]);
+        if (!(want >= 1 && want <= (1 << 24))) return ox_err(c, n, "scale %g gives no or too large an output", scales[d]);
+        int64_t out = (int64_t)want;
         if (out == x->type.dims[d]) continue;
         int64_t *idx = malloc(sizeof *idx * (size_t)(out + 1));
         if (!idx) return ox_err(c, n, "out of memory");

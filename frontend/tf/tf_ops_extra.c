@@ -143,6 +143,7 @@ static ir_node *rz_axis(imp *c, const tf_node *n, ir_node *x, int axis, int64_t 
         a.concat.axis = axis;
         return tf_op(c, n, KL_OP_GATHER, 2, (ir_node *[]){x, kx}, &a, NULL);
     }
+    if (in < 1 || out > ((int64_t)1 << 26) / in) return tf_err(c, n, "the resize is too large for its interpolation matrix");
     double *m = calloc((size_t)(in * out + 1), sizeof *m);
     if (!m) return tf_err(c, n, "out of memory");
     rz_matrix(k, in, out, align, half, m);
@@ -165,7 +166,8 @@ ir_node *imp_resize(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     int64_t size[2];
     if (tf_read_ints(c, n, in[1], "the size", size, 2) != 2) return NULL;
     ir_node *x = in[0];
-    if (x->type.rank != 4 || size[0] < 1 || size[1] < 1) return tf_err(c, n, "needs NHWC images and a positive size");
+    if (x->type.rank != 4 || size[0] < 1 || size[1] < 1 || size[0] > (1 << 24) || size[1] > (1 << 24))
+        return tf_err(c, n, "needs NHWC images and a size from 1 to 2^24");
     rz_kind k = !strcmp(n->op, "ResizeNearestNeighbor") ? RZ_NEAREST : !strcmp(n->op, "ResizeBilinear") ? RZ_BILINEAR
               : !strcmp(n->op, "ResizeBicubic") ? RZ_BICUBIC : RZ_AREA;
     bool align = tf_attr_bool(n, "align_corners", false), half = tf_attr_bool(n, "half_pixel_centers", false);

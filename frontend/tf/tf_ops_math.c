@@ -181,7 +181,7 @@ ir_node *imp_lrn(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *x = in[0];
     int r = x->type.rank;
     int64_t rad = tf_attr_int(n, "depth_radius", 5);
-    if (r < 1 || rad < 0 || rad > 4096) return tf_err(c, n, "bad depth_radius or rank");
+    if (r < 1 || rad < 0 || rad > 512) return tf_err(c, n, "depth_radius must be 0 to 512, on rank 1 or more");
     double bias = tf_attr_float(n, "bias", 1), alpha = tf_attr_float(n, "alpha", 1), beta = tf_attr_float(n, "beta", 0.5);
     ir_node *sq = un(c, n, KL_OP_SQUARE, x);
     ir_attr p;
@@ -226,7 +226,7 @@ ir_node *imp_depth_to_space(imp *c, const tf_node *n, ir_node **in, int n_in, kl
 {
     if (!tf_want_inputs(c, n, n_in, 1) || !nhwc(c, n, in[0])) return NULL;
     const int64_t *d = in[0]->type.dims, b = tf_attr_int(n, "block_size", 2);
-    if (b < 2 || d[3] % (b * b)) return tf_err(c, n, "depth must be a multiple of block_size^2");
+    if (b < 2 || b > 4096 || d[3] % (b * b)) return tf_err(c, n, "depth must be a multiple of block_size^2 (block_size 2 to 4096)");
     int64_t co = d[3] / (b * b);
     ir_node *x = reshape(c, n, in[0], 6, (int64_t[]){d[0], d[1], d[2], b, b, co});
     x = transpose(c, n, x, 6, (int[]){0, 1, 3, 2, 4, 5});
@@ -237,7 +237,7 @@ ir_node *imp_space_to_depth(imp *c, const tf_node *n, ir_node **in, int n_in, kl
 {
     if (!tf_want_inputs(c, n, n_in, 1) || !nhwc(c, n, in[0])) return NULL;
     const int64_t *d = in[0]->type.dims, b = tf_attr_int(n, "block_size", 2);
-    if (b < 2 || d[1] % b || d[2] % b) return tf_err(c, n, "height and width must be multiples of block_size");
+    if (b < 2 || b > 4096 || d[1] % b || d[2] % b) return tf_err(c, n, "height and width must be multiples of block_size (2 to 4096)");
     ir_node *x = reshape(c, n, in[0], 6, (int64_t[]){d[0], d[1] / b, b, d[2] / b, b, d[3]});
     x = transpose(c, n, x, 6, (int[]){0, 1, 3, 2, 4, 5});
     return reshape(c, n, x, 4, (int64_t[]){d[0], d[1] / b, d[2] / b, b * b * d[3]});
