@@ -174,6 +174,17 @@ class _Attn(L.Layer):
         return L.Attention()([x, x])
 
 
+# Why Kiln refuses what it refuses, for the ops that appear in the table.
+NOTES = {
+    "StatefulPartitionedCall": "Keras 3 runs a grouped Conv2D (ConvNeXt's depthwise convolutions) as a jit_compile'd "
+                               "tf.function, which freezing keeps as a function call; Kiln's TensorFlow frontend does not "
+                               "inline FunctionDefs.",
+    "RFFT": "FFTs produce complex tensors; Kiln has no complex dtype.",
+    "ScaleAndTranslate": "tf.image.resize's lanczos3/5, gaussian and mitchellcubic kernels are not implemented "
+                         "(nearest, bilinear, bicubic and area are).",
+}
+
+
 def run_one(name, make, kiln, tmp):
     try:
         keras.utils.set_random_seed(1)
@@ -242,6 +253,9 @@ def main():
         f.write("| model | TF ops (besides Const, Identity, Placeholder) | kiln | detail |\n|---|---|---|---|\n")
         for name, r in rows:
             f.write("| %s | %s | %s | %s |\n" % (name, ", ".join(r["ops"]) or "-", r["status"], r["detail"].replace("|", "/")))
+        refused = sorted({op for _, r in rows if r["status"] == "refused" for op in NOTES if op in r["detail"]})
+        for op in refused:
+            f.write("\n%s: %s\n" % (op, NOTES[op]))
         f.write("\nEvery TF op these models use: %s.\n" % ", ".join(sorted(all_ops)))
 
 
