@@ -148,6 +148,17 @@ void kiln_model_free(kiln_model *m)
     free(m);
 }
 
+kiln_status *kiln_model_bind(kiln_model *m, const char *feed, kiln_dtype dtype, int rank, const int64_t *dims,
+                             const void *data)
+{
+    kl_diag d = {0};
+    if (!m->onnx) return status_new(KILN_ERR_INVALID, "kiln_model_bind: binding feeds is supported for ONNX models");
+    if (rank < 0 || rank > IR_MAX_RANK || (unsigned)dtype >= KL_DTYPE_COUNT)
+        return status_new(KILN_ERR_INVALID, "kiln_model_bind: bad dtype or rank");
+    if (!onnx_model_bind(m->onnx, feed, ir_type_make((kl_dtype)dtype, rank, dims), data, &d)) return status_from_diag(KILN_ERR_INVALID, &d);
+    return NULL;
+}
+
 void kiln_options_init(kiln_options *o)
 {
     memset(o, 0, sizeof *o);

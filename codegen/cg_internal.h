@@ -157,6 +157,7 @@ LLVMValueRef cg_log(cg *c, LLVMValueRef x);
 LLVMValueRef cg_tanh(cg *c, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x);
 LLVMValueRef cg_erf(cg *c, LLVMValueRef x);
+LLVMValueRef cg_erfc(cg *c, LLVMValueRef x);
 LLVMValueRef cg_sincos(cg *c, LLVMValueRef x, bool cosine);
 LLVMValueRef cg_atan(cg *c, LLVMValueRef x);
 LLVMValueRef cg_softplus(cg *c, LLVMValueRef x);
@@ -180,6 +181,8 @@ LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f);                     /* flo
  * is the pointer of operand i. */
 bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
+bool cg_emit_scan(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in); /* cumsum, cumprod (scan.c) */
+bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops); /* scatter.c */
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);

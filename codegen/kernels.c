@@ -243,6 +243,7 @@ static LLVMValueRef emit_float_unary(cg *c, kl_op op, LLVMValueRef a)
     case KL_OP_TANH: return cg_tanh(c, a);
     case KL_OP_SIGMOID: return cg_sigmoid(c, a);
     case KL_OP_ERF: return cg_erf(c, a);
+    case KL_OP_ERFC: return cg_erfc(c, a);
     case KL_OP_SOFTPLUS: return cg_softplus(c, a);
     case KL_OP_ELU: return cg_elu(c, a);
     case KL_OP_SIN: return cg_sincos(c, a, false);
@@ -1108,7 +1109,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_COPY: case KL_OP_CAST: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT:
     case KL_OP_RSQRT: case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU:
     case KL_OP_RELU6: case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX:
-    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS:
+    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_ERFC: case KL_OP_SOFTPLUS:
     case KL_OP_ELU: case KL_OP_NOT: case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_POW: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_AND:
     case KL_OP_OR: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER: case KL_OP_GREATER_EQUAL:
     case KL_OP_EQUAL: case KL_OP_NOT_EQUAL: case KL_OP_SELECT:
@@ -1140,6 +1141,8 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         ok = cg_emit_window(c, root, out, ops);
         break;
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
+    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops); break;
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

@@ -174,6 +174,7 @@ static double f_unary(kl_op op, double x)
     case KL_OP_CEIL: return ceil(x);
     case KL_OP_ROUND: return nearbyint(x); /* default rounding: half to even */
     case KL_OP_ERF: return erf(x);
+    case KL_OP_ERFC: return erfc(x);
     case KL_OP_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     case KL_OP_ELU: return x > 0 ? x : expm1(x);
     case KL_OP_NOT: return x == 0;
@@ -607,6 +608,68 @@ static void eval_pool(const ir_node *n, const void *in, void *out)
                 }
 }
 
+/* ---- scans ------------------------------------------------------------- */
+
+/* Running sum or product along one axis, in double (ints in int64 with
+ * wrap-around, as the generated code's integer arithmetic). */
+static void eval_scan(const ir_node *n, const void *in, void *out)
+{
+    const ir_type *t = &n->type;
+    int ax = n->attr.concat.axis;
+    int64_t outer = 1, len = t->dims[ax], inner = 1;
+    for (int i = 0; i < ax; i++) outer *= t->dims[i];
+    for (int i = ax + 1; i < t->rank; i++) inner *= t->dims[i];
+    bool prod = n->op == KL_OP_CUMPROD, fl = kl_dtype_is_float(t->dtype);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double f = prod ? 1 : 0;
+            uint64_t u = prod ? 1 : 0;
+            for (int64_t k = 0; k < len; k++) {
+                int64_t at = (o * len + k) * inner + i;
+                if (fl) {
+                    double v = ld_f(t->dtype, in, at);
+                    f = prod ? f * v : f + v;
+                    st_f(t->dtype, out, at, f);
+                } else {
+                    uint64_t v = (uint64_t)ld_i(t->dtype, in, at);
+                    u = prod ? u * v : u + v;
+                    st_i(t->dtype, out, at, (int64_t)u);
+                }
+            }
+        }
+}
+
+/* y = data, then each update row in order; indices wrap once (negative
+ * from the end) and clamp, like the gathers. */
+static void eval_scatter(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *t = &n->type, *ix = &n->in[1]->type;
+    size_t es = kl_dtype_size(t->dtype);
+    int64_t rows = t->dims[0], row = rows ? ir_type_numel(t) / rows : 0;
+    memcpy(out, in[0], ir_type_bytes(t));
+    bool fl = kl_dtype_is_float(t->dtype);
+    for (int64_t u = 0; u < ix->dims[0] && rows; u++) {
+        int64_t k = ld_i(ix->dtype, in[1], u);
+        k = k < 0 ? k + rows : k;
+        k = k < 0 ? 0 : k >= rows ? rows - 1 : k;
+        for (int64_t r = 0; r < row; r++) {
+            int64_t at = k * row + r, from = u * row + r;
+            ir_scatter_reduce m = n->attr.scatter.reduce;
+            if (m == IR_SCATTER_NONE) {
+                copy_elem(out, at, in[2], from, es);
+            } else if (fl) {
+                double a = ld_f(t->dtype, out, at), b = ld_f(t->dtype, in[2], from);
+                st_f(t->dtype, out, at, m == IR_SCATTER_ADD ? a + b : m == IR_SCATTER_MUL ? a * b : m == IR_SCATTER_MAX ? (a > b ? a : b) : (a < b ? a : b));
+            } else {
+                int64_t a = ld_i(t->dtype, out, at), b = ld_i(t->dtype, in[2], from);
+                int64_t v = m == IR_SCATTER_ADD ? (int64_t)((uint64_t)a + (uint64_t)b) : m == IR_SCATTER_MUL ? (int64_t)((uint64_t)a * (uint64_t)b)
+                          : m == IR_SCATTER_MAX ? (a > b ? a : b) : (a < b ? a : b);
+                st_i(t->dtype, out, at, v);
+            }
+        }
+    }
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
@@ -624,7 +687,7 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_COPY: case KL_OP_CAST: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT:
     case KL_OP_RSQRT: case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU:
     case KL_OP_RELU6: case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_DIV: case KL_OP_MAX:
-    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS:
+    case KL_OP_MIN: case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_ERFC: case KL_OP_SOFTPLUS:
     case KL_OP_ELU: case KL_OP_NOT: case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_POW: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: case KL_OP_AND:
     case KL_OP_OR: case KL_OP_LESS: case KL_OP_LESS_EQUAL: case KL_OP_GREATER: case KL_OP_GREATER_EQUAL:
     case KL_OP_EQUAL: case KL_OP_NOT_EQUAL: case KL_OP_SELECT:
@@ -656,6 +719,12 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
         return true;
     case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         eval_pool(n, in[0], out);
+        return true;
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD:
+        eval_scan(n, in[0], out);
+        return true;
+    case KL_OP_SCATTER:
+        eval_scatter(n, in, out);
         return true;
     case KL_OP_COUNT:
         break;

@@ -280,7 +280,7 @@ static bool infer_window(const ir_graph *g, const ir_node *n, ir_type *out, kl_d
 
 bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d)
 {
-    char lb[256], ta[64], tb[64];
+    char lb[256], ta[64], tb[64], tc[64];
     const kl_op_info *info = &kl_op_table[n->op];
     if (info->arity >= 0 && n->n_in != info->arity) {
         kl_diag_error(d, "%s: %s: expects %d operands, has %d", g->source, node_label(n, lb, sizeof lb),
@@ -451,6 +451,31 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
         *out = t;
         return true;
     }
+    case IR_SHAPE_SCATTER: {
+        const ir_type *a = &n->in[0]->type, *ix = &n->in[1]->type, *u = &n->in[2]->type;
+        bool ok = a->rank >= 1 && ix->rank == 1 && (ix->dtype == KL_I32 || ix->dtype == KL_I64) && u->dtype == a->dtype &&
+                  u->rank == a->rank && u->dims[0] == ix->dims[0] && (unsigned)n->attr.scatter.reduce <= IR_SCATTER_MIN &&
+                  (n->attr.scatter.reduce == IR_SCATTER_NONE || a->dtype != KL_BOOL);
+        for (int i = 1; ok && i < a->rank; i++) ok = u->dims[i] == a->dims[i];
+        if (!ok) {
+            kl_diag_error(d, "%s: %s: cannot scatter %s at %s into %s", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(u, tb, sizeof tb), ir_type_str(ix, tc, sizeof tc), ir_type_str(a, ta, sizeof ta));
+            return false;
+        }
+        *out = *a;
+        return true;
+    }
+    case IR_SHAPE_SCAN: {
+        const ir_type *a = &n->in[0]->type;
+        int ax = n->attr.concat.axis;
+        if (ax < 0 || ax >= a->rank || a->dtype == KL_BOOL) {
+            kl_diag_error(d, "%s: %s: cannot scan %s along axis %d", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(a, ta, sizeof ta), ax);
+            return false;
+        }
+        *out = *a;
+        return true;
+    }
     case IR_SHAPE_GATHER_ELEMENTS: {
         const ir_type *p = &n->in[0]->type, *ix = &n->in[1]->type;
         int ax = n->attr.concat.axis;
@@ -497,7 +522,8 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
     case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: r.reduce = a->reduce; break;
     case IR_SHAPE_TRANSPOSE: memcpy(r.transpose.perm, a->transpose.perm, sizeof r.transpose.perm); break;
     case IR_SHAPE_PAD: r.pad = a->pad; break;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: r.concat = a->concat; break;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN: r.concat = a->concat; break;
+    case IR_SHAPE_SCATTER: r.scatter = a->scatter; break;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: r.conv = a->conv; break;
     case IR_SHAPE_GIVEN:
         if (op == KL_OP_SLICE) r.slice = a->slice;

@@ -150,6 +150,8 @@ typedef enum ir_shape_rule {
     IR_SHAPE_GATHER_ELEMENTS, /* the indices' shape, the data's dtype */
     IR_SHAPE_CONV,      /* NHWC conv with attr.conv */
     IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
+    IR_SHAPE_SCAN,      /* operand 0's type; a running sum/product along attr.concat.axis */
+    IR_SHAPE_SCATTER,   /* data's type; indices [U] int, updates [U, data.dims[1:]] */
 } ir_shape_rule;
 
 enum {
@@ -184,6 +186,9 @@ bool kl_op_from_name(const char *s, kl_op *out);
 /* Per-op-family attributes.  Which member is meaningful follows from op. */
 typedef enum ir_pad_mode { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_SYMMETRIC, IR_PAD_EDGE } ir_pad_mode;
 
+/* How SCATTER combines an update with the element it lands on. */
+typedef enum ir_scatter_reduce { IR_SCATTER_NONE, IR_SCATTER_ADD, IR_SCATTER_MUL, IR_SCATTER_MAX, IR_SCATTER_MIN } ir_scatter_reduce;
+
 typedef union ir_attr {
     struct { int index; } param;                       /* PARAM: position among feeds */
     struct { bool transpose_a, transpose_b; } matmul;  /* MATMUL */
@@ -191,7 +196,8 @@ typedef union ir_attr {
     struct { int8_t perm[IR_MAX_RANK]; } transpose;    /* TRANSPOSE */
     struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
     struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
-    struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS */
+    struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS, CUMSUM, CUMPROD */
+    struct { ir_scatter_reduce reduce; } scatter;      /* SCATTER */
     struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
         int kh, kw;                /* pool window (conv: from the filter) */
         int stride_h, stride_w, dilation_h, dilation_w;
@@ -372,6 +378,33 @@ ir_node *ir_scalar(ir_graph *g, kl_dtype t, double v);
 /* If every operand of n is a constant (and n is small), a new constant
  * holding n's value, else n itself.  Frontends fold shape arithmetic with it
  * while importing; NULL stays NULL. */
+/* Running sum or product (KL_OP_CUMSUM / KL_OP_CUMPROD) along axis, with
+ * TensorFlow's and ONNX's exclusive and reverse options (ir/scan.c). */
+ir_node *ir_scan(ir_graph *g, kl_op op, ir_node *x, int axis, bool exclusive, bool reverse, const char *name, kl_diag *d);
+/* The k largest (or smallest) values along axis, sorted, and their indices
+ * (index_type i32 or i64); lower indices first among equal values
+ * (ir/topk.c).  False with an error in d. */
+bool ir_top_k(ir_graph *g, ir_node *x, int axis, int64_t k, bool largest, kl_dtype index_type, const char *name,
+              ir_node **values, ir_node **indices, kl_diag *d);
+/* Einsum over n_in operands as transposes, reductions and batched matmuls;
+ * ellipses, repeated letters (diagonals) and implicit outputs included
+ * (ir/einsum.c). */
+ir_node *ir_einsum(ir_graph *g, const char *equation, ir_node *const *in, int n_in, const char *name, kl_diag *d);
+/* GatherND (batch_dims leading axes shared), ScatterND and ScatterElements
+ * as GATHER / SCATTER on linear indices (ir/gather_scatter.c). */
+ir_node *ir_gather_nd(ir_graph *g, ir_node *data, ir_node *indices, int batch_dims, const char *name, kl_diag *d);
+ir_node *ir_scatter_nd(ir_graph *g, ir_node *data, ir_node *indices, ir_node *updates, ir_scatter_reduce red,
+                       const char *name, kl_diag *d);
+ir_node *ir_scatter_elements(ir_graph *g, ir_node *data, ir_node *indices, ir_node *updates, int axis,
+                             ir_scatter_reduce red, const char *name, kl_diag *d);
+/* 3-D windows (ir/window3d.c): x NDHWC, conv filter DHWIO (I = C/groups).
+ * k: window (pools; a conv takes it from the filter), hi includes any
+ * ceil_mode padding.  Pools ignore padding (average: over real elements). */
+typedef struct ir_window3d {
+    int64_t k[3], st[3], dl[3], lo[3], hi[3];
+} ir_window3d;
+ir_node *ir_conv3d(ir_graph *g, ir_node *x, ir_node *w, const ir_window3d *win, int groups, const char *name, kl_diag *d);
+ir_node *ir_pool3d(ir_graph *g, kl_op op, ir_node *x, const ir_window3d *win, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */

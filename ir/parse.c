@@ -369,7 +369,7 @@ static bool const_data(parser *p, const ir_type *t, void **out)
 /* ---- attributes --------------------------------------------------------- */
 
 /* Which keys an op takes; the printer writes the same ones (print_attrs). */
-typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW } attr_family;
+typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW, AF_SCATTER } attr_family;
 
 static attr_family family_of(kl_op op)
 {
@@ -378,8 +378,9 @@ static attr_family family_of(kl_op op)
     case IR_SHAPE_REDUCE: case IR_SHAPE_ARG: return AF_REDUCE;
     case IR_SHAPE_TRANSPOSE: return AF_TRANSPOSE;
     case IR_SHAPE_PAD: return AF_PAD;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: return AF_AXIS;
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN: return AF_AXIS;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: return AF_WINDOW;
+    case IR_SHAPE_SCATTER: return AF_SCATTER;
     case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : AF_NONE;
     case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: return AF_NONE;
     }
@@ -422,6 +423,7 @@ static const attr_key attr_keys[] = {
     {"dilations", AF_WINDOW, AK_FIXED, 2, 0, MAX_WINDOW},
     {"pads", AF_WINDOW, AK_FIXED, 4, 0, MAX_WINDOW},
     {"groups", AF_WINDOW, AK_SCALAR, 1, 0, MAX_WINDOW},
+    {"reduce", AF_SCATTER, AK_SCALAR, 1, IR_SCATTER_NONE, IR_SCATTER_MIN},
 };
 
 /* The pad modes as the printer names them, in ir_pad_mode order. */
@@ -468,6 +470,7 @@ static bool scalar_value(parser *p, const attr_key *k, ir_attr *a)
     else if (!strcmp(k->key, "transpose_b")) a->matmul.transpose_b = v;
     else if (!strcmp(k->key, "keep_dims")) a->reduce.keep_dims = v;
     else if (!strcmp(k->key, "axis")) a->concat.axis = (int)v;
+    else if (!strcmp(k->key, "reduce")) a->scatter.reduce = (ir_scatter_reduce)v;
     else a->conv.groups = (int)v;
     return true;
 }

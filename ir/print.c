@@ -137,11 +137,14 @@ static void print_attrs(FILE *f, const ir_node *n)
         print_number(f, KL_F64, &a->pad.value, 0);
         fprintf(f, "}");
         return;
-    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS:
+    case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN:
         fprintf(f, " {axis=%d}", a->concat.axis);
         return;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL:
         return print_window(f, a);
+    case IR_SHAPE_SCATTER:
+        fprintf(f, " {reduce=%d}", (int)a->scatter.reduce);
+        return;
     case IR_SHAPE_GIVEN:
         if (n->op == KL_OP_CONV2D_TRANSPOSE) print_window(f, a);
         if (n->op != KL_OP_SLICE) return;

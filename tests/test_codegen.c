@@ -628,7 +628,7 @@ Test(codegen, no_libm_on_baseline_cpu)
     int64_t n = 64;
     ir_graph *g = ir_graph_new("t");
     ir_node *x = ir_param(g, f32(1, &n), "x"), *y = ir_param(g, f32(1, &n), "y");
-    kl_op un[] = {KL_OP_EXP, KL_OP_LOG, KL_OP_TANH, KL_OP_SIGMOID, KL_OP_ERF, KL_OP_SIN, KL_OP_COS, KL_OP_ATAN,
+    kl_op un[] = {KL_OP_EXP, KL_OP_LOG, KL_OP_TANH, KL_OP_SIGMOID, KL_OP_ERF, KL_OP_ERFC, KL_OP_SIN, KL_OP_COS, KL_OP_ATAN,
                   KL_OP_SOFTPLUS, KL_OP_ELU, KL_OP_FLOOR, KL_OP_CEIL, KL_OP_ROUND, KL_OP_SQRT, KL_OP_RSQRT};
     kl_op bin[] = {KL_OP_POW, KL_OP_FLOORDIV, KL_OP_FLOORMOD};
     for (size_t i = 0; i < sizeof un / sizeof *un; i++)

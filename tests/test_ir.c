@@ -185,7 +185,7 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     case KL_OP_CAST: return ir_cast(g, x, KL_I32, "cast");
     case KL_OP_COPY: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT: case KL_OP_RSQRT:
     case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU: case KL_OP_RELU6:
-    case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_SOFTPLUS: case KL_OP_ELU:
+    case KL_OP_FLOOR: case KL_OP_CEIL: case KL_OP_ROUND: case KL_OP_ERF: case KL_OP_ERFC: case KL_OP_SOFTPLUS: case KL_OP_ELU:
     case KL_OP_SIN: case KL_OP_COS: case KL_OP_ATAN: case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX:
         return ir_unary(g, op, x, NULL, d);
     case KL_OP_NOT: return ir_unary(g, op, b, NULL, d);
@@ -226,6 +226,13 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         a.conv = (typeof(a.conv)){.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1};
         return ir_node_new(g, op, 1, &img, &a, NULL, NULL, d);
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD: a.concat.axis = 1; return ir_node_new(g, op, 1, &x, &a, NULL, NULL, d);
+    case KL_OP_SCATTER: {
+        ir_node *rows = ir_reshape(g, i, 1, (int64_t[]){ir_type_numel(&i->type)}, NULL, d);
+        ir_node *upd = ir_node_new(g, KL_OP_TILE, 1, &x, NULL, (ir_type[]){ir_type_make(KL_F32, 2, (int64_t[]){rows->type.dims[0], 3})}, NULL, d);
+        a.scatter.reduce = IR_SCATTER_ADD;
+        return ir_node_new(g, op, 3, (ir_node *[]){x, rows, upd}, &a, NULL, NULL, d);
+    }
     case KL_OP_COUNT: break;
     }
     cr_assert_fail("bad op");

@@ -4,11 +4,11 @@
  * over dense sweeps of float bit patterns (every 1021st bit pattern in each
  * function's range); (2) TensorFlow's own outputs (tests/fixtures/math_*).
  * Errors are counted in ULPs.  Measured (AMD Zen 5, -O2): exp, log, tanh,
- * sin, cos within 1 ULP of the correctly rounded result, erf 2, sigmoid and
- * atan 3; asserted: 2 each, 3 for sigmoid (e/(1+e) rounds three times) and
+ * sin, cos within 1 ULP of the correctly rounded result, erf and erfc 2
+ * (erfc over [-10, 10.5], denormal results included), sigmoid and atan 3; asserted: 2 each, 3 for sigmoid (e/(1+e) rounds three times) and
  * atan.  The same sweeps for cpu "generic" (no FMA: polynomials as separate
  * multiplies and adds; rounding through integer conversions) measure exp,
- * log, tanh, cos 1, erf 2, sigmoid, atan and sin 3 (sin at x = 2230.5);
+ * log, tanh, cos 1, erf and erfc 2, sigmoid, atan and sin 3 (sin at x = 2230.5);
  * asserted the same bounds, 3 for sin.  Against TensorFlow the bound
  * is 6: TensorFlow's own tanh and sigmoid are 4 and 5 ULP from the
  * correctly rounded result on these inputs (recorded alongside), and Kiln's
@@ -113,6 +113,7 @@ Test(math, sin_vs_libm) { sweep(KL_OP_SIN, sin, -8192.0f, 8192.0f, 2); }
 Test(math, cos_vs_libm) { sweep(KL_OP_COS, cos, -8192.0f, 8192.0f, 2); }
 Test(math, atan_vs_libm) { sweep(KL_OP_ATAN, atan, -1e30f, 1e30f, 3); } /* 3: pi/4 + atan(t) just past tan(pi/8) */
 Test(math, erf_vs_libm) { sweep(KL_OP_ERF, erf, -6.0f, 6.0f, 2); }
+Test(math, erfc_vs_libm) { sweep(KL_OP_ERFC, erfc, -10.0f, 10.5f, 2); }
 
 /* Baseline x86-64: polynomials as separate multiplies and adds (no FMA),
  * rounding through integer conversions.  Measured: see the header comment. */
@@ -124,6 +125,7 @@ Test(math, sin_generic_cpu) { sweep_cpu(KL_OP_SIN, sin, -8192.0f, 8192.0f, 3, "g
 Test(math, cos_generic_cpu) { sweep_cpu(KL_OP_COS, cos, -8192.0f, 8192.0f, 2, "generic"); }
 Test(math, atan_generic_cpu) { sweep_cpu(KL_OP_ATAN, atan, -1e30f, 1e30f, 3, "generic"); }
 Test(math, erf_generic_cpu) { sweep_cpu(KL_OP_ERF, erf, -6.0f, 6.0f, 2, "generic"); }
+Test(math, erfc_generic_cpu) { sweep_cpu(KL_OP_ERFC, erfc, -10.0f, 10.5f, 2, "generic"); }
 
 static void vs_tensorflow(const char *name, kl_op op, ref_fn ref)
 {

@@ -29,6 +29,16 @@ void onnx_model_free(onnx_model *m);
 ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                       int n_fetches, kl_diag *d);
 
+/* Specializes the model on a feed's value, as XLA does with compile-time
+ * constants: the feed stays in the program's ABI (its buffer is read by
+ * nothing), but the graph uses `data`, so an importer that needs a constant
+ * (a Reshape shape, TopK's k, CumSum's axis, Resize's scales) gets one.
+ * t must be the input's declared type (checked at import).  Copies data. */
+bool onnx_model_bind(onnx_model *m, const char *name, ir_type t, const void *data, kl_diag *d);
+/* The names of the default feeds (graph inputs that are not initializers),
+ * in order; returns how many (at most max stored). */
+int onnx_model_feeds(const onnx_model *m, const char **names, int max);
+
 /* A serialized TensorProto (the test data's input_N.pb): dtype, shape and a
  * malloc'd dense copy of its values. */
 typedef struct onnx_tensor {

@@ -13,6 +13,8 @@ struct onnx_model {
     Kiln__Onnx__OxModel *pb;
     char *source;
     int64_t opset; /* of the default domain */
+    struct ox_binding { char *name; ir_type t; void *data; } *binds; /* onnx_model_bind */
+    int n_binds;
 };
 
 /* Import state.  Values by name in an open-addressing table. */
@@ -53,6 +55,13 @@ int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, in
 /* v is a constant; else reports which graph input or runtime node it is. */
 bool ox_need_const(ox *c, const ox_node *n, const ir_node *v, const char *what);
 int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
+
+/* onnx_ops_nd.c: 3-D windows as compositions of 2-D ones; ceil_mode's padding */
+int64_t ox_ceil_extra(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, int64_t hi);
+ir_node *ox_conv3d(ox *c, const ox_node *n, ir_node *x, ir_node *w, ir_node *bias);
+ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op);
+/* onnx_ops_static.c: BatchNormalization with training_mode=1 (batch statistics) */
+ir_node *ox_batch_norm_training(ox *c, const ox_node *n, ir_node **in, int n_in);
 
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
 #include "onnx_ops.def"

@@ -101,8 +101,40 @@ void onnx_model_free(onnx_model *m)
 {
     if (!m) return;
     kiln__onnx__ox_model__free_unpacked(m->pb, NULL);
+    for (int i = 0; i < m->n_binds; i++) free(m->binds[i].name), free(m->binds[i].data);
+    free(m->binds);
     free(m->source);
     free(m);
+}
+
+bool onnx_model_bind(onnx_model *m, const char *name, ir_type t, const void *data, kl_diag *d)
+{
+    size_t bytes = ir_type_bytes(&t);
+    struct ox_binding *b = realloc(m->binds, sizeof *b * (size_t)(m->n_binds + 1));
+    if (!b) return kl_diag_error(d, "%s: out of memory binding '%s'", m->source, name), false;
+    m->binds = b;
+    b = &m->binds[m->n_binds];
+    b->name = strdup(name), b->t = t, b->data = malloc(bytes ? bytes : 1);
+    if (!b->name || !b->data) {
+        free(b->name), free(b->data);
+        return kl_diag_error(d, "%s: out of memory binding '%s'", m->source, name), false;
+    }
+    memcpy(b->data, data, bytes);
+    m->n_binds++;
+    return true;
+}
+
+int onnx_model_feeds(const onnx_model *m, const char **names, int max)
+{
+    const Kiln__Onnx__OxGraph *g = m->pb->graph;
+    int n = 0;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const char *name = g->input[i]->name;
+        bool init = false;
+        for (size_t j = 0; name && j < g->n_initializer; j++) init |= g->initializer[j]->name && !strcmp(g->initializer[j]->name, name);
+        if (name && !init && n < max) names[n++] = name;
+    }
+    return n;
 }
 
 /* One message per node: the first error says why the node cannot be

@@ -740,6 +740,7 @@ ir_node *ox_conv(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     ir_node *x = need(c, n, in, n_in, 0), *w = need(c, n, in, n_in, 1);
     if (!x || !w) return NULL;
+    if (x->type.rank == 5) return ox_conv3d(c, n, x, w, n_in > 2 ? in[2] : NULL);
     bool one_d = x->type.rank == 3;
     if (one_d) { /* [N,C,W] as [N,C,1,W] */
         x = ox_reshape(c, n, x, 4, (int64_t[]){x->type.dims[0], x->type.dims[1], 1, x->type.dims[2]});
@@ -762,6 +763,8 @@ ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *x = need(c, n, in, n_in, 0);
     int64_t k[2] = {1, 1};
     if (!x) return NULL;
+    if (n->n_output > 1 && n->output[1] && *n->output[1]) return ox_err(c, n, "the Indices output is not supported");
+    if (x->type.rank == 5) return ox_pool3d(c, n, x, op);
     bool one_d = x->type.rank == 3;
     if (one_d) { /* [N,C,W] as [N,C,1,W] */
         if (ox_attr_ints(n, "kernel_shape", k + 1, 1) != 1) return ox_err(c, n, "kernel_shape must have 1 entry");
@@ -769,17 +772,28 @@ ir_node *ox_pool(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     } else if (x->type.rank != 4 || ox_attr_ints(n, "kernel_shape", k, 2) != 2) {
         return ox_err(c, n, "only 1-D and 2-D pools are supported");
     }
-    if (ox_attr_int(n, "ceil_mode", 0)) return ox_err(c, n, "ceil_mode=1 is not supported");
-    if (n->n_output > 1 && n->output[1] && *n->output[1]) return ox_err(c, n, "the Indices output is not supported");
     ir_attr a;
     if (!window(c, n, x->type.dims[2], x->type.dims[3], (int)k[0], (int)k[1], one_d, &a)) return NULL;
     if ((a.conv.dilation_h != 1 || a.conv.dilation_w != 1) && op == KL_OP_AVG_POOL) return ox_err(c, n, "dilated average pools are not supported");
     bool pads = a.conv.pad_top || a.conv.pad_bottom || a.conv.pad_left || a.conv.pad_right;
-    if (op == KL_OP_AVG_POOL && pads && ox_attr_int(n, "count_include_pad", 0))
-        return ox_err(c, n, "count_include_pad=1 with padding is not supported");
+    if (op == KL_OP_AVG_POOL && pads && ox_attr_int(n, "count_include_pad", 0)) {
+        /* explicit pads count in the mean: make them real zeros (the pool then only ignores ceil_mode's) */
+        ir_attr p;
+        memset(&p, 0, sizeof p);
+        p.pad.lo[2] = a.conv.pad_top, p.pad.hi[2] = a.conv.pad_bottom, p.pad.lo[3] = a.conv.pad_left, p.pad.hi[3] = a.conv.pad_right;
+        if (!(x = ox_op(c, n, KL_OP_PAD, 1, &x, &p, NULL))) return NULL;
+        a.conv.pad_top = a.conv.pad_bottom = a.conv.pad_left = a.conv.pad_right = 0;
+    }
+    if (ox_attr_int(n, "ceil_mode", 0)) { /* extra end padding, which pools ignore */
+        a.conv.pad_bottom += (int)ox_ceil_extra(x->type.dims[2], k[0], a.conv.stride_h, a.conv.dilation_h, a.conv.pad_top, a.conv.pad_bottom);
+        a.conv.pad_right += (int)ox_ceil_extra(x->type.dims[3], k[1], a.conv.stride_w, a.conv.dilation_w, a.conv.pad_left, a.conv.pad_right);
+    }
+    kl_dtype dt = x->type.dtype; /* small integers max-pool exactly in float */
+    bool small_int = op == KL_OP_MAX_POOL && (dt == KL_U8 || dt == KL_I8 || dt == KL_I16);
+    if (small_int) x = ox_cast(c, n, x, KL_F32);
     ir_node *y = ox_transpose(c, n, ox_op(c, n, op, 1, (ir_node *[]){ox_transpose(c, n, x, to_nhwc)}, &a, NULL), to_nchw);
     if (one_d && y) y = ox_reshape(c, n, y, 3, (int64_t[]){y->type.dims[0], y->type.dims[1], y->type.dims[3]});
-    return y;
+    return small_int ? ox_cast(c, n, y, dt) : y;
 }
 
 /* A keep_dims reduction over the spatial axes 2.. of an NC... tensor. */
@@ -804,7 +818,7 @@ ir_node *ox_batch_norm(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
 {
     ir_node *x = need(c, n, in, n_in, 0);
     if (!x || x->type.rank < 2) return x ? ox_err(c, n, "needs rank 2 or more") : NULL;
-    if (ox_attr_int(n, "training_mode", 0)) return ox_err(c, n, "training_mode=1 is not supported");
+    if (ox_attr_int(n, "training_mode", 0)) return ox_batch_norm_training(c, n, in, n_in);
     int64_t dims[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank - 1; i++) dims[i] = i == 0 ? x->type.dims[1] : 1;
     ir_node *p[4];
@@ -1033,15 +1047,23 @@ ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_o
 {
     ir_node *x = need(c, n, in, n_in, 0), *w = need(c, n, in, n_in, 1);
     if (!x || !w) return NULL;
-    if (x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 2-D transposed convolutions are supported");
+    bool one_d = x->type.rank == 3 && w->type.rank == 3; /* [N,C,W] as [N,C,1,W]; attributes apply to W */
+    if (one_d) {
+        x = ox_reshape(c, n, x, 4, (int64_t[]){x->type.dims[0], x->type.dims[1], 1, x->type.dims[2]});
+        w = ox_reshape(c, n, w, 4, (int64_t[]){w->type.dims[0], w->type.dims[1], 1, w->type.dims[2]});
+        if (!x || !w) return NULL;
+    }
+    if (x->type.rank != 4 || w->type.rank != 4) return ox_err(c, n, "only 1-D and 2-D transposed convolutions are supported");
     if (ox_attr_int(n, "group", 1) != 1) return ox_err(c, n, "grouped transposed convolution is not supported");
-    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, op_[2] = {0, 0}, oshape[2];
-    ox_attr_ints(n, "strides", st, 2), ox_attr_ints(n, "dilations", dl, 2), ox_attr_ints(n, "output_padding", op_, 2);
-    ox_attr_ints(n, "pads", pads, 4);
+    int64_t st[2] = {1, 1}, dl[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, op_[2] = {0, 0}, oshape[2] = {1, 1}, p2[2];
+    int sp = one_d ? 1 : 0, ns = one_d ? 1 : 2;
+    ox_attr_ints(n, "strides", st + sp, ns), ox_attr_ints(n, "dilations", dl + sp, ns), ox_attr_ints(n, "output_padding", op_ + sp, ns);
+    if (one_d && ox_attr_ints(n, "pads", p2, 2) == 2) pads[1] = p2[0], pads[3] = p2[1];
+    else if (!one_d) ox_attr_ints(n, "pads", pads, 4);
     int64_t kh = w->type.dims[2], kw = w->type.dims[3], in_hw[2] = {x->type.dims[2], x->type.dims[3]}, k[2] = {kh, kw}, out[2];
     char autopad[16];
     ox_attr_str(n, "auto_pad", autopad, sizeof autopad);
-    bool given = ox_attr_ints(n, "output_shape", oshape, 2) == 2;
+    bool given = ox_attr_ints(n, "output_shape", oshape + sp, ns) == ns;
     for (int i = 0; i < 2; i++) {
         int64_t full = st[i] * (in_hw[i] - 1) + op_[i] + (k[i] - 1) * dl[i] + 1;
         if (given || !strncmp(autopad, "SAME", 4)) {
@@ -1063,7 +1085,9 @@ ir_node *ox_conv_transpose(ox *c, const ox_node *n, ir_node **in, int n_in, kl_o
     ir_node *wt = ox_transpose(c, n, w, (int[]){2, 3, 1, 0}); /* [I, O, kH, kW] -> [kH, kW, O, I] */
     ir_node *y = ox_op(c, n, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){ox_transpose(c, n, x, to_nhwc), wt}, &a, &t);
     if (n_in > 2 && in[2]) y = ox_bin(c, n, KL_OP_ADD, y, in[2]);
-    return ox_transpose(c, n, y, to_nchw);
+    y = ox_transpose(c, n, y, to_nchw);
+    if (one_d && y) y = ox_reshape(c, n, y, 3, (int64_t[]){y->type.dims[0], y->type.dims[1], y->type.dims[3]});
+    return y;
 }
 
 /* ---- composites: hyperbolic functions, cumsum, resize, ... -------------- */
@@ -1089,8 +1113,8 @@ ir_node *ox_hyperbolic(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op
 }
 
 /* x contracted along `ax` with a constant [in, out] matrix m: moves the axis
- * last, multiplies, moves it back.  Cumulative sums and resizing are such
- * linear maps along one axis. */
+ * last, multiplies, moves it back.  Resizing is such a linear map along
+ * one axis. */
 static ir_node *apply_along(ox *c, const ox_node *n, ir_node *x, int ax, int64_t out, const double *m)
 {
     int64_t d = x->type.dims[ax];
@@ -1107,24 +1131,17 @@ ir_node *ox_cumsum(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (!x || ox_read_ints(c, n, need(c, n, in, n_in, 1), "axis", &axis, 1) != 1) return NULL;
     int ax = ox_axis(c, n, axis, x->type.rank);
     if (ax < 0) return NULL;
-    if (!kl_dtype_is_float(x->type.dtype)) return ox_err(c, n, "integer CumSum is not supported");
-    int64_t d = x->type.dims[ax];
-    if (d > 4096) return ox_err(c, n, "axis too long for the matrix form");
     bool excl = ox_attr_int(n, "exclusive", 0) != 0, rev = ox_attr_int(n, "reverse", 0) != 0;
-    double *m = kl_calloc(c->d, (size_t)(d * d + 1), sizeof *m, "a cumulative-sum matrix");
-    if (!m) return NULL;
-    for (int64_t i = 0; i < d; i++) /* input i contributes to output j */
-        for (int64_t j = 0; j < d; j++) m[i * d + j] = rev ? (excl ? i > j : i >= j) : (excl ? i < j : i <= j);
-    ir_node *y = apply_along(c, n, x, ax, d, m);
-    free(m);
-    return y;
+    return ir_scan(c->g, KL_OP_CUMSUM, x, ax, excl, rev, n->name && *n->name ? n->name : n->n_output ? n->output[0] : NULL, c->d);
 }
 
 /* The input coordinate of output coordinate o along an axis (ONNX Resize). */
 static double source_coord(const char *mode, double o, double scale, int64_t in, int64_t out, double roi_lo, double roi_hi)
 {
-    if (!strcmp(mode, "align_corners")) return out == 1 ? 0 : o * (double)(in - 1) / (double)(out - 1);
+    /* the resized length is in * scale, unrounded (ONNX's reference; equal to out when sizes are given) */
+    if (!strcmp(mode, "align_corners")) return out == 1 ? 0 : o * (double)(in - 1) / ((double)in * scale - 1);
     if (!strcmp(mode, "asymmetric")) return o / scale;
+    if (!strcmp(mode, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
     if (!strcmp(mode, "pytorch_half_pixel")) return out > 1 ? (o + 0.5) / scale - 0.5 : 0;
     if (!strcmp(mode, "tf_crop_and_resize"))
         return out > 1 ? roi_lo * (double)(in - 1) + o * (roi_hi - roi_lo) * (double)(in - 1) / (double)(out - 1)

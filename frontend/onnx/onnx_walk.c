@@ -104,7 +104,19 @@ static ir_node *feed_param(ox *c, const char *name)
                                  "limit of 1 TiB per tensor", c->m->source, name, i, (long long)dims[i]), NULL;
         bytes *= dims[i];
     }
-    return ir_param(c->g, ir_type_make(dt, (int)s->n_dim, dims), name);
+    ir_type ty = ir_type_make(dt, (int)s->n_dim, dims);
+    ir_node *p = ir_param(c->g, ty, name);
+    for (int i = 0; p && i < c->m->n_binds; i++) { /* onnx_model_bind: the ABI keeps p, the graph reads the value */
+        const struct ox_binding *b = &c->m->binds[i];
+        if (strcmp(b->name, name)) continue;
+        if (!ir_type_equal(&b->t, &ty)) {
+            char tb[160], tc[160];
+            return kl_diag_error(c->d, "%s: input '%s' is declared %s, bound to a value of %s", c->m->source, name,
+                                 ir_type_str(&ty, tb, sizeof tb), ir_type_str(&b->t, tc, sizeof tc)), NULL;
+        }
+        return ir_const(c->g, ty, b->data, name);
+    }
+    return p;
 }
 
 /* The node producing `name`, or -1. */

@@ -62,6 +62,14 @@ typedef struct kiln_model kiln_model;
 kiln_status *kiln_model_load(const char *path, kiln_model **out);
 kiln_status *kiln_model_load_buffer(const void *data, size_t size, const char *name, kiln_model **out);
 void kiln_model_free(kiln_model *m);
+/* Specializes m on one feed's value (XLA's compile-time constants): code
+ * compiled from m afterwards computes with `data` (dtype and dims must be
+ * the feed's declared ones) wherever the feed is read, so a feed used where
+ * Kiln needs a constant (a Reshape shape, TopK's k, CumSum's axis) works.
+ * The feed stays in the program's ABI; its buffer is then never read.
+ * ONNX models (graph inputs by name); copies data. */
+kiln_status *kiln_model_bind(kiln_model *m, const char *feed, kiln_dtype dtype, int rank, const int64_t *dims,
+                             const void *data);
 
 /* ---- options ------------------------------------------------------------ */
 

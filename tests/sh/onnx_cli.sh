@@ -35,5 +35,14 @@ for f in "$src"/tests/corpus/bad_onnx/*.onnx; do
     check "corpus $name: message '$want'" 'grep -F -- "$want" "$tmp/b.txt" | grep -qF "$name"'
     check "corpus $name: only kiln: lines" '! grep -v "^kiln: " "$tmp/b.txt" | grep -q .'
 done
+# TopK's k is a graph input: kiln run specializes on it, compile takes --bind
+tk=/usr/include/onnx/backend/test/data/node/test_top_k
+"$kiln" run "$tk/model.onnx" --feed x="$tk/test_data_set_0/input_0.pb" --feed k="$tk/test_data_set_0/input_1.pb" \
+    --out-dir "$tmp/tk" >"$tmp/tk.txt" 2>&1
+check "run specializes on a feed needed as a constant" 'grep -q "specialized on the values" "$tmp/tk.txt" && grep -q "^indices: i64\[3,3\] min 1 max 3 mean 2" "$tmp/tk.txt"'
+"$kiln" compile "$tk/model.onnx" --bind k="$tk/test_data_set_0/input_1.pb" -o "$tmp/tk.o" --header "$tmp/tk.h" --prefix tk >/dev/null 2>&1
+check "compile --bind keeps the feed in the signature" 'grep -q "int tk_run(const float \*x, const int64_t \*k, float \*values, int64_t \*indices, void \*temp);" "$tmp/tk.h"'
+"$kiln" compile "$tk/model.onnx" --bind k="$data/test_data_set_0/input_0.pb" -o "$tmp/tk2.o" 2>"$tmp/tk2.txt"
+check "a bound value of the wrong type is refused" 'grep -q "bound to a value of" "$tmp/tk2.txt"'
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

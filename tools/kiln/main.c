@@ -3,6 +3,7 @@
  *   kiln compile MODEL --feed x --fetch y -o model.o --header model.h --prefix mlp [-O2] [--target-cpu CPU]
  *   kiln run     MODEL --feed x=in.npy --fetch y [--out-dir DIR]
  *   kiln dump    MODEL [--feed x] [--fetch y] [--after=all|PASS]
+ *   (each also takes --bind NAME=FILE.npy: compile specialized on that feed's value)
  *
  * Every failure prints one "kiln: ..." line per problem to stderr and exits
  * non-zero; nothing here crashes on bad input.
@@ -24,7 +25,8 @@
 typedef struct cli {
     const char *cmd, *model, *object, *header, *out_dir;
     const char *feeds[MAX_TENSORS], *feed_files[MAX_TENSORS], *fetches[MAX_TENSORS];
-    int n_feeds, n_fetches;
+    const char *binds[MAX_TENSORS], *bind_files[MAX_TENSORS];
+    int n_feeds, n_fetches, n_binds;
     kiln_options opt;
     bool time_passes;
 } cli;
@@ -37,6 +39,8 @@ static void usage(FILE *f)
             "                   [--time-passes]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
             "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
+            "Each takes --bind NAME=FILE.npy: code specialized on that feed's value (ONNX; kiln run does\n"
+            "this by itself for small feeds Kiln needs as constants).\n"
             "Tensor names are \"node\" or \"node:k\".  No --feed: every Placeholder needed; no --fetch:\n"
             "every node whose output nothing reads.  Targets (docs/targets.md): x86_64-linux-gnu (the host),\n"
             "aarch64-linux-gnu, riscv64-linux-gnu, thumbv7em-none-eabihf, thumbv8m.main-none-eabihf, riscv32-none-elf.\n"
@@ -88,6 +92,12 @@ static int parse_args(cli *c, int argc, char **argv)
             char *eq = strchr(v, '=');
             c->feed_files[c->n_feeds] = eq ? eq + 1 : NULL;
             c->feeds[c->n_feeds++] = eq ? strndup(v, (size_t)(eq - v)) : v;
+        } else if ((v = opt_value(argc, argv, &i, "--bind"))) {
+            char *eq = strchr(v, '=');
+            if (!eq || eq == v || !eq[1]) return fail("--bind wants NAME=FILE.npy, not '%s'%s", v, "");
+            if (c->n_binds == MAX_TENSORS) return fail("too many --bind options%s%s", "", "");
+            c->bind_files[c->n_binds] = eq + 1;
+            c->binds[c->n_binds++] = strndup(v, (size_t)(eq - v));
         } else if ((v = opt_value(argc, argv, &i, "--fetch"))) {
             if (c->n_fetches == MAX_TENSORS) return fail("too many --fetch options%s%s", "", "");
             c->fetches[c->n_fetches++] = v;
@@ -172,6 +182,8 @@ static void summarize(const kiln_tensor_info *t, const void *data)
     for (int64_t i = 0; i < count; i++) {
         double v = t->dtype == KILN_F32 ? ((const float *)data)[i]
                    : t->dtype == KILN_I32 ? ((const int32_t *)data)[i]
+                   : t->dtype == KILN_I64 ? (double)((const int64_t *)data)[i]
+                   : t->dtype == KILN_F64 ? ((const double *)data)[i]
                                           : 0;
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
@@ -221,6 +233,61 @@ static bool load_tensor_file(const char *path, npy_array *a, kl_diag *d)
     if (a->data) memcpy(a->data, t.data, t.bytes);
     free(t.data);
     return a->data != NULL;
+}
+
+/* Binds feed `name` to the tensor in `path` (kiln_model_bind). */
+static int bind_file(kiln_model *m, const char *name, const char *path)
+{
+    npy_array a;
+    kl_diag d = {0};
+    if (!load_tensor_file(path, &a, &d)) {
+        fprintf(stderr, "kiln: %s\n", d.text);
+        kl_diag_clear(&d);
+        return 1;
+    }
+    kiln_status *st = kiln_model_bind(m, name, (kiln_dtype)a.dtype, a.rank, a.dims, a.data);
+    npy_free(&a);
+    return st ? fail_status(st) : 0;
+}
+
+static int bind_all(cli *c, kiln_model *m)
+{
+    for (int i = 0; i < c->n_binds; i++)
+        if (bind_file(m, c->binds[i], c->bind_files[i])) return 1;
+    return 0;
+}
+
+/* kiln run's retry when the model is refused: the same model specialized
+ * on every fed file of at most 64 elements (shapes, axes, k, scales), as
+ * XLA treats compile-time-constant inputs.  Exact for this run's values.
+ * Returns the program, or NULL (the first error stands). */
+static kiln_program *jit_specialized(cli *c)
+{
+    kiln_model *m;
+    kiln_status *st = kiln_model_load(c->model, &m);
+    kiln_program *p = NULL;
+    int bound = 0;
+    if (st) return kiln_status_free(st), NULL;
+    if (bind_all(c, m)) return kiln_model_free(m), NULL;
+    for (int i = 0; i < c->n_feeds; i++) {
+        npy_array a;
+        kl_diag d = {0};
+        if (!c->feed_files[i] || !load_tensor_file(c->feed_files[i], &a, &d)) {
+            kl_diag_clear(&d);
+            continue;
+        }
+        if (a.bytes <= 64 * kiln_dtype_size((kiln_dtype)a.dtype)) {
+            kiln_status *b = kiln_model_bind(m, c->feeds[i], (kiln_dtype)a.dtype, a.rank, a.dims, a.data);
+            bound += b == NULL;
+            kiln_status_free(b);
+        }
+        npy_free(&a);
+    }
+    if (bound && !(st = kiln_jit(m, &c->opt, &p)))
+        fprintf(stderr, "kiln: note: compiled specialized on the values of %d small feed(s) it needs as constants\n", bound);
+    kiln_status_free(st);
+    kiln_model_free(m);
+    return p;
 }
 
 static int load_feeds(cli *c, kiln_program *p, npy_array *arrays)
@@ -274,6 +341,7 @@ static int cmd_run(cli *c, kiln_model *m)
 {
     kiln_program *p;
     kiln_status *st = kiln_jit(m, &c->opt, &p);
+    if (st && kiln_status_code(st) != KILN_ERR_IO && (p = jit_specialized(c))) kiln_status_free(st), st = NULL;
     if (st) return fail_status(st);
     npy_array arrays[MAX_TENSORS] = {0};
     const void *ins[MAX_TENSORS];
@@ -317,7 +385,8 @@ int main(int argc, char **argv)
     kiln_model *m;
     kiln_status *st = kiln_model_load(c.model, &m);
     if (st) return fail_status(st);
-    if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
+    if (bind_all(&c, m)) rc = 1;
+    else if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
     else if (!strcmp(c.cmd, "run")) rc = cmd_run(&c, m);
     else rc = cmd_dump(&c, m);
     kiln_model_free(m);
