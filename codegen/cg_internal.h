@@ -26,6 +26,11 @@ typedef struct cg {
     /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
      * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
     LLVMValueRef par_lo, par_hi;
+    /* The graph function being emitted (module.c): its args and temp
+     * pointers, read by cg_storage; regions get functions of their own. */
+    LLVMValueRef cur_args, cur_temp;
+    const char *base_prefix; /* the user's prefix (c->o->prefix is a region's inside one) */
+    LLVMValueRef copy_fn;    /* P_copy, made on first use (control.c) */
 } cg;
 
 /* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
@@ -120,6 +125,15 @@ bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);
+
+/* Control flow (codegen/control.c): a while/if node in the graph function
+ * being emitted, calling its regions' functions (module.c made them). */
+bool cg_emit_while(cg *c, ir_node *n, LLVMValueRef cond_fn, LLVMValueRef body_fn);
+bool cg_emit_if(cg *c, ir_node *n, LLVMValueRef then_fn, LLVMValueRef else_fn);
+/* dynamic_slice / dynamic_update_slice kernels; ops[i] point to operand i. */
+bool cg_emit_dynamic(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
+/* Pointer to n's storage inside the graph function being emitted (module.c). */
+LLVMValueRef cg_storage(cg *c, ir_node *n);
 
 /* Targets (codegen/target.c). */
 LLVMTargetMachineRef cg_target_machine(const char *cpu, const char *features, int opt_level, char **cpu_out,

@@ -1022,6 +1022,10 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
         ok = cg_emit_window(c, root, out, ops);
         break;
+    case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE:
+        ok = cg_emit_dynamic(c, root, out, ops);
+        break;
+    case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET: /* module.c emits them around their regions */
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

@@ -148,7 +148,13 @@ static void print_attrs(FILE *f, const ir_node *n)
         fprintf(f, " {"), print_list(f, "begin", a->slice.begin, r), fprintf(f, ", ");
         print_list(f, "stride", a->slice.stride, r), fprintf(f, "}");
         return;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT:
+    case IR_SHAPE_REGION:
+        if (n->op == KL_OP_WHILE) fprintf(f, " {carried=%d}", a->region.n_carried);
+        return;
+    case IR_SHAPE_GET:
+        fprintf(f, " {index=%d}", a->region.index);
+        return;
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS:
         return;
     }
 }
@@ -177,10 +183,23 @@ static void print_plan(FILE *f, const ir_node *n)
     }
 }
 
-static void print_node(FILE *f, const ir_node *n, unsigned flags)
+static void print_body(const ir_graph *g, FILE *f, unsigned flags, int depth);
+
+/* A while's regions are named cond and body, an if's then and else. */
+static void print_regions(FILE *f, const ir_node *n, unsigned flags, int depth)
+{
+    static const char *const names[2][2] = {{"cond", "body"}, {"then", "else"}};
+    for (int r = 0; r < n->n_regions; r++) {
+        fprintf(f, " %s {\n", names[n->op == KL_OP_IF][r]);
+        print_body(n->regions[r], f, flags, depth + 1);
+        fprintf(f, "%*s}", 2 * depth, "");
+    }
+}
+
+static void print_node(FILE *f, const ir_node *n, unsigned flags, int depth)
 {
     char tb[160];
-    fprintf(f, "  %%%d = %s", n->id, kl_op_name(n->op));
+    fprintf(f, "%*s%%%d = %s", 2 * depth, "", n->id, kl_op_name(n->op));
     if (n->op == KL_OP_PARAM) fprintf(f, " %d", n->attr.param.index);
     for (int i = 0; i < n->n_in; i++) fprintf(f, "%s %%%d", i ? "," : "", n->in[i]->id);
     print_attrs(f, n);
@@ -190,6 +209,7 @@ static void print_node(FILE *f, const ir_node *n, unsigned flags)
         fprintf(f, " @");
         print_quoted(f, n->name);
     }
+    if (n->n_regions) print_regions(f, n, flags, depth);
     if (flags & IR_PRINT_PLAN) print_plan(f, n);
     fputc('\n', f);
 }
@@ -199,15 +219,20 @@ void ir_print(const ir_graph *g, FILE *f, unsigned flags)
     fprintf(f, "graph ");
     print_quoted(f, g->source ? g->source : "");
     fprintf(f, " {\n");
-    if ((flags & IR_PRINT_PLAN) && g->temp_size > 0) fprintf(f, "  # temp_size %lld\n", (long long)g->temp_size);
-    for (int i = 0; i < g->n_nodes; i++) print_node(f, g->nodes[i], flags);
+    print_body(g, f, flags, 1);
+    fprintf(f, "}\n");
+}
+
+static void print_body(const ir_graph *g, FILE *f, unsigned flags, int depth)
+{
+    if ((flags & IR_PRINT_PLAN) && g->temp_size > 0) fprintf(f, "%*s# temp_size %lld\n", 2 * depth, "", (long long)g->temp_size);
+    for (int i = 0; i < g->n_nodes; i++) print_node(f, g->nodes[i], flags, depth);
     for (int i = 0; i < g->n_results; i++) {
-        fprintf(f, "  result %%%d", g->results[i].node->id);
+        fprintf(f, "%*sresult %%%d", 2 * depth, "", g->results[i].node->id);
         if (g->results[i].name) {
             fprintf(f, " @");
             print_quoted(f, g->results[i].name);
         }
         fputc('\n', f);
     }
-    fprintf(f, "}\n");
 }
