@@ -165,6 +165,7 @@ static void print_plan(FILE *f, const ir_node *n)
     if (!n->kernel && n->store == IR_STORE_NONE && !n->gemm) return;
     fprintf(f, "  #");
     if (n->kernel == n) fprintf(f, " kernel=%%%d", n->id);
+    else if (n->kernel && n->op == KL_OP_GET) fprintf(f, " written by %%%d", n->kernel->id);
     else if (n->kernel) fprintf(f, " fused into %%%d", n->kernel->id);
     switch (n->store) {
     case IR_STORE_FEED:

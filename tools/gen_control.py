@@ -2,14 +2,19 @@
 """Control-flow fixtures: tf.while_loop, tf.cond, tf.map_fn and Keras RNNs
 without unrolling, frozen so the loops stay loops.
 
-    tools/.venv/bin/python tools/gen_control.py [--only NAME] [--lowered]
+    tools/.venv/bin/python tools/gen_control.py [--only NAME] [--functional-only]
 
 Functional control flow (While/StatelessWhile, If/StatelessIf, calls into
 the GraphDef's function library) comes from
 convert_variables_to_constants_v2(..., lower_control_flow=False).  Fixture
 names: cf_* (control flow), model_keras_* (Keras RNN layers, also run
-through objects by tests/sh/aot_models.sh).  References are TensorFlow's
-outputs; tolerances as the other model fixtures.
+through objects by tests/sh/aot_models.sh).  Each comes twice: functional
+(While/If and the function library) and, suffix _v1, frozen with
+lower_control_flow=True (TF1 Enter/Exit/Merge/Switch/NextIteration/
+LoopCond).  References are TensorFlow's outputs; tolerances as the other
+model fixtures.  A full run regenerates identical files (function names
+carry a counter of the functions traced before them, so --only runs may
+rename them).
 """
 import argparse
 import os
@@ -156,12 +161,12 @@ GROUPS = {"while_sum": while_sum, "while_nested": while_nested, "cond": cond_fed
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
-    ap.add_argument("--lowered", action="store_true", help="also the TF1 (Enter/Exit/Merge/Switch) forms, suffix _v1")
+    ap.add_argument("--functional-only", action="store_true", help="skip the TF1 (Enter/Exit/Merge/Switch) forms, suffix _v1")
     args = ap.parse_args()
     for name, fn in GROUPS.items():
         if not args.only or args.only in name:
             fn()
-            if args.lowered:
+            if not args.functional_only:
                 fn(True, "_v1")
 
 

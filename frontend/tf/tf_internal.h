@@ -45,11 +45,20 @@ typedef ir_node *(*tf_import_fn)(imp *c, const tf_node *n, ir_node **in, int n_i
 /* A function of m's library as a model of its own (free with
  * tf_model_free), or NULL with an error. */
 tf_model *tf_function_model(const tf_model *m, const char *name, kl_diag *d);
-/* Imports into g what fetches (tensor names of m) need, the first n_bound
- * nodes of m (a function's arguments) already having values bound[i];
- * outs[f] is fetch f's value. */
-bool tf_import_into(const tf_model *m, ir_graph *g, ir_node *const *bound, int n_bound, const char *const *fetches,
-                    int n_fetches, ir_node **outs, kl_diag *d);
+/* Imports into g what fetches (tensor names of m) need, nodes
+ * bound_at[i] (NULL: the first n_bound nodes, a function's arguments)
+ * already having the value bound[i] (every output of them); outs[f] is
+ * fetch f's value. */
+bool tf_import_into(const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound, int n_bound,
+                    const char *const *fetches, int n_fetches, ir_node **outs, kl_diag *d);
+/* The value an input string names, or NULL with an error. */
+ir_node *tf_input_value(imp *c, const tf_node *n, const char *input);
+/* TF1 control flow (tf_ops_control.c): builds the while of the frame that
+ * Exit node i leaves, setting the value of every Exit of the frame. */
+bool tf_v1_loop(imp *c, int i);
+/* The frame an Exit node leaves: the node indices of the values entering
+ * it (the Enters' inputs); returns their count, -1 if not a loop. */
+int tf_v1_frame_inputs(const tf_model *m, int exit, int *out, int max);
 /* Position of output argument `arg` among the outputs of a node of op
  * `op` (OpDef output_arg order, for ops with several output args; 0 for
  * the rest), so "node:arg:k" is output base + k. */

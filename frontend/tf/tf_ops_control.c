@@ -53,7 +53,7 @@ static bool call_function(imp *c, const tf_node *n, const char *name, ir_graph *
     for (size_t k = 0; ok && k < sig->n_output_arg; k++)
         if (!(fetches[k] = ret_of(f->fn, sig->output_arg[k]->name)))
             ok = tf_err(c, n, "function '%s' has no value for its result '%s'", name, sig->output_arg[k]->name) != NULL;
-    ok = ok && tf_import_into(f, g, bound, n_args, fetches, (int)sig->n_output_arg, rets, c->d);
+    ok = ok && tf_import_into(f, g, NULL, bound, n_args, fetches, (int)sig->n_output_arg, rets, c->d);
     *n_rets = (int)sig->n_output_arg;
     tf_model_free(f);
     return ok;
@@ -138,16 +138,26 @@ static int known_shape(imp *c, int k, int64_t *dims)
 static bool names(imp *c, const char *in, int node, int out)
 {
     int j, k;
-    return in && in[0] != '^' && tf_parse_tensor(c->m, in, &j, &k) && j == node && k == out;
+    return in && in[0] != '^' && tf_parse_tensor(c->m, in, &j, &k) && j == node && (out < 0 || k == out);
+}
+
+/* Ops a TensorList passes through unchanged on its way to a use. */
+static bool passes_list(const tf_node *u)
+{
+    static const char *const ops[] = {"Identity", "Enter", "Merge", "Switch", "Exit", "NextIteration"};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (!strcmp(u->op, ops[i])) return true;
+    return false;
 }
 
 /* A TensorList reserved with an unknown element shape (tf.map_fn's
  * output): the shape that a TensorListStack or GetItem of it states, the
- * list reaching them directly or as loop variable k of a While. */
+ * list reaching them directly, as loop variable k of a While or through a
+ * TF1 loop frame. */
 static int shape_from_uses(imp *c, int node, int out, int depth, int64_t *dims)
 {
     const Kiln__Tf__TfGraph *pb = c->m->pb;
-    for (size_t i = 0; depth < 3 && i < pb->n_node; i++) {
+    for (size_t i = 0; depth < 6 && i < pb->n_node; i++) {
         const tf_node *u = pb->node[i];
         for (size_t j = 0; j < u->n_input; j++) {
             if (!names(c, u->input[j], node, out) || !u->op) continue;
@@ -157,6 +167,7 @@ static int shape_from_uses(imp *c, int node, int out, int depth, int64_t *dims)
             if ((!strcmp(u->op, "While") || !strcmp(u->op, "StatelessWhile")) &&
                 (r = shape_from_uses(c, (int)i, (int)j, depth + 1, dims)) >= 0)
                 return r;
+            if (passes_list(u) && (r = shape_from_uses(c, (int)i, -1, depth + 1, dims)) >= 0) return r;
         }
     }
     return -1;
@@ -272,4 +283,223 @@ ir_node *imp_any_all(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *as_int[2] = {tf_cast(c, n, in[0], KL_I32), in[1]};
     ir_node *r = as_int[0] ? imp_reduce(c, n, as_int, 2, op) : NULL;
     return r ? tf_binary(c, n, KL_OP_NOT_EQUAL, r, tf_scalar(c, KL_I32, 0)) : NULL;
+}
+
+/* ---- TF1 control flow: Enter, Merge, Switch, NextIteration, Exit ------- *
+ *
+ * Graphs frozen with lowered control flow (or written with TF1) spell a
+ * loop as a frame: each loop variable enters through Enter, meets its next
+ * value in a Merge, is split by a Switch on the LoopCond into the body's
+ * input (output 1) and the Exit (output 0), and comes back through
+ * NextIteration.  Constant Enters bring invariants in.  The walk never
+ * enters the cycle: an Exit depends on what enters its frame (walk.c), and
+ * importing it rebuilds the frame as a while whose cond and body regions
+ * are the nodes between the Merges/Switches and the LoopCond/NextIterations
+ * (imported again through tf_import_into with those nodes bound to the
+ * regions' params).  Conditionals (Switch ... Merge outside a frame) become
+ * selects of both branches, which are side-effect free. */
+
+#define MAX_VARS 256
+
+static const tf_node *node_of(const tf_model *m, const char *input, int *idx, int *out)
+{
+    int j, k;
+    if (!input || input[0] == '^' || !tf_parse_tensor(m, input, &j, &k)) return NULL;
+    if (idx) *idx = j;
+    if (out) *out = k;
+    return m->pb->node[j];
+}
+
+static bool op_is(const tf_node *n, const char *op) { return n && n->op && !strcmp(n->op, op); }
+
+/* The Enter a frame's Merge takes, or NULL. */
+static const tf_node *merge_enter(const tf_model *m, const tf_node *merge)
+{
+    for (size_t k = 0; op_is(merge, "Merge") && k < merge->n_input; k++) {
+        const tf_node *e = node_of(m, merge->input[k], NULL, NULL);
+        if (op_is(e, "Enter")) return e;
+    }
+    return NULL;
+}
+
+/* The frame name Exit node x leaves (Exit <- Switch <- Merge <- Enter). */
+static bool exit_frame(const tf_model *m, const tf_node *x, char *frame, size_t size)
+{
+    const tf_node *sw = op_is(x, "Exit") && x->n_input ? node_of(m, x->input[0], NULL, NULL) : NULL;
+    const tf_node *merge = op_is(sw, "Switch") && sw->n_input ? node_of(m, sw->input[0], NULL, NULL) : NULL;
+    const tf_node *e = merge_enter(m, merge);
+    if (!e) return false;
+    tf_attr_str(e, "frame_name", frame, size);
+    return true;
+}
+
+static bool in_frame(const tf_node *n, const char *frame)
+{
+    char f[256];
+    return op_is(n, "Enter") && !strcmp(tf_attr_str(n, "frame_name", f, sizeof f), frame);
+}
+
+/* Index of the first node whose input `at` names node j (output k; k < 0: any), with op `op`. */
+static int user_of(const tf_model *m, int j, int k, const char *op, size_t at)
+{
+    for (size_t i = 0; i < m->pb->n_node; i++) {
+        const tf_node *u = m->pb->node[i];
+        int uj, uk;
+        if (op_is(u, op) && at < u->n_input && node_of(m, u->input[at], &uj, &uk) && uj == j && (k < 0 || uk == k))
+            return (int)i;
+    }
+    return -1;
+}
+
+int tf_v1_frame_inputs(const tf_model *m, int exit, int *out, int max)
+{
+    char frame[256];
+    if (!exit_frame(m, m->pb->node[exit], frame, sizeof frame)) return -1;
+    int n = 0;
+    for (size_t i = 0; i < m->pb->n_node && n < max; i++) {
+        int j;
+        const tf_node *e = m->pb->node[i];
+        if (in_frame(e, frame) && e->n_input && node_of(m, e->input[0], &j, NULL)) out[n++] = j;
+    }
+    return n;
+}
+
+/* One loop variable of a frame: the nodes that carry it. */
+typedef struct loop_var {
+    int enter, merge, sw, next, exit;
+} loop_var;
+
+static int frame_vars(imp *c, const char *frame, loop_var *v, int *inv, int *n_inv)
+{
+    const tf_model *m = c->m;
+    int nv = 0;
+    *n_inv = 0;
+    for (size_t i = 0; i < m->pb->n_node; i++) {
+        const tf_node *e = m->pb->node[i];
+        if (!in_frame(e, frame)) continue;
+        if (tf_attr_bool(e, "is_constant", false)) {
+            if (*n_inv < MAX_VARS) inv[(*n_inv)++] = (int)i;
+            continue;
+        }
+        if (nv == MAX_VARS) return -1;
+        loop_var *l = &v[nv++];
+        l->enter = (int)i;
+        l->merge = user_of(m, (int)i, -1, "Merge", 0);
+        if (l->merge < 0) l->merge = user_of(m, (int)i, -1, "Merge", 1);
+        l->sw = l->merge < 0 ? -1 : user_of(m, l->merge, 0, "Switch", 0);
+        l->exit = l->sw < 0 ? -1 : user_of(m, l->sw, 0, "Exit", 0);
+        const tf_node *mg = l->merge < 0 ? NULL : m->pb->node[l->merge];
+        l->next = -1;
+        for (size_t k = 0; mg && k < mg->n_input; k++) {
+            int j;
+            if (op_is(node_of(m, mg->input[k], &j, NULL), "NextIteration")) l->next = j;
+        }
+        if (l->merge < 0 || l->sw < 0 || l->next < 0) return -1;
+    }
+    return nv;
+}
+
+/* A region of the frame: params for the variables and invariants, the
+ * Merges, Switches and constant Enters bound to them, fetches imported. */
+static ir_graph *frame_region(imp *c, ir_node **in, const loop_var *v, int nv, const int *inv, int ni,
+                              const char *const *fetches, int n_fetches, ir_node **outs)
+{
+    ir_graph *r = ir_region_new(c->g, c->m->source);
+    int at[3 * MAX_VARS];
+    ir_node *val[3 * MAX_VARS];
+    int nb = 0;
+    for (int k = 0; k < nv; k++) {
+        ir_node *p = ir_param(r, in[k]->type, c->m->pb->node[v[k].merge]->name);
+        at[nb] = v[k].merge, val[nb++] = p;
+        at[nb] = v[k].sw, val[nb++] = p;
+    }
+    for (int k = 0; k < ni; k++) at[nb] = inv[k], val[nb++] = ir_param(r, in[nv + k]->type, c->m->pb->node[inv[k]]->name);
+    return tf_import_into(c->m, r, at, val, nb, fetches, n_fetches, outs, c->d) ? r : NULL;
+}
+
+bool tf_v1_loop(imp *c, int i)
+{
+    const tf_node *x = c->m->pb->node[i];
+    char frame[256];
+    loop_var v[MAX_VARS];
+    int inv[MAX_VARS], ni, nv = exit_frame(c->m, x, frame, sizeof frame) ? frame_vars(c, frame, v, inv, &ni) : -1;
+    if (nv <= 0) return tf_err(c, x, "cannot find its loop (Enter -> Merge -> Switch -> Exit, NextIteration)") != NULL;
+    ir_node *in[2 * MAX_VARS], *outs[2 * MAX_VARS], *pred, *next[MAX_VARS];
+    for (int k = 0; k < nv + ni; k++) {
+        const tf_node *e = c->m->pb->node[k < nv ? v[k].enter : inv[k - nv]];
+        if (!(in[k] = tf_input_value(c, e, e->input[0]))) return false;
+    }
+    const tf_node *sw = c->m->pb->node[v[0].sw], *lc = sw->n_input > 1 ? node_of(c->m, sw->input[1], NULL, NULL) : NULL;
+    if (!op_is(lc, "LoopCond") || !lc->n_input) return tf_err(c, x, "the loop's Switch does not take a LoopCond") != NULL;
+    const char *cond_fetch = lc->input[0], *body_fetch[MAX_VARS];
+    for (int k = 0; k < nv; k++) body_fetch[k] = c->m->pb->node[v[k].next]->input[0];
+    ir_graph *cond = frame_region(c, in, v, nv, inv, ni, &cond_fetch, 1, &pred);
+    ir_graph *body = cond ? frame_region(c, in, v, nv, inv, ni, body_fetch, nv, next) : NULL;
+    if (!body) return false;
+    if (pred->type.dtype != KL_BOOL || pred->type.rank != 0) return tf_err(c, x, "the loop condition is not a bool scalar") != NULL;
+    ir_graph_add_result(cond, pred, "cond");
+    for (int k = 0; k < nv; k++) ir_graph_add_result(body, next[k], NULL);
+    for (int k = 0; k < ni; k++) ir_graph_add_result(body, body->params[nv + k], NULL); /* invariants */
+    if (!ir_while_functional(c->g, nv + ni, in, cond, body, frame, outs, c->d)) return false;
+    for (int k = 0; k < nv; k++)
+        if (v[k].exit >= 0) c->value[v[k].exit] = outs[k];
+    return true;
+}
+
+/* The Switch a conditional's branch value descends from (nearest, through
+ * data and control inputs; loop Switches on a LoopCond do not count), and
+ * which of its outputs. */
+static int branch_switch(const tf_model *m, const char *input, int *port)
+{
+    int queue[512], head = 0, tail = 0, seen_at = -1;
+    int j, k;
+    const char *s = input[0] == '^' ? input + 1 : input;
+    if (!tf_parse_tensor(m, s, &j, &k)) return -1;
+    queue[tail++] = j;
+    int ports[512];
+    ports[0] = k;
+    while (head < tail && seen_at < 0) {
+        int at = queue[head], p = ports[head++];
+        const tf_node *n = m->pb->node[at];
+        if (op_is(n, "Switch") && n->n_input > 1 && !op_is(node_of(m, n->input[1], NULL, NULL), "LoopCond")) {
+            *port = p;
+            return at;
+        }
+        for (size_t q = 0; q < n->n_input && tail < 512; q++) {
+            const char *in = n->input[q][0] == '^' ? n->input[q] + 1 : n->input[q];
+            if (tf_parse_tensor(m, in, &j, &k)) queue[tail] = j, ports[tail++] = k;
+        }
+    }
+    return -1;
+}
+
+ir_node *imp_switch(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    (void)op;
+    if (!tf_want_inputs(c, n, n_in, 2)) return NULL;
+    c->outs[0] = c->outs[1] = in[0]; /* both branches see the value; Merge selects */
+    c->n_outs = 2;
+    return in[0];
+}
+
+ir_node *imp_merge(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    (void)op;
+    if (n_in != 2) return tf_err(c, n, "a conditional's Merge takes two values (a loop's is handled at its Exit)");
+    int port, s = branch_switch(c->m, n->input[0], &port);
+    if (s < 0) return tf_err(c, n, "neither branch descends from a Switch");
+    const tf_node *sw = c->m->pb->node[s];
+    ir_node *pred = tf_input_value(c, sw, sw->input[1]);
+    if (!pred) return NULL;
+    if (pred->type.dtype != KL_BOOL || ir_type_numel(&pred->type) != 1) return tf_err(c, n, "the predicate must be a bool scalar");
+    ir_node *t = port == 1 ? in[0] : in[1], *f = port == 1 ? in[1] : in[0];
+    return tf_op(c, n, KL_OP_SELECT, 3, (ir_node *[]){pred, t, f}, NULL, NULL);
+}
+
+/* Enter, NextIteration, LoopCond and a loop's Exit are consumed by
+ * tf_v1_loop; reaching one otherwise means a graph Kiln cannot read. */
+ir_node *imp_loop_part(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    (void)in, (void)n_in, (void)op;
+    return tf_err(c, n, "is used outside its while loop");
 }

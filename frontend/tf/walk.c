@@ -95,6 +95,8 @@ static bool is_control(const char *input) { return input[0] == '^'; }
 
 /* ---- walking the graph -------------------------------------------------- */
 
+static bool is_exit(const tf_node *n) { return n->op && !strcmp(n->op, "Exit"); }
+
 static const tf_node *node_at(const imp *c, int i) { return c->m->pb->node[i]; }
 
 static bool is_placeholder(const tf_node *n) { return n->op && !strcmp(n->op, "Placeholder"); }
@@ -129,6 +131,18 @@ static bool visit(imp *c, int root)
     while (ok && sp) {
         int i = stack[sp - 1];
         const tf_node *n = node_at(c, i);
+        if (is_exit(n) && next[i] == 0) { /* a TF1 loop: what enters its frame, not its cycle */
+            next[i] = n->n_input;
+            int deps[256], nd = tf_v1_frame_inputs(c->m, i, deps, 256);
+            if (nd < 0) ok = NODE_ERR(c, n, "is not the exit of a while loop (Exit <- Switch <- Merge <- Enter)") != NULL;
+            for (int k = 0; ok && k < nd; k++) {
+                int j = deps[k];
+                if (c->value[j] || c->state[j] == 2) continue;
+                if (c->state[j] == 1) ok = NODE_ERR(c, n, "is part of a cycle") != NULL;
+                else c->state[j] = 1, stack[sp++] = j;
+            }
+            continue;
+        }
         if (next[i] < n->n_input) {
             const char *input = n->input[next[i]++];
             if (!input || is_control(input)) continue;
@@ -210,6 +224,8 @@ static bool check_supported(imp *c)
 static bool import_node(imp *c, int i)
 {
     const tf_node *n = node_at(c, i);
+    if (c->value[i]) return true; /* an Exit whose loop an earlier Exit built */
+    if (is_exit(n)) return tf_v1_loop(c, i) && c->value[i];
     ir_node *in[256];
     int n_in = 0;
     for (size_t k = 0; k < n->n_input; k++) {
@@ -229,6 +245,15 @@ static bool import_node(imp *c, int i)
         c->n_more[i] = c->n_outs;
     }
     return c->value[i] != NULL;
+}
+
+ir_node *tf_input_value(imp *c, const tf_node *n, const char *input)
+{
+    int out_k, j = input_node(c, n, input, &out_k);
+    if (j < 0) return NULL;
+    ir_node *v = value_of(c, j, out_k);
+    if (!v) NODE_ERR(c, n, "input '%s' has no value (yet)", input);
+    return v;
 }
 
 /* ---- feeds and fetches -------------------------------------------------- */
@@ -433,8 +458,8 @@ ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, co
     return c.g;
 }
 
-bool tf_import_into(const tf_model *m, ir_graph *g, ir_node *const *bound, int n_bound, const char *const *fetches,
-                    int n_fetches, ir_node **outs, kl_diag *d)
+bool tf_import_into(const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound, int n_bound,
+                    const char *const *fetches, int n_fetches, ir_node **outs, kl_diag *d)
 {
     size_t n = m->pb->n_node;
     imp c = {
@@ -450,7 +475,14 @@ bool tf_import_into(const tf_model *m, ir_graph *g, ir_node *const *bound, int n
     };
     int *nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *outputs = calloc((size_t)n_fetches + 1, sizeof(int));
     bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && nodes && outputs;
-    for (int i = 0; ok && i < n_bound && (size_t)i < n; i++) c.value[i] = bound[i];
+    for (int i = 0; ok && i < n_bound; i++) {
+        int at = bound_at ? bound_at[i] : i;
+        if (at < 0 || (size_t)at >= n) continue;
+        c.value[at] = bound[i];
+        c.more[at] = kl_arena_alloc(g->arena, sizeof(ir_node *) * 2, 8); /* a Switch's both outputs */
+        c.more[at][0] = c.more[at][1] = bound[i];
+        c.n_more[at] = 2;
+    }
     for (int f = 0; ok && f < n_fetches; f++) {
         if (!fetches[f] || !parse_tensor(m, fetches[f], &nodes[f], &outputs[f]))
             ok = (kl_diag_error(d, "%s: result '%s' names no node", m->source, fetches[f] ? fetches[f] : ""), false);
