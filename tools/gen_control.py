@@ -138,6 +138,34 @@ def map_fn(lower=False, suffix=""):
           [tf.TensorSpec((7, 6), tf.float32)], [x], lower)
 
 
+def calls(lower=False, suffix=""):
+    """A function kept as a call (_noinline): PartitionedCall into the
+    library; and a raw If (not the stateless form) on a comparison.
+    Lowering leaves both as they are, so there is no _v1 form."""
+    if lower:
+        return
+    @tf.function(experimental_attributes={"_noinline": True})
+    def layer(x, w):
+        return tf.nn.tanh(tf.matmul(x, w)) * 2.0
+
+    def f(x):
+        w = tf.constant(np.random.default_rng(7).uniform(-1, 1, (5, 5)).astype(np.float32))
+        return layer(layer(x, w) + 1.0, w)
+    x = np.random.default_rng(8).uniform(-1, 1, (3, 5)).astype(np.float32)
+    write("cf_call" + suffix, "a tf.function kept as a call (PartitionedCall into the library), called twice", f,
+          [tf.TensorSpec((3, 5), tf.float32)], [x], lower)
+
+    then_f = tf.function(lambda a: [a * 3.0]).get_concrete_function(tf.TensorSpec((2, 3), tf.float32))
+    else_f = tf.function(lambda a: [a - 1.0]).get_concrete_function(tf.TensorSpec((2, 3), tf.float32))
+
+    def g(x):
+        return tf.raw_ops.If(cond=tf.reduce_sum(x) > 0.0, input=[x], Tout=[tf.float32],
+                             then_branch=then_f, else_branch=else_f)[0]
+    x = np.random.default_rng(9).uniform(-1, 1, (2, 3)).astype(np.float32)
+    write("cf_if_raw" + suffix, "tf.raw_ops.If on a computed predicate (stateful If)", g,
+          [tf.TensorSpec((2, 3), tf.float32)], [x], lower)
+
+
 def rnns(lower=False, suffix=""):
     keras_rnn("model_keras_simplernn" + suffix, "Keras SimpleRNN (units 8, 6 steps, unroll=False), batch 2",
               lambda: keras.layers.SimpleRNN(8), (6, 5), 2, 21, lower)
@@ -155,7 +183,8 @@ def rnns(lower=False, suffix=""):
               lambda: keras.layers.LSTM(8), (9, 4), 3, 25, lower, mask=True)
 
 
-GROUPS = {"while_sum": while_sum, "while_nested": while_nested, "cond": cond_fed, "map_fn": map_fn, "rnn": rnns}
+GROUPS = {"while_sum": while_sum, "while_nested": while_nested, "cond": cond_fed, "map_fn": map_fn, "rnn": rnns,
+          "calls": calls}
 
 
 def main():
