@@ -33,7 +33,7 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = 0;
     for (int i = 0; i < g->n_results; i++) {
         ir_node *r = g->results[i].node;
-        if (r->kernel != r || r->mark) {
+        if ((r->kernel != r && r->op != KL_OP_GET) || r->mark) { /* a get's while/if writes the fetch itself */
             kl_diag none = {0};
             ir_node *c = ir_unary(g, KL_OP_COPY, r, g->results[i].name, &none);
             KL_ASSERT(c && kl_diag_ok(&none));

@@ -48,11 +48,11 @@ static bool wants_dump(const pass_ctx *ctx, const char *name)
 /* A pass runs on the regions of a graph's while/if nodes first (inside
  * out, so a loop's bufassign sees its body's temp size), then on the graph:
  * a region is a graph like any other. */
-static bool run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
+bool pass_run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
 {
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++)
-        for (int r = 0; r < g->nodes[i]->n_regions; r++) changed |= run_nested(g->nodes[i]->regions[r], ctx, fn);
+        for (int r = 0; r < g->nodes[i]->n_regions; r++) changed |= pass_run_nested(g->nodes[i]->regions[r], ctx, fn);
     return fn(g, ctx) | changed;
 }
 
@@ -60,7 +60,7 @@ static bool run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
 static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
 {
     double t0 = now();
-    bool changed = run_nested(g, ctx, fn);
+    bool changed = pass_run_nested(g, ctx, fn);
     double dt = now() - t0;
     ctx->seconds_total += dt;
     if (ctx->time_file)
