@@ -185,11 +185,16 @@ static void permute_params(ir_graph *r, const int *perm)
         r->param_names[j] = names[perm[j]];
         r->params[j]->attr.param.index = j;
     }
-    /* params keep their places in the order, taken in index order (the text
-     * format lists them so) */
+    /* params first, in index order (the text format lists them so; they
+     * read nothing), then every other node in its order */
     int k = 0;
+    ir_node **order = malloc(sizeof *order * (size_t)(r->n_nodes + 1));
+    if (!order) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int j = 0; j < n; j++) order[k++] = r->params[j];
     for (int i = 0; i < r->n_nodes; i++)
-        if (r->nodes[i]->op == KL_OP_PARAM) r->nodes[i] = r->params[k++];
+        if (r->nodes[i]->op != KL_OP_PARAM) order[k++] = r->nodes[i];
+    memcpy(r->nodes, order, sizeof *order * (size_t)k);
+    free(order);
     free(old);
     free(names);
 }

@@ -18,6 +18,7 @@ struct onnx_model {
 /* Import state.  Values by name in an open-addressing table. */
 typedef struct ox {
     const onnx_model *m;
+    const Kiln__Onnx__OxGraph *graph; /* the graph being imported: the model's, or a Loop/If/Scan body */
     ir_graph *g;
     kl_diag *d;
     const char **keys;
@@ -48,6 +49,16 @@ ir_node *ox_scalar(ox *c, kl_dtype t, double v);
 ir_node *ox_transpose(ox *c, const ox_node *n, ir_node *x, const int *perm);
 int ox_read_ints(ox *c, const ox_node *n, const ir_node *v, const char *what, int64_t *out, int max);
 int ox_axis(ox *c, const ox_node *n, int64_t axis, int rank);
+
+/* Control flow (onnx_control.c, onnx_walk.c).  A body graph is imported
+ * into `region` with its inputs bound to inputs[] and the outer values it
+ * names (free names: ox_free_names) bound to caps[] (the region's params
+ * for them); outs[k] is the body's output k. */
+bool ox_import_body(ox *c, const Kiln__Onnx__OxGraph *body, ir_graph *region, ir_node *const *inputs, int n_inputs,
+                    const char *const *cap_names, ir_node *const *caps, int n_caps, ir_node **outs);
+/* Names the graphs (and their nested bodies) read but do not define, that
+ * have a value in c's scope: added to names/vals (deduplicated), count returned. */
+int ox_free_names(ox *c, const Kiln__Onnx__OxGraph *const *graphs, int n_graphs, const char **names, ir_node **vals, int max);
 
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
 #include "onnx_ops.def"

@@ -77,7 +77,7 @@ static bool is_initializer(const Kiln__Onnx__OxGraph *g, const char *name)
 
 static ir_node *feed_param(ox *c, const char *name)
 {
-    const Kiln__Onnx__OxValueInfo *vi = graph_input(c->m->pb->graph, name);
+    const Kiln__Onnx__OxValueInfo *vi = graph_input(c->graph, name);
     if (!vi) return kl_diag_error(c->d, "%s: feed '%s' is not a graph input", c->m->source, name), NULL;
     const Kiln__Onnx__OxType *t = vi->type;
     kl_dtype dt;
@@ -95,6 +95,58 @@ static ir_node *feed_param(ox *c, const char *name)
     return ir_param(c->g, ir_type_make(dt, (int)s->n_dim, dims), name);
 }
 
+/* Whether graph g (not counting nested bodies) defines name. */
+static bool defines(const Kiln__Onnx__OxGraph *g, const char *name)
+{
+    if (graph_input(g, name) || is_initializer(g, name)) return true;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            if (g->node[i]->output[k] && !strcmp(g->node[i]->output[k], name)) return true;
+    return false;
+}
+
+static int add_name(const char **names, int n, int max, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return n;
+    if (n < max) names[n++] = name;
+    return n;
+}
+
+/* Names body reads (its nodes' inputs, and its nested bodies' free names)
+ * that it does not define itself. */
+static int body_reads(const Kiln__Onnx__OxGraph *body, const char **names, int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < body->n_node; i++) {
+        const ox_node *nd = body->node[i];
+        for (size_t k = 0; k < nd->n_input; k++)
+            if (nd->input[k] && *nd->input[k] && !defines(body, nd->input[k])) n = add_name(names, n, max, nd->input[k]);
+        for (size_t a = 0; a < nd->n_attribute; a++) {
+            const char *inner[256];
+            int m = nd->attribute[a]->g ? body_reads(nd->attribute[a]->g, inner, 256) : 0;
+            for (int k = 0; k < m; k++)
+                if (!defines(body, inner[k])) n = add_name(names, n, max, inner[k]);
+        }
+    }
+    return n;
+}
+
+int ox_free_names(ox *c, const Kiln__Onnx__OxGraph *const *graphs, int n_graphs, const char **names, ir_node **vals, int max)
+{
+    int n = 0;
+    for (int g = 0; g < n_graphs; g++) {
+        const char *reads[256];
+        int m = graphs[g] ? body_reads(graphs[g], reads, 256) : 0;
+        for (int k = 0; k < m; k++) {
+            ir_node *v = lookup(c, reads[k]);
+            int before = n;
+            if (v && (n = add_name(names, n, max, reads[k])) > before) vals[n - 1] = v;
+        }
+    }
+    return n;
+}
+
 /* The node producing `name`, or -1. */
 static int producer(const Kiln__Onnx__OxGraph *g, const char *name)
 {
@@ -106,7 +158,7 @@ static int producer(const Kiln__Onnx__OxGraph *g, const char *name)
 
 static void mark_needed(ox *c, const char *name, unsigned char *needed)
 {
-    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    const Kiln__Onnx__OxGraph *g = c->graph;
     if (!name || !*name || lookup(c, name)) return;
     int p = producer(g, name);
     if (p < 0 || needed[p]) return;
@@ -114,6 +166,14 @@ static void mark_needed(ox *c, const char *name, unsigned char *needed)
     /* nodes are sorted, so walking inputs recursively stays shallow in
      * practice; the depth is bounded by the graph's node count */
     for (size_t k = 0; k < g->node[p]->n_input; k++) mark_needed(c, g->node[p]->input[k], needed);
+    /* a Loop/If/Scan also needs what its bodies read from this graph */
+    for (size_t a = 0; a < g->node[p]->n_attribute; a++) {
+        const ox_attr *at = g->node[p]->attribute[a];
+        const Kiln__Onnx__OxGraph *body = at->g;
+        const char *names[256];
+        int n = body ? body_reads(body, names, 256) : 0;
+        for (int k = 0; k < n; k++) mark_needed(c, names[k], needed);
+    }
 }
 
 static bool import_node(ox *c, const ox_node *n)
@@ -136,19 +196,21 @@ static bool import_node(ox *c, const ox_node *n)
     return true;
 }
 
-static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches)
+static bool bind_initializers(ox *c)
 {
-    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    const Kiln__Onnx__OxGraph *g = c->graph;
     for (size_t i = 0; i < g->n_initializer; i++) {
         ir_node *k;
         if (!ox_tensor_to_const(c, NULL, g->initializer[i], g->initializer[i]->name, &k)) return false;
         bind(c, g->initializer[i]->name, k);
     }
-    for (int f = 0; f < n_feeds; f++) {
-        ir_node *p = feed_param(c, feeds[f]);
-        if (!p) return false;
-        bind(c, feeds[f], p); /* a fed initializer is overridden */
-    }
+    return true;
+}
+
+/* Imports the nodes the fetches need (their inputs bound already). */
+static bool import_needed(ox *c, const char *const *fetches, int n_fetches)
+{
+    const Kiln__Onnx__OxGraph *g = c->graph;
     unsigned char *needed = calloc(g->n_node + 1, 1);
     for (int f = 0; f < n_fetches; f++) {
         if (!lookup(c, fetches[f]) && producer(g, fetches[f]) < 0) {
@@ -172,6 +234,50 @@ static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char 
     return bad == 0;
 }
 
+static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches)
+{
+    if (!bind_initializers(c)) return false;
+    for (int f = 0; f < n_feeds; f++) {
+        ir_node *p = feed_param(c, feeds[f]);
+        if (!p) return false;
+        bind(c, feeds[f], p); /* a fed initializer is overridden */
+    }
+    return import_needed(c, fetches, n_fetches);
+}
+
+static size_t table_size(const Kiln__Onnx__OxGraph *g, size_t extra)
+{
+    size_t cap = 64, names = g->n_initializer + g->n_input + extra + 1;
+    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
+    while (cap < names * 2) cap *= 2;
+    return cap;
+}
+
+bool ox_import_body(ox *c, const Kiln__Onnx__OxGraph *body, ir_graph *region, ir_node *const *inputs, int n_inputs,
+                    const char *const *cap_names, ir_node *const *caps, int n_caps, ir_node **outs)
+{
+    if ((size_t)n_inputs != body->n_input) {
+        kl_diag_error(c->d, "%s: body '%s' takes %zu inputs, %d given", c->m->source, body->name ? body->name : "",
+                      body->n_input, n_inputs);
+        return false;
+    }
+    size_t cap = table_size(body, (size_t)n_caps);
+    ox b = {.m = c->m, .graph = body, .g = region, .d = c->d, .keys = calloc(cap, sizeof(char *)),
+            .vals = calloc(cap, sizeof(ir_node *)), .cap = cap};
+    const char **fetches = calloc(body->n_output + 1, sizeof *fetches);
+    bool ok = b.keys && b.vals && fetches;
+    for (int k = 0; ok && k < n_caps; k++) bind(&b, cap_names[k], caps[k]);
+    ok = ok && bind_initializers(&b);
+    for (int k = 0; ok && k < n_inputs; k++) bind(&b, body->input[k]->name, inputs[k]);
+    for (size_t k = 0; ok && k < body->n_output; k++) fetches[k] = body->output[k]->name;
+    ok = ok && import_needed(&b, fetches, (int)body->n_output);
+    for (size_t k = 0; ok && k < body->n_output; k++)
+        if (!(outs[k] = lookup(&b, fetches[k])))
+            ok = (kl_diag_error(c->d, "%s: body output '%s' has no value", c->m->source, fetches[k]), false);
+    free(b.keys), free(b.vals), free(fetches);
+    return ok;
+}
+
 ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                       int n_fetches, kl_diag *d)
 {
@@ -188,11 +294,8 @@ ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds
         for (size_t i = 0; i < g->n_output; i++) dflt_fetches[n_fetches++] = g->output[i]->name;
         fetches = dflt_fetches;
     }
-    size_t cap = 64;
-    size_t names = g->n_initializer + g->n_input + 1;
-    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
-    while (cap < names * 2) cap *= 2;
-    ox c = {.m = m, .g = ir_graph_new(m->source), .d = d, .keys = calloc(cap, sizeof(char *)),
+    size_t cap = table_size(g, 0);
+    ox c = {.m = m, .graph = g, .g = ir_graph_new(m->source), .d = d, .keys = calloc(cap, sizeof(char *)),
             .vals = calloc(cap, sizeof(ir_node *)), .cap = cap};
     bool ok = import_all(&c, feeds, n_feeds, fetches, n_fetches);
     for (int f = 0; ok && f < n_fetches; f++) {
