@@ -24,6 +24,8 @@
 #define MAX_OFFSET ((int64_t)1 << 40)
 #define MAX_WINDOW (1 << 24)
 #define MAX_ID ((1ll << 31) - 1)
+/* Regions inside regions: a bound, so untrusted text cannot exhaust the stack. */
+#define MAX_NESTING 64
 
 /* Textual %id -> node, open addressing (ids need not be dense). */
 typedef struct id_slot {
@@ -43,6 +45,7 @@ typedef struct parser {
     size_t str_cap;
     ir_node **ops; /* operands of the node being read */
     int cap_ops;
+    int depth;     /* regions being read, at most MAX_NESTING */
 } parser;
 
 /* ---- errors and characters ---------------------------------------------- */
@@ -590,12 +593,15 @@ static bool region_list(parser *p, kl_op op, ir_graph **regions)
     for (int r = 0; r < 2; r++) {
         if (!accept(p, names[kind][r])) return perr(p, "%s needs region '%s'", kl_op_name(op), names[kind][r]);
         if (!expect(p, "{")) return false;
+        if (p->depth >= MAX_NESTING) return perr(p, "regions nest deeper than %d", MAX_NESTING);
         id_slot *ids = p->ids;
         size_t cap = p->cap_ids, n_ids = p->n_ids;
         ir_graph *outer = p->g;
         p->ids = NULL, p->cap_ids = p->n_ids = 0;
         p->g = regions[r] = ir_region_new(outer, outer->source);
+        p->depth++;
         bool ok = graph_nodes(p);
+        p->depth--;
         free(p->ids);
         p->ids = ids, p->cap_ids = cap, p->n_ids = n_ids, p->g = outer;
         if (!ok) return false;

@@ -210,3 +210,18 @@ Test(control, region_signatures_are_checked)
     cr_assert(strstr(d.text, "cond region result 0 is f32[2], wanted bool[]"), "%s", d.text);
     kl_diag_clear(&d);
 }
+
+/* Untrusted text cannot nest regions without bound (the parser recurses). */
+Test(control, region_nesting_is_bounded)
+{
+    size_t cap = 200000, len = 0;
+    char *t = malloc(cap);
+    len += (size_t)snprintf(t + len, cap - len, "graph \"deep\" {\n  %%0 = param 0 : bool[]\n");
+    for (int i = 0; i < 70; i++) len += (size_t)snprintf(t + len, cap - len, "  %%1 = if %%0, %%0 : i64[] then {\n  %%0 = param 0 : bool[]\n");
+    snprintf(t + len, cap - len, "}\n");
+    kl_diag d = {0};
+    cr_assert_null(ir_parse(t, "deep", &d));
+    cr_assert(strstr(d.text, "regions nest deeper than 64"), "%s", d.text);
+    kl_diag_clear(&d);
+    free(t);
+}

@@ -24,9 +24,12 @@ typedef struct ox {
     const char **keys;
     ir_node **vals;
     size_t cap;
+    int depth;         /* nesting of the bodies being imported (at most OX_MAX_NESTING) */
     ir_node *outs[64]; /* extra outputs of the node at hand */
     int n_outs;
 } ox;
+
+#define OX_MAX_NESTING 32
 
 typedef ir_node *(*ox_import_fn)(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op);
 

@@ -115,16 +115,24 @@ static int add_name(const char **names, int n, int max, const char *name)
 
 /* Names body reads (its nodes' inputs, and its nested bodies' free names)
  * that it does not define itself. */
+static int body_reads_at(const Kiln__Onnx__OxGraph *body, const char **names, int max, int depth);
+
 static int body_reads(const Kiln__Onnx__OxGraph *body, const char **names, int max)
 {
+    return body_reads_at(body, names, max, 0);
+}
+
+static int body_reads_at(const Kiln__Onnx__OxGraph *body, const char **names, int max, int depth)
+{
     int n = 0;
+    if (depth > OX_MAX_NESTING) return 0; /* the import reports the nesting */
     for (size_t i = 0; i < body->n_node; i++) {
         const ox_node *nd = body->node[i];
         for (size_t k = 0; k < nd->n_input; k++)
             if (nd->input[k] && *nd->input[k] && !defines(body, nd->input[k])) n = add_name(names, n, max, nd->input[k]);
         for (size_t a = 0; a < nd->n_attribute; a++) {
             const char *inner[256];
-            int m = nd->attribute[a]->g ? body_reads(nd->attribute[a]->g, inner, 256) : 0;
+            int m = nd->attribute[a]->g ? body_reads_at(nd->attribute[a]->g, inner, 256, depth + 1) : 0;
             for (int k = 0; k < m; k++)
                 if (!defines(body, inner[k])) n = add_name(names, n, max, inner[k]);
         }
@@ -261,9 +269,13 @@ bool ox_import_body(ox *c, const Kiln__Onnx__OxGraph *body, ir_graph *region, ir
                       body->n_input, n_inputs);
         return false;
     }
+    if (c->depth >= OX_MAX_NESTING) {
+        kl_diag_error(c->d, "%s: bodies nest deeper than %d", c->m->source, OX_MAX_NESTING);
+        return false;
+    }
     size_t cap = table_size(body, (size_t)n_caps);
     ox b = {.m = c->m, .graph = body, .g = region, .d = c->d, .keys = calloc(cap, sizeof(char *)),
-            .vals = calloc(cap, sizeof(ir_node *)), .cap = cap};
+            .vals = calloc(cap, sizeof(ir_node *)), .cap = cap, .depth = c->depth + 1};
     const char **fetches = calloc(body->n_output + 1, sizeof *fetches);
     bool ok = b.keys && b.vals && fetches;
     for (int k = 0; ok && k < n_caps; k++) bind(&b, cap_names[k], caps[k]);

@@ -35,6 +35,7 @@ typedef struct imp {
     int *order, n_order;
     bool auto_feeds;
     int *auto_placeholders, n_auto;
+    int depth;            /* nesting of the functions and loop bodies being imported */
     ir_node *outs[256];   /* set by a multi-output importer for the node at hand */
     int n_outs;
 } imp;
@@ -49,8 +50,11 @@ tf_model *tf_function_model(const tf_model *m, const char *name, kl_diag *d);
  * bound_at[i] (NULL: the first n_bound nodes, a function's arguments)
  * already having the value bound[i] (every output of them); outs[f] is
  * fetch f's value. */
-bool tf_import_into(const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound, int n_bound,
-                    const char *const *fetches, int n_fetches, ir_node **outs, kl_diag *d);
+bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound,
+                    int n_bound, const char *const *fetches, int n_fetches, ir_node **outs);
+/* How deep loops, conditionals and calls may nest (a library whose
+ * function calls itself must not exhaust the stack). */
+#define TF_MAX_NESTING 32
 /* The value an input string names, or NULL with an error. */
 ir_node *tf_input_value(imp *c, const tf_node *n, const char *input);
 /* TF1 control flow (tf_ops_control.c): builds the while of the frame that

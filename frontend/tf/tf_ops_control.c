@@ -53,7 +53,7 @@ static bool call_function(imp *c, const tf_node *n, const char *name, ir_graph *
     for (size_t k = 0; ok && k < sig->n_output_arg; k++)
         if (!(fetches[k] = ret_of(f->fn, sig->output_arg[k]->name)))
             ok = tf_err(c, n, "function '%s' has no value for its result '%s'", name, sig->output_arg[k]->name) != NULL;
-    ok = ok && tf_import_into(f, g, NULL, bound, n_args, fetches, (int)sig->n_output_arg, rets, c->d);
+    ok = ok && tf_import_into(c, f, g, NULL, bound, n_args, fetches, (int)sig->n_output_arg, rets);
     *n_rets = (int)sig->n_output_arg;
     tf_model_free(f);
     return ok;
@@ -414,7 +414,7 @@ static ir_graph *frame_region(imp *c, ir_node **in, const loop_var *v, int nv, c
         at[nb] = v[k].sw, val[nb++] = p;
     }
     for (int k = 0; k < ni; k++) at[nb] = inv[k], val[nb++] = ir_param(r, in[nv + k]->type, c->m->pb->node[inv[k]]->name);
-    return tf_import_into(c->m, r, at, val, nb, fetches, n_fetches, outs, c->d) ? r : NULL;
+    return tf_import_into(c, c->m, r, at, val, nb, fetches, n_fetches, outs) ? r : NULL;
 }
 
 bool tf_v1_loop(imp *c, int i)

@@ -458,9 +458,14 @@ ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, co
     return c.g;
 }
 
-bool tf_import_into(const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound, int n_bound,
-                    const char *const *fetches, int n_fetches, ir_node **outs, kl_diag *d)
+bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound,
+                    int n_bound, const char *const *fetches, int n_fetches, ir_node **outs)
 {
+    kl_diag *d = outer->d;
+    if (outer->depth >= TF_MAX_NESTING) {
+        kl_diag_error(d, "%s: loops, conditionals and calls nest deeper than %d", m->source, TF_MAX_NESTING);
+        return false;
+    }
     size_t n = m->pb->n_node;
     imp c = {
         .m = m,
@@ -472,6 +477,7 @@ bool tf_import_into(const tf_model *m, ir_graph *g, const int *bound_at, ir_node
         .state = calloc(n, 1),
         .order = calloc(n, sizeof(int)),
         .auto_placeholders = calloc(n, sizeof(int)),
+        .depth = outer->depth + 1,
     };
     int *nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *outputs = calloc((size_t)n_fetches + 1, sizeof(int));
     bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && nodes && outputs;
