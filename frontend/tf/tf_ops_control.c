@@ -297,7 +297,8 @@ ir_node *imp_any_all(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
  * are the nodes between the Merges/Switches and the LoopCond/NextIterations
  * (imported again through tf_import_into with those nodes bound to the
  * regions' params).  Conditionals (Switch ... Merge outside a frame) become
- * selects of both branches, which are side-effect free. */
+ * if nodes the same way: each side of the Merge imported again as a
+ * region, the Switches on the predicate bound to params. */
 
 #define MAX_VARS 256
 
@@ -482,6 +483,30 @@ ir_node *imp_switch(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     return in[0];
 }
 
+/* A lowered conditional as an if: each branch a region imported again
+ * from its side of the Merge, every Switch on the same predicate that the
+ * walk reached bound to a param (its data input is the if's operand). */
+static ir_node *merge_as_if(imp *c, const tf_node *n, ir_node *pred, const tf_node *sw, int port)
+{
+    int at[MAX_VALUES];
+    ir_node *ops[MAX_VALUES], *p[2][MAX_VALUES], *res[2], *outs[1];
+    int k = 0;
+    for (size_t i = 0; i < c->m->pb->n_node && k < MAX_VALUES; i++) {
+        const tf_node *s = c->m->pb->node[i];
+        if (!op_is(s, "Switch") || s->n_input < 2 || strcmp(s->input[1], sw->input[1]) || !c->value[i]) continue;
+        at[k] = (int)i, ops[k++] = c->value[i];
+    }
+    ir_graph *r[2];
+    for (int b = 0; b < 2; b++) {
+        r[b] = ir_region_new(c->g, c->m->source);
+        for (int i = 0; i < k; i++) p[b][i] = ir_param(r[b], ops[i]->type, c->m->pb->node[at[i]]->name);
+        const char *side = n->input[b == 0 ? (port == 1 ? 0 : 1) : (port == 1 ? 1 : 0)];
+        if (!tf_import_into(c, c->m, r[b], at, p[b], k, &side, 1, &res[b])) return NULL;
+        ir_graph_add_result(r[b], res[b], NULL);
+    }
+    return ir_if_functional(c->g, pred, k, ops, r[0], r[1], n->name, outs, c->d) ? outs[0] : NULL;
+}
+
 ir_node *imp_merge(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
 {
     (void)op;
@@ -492,8 +517,15 @@ ir_node *imp_merge(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     ir_node *pred = tf_input_value(c, sw, sw->input[1]);
     if (!pred) return NULL;
     if (pred->type.dtype != KL_BOOL || ir_type_numel(&pred->type) != 1) return tf_err(c, n, "the predicate must be a bool scalar");
-    ir_node *t = port == 1 ? in[0] : in[1], *f = port == 1 ? in[1] : in[0];
-    return tf_op(c, n, KL_OP_SELECT, 3, (ir_node *[]){pred, t, f}, NULL, NULL);
+    if (pred->type.rank) pred = tf_reshape(c, n, pred, 0, NULL);
+    ir_node *v = merge_as_if(c, n, pred, sw, port);
+    if (!v) return NULL;
+    /* output 1, value_index: which input was taken */
+    ir_node *taken = tf_scalar(c, KL_I32, port == 1 ? 0 : 1), *other = tf_scalar(c, KL_I32, port == 1 ? 1 : 0);
+    c->outs[0] = v;
+    c->outs[1] = tf_op(c, n, KL_OP_SELECT, 3, (ir_node *[]){pred, taken, other}, NULL, NULL);
+    c->n_outs = 2;
+    return v;
 }
 
 /* Enter, NextIteration, LoopCond and a loop's Exit are consumed by
