@@ -6,8 +6,10 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen/codegen.h"
 #include "passes/passes.h"
@@ -224,4 +226,36 @@ Test(control, region_nesting_is_bounded)
     cr_assert(strstr(d.text, "regions nest deeper than 64"), "%s", d.text);
     kl_diag_clear(&d);
     free(t);
+}
+
+/* Loops copy carried values and whole lists: the copies must not become
+ * memcpy calls (an object compiled for one thread calls nothing). */
+Test(control, loop_objects_call_nothing)
+{
+    char *text = rnn_text();
+    for (int opt = 0; opt <= 3; opt += 3) {
+        kl_diag d = {0};
+        ir_graph *g = ir_parse(text, "rnn", &d);
+        cr_assert(g, "%s", d.text);
+        pass_ctx ctx = {.diag = &d, .opt_level = opt, .vector_floats = 16};
+        cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
+        char obj[] = "/tmp/kiln_loop_XXXXXX";
+        int fd = mkstemp(obj);
+        cr_assert(fd >= 0);
+        close(fd);
+        cg_options o = {.prefix = "t", .cpu = "generic", .opt_level = opt};
+        cr_assert(cg_emit_object(g, &o, obj, NULL, &d), "%s", d.text);
+        char cmd[256], undef[1024] = "";
+        snprintf(cmd, sizeof cmd, "nm -u %s", obj);
+        FILE *p = popen(cmd, "r");
+        cr_assert(p);
+        size_t n = fread(undef, 1, sizeof undef - 1, p);
+        undef[n] = 0;
+        pclose(p);
+        cr_expect_str_empty(undef, "-O%d: undefined symbols:\n%s", opt, undef);
+        unlink(obj);
+        ir_graph_free(g);
+        kl_diag_clear(&d);
+    }
+    free(text);
 }
