@@ -271,6 +271,39 @@ bool ir_if_functional(ir_graph *g, ir_node *pred, int n, ir_node *const *in, ir_
     return f != NULL;
 }
 
+/* ---- inlining ----------------------------------------------------------- */
+
+int ir_inline_region(ir_graph *g, ir_node *n, int r, ir_node **outs)
+{
+    const ir_graph *reg = n->regions[r];
+    int first = n->op == KL_OP_IF; /* an if's operand 0 is its predicate */
+    int at = -1, moved = 0;
+    for (int i = 0; i < g->n_nodes && at < 0; i++)
+        if (g->nodes[i] == n) at = i;
+    KL_ASSERT(at >= 0);
+    ir_node **nodes = malloc(sizeof *nodes * (size_t)(g->n_nodes + reg->n_nodes + 1));
+    if (!nodes) kl_die(__FILE__, __LINE__, "out of memory");
+    memcpy(nodes, g->nodes, sizeof *nodes * (size_t)at);
+    for (int i = 0; i < reg->n_nodes; i++) {
+        ir_node *m = reg->nodes[i];
+        if (m->op == KL_OP_PARAM) continue;
+        for (int j = 0; j < m->n_in; j++) /* params read the node's operands */
+            if (m->in[j]->op == KL_OP_PARAM) m->in[j] = n->in[first + m->in[j]->attr.param.index];
+        m->id = g->next_id++;
+        nodes[at + moved++] = m;
+    }
+    memcpy(nodes + at + moved, g->nodes + at, sizeof *nodes * (size_t)(g->n_nodes - at));
+    free(g->nodes);
+    g->nodes = nodes;
+    g->n_nodes += moved;
+    g->cap_nodes = g->n_nodes;
+    for (int k = 0; k < reg->n_results; k++) {
+        ir_node *v = reg->results[k].node;
+        outs[k] = v->op == KL_OP_PARAM ? n->in[first + v->attr.param.index] : v;
+    }
+    return moved;
+}
+
 /* ---- buffers of loops --------------------------------------------------- */
 
 bool ir_loop_in_place(const ir_node *w, int k)

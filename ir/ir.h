@@ -338,6 +338,10 @@ bool ir_while_functional(ir_graph *g, int n, ir_node *const *in, ir_graph *cond,
  * branches; outs[k] is result k. */
 bool ir_if_functional(ir_graph *g, ir_node *pred, int n, ir_node *const *in, ir_graph *then_g, ir_graph *else_g,
                       const char *name, ir_node **outs, kl_diag *d);
+/* Moves region r of n into g right before n, its params reading n's
+ * operands; outs[k] gets the value of the region's result k.  The region
+ * is spent (its nodes now belong to g).  Returns how many nodes moved. */
+int ir_inline_region(ir_graph *g, ir_node *n, int r, ir_node **outs);
 /* Whether regions of n fit its operands (signature rules above). */
 bool ir_region_check(const ir_graph *g, const ir_node *n, kl_diag *d);
 /* Carried value k of a while is updated in place (one buffer, no double
