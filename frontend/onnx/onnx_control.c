@@ -8,7 +8,8 @@
  * then invariants; constants copied into the regions) as TensorFlow's.
  * Scan outputs, and Loop's, are preallocated [trips, ...] buffers written
  * one row per trip with dynamic_update_slice: a Loop with scan outputs
- * needs a constant trip count M.
+ * needs a constant trip count M (or a declared output length).  Scan-8
+ * (batched, opset < 9) only with batch 1 and no sequence_lens.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,7 @@ ir_node *ox_loop(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     return c->n_outs ? c->outs[0] : ox_err(c, n, "a Loop without outputs");
 }
 
-/* Scan (opset 9+): go while t < the scanned length. */
+/* Scan: go while t < the scanned length. */
 static ir_node *scan_cond(ox *c, const ox_node *n, ir_node **p, void *env)
 {
     return ox_bin(c, n, KL_OP_LESS, p[0], ox_scalar(c, KL_I64, (double)*(int64_t *)env));
@@ -222,12 +223,39 @@ static bool default_axes(const ox_node *n, const char *name)
     return true;
 }
 
+static ir_node *scan9(ox *c, const ox_node *n, ir_node **in, int n_in);
+
+/* Scan-8: a leading batch axis on every state and scan input, and an
+ * optional sequence_lens first.  Batch 1 without sequence_lens is Scan-9
+ * on the values without their batch axis. */
+static ir_node *scan_batched(ox *c, const ox_node *n, ir_node **in, int n_in)
+{
+    if (n_in < 2 || in[0]) return ox_err(c, n, "Scan-8 with sequence_lens is not supported");
+    ir_node *v[MAX_VALUES];
+    for (int i = 1; i < n_in; i++) {
+        if (!in[i] || in[i]->type.rank < 1 || in[i]->type.dims[0] != 1) return ox_err(c, n, "Scan-8 only for batch 1");
+        v[i - 1] = ox_reshape(c, n, in[i], in[i]->type.rank - 1, in[i]->type.dims + 1);
+    }
+    ir_node *r = scan9(c, n, v, n_in - 1);
+    for (int k = 0; r && k < c->n_outs; k++) {
+        ir_type t = c->outs[k]->type;
+        memmove(t.dims + 1, t.dims, sizeof(int64_t) * (size_t)t.rank);
+        t.dims[0] = 1, t.rank++;
+        c->outs[k] = ox_reshape(c, n, c->outs[k], t.rank, t.dims);
+    }
+    return r ? c->outs[0] : NULL;
+}
+
 ir_node *ox_scan(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
 {
     (void)op;
+    return c->m->opset < 9 ? scan_batched(c, n, in, n_in) : scan9(c, n, in, n_in);
+}
+
+static ir_node *scan9(ox *c, const ox_node *n, ir_node **in, int n_in)
+{
     const Kiln__Onnx__OxGraph *body = body_attr(n, "body");
     int nsi = (int)ox_attr_int(n, "num_scan_inputs", -1);
-    if (c->m->opset < 9) return ox_err(c, n, "Scan before opset 9 (batched, with sequence_lens) is not supported");
     if (!body || nsi < 1 || nsi > n_in || n_in > MAX_VALUES) return ox_err(c, n, "needs a body and num_scan_inputs");
     if (!default_axes(n, "scan_input_axes") || !default_axes(n, "scan_input_directions") ||
         !default_axes(n, "scan_output_axes") || !default_axes(n, "scan_output_directions"))
