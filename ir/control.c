@@ -224,7 +224,7 @@ bool ir_while_functional(ir_graph *g, int n, ir_node *const *in, ir_graph *cond,
                       g->source, name ? name : "", n);
         return false;
     }
-    int *perm = malloc(sizeof *perm * (size_t)n + 1), nc = 0;
+    int *perm = calloc((size_t)n + 1, sizeof *perm), nc = 0;
     ir_node **ops = malloc(sizeof *ops * (size_t)n + 1);
     if (!perm || !ops) kl_die(__FILE__, __LINE__, "out of memory");
     for (int pass = 0; pass < 2; pass++) /* carried first, then invariants */

@@ -28,7 +28,7 @@ static void print_nan(FILE *f, uint64_t bits, bool wide)
  * %.17g for f64); f16 prints its raw bits. */
 static void print_number(FILE *f, kl_dtype t, const void *data, int64_t i)
 {
-    double v;
+    double v = 0;
     switch (t) {
     case KL_F32: {
         float x = ((const float *)data)[i];
