@@ -259,3 +259,125 @@ Test(control, loop_objects_call_nothing)
     }
     free(text);
 }
+
+/* ---- TensorFlow function libraries that must be refused ----------------- *
+ * GraphDefs encoded by hand (field numbers of frontend/tf/graph.proto). */
+#include "frontend/tf/tf.h"
+
+typedef struct pb {
+    unsigned char *b;
+    size_t n;
+} pb;
+
+static void put(pb *p, const void *d, size_t n)
+{
+    p->b = realloc(p->b, p->n + n + 1);
+    cr_assert(p->b);
+    memcpy(p->b + p->n, d, n);
+    p->n += n;
+}
+
+static void varint(pb *p, uint64_t v)
+{
+    do {
+        unsigned char c = (unsigned char)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+        put(p, &c, 1);
+        v >>= 7;
+    } while (v);
+}
+
+static void field_str(pb *p, int f, const char *s)
+{
+    varint(p, (uint64_t)f << 3 | 2), varint(p, strlen(s)), put(p, s, strlen(s));
+}
+
+static void field_msg(pb *p, int f, pb *m) /* consumes m */
+{
+    varint(p, (uint64_t)f << 3 | 2), varint(p, m->n);
+    if (m->n) put(p, m->b, m->n);
+    free(m->b);
+    *m = (pb){0};
+}
+
+static void attr_entry(pb *node, const char *key, pb *value)
+{
+    pb e = {0};
+    field_str(&e, 1, key);
+    field_msg(&e, 2, value);
+    field_msg(node, 5, &e);
+}
+
+static void attr_func(pb *node, const char *key, const char *fn)
+{
+    pb v = {0}, f = {0};
+    field_str(&f, 1, fn);
+    field_msg(&v, 10, &f);
+    attr_entry(node, key, &v);
+}
+
+/* NodeDef name/op/inputs into field f of out. */
+static void tf_node(pb *out, int f, const char *name, const char *op, const char *in0, const char *in1, const char *cond,
+                    const char *body)
+{
+    pb n = {0};
+    field_str(&n, 1, name), field_str(&n, 2, op);
+    if (in0) field_str(&n, 3, in0);
+    if (in1) field_str(&n, 3, in1);
+    if (cond) attr_func(&n, "cond", cond), attr_func(&n, "body", body);
+    if (!strcmp(op, "Placeholder")) {
+        pb dt = {0}, sh = {0}, shape = {0};
+        varint(&dt, 6 << 3), varint(&dt, 1); /* DT_FLOAT */
+        attr_entry(&n, "dtype", &dt);
+        field_msg(&sh, 7, &shape); /* a scalar */
+        attr_entry(&n, "shape", &sh);
+    }
+    field_msg(out, f, &n);
+}
+
+/* FunctionDef "name"(a: float) -> (o: float), o = ret, nodes given. */
+static void tf_function(pb *lib, const char *name, pb *nodes, const char *ret)
+{
+    pb fn = {0}, sig = {0}, arg = {0}, out = {0}, r = {0};
+    field_str(&sig, 1, name);
+    field_str(&arg, 1, "a"), varint(&arg, 3 << 3), varint(&arg, 1);
+    field_msg(&sig, 2, &arg);
+    field_str(&out, 1, "o"), varint(&out, 3 << 3), varint(&out, 1);
+    field_msg(&sig, 3, &out);
+    field_msg(&fn, 1, &sig);
+    put(&fn, nodes->b, nodes->n); /* node_def entries, already field 3 */
+    free(nodes->b);
+    *nodes = (pb){0};
+    field_str(&r, 1, "o"), field_str(&r, 2, ret);
+    field_msg(&fn, 4, &r);
+    field_msg(lib, 1, &fn);
+}
+
+/* x -> StatelessWhile(cond c, body `body`) where c is a < a, and body b
+ * runs the same loop again: a library that recurses without end. */
+static void refuse(const char *body_fn, const char *want)
+{
+    pb g = {0}, lib = {0}, cn = {0}, bn = {0};
+    tf_node(&g, 1, "x", "Placeholder", NULL, NULL, NULL, NULL);
+    tf_node(&g, 1, "w", "StatelessWhile", "x", NULL, "c", body_fn);
+    tf_node(&cn, 3, "l", "Less", "a", "a", NULL, NULL);
+    tf_function(&lib, "c", &cn, "l:z:0");
+    tf_node(&bn, 3, "w2", "StatelessWhile", "a", NULL, "c", "b");
+    tf_function(&lib, "b", &bn, "w2:output:0");
+    field_msg(&g, 2, &lib);
+    kl_diag d = {0};
+    tf_model *m;
+    cr_assert(tf_model_load_buffer(g.b, g.n, "lib.pb", &m, &d), "%s", d.text);
+    const char *fetch = "w";
+    ir_graph *ir = tf_import(m, NULL, 0, &fetch, 1, &d);
+    cr_assert_null(ir);
+    cr_assert(d.text && strstr(d.text, want), "want '%s' in: %s", want, d.text ? d.text : "(none)");
+    kl_diag_clear(&d);
+    tf_model_free(m);
+    free(g.b);
+}
+
+Test(control, recursive_tf_library_is_refused)
+{
+    refuse("b", "nest deeper than 32");
+    refuse("nope", "function 'nope' is not in the graph's library");
+}
