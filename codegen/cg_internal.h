@@ -87,6 +87,11 @@ typedef struct cg {
     /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
      * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
     LLVMValueRef par_lo, par_hi;
+    /* The graph function being emitted (module.c): its args and temp
+     * pointers, read by cg_storage; regions get functions of their own. */
+    LLVMValueRef cur_args, cur_temp;
+    const char *base_prefix; /* the user's prefix (c->o->prefix is a region's inside one) */
+    LLVMValueRef copy_fn;    /* P_copy, made on first use (control.c) */
 } cg;
 
 /* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
@@ -191,6 +196,16 @@ bool cg_is_depthwise_f32(const ir_node *n);
  * (-1 if unknown), and the code / read-only data bytes of an object. */
 int64_t cg_max_stack(cg *c, LLVMTargetMachineRef tm);
 void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *code, int64_t *rodata);
+
+/* Control flow (codegen/control.c): a while/if node in the graph function
+ * being emitted, calling its regions' functions (module.c made them). */
+bool cg_emit_while(cg *c, ir_node *n, LLVMValueRef cond_fn, LLVMValueRef body_fn);
+bool cg_emit_if(cg *c, ir_node *n, LLVMValueRef then_fn, LLVMValueRef else_fn);
+/* dynamic_slice / dynamic_update_slice kernels; ops[i] point to operand i. */
+bool cg_emit_dynamic(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
+/* Pointer to n's storage inside the graph function being emitted (module.c). */
+LLVMValueRef cg_storage(cg *c, ir_node *n);
+
 
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);

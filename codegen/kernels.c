@@ -1143,6 +1143,10 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         break;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
     case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops); break;
+    case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE:
+        ok = cg_emit_dynamic(c, root, out, ops);
+        break;
+    case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET: /* module.c emits them around their regions */
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

@@ -34,7 +34,9 @@ static LLVMValueRef poly(cg *c, LLVMValueRef x, const double *coef, int n)
  * constants with few bits) stay exact either way. */
 LLVMValueRef cg_fma(cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
 {
-    return cg_intrinsic(c, c->has_fma ? "llvm.fma" : "llvm.fmuladd", LLVMTypeOf(a), (LLVMValueRef[]){a, b, d}, 3);
+    /* a single-precision FPU's FMA does not fuse doubles (Cortex-M4: fma) */
+    bool fused = c->has_fma && !((c->m.caps & CG_CAP_NO_F64) && LLVMGetTypeKind(LLVMTypeOf(a)) == LLVMDoubleTypeKind);
+    return cg_intrinsic(c, fused ? "llvm.fma" : "llvm.fmuladd", LLVMTypeOf(a), (LLVMValueRef[]){a, b, d}, 3);
 }
 
 /* maxnum/minnum (a NaN operand loses): one instruction where the FPU has
@@ -279,18 +281,23 @@ static LLVMValueRef erfc_pos(cg *c, LLVMValueRef a)
     static const double p[] = {-0.035614068880893981, 0.16950660118735295, -0.29158653537794305, 0.19718255332791293,
                                -0.084691724507095029, 0.098150361187392884, 0.11617346228412954, 0.17186030834585336,
                                0.20767710662217007, 0.2256638096071992, 0.22567650908911971};
-    LLVMTypeRef d = LLVMDoubleTypeInContext(c->ctx);
+    /* without a double FPU (Cortex-M4/M33, RV32F) the polynomial runs in
+     * float: a few ULP near a = 0.7 (see above) instead of compiler-rt calls */
+    bool dbl = !(c->m.caps & CG_CAP_NO_F64);
+    LLVMTypeRef d = dbl ? LLVMDoubleTypeInContext(c->ctx) : c->f32;
     LLVMValueRef ah = as_float(c, LLVMBuildAnd(c->b, as_int(c, a), i32c(c, (int)0xfffff000u), ""));
     LLVMValueRef al = fsub(c, a, ah), hi = fmul(c, a, a);
     LLVMValueRef lo = fadd(c, fsub(c, fmul(c, ah, ah), hi), fmul(c, fmul(c, ah, al), k(c, 2.0)));
     lo = fadd(c, lo, fmul(c, al, al));
-    LLVMValueRef one = LLVMConstReal(d, 1.0), ad = LLVMBuildFPExt(c->b, a, d, "");
-    LLVMValueRef e = LLVMBuildFPExt(c->b, cg_exp(c, LLVMBuildFNeg(c->b, hi, "")), d, "");
-    e = fmul(c, e, fsub(c, one, LLVMBuildFPExt(c->b, lo, d, "")));
+    LLVMValueRef one = LLVMConstReal(d, 1.0), ad = dbl ? LLVMBuildFPExt(c->b, a, d, "") : a;
+    LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, hi, ""));
+    if (dbl) e = LLVMBuildFPExt(c->b, e, d, "");
+    e = fmul(c, e, fsub(c, one, dbl ? LLVMBuildFPExt(c->b, lo, d, "") : lo));
     LLVMValueRef t = LLVMBuildFDiv(c->b, one, fma3(c, ad, LLVMConstReal(d, 0.4), one), "");
     LLVMValueRef acc = LLVMConstReal(d, p[0]);
     for (int i = 1; i < 11; i++) acc = fma3(c, acc, t, LLVMConstReal(d, p[i]));
-    LLVMValueRef r = LLVMBuildFPTrunc(c->b, fmul(c, e, fmul(c, t, acc)), c->f32, "");
+    LLVMValueRef r = fmul(c, e, fmul(c, t, acc));
+    if (dbl) r = LLVMBuildFPTrunc(c->b, r, c->f32, "");
     return sel(c, fcmp(c, LLVMRealOGT, a, k(c, 10.1)), k(c, 0.0), r);
 }
 

@@ -37,6 +37,7 @@ static void cg_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_optio
     c->ptr = LLVMPointerTypeInContext(ctx, 0);
     c->void_t = LLVMVoidTypeInContext(ctx);
     c->consts = calloc((size_t)g->next_id + 1, sizeof *c->consts);
+    c->base_prefix = o->prefix;
 }
 
 static void cg_done(cg *c)
@@ -130,7 +131,7 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     return fn;
 }
 
-/* Pointer of a node's storage inside the entry function. */
+/* Pointer of a node's storage inside the graph function being emitted. */
 static LLVMValueRef storage(cg *c, ir_node *n, LLVMValueRef args, LLVMValueRef temp)
 {
     switch (n->store) {
@@ -151,6 +152,8 @@ static LLVMValueRef storage(cg *c, ir_node *n, LLVMValueRef args, LLVMValueRef t
     }
     KL_ASSERT(!"reading a value that is not stored");
 }
+
+LLVMValueRef cg_storage(cg *c, ir_node *n) { return storage(c, n, c->cur_args, c->cur_temp); }
 
 static bool dtypes_ok(cg *c)
 {
@@ -217,46 +220,96 @@ static void call_split_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn
     LLVMBuildCall2(c->b, pft, pf, call_args, 4, "");
 }
 
-/* int P_run_args(void *const *args, void *temp): kernels in schedule order. */
+static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal);
+
+/* A while or if: its regions as functions of their own (prefix P_rID, so
+ * kernel and constant names stay unique), then the loop or branch here. */
+static bool emit_control(cg *c, ir_node *n)
+{
+    cg_options o = *c->o, *outer_o = (cg_options *)c->o;
+    char prefix[96], name[2][128];
+    snprintf(prefix, sizeof prefix, "%s_r%d", c->o->prefix, n->id);
+    o.prefix = prefix;
+    LLVMValueRef fns[2];
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
+    LLVMValueRef args = c->cur_args, temp = c->cur_temp;
+    c->o = &o;
+    for (int r = 0; r < 2; r++) {
+        snprintf(name[r], sizeof name[r], "%s_%d", prefix, r);
+        fns[r] = emit_graph_fn(c, n->regions[r], name[r], true);
+    }
+    c->o = outer_o;
+    c->cur_args = args, c->cur_temp = temp;
+    LLVMPositionBuilderAtEnd(c->b, at);
+    if (!fns[0] || !fns[1]) return false;
+    return n->op == KL_OP_WHILE ? cg_emit_while(c, n, fns[0], fns[1]) : cg_emit_if(c, n, fns[0], fns[1]);
+}
+
+/* One kernel root of the graph being emitted: its function and the call. */
+static bool emit_root(cg *c, ir_node *root, ir_node **in_nodes, LLVMValueRef *args, int max_in)
+{
+    if (root->op == KL_OP_WHILE || root->op == KL_OP_IF) return emit_control(c, root);
+    LLVMBasicBlockRef bb = LLVMGetInsertBlock(c->b);
+    int n_in = kernel_inputs(c->g, root, in_nodes, max_in);
+    LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
+    if (!fn) return false;
+    LLVMPositionBuilderAtEnd(c->b, bb);
+    args[0] = cg_storage(c, root);
+    for (int k = 0; k < n_in; k++) args[k + 1] = cg_storage(c, in_nodes[k]);
+    int n_args = n_in + 1;
+    ir_node *gm = cg_kernel_contraction(c->g, root);
+    if (gm && gm->scratch_bytes > 0) {
+        LLVMValueRef off = cg_i64(c, gm->scratch_offset);
+        args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, c->cur_temp, &off, 1, "scratch");
+    }
+    int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
+    if (gm || units) call_split_kernel(c, root, gm, fn, args, n_args, units);
+    else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
+    return true;
+}
+
+/* int NAME(void *const *args, void *temp): g's kernels in schedule order;
+ * args holds the feeds, then the fetches.  The entry point, and each region
+ * of a while/if (then internal, with its own constants). */
+static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal)
+{
+    const ir_graph *outer = c->g;
+    LLVMValueRef *outer_consts = c->consts;
+    c->g = g;
+    if (internal) {
+        c->consts = calloc((size_t)g->next_id + 1, sizeof *c->consts);
+        if (!c->consts) kl_die(__FILE__, __LINE__, "out of memory");
+        emit_constants(c);
+    }
+    LLVMTypeRef ft = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
+    LLVMValueRef entry = LLVMAddFunction(c->mod, name, ft);
+    if (internal) LLVMSetLinkage(entry, LLVMInternalLinkage);
+    set_target_attrs(c, entry);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, entry, "entry"));
+    c->cur_args = LLVMGetParam(entry, 0), c->cur_temp = LLVMGetParam(entry, 1);
+    int max_in = 1; /* a kernel reads at most every operand of every node */
+    for (int i = 0; i < g->n_nodes; i++) max_in += g->nodes[i]->n_in;
+    ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
+    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 4));
+    if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
+    bool ok = !internal || dtypes_ok(c);
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        ir_node *root = g->nodes[i];
+        if (root->kernel == root) ok = emit_root(c, root, in_nodes, args, max_in);
+    }
+    free(in_nodes), free(args);
+    if (ok) LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+    if (internal) free(c->consts);
+    c->g = outer;
+    c->consts = outer_consts;
+    return ok ? entry : NULL;
+}
+
 static bool emit_entry(cg *c)
 {
     char name[128];
     snprintf(name, sizeof name, "%s_run_args", c->o->prefix);
-    LLVMTypeRef ft = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
-    LLVMValueRef entry = LLVMAddFunction(c->mod, name, ft);
-    set_target_attrs(c, entry);
-    LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(c->ctx, entry, "entry");
-    int max_in = 1; /* a kernel reads at most every operand of every node */
-    for (int i = 0; i < c->g->n_nodes; i++) max_in += c->g->nodes[i]->n_in;
-    ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
-    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 4));
-    if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        ir_node *root = c->g->nodes[i];
-        if (root->kernel != root) continue;
-        int n_in = kernel_inputs(c->g, root, in_nodes, max_in);
-        LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
-        if (!fn) {
-            free(in_nodes), free(args);
-            return false;
-        }
-        LLVMPositionBuilderAtEnd(c->b, bb);
-        args[0] = storage(c, root, LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
-        for (int k = 0; k < n_in; k++) args[k + 1] = storage(c, in_nodes[k], LLVMGetParam(entry, 0), LLVMGetParam(entry, 1));
-        int n_args = n_in + 1;
-        ir_node *gm = cg_kernel_contraction(c->g, root);
-        if (gm && gm->scratch_bytes > 0) {
-            LLVMValueRef off = cg_i64(c, gm->scratch_offset);
-            args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, LLVMGetParam(entry, 1), &off, 1, "scratch");
-        }
-        int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
-        if (gm || units) call_split_kernel(c, root, gm, fn, args, n_args, units);
-        else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
-    }
-    free(in_nodes), free(args);
-    LLVMPositionBuilderAtEnd(c->b, bb);
-    LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
-    return true;
+    return emit_graph_fn(c, c->g, name, false) != NULL;
 }
 
 /* int P_run(const T *feed..., T *fetch..., void *temp): the typed form. */

@@ -670,6 +670,42 @@ static void eval_scatter(const ir_node *n, const void *const *in, void *out)
     }
 }
 
+/* ---- dynamic slices ----------------------------------------------------- */
+
+/* Start of axis i clamped so a part of `len` fits in `dim` (XLA's rule). */
+static int64_t clamp_start(const ir_node *starts, const void *data, int i, int64_t dim, int64_t len)
+{
+    int64_t s = ld_i(starts->type.dtype, data, i), hi = dim - len;
+    return s < 0 ? 0 : s > hi ? hi : s;
+}
+
+/* Copies every element of `part` (dims of pt) between a big tensor (dims of
+ * xt) at offset start and the part, raw bytes: to_big writes the part in. */
+static void copy_part(const ir_type *xt, const ir_type *pt, const int64_t *start, void *big, void *part, bool to_big)
+{
+    size_t es = kl_dtype_size(xt->dtype);
+    int64_t n = ir_type_numel(pt), idx[IR_MAX_RANK];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, off = 0;
+        for (int d = pt->rank - 1; d >= 0; d--) idx[d] = r % pt->dims[d], r /= pt->dims[d];
+        for (int d = 0; d < xt->rank; d++) off = off * xt->dims[d] + start[d] + idx[d];
+        char *b = (char *)big + (size_t)off * es, *q = (char *)part + (size_t)i * es;
+        memcpy(to_big ? b : q, to_big ? q : b, es);
+    }
+}
+
+static void eval_dynamic(const ir_node *n, const void *const *in, void *out)
+{
+    const ir_type *xt = &n->in[0]->type;
+    bool update = n->op == KL_OP_DYNAMIC_UPDATE_SLICE;
+    const ir_type *pt = update ? &n->in[1]->type : &n->type;
+    int64_t start[IR_MAX_RANK];
+    for (int d = 0; d < xt->rank; d++) start[d] = clamp_start(n->in[update ? 2 : 1], in[update ? 2 : 1], d, xt->dims[d], pt->dims[d]);
+    if (!update) return copy_part(xt, pt, start, (void *)in[0], out, false);
+    memcpy(out, in[0], ir_type_bytes(xt));
+    copy_part(xt, pt, start, out, (void *)in[1], true);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d)
@@ -726,19 +762,83 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_SCATTER:
         eval_scatter(n, in, out);
         return true;
+    case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE:
+        eval_dynamic(n, in, out);
+        return true;
+    case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET:
+        kl_diag_error(d, "%s has several results: ir_eval_graph evaluates it", kl_op_name(n->op));
+        return false;
     case KL_OP_COUNT:
         break;
     }
     KL_ASSERT(!"bad op");
 }
 
+/* ---- control flow (whole graphs only) ----------------------------------- */
+
+static void **alloc_results(const ir_graph *r)
+{
+    void **v = calloc((size_t)r->n_results + 1, sizeof *v);
+    for (int k = 0; v && k < r->n_results; k++) {
+        size_t b = ir_type_bytes(&r->results[k].node->type);
+        if (!(v[k] = malloc(b ? b : 1))) return NULL; /* leaks on OOM only */
+    }
+    return v;
+}
+
+static void free_results(void **v, int n)
+{
+    for (int k = 0; v && k < n; k++) free(v[k]);
+    free(v);
+}
+
+/* Runs the loop; *res gets the final carried values, out the trip count. */
+static bool eval_while(const ir_node *n, const void *const *in, void *out, void ***res, kl_diag *d)
+{
+    const ir_graph *cond = n->regions[0], *body = n->regions[1];
+    int nc = n->attr.region.n_carried;
+    void **cur = alloc_results(body), **next = alloc_results(body);
+    const void **feeds = calloc((size_t)n->n_in + 1, sizeof *feeds);
+    if (!cur || !next || !feeds) return kl_diag_error(d, "out of memory"), false;
+    for (int k = 0; k < nc; k++) memcpy(cur[k], in[k], ir_type_bytes(&n->in[k]->type));
+    for (int i = nc; i < n->n_in; i++) feeds[i] = in[i];
+    int64_t trips = 0;
+    bool ok = true;
+    for (;;) {
+        for (int k = 0; k < nc; k++) feeds[k] = cur[k];
+        unsigned char go = 0;
+        void *c_out[1] = {&go};
+        if (!(ok = ir_eval_graph(cond, feeds, c_out, d)) || !go) break;
+        if (!(ok = ir_eval_graph(body, feeds, next, d))) break;
+        void **t = cur;
+        cur = next, next = t;
+        trips++;
+    }
+    memcpy(out, &trips, sizeof trips);
+    free_results(next, body->n_results);
+    free(feeds);
+    *res = cur;
+    return ok;
+}
+
+static bool eval_if(const ir_node *n, const void *const *in, void *out, void ***res, kl_diag *d)
+{
+    bool taken = *(const unsigned char *)in[0] != 0;
+    const ir_graph *r = n->regions[taken ? 0 : 1];
+    int64_t branch = taken;
+    memcpy(out, &branch, sizeof branch);
+    if (!(*res = alloc_results(r))) return kl_diag_error(d, "out of memory"), false;
+    return ir_eval_graph(r, in + 1, *res, d);
+}
+
 /* One malloc'd buffer per node (params use the feeds), evaluated in order. */
 bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d)
 {
     void **val = kl_calloc(d, (size_t)g->next_id + 1, sizeof *val, "the evaluator");
+    void ***extra = kl_calloc(d, (size_t)g->next_id + 1, sizeof *extra, "the evaluator"); /* results of while/if nodes */
     const void **in = NULL;
     int cap_in = 0;
-    bool ok = val != NULL;
+    bool ok = val != NULL && extra != NULL;
     for (int i = 0; ok && i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (n->op == KL_OP_PARAM) {
@@ -756,13 +856,21 @@ bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fet
             break;
         }
         for (int j = 0; j < n->n_in; j++) in[j] = val[n->in[j]->id];
-        ok = ir_eval_node(n, in, val[n->id], d);
+        if (n->op == KL_OP_WHILE) ok = eval_while(n, in, val[n->id], &extra[n->id], d);
+        else if (n->op == KL_OP_IF) ok = eval_if(n, in, val[n->id], &extra[n->id], d);
+        else if (n->op == KL_OP_GET) memcpy(val[n->id], extra[n->in[0]->id][n->attr.region.index], ir_type_bytes(&n->type));
+        else ok = ir_eval_node(n, in, val[n->id], d);
     }
     if (!ok && kl_diag_ok(d)) kl_diag_error(d, "%s: evaluating the graph failed", g->source);
     for (int i = 0; ok && i < g->n_results; i++)
         memcpy(fetches[i], val[g->results[i].node->id], ir_type_bytes(&g->results[i].node->type));
     for (int i = 0; val && i < g->n_nodes; i++)
         if (g->nodes[i]->op != KL_OP_PARAM) free(val[g->nodes[i]->id]);
+    for (int i = 0; extra && i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (extra[n->id]) free_results(extra[n->id], n->regions[n->op == KL_OP_WHILE]->n_results);
+    }
+    free(extra);
     free(val);
     free(in);
     return ok;

@@ -126,6 +126,8 @@ void ir_graph_free(ir_graph *g)
     free(g->params);
     free(g->param_names);
     free(g->results);
+    for (int i = 0; i < g->n_children; i++) ir_graph_free(g->children[i]);
+    free(g->children);
     kl_arena_free(g->arena);
 }
 
@@ -220,10 +222,26 @@ static bool infer_broadcast_n(const ir_graph *g, const ir_node *n, ir_type *out,
     return true;
 }
 
+/* Start indices of a dynamic slice: an int vector, one per axis of x. */
+static bool starts_fit(const ir_type *s, const ir_type *x)
+{
+    return (s->dtype == KL_I32 || s->dtype == KL_I64) && s->rank == 1 && s->dims[0] == x->rank;
+}
+
+/* `part` fits inside `x` (same dtype and rank, no dim larger). */
+static bool part_fits(const ir_type *part, const ir_type *x)
+{
+    if (part->rank != x->rank || part->dtype != x->dtype) return false;
+    for (int i = 0; i < x->rank; i++)
+        if (part->dims[i] > x->dims[i]) return false;
+    return true;
+}
+
 /* Slices stay inside their operand; tiles repeat whole copies of it. */
 static bool given_fits(const ir_node *n)
 {
     const ir_type *x = &n->in[0]->type, *o = &n->type;
+    if (n->op == KL_OP_DYNAMIC_SLICE) return part_fits(o, x) && starts_fit(&n->in[1]->type, x);
     if (n->op == KL_OP_CONV2D_TRANSPOSE) { /* dy NHWI, filter HWOI, result NHWO */
         const ir_type *w = &n->in[1]->type;
         return x->rank == 4 && w->rank == 4 && o->rank == 4 && x->dtype == w->dtype && o->dtype == x->dtype &&
@@ -304,7 +322,7 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
             kl_diag_error(d, "%s: %s: reshape changes dtype", g->source, node_label(n, lb, sizeof lb));
             return false;
         }
-        if ((n->op == KL_OP_SLICE || n->op == KL_OP_TILE || n->op == KL_OP_CONV2D_TRANSPOSE) && !given_fits(n)) {
+        if ((n->op == KL_OP_SLICE || n->op == KL_OP_TILE || n->op == KL_OP_CONV2D_TRANSPOSE || n->op == KL_OP_DYNAMIC_SLICE) && !given_fits(n)) {
             kl_diag_error(d, "%s: %s: %s does not fit its operand %s", g->source, node_label(n, lb, sizeof lb),
                           ir_type_str(out, tb, sizeof tb), ir_type_str(&n->in[0]->type, ta, sizeof ta));
             return false;
@@ -493,6 +511,32 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
     case IR_SHAPE_CONV:
     case IR_SHAPE_POOL:
         return infer_window(g, n, out, d);
+    case IR_SHAPE_REGION:
+        *out = ir_type_make(KL_I64, 0, NULL); /* trip count, or the branch taken */
+        return true;
+    case IR_SHAPE_GET: {
+        const ir_node *c = n->in[0];
+        int k = n->attr.region.index;
+        const ir_graph *r = (c->op == KL_OP_WHILE || c->op == KL_OP_IF) && c->n_regions == 2 ? c->regions[c->op == KL_OP_WHILE] : NULL;
+        if (!r || k < 0 || k >= r->n_results) {
+            kl_diag_error(d, "%s: %s: no result %d of %%%d (%s)", g->source, node_label(n, lb, sizeof lb), k, c->id,
+                          kl_op_name(c->op));
+            return false;
+        }
+        *out = r->results[k].node->type;
+        return true;
+    }
+    case IR_SHAPE_DUS: {
+        const ir_type *x = &n->in[0]->type, *u = &n->in[1]->type;
+        if (!part_fits(u, x) || !starts_fit(&n->in[2]->type, x)) {
+            kl_diag_error(d, "%s: %s: update %s does not fit %s, or start %s is not one int per axis", g->source,
+                          node_label(n, lb, sizeof lb), ir_type_str(u, ta, sizeof ta), ir_type_str(x, tb, sizeof tb),
+                          ir_type_str(&n->in[2]->type, ta, sizeof ta));
+            return false;
+        }
+        *out = *x;
+        return true;
+    }
     }
     KL_ASSERT(!"bad shape rule");
 }
@@ -530,7 +574,8 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
         else if (op == KL_OP_CONV2D_TRANSPOSE) r.conv = a->conv;
         else if (op == KL_OP_PARAM) r.param = a->param;
         break;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: break;
+    case IR_SHAPE_REGION: case IR_SHAPE_GET: r.region = a->region; break;
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: break;
     }
     return r;
 }

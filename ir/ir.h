@@ -152,6 +152,9 @@ typedef enum ir_shape_rule {
     IR_SHAPE_POOL,      /* NHWC pool with attr.conv (ksize in kh, kw) */
     IR_SHAPE_SCAN,      /* operand 0's type; a running sum/product along attr.concat.axis */
     IR_SHAPE_SCATTER,   /* data's type; indices [U] int, updates [U, data.dims[1:]] */
+    IR_SHAPE_REGION,    /* while/if: i64[]; regions checked against the operands (ir_region_check) */
+    IR_SHAPE_GET,       /* result attr.region.index of the while/if operand */
+    IR_SHAPE_DUS,       /* operand 0's type; update (1) fits inside it, start (2) an int vector */
 } ir_shape_rule;
 
 enum {
@@ -204,6 +207,7 @@ typedef union ir_attr {
         int pad_top, pad_bottom, pad_left, pad_right;
         int groups;                /* conv: input channels / filter's I */
     } conv;
+    struct { int n_carried, index; } region;           /* WHILE: n_carried; GET: index */
 } ir_attr;
 
 /* ---- nodes and graphs --------------------------------------------------- */
@@ -238,6 +242,7 @@ typedef struct ir_gemm_plan {
 } ir_gemm_plan;
 
 typedef struct ir_node ir_node;
+struct ir_graph;
 struct ir_node {
     kl_op op;
     int id;          /* unique in the graph, stable; printed as %id */
@@ -247,6 +252,10 @@ struct ir_node {
     ir_attr attr;
     const void *data; /* CONST: ir_type_bytes(type) bytes, 64-byte aligned */
     const char *name; /* source node name for errors and dumps (may be NULL) */
+    /* WHILE: {cond, body}; IF: {then, else}.  Each region is a graph of its
+     * own (isolated: it sees only its params), owned by this node's graph. */
+    struct ir_graph **regions;
+    int n_regions;
 
     /* Set by passes. */
     int n_uses;       /* operand uses + result uses (ir_graph_count_uses) */
@@ -312,6 +321,8 @@ typedef struct ir_graph {
     ir_result *results;
     int n_results, cap_results;
     int64_t temp_size;  /* set by buffer assignment */
+    struct ir_graph **children; /* regions of this graph's nodes, freed with it */
+    int n_children;
 } ir_graph;
 
 ir_graph *ir_graph_new(const char *source);
@@ -347,6 +358,50 @@ void ir_graph_remove_unmarked(ir_graph *g);
 void ir_graph_count_uses(ir_graph *g);
 /* Insert n (already created at the end) right before `before` in the order. */
 void ir_graph_move_before(ir_graph *g, ir_node *n, ir_node *before);
+
+/* ---- control flow (ir/control.c) ---------------------------------------- */
+
+/* A new empty region graph owned (and freed) by `parent`. */
+ir_graph *ir_region_new(ir_graph *parent, const char *source);
+/* while: in[0..n_carried) are the carried values' initial values, the rest
+ * invariants.  cond takes one param per operand (their types) and returns
+ * one bool[]; body takes the same params and returns the n_carried next
+ * values.  Returns the while node (i64[] trip count); ir_get reads results. */
+ir_node *ir_while(ir_graph *g, int n_in, ir_node *const *in, int n_carried, ir_graph *cond, ir_graph *body,
+                  const char *name, kl_diag *d);
+/* if: pred is bool[]; both regions take one param per in[i] and return
+ * values of the same types. */
+ir_node *ir_if(ir_graph *g, ir_node *pred, int n_in, ir_node *const *in, ir_graph *then_g, ir_graph *else_g,
+               const char *name, kl_diag *d);
+ir_node *ir_get(ir_graph *g, ir_node *ctl, int index, kl_diag *d);
+/* A TensorFlow-style loop (every loop variable carried, cond and body
+ * taking all of them, the body returning all of them) as a while: loop
+ * variables the body returns unchanged become invariants, constant
+ * invariants are copied into the regions; outs[k] is the final value of
+ * loop variable k.  cond/body are regions of g with n params each. */
+bool ir_while_functional(ir_graph *g, int n, ir_node *const *in, ir_graph *cond, ir_graph *body, const char *name,
+                         ir_node **outs, kl_diag *d);
+/* A TensorFlow-style conditional: constant operands copied into both
+ * branches; outs[k] is result k. */
+bool ir_if_functional(ir_graph *g, ir_node *pred, int n, ir_node *const *in, ir_graph *then_g, ir_graph *else_g,
+                      const char *name, ir_node **outs, kl_diag *d);
+/* Moves region r of n into g right before n, its params reading n's
+ * operands; outs[k] gets the value of the region's result k.  The region
+ * is spent (its nodes now belong to g).  Returns how many nodes moved. */
+int ir_inline_region(ir_graph *g, ir_node *n, int r, ir_node **outs);
+/* Whether regions of n fit its operands (signature rules above). */
+bool ir_region_check(const ir_graph *g, const ir_node *n, kl_diag *d);
+/* Carried value k of a while is updated in place (one buffer, no double
+ * buffering): body result k is a dynamic_update_slice of param k, the only
+ * use of param k in the body. */
+bool ir_loop_in_place(const ir_node *w, int k);
+/* Scratch layout of a while (after its regions' bufassign): carried
+ * buffers cur[k] and next[k] (equal when in place), the regions' temp and
+ * the cond's bool; returns the bytes. Arrays have n_carried entries. */
+int64_t ir_loop_scratch(const ir_node *w, int64_t *cur, int64_t *next, int64_t *region_temp, int64_t *cond_out);
+/* Scratch of an if: a slot per result that has no get (dead results still
+ * need somewhere to go) and the branches' temp. */
+int64_t ir_if_scratch(const ir_node *n, const ir_graph *g, int64_t *dead, int64_t *region_temp);
 
 /* ---- text format (ir/print.c, ir/parse.c) ------------------------------- */
 

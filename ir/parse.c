@@ -24,6 +24,8 @@
 #define MAX_OFFSET ((int64_t)1 << 40)
 #define MAX_WINDOW (1 << 24)
 #define MAX_ID ((1ll << 31) - 1)
+/* Regions inside regions: a bound, so untrusted text cannot exhaust the stack. */
+#define MAX_NESTING 64
 
 /* Textual %id -> node, open addressing (ids need not be dense). */
 typedef struct id_slot {
@@ -43,6 +45,7 @@ typedef struct parser {
     size_t str_cap;
     ir_node **ops; /* operands of the node being read */
     int cap_ops;
+    int depth;     /* regions being read, at most MAX_NESTING */
 } parser;
 
 /* ---- errors and characters ---------------------------------------------- */
@@ -369,7 +372,7 @@ static bool const_data(parser *p, const ir_type *t, void **out)
 /* ---- attributes --------------------------------------------------------- */
 
 /* Which keys an op takes; the printer writes the same ones (print_attrs). */
-typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW, AF_SCATTER } attr_family;
+typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW, AF_SCATTER, AF_CARRIED, AF_INDEX } attr_family;
 
 static attr_family family_of(kl_op op)
 {
@@ -382,7 +385,9 @@ static attr_family family_of(kl_op op)
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: return AF_WINDOW;
     case IR_SHAPE_SCATTER: return AF_SCATTER;
     case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : AF_NONE;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: return AF_NONE;
+    case IR_SHAPE_REGION: return op == KL_OP_WHILE ? AF_CARRIED : AF_NONE;
+    case IR_SHAPE_GET: return AF_INDEX;
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: return AF_NONE;
     }
     return AF_NONE;
 }
@@ -424,6 +429,8 @@ static const attr_key attr_keys[] = {
     {"pads", AF_WINDOW, AK_FIXED, 4, 0, MAX_WINDOW},
     {"groups", AF_WINDOW, AK_SCALAR, 1, 0, MAX_WINDOW},
     {"reduce", AF_SCATTER, AK_SCALAR, 1, IR_SCATTER_NONE, IR_SCATTER_MIN},
+    {"carried", AF_CARRIED, AK_SCALAR, 1, 0, MAX_WINDOW},
+    {"index", AF_INDEX, AK_SCALAR, 1, 0, MAX_WINDOW},
 };
 
 /* The pad modes as the printer names them, in ir_pad_mode order. */
@@ -471,6 +478,8 @@ static bool scalar_value(parser *p, const attr_key *k, ir_attr *a)
     else if (!strcmp(k->key, "keep_dims")) a->reduce.keep_dims = v;
     else if (!strcmp(k->key, "axis")) a->concat.axis = (int)v;
     else if (!strcmp(k->key, "reduce")) a->scatter.reduce = (ir_scatter_reduce)v;
+    else if (!strcmp(k->key, "carried")) a->region.n_carried = (int)v;
+    else if (!strcmp(k->key, "index")) a->region.index = (int)v;
     else a->conv.groups = (int)v;
     return true;
 }
@@ -550,8 +559,9 @@ static bool operands(parser *p, int *n_in)
 
 /* Builds the node with the ir.h builders and checks the printed type. */
 static ir_node *build(parser *p, kl_op op, long long index, int n_in, const ir_attr *a, const ir_type *t, const void *data,
-                      const char *name, int line, int col)
+                      const char *name, ir_graph **regions, int line, int col)
 {
+
     if (op_is_source(op) && n_in) return perr_at(p, line, col, "%s takes no operands", kl_op_name(op)), NULL;
     if (op == KL_OP_PARAM) {
         if (index != p->g->n_params)
@@ -560,7 +570,9 @@ static ir_node *build(parser *p, kl_op op, long long index, int n_in, const ir_a
     }
     if (op == KL_OP_CONST) return ir_const(p->g, *t, data, name);
     kl_diag local = {0};
-    ir_node *n = ir_node_new(p->g, op, n_in, p->ops, a, t, name, &local);
+    ir_node *n = op == KL_OP_WHILE ? ir_while(p->g, n_in, p->ops, a->region.n_carried, regions[0], regions[1], name, &local)
+               : op == KL_OP_IF    ? (n_in ? ir_if(p->g, p->ops[0], n_in - 1, p->ops + 1, regions[0], regions[1], name, &local) : NULL)
+                                   : ir_node_new(p->g, op, n_in, p->ops, a, t, name, &local);
     if (!n) perr_at(p, line, col, "%s", local.text ? local.text : "bad node");
     kl_diag_clear(&local);
     if (n && !ir_type_equal(&n->type, t)) {
@@ -572,7 +584,35 @@ static ir_node *build(parser *p, kl_op op, long long index, int n_in, const ir_a
     return n;
 }
 
-/* '%' ID '=' OP [INDEX] operands [attrs] ':' type [data] ['@' STRING] */
+static bool graph_nodes(parser *p);
+
+/* (cond|then) '{' ... '}' (body|else) '{' ... '}': each region a graph of its
+ * own, with its own ids, owned by the graph being read. */
+static bool region_list(parser *p, kl_op op, ir_graph **regions)
+{
+    static const char *const names[2][2] = {{"cond", "body"}, {"then", "else"}};
+    int kind = op == KL_OP_IF;
+    if (op != KL_OP_WHILE && op != KL_OP_IF) return true;
+    for (int r = 0; r < 2; r++) {
+        if (!accept(p, names[kind][r])) return perr(p, "%s needs region '%s'", kl_op_name(op), names[kind][r]);
+        if (!expect(p, "{")) return false;
+        if (p->depth >= MAX_NESTING) return perr(p, "regions nest deeper than %d", MAX_NESTING);
+        id_slot *ids = p->ids;
+        size_t cap = p->cap_ids, n_ids = p->n_ids;
+        ir_graph *outer = p->g;
+        p->ids = NULL, p->cap_ids = p->n_ids = 0;
+        p->g = regions[r] = ir_region_new(outer, outer->source);
+        p->depth++;
+        bool ok = graph_nodes(p);
+        p->depth--;
+        free(p->ids);
+        p->ids = ids, p->cap_ids = cap, p->n_ids = n_ids, p->g = outer;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* '%' ID '=' OP [INDEX] operands [attrs] ':' type [data] ['@' STRING] [regions] */
 static bool node_line(parser *p)
 {
     int line = p->line, col = p->col;
@@ -596,7 +636,15 @@ static bool node_line(parser *p)
     bool ok = op != KL_OP_CONST || const_data(p, &t, &data);
     bool named = ok && accept(p, "@");
     ok = ok && (!named || quoted(p));
-    ir_node *n = ok ? build(p, op, index, n_in, &a, &t, data, named ? p->str : NULL, line, col) : NULL;
+    char *name = ok && named ? strdup(p->str) : NULL;
+    ir_node **ops = ok && n_in ? malloc(sizeof *ops * (size_t)n_in) : NULL; /* regions reuse p->ops */
+    if (ops) memcpy(ops, p->ops, sizeof *ops * (size_t)n_in);
+    ir_graph *regions[2] = {NULL, NULL};
+    ok = ok && (!n_in || ops) && (!named || name) && region_list(p, op, regions);
+    if (ok && n_in) memcpy(p->ops, ops, sizeof *ops * (size_t)n_in);
+    ir_node *n = ok ? build(p, op, index, n_in, &a, &t, data, name, regions, line, col) : NULL;
+    free(ops);
+    free(name);
     free(data);
     return n && define(p, id, n, line, col);
 }
@@ -609,6 +657,20 @@ static bool result_line(parser *p)
     if (named && !quoted(p)) return false;
     ir_graph_add_result(p->g, n, named ? p->str : NULL);
     return true;
+}
+
+/* Nodes and results up to the closing '}'. */
+static bool graph_nodes(parser *p)
+{
+    char fb[32];
+    while (!p->failed && !accept(p, "}")) {
+        skip_space(p);
+        if (!*p->s) return perr(p, "unexpected end of text: missing '}'");
+        if (accept(p, "result")) result_line(p);
+        else if (*p->s == '%') node_line(p);
+        else return perr(p, "expected a node, 'result' or '}', found %s", found(p, fb, sizeof fb));
+    }
+    return !p->failed;
 }
 
 static bool graph_body(parser *p)

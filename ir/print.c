@@ -28,7 +28,7 @@ static void print_nan(FILE *f, uint64_t bits, bool wide)
  * %.17g for f64); f16 prints its raw bits. */
 static void print_number(FILE *f, kl_dtype t, const void *data, int64_t i)
 {
-    double v;
+    double v = 0;
     switch (t) {
     case KL_F32: {
         float x = ((const float *)data)[i];
@@ -151,7 +151,13 @@ static void print_attrs(FILE *f, const ir_node *n)
         fprintf(f, " {"), print_list(f, "begin", a->slice.begin, r), fprintf(f, ", ");
         print_list(f, "stride", a->slice.stride, r), fprintf(f, "}");
         return;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT:
+    case IR_SHAPE_REGION:
+        if (n->op == KL_OP_WHILE) fprintf(f, " {carried=%d}", a->region.n_carried);
+        return;
+    case IR_SHAPE_GET:
+        fprintf(f, " {index=%d}", a->region.index);
+        return;
+    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS:
         return;
     }
 }
@@ -162,6 +168,7 @@ static void print_plan(FILE *f, const ir_node *n)
     if (!n->kernel && n->store == IR_STORE_NONE && !n->gemm) return;
     fprintf(f, "  #");
     if (n->kernel == n) fprintf(f, " kernel=%%%d", n->id);
+    else if (n->kernel && n->op == KL_OP_GET) fprintf(f, " written by %%%d", n->kernel->id);
     else if (n->kernel) fprintf(f, " fused into %%%d", n->kernel->id);
     switch (n->store) {
     case IR_STORE_FEED:
@@ -171,6 +178,7 @@ static void print_plan(FILE *f, const ir_node *n)
     case IR_STORE_ALIAS: fprintf(f, " store=%s", stores[n->store]); break;
     case IR_STORE_NONE: break;
     }
+    if (n->n_regions && n->scratch_bytes) fprintf(f, " scratch=temp+%lld:%lld", (long long)n->scratch_offset, (long long)n->scratch_bytes);
     if (n->gemm) {
         const ir_gemm_plan *p = n->gemm;
         fprintf(f, " layout=%s tile=%dx%d vl=%d group=%d B=%s", n->op == KL_OP_CONV2D ? "nhwc-indirect-gemm" : "gemm",
@@ -180,10 +188,23 @@ static void print_plan(FILE *f, const ir_node *n)
     }
 }
 
-static void print_node(FILE *f, const ir_node *n, unsigned flags)
+static void print_body(const ir_graph *g, FILE *f, unsigned flags, int depth);
+
+/* A while's regions are named cond and body, an if's then and else. */
+static void print_regions(FILE *f, const ir_node *n, unsigned flags, int depth)
+{
+    static const char *const names[2][2] = {{"cond", "body"}, {"then", "else"}};
+    for (int r = 0; r < n->n_regions; r++) {
+        fprintf(f, " %s {\n", names[n->op == KL_OP_IF][r]);
+        print_body(n->regions[r], f, flags, depth + 1);
+        fprintf(f, "%*s}", 2 * depth, "");
+    }
+}
+
+static void print_node(FILE *f, const ir_node *n, unsigned flags, int depth)
 {
     char tb[160];
-    fprintf(f, "  %%%d = %s", n->id, kl_op_name(n->op));
+    fprintf(f, "%*s%%%d = %s", 2 * depth, "", n->id, kl_op_name(n->op));
     if (n->op == KL_OP_PARAM) fprintf(f, " %d", n->attr.param.index);
     for (int i = 0; i < n->n_in; i++) fprintf(f, "%s %%%d", i ? "," : "", n->in[i]->id);
     print_attrs(f, n);
@@ -193,6 +214,7 @@ static void print_node(FILE *f, const ir_node *n, unsigned flags)
         fprintf(f, " @");
         print_quoted(f, n->name);
     }
+    if (n->n_regions) print_regions(f, n, flags, depth);
     if (flags & IR_PRINT_PLAN) print_plan(f, n);
     fputc('\n', f);
 }
@@ -202,15 +224,20 @@ void ir_print(const ir_graph *g, FILE *f, unsigned flags)
     fprintf(f, "graph ");
     print_quoted(f, g->source ? g->source : "");
     fprintf(f, " {\n");
-    if ((flags & IR_PRINT_PLAN) && g->temp_size > 0) fprintf(f, "  # temp_size %lld\n", (long long)g->temp_size);
-    for (int i = 0; i < g->n_nodes; i++) print_node(f, g->nodes[i], flags);
+    print_body(g, f, flags, 1);
+    fprintf(f, "}\n");
+}
+
+static void print_body(const ir_graph *g, FILE *f, unsigned flags, int depth)
+{
+    if ((flags & IR_PRINT_PLAN) && g->temp_size > 0) fprintf(f, "%*s# temp_size %lld\n", 2 * depth, "", (long long)g->temp_size);
+    for (int i = 0; i < g->n_nodes; i++) print_node(f, g->nodes[i], flags, depth);
     for (int i = 0; i < g->n_results; i++) {
-        fprintf(f, "  result %%%d", g->results[i].node->id);
+        fprintf(f, "%*sresult %%%d", 2 * depth, "", g->results[i].node->id);
         if (g->results[i].name) {
             fprintf(f, " @");
             print_quoted(f, g->results[i].name);
         }
         fputc('\n', f);
     }
-    fprintf(f, "}\n");
 }

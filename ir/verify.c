@@ -54,6 +54,15 @@ static void check_node(vctx *v, const ir_node *n)
     }
     kl_diag_clear(&quiet);
     if (n->op == KL_OP_CONST && !n->data) BAD(v, n, "constant without data");
+    if ((n->op == KL_OP_WHILE || n->op == KL_OP_IF) && !n->n_regions) BAD(v, n, "has no regions");
+    else if (n->n_regions && n->op != KL_OP_WHILE && n->op != KL_OP_IF) BAD(v, n, "has regions but is not a while or if");
+    else if (n->n_regions) { /* regions are graphs of their own: checked whole, then against the node */
+        kl_diag inner = {0};
+        for (int r = 0; r < n->n_regions; r++)
+            if (n->regions[r] && !ir_verify(n->regions[r], &inner)) BAD(v, n, "region %d: %s", r, inner.text);
+        if (kl_diag_ok(&inner) && !ir_region_check(v->g, n, &inner)) BAD(v, n, "%s", inner.text);
+        kl_diag_clear(&inner);
+    }
     if (n->op == KL_OP_PARAM) {
         int i = n->attr.param.index;
         if (i < 0 || i >= v->g->n_params || v->g->params[i] != n) BAD(v, n, "param index %d not in the params list", i);
@@ -71,6 +80,10 @@ static void check_kernel(vctx *v, const ir_node *n)
     if (n->scratch_bytes && k->store != IR_STORE_NONE && (n->scratch_offset < 0 || n->scratch_offset % 64 || n->scratch_offset + n->scratch_bytes > v->g->temp_size))
         BAD(v, n, "scratch +%lld (%lld bytes) outside the temp arena", (long long)n->scratch_offset, (long long)n->scratch_bytes);
     if (k == n) return;
+    if (n->op == KL_OP_GET) { /* written by its while/if when that runs */
+        if (k != n->in[0]) BAD(v, n, "a get belongs to the kernel of its while/if, not %%%d", k->id);
+        return;
+    }
     if (k->kernel != k) BAD(v, n, "fused into %%%d, which is not a kernel root", k->id);
     if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", k->id);
     if (!op_is_elementwise(n->op) && !(ir_fusable_movement(n) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)))

@@ -10,8 +10,10 @@
  *     kernel that reads it (through aliases), and buffers whose lifetimes
  *     overlap never overlap in memory (greedy interval colouring, largest
  *     first).  A kernel's output never shares bytes with its inputs;
- *   - a node's scratch_bytes (passes/layout.c: operands packed at run time)
- *     get a slot live only while its kernel runs (node->scratch_offset).
+ *   - a node's scratch_bytes (passes/layout.c: operands packed at run time;
+ *     a while's carried buffers and its regions' temp) get a slot live only
+ *     while its kernel runs (node->scratch_offset);
+ *   - a get lives from its while/if, which writes it.
  */
 #include <stdlib.h>
 
@@ -31,7 +33,7 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = 0;
     for (int i = 0; i < g->n_results; i++) {
         ir_node *r = g->results[i].node;
-        if (r->kernel != r || r->mark) {
+        if ((r->kernel != r && r->op != KL_OP_GET) || r->mark) { /* a get's while/if writes the fetch itself */
             kl_diag none = {0};
             ir_node *c = ir_unary(g, KL_OP_COPY, r, g->results[i].name, &none);
             KL_ASSERT(c && kl_diag_ok(&none));
@@ -79,6 +81,25 @@ static int64_t first_fit(const buf *b, const buf *placed, int n_placed)
     return at;
 }
 
+/* A while keeps its carried values in scratch (two buffers each, or one
+ * when the body updates it in place: ir_loop_in_place) beside its regions'
+ * temp; an if needs slots for results nobody reads.  Regions were assigned
+ * first (passes/pipeline.c), so their temp sizes are known. */
+static void control_scratch(ir_graph *g, pass_ctx *ctx)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        if (n->op != KL_OP_WHILE && n->op != KL_OP_IF) continue;
+        int64_t *a = calloc((size_t)n->n_in + 1, sizeof *a), *b = calloc((size_t)n->n_in + 1, sizeof *b), t, c;
+        if (!a || !b) kl_die(__FILE__, __LINE__, "out of memory");
+        n->scratch_bytes = n->op == KL_OP_WHILE ? ir_loop_scratch(n, a, b, &t, &c) : ir_if_scratch(n, g, a, &t);
+        for (int k = 0; n->op == KL_OP_WHILE && k < n->attr.region.n_carried; k++)
+            if (a[k] == b[k]) pass_count(ctx, "bufassign", "loop values updated in place", 1);
+        free(a);
+        free(b);
+    }
+}
+
 static void set_stores(ir_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -86,7 +107,7 @@ static void set_stores(ir_graph *g)
         if (n->op == KL_OP_PARAM) n->store = IR_STORE_FEED, n->index = n->attr.param.index;
         else if (n->op == KL_OP_CONST) n->store = IR_STORE_CONST;
         else if (op_is_alias(n->op)) n->store = IR_STORE_ALIAS;
-        else if (n->kernel != n) n->store = IR_STORE_NONE;
+        else if (n->kernel != n && n->op != KL_OP_GET) n->store = IR_STORE_NONE;
         else n->store = IR_STORE_TEMP;
     }
     for (int i = 0; i < g->n_results; i++) {
@@ -99,6 +120,7 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
 {
     separate_fetches(g, ctx);
     set_stores(g);
+    control_scratch(g, ctx);
     int *pos = kl_calloc(ctx->diag, (size_t)g->next_id + 1, sizeof *pos, "buffer assignment");
     int *last = kl_calloc(ctx->diag, (size_t)g->next_id + 1, sizeof *last, "buffer assignment");
     buf *bufs = kl_calloc(ctx->diag, 2 * (size_t)g->n_nodes + 1, sizeof *bufs, "buffer assignment");
@@ -123,7 +145,8 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
         ir_node *n = g->nodes[i];
         if (n->store != IR_STORE_TEMP) continue;
         int64_t size = ((int64_t)ir_type_bytes(&n->type) + ALIGN - 1) / ALIGN * ALIGN;
-        bufs[nb++] = (buf){n, &n->offset, pos[n->id], last[n->id], size};
+        /* a get is written when its while/if runs */
+        bufs[nb++] = (buf){n, &n->offset, pos[n->kernel->id], last[n->id], size};
         unshared += size;
     }
     /* Scratch (packed operands) lives only while its kernel runs. */

@@ -4,7 +4,8 @@
  * guarantees: no two nodes compute the same value: same op, same operands
  * (in either order for commutative ops), same attributes and type.  Equal
  * constants (same type and bytes) are shared too, so the object holds each
- * weight once.  Params are never merged: each is a separate feed.
+ * weight once.  Params are never merged: each is a separate feed, nor are
+ * while/if nodes (their regions are not compared).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ bool pass_cse(ir_graph *g, pass_ctx *ctx)
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (n->op == KL_OP_PARAM) continue;
+        if (n->op == KL_OP_PARAM || n->n_regions) continue; /* loops with equal operands may differ in body */
         size_t slot = hash_node(n) & (cap - 1);
         while (table[slot] && !same_value(table[slot], n)) slot = (slot + 1) & (cap - 1);
         if (!table[slot]) {

@@ -11,6 +11,7 @@
  *     and which is not itself a fetch.
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
  *   and one pass over memory;
+ *   - a get belongs to the kernel of its while/if, which writes its value;
  *   - transposes, slices, constant pads and concats of the kernel's shape
  *     join it as strided reads of their operands, the last two with the
  *     loop nest split at each operand edge (loop fusion of data movement,
@@ -96,6 +97,7 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         ir_node *n = g->nodes[i];
         if (!needs_code(n)) n->kernel = NULL;
+        else if (n->op == KL_OP_GET) n->kernel = n->in[0]; /* the while/if writes it */
         else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
             if (ir_fusable_movement(n)) s.pieces[n->kernel->id] = (s.pieces[n->kernel->id] ? s.pieces[n->kernel->id] : 1) * ir_gated_pieces(n);

@@ -55,6 +55,10 @@ pass_fn pass_by_name(const char *name);
 /* Comma-separated names of every pass, for messages. */
 const char *pass_names(void);
 
+/* Runs fn on the regions of g's while/if nodes (inside out), then on g;
+ * how the pipeline runs every pass. */
+bool pass_run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn);
+
 /* Runs the pipeline for ctx->opt_level.  Returns false on error (ctx->diag). */
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
 

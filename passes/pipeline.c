@@ -45,11 +45,22 @@ static bool wants_dump(const pass_ctx *ctx, const char *name)
     return ctx->dump_after && (!strcmp(ctx->dump_after, "all") || !strcmp(ctx->dump_after, name));
 }
 
+/* A pass runs on the regions of a graph's while/if nodes first (inside
+ * out, so a loop's bufassign sees its body's temp size), then on the graph:
+ * a region is a graph like any other. */
+bool pass_run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
+{
+    bool changed = false;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int r = 0; r < g->nodes[i]->n_regions; r++) changed |= pass_run_nested(g->nodes[i]->regions[r], ctx, fn);
+    return fn(g, ctx) | changed;
+}
+
 /* Runs one pass with the manager's duties around it; false on error. */
 static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
 {
     double t0 = now();
-    bool changed = fn(g, ctx);
+    bool changed = pass_run_nested(g, ctx, fn);
     double dt = now() - t0;
     ctx->seconds_total += dt;
     if (ctx->time_file)

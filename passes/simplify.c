@@ -12,6 +12,7 @@
  * matmul with W * s computed here; the batch norm's shift stays an add,
  * which fuse makes part of the GEMM's epilogue.
  * (1x1 convs stay convs: the GEMM path computes them as they are.)
+ * An if on a constant predicate becomes the branch it takes, inlined.
  * Users are rewired; the dead nodes are left for DCE.
  */
 #include <stdlib.h>
@@ -135,11 +136,51 @@ static ir_node *fold_scale_into_weights(ir_graph *g, ir_node *n)
     return NULL;
 }
 
+/* if(constant p): the taken branch's nodes replace the if; its gets read
+ * the branch's results.  Returns the nodes moved in before n. */
+static int inline_constant_if(ir_graph *g, ir_node *n)
+{
+    const ir_node *p = n->op == KL_OP_IF ? ir_const_source(n->in[0]) : NULL;
+    if (!p) return -1;
+    bool taken = *(const uint8_t *)p->data != 0;
+    const ir_graph *r = n->regions[taken ? 0 : 1];
+    ir_node **outs = malloc(sizeof *outs * ((size_t)r->n_results + 1));
+    if (!outs) kl_die(__FILE__, __LINE__, "out of memory");
+    int moved = ir_inline_region(g, n, taken ? 0 : 1, outs);
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *m = g->nodes[i];
+        if (m->op == KL_OP_GET && m->in[0] == n) ir_replace_uses(g, m, outs[m->attr.region.index]);
+    }
+    int64_t branch = taken;
+    ir_node *k = ir_const(g, n->type, &branch, n->name);
+    ir_graph_move_before(g, k, n);
+    /* the if and its gets leave the graph now: the spent region must not
+     * be verified or visited again */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *m = g->nodes[i];
+        m->mark = m != n && !(m->op == KL_OP_GET && m->in[0] == n);
+        for (int j = 0; m->mark && j < m->n_in; j++)
+            if (m->in[j] == n) m->in[j] = k;
+    }
+    for (int i = 0; i < g->n_results; i++)
+        if (g->results[i].node == n) g->results[i].node = k;
+    ir_graph_remove_unmarked(g);
+    free(outs);
+    return moved + 1;
+}
+
 bool pass_simplify(ir_graph *g, pass_ctx *ctx)
 {
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
+        int moved = inline_constant_if(g, n);
+        if (moved >= 0) {
+            i += moved - 1; /* past the branch (simplified as a region already) and k; n is gone */
+            changed = true;
+            pass_count(ctx, "simplify", "ifs on constants inlined", 1);
+            continue;
+        }
         ir_node *folded = fold_scale_into_weights(g, n);
         if (folded) {
             i += 2; /* n moved down past the two new nodes */

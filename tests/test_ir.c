@@ -171,6 +171,34 @@ static ir_node *must(ir_node *n, kl_diag *d)
     return n;
 }
 
+/* while sum(x) < 10: x = x * 2 + 1 (regions of their own). */
+static ir_node *small_loop(ir_graph *g, ir_node *x, kl_diag *d)
+{
+    ir_graph *cond = ir_region_new(g, "cond"), *body = ir_region_new(g, "body");
+    ir_node *c = ir_param(cond, x->type, "x");
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.axes = 3;
+    ir_node *s = ir_node_new(cond, KL_OP_REDUCE_SUM, 1, &c, &a, NULL, "sum", d);
+    ir_graph_add_result(cond, ir_binary(cond, KL_OP_LESS, s, ir_const_scalar_f32(cond, 10, "ten"), "go", d), "go");
+    ir_node *p = ir_param(body, x->type, "x");
+    ir_node *y = ir_binary(body, KL_OP_ADD, ir_binary(body, KL_OP_MUL, p, ir_const_scalar_f32(body, 2, NULL), NULL, d),
+                           ir_const_scalar_f32(body, 1, NULL), "next", d);
+    ir_graph_add_result(body, y, "next");
+    return ir_while(g, 1, &x, 1, cond, body, "loop", d);
+}
+
+/* if p: x + x else: -x */
+static ir_node *small_if(ir_graph *g, ir_node *x, kl_diag *d)
+{
+    ir_graph *t = ir_region_new(g, "then"), *e = ir_region_new(g, "else");
+    ir_node *a = ir_param(t, x->type, "x"), *b = ir_param(e, x->type, "x");
+    ir_graph_add_result(t, ir_binary(t, KL_OP_ADD, a, a, NULL, d), NULL);
+    ir_graph_add_result(e, ir_unary(e, KL_OP_NEG, b, NULL, d), NULL);
+    uint8_t yes = 1;
+    return ir_if(g, ir_const(g, ir_type_make(KL_BOOL, 0, NULL), &yes, "p"), 1, &x, t, e, "branch", d);
+}
+
 /* One node of op on small operands (x f32[2,3], w f32[3,3], i i32[2,3],
  * b bool[2,3], img f32[1,4,4,2], filt f32[2,2,2,2]).  No default: a new op
  * in ops.def must be added here, so the round trip covers it. */
@@ -232,6 +260,16 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
         ir_node *upd = ir_node_new(g, KL_OP_TILE, 1, &x, NULL, (ir_type[]){ir_type_make(KL_F32, 2, (int64_t[]){rows->type.dims[0], 3})}, NULL, d);
         a.scatter.reduce = IR_SCATTER_ADD;
         return ir_node_new(g, op, 3, (ir_node *[]){x, rows, upd}, &a, NULL, NULL, d);
+    }
+    case KL_OP_WHILE: return small_loop(g, x, d);
+    case KL_OP_IF: return small_if(g, x, d);
+    case KL_OP_GET: return ir_get(g, small_loop(g, x, d), 0, d);
+    case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE: {
+        ir_node *st = ir_const(g, ir_type_make(KL_I32, 1, (int64_t[]){2}), (int32_t[]){1, 5}, "start");
+        t = ir_type_make(KL_F32, 2, (int64_t[]){1, 2});
+        if (op == KL_OP_DYNAMIC_SLICE) return ir_node_new(g, op, 2, (ir_node *[]){x, st}, NULL, &t, NULL, d);
+        ir_node *u = ir_const(g, t, (float[]){7, 8}, "update");
+        return ir_node_new(g, op, 3, (ir_node *[]){x, u, st}, NULL, NULL, NULL, d);
     }
     case KL_OP_COUNT: break;
     }

@@ -77,7 +77,7 @@ static void run_passes(ir_graph *g, const char *list, pass_ctx *ctx)
     for (char *name = strtok(names, ", "); name; name = strtok(NULL, ", ")) {
         pass_fn fn = pass_by_name(name);
         cr_assert(fn, "unknown pass '%s' (passes: %s)", name, pass_names());
-        fn(g, ctx);
+        pass_run_nested(g, ctx, fn);
         if (!kl_diag_ok(ctx->diag)) return;
         cr_assert(ir_verify(g, ctx->diag), "IR invalid after %s: %s", name, ctx->diag->text);
     }

@@ -20,6 +20,7 @@ struct onnx_model {
 /* Import state.  Values by name in an open-addressing table. */
 typedef struct ox {
     const onnx_model *m;
+    const Kiln__Onnx__OxGraph *graph; /* the graph being imported: the model's, or a Loop/If/Scan body */
     ir_graph *g;
     kl_diag *d;
     const char **keys;
@@ -28,9 +29,12 @@ typedef struct ox {
     const char **out_keys; /* tensor name -> index of the node producing it (same cap) */
     int *out_node;
     const ox_node *failed; /* the node reported: its importer's follow-up errors are consequences */
+    int depth;         /* nesting of the bodies being imported (at most OX_MAX_NESTING) */
     ir_node *outs[64]; /* extra outputs of the node at hand */
     int n_outs;
 } ox;
+
+#define OX_MAX_NESTING 32
 
 typedef ir_node *(*ox_import_fn)(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op);
 
@@ -62,6 +66,15 @@ ir_node *ox_conv3d(ox *c, const ox_node *n, ir_node *x, ir_node *w, ir_node *bia
 ir_node *ox_pool3d(ox *c, const ox_node *n, ir_node *x, kl_op op);
 /* onnx_ops_static.c: BatchNormalization with training_mode=1 (batch statistics) */
 ir_node *ox_batch_norm_training(ox *c, const ox_node *n, ir_node **in, int n_in);
+/* Control flow (onnx_control.c, onnx_walk.c).  A body graph is imported
+ * into `region` with its inputs bound to inputs[] and the outer values it
+ * names (free names: ox_free_names) bound to caps[] (the region's params
+ * for them); outs[k] is the body's output k. */
+bool ox_import_body(ox *c, const Kiln__Onnx__OxGraph *body, ir_graph *region, ir_node *const *inputs, int n_inputs,
+                    const char *const *cap_names, ir_node *const *caps, int n_caps, ir_node **outs);
+/* Names the graphs (and their nested bodies) read but do not define, that
+ * have a value in c's scope: added to names/vals (deduplicated), count returned. */
+int ox_free_names(ox *c, const Kiln__Onnx__OxGraph *const *graphs, int n_graphs, const char **names, ir_node **vals, int max);
 
 #define OXOP(name, fn, op) ir_node *fn(ox *, const ox_node *, ir_node **, int, kl_op);
 #include "onnx_ops.def"

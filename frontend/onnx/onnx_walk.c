@@ -84,7 +84,7 @@ static bool is_initializer(const Kiln__Onnx__OxGraph *g, const char *name)
 
 static ir_node *feed_param(ox *c, const char *name)
 {
-    const Kiln__Onnx__OxValueInfo *vi = graph_input(c->m->pb->graph, name);
+    const Kiln__Onnx__OxValueInfo *vi = graph_input(c->graph, name);
     if (!vi) return kl_diag_error(c->d, "%s: feed '%s' is not a graph input", c->m->source, name), NULL;
     const Kiln__Onnx__OxType *t = vi->type;
     kl_dtype dt;
@@ -119,6 +119,66 @@ static ir_node *feed_param(ox *c, const char *name)
     return p;
 }
 
+/* Whether graph g (not counting nested bodies) defines name. */
+static bool defines(const Kiln__Onnx__OxGraph *g, const char *name)
+{
+    if (graph_input(g, name) || is_initializer(g, name)) return true;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            if (g->node[i]->output[k] && !strcmp(g->node[i]->output[k], name)) return true;
+    return false;
+}
+
+static int add_name(const char **names, int n, int max, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return n;
+    if (n < max) names[n++] = name;
+    return n;
+}
+
+/* Names body reads (its nodes' inputs, and its nested bodies' free names)
+ * that it does not define itself. */
+static int body_reads_at(const Kiln__Onnx__OxGraph *body, const char **names, int max, int depth);
+
+static int body_reads(const Kiln__Onnx__OxGraph *body, const char **names, int max)
+{
+    return body_reads_at(body, names, max, 0);
+}
+
+static int body_reads_at(const Kiln__Onnx__OxGraph *body, const char **names, int max, int depth)
+{
+    int n = 0;
+    if (depth > OX_MAX_NESTING) return 0; /* the import reports the nesting */
+    for (size_t i = 0; i < body->n_node; i++) {
+        const ox_node *nd = body->node[i];
+        for (size_t k = 0; k < nd->n_input; k++)
+            if (nd->input[k] && *nd->input[k] && !defines(body, nd->input[k])) n = add_name(names, n, max, nd->input[k]);
+        for (size_t a = 0; a < nd->n_attribute; a++) {
+            const char *inner[256];
+            int m = nd->attribute[a]->g ? body_reads_at(nd->attribute[a]->g, inner, 256, depth + 1) : 0;
+            for (int k = 0; k < m; k++)
+                if (!defines(body, inner[k])) n = add_name(names, n, max, inner[k]);
+        }
+    }
+    return n;
+}
+
+int ox_free_names(ox *c, const Kiln__Onnx__OxGraph *const *graphs, int n_graphs, const char **names, ir_node **vals, int max)
+{
+    int n = 0;
+    for (int g = 0; g < n_graphs; g++) {
+        const char *reads[256];
+        int m = graphs[g] ? body_reads(graphs[g], reads, 256) : 0;
+        for (int k = 0; k < m; k++) {
+            ir_node *v = lookup(c, reads[k]);
+            int before = n;
+            if (v && (n = add_name(names, n, max, reads[k])) > before) vals[n - 1] = v;
+        }
+    }
+    return n;
+}
+
 /* The node producing `name`, or -1. */
 static int producer(const ox *c, const char *name)
 {
@@ -131,7 +191,7 @@ static int producer(const ox *c, const char *name)
  * error naming both (importing it would silently pick one). */
 static bool index_producers(ox *c)
 {
-    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    const Kiln__Onnx__OxGraph *g = c->graph;
     for (size_t i = 0; i < g->n_node; i++)
         for (size_t k = 0; k < g->node[i]->n_output; k++) {
             const char *name = g->node[i]->output[k];
@@ -155,7 +215,7 @@ static bool index_producers(ox *c)
 
 static void mark_needed(ox *c, const char *name, unsigned char *needed)
 {
-    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    const Kiln__Onnx__OxGraph *g = c->graph;
     if (!name || !*name || lookup(c, name)) return;
     int p = producer(c, name);
     if (p < 0 || needed[p]) return;
@@ -163,6 +223,14 @@ static void mark_needed(ox *c, const char *name, unsigned char *needed)
     /* nodes are sorted, so walking inputs recursively stays shallow in
      * practice; the depth is bounded by the graph's node count */
     for (size_t k = 0; k < g->node[p]->n_input; k++) mark_needed(c, g->node[p]->input[k], needed);
+    /* a Loop/If/Scan also needs what its bodies read from this graph */
+    for (size_t a = 0; a < g->node[p]->n_attribute; a++) {
+        const ox_attr *at = g->node[p]->attribute[a];
+        const Kiln__Onnx__OxGraph *body = at->g;
+        const char *names[256];
+        int n = body ? body_reads(body, names, 256) : 0;
+        for (int k = 0; k < n; k++) mark_needed(c, names[k], needed);
+    }
 }
 
 /* Window ops keep pads, strides, dilations and kernel sizes in the IR's int
@@ -210,19 +278,21 @@ static bool import_node(ox *c, const ox_node *n)
     return true;
 }
 
-static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches)
+static bool bind_initializers(ox *c)
 {
-    const Kiln__Onnx__OxGraph *g = c->m->pb->graph;
+    const Kiln__Onnx__OxGraph *g = c->graph;
     for (size_t i = 0; i < g->n_initializer; i++) {
         ir_node *k;
         if (!ox_tensor_to_const(c, NULL, g->initializer[i], g->initializer[i]->name, &k)) return false;
         bind(c, g->initializer[i]->name, k);
     }
-    for (int f = 0; f < n_feeds; f++) {
-        ir_node *p = feed_param(c, feeds[f]);
-        if (!p) return false;
-        bind(c, feeds[f], p); /* a fed initializer is overridden */
-    }
+    return true;
+}
+
+/* Imports the nodes the fetches need (their inputs bound already). */
+static bool import_needed(ox *c, const char *const *fetches, int n_fetches)
+{
+    const Kiln__Onnx__OxGraph *g = c->graph;
     unsigned char *needed = kl_calloc(c->d, g->n_node + 1, 1, "the ONNX node table");
     if (!needed) return false;
     for (int f = 0; f < n_fetches; f++) {
@@ -245,6 +315,57 @@ static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char 
         if (needed[i] && !import_node(c, g->node[i])) bad++;
     free(needed);
     return bad == 0;
+}
+
+static bool import_all(ox *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches)
+{
+    if (!bind_initializers(c)) return false;
+    for (int f = 0; f < n_feeds; f++) {
+        ir_node *p = feed_param(c, feeds[f]);
+        if (!p) return false;
+        bind(c, feeds[f], p); /* a fed initializer is overridden */
+    }
+    return import_needed(c, fetches, n_fetches);
+}
+
+static size_t table_size(const Kiln__Onnx__OxGraph *g, size_t extra)
+{
+    size_t cap = 64, names = g->n_initializer + g->n_input + extra + 1;
+    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
+    while (cap < names * 2) cap *= 2;
+    return cap;
+}
+
+bool ox_import_body(ox *c, const Kiln__Onnx__OxGraph *body, ir_graph *region, ir_node *const *inputs, int n_inputs,
+                    const char *const *cap_names, ir_node *const *caps, int n_caps, ir_node **outs)
+{
+    if ((size_t)n_inputs != body->n_input) {
+        kl_diag_error(c->d, "%s: body '%s' takes %zu inputs, %d given", c->m->source, body->name ? body->name : "",
+                      body->n_input, n_inputs);
+        return false;
+    }
+    if (c->depth >= OX_MAX_NESTING) {
+        kl_diag_error(c->d, "%s: bodies nest deeper than %d", c->m->source, OX_MAX_NESTING);
+        return false;
+    }
+    size_t cap = table_size(body, (size_t)n_caps);
+    ox b = {.m = c->m, .graph = body, .g = region, .d = c->d, .cap = cap, .depth = c->depth + 1,
+            .keys = kl_calloc(c->d, cap, sizeof(char *), "the ONNX value table"),
+            .vals = kl_calloc(c->d, cap, sizeof(ir_node *), "the ONNX value table"),
+            .out_keys = kl_calloc(c->d, cap, sizeof(char *), "the ONNX value table"),
+            .out_node = kl_calloc(c->d, cap, sizeof(int), "the ONNX value table")};
+    const char **fetches = kl_calloc(c->d, body->n_output + 1, sizeof *fetches, "the body's outputs");
+    bool ok = b.keys && b.vals && b.out_keys && b.out_node && fetches && index_producers(&b);
+    for (int k = 0; ok && k < n_caps; k++) bind(&b, cap_names[k], caps[k]);
+    ok = ok && bind_initializers(&b);
+    for (int k = 0; ok && k < n_inputs; k++) bind(&b, body->input[k]->name, inputs[k]);
+    for (size_t k = 0; ok && k < body->n_output; k++) fetches[k] = body->output[k]->name;
+    ok = ok && import_needed(&b, fetches, (int)body->n_output);
+    for (size_t k = 0; ok && k < body->n_output; k++)
+        if (!(outs[k] = lookup(&b, fetches[k])))
+            ok = (kl_diag_error(c->d, "%s: body output '%s' has no value", c->m->source, fetches[k]), false);
+    free(b.keys), free(b.vals), free(b.out_keys), free(b.out_node), free(fetches);
+    return ok;
 }
 
 /* The default feeds (declared inputs that are not initializers) and fetches
@@ -280,11 +401,8 @@ ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds
     bool ok = default_names(g, m->source, &dflt_feeds, &n_feeds, &dflt_fetches, &n_fetches, d);
     if (own_feeds) feeds = dflt_feeds;
     if (own_fetches) fetches = dflt_fetches;
-    size_t cap = 64;
-    size_t names = g->n_initializer + g->n_input + 1;
-    for (size_t i = 0; i < g->n_node; i++) names += g->node[i]->n_output;
-    while (cap < names * 2) cap *= 2;
-    ox c = {.m = m, .g = ir_graph_new(m->source), .d = d, .cap = cap};
+    size_t cap = table_size(g, 0);
+    ox c = {.m = m, .graph = g, .g = ir_graph_new(m->source), .d = d, .cap = cap};
     if (ok) {
         c.keys = kl_calloc(d, cap, sizeof(char *), "the ONNX value table");
         c.vals = kl_calloc(d, cap, sizeof(ir_node *), "the ONNX value table");

@@ -65,6 +65,7 @@ bool tf_model_load_buffer(const void *data, size_t size, const char *source, tf_
         return false;
     }
     m->pb = pb;
+    m->lib = pb->library;
     if (!(m->source = kl_strdup(d, source)) || !index_nodes(m, d)) {
         tf_model_free(m);
         return false;
@@ -101,9 +102,52 @@ bool tf_model_load(const char *path, tf_model **out, kl_diag *d)
     return ok;
 }
 
+tf_model *tf_function_model(const tf_model *m, const char *name, kl_diag *d)
+{
+    const Kiln__Tf__TfFunction *fn = NULL;
+    for (size_t i = 0; m->lib && i < m->lib->n_function && !fn; i++) {
+        const Kiln__Tf__TfFunction *f = m->lib->function[i];
+        if (f && f->signature && f->signature->name && !strcmp(f->signature->name, name)) fn = f;
+    }
+    if (!fn) return kl_diag_error(d, "%s: function '%s' is not in the graph's library", m->source, name), NULL;
+    size_t n_args = fn->signature->n_input_arg, n = n_args + fn->n_node_def;
+    tf_model *f = calloc(1, sizeof *f);
+    Kiln__Tf__TfGraph *pb = calloc(1, sizeof *pb);
+    tf_node **nodes = calloc(n + 1, sizeof *nodes);
+    tf_node *args = calloc(n_args + 1, sizeof *args);
+    size_t len = strlen(m->source) + strlen(name) + 16;
+    char *source = malloc(len);
+    if (!f || !pb || !nodes || !args || !source) {
+        free(f), free(pb), free(nodes), free(args), free(source);
+        return kl_diag_error(d, "%s: out of memory", m->source), NULL;
+    }
+    snprintf(source, len, "%s: function %s", m->source, name);
+    for (size_t i = 0; i < n_args; i++) {
+        kiln__tf__tf_node__init(&args[i]);
+        args[i].name = fn->signature->input_arg[i]->name;
+        args[i].op = "_Arg";
+        nodes[i] = &args[i];
+    }
+    for (size_t i = 0; i < fn->n_node_def; i++) nodes[n_args + i] = fn->node_def[i];
+    pb->node = nodes;
+    pb->n_node = n;
+    *f = (tf_model){.pb = pb, .source = source, .lib = m->lib, .fn = fn, .args = args};
+    if (!index_nodes(f, d)) {
+        tf_model_free(f);
+        return NULL;
+    }
+    return f;
+}
+
 void tf_model_free(tf_model *m)
 {
     if (!m) return;
+    if (m->fn) { /* nodes borrowed from the library */
+        free(m->pb->node);
+        free(m->pb);
+        free(m->args);
+        m->pb = NULL;
+    }
     if (m->pb) kiln__tf__tf_graph__free_unpacked(m->pb, NULL);
     free(m->table);
     free(m->source);

@@ -14,6 +14,13 @@ struct tf_model {
     char *source;
     int *table; /* open addressing: node index by name, -1 empty */
     size_t table_size;
+    /* The GraphDef's function library (shared by the models of its
+     * functions), and for a function's model (tf_function_model) the
+     * function: its nodes are one _Arg per argument, then its node_defs,
+     * and inputs name "node:output_arg:index" (OpDef output names). */
+    const Kiln__Tf__TfFunctionLibrary *lib;
+    const Kiln__Tf__TfFunction *fn;
+    tf_node *args;
 };
 
 /* Import state of one tf_import call. */
@@ -28,12 +35,42 @@ typedef struct imp {
     int *order, n_order;
     bool auto_feeds;
     int *auto_placeholders, n_auto;
+    int depth;            /* nesting of the functions and loop bodies being imported */
     ir_node *outs[256];   /* set by a multi-output importer for the node at hand */
     int n_outs;
 } imp;
 
 /* An importer returns output 0 (and, for several outputs, fills c->outs). */
 typedef ir_node *(*tf_import_fn)(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op);
+
+/* A function of m's library as a model of its own (free with
+ * tf_model_free), or NULL with an error. */
+tf_model *tf_function_model(const tf_model *m, const char *name, kl_diag *d);
+/* Imports into g what fetches (tensor names of m) need, nodes
+ * bound_at[i] (NULL: the first n_bound nodes, a function's arguments)
+ * already having the value bound[i] (every output of them); outs[f] is
+ * fetch f's value. */
+bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound,
+                    int n_bound, const char *const *fetches, int n_fetches, ir_node **outs);
+/* How deep loops, conditionals and calls may nest (a library whose
+ * function calls itself must not exhaust the stack). */
+#define TF_MAX_NESTING 32
+/* The value an input string names, or NULL with an error. */
+ir_node *tf_input_value(imp *c, const tf_node *n, const char *input);
+/* TF1 control flow (tf_ops_control.c): builds the while of the frame that
+ * Exit node i leaves, setting the value of every Exit of the frame. */
+bool tf_v1_loop(imp *c, int i);
+/* The frame an Exit node leaves: the node indices of the values entering
+ * it (the Enters' inputs); returns their count, -1 if not a loop. */
+int tf_v1_frame_inputs(const tf_model *m, int exit, int *out, int max);
+/* Position of output argument `arg` among the outputs of a node of op
+ * `op` (OpDef output_arg order, for ops with several output args; 0 for
+ * the rest), so "node:arg:k" is output base + k. */
+int tf_output_base(const char *op, const char *arg, size_t len);
+
+/* "node", "node:k" (inside a function also "node:output_arg:k") -> node
+ * index and output; false if no such node. */
+bool tf_parse_tensor(const tf_model *m, const char *s, int *node, int *output);
 
 /* Index of the node called name[0..len), or -1. */
 int tf_find_node(const tf_model *m, const char *name, size_t len);

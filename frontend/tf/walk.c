@@ -34,9 +34,46 @@ static int find_op(const char *name)
 
 /* ---- tensor names ------------------------------------------------------- */
 
+/* Ops with several output args: their names in OpDef order.  Others
+ * (one output arg, a list or not) count outputs from 0. */
+static const struct { const char *op, *args[6]; } multi_output_args[] = {
+    {"FusedBatchNorm", {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"}},
+    {"FusedBatchNormV2", {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"}},
+    {"FusedBatchNormV3", {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2", "reserve_space_3"}},
+    {"TopKV2", {"values", "indices"}},
+    {"Unique", {"y", "idx"}},
+    {"TensorListPopBack", {"output_handle", "tensor"}},
+};
+
+int tf_output_base(const char *op, const char *arg, size_t len)
+{
+    for (size_t i = 0; op && i < sizeof multi_output_args / sizeof *multi_output_args; i++) {
+        if (strcmp(multi_output_args[i].op, op)) continue;
+        for (int k = 0; k < 6 && multi_output_args[i].args[k]; k++)
+            if (strlen(multi_output_args[i].args[k]) == len && !memcmp(multi_output_args[i].args[k], arg, len)) return k;
+    }
+    return 0;
+}
+
+/* Inside a function: "arg", "node:output_arg:k" (k-th value of that
+ * output arg). */
+static bool parse_function_tensor(const tf_model *m, const char *s, int *node, int *output)
+{
+    const char *c1 = strchr(s, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    *output = 0;
+    *node = tf_find_node(m, s, c1 ? (size_t)(c1 - s) : strlen(s));
+    if (*node < 0 || !c1) return *node >= 0;
+    char *end;
+    long k = strtol(c2 ? c2 + 1 : c1 + 1, &end, 10);
+    if (*end || k < 0 || k >= 1 << 20) return false;
+    *output = (int)k + (c2 ? tf_output_base(m->pb->node[*node]->op, c1 + 1, (size_t)(c2 - c1 - 1)) : 0);
+    return true;
+}
+
 /* "node", "node:k" -> node index and output; false if no such node. */
 static bool parse_tensor(const tf_model *m, const char *s, int *node, int *output)
 {
+    if (m->fn) return parse_function_tensor(m, s, node, output);
     const char *colon = strrchr(s, ':');
     size_t len = strlen(s);
     *output = 0;
@@ -52,9 +89,13 @@ static bool parse_tensor(const tf_model *m, const char *s, int *node, int *outpu
     return *node >= 0;
 }
 
+bool tf_parse_tensor(const tf_model *m, const char *s, int *node, int *output) { return parse_tensor(m, s, node, output); }
+
 static bool is_control(const char *input) { return input[0] == '^'; }
 
 /* ---- walking the graph -------------------------------------------------- */
+
+static bool is_exit(const tf_node *n) { return n->op && !strcmp(n->op, "Exit"); }
 
 static const tf_node *node_at(const imp *c, int i) { return c->m->pb->node[i]; }
 
@@ -90,6 +131,18 @@ static bool visit(imp *c, int root)
     while (ok && sp) {
         int i = stack[sp - 1];
         const tf_node *n = node_at(c, i);
+        if (is_exit(n) && next[i] == 0) { /* a TF1 loop: what enters its frame, not its cycle */
+            next[i] = n->n_input;
+            int deps[256], nd = tf_v1_frame_inputs(c->m, i, deps, 256);
+            if (nd < 0) ok = NODE_ERR(c, n, "is not the exit of a while loop (Exit <- Switch <- Merge <- Enter)") != NULL;
+            for (int k = 0; ok && k < nd; k++) {
+                int j = deps[k];
+                if (c->value[j] || c->state[j] == 2) continue;
+                if (c->state[j] == 1) ok = NODE_ERR(c, n, "is part of a cycle") != NULL;
+                else c->state[j] = 1, stack[sp++] = j;
+            }
+            continue;
+        }
         if (next[i] < n->n_input) {
             const char *input = n->input[next[i]++];
             if (!input || is_control(input)) continue;
@@ -116,7 +169,9 @@ static bool bad_element_type(const tf_node *n, int *tf)
     const tf_attr_value *t = tf_attr(n, "T");
     kl_dtype dt;
     *tf = t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE ? (int)t->type : 0;
-    return t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE && !tf_map_dtype(*tf, &dt);
+    /* variants are TensorLists, which become plain tensors (tf_ops_control.c) */
+    return t && t->value_case == KILN__TF__TF_ATTR_VALUE__VALUE_TYPE && *tf != KILN__TF__TF_DATA_TYPE__DT_VARIANT &&
+           !tf_map_dtype(*tf, &dt);
 }
 
 /* "N unsupported ops: A, B" with each op type once, so a user sees at a
@@ -169,6 +224,8 @@ static bool check_supported(imp *c)
 static bool import_node(imp *c, int i)
 {
     const tf_node *n = node_at(c, i);
+    if (c->value[i]) return true; /* an Exit whose loop an earlier Exit built */
+    if (is_exit(n)) return tf_v1_loop(c, i) && c->value[i];
     ir_node *in[256];
     int n_in = 0;
     for (size_t k = 0; k < n->n_input; k++) {
@@ -188,6 +245,15 @@ static bool import_node(imp *c, int i)
         c->n_more[i] = c->n_outs;
     }
     return c->value[i] != NULL;
+}
+
+ir_node *tf_input_value(imp *c, const tf_node *n, const char *input)
+{
+    int out_k, j = input_node(c, n, input, &out_k);
+    if (j < 0) return NULL;
+    ir_node *v = value_of(c, j, out_k);
+    if (!v) NODE_ERR(c, n, "input '%s' has no value (yet)", input);
+    return v;
 }
 
 /* ---- feeds and fetches -------------------------------------------------- */
@@ -390,4 +456,50 @@ ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, co
         return NULL;
     }
     return c.g;
+}
+
+bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int *bound_at, ir_node *const *bound,
+                    int n_bound, const char *const *fetches, int n_fetches, ir_node **outs)
+{
+    kl_diag *d = outer->d;
+    if (outer->depth >= TF_MAX_NESTING) {
+        kl_diag_error(d, "%s: loops, conditionals and calls nest deeper than %d", m->source, TF_MAX_NESTING);
+        return false;
+    }
+    size_t n = m->pb->n_node;
+    imp c = {
+        .m = m,
+        .g = g,
+        .d = d,
+        .value = calloc(n, sizeof(ir_node *)),
+        .more = calloc(n, sizeof(ir_node **)),
+        .n_more = calloc(n, sizeof(int)),
+        .state = calloc(n, 1),
+        .order = calloc(n, sizeof(int)),
+        .auto_placeholders = calloc(n, sizeof(int)),
+        .depth = outer->depth + 1,
+    };
+    int *nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *outputs = calloc((size_t)n_fetches + 1, sizeof(int));
+    bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && nodes && outputs;
+    for (int i = 0; ok && i < n_bound; i++) {
+        int at = bound_at ? bound_at[i] : i;
+        if (at < 0 || (size_t)at >= n) continue;
+        c.value[at] = bound[i];
+        c.more[at] = kl_arena_alloc(g->arena, sizeof(ir_node *) * 2, 8); /* a Switch's both outputs */
+        c.more[at][0] = c.more[at][1] = bound[i];
+        c.n_more[at] = 2;
+    }
+    for (int f = 0; ok && f < n_fetches; f++) {
+        if (!fetches[f] || !parse_tensor(m, fetches[f], &nodes[f], &outputs[f]))
+            ok = (kl_diag_error(d, "%s: result '%s' names no node", m->source, fetches[f] ? fetches[f] : ""), false);
+        else ok = visit(&c, nodes[f]);
+    }
+    ok = ok && check_supported(&c);
+    for (int k = 0; ok && k < c.n_order; k++) ok = import_node(&c, c.order[k]);
+    for (int f = 0; ok && f < n_fetches; f++)
+        if (!(outs[f] = value_of(&c, nodes[f], outputs[f])))
+            ok = (kl_diag_error(d, "%s: result '%s': the node has no such output", m->source, fetches[f]), false);
+    free(c.value), free(c.more), free(c.n_more), free(c.state), free(c.order), free(c.auto_placeholders);
+    free(nodes), free(outputs);
+    return ok;
 }
