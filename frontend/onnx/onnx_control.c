@@ -319,6 +319,14 @@ static ir_node *scan9(ox *c, const ox_node *n, ir_node **in, int n_in)
 
 typedef enum rnn_kind { RNN_PLAIN, RNN_GRU, RNN_LSTM } rnn_kind;
 
+static bool has_dims(const ir_node *x, int rank, const int64_t *dims)
+{
+    if (!x || x->type.rank != rank) return false;
+    for (int i = 0; i < rank; i++)
+        if (x->type.dims[i] != dims[i]) return false;
+    return true;
+}
+
 /* x[.., begin : begin + size] along the last axis. */
 static ir_node *last_axis(ox *c, const ox_node *n, ir_node *x, int64_t begin, int64_t size)
 {
@@ -487,6 +495,14 @@ ir_node *ox_rnn(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     int64_t I = x->type.dims[2], GH = gates * s.hidden;
     if (w->type.rank != 3 || w->type.dims[0] != nd || w->type.dims[1] != GH || w->type.dims[2] != I)
         return ox_err(c, n, "W must be [%d, %lld, %lld]", nd, (long long)GH, (long long)I);
+    /* every other operand's shape, before any slice of it is taken */
+    int64_t H = s.hidden;
+    if (!has_dims(r, 3, (int64_t[]){nd, GH, H})) return ox_err(c, n, "R must be [%d, %lld, %lld]", nd, (long long)GH, (long long)H);
+    if (b && !has_dims(b, 2, (int64_t[]){nd, 2 * GH})) return ox_err(c, n, "B must be [%d, %lld]", nd, (long long)(2 * GH));
+    if (h0 && !has_dims(h0, 3, (int64_t[]){nd, s.batch, H})) return ox_err(c, n, "initial_h must be [%d, batch, %lld]", nd, (long long)H);
+    if (c0 && !has_dims(c0, 3, (int64_t[]){nd, s.batch, H})) return ox_err(c, n, "initial_c must be [%d, batch, %lld]", nd, (long long)H);
+    if (pp && !has_dims(pp, 2, (int64_t[]){nd, 3 * H})) return ox_err(c, n, "P must be [%d, %lld]", nd, (long long)(3 * H));
+    if (sl && !has_dims(sl, 1, (int64_t[]){s.batch})) return ox_err(c, n, "sequence_lens must be [batch]");
     s.has_p = pp != NULL, s.has_sl = sl != NULL;
     ir_node *lens = sl ? ox_cast(c, n, sl, KL_I32) : NULL;
     ir_node *xs = ox_reshape(c, n, x, 2, (int64_t[]){s.seq * s.batch, I}), *ys[2], *hs[2], *cs[2];
