@@ -51,7 +51,7 @@ static uint16_t float_to_half(float f)
 
 static bool is_float(kl_dtype t) { return kl_dtype_is_float(t); }
 
-static double ld_f(kl_dtype t, const void *p, int64_t i)
+double ir_load_double(kl_dtype t, const void *p, int64_t i)
 {
     switch (t) {
     case KL_F32: return ((const float *)p)[i];
@@ -66,6 +66,8 @@ static double ld_f(kl_dtype t, const void *p, int64_t i)
     }
     return 0;
 }
+
+static double ld_f(kl_dtype t, const void *p, int64_t i) { return ir_load_double(t, p, i); }
 
 static int64_t sat_i64(double v)
 {

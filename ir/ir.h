@@ -462,6 +462,9 @@ ir_node *ir_conv3d(ir_graph *g, ir_node *x, ir_node *w, const ir_window3d *win, 
 ir_node *ir_pool3d(ir_graph *g, kl_op op, ir_node *x, const ir_window3d *win, const char *name, kl_diag *d);
 ir_node *ir_try_fold(ir_graph *g, ir_node *n);
 
+/* Element i of a dense array of dtype t, as a double (f16 decoded). */
+double ir_load_double(kl_dtype t, const void *p, int64_t i);
+
 /* Evaluate a whole graph: feeds[i] for params, fetches[i] for results. */
 bool ir_eval_graph(const ir_graph *g, const void *const *feeds, void *const *fetches, kl_diag *d);
 

@@ -676,16 +676,10 @@ static bool graph_nodes(parser *p)
 static bool graph_body(parser *p)
 {
     char fb[32];
-    while (!p->failed && !accept(p, "}")) {
-        skip_space(p);
-        if (!*p->s) return perr(p, "unexpected end of text: missing '}'");
-        if (accept(p, "result")) result_line(p);
-        else if (*p->s == '%') node_line(p);
-        else return perr(p, "expected a node, 'result' or '}', found %s", found(p, fb, sizeof fb));
-    }
+    if (!graph_nodes(p)) return false;
     skip_space(p);
-    if (!p->failed && *p->s) return perr(p, "unexpected %s after the graph", found(p, fb, sizeof fb));
-    return !p->failed;
+    if (*p->s) return perr(p, "unexpected %s after the graph", found(p, fb, sizeof fb));
+    return true;
 }
 
 ir_graph *ir_parse(const char *text, const char *source, kl_diag *d)

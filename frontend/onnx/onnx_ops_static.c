@@ -12,26 +12,7 @@
 
 #include "onnx_internal.h"
 
-static double elem(kl_dtype t, const void *p, int64_t i)
-{
-    switch (t) {
-    case KL_F32: return ((const float *)p)[i];
-    case KL_F64: return ((const double *)p)[i];
-    case KL_F16: {
-        uint16_t h = ((const uint16_t *)p)[i];
-        int e = (h >> 10) & 31, m = h & 1023;
-        double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 1024, e - 25);
-        return (h & 0x8000) ? -v : v;
-    }
-    case KL_I8: return ((const int8_t *)p)[i];
-    case KL_I16: return ((const int16_t *)p)[i];
-    case KL_I32: return ((const int32_t *)p)[i];
-    case KL_I64: return (double)((const int64_t *)p)[i];
-    case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
-    case KL_DTYPE_COUNT: break;
-    }
-    KL_ASSERT(!"bad dtype");
-}
+static double elem(kl_dtype t, const void *p, int64_t i) { return ir_load_double(t, p, i); }
 
 static ir_node *need_const(ox *c, const ox_node *n, ir_node *v, const char *what)
 {

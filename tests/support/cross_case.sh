@@ -9,12 +9,7 @@ src=$1 build=$2 tmp=$3 d=$4 target=$5 cc=$6 qemu=$7 opt=$8
 name=$(basename "$d")
 w="$tmp/$name.$target.O$opt"
 mkdir -p "$w"
-feeds=$(awk '$1=="feed"{printf "--feed %s ", $2}' "$d/fixture.txt")
-fetches=$(awk '$1=="fetch"{printf "--fetch %s ", $2}' "$d/fixture.txt")
-files=$(awk -v d="$d" '$1=="feed"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-refs=$(awk -v d="$d" '$1=="fetch"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
-[ -n "$tol" ] || tol="1e-5 1e-6"
+. "$src/tests/support/fixture_args.sh"
 # shellcheck disable=SC2086
 if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
         -O"$opt" --target "$target" >"$w/log" 2>&1 &&

@@ -10,12 +10,7 @@ src=$1 build=$2 tmp=$3 d=$4 target=$5 cpu=$6 flags=$7 machine=$8
 name=$(basename "$d")
 w="$tmp/$name.$cpu"
 mkdir -p "$w"
-feeds=$(awk '$1=="feed"{printf "--feed %s ", $2}' "$d/fixture.txt")
-fetches=$(awk '$1=="fetch"{printf "--fetch %s ", $2}' "$d/fixture.txt")
-files=$(awk -v d="$d" '$1=="feed"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-refs=$(awk -v d="$d" '$1=="fetch"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
-[ -n "$tol" ] || tol="1e-5 1e-6"
+. "$src/tests/support/fixture_args.sh"
 fw="$src/tests/firmware"
 ld=mps2.ld
 [ "$machine" = mps2-an505 ] && ld=mps2-an505.ld

@@ -10,12 +10,7 @@ name=$(basename "$d")
 mode="-O$opt t$threads $cpu"
 w="$tmp/$name.O$opt.t$threads.$cpu"
 mkdir -p "$w"
-feeds=$(awk '$1=="feed"{printf "--feed %s ", $2}' "$d/fixture.txt")
-fetches=$(awk '$1=="fetch"{printf "--fetch %s ", $2}' "$d/fixture.txt")
-files=$(awk -v d="$d" '$1=="feed"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-refs=$(awk -v d="$d" '$1=="fetch"{printf "%s/%s ", d, $3}' "$d/fixture.txt")
-tol=$(awk '$1=="tol"{print $2, $3}' "$d/fixture.txt")
-[ -n "$tol" ] || tol="1e-5 1e-6"
+. "$src/tests/support/fixture_args.sh"
 # shellcheck disable=SC2086
 if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
         -O"$opt" --threads "$threads" --target-cpu "$cpu" >"$w/log" 2>&1 &&
