@@ -152,13 +152,15 @@ ir_node *ox_loop(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     if (!body || n_in < 2 || n_in > MAX_VALUES) return ox_err(c, n, "needs a body, M and cond");
     int nv = n_in - 2, ns = (int)body->n_output - 1 - nv;
     if (ns < 0 || ns > MAX_VALUES) return ox_err(c, n, "body returns %zu values for %d loop variables", body->n_output, nv);
+    if ((int)n->n_output > nv + ns)
+        return ox_err(c, n, "has %zu outputs; its %d loop variables and %d scan outputs give at most %d", n->n_output, nv, ns, nv + ns);
     ir_node *m = in[0] ? ox_cast(c, n, ox_reshape(c, n, in[0], 0, NULL), KL_I64) : NULL;
     uint8_t yes = 1;
     ir_node *cond0 = in[1] ? ox_reshape(c, n, in[1], 0, NULL) : ir_const(c->g, ir_type_make(KL_BOOL, 0, NULL), &yes, NULL);
     /* scan outputs have one row per trip: M when constant, else the length
      * the graph declares for them (a run of fewer trips leaves zero rows,
      * more overwrite the last one) */
-    int64_t trips = m && m->op == KL_OP_CONST ? *(const int64_t *)m->data : ns ? declared_rows(c, n->output[nv]) : 0;
+    int64_t trips = m && m->op == KL_OP_CONST ? *(const int64_t *)m->data : ns && (int)n->n_output > nv ? declared_rows(c, n->output[nv]) : ns ? -1 : 0;
     if (ns && (trips < 0 || trips > (1 << 24)))
         return ox_err(c, n, "scan outputs need a constant trip count M or a declared output length");
     /* operands: i, cond, v..., [M], captured..., scan buffers (types known once the body is imported) */
