@@ -310,6 +310,14 @@ bool ir_infer_type(const ir_graph *g, const ir_node *n, ir_type *out, kl_diag *d
                       node_label(n, lb, sizeof lb), ir_type_str(&n->in[0]->type, ta, sizeof ta));
         return false;
     }
+    /* the logical ops are defined on bool only (ir/ops.def) */
+    bool logical = n->op == KL_OP_NOT || n->op == KL_OP_AND || n->op == KL_OP_OR;
+    for (int i = 0; logical && i < n->n_in; i++)
+        if (n->in[i]->type.dtype != KL_BOOL) {
+            kl_diag_error(d, "%s: %s: needs bool operands, got %s", g->source, node_label(n, lb, sizeof lb),
+                          ir_type_str(&n->in[i]->type, ta, sizeof ta));
+            return false;
+        }
     switch (info->shape) {
     case IR_SHAPE_GIVEN:
         *out = n->type;

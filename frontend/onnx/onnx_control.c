@@ -24,10 +24,15 @@ static const Kiln__Onnx__OxGraph *body_attr(const ox_node *n, const char *name)
     return a ? a->g : NULL;
 }
 
-/* Params of region r: one per value, typed as it. */
-static void params_like(ir_graph *r, ir_node *const *vals, int n, ir_node **out)
+/* Params of region r: one per value, typed as it; false (reported) when a
+ * value is missing: an omitted or failed operand of node n. */
+static bool params_like(ox *c, const ox_node *n, ir_graph *r, ir_node *const *vals, int count, ir_node **out)
 {
-    for (int i = 0; i < n; i++) out[i] = ir_param(r, vals[i]->type, NULL);
+    for (int i = 0; i < count; i++) {
+        if (!vals[i]) return ox_err(c, n, "operand %d of its loop or branch is missing or could not be imported", i) != NULL;
+        out[i] = ir_param(r, vals[i]->type, NULL);
+    }
+    return true;
 }
 
 ir_node *ox_if(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
@@ -46,7 +51,7 @@ ir_node *ox_if(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     for (int k = 0; k < 2; k++) {
         ir_node *p[MAX_VALUES];
         r[k] = ir_region_new(c->g, c->m->source);
-        params_like(r[k], caps, nc, p);
+        if (!params_like(c, n, r[k], caps, nc, p)) return NULL;
         if (!ox_import_body(c, b[k], r[k], NULL, 0, names, p, nc, res)) return NULL;
         for (size_t o = 0; o < b[k]->n_output; o++) ir_graph_add_result(r[k], res[o], NULL);
     }
@@ -105,7 +110,7 @@ static bool finish_loop(ox *c, const ox_node *n, ir_node **ops, int n_ops, ir_gr
 {
     ir_graph *cond = ir_region_new(c->g, c->m->source);
     ir_node *p[MAX_VALUES * 3];
-    params_like(cond, ops, n_ops, p);
+    if (!params_like(c, n, cond, ops, n_ops, p)) return false;
     ir_graph *saved = c->g;
     c->g = cond;
     ir_node *go = cond_of(c, n, p, env);
@@ -175,7 +180,7 @@ ir_node *ox_loop(ox *c, const ox_node *n, ir_node **in, int n_in, kl_op op)
     int n_fixed = k;
     ir_graph *r = ir_region_new(c->g, c->m->source);
     ir_node *p[MAX_VALUES * 3], *res[MAX_VALUES * 2];
-    params_like(r, ops, n_fixed, p);
+    if (!params_like(c, n, r, ops, n_fixed, p)) return NULL;
     ir_node *body_in[MAX_VALUES];
     body_in[0] = p[0], body_in[1] = p[1];
     for (int i = 0; i < nv; i++) body_in[2 + i] = p[2 + i];
@@ -276,7 +281,7 @@ static ir_node *scan9(ox *c, const ox_node *n, ir_node **in, int n_in)
     int n_fixed = k;
     ir_graph *r = ir_region_new(c->g, c->m->source);
     ir_node *p[MAX_VALUES * 3], *res[MAX_VALUES * 2], *body_in[MAX_VALUES], *results[MAX_VALUES * 3];
-    params_like(r, ops, n_fixed, p);
+    if (!params_like(c, n, r, ops, n_fixed, p)) return NULL;
     ir_graph *saved = c->g;
     c->g = r;
     for (int i = 0; i < nst; i++) body_in[i] = p[1 + i];
@@ -456,7 +461,7 @@ static bool rnn_direction(ox *c, const ox_node *n, const rnn_shape *s, ir_node *
         if (!ops[i]) return false;
     ir_graph *body = ir_region_new(c->g, c->m->source), *saved = c->g;
     ir_node *p[12], *res[12], *w[12];
-    params_like(body, ops, k, p);
+    if (!params_like(c, n, body, ops, k, p)) return false;
     c->g = body;
     bool ok = rnn_step(c, n, s, p, res);
     c->g = saved;
