@@ -416,6 +416,24 @@ static bool import_all(imp *c, const char *const *feeds, int n_feeds, const char
     return true;
 }
 
+/* The importer's per-GraphDef-node tables (n nodes), allocated through the
+ * checked allocator: false, reported in c->d, when one cannot be had. */
+static bool imp_tables_new(imp *c, size_t n)
+{
+    c->value = kl_calloc(c->d, n + 1, sizeof(ir_node *), "the import tables");
+    c->more = kl_calloc(c->d, n + 1, sizeof(ir_node **), "the import tables");
+    c->n_more = kl_calloc(c->d, n + 1, sizeof(int), "the import tables");
+    c->state = kl_calloc(c->d, n + 1, 1, "the import tables");
+    c->order = kl_calloc(c->d, n + 1, sizeof(int), "the import tables");
+    c->auto_placeholders = kl_calloc(c->d, n + 1, sizeof(int), "the import tables");
+    return c->value && c->more && c->n_more && c->state && c->order && c->auto_placeholders;
+}
+
+static void imp_tables_free(imp *c)
+{
+    free(c->value), free(c->more), free(c->n_more), free(c->state), free(c->order), free(c->auto_placeholders);
+}
+
 ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                     int n_fetches, kl_diag *d)
 {
@@ -429,25 +447,15 @@ ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, co
         .m = m,
         .g = ir_graph_new(m->source),
         .d = d,
-        .value = calloc(n, sizeof(ir_node *)),
-        .more = calloc(n, sizeof(ir_node **)),
-        .n_more = calloc(n, sizeof(int)),
-        .state = calloc(n, 1),
-        .order = calloc(n, sizeof(int)),
         .auto_feeds = n_feeds == 0,
-        .auto_placeholders = calloc(n, sizeof(int)),
     };
+    bool tables = imp_tables_new(&c, n);
     int *fetch_nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *fetch_outs = calloc((size_t)n_fetches + 1, sizeof(int));
-    bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && fetch_nodes && fetch_outs &&
+    bool ok = tables && fetch_nodes && fetch_outs &&
               import_all(&c, feeds, n_feeds, fetches, n_fetches, fetch_nodes, fetch_outs);
     for (int f = 0; ok && f < n_fetches; f++) ir_graph_add_result(c.g, value_of(&c, fetch_nodes[f], fetch_outs[f]), fetches[f]);
-    free(c.value);
-    free(c.more);
-    free(c.n_more);
     free(fetch_outs);
-    free(c.state);
-    free(c.order);
-    free(c.auto_placeholders);
+    imp_tables_free(&c);
     free(fetch_nodes);
     free(sinks);
     if (!ok) {
@@ -471,16 +479,11 @@ bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int 
         .m = m,
         .g = g,
         .d = d,
-        .value = calloc(n, sizeof(ir_node *)),
-        .more = calloc(n, sizeof(ir_node **)),
-        .n_more = calloc(n, sizeof(int)),
-        .state = calloc(n, 1),
-        .order = calloc(n, sizeof(int)),
-        .auto_placeholders = calloc(n, sizeof(int)),
         .depth = outer->depth + 1,
     };
+    bool tables = imp_tables_new(&c, n);
     int *nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *outputs = calloc((size_t)n_fetches + 1, sizeof(int));
-    bool ok = c.value && c.more && c.n_more && c.state && c.order && c.auto_placeholders && nodes && outputs;
+    bool ok = tables && nodes && outputs;
     for (int i = 0; ok && i < n_bound; i++) {
         int at = bound_at ? bound_at[i] : i;
         if (at < 0 || (size_t)at >= n) continue;
@@ -499,7 +502,7 @@ bool tf_import_into(const imp *outer, const tf_model *m, ir_graph *g, const int 
     for (int f = 0; ok && f < n_fetches; f++)
         if (!(outs[f] = value_of(&c, nodes[f], outputs[f])))
             ok = (kl_diag_error(d, "%s: result '%s': the node has no such output", m->source, fetches[f]), false);
-    free(c.value), free(c.more), free(c.n_more), free(c.state), free(c.order), free(c.auto_placeholders);
+    imp_tables_free(&c);
     free(nodes), free(outputs);
     return ok;
 }
