@@ -39,6 +39,16 @@ struct kiln_program {
     char **names;
     void *temp;
     size_t temp_size;
+    /* State (docs/training.md): the model's variables, and for each param /
+     * result after the user's feeds / fetches the variable it reads / writes. */
+    int n_vars;
+    kiln_variable_info *vars;
+    int64_t *var_dims;
+    char **var_names;
+    size_t state_size;
+    int n_state_in, n_state_out;
+    int *state_in, *state_out;
+    bool *reads, *writes;
 };
 
 /* ---- status ------------------------------------------------------------- */
@@ -196,8 +206,16 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char 
         kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
+    if (m->onnx && (o->n_targets || o->n_feed_shapes)) {
+        kl_diag_error(&d, "targets and pinned feed shapes are for TensorFlow graphs");
+        return status_from_diag(KILN_ERR_INVALID, &d);
+    }
+    tf_pin pins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
+    for (int i = 0; i < o->n_feed_shapes; i++)
+        pins[i] = (tf_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
+    tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes};
     ir_graph *g = m->onnx ? onnx_import(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d)
-                          : tf_import(m->tf, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d);
+                          : tf_import_entry(m->tf, &e, &d);
     if (!g) return status_from_diag(import_code(&d), &d);
     double t_import = now() - t0;
     if (o->time_file) fprintf(o->time_file, "  %-10s %8.3f ms\n", "import", t_import * 1e3);
@@ -290,20 +308,70 @@ static bool fill_info(kiln_program *p, int i, const char *name, const ir_type *t
     return true;
 }
 
+/* The state layout: each variable's bytes 64-byte aligned in GraphDef
+ * order, then one uint32 "initialized" word per variable. */
+static bool state_layout(kiln_program *p, const kiln_model *m, kl_diag *d)
+{
+    int nv = m->tf ? tf_model_num_variables(m->tf) : 0;
+    if (nv == 0) return true;
+    p->vars = kl_calloc(d, (size_t)nv, sizeof *p->vars, "the state table");
+    p->var_dims = kl_calloc(d, (size_t)nv * IR_MAX_RANK, sizeof *p->var_dims, "the state table");
+    p->var_names = kl_calloc(d, (size_t)nv, sizeof *p->var_names, "the state table");
+    p->reads = kl_calloc(d, (size_t)nv, sizeof *p->reads, "the state table");
+    p->writes = kl_calloc(d, (size_t)nv, sizeof *p->writes, "the state table");
+    if (!p->vars || !p->var_dims || !p->var_names || !p->reads || !p->writes) return false;
+    size_t at = 0;
+    for (int v = 0; v < nv; v++, p->n_vars++) {
+        tf_var tv;
+        if (!tf_model_variable(m->tf, v, &tv, d) || !(p->var_names[v] = kl_strdup(d, tv.name))) return false;
+        memcpy(p->var_dims + (size_t)v * IR_MAX_RANK, tv.type.dims, sizeof(int64_t) * (size_t)tv.type.rank);
+        p->vars[v] = (kiln_variable_info){
+            .name = p->var_names[v],
+            .dtype = (kiln_dtype)tv.type.dtype,
+            .rank = tv.type.rank,
+            .dims = p->var_dims + (size_t)v * IR_MAX_RANK,
+            .bytes = ir_type_bytes(&tv.type),
+            .offset = at,
+        };
+        at += (ir_type_bytes(&tv.type) + 63) & ~(size_t)63;
+    }
+    for (int v = 0; v < nv; v++) p->vars[v].flag_offset = at + 4 * (size_t)v;
+    p->state_size = (at + 4 * (size_t)nv + 63) & ~(size_t)63;
+    return true;
+}
+
+/* Which params / results are variables (after the user's feeds / fetches). */
+static bool state_slots(kiln_program *p, const ir_graph *g, kl_diag *d)
+{
+    p->state_in = kl_calloc(d, (size_t)g->n_params + 1, sizeof(int), "the state table");
+    p->state_out = kl_calloc(d, (size_t)g->n_results + 1, sizeof(int), "the state table");
+    if (!p->state_in || !p->state_out) return false;
+    for (int i = 0; g->param_var && i < g->n_params; i++)
+        if (g->param_var[i] >= 0) p->state_in[p->n_state_in++] = g->param_var[i], p->reads[g->param_var[i]] = true;
+    for (int i = 0; g->result_var && i < g->n_results; i++)
+        if (g->result_var[i] >= 0) p->state_out[p->n_state_out++] = g->result_var[i], p->writes[g->result_var[i]] = true;
+    return true;
+}
+
 /* The program's tables and its own temp arena, allocated before the JIT
  * compiles so that a model too large for this machine fails at once. */
-static kiln_program *program_new(const ir_graph *g, kl_diag *d)
+static kiln_program *program_new(const kiln_model *m, const ir_graph *g, kl_diag *d)
 {
     kiln_program *p = kl_calloc(d, 1, sizeof *p, "the program");
     if (!p) return NULL;
+    if (!state_layout(p, m, d) || !state_slots(p, g, d)) {
+        kiln_program_free(p);
+        return NULL;
+    }
     int n = g->n_params + g->n_results;
     p->info = kl_calloc(d, (size_t)n + 1, sizeof *p->info, "the program's tensor table");
     p->dims = kl_calloc(d, (size_t)n * IR_MAX_RANK + 1, sizeof *p->dims, "the program's tensor table");
     p->names = kl_calloc(d, (size_t)n + 1, sizeof *p->names, "the program's tensor table");
     bool ok = p->info && p->dims && p->names;
-    for (int i = 0; ok && i < g->n_params; i++, p->n_feeds++) ok = fill_info(p, i, g->param_names[i], &g->params[i]->type, d);
-    for (int i = 0; ok && i < g->n_results; i++, p->n_fetches++)
-        ok = fill_info(p, g->n_params + i, g->results[i].name, &g->results[i].node->type, d);
+    int n_feeds = g->n_params - p->n_state_in, n_fetches = g->n_results - p->n_state_out;
+    for (int i = 0; ok && i < n_feeds; i++, p->n_feeds++) ok = fill_info(p, i, g->param_names[i], &g->params[i]->type, d);
+    for (int i = 0; ok && i < n_fetches; i++, p->n_fetches++)
+        ok = fill_info(p, n_feeds + i, g->results[i].name, &g->results[i].node->type, d);
     p->temp_size = (size_t)g->temp_size;
     if (ok && p->temp_size && !(p->temp = aligned_alloc(64, (p->temp_size + 63) & ~(size_t)63))) {
         char b[32];
@@ -327,7 +395,7 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
     co.cpu = "native"; /* the JIT runs here */
     cg_stats cs = {0};
     cg_jit *jit;
-    kiln_program *p = program_new(g, &d);
+    kiln_program *p = program_new(m, g, &d);
     if (!p) {
         ir_graph_free(g);
         return status_from_diag(KILN_ERR_NOMEM, &d);
@@ -353,6 +421,8 @@ size_t kiln_program_temp_size(const kiln_program *p) { return p->temp_size; }
 
 kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *const *fetches, void *temp)
 {
+    if (p->n_state_in + p->n_state_out)
+        return status_new(KILN_ERR_INVALID, "kiln_program_run: the program reads or writes variables: use kiln_program_run_state");
     void *args[p->n_feeds + p->n_fetches + 1]; /* local: runs with their own temp may overlap */
     for (int i = 0; i < p->n_feeds; i++) {
         if (!feeds || !feeds[i]) return status_new(KILN_ERR_INVALID, "kiln_program_run: a feed buffer is NULL");
@@ -368,9 +438,59 @@ kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *c
     return NULL;
 }
 
+size_t kiln_program_state_size(const kiln_program *p) { return p->state_size; }
+int kiln_program_num_variables(const kiln_program *p) { return p->n_vars; }
+kiln_variable_info kiln_program_variable(const kiln_program *p, int i) { return p->vars[i]; }
+bool kiln_program_reads_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->reads[i]; }
+bool kiln_program_writes_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->writes[i]; }
+
+const char *kiln_model_node_op(const kiln_model *m, const char *name) { return m->tf ? tf_model_node_op(m->tf, name) : NULL; }
+
+kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
+                                    void *temp)
+{
+    if (!p->state_size) return kiln_program_run(p, feeds, fetches, temp);
+    if (!state || ((uintptr_t)state & 63)) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: state must be 64-byte aligned and not NULL");
+    unsigned char *s = state;
+    for (int k = 0; k < p->n_state_in; k++) {
+        const kiln_variable_info *v = &p->vars[p->state_in[k]];
+        uint32_t flag;
+        memcpy(&flag, s + v->flag_offset, 4);
+        if (!flag) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "variable '%s' is read before it is initialized (FailedPrecondition): "
+                                      "run the entry that initializes it (e.g. target init_all_vars_op) first", v->name);
+            return status_new(KILN_ERR_PRECONDITION, msg);
+        }
+    }
+    int n_in = p->n_feeds + p->n_state_in, n_out = p->n_fetches + p->n_state_out;
+    void *args[n_in + n_out + 1];
+    for (int i = 0; i < p->n_feeds; i++) {
+        if (!feeds || !feeds[i]) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: a feed buffer is NULL");
+        args[i] = (void *)feeds[i];
+    }
+    for (int k = 0; k < p->n_state_in; k++) args[p->n_feeds + k] = s + p->vars[p->state_in[k]].offset;
+    for (int i = 0; i < p->n_fetches; i++) {
+        if (!fetches || !fetches[i]) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: a fetch buffer is NULL");
+        args[n_in + i] = fetches[i];
+    }
+    for (int k = 0; k < p->n_state_out; k++) args[n_in + p->n_fetches + k] = s + p->vars[p->state_out[k]].offset;
+    if (temp && ((uintptr_t)temp & 63))
+        return status_new(KILN_ERR_INVALID, "kiln_program_run_state: temp must be 64-byte aligned");
+    p->entry(args, temp ? temp : p->temp);
+    for (int k = 0; k < p->n_state_out; k++) {
+        uint32_t one = 1;
+        memcpy(s + p->vars[p->state_out[k]].flag_offset, &one, 4);
+    }
+    return NULL;
+}
+
 void kiln_program_free(kiln_program *p)
 {
     if (!p) return;
+    for (int v = 0; p->var_names && v < p->n_vars; v++) free(p->var_names[v]);
+    free(p->vars), free(p->var_dims), free(p->var_names), free(p->reads), free(p->writes);
+    free(p->state_in), free(p->state_out);
     cg_jit_free(p->jit);
     for (int i = 0; p->names && i < p->n_feeds + p->n_fetches; i++) free(p->names[i]);
     free(p->names);

@@ -111,9 +111,12 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
      * a call per kernel costs nothing next to its loops. */
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-    /* Distinct buffers (bufassign never overlaps a kernel's output with its inputs). */
+    /* Distinct buffers (bufassign never overlaps a kernel's output with its
+     * inputs), except a variable's update in place (ir.h: result_var),
+     * whose output is the caller's buffer of the old value. */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (int i = 0; i < n_ptrs; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    bool in_place = root->store == IR_STORE_FETCH && c->g->result_var && c->g->result_var[root->index] >= 0;
+    for (int i = 0; i < n_ptrs && !in_place; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);

@@ -321,6 +321,13 @@ typedef struct ir_graph {
     ir_result *results;
     int n_results, cap_results;
     int64_t temp_size;  /* set by buffer assignment */
+    /* Training state (docs/training.md): param i reads variable param_var[i]
+     * and result j writes variable result_var[j] (-1: an ordinary feed or
+     * fetch; NULL arrays: no state).  A variable read and written by one
+     * graph has one buffer, the caller's state: bufassign orders or copies
+     * so the write never lands before the last read of the old value. */
+    int *param_var;
+    int *result_var;
     struct ir_graph **children; /* regions of this graph's nodes, freed with it */
     int n_children;
 } ir_graph;

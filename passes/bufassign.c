@@ -13,7 +13,10 @@
  *   - a node's scratch_bytes (passes/layout.c: operands packed at run time;
  *     a while's carried buffers and its regions' temp) get a slot live only
  *     while its kernel runs (node->scratch_offset);
- *   - a get lives from its while/if, which writes it.
+ *   - a get lives from its while/if, which writes it;
+ *   - a variable's update (g->result_var) shares the caller's buffer with
+ *     its old value (g->param_var) when no read of the old value follows
+ *     it, else it is copied there by a final COPY kernel.
  */
 #include <stdlib.h>
 
@@ -44,6 +47,59 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
         }
         r->mark = 1;
     }
+}
+
+/* Whether kernel w, writing variable v's buffer, may alias v's param p:
+ * every other kernel reading p runs before w, and w itself reads p only
+ * elementwise at the index it writes (members all elementwise, p of w's
+ * shape, read directly). */
+static bool update_in_place(const ir_graph *g, const ir_node *p, const ir_node *w, const int *pos)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (!n->kernel) continue;
+        if (n->kernel == w && !op_is_elementwise(n->op) && n->op != KL_OP_COPY) {
+            for (int k = 0; k < n->n_in; k++)
+                if (alias_root(n->in[k]) == p) return false;
+        }
+        for (int k = 0; k < n->n_in; k++) {
+            if (alias_root(n->in[k]) != p) continue;
+            if (n->kernel != w && pos[n->kernel->id] >= pos[w->id]) return false;
+            if (n->kernel == w && (n->in[k] != p || !ir_type_equal(&p->type, &w->type) || !ir_type_equal(&n->type, &w->type)))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* State (ir.h: param_var/result_var): the caller passes one buffer for a
+ * variable's param and its result, so the update is in place.  Where a
+ * reader of the old value would run after the write (or the writing
+ * kernel reads it out of step), the new value goes to temp and a COPY at
+ * the very end writes the variable, after every read. */
+static void order_state_updates(ir_graph *g, pass_ctx *ctx)
+{
+    if (!g->result_var || !g->param_var) return;
+    int *pos = kl_calloc(NULL, (size_t)g->next_id + 1, sizeof *pos, "buffer assignment");
+    for (int i = 0; i < g->n_nodes; i++) pos[g->nodes[i]->id] = i;
+    for (int j = 0; j < g->n_results; j++) {
+        int v = g->result_var[j];
+        const ir_node *p = NULL;
+        for (int i = 0; v >= 0 && i < g->n_params; i++)
+            if (g->param_var[i] == v) p = g->params[i];
+        ir_node *w = g->results[j].node;
+        if (!p || update_in_place(g, p, w, pos)) {
+            pass_count(ctx, "bufassign", "state updates in place", p != NULL);
+            continue;
+        }
+        kl_diag none = {0};
+        ir_node *c = ir_unary(g, KL_OP_COPY, w, g->results[j].name, &none);
+        KL_ASSERT(c && kl_diag_ok(&none));
+        c->kernel = c;
+        g->results[j].node = c;
+        pass_count(ctx, "bufassign", "state updates copied after the last read", 1);
+    }
+    free(pos);
 }
 
 typedef struct buf {
@@ -119,6 +175,7 @@ static void set_stores(ir_graph *g)
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
 {
     separate_fetches(g, ctx);
+    order_state_updates(g, ctx);
     set_stores(g);
     control_scratch(g, ctx);
     int *pos = kl_calloc(ctx->diag, (size_t)g->next_id + 1, sizeof *pos, "buffer assignment");

@@ -82,6 +82,56 @@ def run(form, out, sample, xs, ys):
         print(form, "vars:", [v.op.name for v in vs], "cost[0]", costs[0], "cost[-1]", costs[-1])
 
 
+MANUAL_STEPS = 20
+OPTIMIZERS = {
+    "adam": lambda: tf1.train.AdamOptimizer(0.01),
+    "gd": lambda: tf1.train.GradientDescentOptimizer(0.001),
+    "momentum": lambda: tf1.train.MomentumOptimizer(0.001, 0.9),
+    "nesterov": lambda: tf1.train.MomentumOptimizer(0.001, 0.9, use_nesterov=True),
+    "rmsprop": lambda: tf1.train.RMSPropOptimizer(0.01, momentum=0.5),
+    "adagrad": lambda: tf1.train.AdagradOptimizer(0.1),
+}
+
+
+def build_manual(opt, use_resource):
+    """A linear model whose gradient is written by hand (MatMul, Sum, Mul
+    only), so the state machinery and each optimizer's update are tested
+    apart from TensorFlow's gradient ops."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 32], name="x")
+        y = tf1.placeholder(tf.float32, [None, 8], name="y")
+        w0 = np.random.RandomState(3).normal(0, 0.1, (32, 8)).astype(np.float32)
+        w = tf1.Variable(w0, name="w", use_resource=use_resource)
+        b = tf1.Variable(tf1.zeros([8]), name="b", use_resource=use_resource)
+        err = tf.matmul(x, w) + b - y
+        tf.reduce_sum(tf.square(err), name="cost")
+        gw = tf.matmul(x, err, transpose_a=True) * 2.0
+        gb = tf.reduce_sum(err, axis=0) * 2.0
+        OPTIMIZERS[opt]().apply_gradients([(gw, w), (gb, b)], name="train")
+        tf1.variables_initializer(tf1.global_variables(), name="init_all_vars_op")
+    return g
+
+
+def run_manual(out, xs, ys):
+    for opt in OPTIMIZERS:
+        for form in ("resource", "ref"):
+            g = build_manual(opt, form == "resource")
+            d = os.path.join(out, "manual", "%s_%s" % (opt, form))
+            os.makedirs(os.path.join(d, "final"), exist_ok=True)
+            with open(os.path.join(d, "model.pb"), "wb") as f:
+                f.write(g.as_graph_def().SerializeToString())
+            with g.as_default(), tf1.Session(graph=g) as s:
+                s.run("init_all_vars_op")
+                costs = []
+                for _ in range(MANUAL_STEPS):
+                    costs.append(s.run("cost:0", {"x:0": xs, "y:0": ys}))
+                    s.run("train", {"x:0": xs, "y:0": ys})
+                np.save(os.path.join(d, "cost.npy"), np.array(costs, np.float32))
+                for v in tf1.global_variables():
+                    np.save(os.path.join(d, "final", var_file(v.op.name)), s.run(v))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/train")
@@ -98,6 +148,7 @@ def main():
     np.save(os.path.join(a.sample, "y.npy"), ys)
     for form in ("resource", "ref"):
         run(form, a.out, a.sample, xs, ys)
+    run_manual(a.out, xs, ys)
     # TF's costs for the sample's 10 iterations, as text the sample prints next to its own.
     c = np.load(os.path.join(a.out, "resource", "cost.npy"))
     with open(os.path.join(a.sample, "tf_costs.txt"), "w") as f:

@@ -33,4 +33,46 @@ const char *tf_model_node_name(const tf_model *m, int i);
 ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                     int n_fetches, kl_diag *d);
 
+
+/* ---- training graphs: pinned feed shapes, targets, variables as state ---- */
+
+/* A feed's shape fixed at compile time (tfcompile's config): unknown dims
+ * of the placeholder take these values; known ones must agree. */
+typedef struct tf_pin {
+    const char *name;
+    int rank;
+    const int64_t *dims;
+} tf_pin;
+
+/* One Session.run-style entry: feeds, fetches and targets (nodes run for
+ * their effects: NoOp groups, assigns, optimizer updates).  Control inputs
+ * (`^node`) are followed, so a target pulls in everything it depends on.
+ * When the model has variables (VarHandleOp, VariableV2), each variable the
+ * entry reads becomes a param after the feeds and each one it writes a
+ * result after the fetches; g->param_var / g->result_var name them
+ * (docs/training.md). */
+typedef struct tf_entry {
+    const char *const *feeds;
+    int n_feeds;
+    const char *const *fetches;
+    int n_fetches;
+    const char *const *targets;
+    int n_targets;
+    const tf_pin *pins;
+    int n_pins;
+} tf_entry;
+
+typedef struct tf_var {
+    const char *name; /* the variable's node name */
+    ir_type type;
+} tf_var;
+
+/* The model's variables in GraphDef order: the state layout every entry of
+ * the model shares.  false with an error for a variable without a static
+ * shape or with a dtype Kiln lacks. */
+int tf_model_num_variables(const tf_model *m);
+bool tf_model_variable(const tf_model *m, int i, tf_var *out, kl_diag *d);
+/* The op of the node called name, or NULL. */
+const char *tf_model_node_op(const tf_model *m, const char *name);
+ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d);
 #endif

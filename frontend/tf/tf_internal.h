@@ -38,7 +38,30 @@ typedef struct imp {
     int depth;            /* nesting of the functions and loop bodies being imported */
     ir_node *outs[256];   /* set by a multi-output importer for the node at hand */
     int n_outs;
+    /* Training graphs (tf_state.c): NULL for a graph without variables. */
+    struct tf_state *st;
+    bool follow_control;  /* visit `^node` inputs too (entries with targets or state) */
+    const tf_pin *pins;
+    int n_pins;
 } imp;
+
+/* ---- variables and state (tf_state.c) ----------------------------------- */
+/* Per-import variable tracking: variable handles are marker values (never
+ * graph nodes); a read gives the variable's current value (first a param,
+ * the value the caller's state holds), a write makes a new current value. */
+typedef struct tf_state tf_state;
+tf_state *tf_state_new(imp *c);
+void tf_state_free(tf_state *s);
+/* Whether v is a variable handle or the "no value" of a NoOp/assign. */
+bool tf_is_marker(const imp *c, const ir_node *v);
+/* Operands of node n before its importer runs: a ref variable used as a
+ * value (Identity of it, or any op that is not a state op) is read. */
+bool tf_state_operands(imp *c, const tf_node *n, ir_node **in, int n_in);
+/* A fetch's value: a ref variable's current value; NULL (reported) for an
+ * op with no output. */
+ir_node *tf_state_fetch(imp *c, const char *name, ir_node *v);
+/* After the import: a result per written variable, param_var/result_var set. */
+bool tf_state_finish(imp *c);
 
 /* An importer returns output 0 (and, for several outputs, fills c->outs). */
 typedef ir_node *(*tf_import_fn)(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op);

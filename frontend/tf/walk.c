@@ -145,8 +145,8 @@ static bool visit(imp *c, int root)
         }
         if (next[i] < n->n_input) {
             const char *input = n->input[next[i]++];
-            if (!input || is_control(input)) continue;
-            int out_k, j = input_node(c, n, input, &out_k);
+            if (!input || (is_control(input) && !c->follow_control)) continue;
+            int out_k, j = input_node(c, n, is_control(input) ? input + 1 : input, &out_k);
             if (j < 0) ok = false;
             else if (c->value[j] || c->state[j] == 2) continue;
             else if (c->state[j] == 1) ok = NODE_ERR(c, n, "is part of a cycle") != NULL;
@@ -238,7 +238,9 @@ static bool import_node(imp *c, int i)
     }
     int op = find_op(n->op); /* check_supported made sure there is one */
     c->n_outs = 0;
-    c->value[i] = tf_fold(c, tf_ops[op].fn(c, n, in, n_in, tf_ops[op].op));
+    if (!tf_state_operands(c, n, in, n_in)) return false;
+    ir_node *r = tf_ops[op].fn(c, n, in, n_in, tf_ops[op].op);
+    c->value[i] = tf_is_marker(c, r) ? r : tf_fold(c, r);
     if (c->value[i] && c->n_outs > 0) {
         c->more[i] = kl_arena_alloc(c->g->arena, sizeof(ir_node *) * (size_t)c->n_outs, 8);
         for (int k = 0; k < c->n_outs; k++) c->more[i][k] = tf_fold(c, c->outs[k]);
@@ -280,6 +282,38 @@ static bool shape_is_dynamic(const Kiln__Tf__TfShape *s)
     return false;
 }
 
+/* "1,32" for [?,32]: the command-line form of a pin, unknown dims as 1. */
+static const char *pin_example(const Kiln__Tf__TfShape *s, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t i = 0; s && !s->unknown_rank && i < s->n_dim && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)(s->dim[i]->size < 0 ? 1 : s->dim[i]->size));
+    if (!s || s->unknown_rank) snprintf(buf, size, "D0,D1,...");
+    return buf;
+}
+
+/* A feed whose shape the caller pinned: the placeholder's known dims must agree. */
+static ir_node *pinned_param(imp *c, const char *feed_name, kl_dtype t, const Kiln__Tf__TfShape *sh, const tf_pin *pin)
+{
+    char buf[160];
+    bool known_rank = sh && !sh->unknown_rank;
+    if (pin->rank < 0 || pin->rank > IR_MAX_RANK || (known_rank && (size_t)pin->rank != sh->n_dim)) {
+        kl_diag_error(c->d, "%s: feed '%s': pinned shape has rank %d, the placeholder's is %s", c->m->source, feed_name,
+                      pin->rank, shape_str(sh, buf, sizeof buf));
+        return NULL;
+    }
+    for (int k = 0; k < pin->rank; k++) {
+        int64_t have = known_rank ? sh->dim[k]->size : -1;
+        if (pin->dims[k] < 0 || (have >= 0 && have != pin->dims[k])) {
+            kl_diag_error(c->d, "%s: feed '%s': pinned dim %d is %lld, the placeholder's shape is %s", c->m->source,
+                          feed_name, k, (long long)pin->dims[k], shape_str(sh, buf, sizeof buf));
+            return NULL;
+        }
+    }
+    return ir_param(c->g, ir_type_make(t, pin->rank, pin->dims), feed_name);
+}
+
 /* A param typed by a dtype and a shape attribute (Placeholder's dtype/shape,
  * or T/dtype and one entry of _output_shapes). */
 static ir_node *typed_param(imp *c, const tf_node *n, const char *feed_name, const tf_attr_value *dt,
@@ -291,9 +325,15 @@ static ir_node *typed_param(imp *c, const tf_node *n, const char *feed_name, con
         return NODE_ERR(c, n, "feed '%s': missing dtype", feed_name);
     if (!tf_map_dtype(dt->type, &t))
         return NODE_ERR(c, n, "feed '%s': unsupported dtype %s", feed_name, tf_dtype_name(dt->type, buf, sizeof buf));
+    const tf_pin *pin = NULL;
+    for (int k = 0; k < c->n_pins; k++)
+        if (c->pins[k].name && !strcmp(c->pins[k].name, feed_name)) pin = &c->pins[k];
+    if (pin && shape_is_dynamic(sh)) return pinned_param(c, feed_name, t, sh, pin); /* a static shape stands */
+    char ex[96];
     if (shape_is_dynamic(sh)) {
-        kl_diag_error(c->d, "%s: feed '%s': shape is not static (%s); Kiln needs static shapes", c->m->source,
-                      feed_name, shape_str(sh, buf, sizeof buf));
+        kl_diag_error(c->d, "%s: feed '%s': shape is not static (%s); pin it at compile time, e.g. --feed %s:%s "
+                            "(kiln_options.feed_shapes)", c->m->source, feed_name, shape_str(sh, buf, sizeof buf),
+                      feed_name, pin_example(sh, ex, sizeof ex));
         return NULL;
     }
     ir_type ty;
@@ -392,9 +432,15 @@ static int sink_nodes(const tf_model *m, const char ***out)
 }
 
 static bool import_all(imp *c, const char *const *feeds, int n_feeds, const char *const *fetches, int n_fetches,
-                       int *fetch_nodes, int *fetch_outs)
+                       int *fetch_nodes, int *fetch_outs, const char *const *targets, int n_targets)
 {
     if (!add_feeds(c, feeds, n_feeds)) return false;
+    for (int t = 0; t < n_targets; t++) {
+        int node, output;
+        if (!targets[t] || !parse_tensor(c->m, targets[t], &node, &output))
+            return kl_diag_error(c->d, "%s: target '%s' names no node of the graph", c->m->source, targets[t] ? targets[t] : ""), false;
+        if (!visit(c, node)) return false;
+    }
     for (int f = 0; f < n_fetches; f++) {
         int output;
         if (!fetches[f] || !parse_tensor(c->m, fetches[f], &fetch_nodes[f], &output))
@@ -437,9 +483,17 @@ static void imp_tables_free(imp *c)
 ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                     int n_fetches, kl_diag *d)
 {
+    tf_entry e = {.feeds = feeds, .n_feeds = n_feeds, .fetches = fetches, .n_fetches = n_fetches};
+    return tf_import_entry(m, &e, d);
+}
+
+ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d)
+{
+    const char *const *feeds = e->feeds, *const *fetches = e->fetches;
+    int n_feeds = e->n_feeds, n_fetches = e->n_fetches;
     size_t n = m->pb->n_node;
     const char **sinks = NULL;
-    if (n_fetches == 0) {
+    if (n_fetches == 0 && e->n_targets == 0) {
         n_fetches = sink_nodes(m, &sinks);
         fetches = sinks;
     }
@@ -448,13 +502,23 @@ ir_graph *tf_import(const tf_model *m, const char *const *feeds, int n_feeds, co
         .g = ir_graph_new(m->source),
         .d = d,
         .auto_feeds = n_feeds == 0,
+        .pins = e->pins,
+        .n_pins = e->n_pins,
     };
     bool tables = imp_tables_new(&c, n);
+    if (tables) c.st = tf_state_new(&c);
+    c.follow_control = c.st || e->n_targets > 0;
     int *fetch_nodes = calloc((size_t)n_fetches + 1, sizeof(int)), *fetch_outs = calloc((size_t)n_fetches + 1, sizeof(int));
-    bool ok = tables && fetch_nodes && fetch_outs &&
-              import_all(&c, feeds, n_feeds, fetches, n_fetches, fetch_nodes, fetch_outs);
-    for (int f = 0; ok && f < n_fetches; f++) ir_graph_add_result(c.g, value_of(&c, fetch_nodes[f], fetch_outs[f]), fetches[f]);
+    bool ok = tables && kl_diag_ok(d) && fetch_nodes && fetch_outs &&
+              import_all(&c, feeds, n_feeds, fetches, n_fetches, fetch_nodes, fetch_outs, e->targets, e->n_targets);
+    for (int f = 0; ok && f < n_fetches; f++) {
+        ir_node *v = tf_state_fetch(&c, fetches[f], value_of(&c, fetch_nodes[f], fetch_outs[f]));
+        if (v) ir_graph_add_result(c.g, v, fetches[f]);
+        else ok = false;
+    }
+    ok = ok && tf_state_finish(&c);
     free(fetch_outs);
+    tf_state_free(c.st);
     imp_tables_free(&c);
     free(fetch_nodes);
     free(sinks);

@@ -27,6 +27,7 @@
 #ifndef KILN_KILN_H
 #define KILN_KILN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ typedef enum kiln_code {
     KILN_ERR_INVALID,     /* a bad argument: unknown feed name, shape mismatch, ... */
     KILN_ERR_BACKEND,     /* LLVM failed to generate code */
     KILN_ERR_NOMEM,       /* memory for a buffer (e.g. the JIT's temp arena) could not be allocated */
+    KILN_ERR_PRECONDITION, /* a run reads a variable the state has not initialized (TF's FailedPrecondition) */
 } kiln_code;
 
 typedef struct kiln_status kiln_status;
@@ -73,6 +75,14 @@ kiln_status *kiln_model_bind(kiln_model *m, const char *feed, kiln_dtype dtype, 
 
 /* ---- options ------------------------------------------------------------ */
 
+/* A feed's shape fixed at compile time (tfcompile's config): a placeholder's
+ * unknown dims (`None` batch) take these values; its known dims must agree. */
+typedef struct kiln_feed_shape {
+    const char *name;
+    int rank;
+    const int64_t *dims;
+} kiln_feed_shape;
+
 typedef struct kiln_options {
     /* Tensor names, "node" (output 0) or "node:k".  Feeds may name any
      * tensor, not only placeholders; only what the fetches need is compiled.
@@ -82,6 +92,12 @@ typedef struct kiln_options {
     int n_feeds;
     const char *const *fetches;
     int n_fetches;
+    /* Nodes run for their effects, as Session.run's targets (TensorFlow
+     * graphs): `init_all_vars_op`, `train`.  Control inputs are followed. */
+    const char *const *targets;
+    int n_targets;
+    const kiln_feed_shape *feed_shapes;
+    int n_feed_shapes;
     int opt_level;           /* 0..3; default 2 */
     /* Threads the compiled code splits its large kernels over (default 1:
      * no threads, no synchronization, no runtime library).  Above 1 the
@@ -143,6 +159,46 @@ size_t kiln_program_temp_size(const kiln_program *p);
  * to use a buffer the program owns (then runs must not overlap). */
 kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *const *fetches, void *temp);
 void kiln_program_free(kiln_program *p);
+
+/* ---- training state (docs/training.md) -----------------------------------
+ * A TensorFlow graph with variables (VarHandleOp, VariableV2) keeps them in a
+ * *state* block the caller owns: kiln_program_state_size bytes, 64-byte
+ * aligned, zero-filled before first use.  Every program compiled from one
+ * model has the same state layout (the model's variables in GraphDef order),
+ * so an init program and a train program share one block.  Each variable has
+ * its bytes at `offset` and a 32-bit "initialized" word at `flag_offset`: a
+ * run that reads a variable whose word is 0 fails with KILN_ERR_PRECONDITION
+ * naming it; a run that writes a variable sets its word.  Updates are in
+ * place (no copy of the state per step).
+ *
+ *   kiln_program *init, *train;         // targets init_all_vars_op / train
+ *   void *state = aligned_alloc(64, kiln_program_state_size(init));
+ *   memset(state, 0, kiln_program_state_size(init));
+ *   kiln_program_run_state(init, NULL, NULL, state, NULL);
+ *   for (...) kiln_program_run_state(train, (const void *[]){x, y}, (void *[]){&cost}, state, NULL);
+ */
+typedef struct kiln_variable_info {
+    const char *name;
+    kiln_dtype dtype;
+    int rank;
+    const int64_t *dims;
+    size_t bytes;
+    size_t offset;      /* of its value in the state block */
+    size_t flag_offset; /* of its uint32 "initialized" word */
+} kiln_variable_info;
+
+size_t kiln_program_state_size(const kiln_program *p); /* 0: the model has no variables */
+int kiln_program_num_variables(const kiln_program *p);
+kiln_variable_info kiln_program_variable(const kiln_program *p, int i);
+/* Which variables the program reads / writes (for tools). */
+bool kiln_program_reads_variable(const kiln_program *p, int i);
+bool kiln_program_writes_variable(const kiln_program *p, int i);
+/* kiln_program_run for a program with state: feeds/fetches as there (NULL
+ * when there are none), state as above. */
+kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
+                                    void *temp);
+/* The op type of a model's node ("NoOp", "Placeholder"), or NULL. */
+const char *kiln_model_node_op(const kiln_model *m, const char *name);
 
 const char *kiln_dtype_name(kiln_dtype t);
 size_t kiln_dtype_size(kiln_dtype t);

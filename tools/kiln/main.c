@@ -19,11 +19,17 @@
 #include "kiln/kiln.h"
 #include "frontend/onnx/onnx.h"
 #include "npy.h"
+#include "state.h"
 
 #define MAX_TENSORS 256
 
 typedef struct cli {
-    const char *cmd, *model, *object, *header, *out_dir;
+    const char *cmd, *model, *object, *header, *out_dir, *state_dir;
+    const char *targets[MAX_TENSORS];
+    int n_targets;
+    kiln_feed_shape pins[MAX_TENSORS];
+    int64_t pin_dims[MAX_TENSORS][8];
+    int n_pins;
     const char *feeds[MAX_TENSORS], *feed_files[MAX_TENSORS], *fetches[MAX_TENSORS];
     const char *binds[MAX_TENSORS], *bind_files[MAX_TENSORS];
     int n_feeds, n_fetches, n_binds;
@@ -80,6 +86,28 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
+/* "--feed x:100,32": feed x with its unknown dims pinned (a comma after
+ * the last ':' tells a shape from an output index "x:1"; a rank-1 pin is
+ * "x:100,").  The name loses its shape part. */
+static int parse_pin(cli *c, int f)
+{
+    const char *name = c->feeds[f], *colon = strrchr(name, ':');
+    if (!colon || !strchr(colon, ',')) return 0;
+    kiln_feed_shape *p = &c->pins[c->n_pins];
+    int rank = 0;
+    for (const char *q = colon + 1; *q;) {
+        char *end;
+        long long d = strtoll(q, &end, 10);
+        if (end == q || d < 0 || rank == 8 || (*end && *end != ',')) return fail("--feed %s: a shape is NAME:D0,D1,... (non-negative dims)%s", name, "");
+        c->pin_dims[c->n_pins][rank++] = d;
+        q = *end ? end + 1 : end;
+    }
+    *p = (kiln_feed_shape){strndup(name, (size_t)(colon - name)), rank, c->pin_dims[c->n_pins]};
+    c->feeds[f] = p->name;
+    c->n_pins++;
+    return 0;
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     kiln_options_init(&c->opt);
@@ -92,6 +120,13 @@ static int parse_args(cli *c, int argc, char **argv)
             char *eq = strchr(v, '=');
             c->feed_files[c->n_feeds] = eq ? eq + 1 : NULL;
             c->feeds[c->n_feeds++] = eq ? strndup(v, (size_t)(eq - v)) : v;
+            int rc = parse_pin(c, c->n_feeds - 1);
+            if (rc) return rc;
+        } else if ((v = opt_value(argc, argv, &i, "--target"))) {
+            if (c->n_targets == MAX_TENSORS) return fail("too many --target options%s%s", "", "");
+            c->targets[c->n_targets++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--state"))) {
+            c->state_dir = v;
         } else if ((v = opt_value(argc, argv, &i, "--bind"))) {
             char *eq = strchr(v, '=');
             if (!eq || eq == v || !eq[1]) return fail("--bind wants NAME=FILE.npy, not '%s'%s", v, "");
@@ -127,6 +162,10 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opt.n_feeds = c->n_feeds;
     c->opt.fetches = c->fetches;
     c->opt.n_fetches = c->n_fetches;
+    c->opt.targets = c->targets;
+    c->opt.n_targets = c->n_targets;
+    c->opt.feed_shapes = c->pins;
+    c->opt.n_feed_shapes = c->n_pins;
     if (c->time_passes) c->opt.time_file = stderr;
     return 0;
 }
@@ -332,14 +371,52 @@ static int write_fetches(cli *c, kiln_program *p, void **outs)
             kl_diag_clear(&d);
             return 1;
         }
-        summarize(&t, outs[i]);
+        if (t.rank == 0 && t.dtype == KILN_F32) printf("%s = %.9g\n", t.name, *(const float *)outs[i]);
+        else summarize(&t, outs[i]);
     }
     return 0;
+}
+
+/* Fetches that name operations without outputs (a NoOp group, an assign,
+ * an optimizer update) are run as targets, as Session.run's fetches may be. */
+static void fetches_to_targets(cli *c, kiln_model *m)
+{
+    int k = 0;
+    for (int i = 0; i < c->n_fetches; i++) {
+        const char *op = kiln_model_node_op(m, c->fetches[i]);
+        bool effect = op && (!strcmp(op, "NoOp") || !strncmp(op, "Assign", 6) || !strncmp(op, "ResourceApply", 13));
+        if (effect && c->n_targets < MAX_TENSORS) c->targets[c->n_targets++] = c->fetches[i];
+        else c->fetches[k++] = c->fetches[i];
+    }
+    c->n_fetches = c->opt.n_fetches = k;
+    c->opt.n_targets = c->n_targets;
+}
+
+/* kiln run: a feed given as a file pins the placeholder's unknown dims to the file's. */
+static void pins_from_files(cli *c)
+{
+    for (int i = 0; i < c->n_feeds && c->n_pins < MAX_TENSORS; i++) {
+        bool pinned = false;
+        for (int k = 0; k < c->n_pins; k++) pinned |= !strcmp(c->pins[k].name, c->feeds[i]);
+        npy_array a;
+        kl_diag d = {0};
+        if (pinned || !c->feed_files[i] || !load_tensor_file(c->feed_files[i], &a, &d)) {
+            kl_diag_clear(&d);
+            continue;
+        }
+        memcpy(c->pin_dims[c->n_pins], a.dims, sizeof(int64_t) * (size_t)(a.rank < 8 ? a.rank : 8));
+        c->pins[c->n_pins] = (kiln_feed_shape){c->feeds[i], a.rank < 8 ? a.rank : 8, c->pin_dims[c->n_pins]};
+        c->n_pins++;
+        npy_free(&a);
+    }
+    c->opt.n_feed_shapes = c->n_pins;
 }
 
 static int cmd_run(cli *c, kiln_model *m)
 {
     kiln_program *p;
+    fetches_to_targets(c, m);
+    pins_from_files(c);
     kiln_status *st = kiln_jit(m, &c->opt, &p);
     if (st && kiln_status_code(st) != KILN_ERR_IO && (p = jit_specialized(c))) kiln_status_free(st), st = NULL;
     if (st) return fail_status(st);
@@ -349,11 +426,19 @@ static int cmd_run(cli *c, kiln_model *m)
     int rc = load_feeds(c, p, arrays);
     for (int i = 0; !rc && i < kiln_program_num_fetches(p); i++)
         if (!(outs[i] = aligned_alloc(64, (kiln_program_fetch(p, i).bytes + 64) & ~(size_t)63))) rc = fail("out of memory%s%s", "", "");
+    void *state = NULL;
+    bool stateful = kiln_program_state_size(p) > 0;
+    if (!rc && stateful && !c->state_dir)
+        rc = fail("the graph has variables: give --state DIR (created by --fetch init_all_vars_op)%s%s", "", "");
+    if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
-        if ((st = kiln_program_run(p, ins, outs, NULL))) rc = fail_status(st);
+        if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
+            rc = fail_status(st);
     }
     if (!rc) rc = write_fetches(c, p, outs);
+    if (!rc && stateful) rc = state_save(c->state_dir, p, state);
+    free(state);
     for (int i = 0; i < MAX_TENSORS; i++) free(outs[i]);
     for (int i = 0; i < c->n_feeds; i++) npy_free(&arrays[i]);
     kiln_program_free(p);
