@@ -1,0 +1,162 @@
+/* tests/test_train.c — training graphs through the JIT API (docs/training.md):
+ * variables as caller-owned state, init and train entries, every optimizer
+ * in its resource and ref forms against TensorFlow's own runs
+ * (tools/gen_train.py), and the errors a Session would raise. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln/kiln.h"
+#include "tools/kiln/npy.h"
+
+#define TRAIN KILN_SOURCE_DIR "/tests/fixtures/train"
+
+static const int64_t x_dims[] = {100, 32}, y_dims[] = {100, 8};
+static const kiln_feed_shape pins[] = {{"x", 2, x_dims}, {"y", 2, y_dims}};
+
+static kiln_program *entry(kiln_model *m, const char **fetches, int n_fetches, const char **targets, int n_targets)
+{
+    static const char *feeds[] = {"x", "y"};
+    kiln_options o;
+    kiln_options_init(&o);
+    o.verify = 1;
+    o.feeds = n_fetches ? feeds : NULL, o.n_feeds = n_fetches ? 2 : 0;
+    o.fetches = fetches, o.n_fetches = n_fetches;
+    o.targets = targets, o.n_targets = n_targets;
+    o.feed_shapes = pins, o.n_feed_shapes = 2;
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &o, &p);
+    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+    return p;
+}
+
+static npy_array load_npy(const char *path)
+{
+    npy_array a;
+    kl_diag d = {0};
+    cr_assert(npy_load(path, &a, &d), "%s", d.text ? d.text : path);
+    return a;
+}
+
+/* Largest |a-b| / max(|b|, floor) over n floats. */
+static double max_rel(const float *a, const float *b, int64_t n, double floor)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), floor);
+        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+/* Inits, trains `steps` steps and compares every cost and the final
+ * variables with TensorFlow's; returns the costs' max relative error. */
+static double train_vs_tf(const char *dir, const char *model, int steps, double rtol)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, model);
+    kiln_model *m;
+    kiln_status *st = kiln_model_load(path, &m);
+    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+    const char *init_t[] = {"init_all_vars_op"}, *cost[] = {"cost"}, *train_t[] = {"train"};
+    kiln_program *init = entry(m, NULL, 0, init_t, 1), *step = entry(m, cost, 1, train_t, 1);
+    size_t size = kiln_program_state_size(init);
+    cr_assert(size > 0 && size == kiln_program_state_size(step), "one state layout for both entries");
+    unsigned char *state = aligned_alloc(64, size);
+    memset(state, 0, size);
+    cr_assert_null(kiln_program_run_state(init, NULL, NULL, state, NULL));
+    npy_array x = load_npy(TRAIN "/x.npy"), y = load_npy(TRAIN "/y.npy");
+    snprintf(path, sizeof path, "%s/cost.npy", dir);
+    npy_array tf_cost = load_npy(path);
+    cr_assert_eq(tf_cost.dims[0], steps);
+    double worst = 0;
+    for (int i = 0; i < steps; i++) {
+        float c = NAN;
+        st = kiln_program_run_state(step, (const void *[]){x.data, y.data}, (void *[]){&c}, state, NULL);
+        cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+        double e = max_rel(&c, (const float *)tf_cost.data + i, 1, 1e-6);
+        cr_assert(e <= rtol, "%s step %d: cost %.9g, TensorFlow %.9g", dir, i, c, ((float *)tf_cost.data)[i]);
+        worst = fmax(worst, e);
+    }
+    for (int v = 0; v < kiln_program_num_variables(step); v++) {
+        kiln_variable_info vi = kiln_program_variable(step, v);
+        char file[256];
+        size_t at = 0;
+        for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
+        file[at] = 0;
+        snprintf(path, sizeof path, "%s/final/%s.npy", dir, file);
+        npy_array ref = load_npy(path);
+        cr_assert_eq(ref.bytes, vi.bytes, "%s: %s", dir, vi.name);
+        /* relative to the tensor's largest |tf| (norm-wise): a slot element
+         * that sums terms of both signs (momentum, a gradient of a residual
+         * near zero) carries the rounding of its terms, not of its own size */
+        double big = 0;
+        for (size_t k = 0; k < vi.bytes / 4; k++) big = fmax(big, fabs(((const float *)ref.data)[k]));
+        double e = max_rel((const float *)(state + vi.offset), ref.data, (int64_t)(vi.bytes / 4), fmax(1e-6, big));
+        cr_assert(e <= rtol, "%s: final %s off by %.3g (relative)", dir, vi.name, e);
+        npy_free(&ref);
+    }
+    npy_free(&x), npy_free(&y), npy_free(&tf_cost);
+    free(state);
+    kiln_program_free(init), kiln_program_free(step);
+    kiln_model_free(m);
+    return worst;
+}
+
+/* A linear model whose gradient is written by hand: the state machinery
+ * and each optimizer's update formula against TensorFlow, 20 steps. */
+Test(train, optimizers_vs_tensorflow)
+{
+    static const char *opt[] = {"adam", "gd", "momentum", "nesterov", "rmsprop", "adagrad"};
+    for (size_t i = 0; i < sizeof opt / sizeof *opt; i++)
+        for (int ref = 0; ref < 2; ref++) {
+            char dir[512];
+            snprintf(dir, sizeof dir, TRAIN "/manual/%s_%s", opt[i], ref ? "ref" : "resource");
+            double e = train_vs_tf(dir, "model.pb", 20, 1e-4);
+            fprintf(stderr, "train %-20s cost max rel err %.3g\n", dir + strlen(TRAIN) + 1, e);
+        }
+}
+
+static void expect(kiln_status *st, kiln_code code, const char *a, const char *b)
+{
+    cr_assert_not_null(st, "expected an error");
+    const char *msg = kiln_status_message(st);
+    cr_assert_eq(kiln_status_code(st), code, "code %d: %s", kiln_status_code(st), msg);
+    cr_assert(strstr(msg, a) && (!b || strstr(msg, b)), "message '%s' lacks '%s' / '%s'", msg, a, b ? b : "");
+    kiln_status_free(st);
+}
+
+/* TF's FailedPrecondition: reading a variable before init names it; an
+ * unknown target and an unpinned None dim are named too. */
+Test(train, errors)
+{
+    kiln_model *m;
+    cr_assert_null(kiln_model_load(TRAIN "/manual/adam_ref/model.pb", &m));
+    const char *cost[] = {"cost"}, *train_t[] = {"train"};
+    kiln_program *step = entry(m, cost, 1, train_t, 1);
+    unsigned char *state = aligned_alloc(64, kiln_program_state_size(step));
+    memset(state, 0, kiln_program_state_size(step));
+    float x[100 * 32] = {0}, y[100 * 8] = {0}, c;
+    expect(kiln_program_run_state(step, (const void *[]){x, y}, (void *[]){&c}, state, NULL), KILN_ERR_PRECONDITION,
+           "' is read before it is initialized", "FailedPrecondition");
+    expect(kiln_program_run(step, (const void *[]){x, y}, (void *[]){&c}, NULL), KILN_ERR_INVALID, "kiln_program_run_state", NULL);
+    free(state);
+    kiln_program_free(step);
+
+    kiln_options o;
+    kiln_options_init(&o);
+    const char *bad[] = {"no_such_op"};
+    o.targets = bad, o.n_targets = 1;
+    kiln_program *p;
+    expect(kiln_jit(m, &o, &p), KILN_ERR_INVALID, "target 'no_such_op' names no node", NULL);
+    kiln_options_init(&o);
+    o.fetches = cost, o.n_fetches = 1;
+    expect(kiln_jit(m, &o, &p), KILN_ERR_INVALID, "feed 'x': shape is not static ([?,32])", "--feed x:1,32");
+    const int64_t wrong[] = {100, 31};
+    const kiln_feed_shape bad_pin[] = {{"x", 2, wrong}, {"y", 2, y_dims}};
+    o.feed_shapes = bad_pin, o.n_feed_shapes = 2;
+    expect(kiln_jit(m, &o, &p), KILN_ERR_INVALID, "feed 'x': pinned dim 1 is 31", NULL);
+    kiln_model_free(m);
+}
