@@ -292,6 +292,59 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
     return ok ? NULL : status_from_diag(KILN_ERR_BACKEND, &d);
 }
 
+static bool state_layout(kiln_program *p, const kiln_model *m, kl_diag *d);
+
+kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
+                                  const char *object_path, const char *header_path, kiln_compile_info *info)
+{
+    double t0 = now();
+    if (n_entries < 1 || n_entries > 64) return status_new(KILN_ERR_INVALID, "kiln_compile_entries: 1 to 64 entries");
+    ir_graph *gs[64] = {0};
+    cg_options cos[64];
+    char prefixes[64][128];
+    const char *names[64];
+    kiln_status *st = NULL;
+    kl_diag d = {0};
+    kiln_program *layout = kl_calloc(&d, 1, sizeof *layout, "the state table");
+    if (!layout || !state_layout(layout, m, &d)) st = status_from_diag(KILN_ERR_INVALID, &d);
+    for (int i = 0; !st && i < n_entries; i++) {
+        kiln_options eo = *o;
+        const kiln_entry *e = &entries[i];
+        eo.feeds = e->feeds, eo.n_feeds = e->n_feeds, eo.fetches = e->fetches, eo.n_fetches = e->n_fetches;
+        eo.targets = e->targets, eo.n_targets = e->n_targets;
+        snprintf(prefixes[i], sizeof prefixes[i], "%s_%s", o->prefix ? o->prefix : "kiln_model", e->name ? e->name : "");
+        names[i] = e->name ? e->name : "";
+        for (int j = 0; j < i && !st; j++)
+            if (!strcmp(names[j], names[i])) st = status_new(KILN_ERR_INVALID, "kiln_compile_entries: two entries of one name");
+        if (st || (st = plan_graph(m, &eo, o->target, o->target_cpu, &gs[i], NULL))) break;
+        cos[i] = cg_opts(&eo, gs[i]);
+        cos[i].prefix = prefixes[i];
+    }
+    cg_stats cs = {0};
+    if (!st) {
+        cg_state_var vars[layout->n_vars + 1];
+        for (int v = 0; v < layout->n_vars; v++) {
+            const kiln_variable_info *vi = &layout->vars[v];
+            vars[v] = (cg_state_var){vi->name, ir_type_make((kl_dtype)vi->dtype, vi->rank, vi->dims), (int64_t)vi->offset,
+                                     (int64_t)vi->flag_offset};
+        }
+        bool ok = cg_emit_object_multi((const ir_graph *const *)gs, cos, n_entries, object_path, &cs, &d) &&
+                  (!header_path || cg_emit_entries_header((const ir_graph *const *)gs, cos, names, n_entries,
+                                                          o->prefix ? o->prefix : "kiln_model", vars, layout->n_vars,
+                                                          (int64_t)layout->state_size, header_path, &d));
+        if (!ok) st = status_from_diag(KILN_ERR_BACKEND, &d);
+    }
+    if (!st && info) {
+        int64_t temp = 0;
+        for (int i = 0; i < n_entries; i++) temp = gs[i]->temp_size > temp ? gs[i]->temp_size : temp;
+        *info = (kiln_compile_info){.temp_size = temp, .const_bytes = cs.const_bytes, .object_bytes = cs.object_bytes,
+                                    .n_kernels = cs.n_kernels, .compile_seconds = now() - t0};
+    }
+    for (int i = 0; i < n_entries; i++) ir_graph_free(gs[i]);
+    kiln_program_free(layout);
+    return st;
+}
+
 /* ---- JIT ---------------------------------------------------------------- */
 
 static bool fill_info(kiln_program *p, int i, const char *name, const ir_type *t, kl_diag *d)

@@ -47,6 +47,24 @@ typedef struct cg_stats {
 typedef int (*cg_entry_fn)(void *const *args, void *temp);
 
 bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_path, cg_stats *st, kl_diag *d);
+/* Several graphs (the entries of one model, each with its own prefix) in
+ * one object: their modules are linked before optimization. */
+bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n, const char *object_path,
+                          cg_stats *st, kl_diag *d);
+/* The state layout of a model with variables (docs/training.md). */
+typedef struct cg_state_var {
+    const char *name;
+    ir_type type;
+    int64_t offset, flag_offset;
+} cg_state_var;
+/* The header of a multi-entry object: the state layout, and per entry
+ * (prefix os[i].prefix, named names[i]) the raw entry points and a typed
+ * wrapper `int P_NAME(feeds..., fetches..., void *state, void *temp)` that
+ * checks the variables it reads are initialized (else returns 1 + the
+ * variable's index, P_VAR_NAMES[rc - 1] naming it) and marks those it writes. */
+bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, const char *const *names, int n,
+                            const char *prefix, const cg_state_var *vars, int n_vars, int64_t state_size,
+                            const char *header_path, kl_diag *d);
 /* st: the object's cg_stats (its footprint goes into the header), or NULL. */
 bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, const char *header_path, kl_diag *d);
 

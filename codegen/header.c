@@ -160,3 +160,122 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
     }
     return true;
 }
+
+/* ---- multi-entry objects with state (docs/training.md) ------------------- */
+
+static void state_macros(FILE *f, const char *P, const cg_state_var *vars, int n_vars, int64_t state_size)
+{
+    fprintf(f, "/* State: the model's variables, one block the caller owns (zero it before\n"
+               " * the first call: every variable starts uninitialized). */\n");
+    fprintf(f, "#define %s_STATE_SIZE %lld\n#define %s_STATE_ALIGN 64\n#define %s_NUM_VARS %d\n", P,
+            (long long)state_size, P, P, n_vars);
+    char N[64];
+    for (int v = 0; v < n_vars; v++) {
+        char c[64];
+        size_t at = 0;
+        for (const char *q = vars[v].name; *q && at < 50; q++) c[at++] = isalnum((unsigned char)*q) ? (char)toupper((unsigned char)*q) : '_';
+        c[at] = 0;
+        snprintf(N, sizeof N, "VAR_%s", c);
+        tensor_macros(f, P, N, &vars[v].type, v, "variable", vars[v].name);
+        fprintf(f, "#define %s_%s_OFFSET %lld\n#define %s_%s_FLAG_OFFSET %lld /* uint32: 1 once initialized */\n", P, N,
+                (long long)vars[v].offset, P, N, (long long)vars[v].flag_offset);
+    }
+    fprintf(f, "\nstatic const char *const %s_VAR_NAMES[%d] = {", P, n_vars > 0 ? n_vars : 1);
+    for (int v = 0; v < n_vars; v++) fprintf(f, "%s\"%s\"", v ? ", " : "", vars[v].name);
+    fprintf(f, "%s};\n", n_vars ? "" : "0");
+    fprintf(f, "static const long long %s_VAR_OFFSETS[%d] = {", P, n_vars > 0 ? n_vars : 1);
+    for (int v = 0; v < n_vars; v++) fprintf(f, "%s%lld", v ? ", " : "", (long long)vars[v].offset);
+    fprintf(f, "%s};\nstatic const long long %s_VAR_BYTES[%d] = {", n_vars ? "" : "0", P, n_vars > 0 ? n_vars : 1);
+    for (int v = 0; v < n_vars; v++) fprintf(f, "%s%lld", v ? ", " : "", (long long)ir_type_bytes(&vars[v].type));
+    fprintf(f, "%s};\n", n_vars ? "" : "0");
+}
+
+/* The typed wrapper of one entry: user feeds, user fetches, state, temp. */
+static void entry_wrapper(FILE *f, const ir_graph *g, const char *p, const char *P, const char *EP, const char *name,
+                          const cg_state_var *vars, char (*names)[64])
+{
+    int n_in = 0, n_out = 0;
+    for (int i = 0; i < g->n_params; i++) n_in += !g->param_var || g->param_var[i] < 0;
+    for (int i = 0; i < g->n_results; i++) n_out += !g->result_var || g->result_var[i] < 0;
+    fprintf(f, "\n/* Entry '%s': reads", name);
+    for (int i = n_in; i < g->n_params; i++) fprintf(f, " %s", vars[g->param_var[i]].name);
+    fprintf(f, "%s; writes", g->n_params > n_in ? "" : " no variable");
+    for (int i = n_out; i < g->n_results; i++) fprintf(f, " %s", vars[g->result_var[i]].name);
+    fprintf(f, "%s.\n * Returns 0, or 1 + the index of a variable it reads that is not initialized\n"
+               " * (%s_VAR_NAMES[rc - 1]; nothing was run).  temp: %s_TEMP_SIZE bytes. */\n",
+            g->n_results > n_out ? "" : " no variable", P, EP);
+    fprintf(f, "int %s_run_args(void *const *args, void *temp);\n", p);
+    fprintf(f, "static inline int %s(", p);
+    for (int i = 0; i < n_in; i++) fprintf(f, "const %s *%s, ", c_type(g->params[i]->type.dtype), names[i]);
+    for (int i = 0; i < n_out; i++) fprintf(f, "%s *%s, ", c_type(g->results[i].node->type.dtype), names[g->n_params + i]);
+    fprintf(f, "void *state, void *temp)\n{\n    unsigned char *s = (unsigned char *)state;\n");
+    fprintf(f, "    void *args[%d];\n", g->n_params + g->n_results + 1);
+    for (int i = n_in; i < g->n_params; i++) {
+        const cg_state_var *v = &vars[g->param_var[i]];
+        fprintf(f, "    if (!*(const uint32_t *)(s + %lld)) return %d; /* %s */\n", (long long)v->flag_offset,
+                g->param_var[i] + 1, v->name);
+    }
+    for (int i = 0; i < n_in; i++) fprintf(f, "    args[%d] = (void *)%s;\n", i, names[i]);
+    for (int i = n_in; i < g->n_params; i++) fprintf(f, "    args[%d] = s + %lld;\n", i, (long long)vars[g->param_var[i]].offset);
+    for (int i = 0; i < n_out; i++) fprintf(f, "    args[%d] = %s;\n", g->n_params + i, names[g->n_params + i]);
+    for (int i = n_out; i < g->n_results; i++)
+        fprintf(f, "    args[%d] = s + %lld;\n", g->n_params + i, (long long)vars[g->result_var[i]].offset);
+    fprintf(f, "    %s_run_args(args, temp);\n", p);
+    for (int i = n_out; i < g->n_results; i++)
+        fprintf(f, "    *(uint32_t *)(s + %lld) = 1;\n", (long long)vars[g->result_var[i]].flag_offset);
+    fprintf(f, "    return 0;\n}\n");
+}
+
+bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, const char *const *names, int n,
+                            const char *prefix, const cg_state_var *vars, int n_vars, int64_t state_size,
+                            const char *header_path, kl_diag *d)
+{
+    cg_options po = os[0];
+    po.prefix = prefix;
+    if (!cg_check_prefix(&po, d)) return false;
+    FILE *f = fopen(header_path, "w");
+    if (!f) {
+        kl_diag_error(d, "%s: cannot write the header: %s", header_path, strerror(errno));
+        return false;
+    }
+    char P[64];
+    upper(P, prefix, sizeof P);
+    fprintf(f, "/* %s.h — generated by kiln from %s; do not edit.\n *\n", prefix, os[0].source ? os[0].source : gs[0]->source);
+    fprintf(f, " * One object, %d entries (docs/training.md), sharing one state block of\n"
+               " * %s_STATE_SIZE bytes aligned to %s_STATE_ALIGN that the caller owns and zeroes\n"
+               " * once; each entry also needs a temp buffer (%s_<ENTRY>_TEMP_SIZE, 64-aligned).\n"
+               " * Variables are updated in place.\n *\n", n, P, P, P);
+    for (int e = 0; e < n; e++) fprintf(f, " *   %s(...)  from %s\n", os[e].prefix, names[e]);
+    fprintf(f, " */\n#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", P, P);
+    fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P,
+            cg_graph_uses_runtime(gs[0], &os[0]));
+    state_macros(f, P, vars, n_vars, state_size);
+    for (int e = 0; e < n; e++) {
+        const ir_graph *g = gs[e];
+        int nn = g->n_params + g->n_results;
+        char (*cn)[64] = calloc((size_t)nn + 1, 64), EP[64], N[64];
+        if (!cn) kl_die(__FILE__, __LINE__, "out of memory");
+        cg_c_names(g, cn);
+        upper(EP, os[e].prefix, sizeof EP);
+        fprintf(f, "\n/* ---- entry %s */\n#define %s_TEMP_SIZE %lld\n", names[e], EP, (long long)g->temp_size);
+        for (int i = 0; i < g->n_params; i++)
+            if (!g->param_var || g->param_var[i] < 0) {
+                upper(N, cn[i], sizeof N);
+                tensor_macros(f, EP, N, &g->params[i]->type, i, "feed", g->param_names[i]);
+            }
+        for (int i = 0; i < g->n_results; i++)
+            if (!g->result_var || g->result_var[i] < 0) {
+                upper(N, cn[g->n_params + i], sizeof N);
+                tensor_macros(f, EP, N, &g->results[i].node->type, i, "fetch", g->results[i].name);
+            }
+        entry_wrapper(f, g, os[e].prefix, P, EP, names[e], vars, cn);
+        free(cn);
+    }
+    fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
+    if (fclose(f)) {
+        kl_diag_error(d, "%s: cannot write the header: %s", header_path, strerror(errno));
+        return false;
+    }
+    return true;
+}

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <llvm-c/Linker.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -364,8 +365,8 @@ static bool optimize(cg *c, LLVMTargetMachineRef tm)
     return true;
 }
 
-/* Builds and optimizes the module in ctx; the target machine is returned for emission. */
-static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
+/* Builds (and with run_opt optimizes) the module in ctx; the target machine is returned for emission. */
+static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool run_opt)
 {
     double t0 = now();
     if (!cg_machine_resolve(c->o->target, c->o->cpu, c->o->features, &c->m, c->d)) return false;
@@ -396,6 +397,7 @@ static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
     emit_constants(c);
     if (!emit_entry(c)) return false;
     emit_typed_entry(c);
+    if (!run_opt) return true;
     double t1 = now();
     bool ok = optimize(c, tm);
     if (st) {
@@ -404,6 +406,52 @@ static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st)
         st->const_bytes = c->const_bytes;
         st->n_kernels = c->n_kernels;
     }
+    return ok;
+}
+
+static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st) { return build_module(c, tm_out, st, true); }
+
+bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n, const char *object_path,
+                          cg_stats *st, kl_diag *d)
+{
+    for (int i = 0; i < n; i++)
+        if (!cg_check_prefix(&os[i], d)) return false;
+    LLVMContextRef ctx = LLVMContextCreate();
+    cg *cs = calloc((size_t)n + 1, sizeof *cs);
+    if (!cs) kl_die(__FILE__, __LINE__, "out of memory");
+    LLVMTargetMachineRef tm = NULL;
+    bool ok = true;
+    int built = 0;
+    for (int i = 0; ok && i < n; i++, built++) {
+        cg_init(&cs[i], ctx, gs[i], &os[i], d);
+        LLVMTargetMachineRef tmi = NULL;
+        cg_stats si = {0};
+        ok = build_module(&cs[i], i == 0 ? &tm : &tmi, &si, false);
+        if (tmi) LLVMDisposeTargetMachine(tmi);
+        if (st) st->n_kernels += cs[i].n_kernels, st->const_bytes += cs[i].const_bytes;
+        /* one module: the entries' symbols carry their own prefixes */
+        if (ok && i > 0) {
+            ok = !LLVMLinkModules2(cs[0].mod, cs[i].mod);
+            cs[i].mod = NULL;
+            if (!ok) kl_diag_error(d, "%s: cannot link entry '%s' into the object", object_path, os[i].prefix);
+        }
+    }
+    ok = ok && optimize(&cs[0], tm);
+    char *err = NULL;
+    if (ok && LLVMTargetMachineEmitToFile(tm, cs[0].mod, (char *)object_path, LLVMObjectFile, &err)) {
+        kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
+        ok = false;
+    }
+    LLVMDisposeMessage(err);
+    struct stat sb;
+    if (st) st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0, st->stack_bytes = -1;
+    if (tm) LLVMDisposeTargetMachine(tm);
+    for (int i = 0; i < built; i++) {
+        if (cs[i].mod) LLVMDisposeModule(cs[i].mod);
+        cg_done(&cs[i]);
+    }
+    free(cs);
+    LLVMContextDispose(ctx);
     return ok;
 }
 

@@ -136,6 +136,23 @@ typedef struct kiln_compile_info {
 kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
                                  const char *header_path, kiln_compile_info *info);
 
+/* Several Session.run-style entries of one model in one object (training:
+ * init, a cost, a train step).  Each is compiled from its own subgraph;
+ * symbols are PREFIX_NAME (o->prefix, entries[i].name); the header gives
+ * the shared state layout and each entry's wrapper (docs/training.md).
+ * o's feeds/fetches are ignored; its feed_shapes apply to every entry. */
+typedef struct kiln_entry {
+    const char *name; /* a C identifier */
+    const char *const *feeds;
+    int n_feeds;
+    const char *const *fetches;
+    int n_fetches;
+    const char *const *targets;
+    int n_targets;
+} kiln_entry;
+kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
+                                  const char *object_path, const char *header_path, kiln_compile_info *info);
+
 /* ---- JIT ---------------------------------------------------------------- */
 
 typedef struct kiln_program kiln_program;

@@ -27,6 +27,8 @@ typedef struct cli {
     const char *cmd, *model, *object, *header, *out_dir, *state_dir;
     const char *targets[MAX_TENSORS];
     int n_targets;
+    kiln_entry entries[64];
+    int n_entries;
     kiln_feed_shape pins[MAX_TENSORS];
     int64_t pin_dims[MAX_TENSORS][8];
     int n_pins;
@@ -42,8 +44,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
             "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
-            "                   [--time-passes]\n"
-            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--out-dir DIR] [-O..] [--time-passes]\n"
+            "                   [--time-passes] [--entry NAME=FEEDS:FETCHES:TARGETS ...]\n"
+            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NAME...] [--state DIR]\n"
+            "                   [--out-dir DIR] [-O..] [--time-passes]\n"
+            "--feed NAME:D0,D1,... pins a placeholder's unknown dims (None batch) at compile time.\n"
             "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
             "Each takes --bind NAME=FILE.npy: code specialized on that feed's value (ONNX; kiln run does\n"
             "this by itself for small feeds Kiln needs as constants).\n"
@@ -108,6 +112,41 @@ static int parse_pin(cli *c, int f)
     return 0;
 }
 
+/* "a,b" into a NULL-free list (empty: none). */
+static int split_list(char *s, const char ***out)
+{
+    int n = 0;
+    const char **list = calloc(MAX_TENSORS, sizeof *list);
+    for (char *tok = strtok(s, ","); list && tok && n < MAX_TENSORS; tok = strtok(NULL, ",")) list[n++] = tok;
+    *out = list;
+    return n;
+}
+
+/* "--entry NAME=FEEDS:FETCHES:TARGETS", each a comma list, any empty:
+ * --entry init=::init_all_vars_op  --entry train=x,y:cost:train */
+static int parse_entry(cli *c, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v || c->n_entries == 64) return fail("--entry wants NAME=FEEDS:FETCHES:TARGETS, not '%s'%s", v, "");
+    char *parts[3] = {0}, *rest = strdup(eq + 1);
+    for (int k = 0; k < 3; k++) {
+        parts[k] = rest;
+        char *colon = rest ? strchr(rest, ':') : NULL;
+        if (colon) *colon = 0, rest = colon + 1;
+        else rest = NULL;
+        if (!rest && k < 2) {
+            for (int j = k + 1; j < 3; j++) parts[j] = "";
+            break;
+        }
+    }
+    kiln_entry *e = &c->entries[c->n_entries++];
+    e->name = strndup(v, (size_t)(eq - v));
+    e->n_feeds = split_list(strdup(parts[0]), (const char ***)&e->feeds);
+    e->n_fetches = split_list(strdup(parts[1]), (const char ***)&e->fetches);
+    e->n_targets = split_list(strdup(parts[2]), (const char ***)&e->targets);
+    return 0;
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     kiln_options_init(&c->opt);
@@ -125,6 +164,9 @@ static int parse_args(cli *c, int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "--target"))) {
             if (c->n_targets == MAX_TENSORS) return fail("too many --target options%s%s", "", "");
             c->targets[c->n_targets++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--entry"))) {
+            int rc = parse_entry(c, v);
+            if (rc) return rc;
         } else if ((v = opt_value(argc, argv, &i, "--state"))) {
             c->state_dir = v;
         } else if ((v = opt_value(argc, argv, &i, "--bind"))) {
@@ -194,7 +236,8 @@ static int cmd_compile(cli *c, kiln_model *m)
     if (!c->object) return fail("compile needs -o OBJECT%s%s", "", "");
     if (c->time_passes) fprintf(stderr, "kiln: pass times\n");
     kiln_compile_info info;
-    kiln_status *st = kiln_compile_object(m, &c->opt, c->object, c->header, &info);
+    kiln_status *st = c->n_entries ? kiln_compile_entries(m, &c->opt, c->entries, c->n_entries, c->object, c->header, &info)
+                                   : kiln_compile_object(m, &c->opt, c->object, c->header, &info);
     if (st) return fail_status(st);
     printf("kiln: wrote %s (%lld bytes)%s%s\n", c->object, (long long)info.object_bytes, c->header ? " and " : "",
            c->header ? c->header : "");
