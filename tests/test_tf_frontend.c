@@ -169,7 +169,7 @@ Test(tf_frontend, dynamic_feed_shape_is_an_error)
     tf_model *m = load(OPS);
     const char *dyn[] = {"dyn"}, *out[] = {"dyn_out"};
     import_fails(m, dyn, 1, out, 1,
-                 (const char *[]){"ops.pb: feed 'dyn': shape is not static ([?,3]); Kiln needs static shapes"}, 1);
+                 (const char *[]){"ops.pb: feed 'dyn': shape is not static ([?,3]); pin it at compile time, e.g. --feed dyn:1,3"}, 1);
     import_fails(m, NULL, 0, out, 1, (const char *[]){"feed 'dyn'", "[?,3]"}, 2);
     tf_model_free(m);
 }

@@ -11,7 +11,7 @@
 #include "kiln/kiln.h"
 #include "tools/kiln/npy.h"
 
-#define TRAIN KILN_SOURCE_DIR "/tests/fixtures/train"
+#define TRAIN KILN_SOURCE_DIR "/tests/train"
 
 static const int64_t x_dims[] = {100, 32}, y_dims[] = {100, 8};
 static const kiln_feed_shape pins[] = {{"x", 2, x_dims}, {"y", 2, y_dims}};

@@ -1,7 +1,7 @@
 """Writes the classic TF1 training graph (issue 11) and TensorFlow's own
 training run of it, for Kiln's training tests.
 
-    tools/.venv/bin/python tools/gen_train.py [--out tests/fixtures/train] [--sample samples/train_mlp]
+    tools/.venv/bin/python tools/gen_train.py [--out tests/train] [--sample samples/train_mlp]
 
 For each variable form ("resource": VarHandleOp / ReadVariableOp /
 ResourceApplyAdam; "ref": VariableV2 / Assign / ApplyAdam) it writes
@@ -134,7 +134,7 @@ def run_manual(out, xs, ys):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="tests/fixtures/train")
+    ap.add_argument("--out", default="tests/train")
     ap.add_argument("--sample", default="samples/train_mlp")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)

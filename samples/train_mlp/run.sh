@@ -7,7 +7,7 @@ build=${1:-build}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 model=${2:-$src/samples/train_mlp/mlp.pb}
 steps=${3:-10}
-costs=${4:-$src/tests/fixtures/train/resource/cost.npy}
+costs=${4:-$src/tests/train/resource/cost.npy}
 out="$build/samples/train_mlp"
 mkdir -p "$out"
 set -x
@@ -15,4 +15,4 @@ set -x
     --entry init=::init_all_vars_op --entry cost=x,y:cost: --entry train=x,y::train \
     -o "$out/mlp.o" --header "$out/mlp.h" -O2
 cc -O2 -std=c11 -Wall -Werror -I"$out" "$src/samples/train_mlp/main.c" "$out/mlp.o" -lm -o "$out/train_mlp"
-"$out/train_mlp" "$src/tests/fixtures/train/x.npy" "$src/tests/fixtures/train/y.npy" "$costs" "$steps" ${5:+"$5"}
+"$out/train_mlp" "$src/tests/train/x.npy" "$src/tests/train/y.npy" "$costs" "$steps" ${5:+"$5"}

@@ -9,7 +9,7 @@
 # target, no --state, a read before init.
 set -eu
 src=$1 build=$2
-kiln="$build/bin/kiln" fx="$src/tests/fixtures/train" out="$build/train_sh"
+kiln="$build/bin/kiln" fx="$src/tests/train" out="$build/train_sh"
 rm -rf "$out" && mkdir -p "$out"
 cc -O2 -std=c11 -Wall -Werror "$src/tests/support/npy_close.c" -lm -o "$out/npy_close"
 for m in adam_ref adam_resource rmsprop_ref momentum_resource; do
