@@ -160,3 +160,43 @@ Test(train, errors)
     expect(kiln_jit(m, &o, &p), KILN_ERR_INVALID, "feed 'x': pinned dim 1 is 31", NULL);
     kiln_model_free(m);
 }
+
+/* An entry that fetches a variable's old value (w/read) and also updates it
+ * (target train): the read is scheduled after the update kernel, so the
+ * update cannot be in place; bufassign stages it and copies it after the
+ * last read.  The fetch must be the old w, and the new state the same as a
+ * plain train step's (in place) — bit for bit. */
+Test(train, update_after_read_is_staged)
+{
+    kiln_model *m;
+    cr_assert_null(kiln_model_load(TRAIN "/manual/gd_ref/model.pb", &m));
+    const char *init_t[] = {"init_all_vars_op"}, *train_t[] = {"train"}, *read[] = {"w/read"};
+    kiln_program *init = entry(m, NULL, 0, init_t, 1), *plain = entry(m, NULL, 0, train_t, 1);
+    kiln_options o;
+    kiln_options_init(&o);
+    o.verify = 1;
+    static const char *feeds[] = {"x", "y"};
+    o.feeds = feeds, o.n_feeds = 2, o.fetches = read, o.n_fetches = 1, o.targets = train_t, o.n_targets = 1;
+    o.feed_shapes = pins, o.n_feed_shapes = 2;
+    kiln_program *both;
+    kiln_status *st = kiln_jit(m, &o, &both);
+    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+    size_t size = kiln_program_state_size(init);
+    unsigned char *a = aligned_alloc(64, size), *b = aligned_alloc(64, size), *w0 = malloc(size);
+    memset(a, 0, size);
+    cr_assert_null(kiln_program_run_state(init, NULL, NULL, a, NULL));
+    memcpy(b, a, size), memcpy(w0, a, size);
+    npy_array x = load_npy(TRAIN "/x.npy"), y = load_npy(TRAIN "/y.npy");
+    kiln_variable_info w = kiln_program_variable(init, 0);
+    cr_assert_str_eq(w.name, "w");
+    float *old = malloc(w.bytes);
+    cr_assert_null(kiln_program_run_state(plain, (const void *[]){x.data, y.data}, NULL, a, NULL));
+    cr_assert_null(kiln_program_run_state(both, (const void *[]){x.data, y.data}, (void *[]){old}, b, NULL));
+    cr_assert(!memcmp(old, w0 + w.offset, w.bytes), "the fetch is w before the step");
+    cr_assert(memcmp(a + w.offset, w0 + w.offset, w.bytes), "the step changed w");
+    cr_assert(!memcmp(a, b, size), "staged and in-place updates agree");
+    free(old), free(a), free(b), free(w0);
+    npy_free(&x), npy_free(&y);
+    kiln_program_free(init), kiln_program_free(plain), kiln_program_free(both);
+    kiln_model_free(m);
+}
