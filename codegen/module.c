@@ -118,6 +118,8 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     bool in_place = root->store == IR_STORE_FETCH && c->g->result_var && c->g->result_var[root->index] >= 0;
     for (int i = 0; i < n_ptrs && !in_place; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    /* An initializer copies a constant into the state: no memset/memcpy call for it. */
+    if (in_place) LLVMAddTargetDependentFunctionAttr(fn, "no-builtins", "");
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);

@@ -17,6 +17,12 @@ for m in adam_ref adam_resource rmsprop_ref momentum_resource; do
     sh "$src/samples/train_mlp/run.sh" "$build" "$d/model.pb" 20 "$d/cost.npy" "$d/final" > "$out/$m.aot.txt" 2>&1 ||
         { cat "$out/$m.aot.txt"; echo "FAIL: $m through the object file"; exit 1; }
     tail -n 1 "$out/$m.aot.txt"
+    o="$build/samples/train_mlp"
+    undef=$(nm -u "$o/mlp.o" | grep -v ' U kiln_' || true)
+    [ -z "$undef" ] || { echo "FAIL: the training object has undefined symbols:"; echo "$undef"; exit 1; }
+    printf '#include "mlp.h"\nint main(void){return MLP_STATE_SIZE > 0 && MLP_NUM_VARS > 0 ? 0 : 1;}\n' > "$out/c99.c"
+    cc -std=c99 -pedantic -Werror -Wall -fsyntax-only -I"$o" "$out/c99.c"
+    cp "$out/c99.c" "$out/cxx.cc" && g++ -std=c++11 -Wall -Werror -fsyntax-only -I"$o" "$out/cxx.cc"
     st="$out/state_$m"
     "$kiln" run "$d/model.pb" --state "$st" --fetch init_all_vars_op > /dev/null
     i=0

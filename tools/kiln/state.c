@@ -97,6 +97,27 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* fsync every file of dir and dir itself, so the rename below publishes
+ * data that is on disk (a crash after it cannot leave empty files). */
+static int sync_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    int rc = d ? 0 : -1;
+    while (d && !rc && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int fd = open(path, O_RDONLY);
+        rc = fd < 0 || fsync(fd);
+        if (fd >= 0) close(fd);
+    }
+    if (d) closedir(d);
+    int fd = rc ? -1 : open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) rc = fsync(fd), close(fd);
+    return rc ? -1 : 0;
+}
+
 int state_save(const char *dir, const kiln_program *p, const void *state)
 {
     const unsigned char *s = state;
@@ -117,6 +138,11 @@ int state_save(const char *dir, const kiln_program *p, const void *state)
             remove_dir(tmp);
             return 1;
         }
+    }
+    if (sync_dir(tmp)) {
+        fprintf(stderr, "kiln: cannot flush %s to disk: %s\n", tmp, strerror(errno));
+        remove_dir(tmp);
+        return 1;
     }
     /* DIR is replaced in one step: swapped with the new directory when it
      * exists (renameat2 RENAME_EXCHANGE), else the new one renamed to it. */
