@@ -53,7 +53,34 @@ static double max_rel(const float *a, const float *b, int64_t n, double floor)
 
 /* Inits, trains `steps` steps and compares every cost and the final
  * variables with TensorFlow's; returns the costs' max relative error. */
+/* Loads dir/<var>.npy into the state for every variable and marks it initialized. */
+static void load_state(const kiln_program *p, unsigned char *state, const char *dir)
+{
+    for (int v = 0; v < kiln_program_num_variables(p); v++) {
+        kiln_variable_info vi = kiln_program_variable(p, v);
+        char file[256], path[1024];
+        size_t at = 0;
+        for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
+        file[at] = 0;
+        snprintf(path, sizeof path, "%s/%s.npy", dir, file);
+        npy_array a = load_npy(path);
+        cr_assert_eq(a.bytes, vi.bytes, "%s", path);
+        memcpy(state + vi.offset, a.data, vi.bytes);
+        memcpy(state + vi.flag_offset, &(uint32_t){1}, 4);
+        npy_free(&a);
+    }
+}
+
+static double train_from(const char *dir, const char *model, int steps, double rtol, const char *init_dir);
+
 static double train_vs_tf(const char *dir, const char *model, int steps, double rtol)
+{
+    return train_from(dir, model, steps, rtol, NULL);
+}
+
+/* init_dir: start from these variables (TensorFlow's initial values)
+ * instead of running the init entry. */
+static double train_from(const char *dir, const char *model, int steps, double rtol, const char *init_dir)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, model);
@@ -61,12 +88,13 @@ static double train_vs_tf(const char *dir, const char *model, int steps, double 
     kiln_status *st = kiln_model_load(path, &m);
     cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
     const char *init_t[] = {"init_all_vars_op"}, *cost[] = {"cost"}, *train_t[] = {"train"};
-    kiln_program *init = entry(m, NULL, 0, init_t, 1), *step = entry(m, cost, 1, train_t, 1);
-    size_t size = kiln_program_state_size(init);
-    cr_assert(size > 0 && size == kiln_program_state_size(step), "one state layout for both entries");
+    kiln_program *init = init_dir ? NULL : entry(m, NULL, 0, init_t, 1), *step = entry(m, cost, 1, train_t, 1);
+    size_t size = kiln_program_state_size(step);
+    cr_assert(size > 0 && (!init || size == kiln_program_state_size(init)), "one state layout for both entries");
     unsigned char *state = aligned_alloc(64, size);
     memset(state, 0, size);
-    cr_assert_null(kiln_program_run_state(init, NULL, NULL, state, NULL));
+    if (init_dir) load_state(step, state, init_dir);
+    else cr_assert_null(kiln_program_run_state(init, NULL, NULL, state, NULL));
     npy_array x = load_npy(TRAIN "/x.npy"), y = load_npy(TRAIN "/y.npy");
     snprintf(path, sizeof path, "%s/cost.npy", dir);
     npy_array tf_cost = load_npy(path);
