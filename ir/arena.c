@@ -22,6 +22,31 @@ char *kl_format_bytes(char *buf, size_t n, uint64_t bytes)
     return buf;
 }
 
+/* Fault injection for tests (tests/test_faults.c): when armed, the checked
+ * allocations that have an error channel (d non-NULL) succeed `left` more
+ * times, then fail once, as if the system were out of memory.  Allocations
+ * without one (d NULL: arena chunks, diagnostic text) abort on failure by
+ * design and are not injected.  Process-global and not thread-safe: a test
+ * hook, never armed by the library itself. */
+static long inject_left = -1;
+static long injected;
+
+void kl_fault_fail_after(long n)
+{
+    inject_left = n;
+    injected = 0;
+}
+
+long kl_fault_injected(void) { return injected; }
+
+static bool inject(const kl_diag *d)
+{
+    if (!d || inject_left < 0) return false;
+    if (inject_left-- > 0) return false;
+    injected++;
+    return true;
+}
+
 static void *failed(kl_diag *d, size_t size, const char *what)
 {
     char b[32];
@@ -43,27 +68,27 @@ static size_t product(size_t count, size_t size)
 
 void *kl_malloc(kl_diag *d, size_t size, const char *what)
 {
-    void *p = malloc(size ? size : 1);
+    void *p = inject(d) ? NULL : malloc(size ? size : 1);
     return p ? p : failed(d, size, what);
 }
 
 void *kl_calloc(kl_diag *d, size_t count, size_t size, const char *what)
 {
     size_t bytes = product(count, size);
-    void *p = bytes == SIZE_MAX ? NULL : calloc(count ? count : 1, size ? size : 1);
+    void *p = bytes == SIZE_MAX || inject(d) ? NULL : calloc(count ? count : 1, size ? size : 1);
     return p ? p : failed(d, bytes, what);
 }
 
 void *kl_realloc(kl_diag *d, void *p, size_t count, size_t size, const char *what)
 {
     size_t bytes = product(count, size);
-    void *q = bytes == SIZE_MAX ? NULL : realloc(p, bytes ? bytes : 1);
+    void *q = bytes == SIZE_MAX || inject(d) ? NULL : realloc(p, bytes ? bytes : 1);
     return q ? q : failed(d, bytes, what);
 }
 
 void *kl_aligned_alloc(kl_diag *d, size_t size, const char *what)
 {
-    void *p = size > SIZE_MAX - 64 ? NULL : aligned_alloc(64, (size + 63) & ~(size_t)63);
+    void *p = size > SIZE_MAX - 64 || inject(d) ? NULL : aligned_alloc(64, (size + 63) & ~(size_t)63);
     return p ? p : failed(d, size, what);
 }
 

@@ -58,6 +58,11 @@ void *kl_calloc(kl_diag *d, size_t count, size_t size, const char *what);
 void *kl_realloc(kl_diag *d, void *p, size_t count, size_t size, const char *what); /* p kept on failure */
 void *kl_aligned_alloc(kl_diag *d, size_t size, const char *what); /* 64-byte aligned, size rounded up */
 char *kl_strdup(kl_diag *d, const char *s);
+/* Test hook (ir/arena.c): the next n allocations that have a kl_diag
+ * succeed, the one after fails; n < 0 disarms.  kl_fault_injected says how
+ * many failures were injected since arming. */
+void kl_fault_fail_after(long n);
+long kl_fault_injected(void);
 /* "64 GiB", "1.5 MiB", "300 bytes" into buf; returns buf. */
 char *kl_format_bytes(char *buf, size_t n, uint64_t bytes);
 
