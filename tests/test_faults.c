@@ -96,3 +96,74 @@ static void sweep(const char *dir, const char *input, const char *feed, const ch
 Test(faults, mlp) { sweep("samples/mlp", "x.npy", "x", "y_out"); }
 Test(faults, lenet) { sweep("tests/fixtures/model_lenet", "in_0.npy", "t", "Identity"); }
 Test(faults, while_loop) { sweep("tests/fixtures/model_keras_lstm", "in_0.npy", "t", "Identity"); }
+
+/* A training graph: load, JIT the init and train entries, run init and one
+ * step on a state block; out is the state after it. */
+static kiln_status *attempt_train(const char *pb, const void *x, const void *y, unsigned char *out, size_t size)
+{
+    static const int64_t xd[] = {100, 32}, yd[] = {100, 8};
+    static const kiln_feed_shape pins[] = {{"x", 2, xd}, {"y", 2, yd}};
+    static const char *feeds[] = {"x", "y"}, *cost[] = {"cost"}, *init_t[] = {"init_all_vars_op"}, *train_t[] = {"train"};
+    kiln_model *m = NULL;
+    kiln_program *init = NULL, *step = NULL;
+    kiln_status *st = kiln_model_load(pb, &m);
+    kiln_options o;
+    kiln_options_init(&o);
+    o.feed_shapes = pins, o.n_feed_shapes = 2, o.targets = init_t, o.n_targets = 1;
+    if (!st) st = kiln_jit(m, &o, &init);
+    o.feeds = feeds, o.n_feeds = 2, o.fetches = cost, o.n_fetches = 1, o.targets = train_t;
+    if (!st) st = kiln_jit(m, &o, &step);
+    if (!st && kiln_program_state_size(step) != size) cr_assert_fail("state size changed under fault injection");
+    float c;
+    memset(out, 0, size);
+    if (!st) st = kiln_program_run_state(init, NULL, NULL, out, NULL);
+    if (!st) st = kiln_program_run_state(step, (const void *[]){x, y}, (void *[]){&c}, out, NULL);
+    kiln_program_free(init);
+    kiln_program_free(step);
+    kiln_model_free(m);
+    return st;
+}
+
+Test(faults, training_state)
+{
+    const char *pb = KILN_SOURCE_DIR "/tests/train/manual/adam_ref/model.pb";
+    npy_array x, y;
+    kl_diag d = {0};
+    cr_assert(npy_load(KILN_SOURCE_DIR "/tests/train/x.npy", &x, &d) && npy_load(KILN_SOURCE_DIR "/tests/train/y.npy", &y, &d), "%s", d.text);
+    size_t size = 64 * 1024;
+    unsigned char *ref = aligned_alloc(64, size), *got = aligned_alloc(64, size);
+    kiln_model *m;
+    kiln_program *p;
+    kiln_options o;
+    kiln_options_init(&o);
+    static const char *init_t[] = {"init_all_vars_op"};
+    o.targets = init_t, o.n_targets = 1;
+    cr_assert_null(kiln_model_load(pb, &m));
+    cr_assert_null(kiln_jit(m, &o, &p));
+    size = kiln_program_state_size(p);
+    kiln_program_free(p);
+    kiln_model_free(m);
+    kiln_status *st = attempt_train(pb, x.data, y.data, ref, size);
+    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+    int failures = 0;
+    for (long n = 0;; n++) {
+        cr_assert(n < 100000, "no end to the allocations");
+        kl_fault_fail_after(n);
+        st = attempt_train(pb, x.data, y.data, got, size);
+        long hit = kl_fault_injected();
+        kl_fault_fail_after(-1);
+        if (st) {
+            const char *msg = kiln_status_message(st);
+            cr_assert(hit > 0, "n=%ld: error without an injected failure: %s", n, msg);
+            cr_assert(strstr(msg, "out of memory"), "n=%ld: the status does not say out of memory: %s", n, msg);
+            kiln_status_free(st);
+            failures++;
+            continue;
+        }
+        cr_assert(!memcmp(got, ref, size), "n=%ld: an injected failure gave a different state", n);
+        if (!hit) break;
+    }
+    cr_assert(failures > 10, "only %d allocation points reached", failures);
+    free(ref), free(got);
+    npy_free(&x), npy_free(&y);
+}
