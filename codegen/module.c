@@ -439,6 +439,18 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
         }
     }
     ok = ok && optimize(&cs[0], tm);
+    /* Entries share their equal constants (weights every entry folds in). */
+    if (ok) {
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMErrorRef e = LLVMRunPasses(cs[0].mod, "constmerge", tm, po);
+        LLVMDisposePassBuilderOptions(po);
+        if (e) {
+            char *m = LLVMGetErrorMessage(e);
+            kl_diag_error(d, "%s: LLVM constmerge failed: %s", object_path, m);
+            LLVMDisposeErrorMessage(m);
+            ok = false;
+        }
+    }
     char *err = NULL;
     if (ok && LLVMTargetMachineEmitToFile(tm, cs[0].mod, (char *)object_path, LLVMObjectFile, &err)) {
         kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
