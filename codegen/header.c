@@ -248,8 +248,9 @@ bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, con
     for (int e = 0; e < n; e++) fprintf(f, " *   %s(...)  from %s\n", os[e].prefix, names[e]);
     fprintf(f, " */\n#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n", P, P);
     fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P,
-            cg_graph_uses_runtime(gs[0], &os[0]));
+    bool runtime = false;
+    for (int e = 0; e < n; e++) runtime |= cg_graph_uses_runtime(gs[e], &os[e]);
+    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, runtime);
     state_macros(f, P, vars, n_vars, state_size);
     for (int e = 0; e < n; e++) {
         const ir_graph *g = gs[e];
