@@ -502,7 +502,7 @@ const char *kiln_model_node_op(const kiln_model *m, const char *name) { return m
 kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
                                     void *temp)
 {
-    if (!p->state_size) return kiln_program_run(p, feeds, fetches, temp);
+    if (!p->n_state_in && !p->n_state_out) return kiln_program_run(p, feeds, fetches, temp);
     if (!state || ((uintptr_t)state & 63)) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: state must be 64-byte aligned and not NULL");
     unsigned char *s = state;
     for (int k = 0; k < p->n_state_in; k++) {

@@ -470,7 +470,9 @@ static int cmd_run(cli *c, kiln_model *m)
     for (int i = 0; !rc && i < kiln_program_num_fetches(p); i++)
         if (!(outs[i] = aligned_alloc(64, (kiln_program_fetch(p, i).bytes + 64) & ~(size_t)63))) rc = fail("out of memory%s%s", "", "");
     void *state = NULL;
-    bool stateful = kiln_program_state_size(p) > 0;
+    bool stateful = false;
+    for (int v = 0; v < kiln_program_num_variables(p); v++)
+        stateful |= kiln_program_reads_variable(p, v) || kiln_program_writes_variable(p, v);
     if (!rc && stateful && !c->state_dir)
         rc = fail("the graph has variables: give --state DIR (created by --fetch init_all_vars_op)%s%s", "", "");
     if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
