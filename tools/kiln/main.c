@@ -45,7 +45,8 @@ static void usage(FILE *f)
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
             "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
             "                   [--time-passes] [--entry NAME=FEEDS:FETCHES:TARGETS ...]\n"
-            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NAME...] [--state DIR]\n"
+            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NODE...] [--state DIR]\n"
+            "                   (kiln run's --target names a node run for its effects; elsewhere --run-target)\n"
             "                   [--out-dir DIR] [-O..] [--time-passes]\n"
             "--feed NAME:D0,D1,... pins a placeholder's unknown dims (None batch) at compile time.\n"
             "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
@@ -161,7 +162,10 @@ static int parse_args(cli *c, int argc, char **argv)
             c->feeds[c->n_feeds++] = eq ? strndup(v, (size_t)(eq - v)) : v;
             int rc = parse_pin(c, c->n_feeds - 1);
             if (rc) return rc;
-        } else if ((v = opt_value(argc, argv, &i, "--target"))) {
+        } else if ((v = opt_value(argc, argv, &i, "--run-target")) ||
+                   (!strcmp(c->cmd, "run") && (v = opt_value(argc, argv, &i, "--target")))) {
+            /* Session.run's targets; in kiln run --target means these (the JIT
+             * runs on the host only), elsewhere --target is the architecture */
             if (c->n_targets == MAX_TENSORS) return fail("too many --target options%s%s", "", "");
             c->targets[c->n_targets++] = v;
         } else if ((v = opt_value(argc, argv, &i, "--entry"))) {
@@ -436,10 +440,11 @@ static void fetches_to_targets(cli *c, kiln_model *m)
 }
 
 /* kiln run: a feed given as a file pins the placeholder's unknown dims to the file's. */
-static void pins_from_files(cli *c)
+static void pins_from_files(cli *c, kiln_model *m)
 {
     for (int i = 0; i < c->n_feeds && c->n_pins < MAX_TENSORS; i++) {
-        bool pinned = false;
+        const char *op = kiln_model_node_op(m, c->feeds[i]); /* TensorFlow placeholders only */
+        bool pinned = !op || strcmp(op, "Placeholder");
         for (int k = 0; k < c->n_pins; k++) pinned |= !strcmp(c->pins[k].name, c->feeds[i]);
         npy_array a;
         kl_diag d = {0};
@@ -459,7 +464,7 @@ static int cmd_run(cli *c, kiln_model *m)
 {
     kiln_program *p;
     fetches_to_targets(c, m);
-    pins_from_files(c);
+    pins_from_files(c, m);
     kiln_status *st = kiln_jit(m, &c->opt, &p);
     if (st && kiln_status_code(st) != KILN_ERR_IO && (p = jit_specialized(c))) kiln_status_free(st), st = NULL;
     if (st) return fail_status(st);
