@@ -1,0 +1,81 @@
+/* tests/test_random.c — ir/random.c against values TensorFlow 2.21 (CPU)
+ * computed for the same seeds: tf.raw_ops.*(shape=[10], seed=5, seed2=9)
+ * run once in a TF1 session (recorded as C99 hex floats, so the check is
+ * bit for bit), and statistical checks of unseeded generation. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "ir/random.h"
+
+static void check_f32(kl_rng_dist dist, const float *want, int n)
+{
+    kl_philox g;
+    kl_philox_seed(&g, 5, 9);
+    float got[16];
+    cr_assert(kl_random_fill(&g, dist, KL_RNG_F32, 0, 0, got, n));
+    for (int i = 0; i < n; i++)
+        cr_expect(memcmp(&got[i], &want[i], sizeof(float)) == 0, "%s element %d: %a, TF %a", kl_rng_dist_name(dist), i,
+                  (double)got[i], (double)want[i]);
+}
+
+Test(random, uniform_f32_is_tensorflows)
+{
+    static const float tf[10] = {0x1.b7cfb8p-1f, 0x1.b12c1p-3f, 0x1.5c87fp-3f, 0x1.847d1cp-1f, 0x1.659488p-1f,
+                                 0x1.fd6ac8p-1f, 0x1.65d7p-7f,  0x1.55febp-1f, 0x1.36694p-2f,  0x1.f75b2p-4f};
+    check_f32(KL_RNG_UNIFORM, tf, 10);
+}
+
+Test(random, normal_f32_is_tensorflows)
+{
+    static const float tf[10] = {0x1.121016p-1f,  0x1.0e6934p-3f,  -0x1.e10d3cp+0f, 0x1.a86828p-4f, -0x1.b7f2a6p-6f,
+                                 0x1.b19a8p-1f,   -0x1.4ebc8cp+1f, -0x1.7b4eb6p+0f, 0x1.13f2f8p+0f, 0x1.1b5daep+0f};
+    check_f32(KL_RNG_NORMAL, tf, 10);
+}
+
+Test(random, truncated_normal_f32_is_tensorflows)
+{
+    static const float tf[10] = {0x1.121016p-1f, 0x1.0e6934p-3f, -0x1.e10d3cp+0f, 0x1.a86828p-4f, 0x1.0856bap-2f,
+                                 0x1.64913ep-2f, 0x1.ba22d8p-1f, 0x1.683d3ep-1f,  0x1.20359ap-1f, -0x1.eaeb22p-1f};
+    check_f32(KL_RNG_TRUNCATED_NORMAL, tf, 10);
+}
+
+Test(random, normal_f64_and_uniform_int_are_tensorflows)
+{
+    static const double tf[5] = {0x1.99bb9eac43961p-2, -0x1.594b96eefcf5ap-2, 0x1.13aae3bb25e45p-1,
+                                 0x1.c2b6359e365c6p-1, -0x1.35dc2795a1b09p+0};
+    static const int32_t tfi[7] = {90, 47, 85, 92, 25, 49, 36}; /* minval -3, maxval 100 */
+    kl_philox g;
+    kl_philox_seed(&g, 5, 9);
+    double d[5];
+    int32_t k[7];
+    cr_assert(kl_random_fill(&g, KL_RNG_NORMAL, KL_RNG_F64, 0, 0, d, 5));
+    cr_expect(memcmp(d, tf, sizeof d) == 0);
+    cr_assert(kl_random_fill(&g, KL_RNG_UNIFORM_INT, KL_RNG_I32, -3, 100, k, 7));
+    cr_expect(memcmp(k, tfi, sizeof k) == 0);
+}
+
+/* Unseeded: fresh OS seeds, moments within 6 standard errors for N values,
+ * truncation |x| < 2, and two draws differ. */
+Test(random, unseeded_moments_and_truncation)
+{
+    enum { N = 200000 };
+    static float v[N];
+    kl_philox g;
+    bool fresh;
+    cr_assert(kl_philox_for_op(&g, 0, 0, &fresh) && fresh);
+    cr_assert(kl_random_fill(&g, KL_RNG_TRUNCATED_NORMAL, KL_RNG_F32, 0, 0, v, N));
+    double s = 0, s2 = 0, mx = 0;
+    for (int i = 0; i < N; i++) s += v[i], s2 += (double)v[i] * v[i], mx = fmax(mx, fabs(v[i]));
+    /* standard normal truncated to [-2, 2]: variance 1 - 4 phi(2) / Z */
+    double phi = exp(-2.0) / sqrt(2 * M_PI), z = erf(2 / sqrt(2.0)), var = 1 - 4 * phi / z;
+    double m4 = 3 - 2 * 2 * (4 + 3) * phi / z;
+    cr_expect(mx < 2.0, "max |x| = %g", mx);
+    cr_expect(fabs(s / N) < 6 * sqrt(var / N), "mean %g", s / N);
+    cr_expect(fabs(s2 / N - var) < 6 * sqrt((m4 - var * var) / N), "variance %g, want %g", s2 / N, var);
+    kl_philox h;
+    cr_assert(kl_philox_for_op(&h, 0, 0, &fresh));
+    float w[8];
+    cr_assert(kl_random_fill(&h, KL_RNG_TRUNCATED_NORMAL, KL_RNG_F32, 0, 0, w, 8));
+    cr_expect(memcmp(w, v, sizeof w) != 0, "two unseeded draws are equal");
+}
