@@ -79,3 +79,30 @@ Test(random, unseeded_moments_and_truncation)
     cr_assert(kl_random_fill(&h, KL_RNG_TRUNCATED_NORMAL, KL_RNG_F32, 0, 0, w, 8));
     cr_expect(memcmp(w, v, sizeof w) != 0, "two unseeded draws are equal");
 }
+
+/* FNV-1a (64-bit) of all bytes of a 317 x 331 tensor (104927 values: many
+ * TF shards, not a multiple of 4) from seed 11, seed2 3, as TensorFlow
+ * 2.21's CPU kernels wrote them: every element compared, bit for bit. */
+Test(random, large_tensors_hash_as_tensorflows)
+{
+    static const struct {
+        kl_rng_dist d;
+        kl_rng_type t;
+        uint64_t fnv;
+    } c[] = {
+        {KL_RNG_TRUNCATED_NORMAL, KL_RNG_F32, 0x365b18f032aba68eull}, {KL_RNG_NORMAL, KL_RNG_F32, 0x070981490bd7a66aull},
+        {KL_RNG_UNIFORM, KL_RNG_F32, 0x0f5fb1339a207fb5ull},          {KL_RNG_TRUNCATED_NORMAL, KL_RNG_F64, 0x53da48e623fe4690ull},
+        {KL_RNG_TRUNCATED_NORMAL, KL_RNG_F16, 0xfd6f5efac6ee5fe5ull}, {KL_RNG_NORMAL, KL_RNG_BF16, 0xa539b11862461bd7ull},
+    };
+    enum { N = 317 * 331 };
+    static unsigned char buf[N * 8];
+    kl_philox g;
+    kl_philox_seed(&g, 11, 3);
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        cr_assert(kl_random_fill(&g, c[k].d, c[k].t, 0, 0, buf, N));
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (size_t i = 0; i < (size_t)N * kl_rng_type_size(c[k].t); i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+        cr_expect(h == c[k].fnv, "case %zu (%s): hash %016llx, TF %016llx", k, kl_rng_dist_name(c[k].d),
+                  (unsigned long long)h, (unsigned long long)c[k].fnv);
+    }
+}
