@@ -106,3 +106,50 @@ Test(random, large_tensors_hash_as_tensorflows)
                   (unsigned long long)h, (unsigned long long)c[k].fnv);
     }
 }
+
+/* The importer: seeded ops become constants equal to TF's values; a shape
+ * that is not constant is an error naming the node and op; unseeded ops
+ * give fresh values per import.  (tests/corpus/tf/random.pb, made with
+ * tf.raw_ops in a TF1 graph.) */
+#include "frontend/tf/tf.h"
+
+static ir_graph *import(const tf_model *m, const char *fetch, kl_diag *d)
+{
+    return tf_import(m, NULL, 0, (const char *[]){fetch}, 1, d);
+}
+
+Test(random, importer_makes_tensorflows_constants)
+{
+    tf_model *m;
+    kl_diag d = {0};
+    cr_assert(tf_model_load(KILN_SOURCE_DIR "/tests/corpus/tf/random.pb", &m, &d), "%s", d.text);
+    static const float tn[10] = {0x1.121016p-1f, 0x1.0e6934p-3f, -0x1.e10d3cp+0f, 0x1.a86828p-4f, 0x1.0856bap-2f,
+                                 0x1.64913ep-2f, 0x1.ba22d8p-1f, 0x1.683d3ep-1f,  0x1.20359ap-1f, -0x1.eaeb22p-1f};
+    static const int32_t ri[7] = {90, 47, 85, 92, 25, 49, 36};
+    ir_graph *g = import(m, "tn", &d);
+    cr_assert_not_null(g, "%s", d.text);
+    const ir_node *v = g->results[0].node;
+    cr_assert(v->op == KL_OP_CONST && v->type.dtype == KL_F32 && ir_type_numel(&v->type) == 10);
+    cr_expect(memcmp(v->data, tn, sizeof tn) == 0);
+    ir_graph_free(g);
+    g = import(m, "ri", &d);
+    cr_assert_not_null(g, "%s", d.text);
+    v = g->results[0].node;
+    cr_assert(v->op == KL_OP_CONST && v->type.dtype == KL_I32);
+    cr_expect(memcmp(v->data, ri, sizeof ri) == 0);
+    ir_graph_free(g);
+    cr_assert_null(tf_import(m, (const char *[]){"dyn"}, 1, (const char *[]){"bad_shape"}, 1, &d));
+    cr_expect(strstr(d.text, "bad_shape") && strstr(d.text, "RandomUniform") && strstr(d.text, "constant"), "%s", d.text);
+    kl_diag_clear(&d);
+    float a[3], b[3];
+    g = import(m, "unseeded", &d);
+    cr_assert_not_null(g, "%s", d.text);
+    memcpy(a, g->results[0].node->data, sizeof a);
+    ir_graph_free(g);
+    g = import(m, "unseeded", &d);
+    cr_assert_not_null(g, "%s", d.text);
+    memcpy(b, g->results[0].node->data, sizeof b);
+    ir_graph_free(g);
+    cr_expect(memcmp(a, b, sizeof a) != 0, "two unseeded imports agree");
+    tf_model_free(m);
+}
