@@ -153,3 +153,21 @@ Test(random, importer_makes_tensorflows_constants)
     cr_expect(memcmp(a, b, sizeof a) != 0, "two unseeded imports agree");
     tf_model_free(m);
 }
+
+/* Stateless: seed [3, -4] (int32, sign-extended) through GenerateKey;
+ * TF: tf.random.stateless_uniform (StatelessRandomGetKeyCounter +
+ * StatelessRandomUniformV2) and StatelessRandomNormal (V1). */
+Test(random, stateless_is_tensorflows)
+{
+    static const float uni[6] = {0x1.905c8p-3f, 0x1.72069cp-1f, 0x1.c540c8p-1f, 0x1.377478p-1f, 0x1.b28088p-1f, 0x1.93c3p-2f};
+    static const float nor[6] = {-0x1.c7c126p+0f, -0x1.3bbaa4p-2f, -0x1.3e19e6p-2f, -0x1.88f00cp-2f, 0x1.699e9cp-2f, -0x1.cdfa78p-2f};
+    uint64_t key, counter[2];
+    kl_philox g;
+    float f[6];
+    kl_philox_stateless_key(3, (uint64_t)-4, &key, counter);
+    kl_philox_from_key_counter(&g, key, counter);
+    cr_assert(kl_random_fill(&g, KL_RNG_UNIFORM, KL_RNG_F32, 0, 0, f, 6));
+    cr_expect(memcmp(f, uni, sizeof f) == 0);
+    cr_assert(kl_random_fill(&g, KL_RNG_NORMAL, KL_RNG_F32, 0, 0, f, 6));
+    cr_expect(memcmp(f, nor, sizeof f) == 0);
+}
