@@ -87,9 +87,9 @@ static void store_count(cg *c, ir_node *n, LLVMValueRef v)
 bool cg_emit_while(cg *c, ir_node *n, LLVMValueRef cond_fn, LLVMValueRef body_fn)
 {
     int nc = n->attr.region.n_carried, n_in = n->n_in;
-    int64_t *cur = calloc((size_t)nc + 1, sizeof *cur), *next = calloc((size_t)nc + 1, sizeof *next), rt, co;
-    LLVMValueRef *in = calloc((size_t)n_in + 1, sizeof *in);
-    LLVMValueRef *cur_slot = calloc((size_t)nc + 1, sizeof *cur_slot), *next_slot = calloc((size_t)nc + 1, sizeof *next_slot);
+    int64_t *cur = kl_calloc(NULL, (size_t)nc + 1, sizeof *cur, "code generation"), *next = kl_calloc(NULL, (size_t)nc + 1, sizeof *next, "code generation"), rt, co;
+    LLVMValueRef *in = kl_calloc(NULL, (size_t)n_in + 1, sizeof *in, "code generation");
+    LLVMValueRef *cur_slot = kl_calloc(NULL, (size_t)nc + 1, sizeof *cur_slot, "code generation"), *next_slot = kl_calloc(NULL, (size_t)nc + 1, sizeof *next_slot, "code generation");
     if (!cur || !next || !in || !cur_slot || !next_slot) kl_die(__FILE__, __LINE__, "out of memory");
     ir_loop_scratch(n, cur, next, &rt, &co);
     LLVMValueRef scratch = byte_gep(c, c->cur_temp, n->scratch_offset);
@@ -158,7 +158,7 @@ bool cg_emit_if(cg *c, ir_node *n, LLVMValueRef then_fn, LLVMValueRef else_fn)
 {
     const ir_graph *t = n->regions[0];
     int n_par = n->n_in - 1, n_res = t->n_results, n_args = n_par + n_res;
-    int64_t *dead = calloc((size_t)n_res + 1, sizeof *dead), rt;
+    int64_t *dead = kl_calloc(NULL, (size_t)n_res + 1, sizeof *dead, "code generation"), rt;
     if (!dead) kl_die(__FILE__, __LINE__, "out of memory");
     ir_if_scratch(n, c->g, dead, &rt);
     LLVMValueRef scratch = byte_gep(c, c->cur_temp, n->scratch_offset), region_temp = byte_gep(c, scratch, rt);

@@ -80,7 +80,7 @@ int64_t cg_max_stack(cg *c, LLVMTargetMachineRef tm)
     int64_t bytes = -1;
     if (!LLVMTargetMachineEmitToMemoryBuffer(tm, copy, LLVMAssemblyFile, &err, &buf)) {
         size_t n = LLVMGetBufferSize(buf);
-        char *text = malloc(n + 1);
+        char *text = kl_malloc(NULL, n + 1, "code generation");
         if (text) {
             memcpy(text, LLVMGetBufferStart(buf), n);
             text[n] = 0;

@@ -100,7 +100,7 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
     int nr = n->gemm->nr;
     int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
     int64_t batches = ir_type_numel(&n->in[1]->type) / (K * N);
-    float *packed = calloc((size_t)(per * batches) + 1, sizeof(float));
+    float *packed = kl_calloc(NULL, (size_t)(per * batches) + 1, sizeof(float), "code generation");
     if (!packed) kl_die(__FILE__, __LINE__, "out of memory");
     const float *src = w->data;
     for (int64_t b = 0; b < batches; b++)
@@ -268,7 +268,7 @@ static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, in
     cg *c = G->c;
     const ir_type *to = &G->epi->type;
     int rank = to->rank;
-    LLVMValueRef *offs = calloc((size_t)G->n_in + 1, sizeof *offs), *rowoff = calloc((size_t)G->n_in + 1, sizeof *rowoff);
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)G->n_in + 1, sizeof *offs, "code generation"), *rowoff = kl_calloc(NULL, (size_t)G->n_in + 1, sizeof *rowoff, "code generation");
     cg_loop lr, lj;
     /* unravel the flat row over the leading dims once per row */
     LLVMValueRef R = add(G, row0, cg_loop_begin(c, rows, &lr)), rest = R;
@@ -566,7 +566,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     const ir_type *to = &n->type, *ta = &n->in[0]->type, *tb = &n->in[1]->type;
     int ro = to->rank;
     if (epi) {
-        G.estr = calloc((size_t)n_in + 1, sizeof *G.estr);
+        G.estr = kl_calloc(NULL, (size_t)n_in + 1, sizeof *G.estr, "code generation");
         for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, ro, to->dims, G.estr[i]);
         G.vec_epi = vec_ok(&G, epi);
     }

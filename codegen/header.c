@@ -92,7 +92,7 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
         return false;
     }
     int n = g->n_params + g->n_results;
-    char (*names)[64] = calloc((size_t)n + 1, 64), P[64], N[64];
+    char (*names)[64] = kl_calloc(NULL, (size_t)n + 1, 64, "code generation"), P[64], N[64];
     cg_c_names(g, names);
     upper(P, o->prefix, sizeof P);
     const char *p = o->prefix;
@@ -255,7 +255,7 @@ bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, con
     for (int e = 0; e < n; e++) {
         const ir_graph *g = gs[e];
         int nn = g->n_params + g->n_results;
-        char (*cn)[64] = calloc((size_t)nn + 1, 64), EP[64], N[64];
+        char (*cn)[64] = kl_calloc(NULL, (size_t)nn + 1, 64, "code generation"), EP[64], N[64];
         if (!cn) kl_die(__FILE__, __LINE__, "out of memory");
         cg_c_names(g, cn);
         upper(EP, os[e].prefix, sizeof EP);

@@ -472,7 +472,7 @@ static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_no
                                     ir_node **in_nodes, LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
 {
     size_t cap = (size_t)c->g->n_nodes + 2;
-    ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0, NULL, NULL};
+    ew_ctx k = {c, root, in_nodes, inputs, offsets, n_in, kl_calloc(NULL, cap, sizeof(ir_node *), "code generation"), kl_calloc(NULL, cap, sizeof(LLVMValueRef), "code generation"), 0, NULL, NULL};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
     k.memo_node[0] = seed;
     k.memo_val[0] = seed_val;
@@ -612,8 +612,8 @@ static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RA
     cg *c = k->c;
     gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}};
     int room = gated_cut_room(c, k->root);
-    int64_t *cuts = calloc((size_t)room * (size_t)(g.rank ? g.rank : 1), sizeof *cuts);
-    LLVMValueRef *offs = calloc((size_t)(g.rank + 1) * (size_t)(k->n_inputs + 1), sizeof *offs);
+    int64_t *cuts = kl_calloc(NULL, (size_t)room * (size_t)(g.rank ? g.rank : 1), sizeof *cuts, "code generation");
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)(g.rank + 1) * (size_t)(k->n_inputs + 1), sizeof *offs, "code generation");
     if (!cuts || !offs) kl_die(__FILE__, __LINE__, "out of memory");
     for (int d = 0; d < g.rank; d++) g.cuts[d] = cuts + (size_t)d * (size_t)room, g.n_cuts[d] = gated_cuts(c, k->root, d, g.cuts[d]);
     for (int i = 0; i <= k->n_inputs; i++) offs[i] = k->offsets[i];
@@ -642,11 +642,11 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
         gated |= m->op == KL_OP_PAD || m->op == KL_OP_CONCAT;
     }
     int n_slots = n_in + n_views;
-    int64_t *base = calloc((size_t)n_slots + 1, sizeof *base);
-    ir_node **nodes = calloc((size_t)n_slots + 1, sizeof *nodes);
-    LLVMValueRef *ptrs = calloc((size_t)n_slots + 1, sizeof *ptrs);
-    int64_t (*full)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *full);
-    int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = calloc((size_t)n_slots + 1, sizeof *strides);
+    int64_t *base = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *base, "code generation");
+    ir_node **nodes = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *nodes, "code generation");
+    LLVMValueRef *ptrs = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *ptrs, "code generation");
+    int64_t (*full)[IR_MAX_RANK] = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *full, "code generation");
+    int64_t dims[IR_MAX_RANK], (*strides)[IR_MAX_RANK] = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *strides, "code generation");
     int rank_out = root->type.rank;
     for (int i = 0; i < n_in; i++) {
         nodes[i] = in_nodes[i], ptrs[i] = inputs ? inputs[i] : NULL;
@@ -688,7 +688,7 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
     } else {
         rank = collapse_dims(root, n_slots, full, dims, strides);
     }
-    LLVMValueRef *offs = calloc((size_t)n_slots + 1, sizeof *offs);
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)n_slots + 1, sizeof *offs, "code generation");
     for (int i = 0; i <= n_slots; i++) offs[i] = cg_i64(c, base[i]);
     cg_loop loops[IR_MAX_RANK];
     if (!out) { /* asked for the layout only (ew_outer) */
@@ -697,7 +697,7 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
         return gated ? -outer : outer;
     }
     size_t cap = (size_t)c->g->n_nodes + 1;
-    ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, calloc(cap, sizeof(ir_node *)), calloc(cap, sizeof(LLVMValueRef)), 0,
+    ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, kl_calloc(NULL, cap, sizeof(ir_node *), "code generation"), kl_calloc(NULL, cap, sizeof(LLVMValueRef), "code generation"), 0,
                 NULL, NULL};
     if (!k.memo_node || !k.memo_val) kl_die(__FILE__, __LINE__, "out of memory");
     if (gated) {
@@ -951,7 +951,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
     }
     /* fused producers: their inputs' offsets follow every loop (src->offs) */
     int n_src = src ? src->n_in : 0;
-    LLVMValueRef *offs = calloc((size_t)n_src + 1, sizeof *offs);
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)n_src + 1, sizeof *offs, "code generation");
     for (int i = 0; i < n_src; i++) offs[i] = src->offs[i];
     cg_loop lk[IR_MAX_RANK], lr[IR_MAX_RANK], lj;
     LLVMValueRef off = cg_i64(c, 0), orow = cg_i64(c, 0);
@@ -976,7 +976,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
     j = cg_loop_begin(c, inner, &lj);
     LLVMValueRef at = add_i64(c, orow, j), x;
     if (src) {
-        LLVMValueRef *at_j = calloc((size_t)n_src + 1, sizeof *at_j);
+        LLVMValueRef *at_j = kl_calloc(NULL, (size_t)n_src + 1, sizeof *at_j, "code generation");
         for (int k = 0; k < n_src; k++)
             at_j[k] = src->strides[k][r - 1] ? add_i64(c, offs[k], mul_i64(c, j, src->strides[k][r - 1])) : offs[k];
         x = kernel_value_of(c, n, n->in[0], NULL, NULL, src->in_nodes, src->inputs, at_j, n_src);
@@ -1100,7 +1100,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
                     LLVMValueRef *inputs, int n_inputs)
 {
     /* Operand pointers in operand order, for the non-fused kernels. */
-    LLVMValueRef *ops = calloc((size_t)root->n_in + 1, sizeof *ops);
+    LLVMValueRef *ops = kl_calloc(NULL, (size_t)root->n_in + 1, sizeof *ops, "code generation");
     for (int i = 0; i < root->n_in; i++)
         for (int j = 0; j < n_inputs; j++)
             if (in_nodes[j] == root->in[i]) ops[i] = inputs[j];
@@ -1119,8 +1119,8 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN:
         if (root->in[0]->kernel == root) { /* producers fused into the reduction */
-            reduce_src src = {in_nodes, inputs, calloc((size_t)n_inputs + 1, sizeof(LLVMValueRef)), n_inputs,
-                              calloc((size_t)n_inputs + 1, sizeof(int64_t[IR_MAX_RANK]))};
+            reduce_src src = {in_nodes, inputs, kl_calloc(NULL, (size_t)n_inputs + 1, sizeof(LLVMValueRef), "code generation"), n_inputs,
+                              kl_calloc(NULL, (size_t)n_inputs + 1, sizeof(int64_t[IR_MAX_RANK]), "code generation")};
             const ir_type *t = &root->in[0]->type;
             for (int i = 0; i < n_inputs; i++) {
                 ir_broadcast_strides(&in_nodes[i]->type, t->rank, t->dims, src.strides[i]);

@@ -37,7 +37,7 @@ static void cg_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_optio
     c->f32 = LLVMFloatTypeInContext(ctx);
     c->ptr = LLVMPointerTypeInContext(ctx, 0);
     c->void_t = LLVMVoidTypeInContext(ctx);
-    c->consts = calloc((size_t)g->next_id + 1, sizeof *c->consts);
+    c->consts = kl_calloc(NULL, (size_t)g->next_id + 1, sizeof *c->consts, "code generation");
     c->base_prefix = o->prefix;
 }
 
@@ -97,8 +97,8 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     ir_node *gm = cg_kernel_contraction(c->g, root);
     bool split = !gm && cg_kernel_units(c, root, in_nodes, n_in) > 0;
     int n_ptrs = n_in + 1 + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm || split ? 2 : 0);
-    LLVMTypeRef *params = malloc(sizeof *params * ((size_t)n_params));
-    LLVMValueRef *inputs = malloc(sizeof *inputs * ((size_t)n_in + 1));
+    LLVMTypeRef *params = kl_malloc(NULL, sizeof *params * ((size_t)n_params), "code generation");
+    LLVMValueRef *inputs = kl_malloc(NULL, sizeof *inputs * ((size_t)n_in + 1), "code generation");
     if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < n_params; i++) params[i] = i < n_ptrs ? c->ptr : c->i64; /* GEMM or split: work range lo, hi */
     LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_params, 0);
@@ -183,7 +183,7 @@ static LLVMValueRef parallel_body(cg *c, ir_node *root, LLVMValueRef kernel, int
     set_target_attrs(c, fn);
     LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-    LLVMValueRef *args = malloc(sizeof *args * ((size_t)n_args + 2));
+    LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)n_args + 2), "code generation");
     for (int i = 0; i < n_args; i++) {
         LLVMValueRef idx = cg_i64(c, i);
         args[i] = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(fn, 0), &idx, 1, ""), "");
@@ -283,7 +283,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
     LLVMValueRef *outer_consts = c->consts;
     c->g = g;
     if (internal) {
-        c->consts = calloc((size_t)g->next_id + 1, sizeof *c->consts);
+        c->consts = kl_calloc(NULL, (size_t)g->next_id + 1, sizeof *c->consts, "code generation");
         if (!c->consts) kl_die(__FILE__, __LINE__, "out of memory");
         emit_constants(c);
     }
@@ -295,8 +295,8 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
     c->cur_args = LLVMGetParam(entry, 0), c->cur_temp = LLVMGetParam(entry, 1);
     int max_in = 1; /* a kernel reads at most every operand of every node */
     for (int i = 0; i < g->n_nodes; i++) max_in += g->nodes[i]->n_in;
-    ir_node **in_nodes = malloc(sizeof *in_nodes * (size_t)max_in);
-    LLVMValueRef *args = malloc(sizeof *args * ((size_t)max_in + 4));
+    ir_node **in_nodes = kl_malloc(NULL, sizeof *in_nodes * (size_t)max_in, "code generation");
+    LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 4), "code generation");
     if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
     bool ok = !internal || dtypes_ok(c);
     for (int i = 0; ok && i < g->n_nodes; i++) {
@@ -322,7 +322,7 @@ static bool emit_entry(cg *c)
 static void emit_typed_entry(cg *c)
 {
     int n = c->g->n_params + c->g->n_results;
-    LLVMTypeRef *params = calloc((size_t)n + 1, sizeof *params);
+    LLVMTypeRef *params = kl_calloc(NULL, (size_t)n + 1, sizeof *params, "code generation");
     for (int i = 0; i <= n; i++) params[i] = c->ptr;
     char name[128];
     snprintf(name, sizeof name, "%s_run", c->o->prefix);
@@ -419,7 +419,7 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
     for (int i = 0; i < n; i++)
         if (!cg_check_prefix(&os[i], d)) return false;
     LLVMContextRef ctx = LLVMContextCreate();
-    cg *cs = calloc((size_t)n + 1, sizeof *cs);
+    cg *cs = kl_calloc(NULL, (size_t)n + 1, sizeof *cs, "code generation");
     if (!cs) kl_die(__FILE__, __LINE__, "out of memory");
     LLVMTargetMachineRef tm = NULL;
     bool ok = true;
@@ -516,7 +516,7 @@ char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d)
     char *text = NULL;
     if (build(&c, &tm, NULL)) {
         char *s = LLVMPrintModuleToString(c.mod);
-        text = strdup(s);
+        text = kl_strdup(NULL, s);
         LLVMDisposeMessage(s);
     }
     if (tm) LLVMDisposeTargetMachine(tm);
@@ -554,7 +554,7 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
     LLVMTargetMachineRef tm = NULL;
     bool ok = build(&c, &tm, st);
     double t0 = now();
-    cg_jit *j = calloc(1, sizeof *j);
+    cg_jit *j = kl_calloc(NULL, 1, sizeof *j, "code generation");
     LLVMErrorRef err = NULL;
     if (ok) {
         /* The JIT compiles with the very target machine the module was

@@ -143,7 +143,7 @@ void cg_init_llvm(void) { pthread_once(&llvm_once, init_once); }
 static char *join(const char *a, const char *b, const char *c)
 {
     size_t n = strlen(a ? a : "") + strlen(b ? b : "") + strlen(c ? c : "") + 3;
-    char *s = calloc(1, n);
+    char *s = kl_calloc(NULL, 1, n, "code generation");
     if (!s) kl_die(__FILE__, __LINE__, "out of memory");
     const char *parts[3] = {a, b, c};
     for (int i = 0; i < 3; i++)
@@ -172,7 +172,7 @@ bool cg_machine_resolve(const char *target, const char *cpu, const char *feature
     cg_init_llvm();
     char *host_cpu = native ? LLVMGetHostCPUName() : NULL, *host_features = native ? LLVMGetHostCPUFeatures() : NULL;
     m->target = t;
-    m->cpu = strdup(native ? host_cpu : cpu);
+    m->cpu = kl_strdup(NULL, native ? host_cpu : cpu);
     m->features = join(t->base_features, host_features, features);
     if (native) LLVMDisposeMessage(host_cpu), LLVMDisposeMessage(host_features);
     const cg_cpu *known = find_cpu(t, m->cpu);
