@@ -123,7 +123,17 @@ LLVMValueRef cg_const_global(cg *c, const char *name, LLVMValueRef init); /* pri
 LLVMValueRef cg_zero_floats(cg *c, int64_t n);                            /* n zero floats, read-only */
 int cg_vector_floats(const cg *c); /* float lanes of the target's widest vector: 16, 8 or 4 */
 LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);
+/* Op semantics, the one place (codegen/scalar.c): one elementwise op on
+ * compute-type values of its operands (v[i] for n->in[i]); float ops on
+ * scalars, or on float vectors where cg_float_op_vector_ok(op) (GEMM
+ * epilogues); b NULL for a unary op. */
+LLVMValueRef cg_elementwise_op(cg *c, const ir_node *n, LLVMValueRef *v);
+LLVMValueRef cg_float_op(cg *c, kl_op op, LLVMValueRef a, LLVMValueRef b);
+bool cg_float_op_vector_ok(kl_op op);
+LLVMValueRef cg_int_op(cg *c, kl_op op, kl_dtype dt, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmax_nan(cg *c, LLVMValueRef a, LLVMValueRef b, bool is_max); /* NaN wins, as TF's max/min */
 LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to);
+bool cg_is_unsigned(kl_dtype t);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMTypeRef type, LLVMValueRef *args, int n);
 /* Pointer to element `index` (i64) of a buffer of dtype t. */
 LLVMValueRef cg_elem_ptr(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index);

@@ -295,7 +295,7 @@ static void epilogue(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef col0, in
  * The common epilogues (bias, batch-norm shift, residual add, ReLU/ReLU6,
  * clamps) are evaluated on the accumulator vectors before the one store;
  * anything else (transcendentals, casts, ...) runs as the scalar loop over
- * the stored tile above.  Semantics are the scalar ops' (kernels.c). */
+ * the stored tile above.  The arithmetic is codegen/scalar.c's, as in loops. */
 
 static int input_index(const gemm *G, const ir_node *m)
 {
@@ -309,11 +309,7 @@ static bool vec_ok(const gemm *G, const ir_node *m)
     if (m == G->n) return true;
     if (m->type.dtype != KL_F32) return false;
     if (m->kernel == G->epi) {
-        switch (m->op) {
-        case KL_OP_ADD: case KL_OP_SUB: case KL_OP_MUL: case KL_OP_MAX: case KL_OP_MIN:
-        case KL_OP_RELU: case KL_OP_RELU6: case KL_OP_NEG: case KL_OP_COPY: break;
-        default: return false;
-        }
+        if (!cg_float_op_vector_ok(m->op)) return false;
         for (int i = 0; i < m->n_in; i++)
             if (!vec_ok(G, m->in[i])) return false;
         return true;
@@ -323,7 +319,6 @@ static bool vec_ok(const gemm *G, const ir_node *m)
     return i >= 0 && (G->estr[i][last] == 0 || G->estr[i][last] == 1); /* along columns: broadcast or contiguous */
 }
 
-static LLVMValueRef vsplat(gemm *G, double v) { return splat(G, cg_f32(G->c, v)); }
 
 static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef col, LLVMValueRef acc, int lanes)
 {
@@ -347,23 +342,7 @@ static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef 
     }
     LLVMValueRef a = vec_value(G, m->in[0], R, col, acc, lanes);
     LLVMValueRef b = m->n_in > 1 ? vec_value(G, m->in[1], R, col, acc, lanes) : NULL;
-    LLVMBuilderRef B = c->b;
-    switch (m->op) {
-    case KL_OP_ADD: return LLVMBuildFAdd(B, a, b, "");
-    case KL_OP_SUB: return LLVMBuildFSub(B, a, b, "");
-    case KL_OP_MUL: return LLVMBuildFMul(B, a, b, "");
-    case KL_OP_MAX: return cg_intrinsic(c, "llvm.maximum", G->vt, (LLVMValueRef[]){a, b}, 2);
-    case KL_OP_MIN: return cg_intrinsic(c, "llvm.minimum", G->vt, (LLVMValueRef[]){a, b}, 2);
-    case KL_OP_NEG: return LLVMBuildFNeg(B, a, "");
-    case KL_OP_COPY: return a;
-    case KL_OP_RELU: /* NaN stays NaN */
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, vsplat(G, 0), ""), vsplat(G, 0), a, "");
-    case KL_OP_RELU6: {
-        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, vsplat(G, 0), ""), vsplat(G, 0), a, "");
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, lo, vsplat(G, 6), ""), vsplat(G, 6), lo, "");
-    }
-    default: KL_ASSERT(!"vec_ok admitted an op vec_value cannot emit");
-    }
+    return cg_float_op(c, m->op, a, b);
 }
 
 /* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the

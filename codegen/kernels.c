@@ -1,6 +1,6 @@
 /* codegen/kernels.c — loop nests for elementwise, contraction and reduction
  * kernels, and the kernel dispatch (data movement: movement.c; windows:
- * conv.c).
+ * conv.c; what each op computes: scalar.c).
  *
  * Loops have static trip counts and unit or zero strides in the innermost
  * dimension, so LLVM's loop vectorizer widens them for the target CPU.
@@ -41,7 +41,6 @@ LLVMTypeRef cg_elem_type(cg *c, kl_dtype t)
 /* Arithmetic type of a dtype: half computes in float. */
 LLVMTypeRef cg_compute_type(cg *c, kl_dtype t) { return t == KL_F16 ? c->f32 : cg_elem_type(c, t); }
 
-static bool is_unsigned(kl_dtype t) { return t == KL_U8 || t == KL_BOOL; }
 
 /* Operations a 32-bit or single-precision target could only do by calling
  * compiler-rt, which objects never reference: refused with the reason. */
@@ -214,179 +213,6 @@ LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b)
     return v;
 }
 
-static LLVMValueRef fconst(cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
-
-static LLVMValueRef fmax_nan(cg *c, LLVMValueRef a, LLVMValueRef b, bool is_max)
-{
-    return cg_intrinsic(c, is_max ? "llvm.maximum" : "llvm.minimum", LLVMTypeOf(a), (LLVMValueRef[]){a, b}, 2);
-}
-
-/* ---- scalar semantics of elementwise ops -------------------------------- */
-
-static LLVMValueRef emit_float_unary(cg *c, kl_op op, LLVMValueRef a)
-{
-    LLVMBuilderRef B = c->b;
-    LLVMTypeRef t = LLVMTypeOf(a);
-    LLVMValueRef zero = fconst(c, t, 0);
-    switch (op) {
-    case KL_OP_COPY: return a;
-    case KL_OP_NEG: return LLVMBuildFNeg(B, a, "");
-    case KL_OP_ABS: return cg_intrinsic(c, "llvm.fabs", t, &a, 1);
-    case KL_OP_SQUARE: return LLVMBuildFMul(B, a, a, "");
-    case KL_OP_SQRT: return cg_intrinsic(c, "llvm.sqrt", t, &a, 1);
-    case KL_OP_RSQRT: return LLVMBuildFDiv(B, fconst(c, t, 1.0), cg_intrinsic(c, "llvm.sqrt", t, &a, 1), "");
-    case KL_OP_FLOOR: return cg_round(c, a, CG_FLOOR);
-    case KL_OP_CEIL: return cg_round(c, a, CG_CEIL);
-    case KL_OP_ROUND: return cg_round(c, a, CG_ROUND_EVEN);
-    case KL_OP_EXP: return cg_exp(c, a);
-    case KL_OP_LOG: return cg_log(c, a);
-    case KL_OP_TANH: return cg_tanh(c, a);
-    case KL_OP_SIGMOID: return cg_sigmoid(c, a);
-    case KL_OP_ERF: return cg_erf(c, a);
-    case KL_OP_ERFC: return cg_erfc(c, a);
-    case KL_OP_SOFTPLUS: return cg_softplus(c, a);
-    case KL_OP_ELU: return cg_elu(c, a);
-    case KL_OP_SIN: return cg_sincos(c, a, false);
-    case KL_OP_COS: return cg_sincos(c, a, true);
-    case KL_OP_ATAN: return cg_atan(c, a);
-    case KL_OP_RELU: /* NaN stays NaN, as in TensorFlow */
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, zero, ""), zero, a, "");
-    case KL_OP_RELU6: {
-        LLVMValueRef lo = LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOLT, a, zero, ""), zero, a, "");
-        return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, lo, fconst(c, t, 6), ""), fconst(c, t, 6), lo, "");
-    }
-    default: KL_ASSERT(!"not a float unary op");
-    }
-}
-
-static LLVMValueRef emit_float_binary(cg *c, kl_op op, LLVMValueRef a, LLVMValueRef b)
-{
-    LLVMBuilderRef B = c->b;
-    switch (op) {
-    case KL_OP_ADD: return LLVMBuildFAdd(B, a, b, "");
-    case KL_OP_SUB: return LLVMBuildFSub(B, a, b, "");
-    case KL_OP_MUL: return LLVMBuildFMul(B, a, b, "");
-    case KL_OP_DIV: return LLVMBuildFDiv(B, a, b, "");
-    case KL_OP_MAX: return fmax_nan(c, a, b, true);
-    case KL_OP_MIN: return fmax_nan(c, a, b, false);
-    case KL_OP_POW: return cg_pow(c, a, b);
-    case KL_OP_FLOORDIV: {
-        LLVMValueRef q = LLVMBuildFDiv(B, a, b, "");
-        return cg_round(c, q, CG_FLOOR);
-    }
-    case KL_OP_FLOORMOD: { /* fmod, then moved to the sign of b */
-        LLVMValueRef m = cg_fmod(c, a, b), zero = fconst(c, LLVMTypeOf(a), 0);
-        LLVMValueRef fix = LLVMBuildAnd(B, LLVMBuildFCmp(B, LLVMRealONE, m, zero, ""),
-                                        LLVMBuildXor(B, LLVMBuildFCmp(B, LLVMRealOLT, m, zero, ""),
-                                                     LLVMBuildFCmp(B, LLVMRealOLT, b, zero, ""), ""), "");
-        return LLVMBuildSelect(B, fix, LLVMBuildFAdd(B, m, b, ""), m, "");
-    }
-    default: KL_ASSERT(!"not a float binary op");
-    }
-}
-
-static LLVMValueRef emit_int_op(cg *c, kl_op op, kl_dtype dt, LLVMValueRef a, LLVMValueRef b)
-{
-    LLVMBuilderRef B = c->b;
-    LLVMTypeRef t = LLVMTypeOf(a);
-    LLVMValueRef zero = LLVMConstInt(t, 0, 0), one = LLVMConstInt(t, 1, 0);
-    bool u = is_unsigned(dt);
-    switch (op) {
-    case KL_OP_COPY: return a;
-    case KL_OP_NEG: return LLVMBuildSub(B, zero, a, "");
-    case KL_OP_ABS: return u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), LLVMBuildSub(B, zero, a, ""), a, "");
-    case KL_OP_SQUARE: return LLVMBuildMul(B, a, a, "");
-    case KL_OP_NOT: return LLVMBuildXor(B, a, one, "");
-    case KL_OP_RELU: return u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
-    case KL_OP_RELU6: {
-        LLVMValueRef six = LLVMConstInt(t, 6, 0);
-        LLVMValueRef lo = u ? a : LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, a, zero, ""), zero, a, "");
-        return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntUGT : LLVMIntSGT, lo, six, ""), six, lo, "");
-    }
-    case KL_OP_ADD: return LLVMBuildAdd(B, a, b, "");
-    case KL_OP_SUB: return LLVMBuildSub(B, a, b, "");
-    case KL_OP_MUL: return LLVMBuildMul(B, a, b, "");
-    case KL_OP_AND: return LLVMBuildAnd(B, a, b, "");
-    case KL_OP_OR: return LLVMBuildOr(B, a, b, "");
-    case KL_OP_DIV: case KL_OP_FLOORDIV: case KL_OP_FLOORMOD: {
-        /* No trap on b == 0 or MIN / -1: divide by 1 there instead. */
-        unsigned bits = LLVMGetIntTypeWidth(t);
-        LLVMValueRef minv = LLVMConstInt(t, 1ull << (bits - 1), 0), neg1 = LLVMConstAllOnes(t);
-        LLVMValueRef bad = LLVMBuildICmp(B, LLVMIntEQ, b, zero, "");
-        if (!u) bad = LLVMBuildOr(B, bad, LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntEQ, b, neg1, ""), LLVMBuildICmp(B, LLVMIntEQ, a, minv, ""), ""), "");
-        LLVMValueRef bs = LLVMBuildSelect(B, bad, one, b, "");
-        if (u) return op == KL_OP_FLOORMOD ? LLVMBuildURem(B, a, bs, "") : LLVMBuildUDiv(B, a, bs, "");
-        LLVMValueRef q = LLVMBuildSDiv(B, a, bs, ""), r = LLVMBuildSRem(B, a, bs, "");
-        if (op == KL_OP_DIV) return q;
-        /* floor semantics: adjust when the remainder's sign differs from b's */
-        LLVMValueRef adj = LLVMBuildAnd(B, LLVMBuildICmp(B, LLVMIntNE, r, zero, ""),
-                                        LLVMBuildXor(B, LLVMBuildICmp(B, LLVMIntSLT, r, zero, ""), LLVMBuildICmp(B, LLVMIntSLT, bs, zero, ""), ""), "");
-        if (op == KL_OP_FLOORDIV) return LLVMBuildSelect(B, adj, LLVMBuildSub(B, q, one, ""), q, "");
-        return LLVMBuildSelect(B, adj, LLVMBuildAdd(B, r, bs, ""), r, "");
-    }
-    case KL_OP_POW: return cg_ipow(c, a, b);
-    case KL_OP_MAX: return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntUGT : LLVMIntSGT, a, b, ""), a, b, "");
-    case KL_OP_MIN: return LLVMBuildSelect(B, LLVMBuildICmp(B, u ? LLVMIntULT : LLVMIntSLT, a, b, ""), a, b, "");
-    default: KL_ASSERT(!"not an int op");
-    }
-}
-
-static LLVMValueRef emit_compare(cg *c, kl_op op, kl_dtype dt, LLVMValueRef a, LLVMValueRef b)
-{
-    LLVMValueRef r;
-    if (kl_dtype_is_float(dt)) {
-        LLVMRealPredicate p = op == KL_OP_LESS ? LLVMRealOLT : op == KL_OP_LESS_EQUAL ? LLVMRealOLE
-                            : op == KL_OP_GREATER ? LLVMRealOGT : op == KL_OP_GREATER_EQUAL ? LLVMRealOGE
-                            : op == KL_OP_EQUAL ? LLVMRealOEQ : LLVMRealUNE;
-        r = LLVMBuildFCmp(c->b, p, a, b, "");
-    } else {
-        bool u = is_unsigned(dt);
-        LLVMIntPredicate p = op == KL_OP_LESS ? (u ? LLVMIntULT : LLVMIntSLT) : op == KL_OP_LESS_EQUAL ? (u ? LLVMIntULE : LLVMIntSLE)
-                           : op == KL_OP_GREATER ? (u ? LLVMIntUGT : LLVMIntSGT) : op == KL_OP_GREATER_EQUAL ? (u ? LLVMIntUGE : LLVMIntSGE)
-                           : op == KL_OP_EQUAL ? LLVMIntEQ : LLVMIntNE;
-        r = LLVMBuildICmp(c->b, p, a, b, "");
-    }
-    return LLVMBuildZExt(c->b, r, c->i8, "");
-}
-
-/* Conversions between compute types; float -> int truncates and saturates. */
-LLVMValueRef cg_convert(cg *c, LLVMValueRef v, kl_dtype from, kl_dtype to)
-{
-    LLVMBuilderRef B = c->b;
-    LLVMTypeRef tt = cg_compute_type(c, to), ft = cg_compute_type(c, from);
-    bool ff = kl_dtype_is_float(from), tf = kl_dtype_is_float(to);
-    if (to == KL_BOOL) {
-        LLVMValueRef nz = ff ? LLVMBuildFCmp(B, LLVMRealUNE, v, LLVMConstReal(ft, 0), "")
-                             : LLVMBuildICmp(B, LLVMIntNE, v, LLVMConstInt(ft, 0, 0), "");
-        return LLVMBuildZExt(B, nz, c->i8, "");
-    }
-    if (ff && tf) {
-        /* f16 computes in f32, so a cast to f16 rounds through half here:
-         * fused chains (f32 -> f16 -> f32) would otherwise skip the rounding */
-        if (to == KL_F16 && from != KL_F16) return cg_half_to_float(c, cg_float_to_half(c, v));
-        if (tt == ft) return v;
-        return LLVMGetTypeKind(tt) == LLVMDoubleTypeKind ? LLVMBuildFPExt(B, v, tt, "") : LLVMBuildFPTrunc(B, v, tt, "");
-    }
-    if (ff) return cg_intrinsic(c, is_unsigned(to) ? "llvm.fptoui.sat" : "llvm.fptosi.sat", tt, &v, 1);
-    if (tf) return is_unsigned(from) ? LLVMBuildUIToFP(B, v, tt, "") : LLVMBuildSIToFP(B, v, tt, "");
-    unsigned fw = LLVMGetIntTypeWidth(ft), tw = LLVMGetIntTypeWidth(tt);
-    if (fw == tw) return v;
-    if (fw > tw) return LLVMBuildTrunc(B, v, tt, "");
-    return is_unsigned(from) ? LLVMBuildZExt(B, v, tt, "") : LLVMBuildSExt(B, v, tt, "");
-}
-
-/* One elementwise op on compute-type values of its operands. */
-static LLVMValueRef emit_elementwise_op(cg *c, const ir_node *n, LLVMValueRef *v)
-{
-    kl_dtype it = n->in[n->op == KL_OP_SELECT ? 1 : 0]->type.dtype;
-    if (n->op == KL_OP_CAST) return cg_convert(c, v[0], it, n->type.dtype);
-    if (n->op == KL_OP_SELECT)
-        return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntNE, v[0], LLVMConstInt(c->i8, 0, 0), ""), v[1], v[2], "");
-    if (kl_op_table[n->op].shape == IR_SHAPE_COMPARE) return emit_compare(c, n->op, it, v[0], v[1]);
-    if (!kl_dtype_is_float(it)) return emit_int_op(c, n->op, it, v[0], n->n_in > 1 ? v[1] : NULL);
-    return n->n_in == 1 ? emit_float_unary(c, n->op, v[0]) : emit_float_binary(c, n->op, v[0], v[1]);
-}
-
 /* ---- elementwise (loop-fused) kernels ----------------------------------- */
 
 typedef struct ew_ctx {
@@ -447,7 +273,7 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
     } else if (n->kernel == k->root && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
         LLVMValueRef ops[3];
         for (int i = 0; i < n->n_in && i < 3; i++) ops[i] = value_at(k, n->in[i]);
-        v = emit_elementwise_op(k->c, n, ops);
+        v = cg_elementwise_op(k->c, n, ops);
     } else {
         for (int i = 0; i < k->n_inputs && !v; i++)
             if (k->in_nodes[i] == n) v = cg_load(k->c, n->type.dtype, k->inputs[i], k->offsets[i]);
@@ -899,7 +725,7 @@ static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLV
 static LLVMValueRef reduce_init(cg *c, kl_op op, kl_dtype dt)
 {
     LLVMTypeRef ct = cg_compute_type(c, dt);
-    bool f = kl_dtype_is_float(dt), u = is_unsigned(dt);
+    bool f = kl_dtype_is_float(dt), u = cg_is_unsigned(dt);
     unsigned bits = f ? 0 : LLVMGetIntTypeWidth(ct);
     switch (op) {
     case KL_OP_REDUCE_MAX: case KL_OP_ARGMAX:
@@ -915,8 +741,8 @@ static LLVMValueRef reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, 
 {
     bool f = kl_dtype_is_float(dt);
     switch (op) {
-    case KL_OP_REDUCE_MAX: return f ? fmax_nan(c, acc, v, true) : emit_int_op(c, KL_OP_MAX, dt, acc, v);
-    case KL_OP_REDUCE_MIN: return f ? fmax_nan(c, acc, v, false) : emit_int_op(c, KL_OP_MIN, dt, acc, v);
+    case KL_OP_REDUCE_MAX: return f ? cg_fmax_nan(c, acc, v, true) : cg_int_op(c, KL_OP_MAX, dt, acc, v);
+    case KL_OP_REDUCE_MIN: return f ? cg_fmax_nan(c, acc, v, false) : cg_int_op(c, KL_OP_MIN, dt, acc, v);
     case KL_OP_REDUCE_PROD: return f ? LLVMBuildFMul(c->b, acc, v, "") : LLVMBuildMul(c->b, acc, v, "");
     default: return f ? cg_fadd_reassoc(c, acc, v) : LLVMBuildAdd(c->b, acc, v, "");
     }
@@ -1042,7 +868,7 @@ static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, re
     if (is_arg) { /* first index of the extreme value */
         bool mx = n->op == KL_OP_ARGMAX;
         LLVMValueRef better = f ? LLVMBuildFCmp(c->b, mx ? LLVMRealOGT : LLVMRealOLT, v, cur, "")
-                                : LLVMBuildICmp(c->b, mx ? (is_unsigned(dt) ? LLVMIntUGT : LLVMIntSGT) : (is_unsigned(dt) ? LLVMIntULT : LLVMIntSLT), v, cur, "");
+                                : LLVMBuildICmp(c->b, mx ? (cg_is_unsigned(dt) ? LLVMIntUGT : LLVMIntSGT) : (cg_is_unsigned(dt) ? LLVMIntULT : LLVMIntSLT), v, cur, "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, cur, ""), acc);
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, pos, LLVMBuildLoad2(c->b, c->i64, arg, ""), ""), arg);
     } else {
@@ -1053,7 +879,7 @@ static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, re
     if (is_arg) r = cg_convert(c, LLVMBuildLoad2(c->b, c->i64, arg, ""), KL_I64, n->type.dtype);
     if (n->op == KL_OP_REDUCE_MEAN)
         r = f ? LLVMBuildFDiv(c->b, r, LLVMConstReal(et, (double)count), "")
-              : (is_unsigned(dt) ? LLVMBuildUDiv : LLVMBuildSDiv)(c->b, r, LLVMConstInt(et, (unsigned long long)(count ? count : 1), 0), "");
+              : (cg_is_unsigned(dt) ? LLVMBuildUDiv : LLVMBuildSDiv)(c->b, r, LLVMConstInt(et, (unsigned long long)(count ? count : 1), 0), "");
     cg_store(c, n->type.dtype, r, out, oidx);
     for (int i = nk - 1; i >= 0; i--) cg_loop_end(c, &lk[i]);
     return true;
@@ -1073,7 +899,7 @@ static bool emit_softmax(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     LLVMBuildStore(c->b, cg_f32(c, 0), sum);
     LLVMValueRef j = cg_loop_begin(c, cols, &lc);
     LLVMValueRef v = cg_load(c, dt, in, add_i64(c, base, j));
-    LLVMBuildStore(c->b, fmax_nan(c, LLVMBuildLoad2(c->b, c->f32, mx, ""), v, true), mx);
+    LLVMBuildStore(c->b, cg_fmax_nan(c, LLVMBuildLoad2(c->b, c->f32, mx, ""), v, true), mx);
     cg_loop_end(c, &lc);
     LLVMValueRef m = LLVMBuildLoad2(c->b, c->f32, mx, "");
     j = cg_loop_begin(c, cols, &lc);
