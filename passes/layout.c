@@ -63,7 +63,9 @@ static bool gemm_shape(const ir_node *n, int vl, int64_t *k, int64_t *cols)
 
 bool pass_layout(ir_graph *g, pass_ctx *ctx)
 {
-    int vl = ctx->vector_floats ? ctx->vector_floats : 16;
+    /* the target table's numbers; a caller that leaves them out is a bug */
+    KL_ASSERT(ctx->vector_floats > 0 && ctx->vector_regs > 0);
+    int vl = ctx->vector_floats;
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
@@ -75,7 +77,7 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         /* two vectors of columns; rows: as many accumulators as the register
          * file holds next to the two B vectors and one broadcast of A
          * (12 x 32 on AVX-512, 6 x 16 on AVX2, 12 x 8 on NEON, 12 x 2 scalar) */
-        int regs = ctx->vector_regs ? ctx->vector_regs : vl == 16 ? 32 : 16, mr = (regs - 3) / 2;
+        int regs = ctx->vector_regs, mr = (regs - 3) / 2;
         p->vl = vl;
         p->mr = mr > 12 ? 12 : mr < 1 ? 1 : mr;
         p->nr = 2 * vl;

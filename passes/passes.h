@@ -29,8 +29,10 @@ typedef struct pass_ctx {
     FILE *dump_file;
     FILE *time_file;        /* per-pass wall time, or NULL */
     bool verify_each;       /* run ir_verify after every pass */
-    int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar); 0: 16 */
-    int vector_regs;        /* its vector (or FP) registers, for the GEMM register tile; 0: 32 if 16 lanes, else 16 */
+    /* From the target table row (api/kiln.c: cg_target_plan), required by
+     * layout: no pass assumes an ISA. */
+    int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar) */
+    int vector_regs;        /* its vector (or FP) registers, for the GEMM register tile */
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;

@@ -24,7 +24,7 @@ static void check(const char *text, void **feeds, int opt, int threads)
     void **want = calloc((size_t)n_res, sizeof *want), **args = calloc((size_t)(g->n_params + n_res), sizeof *args);
     for (int i = 0; i < n_res; i++) want[i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 8);
     cr_assert(ir_eval_graph(g, (const void *const *)feeds, want, &d), "%s", d.text);
-    pass_ctx ctx = {.diag = &d, .opt_level = opt, .verify_each = true, .vector_floats = 16};
+    pass_ctx ctx = {.diag = &d, .opt_level = opt, .verify_each = true, .vector_floats = 16, .vector_regs = 32};
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     cg_options o = {.prefix = "c", .cpu = "native", .opt_level = opt, .threads = threads, .source = "test"};
     cg_jit *j;
@@ -141,7 +141,7 @@ Test(control, rnn_sequence_updated_in_place)
     kl_diag d = {0};
     ir_graph *g = ir_parse(text, "rnn", &d);
     cr_assert(g, "%s", d.text);
-    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true, .vector_floats = 16};
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true, .vector_floats = 16, .vector_regs = 32};
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     long in_place = 0;
     for (int i = 0; i < ctx.n_stats; i++)
@@ -237,7 +237,7 @@ Test(control, loop_objects_call_nothing)
         kl_diag d = {0};
         ir_graph *g = ir_parse(text, "rnn", &d);
         cr_assert(g, "%s", d.text);
-        pass_ctx ctx = {.diag = &d, .opt_level = opt, .vector_floats = 16};
+        pass_ctx ctx = {.diag = &d, .opt_level = opt, .vector_floats = 16, .vector_regs = 32};
         cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
         char obj[] = "/tmp/kiln_loop_XXXXXX";
         int fd = mkstemp(obj);

@@ -48,8 +48,9 @@ static int check(ir_graph *g, float **feeds, const target *t, int threads, float
     void **want = calloc((size_t)n_res, sizeof *want), **args = calloc((size_t)(g->n_params + n_res), sizeof *args);
     for (int i = 0; i < n_res; i++) want[i] = calloc(1, ir_type_bytes(&g->results[i].node->type) + 4);
     cr_assert(ir_eval_graph(g, (const void *const *)feeds, want, &d), "%s", d.text);
-    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true,
-                    .vector_floats = t->vl ? t->vl : cg_target_vector_floats(NULL, "native", NULL)};
+    int vl = t->vl ? t->vl : cg_target_vector_floats(NULL, "native", NULL);
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true, .vector_floats = vl,
+                    .vector_regs = vl == 16 ? 32 : 16}; /* x86: AVX-512 has 32, AVX2 16 */
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     int planned = 0;
     for (int i = 0; i < g->n_nodes; i++) planned += g->nodes[i]->gemm != NULL;
@@ -234,7 +235,7 @@ Test(gemm, epilogue_fusion_plan)
     int nf;
     ir_graph *g = matmul_graph(20, 32, 16, true, false, 1, feeds, &nf);
     kl_diag d = {0};
-    pass_ctx ctx = {.diag = &d, .opt_level = 2, .vector_floats = 16};
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .vector_floats = 16, .vector_regs = 32};
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     int gemm_members = 0, kernels = 0;
     for (int i = 0; i < g->n_nodes; i++) {

@@ -47,7 +47,7 @@ static void run_op_cpu(kl_op op, const float *x, float *y, int64_t n, const char
     ir_graph *g = ir_graph_new("math");
     ir_node *p = ir_param(g, ir_type_make(KL_F32, 1, &n), "x");
     ir_graph_add_result(g, ir_unary(g, op, p, "y", &d), "y");
-    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true};
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .verify_each = true, .vector_floats = 16, .vector_regs = 32};
     cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
     cg_options o = {.prefix = "m", .cpu = cpu, .opt_level = 2};
     cg_jit *j;
