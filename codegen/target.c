@@ -74,7 +74,10 @@ static const cg_target targets[] = {
      .summary = "AArch64 Linux, NEON"},
     {.name = "riscv64-linux-gnu", .triple = "riscv64-unknown-linux-gnu", .cpus = rv64_cpus, .default_cpu = "generic-rv64",
      .base_features = "+m,+a,+f,+d,+c", .abi = "lp64d", .reloc = LLVMRelocPIC, .hosted = true,
-     .summary = "RISC-V RV64GC Linux, scalar"},
+     /* RVV 1.0 (`--target-features +v`): VLEN >= 128, so 4-lane float
+      * vectors; the code runs on any VLEN (LLVM assumes only the minimum) */
+     .feature_caps = {{"v", CG_CAP_VEC128}},
+     .summary = "RISC-V RV64GC Linux, scalar; RVV vectors with +v"},
     {.name = "thumbv7em-none-eabihf", .triple = "thumbv7em-none-unknown-eabihf", .cpus = cm7e_cpus,
      .default_cpu = "cortex-m4", .base_caps = CG_CAP_PTR32, .reloc = LLVMRelocStatic, .summary = "Cortex-M4/M7 firmware, hard float"},
     {.name = "thumbv8m.main-none-eabihf", .triple = "thumbv8m.main-none-unknown-eabihf", .cpus = cm8_cpus,

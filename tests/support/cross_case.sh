@@ -3,23 +3,23 @@
 # for TARGET, link the AOT driver with the target's cross compiler (static),
 # run it under qemu-user against TensorFlow's outputs, every buffer against
 # guard pages (tests/support/guard.h).  Prints one PASS/FAIL line.
-#   cross_case.sh SRC BUILD TMP DIR TARGET CC QEMU OPT
+#   cross_case.sh SRC BUILD TMP DIR TARGET CC QEMU OPT [FEATURES QEMU_CPU]
 set -u
-src=$1 build=$2 tmp=$3 d=$4 target=$5 cc=$6 qemu=$7 opt=$8
+src=$1 build=$2 tmp=$3 d=$4 target=$5 cc=$6 qemu=$7 opt=$8 features=${9:-} qcpu=${10:-}
 name=$(basename "$d")
-w="$tmp/$name.$target.O$opt"
+w="$tmp/$name.$target$features.O$opt.${qcpu##*vlen=}"
 mkdir -p "$w"
 . "$src/tests/support/fixture_args.sh"
 # shellcheck disable=SC2086
 if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
-        -O"$opt" --target "$target" >"$w/log" 2>&1 &&
+        -O"$opt" --target "$target" ${features:+--target-features "$features"} >"$w/log" 2>&1 &&
     "$cc" -static -O1 -std=gnu11 -include "$w/model.h" "$src/tests/support/aot_driver.c" "$src/tests/support/guard.c" \
         "$w/m.o" -lm -o "$w/drv" >>"$w/log" 2>&1 &&
-    "$qemu" "$w/drv" $tol $files $refs >>"$w/log" 2>&1; then
+    "$qemu" ${qcpu:+-cpu "$qcpu"} "$w/drv" $tol $files $refs >>"$w/log" 2>&1; then
     size=$(wc -c <"$w/m.o")
-    echo "PASS $name ($target -O$opt, object $size bytes): $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ')"
+    echo "PASS $name ($target$features${qcpu:+ ${qcpu%%,vext*}} -O$opt, object $size bytes): $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ')"
 else
-    echo "FAIL $name ($target -O$opt)"
+    echo "FAIL $name ($target$features${qcpu:+ $qcpu} -O$opt)"
     tail -n 6 "$w/log" | sed 's/^/    /'
 fi
 rm -rf "$w"
