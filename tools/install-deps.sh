@@ -7,7 +7,7 @@ set -eu
 pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
       libopenblas-dev libcriterion-dev binutils libonnx-testdata clang libclang-rt-14-dev
       qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
-      qemu-system-arm gcc-arm-none-eabi"
+      qemu-system-arm gcc-arm-none-eabi qemu-system-misc gcc-riscv64-unknown-elf"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -15,10 +15,20 @@ uint32_t fw_stack_used(void);
 
 static int semihost(int op, void *arg)
 {
+#if defined(__riscv)
+    /* RISC-V semihosting: the ebreak between these two no-op shifts,
+     * uncompressed, is the trap the debugger (QEMU) recognizes */
+    register int a0 __asm("a0") = op;
+    register void *a1 __asm("a1") = arg;
+    __asm volatile(".option push\n .option norvc\n slli x0, x0, 0x1f\n ebreak\n srai x0, x0, 7\n .option pop"
+                   : "+r"(a0) : "r"(a1) : "memory");
+    return a0;
+#else
     register int r0 __asm("r0") = op;
     register void *r1 __asm("r1") = arg;
     __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
+#endif
 }
 
 void fw_exit(int code) /* ADP_Stopped_ApplicationExit: QEMU exits 0; RunTimeErrorUnknown: 1 */

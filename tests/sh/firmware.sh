@@ -5,18 +5,20 @@
 # (memcpy/memset at most), linked with a vector table and a semihosting
 # driver (tests/firmware/) and run under qemu-system-arm (mps2-an386,
 # mps2-an500, mps2-an505, mps3-an547) against TensorFlow's outputs.  Every
-# fixture on the M4; the models on the others.  riscv32-none-elf objects of
-# every fixture are compiled and symbol-checked, not run (no bare-metal
-# RV32 toolchain in the installer yet).
+# fixture on the M4; the models on the others.  riscv32-none-elf
+# (RV32IMAFC) objects of every fixture are linked with rv32_startup.c by
+# riscv64-unknown-elf-gcc and run under qemu-system-riscv32 -M virt.
 # Reports code, rodata, temp arena and measured stack per model.
-# tools/install-deps.sh installs gcc-arm-none-eabi and qemu-system-arm;
+# tools/install-deps.sh installs gcc-arm-none-eabi, qemu-system-arm,
+# gcc-riscv64-unknown-elf and qemu-system-misc (qemu-system-riscv32);
 # without them this test fails (never silently skipped).
 #   firmware.sh SRC BUILD [FIXTURE_DIR...]
 set -u
 src=$1 build=$2
 shift 2
 dirs=${*:-"$src"/tests/fixtures/*}
-for tool in qemu-system-arm arm-none-eabi-gcc arm-none-eabi-nm arm-none-eabi-size riscv64-linux-gnu-nm; do
+for tool in qemu-system-arm arm-none-eabi-gcc arm-none-eabi-nm arm-none-eabi-size qemu-system-riscv32 riscv64-unknown-elf-gcc \
+    riscv64-unknown-elf-nm riscv64-unknown-elf-size; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (run tools/install-deps.sh)"; exit 1; }
 done
 tmp=$(mktemp -d)
@@ -27,7 +29,7 @@ m4="thumbv7em-none-eabihf cortex-m4 '-mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4
 m7="thumbv7em-none-eabihf cortex-m7 '-mcpu=cortex-m7 -mfloat-abi=hard -mfpu=fpv5-d16' mps2-an500"
 m33="thumbv8m.main-none-eabihf cortex-m33 '-mcpu=cortex-m33 -mfloat-abi=hard -mfpu=fpv5-sp-d16' mps2-an505"
 m55="thumbv8m.main-none-eabihf cortex-m55 '-mcpu=cortex-m55 -mfloat-abi=hard' mps3-an547"
-rv32="riscv32-none-elf generic-rv32 '' none"
+rv32="riscv32-none-elf generic-rv32 '-march=rv32imafc -mabi=ilp32f' virt32"
 for d in $dirs; do
     [ -f "$d/fixture.txt" ] && [ -f "$d/model.pb" ] || continue
     grep -q '^expect_error' "$d/fixture.txt" && continue
@@ -45,5 +47,5 @@ xargs -P "$(nproc 2>/dev/null || echo 2)" -L 1 sh -c 'sh "$0"/tests/support/fw_c
 grep -E '^  PASS (model_|mlp )' "$tmp/out" | sort
 passed=$(grep -c '^  PASS' "$tmp/out")
 failed=$(grep -c '^  FAIL' "$tmp/out")
-echo "firmware (Cortex-M4/M7/M33/M55 under qemu-system-arm, riscv32 symbol checks): $passed passed, $failed failed"
+echo "firmware (Cortex-M4/M7/M33/M55 under qemu-system-arm, RV32IMAFC under qemu-system-riscv32): $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -eq "$(wc -l <"$cases")" ]
