@@ -15,6 +15,7 @@ test: all
 
 sample: all
 	sh samples/mlp/run.sh $(BUILD)
+	sh samples/train_mlp/run.sh $(BUILD)
 
 # Regenerates the large models (ResNet50, full MobileNetV2; needs PyPI for the
 # TensorFlow venv), runs every fixture through the JIT and every model through
