@@ -5,6 +5,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
+#include "../ir/plan.h"
 #include "codegen.h"
 
 /* ---- targets (codegen/target.c, docs/targets.md) ------------------------ */
