@@ -5,6 +5,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
+#include "../ir/plan.h"
 #include "codegen.h"
 
 /* ---- targets (codegen/target.c, docs/targets.md) ------------------------ */
@@ -160,8 +161,16 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
  * calling thread only (one thread compiled, too small, runtime-packed B). */
 int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols);
 /* The GEMM-planned member of root's kernel (root itself or an output-fused
- * contraction), or NULL. */
+ * contraction), or NULL: the plan's (ir/plan.h). */
 ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root);
+/* The kernel of the graph being emitted that computes n (its plan), or NULL. */
+static inline const kl_kernel *cg_kernel_of(const cg *c, const ir_node *n) { return ir_plan_kernel_of(c->g->plan, n); }
+/* Whether n is computed inside root's kernel (a member, not one of its inputs). */
+static inline bool cg_in_kernel(const cg *c, const ir_node *root, const ir_node *n)
+{
+    const kl_kernel *k = cg_kernel_of(c, root);
+    return k && cg_kernel_of(c, n) == k;
+}
 /* Whether constant node k is read only as a prepacked B operand (then its
  * raw bytes are not emitted). */
 bool cg_const_only_prepacked(const ir_graph *g, const ir_node *k);

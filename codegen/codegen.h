@@ -2,11 +2,15 @@
  *
  * Input contract (what passes/pipeline.c leaves behind):
  *   - nodes are in schedule order (topological);
- *   - node->kernel is set: a node with kernel == itself is a kernel root and
- *     gets code; a node with kernel == R (R != itself) is fused into R's
- *     kernel and computed inline there (today only elementwise nodes of the
- *     same shape as the consumer that reads them); kernel == NULL for nodes
- *     that need no code: PARAM, CONST and ALIAS (reshape) nodes;
+ *   - g->plan (ir/plan.h) is the kernel plan, and every region graph under
+ *     g has its own: the kernels in schedule order, each with its members
+ *     (computed inline in its loops: elementwise nodes, fused views, pads
+ *     and concats, an output-fused contraction), the materialized inputs in
+ *     the order the kernel function takes their pointers, the contraction
+ *     and its GEMM plan, its scratch; param, const and alias nodes are in
+ *     no kernel.  Codegen takes the kernel structure from the plan only
+ *     (node->kernel is the passes' back pointer); hand-planned graphs
+ *     (tests/test_codegen.c) call ir_plan_build;
  *   - node->store says where each value lives (ir.h: FEED index, FETCH
  *     index, TEMP offset, CONST data, ALIAS of in[0]); fused members are
  *     IR_STORE_NONE; g->temp_size is the arena size.

@@ -133,8 +133,9 @@ bool cg_emit_while(cg *c, ir_node *n, LLVMValueRef cond_fn, LLVMValueRef body_fn
     LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, trips, ""), cg_i64(c, 1), ""), trips);
     LLVMBuildBr(c->b, head);
     LLVMPositionBuilderAtEnd(c->b, done);
-    for (int i = 0; i < c->g->n_nodes; i++) { /* final values to the gets' storage */
-        ir_node *g = c->g->nodes[i];
+    const kl_kernel *kern = cg_kernel_of(c, n); /* the while and its gets */
+    for (int i = 0; i < kern->n_members; i++) { /* final values to the gets' storage */
+        ir_node *g = kern->members[i];
         if (g->op != KL_OP_GET || g->in[0] != n || g->store == IR_STORE_NONE) continue;
         int k = g->attr.region.index;
         copy_bytes(c, cg_storage(c, g), LLVMBuildLoad2(c->b, c->ptr, cur_slot[k], ""), (int64_t)ir_type_bytes(&g->type));
@@ -147,8 +148,9 @@ bool cg_emit_while(cg *c, ir_node *n, LLVMValueRef cond_fn, LLVMValueRef body_fn
 /* The first get of result k of n with storage, or NULL. */
 static ir_node *first_get(cg *c, ir_node *n, int k)
 {
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        ir_node *g = c->g->nodes[i];
+    const kl_kernel *kern = cg_kernel_of(c, n); /* the if and its gets */
+    for (int i = 0; i < kern->n_members; i++) {
+        ir_node *g = kern->members[i];
         if (g->op == KL_OP_GET && g->in[0] == n && g->attr.region.index == k && g->store != IR_STORE_NONE) return g;
     }
     return NULL;
@@ -181,8 +183,9 @@ bool cg_emit_if(cg *c, ir_node *n, LLVMValueRef then_fn, LLVMValueRef else_fn)
     call_region(c, else_fn, args, region_temp);
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, join);
-    for (int i = 0; i < c->g->n_nodes; i++) { /* further gets of a result copy the first */
-        ir_node *g = c->g->nodes[i];
+    const kl_kernel *kern = cg_kernel_of(c, n);
+    for (int i = 0; i < kern->n_members; i++) { /* further gets of a result copy the first */
+        ir_node *g = kern->members[i];
         if (g->op != KL_OP_GET || g->in[0] != n || g->store == IR_STORE_NONE) continue;
         ir_node *first = first_get(c, n, g->attr.region.index);
         if (first != g) copy_bytes(c, cg_storage(c, g), cg_storage(c, first), (int64_t)ir_type_bytes(&g->type));

@@ -53,10 +53,8 @@ static LLVMValueRef f32_ptr(gemm *G, LLVMValueRef base, LLVMValueRef idx) { retu
 
 ir_node *cg_kernel_contraction(const ir_graph *g, ir_node *root)
 {
-    if (root->gemm) return root;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->kernel == root && g->nodes[i]->gemm) return g->nodes[i];
-    return NULL;
+    const kl_kernel *k = ir_plan_kernel_of(g->plan, root);
+    return k && k->root == root ? k->contraction : NULL;
 }
 
 /* Every use of v (through reshapes) is as the prepacked B of a GEMM. */
@@ -70,9 +68,10 @@ static bool only_prepacked(const ir_graph *g, const ir_node *v)
         for (int j = 0; j < n->n_in; j++) {
             if (n->in[j] != v) continue;
             uses++;
-            if (op_is_alias(n->op) && n->op != KL_OP_CONST && !n->kernel) {
+            bool computed = ir_plan_kernel_of(g->plan, n) != NULL;
+            if (op_is_alias(n->op) && n->op != KL_OP_CONST && !computed) {
                 if (!only_prepacked(g, n)) return false;
-            } else if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && n->kernel)) {
+            } else if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && computed)) {
                 return false;
             }
         }
@@ -308,7 +307,7 @@ static bool vec_ok(const gemm *G, const ir_node *m)
 {
     if (m == G->n) return true;
     if (m->type.dtype != KL_F32) return false;
-    if (m->kernel == G->epi) {
+    if (cg_in_kernel(G->c, G->epi, m)) {
         if (!cg_float_op_vector_ok(m->op)) return false;
         for (int i = 0; i < m->n_in; i++)
             if (!vec_ok(G, m->in[i])) return false;
@@ -324,7 +323,7 @@ static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef 
 {
     cg *c = G->c;
     if (m == G->n) return acc;
-    if (m->kernel != G->epi) { /* a kernel input: its vector (or scalar) at this row and these columns */
+    if (!cg_in_kernel(c, G->epi, m)) { /* a kernel input: its vector (or scalar) at this row and these columns */
         int i = input_index(G, m), rank = G->epi->type.rank;
         LLVMValueRef off = i64(G, 0), rest = R;
         for (int d = rank - 2; d >= 0; d--) {

@@ -217,7 +217,7 @@ LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b)
 
 typedef struct ew_ctx {
     cg *c;
-    ir_node *root;
+    ir_node *root; /* root of the kernel: its plan entry says which nodes are computed here */
     ir_node **in_nodes;
     LLVMValueRef *inputs, *offsets; /* offsets[i]: element index into inputs[i] */
     int n_inputs;
@@ -268,9 +268,10 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
     for (int i = 0; i < k->n_memo; i++)
         if (k->memo_node[i] == n) return k->memo_val[i];
     LLVMValueRef v = NULL;
-    if (n->kernel == k->root && (n->op == KL_OP_PAD || n->op == KL_OP_CONCAT)) {
+    bool member = cg_in_kernel(k->c, k->root, n);
+    if (member && (n->op == KL_OP_PAD || n->op == KL_OP_CONCAT)) {
         v = gated_view_value(k, n);
-    } else if (n->kernel == k->root && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
+    } else if (member && !op_is_view(n->op)) { /* computed in this kernel (a fused view is a load) */
         LLVMValueRef ops[3];
         for (int i = 0; i < n->n_in && i < 3; i++) ops[i] = value_at(k, n->in[i]);
         v = cg_elementwise_op(k->c, n, ops);
@@ -359,9 +360,10 @@ static int gated_cuts(const cg *c, const ir_node *root, int d, int64_t *cuts)
     int n = 0;
     int64_t extent = root->type.dims[d];
     cuts[n++] = 0, cuts[n++] = extent;
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        const ir_node *m = c->g->nodes[i];
-        if (m->kernel != root || m == root) continue;
+    const kl_kernel *k = cg_kernel_of(c, root);
+    for (int i = 0; i < k->n_members; i++) {
+        const ir_node *m = k->members[i];
+        if (m == root) continue;
         if (m->op == KL_OP_PAD) {
             cuts[n++] = m->attr.pad.lo[d], cuts[n++] = m->attr.pad.lo[d] + m->in[0]->type.dims[d];
         } else if (m->op == KL_OP_CONCAT && m->attr.concat.axis == d) {
@@ -385,9 +387,10 @@ static int gated_cuts(const cg *c, const ir_node *root, int d, int64_t *cuts)
 static int gated_cut_room(const cg *c, const ir_node *root)
 {
     int n = 2;
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        const ir_node *m = c->g->nodes[i];
-        if (m->kernel == root && m != root) n += m->op == KL_OP_PAD ? 2 : m->op == KL_OP_CONCAT ? m->n_in : 0;
+    const kl_kernel *k = cg_kernel_of(c, root);
+    for (int i = 0; i < k->n_members; i++) {
+        const ir_node *m = k->members[i];
+        if (m != root) n += m->op == KL_OP_PAD ? 2 : m->op == KL_OP_CONCAT ? m->n_in : 0;
     }
     return n;
 }
@@ -460,9 +463,10 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
     /* slots: the kernel's inputs, then one per fused view, then the output */
     int n_views = 0;
     bool gated = false;
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        ir_node *m = c->g->nodes[i];
-        if (m->kernel != root || m == root) continue;
+    const kl_kernel *kern = cg_kernel_of(c, root);
+    for (int i = 0; i < kern->n_members; i++) {
+        ir_node *m = kern->members[i];
+        if (m == root) continue;
         if (op_is_view(m->op) || m->op == KL_OP_PAD) n_views++;
         if (m->op == KL_OP_CONCAT) n_views += m->n_in;
         gated |= m->op == KL_OP_PAD || m->op == KL_OP_CONCAT;
@@ -478,9 +482,9 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
         nodes[i] = in_nodes[i], ptrs[i] = inputs ? inputs[i] : NULL;
         ir_broadcast_strides(&in_nodes[i]->type, rank_out, root->type.dims, full[i]);
     }
-    for (int i = 0, v = n_in; i < c->g->n_nodes; i++) {
-        ir_node *m = c->g->nodes[i];
-        if (m->kernel != root || m == root || !ir_fusable_movement(m)) continue;
+    for (int i = 0, v = n_in; i < kern->n_members; i++) {
+        ir_node *m = kern->members[i];
+        if (m == root || !ir_fusable_movement(m)) continue;
         int parts = m->op == KL_OP_CONCAT ? m->n_in : 1;
         int64_t start = 0;
         for (int part = 0; part < parts; part++, v++) {
@@ -618,11 +622,11 @@ bool cg_matmul_uses_blas(const cg_options *o, const ir_node *n)
 bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
 {
     bool by_cols;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ir_node *n = g->nodes[i];
-        if (n->kernel == n && cg_matmul_uses_blas(o, n)) return true;
-        if (n->kernel && cg_gemm_units(o, n, &by_cols)) return true;
-        if (n->kernel == n && !cg_kernel_contraction(g, n) && worth_splitting(o, n)) return true; /* may split */
+    for (int j = 0; g->plan && j < g->plan->n_kernels; j++) {
+        const kl_kernel *k = &g->plan->kernels[j];
+        if (cg_matmul_uses_blas(o, k->root)) return true;
+        if (k->contraction && cg_gemm_units(o, k->contraction, &by_cols)) return true;
+        if (!k->contraction && worth_splitting(o, k->root)) return true; /* may split */
     }
     return false;
 }
@@ -944,7 +948,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     case KL_OP_MATMUL: ok = emit_matmul(c, root, out, ops[0], ops[1]); break;
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN:
-        if (root->in[0]->kernel == root) { /* producers fused into the reduction */
+        if (cg_in_kernel(c, root, root->in[0])) { /* producers fused into the reduction */
             reduce_src src = {in_nodes, inputs, kl_calloc(NULL, (size_t)n_inputs + 1, sizeof(LLVMValueRef), "code generation"), n_inputs,
                               kl_calloc(NULL, (size_t)n_inputs + 1, sizeof(int64_t[IR_MAX_RANK]), "code generation")};
             const ir_type *t = &root->in[0]->type;

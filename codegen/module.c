@@ -71,25 +71,6 @@ static void set_target_attrs(cg *c, LLVMValueRef fn)
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
 }
 
-/* The distinct materialized nodes a kernel reads (fused members excluded);
- * out has room for every operand of the graph's nodes (max). */
-static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int max)
-{
-    int n = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ir_node *m = g->nodes[i];
-        if (m->kernel != root) continue;
-        for (int j = 0; j < m->n_in; j++) {
-            ir_node *p = m->in[j];
-            if (p->kernel == root && p != root) continue;
-            bool seen = false;
-            for (int k = 0; k < n; k++) seen |= out[k] == p;
-            if (!seen && n < max) out[n++] = p;
-        }
-    }
-    return n;
-}
-
 /* void P_kID(out, in..., [scratch]): the scratch pointer when the kernel's
  * contraction packs operands at run time. */
 static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
@@ -161,13 +142,28 @@ static LLVMValueRef storage(cg *c, ir_node *n, LLVMValueRef args, LLVMValueRef t
 
 LLVMValueRef cg_storage(cg *c, ir_node *n) { return storage(c, n, c->cur_args, c->cur_temp); }
 
+/* g and every region under it carry a kernel plan (passes/fuse.c and
+ * bufassign.c build them; hand-planned tests call ir_plan_build). */
+static bool plans_ok(cg *c, const ir_graph *g)
+{
+    if (!g->plan) {
+        kl_diag_error(c->d, "%s: graph has no kernel plan (run the pass pipeline first; a Kiln bug)", g->source);
+        return false;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int r = 0; r < g->nodes[i]->n_regions; r++)
+            if (!plans_ok(c, g->nodes[i]->regions[r])) return false;
+    return true;
+}
+
+/* Every node a kernel computes has a dtype the target can do. */
 static bool dtypes_ok(cg *c)
 {
+    const kl_plan *p = c->g->plan;
     bool ok = true;
-    for (int i = 0; i < c->g->n_nodes; i++) {
-        ir_node *n = c->g->nodes[i];
-        if (n->kernel && !cg_dtype_ok(c, n)) ok = false;
-    }
+    for (int j = 0; j < p->n_kernels; j++)
+        for (int m = 0; m < p->kernels[j].n_members; m++)
+            if (!cg_dtype_ok(c, p->kernels[j].members[m])) ok = false;
     return ok;
 }
 
@@ -251,21 +247,23 @@ static bool emit_control(cg *c, ir_node *n)
     return n->op == KL_OP_WHILE ? cg_emit_while(c, n, fns[0], fns[1]) : cg_emit_if(c, n, fns[0], fns[1]);
 }
 
-/* One kernel root of the graph being emitted: its function and the call. */
-static bool emit_root(cg *c, ir_node *root, ir_node **in_nodes, LLVMValueRef *args, int max_in)
+/* One kernel of the graph being emitted: its function and the call; args
+ * has room for its inputs and four more pointers. */
+static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
 {
+    ir_node *root = k->root, **in_nodes = k->inputs;
     if (root->op == KL_OP_WHILE || root->op == KL_OP_IF) return emit_control(c, root);
     LLVMBasicBlockRef bb = LLVMGetInsertBlock(c->b);
-    int n_in = kernel_inputs(c->g, root, in_nodes, max_in);
+    int n_in = k->n_inputs;
     LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
     if (!fn) return false;
     LLVMPositionBuilderAtEnd(c->b, bb);
     args[0] = cg_storage(c, root);
     for (int k = 0; k < n_in; k++) args[k + 1] = cg_storage(c, in_nodes[k]);
     int n_args = n_in + 1;
-    ir_node *gm = cg_kernel_contraction(c->g, root);
-    if (gm && gm->scratch_bytes > 0) {
-        LLVMValueRef off = cg_i64(c, gm->scratch_offset);
+    ir_node *gm = k->contraction;
+    if (gm && k->scratch_bytes > 0) {
+        LLVMValueRef off = cg_i64(c, k->scratch_offset);
         args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, c->cur_temp, &off, 1, "scratch");
     }
     int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
@@ -293,17 +291,14 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
     set_target_attrs(c, entry);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, entry, "entry"));
     c->cur_args = LLVMGetParam(entry, 0), c->cur_temp = LLVMGetParam(entry, 1);
-    int max_in = 1; /* a kernel reads at most every operand of every node */
-    for (int i = 0; i < g->n_nodes; i++) max_in += g->nodes[i]->n_in;
-    ir_node **in_nodes = kl_malloc(NULL, sizeof *in_nodes * (size_t)max_in, "code generation");
+    const kl_plan *plan = g->plan;
+    int max_in = 1;
+    for (int j = 0; j < plan->n_kernels; j++)
+        if (plan->kernels[j].n_inputs > max_in) max_in = plan->kernels[j].n_inputs;
     LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 4), "code generation");
-    if (!in_nodes || !args) kl_die(__FILE__, __LINE__, "out of memory");
     bool ok = !internal || dtypes_ok(c);
-    for (int i = 0; ok && i < g->n_nodes; i++) {
-        ir_node *root = g->nodes[i];
-        if (root->kernel == root) ok = emit_root(c, root, in_nodes, args, max_in);
-    }
-    free(in_nodes), free(args);
+    for (int j = 0; ok && j < plan->n_kernels; j++) ok = emit_root(c, &plan->kernels[j], args);
+    free(args);
     if (ok) LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
     if (internal) free(c->consts);
     c->g = outer;
@@ -395,7 +390,7 @@ static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool
     LLVMSetDataLayout(c->mod, layout);
     LLVMDisposeMessage(layout);
     LLVMDisposeTargetData(td);
-    if (!dtypes_ok(c)) return false;
+    if (!plans_ok(c, c->g) || !dtypes_ok(c)) return false;
     emit_constants(c);
     if (!emit_entry(c)) return false;
     emit_typed_entry(c);

@@ -15,7 +15,9 @@
  *   ir_graph_free(g);
  *
  * Passes (passes/) annotate nodes in place: `kernel` (which fused kernel
- * computes the node) and `store`/`offset`/`index` (where its value lives).
+ * computes the node) and `store`/`offset`/`index` (where its value lives);
+ * fuse and bufassign gather those into the graph's kernel plan (g->plan,
+ * ir/plan.h), which is what codegen reads.
  */
 #ifndef KILN_IR_H
 #define KILN_IR_H
@@ -266,7 +268,8 @@ struct ir_node {
     int n_uses;       /* operand uses + result uses (ir_graph_count_uses) */
     ir_node *kernel;  /* root of the kernel that computes this node; self if
                          a root; NULL for nodes needing no code (param, const,
-                         alias) — set by passes/fuse.c */
+                         alias) — set by passes/fuse.c; a back pointer for
+                         passes: codegen reads the plan (ir/plan.h) */
     ir_store store;
     int index;        /* FEED/FETCH index */
     int64_t offset;   /* TEMP byte offset */
@@ -309,6 +312,8 @@ static inline int64_t ir_gated_pieces(const ir_node *n)
     return p;
 }
 
+typedef struct kl_plan kl_plan; /* ir/plan.h */
+
 typedef struct ir_result {
     ir_node *node;
     const char *name; /* fetch name as the user gave it */
@@ -335,6 +340,7 @@ typedef struct ir_graph {
     int *result_var;
     struct ir_graph **children; /* regions of this graph's nodes, freed with it */
     int n_children;
+    kl_plan *plan;      /* the kernel plan (ir/plan.h), built by fuse and bufassign; in the arena */
 } ir_graph;
 
 ir_graph *ir_graph_new(const char *source);

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "ir.h"
+#include "plan.h"
 
 static void print_quoted(FILE *f, const char *s)
 {
@@ -240,4 +240,5 @@ static void print_body(const ir_graph *g, FILE *f, unsigned flags, int depth)
         }
         fputc('\n', f);
     }
+    if (flags & IR_PRINT_PLAN) ir_plan_print(g->plan, f, depth);
 }

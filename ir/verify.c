@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ir.h"
+#include "plan.h"
 
 #define MAX_REPORTS 20
 
@@ -172,6 +172,7 @@ bool ir_verify(const ir_graph *g, kl_diag *d)
     for (int i = 0; planned && stored && i < g->n_results; i++)
         if (known(&v, g->results[i].node) && g->results[i].node->store == IR_STORE_NONE)
             BAD(&v, g->results[i].node, "result %d is never stored", i);
+    if (g->plan && !ir_plan_verify(g, d)) v.reports++;
     if (v.reports > MAX_REPORTS) kl_diag_error(d, "%s: ... and %d more problems", g->source, v.reports - MAX_REPORTS);
     free(v.at);
     free(v.pos);

@@ -17,9 +17,12 @@
  *   - a variable's update (g->result_var) shares the caller's buffer with
  *     its old value (g->param_var) when no read of the old value follows
  *     it, else it is copied there by a final COPY kernel.
+ *   The kernel plan (ir/plan.h) is rebuilt at the end: the COPY kernels
+ *   added here, scratch offsets and the temp size.
  */
 #include <stdlib.h>
 
+#include "../ir/plan.h"
 #include "passes.h"
 
 #define ALIGN 64
@@ -234,5 +237,6 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
     free(pos);
     free(last);
     free(bufs);
+    ir_plan_build(g);
     return true;
 }

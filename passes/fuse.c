@@ -28,9 +28,12 @@
  * per kernel.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
+ * At the end the kernel plan (ir/plan.h: kernels, members, inputs,
+ * contractions) is built from these decisions; g->plan points at it.
  */
 #include <stdlib.h>
 
+#include "../ir/plan.h"
 #include "passes.h"
 
 static bool needs_code(const ir_node *n) { return !op_is_source(n->op) && !op_is_alias(n->op); }
@@ -128,5 +131,6 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     free(s.conflict);
     free(s.has_contraction);
     free(s.pieces);
+    ir_plan_build(g);
     return true;
 }

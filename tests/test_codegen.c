@@ -17,10 +17,15 @@
 #include <unistd.h>
 
 #include "codegen/codegen.h"
+#include "ir/plan.h"
 
 /* ---- planning by hand --------------------------------------------------- */
 
-/* Every computing node is its own kernel, stored in TEMP; results FETCH. */
+static ir_graph *planned; /* the graph plan() planned last, for fuse() */
+
+/* Every computing node is its own kernel, stored in TEMP; results FETCH;
+ * then the kernel plan codegen reads (ir/plan.h), as fuse and bufassign
+ * leave it. */
 static void plan(ir_graph *g)
 {
     int64_t off = 0;
@@ -44,13 +49,16 @@ static void plan(ir_graph *g)
         n->store = IR_STORE_FETCH, n->index = j;
     }
     g->temp_size = off;
+    ir_plan_build(g);
+    planned = g;
 }
 
-/* Fuse `member` into the kernel of `root` (after plan()). */
+/* Fuse `member` into the kernel of `root` (after plan()); the plan is rebuilt. */
 static void fuse(ir_node *member, ir_node *root)
 {
     member->kernel = root;
     member->store = IR_STORE_NONE;
+    ir_plan_build(planned);
 }
 
 static const cg_options opts = {.prefix = "t", .cpu = "native", .opt_level = 2, .source = "test"};

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/plan.h"
 #include "passes/passes.h"
 
 #define PASS_DIR KILN_SOURCE_DIR "/tests/passes"
@@ -140,5 +141,37 @@ ParameterizedTest(kir_case *c, passes, text)
     free(out);
     ir_graph_free(g);
     free(text);
+    kl_diag_clear(&d);
+}
+
+/* The plan (ir/plan.h) is what codegen reads, so the verifier holds it to
+ * the nodes: a kernel changed without rebuilding the plan is caught. */
+Test(passes, the_plan_follows_the_nodes_and_a_stale_one_is_caught)
+{
+    kl_diag d = {0};
+    ir_graph *g = ir_parse("graph \"stale\" {\n  %0 = param 0 : f32[16]\n  %1 = exp %0 : f32[16]\n"
+                           "  %2 = tanh %1 : f32[16]\n  result %2\n}\n", "stale", &d);
+    cr_assert(g, "%s", d.text);
+    pass_ctx ctx = {.diag = &d, .opt_level = 2, .vector_floats = 16, .vector_regs = 32};
+    pass_fuse(g, &ctx);
+    pass_bufassign(g, &ctx);
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    const kl_plan *p = g->plan;
+    cr_assert(p && p->n_kernels == 1, "one kernel: exp fused into tanh");
+    const kl_kernel *k = &p->kernels[0];
+    cr_assert(k->root == g->nodes[2] && k->n_members == 2 && k->members[0] == g->nodes[1] && k->members[1] == g->nodes[2]);
+    cr_assert(k->n_inputs == 1 && k->inputs[0] == g->nodes[0] && !k->contraction);
+    cr_assert(ir_plan_kernel_of(p, g->nodes[1]) == k && !ir_plan_kernel_of(p, g->nodes[0]));
+    /* exp made a kernel of its own, stored, but the plan not rebuilt */
+    ir_node *e = g->nodes[1];
+    e->kernel = e, e->store = IR_STORE_TEMP, e->offset = 0, g->temp_size = 64;
+    cr_assert(!ir_verify(g, &d));
+    cr_assert(strstr(d.text, "node %1 '' (exp): plan: in the plan's kernel %2, fused into %1"), "%s", d.text);
+    cr_assert(strstr(d.text, "plan: 1 kernels, the graph has 2 roots"), "%s", d.text);
+    kl_diag_clear(&d);
+    ir_plan_build(g);
+    cr_assert(ir_verify(g, &d), "%s", d.text);
+    cr_assert(g->plan->n_kernels == 2 && g->plan->kernels[1].n_inputs == 1 && g->plan->kernels[1].inputs[0] == e);
+    ir_graph_free(g);
     kl_diag_clear(&d);
 }
