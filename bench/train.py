@@ -19,7 +19,8 @@ hold alike, are not in it).  Results go
 to bench/results/train.{csv,md}.
 
 Rows are data: add LeNet or transformer training graphs by appending to
-ROWS (pb, pins, feeds, init and train targets).
+ROWS (pb, pins, feeds, init and train targets; or `make`, a function here
+that writes the graph and feeds into build/bench-work/train).
 """
 import argparse
 import csv
@@ -38,7 +39,39 @@ WORK = os.path.join(ROOT, "build", "bench-work", "train")
 ROWS = [
     dict(name="mlp_b100_adam", pb="tests/train/resource/mlp.pb", init="init_all_vars_op", train="train",
          feeds=[("x", "tests/train/x.npy", "100,32"), ("y", "tests/train/y.npy", "100,8")]),
+    # made here (make_*): pb and feeds land in WORK
+    dict(name="mlp_b256_784x256x10_xent_adam", make="make_wide_mlp", init="init", train="train",
+         feeds=[("x", "x.npy", "256,784"), ("labels", "labels.npy", "256,10")]),
 ]
+
+
+def make_wide_mlp(row):
+    """An MNIST-sized classifier: 784 -> 256 relu -> 10, softmax cross-entropy, Adam, resource variables."""
+    import numpy as np
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    d = os.path.join(WORK, row["name"])
+    os.makedirs(d, exist_ok=True)
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(7)
+        x = tf1.placeholder(tf.float32, [None, 784], name="x")
+        labels = tf1.placeholder(tf.float32, [None, 10], name="labels")
+        w1 = tf1.Variable(tf1.truncated_normal([784, 256], stddev=0.05), name="w1", use_resource=True)
+        b1 = tf1.Variable(tf1.zeros([256]), name="b1", use_resource=True)
+        w2 = tf1.Variable(tf1.truncated_normal([256, 10], stddev=0.05), name="w2", use_resource=True)
+        b2 = tf1.Variable(tf1.zeros([10]), name="b2", use_resource=True)
+        h = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, w1), b1))
+        logits = tf.nn.bias_add(tf.matmul(h, w2), b2)
+        loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
+        tf1.train.AdamOptimizer(1e-3).minimize(loss, name="train")
+        tf1.variables_initializer(tf1.global_variables(), name="init")
+    open(os.path.join(d, "model.pb"), "wb").write(g.as_graph_def().SerializeToString())
+    rng = np.random.default_rng(0)
+    np.save(os.path.join(d, "x.npy"), rng.uniform(0, 1, (256, 784)).astype(np.float32))
+    np.save(os.path.join(d, "labels.npy"), np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)])
+    row["pb"] = os.path.join(d, "model.pb")
+    row["feeds"] = [(f, os.path.join(d, p), pin) for f, p, pin in row["feeds"]]
 
 
 def path(p):
@@ -65,7 +98,7 @@ def kiln_prepare(row, build, threads):
     exe = os.path.join(d, "train_driver")
     subprocess.check_call(["cc", "-O2", "-std=gnu11", "-include", os.path.join(d, "m.h"), "-DTRAIN_CALL(f,s,t)=" + call,
                            os.path.join(ROOT, "bench", "train_driver.c"), os.path.join(d, "m.o"),
-                           path(os.path.join(build, "lib", "libkilnrt.a")), "-lpthread", "-lm", "-o", exe])
+                           path(os.path.join(build, "lib", "libkilnrt.a")), "-lopenblas", "-lpthread", "-lm", "-o", exe])
     kernels = re.search(r"(\d+) kernels", log.stdout)
     return dict(exe=exe, compile_s=compile_s, kernels=int(kernels.group(1)) if kernels else None)
 
@@ -149,6 +182,11 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     rows = [r for r in ROWS if not args.only or args.only in r["name"]]
+    if not rows:
+        raise SystemExit("bench/train.py: no row matches --only %s (rows: %s)" % (args.only, ", ".join(r["name"] for r in ROWS)))
+    for r in rows:
+        if "make" in r:
+            globals()[r.pop("make")](r)
     threads_list = [1, 2]
     for r in rows:
         r["kiln"] = {str(t): kiln_prepare(r, args.build, t) for t in threads_list}
