@@ -89,6 +89,18 @@ static bool grad_fits(imp *c, const tf_node *n, const ir_type *dy, int64_t N, in
     return true;
 }
 
+/* TensorFlow's depthwise backprop kernels ignore `dilations` (they give
+ * dilation 1's values, not the gradient; tf.nn.depthwise_conv2d with a rate
+ * writes SpaceToBatchND instead): refused rather than matched or "fixed". */
+static bool dilation_one(imp *c, const tf_node *n)
+{
+    int64_t dl[4] = {1, 1, 1, 1};
+    int k = tf_attr_ints(n, "dilations", dl, 4);
+    for (int i = 0; i < k && i < 4; i++)
+        if (dl[i] != 1) return tf_err(c, n, "dilations other than 1 are not supported (TensorFlow's kernels ignore them)"), false;
+    return true;
+}
+
 /* ---- convolution filter gradients ---------------------------------------- */
 
 /* dW[kh,kw,c,o] = sum_{n,oh,ow} x[n, oh*s - pt + kh*d, ow*s - pl + kw*d, c] dy[n,oh,ow,o]:
@@ -128,6 +140,7 @@ ir_node *imp_conv2d_backprop_filter(imp *c, const tf_node *n, ir_node **in, int 
     for (int i = 0; i < 4; i++)
         if (fs[i] < 1 || fs[i] > KL_MAX_WINDOW) return tf_err(c, n, "filter_sizes out of range");
     bool depthwise = !strcmp(n->op, "DepthwiseConv2dNativeBackpropFilter");
+    if (depthwise && !dilation_one(c, n)) return NULL;
     if (fs[2] != C) return tf_err(c, n, "filter_sizes[2] is %lld, the input has %lld channels (grouped convolutions are not supported)",
                                   (long long)fs[2], (long long)C);
     const int64_t O = depthwise ? C * fs[3] : fs[3];
@@ -161,6 +174,7 @@ ir_node *imp_depthwise_backprop_input(imp *c, const tf_node *n, ir_node **in, in
     int64_t size[4];
     if (tf_read_ints(c, n, in[0], "input_sizes", size, 4) != 4) return tf_err(c, n, "input_sizes must have 4 entries");
     ir_node *w = in[1], *dy = in[2];
+    if (!dilation_one(c, n)) return NULL;
     if (w->type.rank != 4 || dy->type.rank != 4) return tf_err(c, n, "filter and out_backprop must be rank 4");
     if (!same_float(c, n, w, dy)) return NULL;
     for (int i = 0; i < 4; i++)
