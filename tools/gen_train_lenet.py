@@ -8,10 +8,10 @@ so Kiln's init entry gives TensorFlow's exact initial values):
   lenet:  x[32,28,28,1] -> conv 5x5x6 SAME relu -> maxpool 2 -> conv 5x5x16
           VALID relu -> maxpool 2 -> flatten 400 -> dense 120 relu -> 84 relu
           -> 10 logits; resource variables (VarHandleOp / ResourceApplyMomentum)
-  small:  the same layers at widths 4, 8, 32, 16 (conv2 stride 2 dilated
-          SAME-free: VALID 3x3 stride 1), ref variables (VariableV2 /
-          ApplyMomentum), so both variable forms are covered within the
-          fixture budget
+  small:  conv 5x5x4 SAME relu -> maxpool 2 -> conv 3x3x8 VALID relu ->
+          maxpool 2 -> flatten 288 -> dense 32 relu -> 16 relu -> 10; ref
+          variables (VariableV2 / ApplyMomentum), so both variable forms are
+          covered within the fixture budget (~460 KB in all)
 Loss: mean of tf.nn.sparse_softmax_cross_entropy_with_logits (int32 labels),
 MomentumOptimizer(0.01, 0.9).minimize named "train", initializer op
 "init_all_vars_op".  TensorFlow runs on one thread.
