@@ -230,6 +230,29 @@ case("conv_filter_grouped_refused", "Conv2DBackpropFilter whose filter_sizes[2] 
      filter_bad, error="node 'r' (Conv2DBackpropFilter): filter_sizes[2] is 4, the input has 2 channels")
 
 
+def pool_bad(c):
+    x = ph(c, "x", c.rand(1, 6, 6, 2))
+    y = tf.nn.max_pool2d(x, 2, 2, "VALID")
+    dy = ph(c, "dy", c.rand(1, 2, 2, 2))  # the pool gives [1,3,3,2]
+    return raw.MaxPoolGrad(orig_input=x, orig_output=y, grad=dy, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
+                           padding="VALID", name="r")
+
+
+case("maxpool_grad_shape_refused", "MaxPoolGrad whose grad is not the pool's output shape: refused",
+     pool_bad, error="node 'r' (MaxPoolGrad): the gradient is f32[1,2,2,2]; the forward op gives [1,3,3,2]")
+
+
+def filter_shape_bad(c):
+    x = ph(c, "x", c.rand(1, 6, 6, 2))
+    dy = ph(c, "dy", c.rand(1, 5, 6, 3))  # SAME stride 1 gives [1,6,6,3]
+    return raw.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, 2, 3], out_backprop=dy, strides=[1, 1, 1, 1],
+                                    padding="SAME", name="r")
+
+
+case("conv_filter_shape_refused", "Conv2DBackpropFilter whose out_backprop is not the convolution's output: refused",
+     filter_shape_bad, error="node 'r' (Conv2DBackpropFilter): the gradient is f32[1,5,6,3]; the forward op gives [1,6,6,3]")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
