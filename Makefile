@@ -15,6 +15,7 @@ test: all
 
 sample: all
 	sh samples/mlp/run.sh $(BUILD)
+	sh samples/train_mlp/run.sh $(BUILD)
 
 # Regenerates the large models (ResNet50, full MobileNetV2; needs PyPI for the
 # TensorFlow venv), runs every fixture through the JIT and every model through
@@ -40,6 +41,7 @@ bench: all
 	test -f $(LARGE)/model_resnet50/fixture.txt || tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
 	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)
 	tools/.bench-venv/bin/python bench/run.py --build $(BUILD)
+	tools/.bench-venv/bin/python bench/train.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

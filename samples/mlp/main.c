@@ -12,35 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/npy.h"
 #include "mlp.h"
-
-/* Reads a float32 .npy of exactly `count` elements (enough for the sample;
- * tools/kiln/npy.c is the full reader). */
-static float *read_npy_f32(const char *path, size_t count)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return fprintf(stderr, "mlp: cannot open %s\n", path), NULL;
-    unsigned char head[10];
-    float *data = NULL;
-    if (fread(head, 1, 10, f) == 10 && !memcmp(head, "\x93NUMPY", 6)) {
-        long hlen = head[6] == 1 ? head[8] | head[9] << 8 : -1;
-        char dict[4096] = {0};
-        if (hlen > 0 && hlen < (long)sizeof dict && fread(dict, 1, (size_t)hlen, f) == (size_t)hlen &&
-            strstr(dict, "'<f4'") && (data = malloc(count * sizeof *data)) && fread(data, sizeof *data, count, f) != count) {
-            free(data);
-            data = NULL;
-        }
-    }
-    fclose(f);
-    if (!data) fprintf(stderr, "mlp: %s is not a float32 .npy with %zu elements\n", path, count);
-    return data;
-}
 
 int main(int argc, char **argv)
 {
     const char *x_path = argc > 1 ? argv[1] : "samples/mlp/x.npy";
     const char *ref_path = argc > 2 ? argv[2] : "samples/mlp/y_ref.npy";
-    float *x = read_npy_f32(x_path, MLP_X_SIZE), *ref = read_npy_f32(ref_path, MLP_Y_OUT_SIZE);
+    float *x = sample_read_npy_f32("mlp", x_path, MLP_X_SIZE);
+    float *ref = sample_read_npy_f32("mlp", ref_path, MLP_Y_OUT_SIZE);
     if (!x || !ref) return 2;
     static float y[MLP_Y_OUT_SIZE];
     static _Alignas(MLP_TEMP_ALIGN) unsigned char temp[MLP_TEMP_SIZE + 1]; /* +1: C forbids size 0 */

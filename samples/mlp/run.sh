@@ -9,5 +9,5 @@ mkdir -p "$out"
 set -x
 "$build/bin/kiln" compile "$src/samples/mlp/mlp.pb" --feed x --fetch y_out \
     -o "$out/mlp.o" --header "$out/mlp.h" --prefix mlp -O2
-cc -O2 -std=c11 -I"$out" "$src/samples/mlp/main.c" "$out/mlp.o" -lm -o "$out/mlp"
+cc -O2 -std=c11 -Wall -Werror -I"$out" "$src/samples/mlp/main.c" "$out/mlp.o" -lm -o "$out/mlp"
 "$out/mlp" "$src/samples/mlp/x.npy" "$src/samples/mlp/y_ref.npy"

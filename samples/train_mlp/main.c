@@ -18,28 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/npy.h"
 #include "mlp.h"
-
-/* A float32 .npy of exactly `count` elements, or NULL. */
-static float *read_npy_f32(const char *path, size_t count)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return fprintf(stderr, "train_mlp: cannot open %s\n", path), NULL;
-    unsigned char head[10];
-    float *data = NULL;
-    if (fread(head, 1, 10, f) == 10 && !memcmp(head, "\x93NUMPY", 6)) {
-        long hlen = head[6] == 1 ? head[8] | head[9] << 8 : -1;
-        char dict[4096] = {0};
-        if (hlen > 0 && hlen < (long)sizeof dict && fread(dict, 1, (size_t)hlen, f) == (size_t)hlen &&
-            strstr(dict, "'<f4'") && (data = malloc(count * sizeof *data + 1)) && fread(data, sizeof *data, count, f) != count) {
-            free(data);
-            data = NULL;
-        }
-    }
-    fclose(f);
-    if (!data) fprintf(stderr, "train_mlp: %s is not a float32 .npy with %zu elements\n", path, count);
-    return data;
-}
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TEMP_SIZE MAX(MLP_INIT_TEMP_SIZE, MAX(MLP_COST_TEMP_SIZE, MLP_TRAIN_TEMP_SIZE))
@@ -53,7 +33,7 @@ static double compare_vars(const unsigned char *state, const char *dir)
         for (const char *q = MLP_VAR_NAMES[v]; *q; q++) *q == '/' ? (*at++ = '_', *at++ = '_') : (*at++ = *q);
         strcpy(at, ".npy");
         size_t n = (size_t)MLP_VAR_BYTES[v] / 4;
-        float *ref = read_npy_f32(path, n);
+        float *ref = sample_read_npy_f32("train_mlp", path, n);
         if (!ref) return INFINITY;
         const float *mine = (const float *)(state + MLP_VAR_OFFSETS[v]);
         double big = 1e-6, err = 0;
@@ -70,8 +50,9 @@ int main(int argc, char **argv)
     const char *y_path = argc > 2 ? argv[2] : "samples/train_mlp/y.npy";
     const char *tf_path = argc > 3 ? argv[3] : NULL;
     int steps = argc > 4 ? atoi(argv[4]) : 10;
-    float *x = read_npy_f32(x_path, MLP_COST_X_SIZE), *y = read_npy_f32(y_path, MLP_COST_Y_SIZE);
-    float *tf = tf_path ? read_npy_f32(tf_path, (size_t)steps) : NULL;
+    float *x = sample_read_npy_f32("train_mlp", x_path, MLP_COST_X_SIZE);
+    float *y = sample_read_npy_f32("train_mlp", y_path, MLP_COST_Y_SIZE);
+    float *tf = tf_path ? sample_read_npy_f32("train_mlp", tf_path, (size_t)steps) : NULL;
     unsigned char *state = aligned_alloc(MLP_STATE_ALIGN, MLP_STATE_SIZE), *temp = aligned_alloc(64, TEMP_SIZE + 64);
     if (!x || !y || (tf_path && !tf) || !state || !temp || steps < 1) return 2;
     memset(state, 0, MLP_STATE_SIZE); /* every variable uninitialized */

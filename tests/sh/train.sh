@@ -5,6 +5,10 @@
 #   - through the object file: samples/train_mlp/main.c with init/cost/train
 #     entries, every cost and the final variables at 1e-4;
 #   - through `kiln run --state DIR`: init, 20 steps, the final state at 1e-4;
+# the issue's mlp.pb (TensorFlow's gradient subgraph, seeded initializers)
+# in both forms, 200 steps from the init entry: through the object file
+# (every cost, final variables at 1e-4) and through `kiln run --state` at
+# -O0 (every printed cost element-wise, final state at 1e-4);
 # and kiln run's state errors: missing variable, wrong shape, unknown
 # target, no --state, a read before init.
 set -eu
@@ -35,6 +39,32 @@ for m in adam_ref adam_resource rmsprop_ref momentum_resource; do
         { "$out/npy_close" "$st/$(basename "$f")" "$f" 1e-4; echo "FAIL: $m kiln run --state: $(basename "$f")"; exit 1; }; done
     ls "$out" | grep -q "state_$m.tmp" && { echo "FAIL: a temporary state directory was left behind"; exit 1; }
     echo "PASS: $m (object file and kiln run --state, 20 steps)"
+done
+
+for form in resource ref; do
+    d="$fx/$form"
+    sh "$src/samples/train_mlp/run.sh" "$build" "$d/mlp.pb" 200 "$d/cost.npy" "$d/final" > "$out/mlp_$form.aot.txt" 2>&1 ||
+        { cat "$out/mlp_$form.aot.txt"; echo "FAIL: mlp $form through the object file"; exit 1; }
+    tail -n 1 "$out/mlp_$form.aot.txt"
+    st="$out/state_mlp_$form"
+    "$kiln" run "$d/mlp.pb" -O0 --state "$st" --fetch init_all_vars_op > /dev/null
+    for f in "$d"/init/*.npy; do cmp -s "$st/$(basename "$f")" "$f" ||
+        { echo "FAIL: mlp $form: kiln run's init of $(basename "$f") is not TensorFlow's bit for bit"; exit 1; }; done
+    : > "$out/mlp_$form.costs"
+    i=0
+    while [ $i -lt 200 ]; do
+        "$kiln" run "$d/mlp.pb" -O0 --state "$st" --feed x="$fx/x.npy" --feed y="$fx/y.npy" --fetch cost --target train \
+            --out-dir "$out" | sed -n 's/^cost = //p' >> "$out/mlp_$form.costs"
+        i=$((i + 1))
+    done
+    "$out/npy_close" --text "$out/mlp_$form.costs" "$d/cost.npy" 1e-4 ||
+        { echo "FAIL: mlp $form kiln run --state: costs"; exit 1; }
+    worst=0
+    for f in "$d"/final/*.npy; do
+        e=$("$out/npy_close" "$st/$(basename "$f")" "$f" 1e-4) || { echo "$e"; echo "FAIL: mlp $form kiln run --state: $(basename "$f")"; exit 1; }
+        worst=$(echo "$e $worst" | awk '{print ($2 > $3) ? $2 : $3}')
+    done
+    echo "PASS: mlp $form (object file and kiln run --state, 200 steps; kiln run's final variables within $worst)"
 done
 
 expect_fail() { # expect_fail TEXT command...: fails, and says TEXT
