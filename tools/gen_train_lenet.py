@@ -14,7 +14,8 @@ so Kiln's init entry gives TensorFlow's exact initial values):
           covered within the fixture budget (~460 KB in all)
 Loss: mean of tf.nn.sparse_softmax_cross_entropy_with_logits (int32 labels),
 MomentumOptimizer(0.01, 0.9).minimize named "train", initializer op
-"init_all_vars_op".  TensorFlow runs on one thread.
+"init_all_vars_op".  TensorFlow runs on one thread with its default CPU
+kernels (oneDNN on).
 
 Writes, per net (<out>/<net>/):
   model.pb              the GraphDef

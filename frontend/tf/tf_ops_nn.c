@@ -83,6 +83,11 @@ ir_node *imp_conv2d_transpose(imp *c, const tf_node *n, ir_node **in, int n_in, 
     if (tf_read_ints(c, n, in[0], "input_sizes", size, 4) != 4) return tf_err(c, n, "input_sizes must have 4 entries");
     const ir_type *w = &in[1]->type;
     if (w->rank != 4) return tf_err(c, n, "filter must be rank 4");
+    if (w->dims[2] != size[3])
+        return tf_err(c, n, "the filter has %lld input channels, input_sizes %lld (grouped convolutions are not supported)",
+                      (long long)w->dims[2], (long long)size[3]);
+    if (in[2]->type.rank != 4 || in[2]->type.dims[3] != w->dims[3])
+        return tf_err(c, n, "out_backprop must be rank 4 with the filter's %lld output channels", (long long)w->dims[3]);
     ir_attr a;
     if (!tf_window_attrs(c, n, size[1], size[2], w->dims[0], w->dims[1], &a)) return NULL;
     ir_type t = ir_type_make(in[2]->type.dtype, 4, size);
