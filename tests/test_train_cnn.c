@@ -146,3 +146,23 @@ Test(train_cnn, small_ref_vs_tensorflow, .timeout = 600)
     cr_assert_eq(e.n_vars, 10);
     report("small", e);
 }
+
+/* An unpinned rank-1 feed (labels [?]) names the CLI's rank-1 pin syntax,
+ * "labels:1," ("labels:1" would be output 1 of labels). */
+Test(train_cnn, rank1_pin_hint)
+{
+    kiln_model *m;
+    cr_assert_null(kiln_model_load(LENET "/lenet/model.pb", &m));
+    const char *feeds[] = {"x", "labels"}, *loss[] = {"loss"};
+    kiln_options o;
+    kiln_options_init(&o);
+    o.feeds = feeds, o.n_feeds = 2, o.fetches = loss, o.n_fetches = 1;
+    o.feed_shapes = pins, o.n_feed_shapes = 1; /* x only */
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &o, &p);
+    cr_assert_not_null(st);
+    cr_assert(strstr(kiln_status_message(st), "feed 'labels': shape is not static ([?]); pin it at compile time, e.g. --feed labels:1, ("),
+              "%s", kiln_status_message(st));
+    kiln_status_free(st);
+    kiln_model_free(m);
+}
