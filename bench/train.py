@@ -38,6 +38,8 @@ WORK = os.path.join(ROOT, "build", "bench-work", "train")
 ROWS = [
     dict(name="mlp_b100_adam", pb="tests/train/resource/mlp.pb", init="init_all_vars_op", train="train",
          feeds=[("x", "tests/train/x.npy", "100,32"), ("y", "tests/train/y.npy", "100,8")]),
+    dict(name="lenet_b32_momentum", pb="tests/train/lenet/lenet/model.pb", init="init_all_vars_op", train="train",
+         feeds=[("x", "tests/train/lenet/x.npy", "32,28,28,1"), ("labels", "tests/train/lenet/labels.npy", "32,")]),
 ]
 
 

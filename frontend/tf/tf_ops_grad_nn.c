@@ -13,6 +13,8 @@
  *   DepthwiseConv2dNative  a grouped CONV2D of out_backprop, dilated by the
  *     BackpropInput        stride (zeros between rows and columns), with the
  *                          flipped filter
+ *   Conv2DBackpropInput    the same, ungrouped, at stride 1 (a GEMM); with a
+ *                          stride, CONV2D_TRANSPOSE (tf_ops_nn.c)
  *   MaxPoolGrad            patches of the input (constant-index GATHER),
  *                          ARGMAX over each window (the first max, as TF's
  *                          CPU kernel), then per input element a sum over
@@ -21,7 +23,6 @@
  *   AvgPoolGrad            per input element, the sum of grad / count over
  *                          the windows covering it (constant weights)
  *   ShapeN                 constant shapes
- * Conv2DBackpropInput stays CONV2D_TRANSPOSE (tf_ops_nn.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -161,47 +162,35 @@ ir_node *imp_conv2d_backprop_filter(imp *c, const tf_node *n, ir_node **in, int 
     return tf_reshape(c, n, r, 4, fs);
 }
 
-/* ---- depthwise input gradient -------------------------------------------- */
+/* ---- input gradients ----------------------------------------------------- */
 
-/* DepthwiseConv2dNativeBackpropInput(input_sizes, filter [KH,KW,C,M], out_backprop):
- * dx[n,h,w,c] = sum_{kh,kw,m} dy[n,oh,ow,c*M+m] W[kh,kw,c,m], h = oh*s - pt + kh*d.
- * With dy dilated by the stride (dyd[y = oh*s] = dy[oh], zeros between),
- * dx is a stride-1 convolution of dyd with the flipped filter, dilation d,
- * top padding (KH-1)*d - pt: C groups of M input channels, one output each. */
-ir_node *imp_depthwise_backprop_input(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+/* dx[n,h,w,c] = sum_{kh,kw,o} dy[n,oh,ow,o] W[kh,kw,c,o], h = oh*s - pt + kh*d
+ * (depthwise: o = c*M + m, W[kh,kw,c,m]).  With dy dilated by the stride
+ * (dyd[y = oh*s] = dy[oh], zeros between), dx is a stride-1 convolution of
+ * dyd with the flipped filter as [KH,KW,O,C] (depthwise [KH,KW,M,C], C
+ * groups of M), dilation d, top padding (KH-1)*d - pt. */
+static ir_node *input_grad(imp *c, const tf_node *n, ir_node *w, ir_node *dy, const int64_t *size, const ir_attr *fwd,
+                           bool depthwise)
 {
-    if (!tf_want_inputs(c, n, n_in, 3)) return NULL;
-    int64_t size[4];
-    if (tf_read_ints(c, n, in[0], "input_sizes", size, 4) != 4) return tf_err(c, n, "input_sizes must have 4 entries");
-    ir_node *w = in[1], *dy = in[2];
-    if (!dilation_one(c, n)) return NULL;
-    if (w->type.rank != 4 || dy->type.rank != 4) return tf_err(c, n, "filter and out_backprop must be rank 4");
-    if (!same_float(c, n, w, dy)) return NULL;
-    for (int i = 0; i < 4; i++)
-        if (size[i] < 1 || size[i] > KL_MAX_WINDOW) return tf_err(c, n, "input_sizes out of range");
-    const int64_t N = size[0], H = size[1], W = size[2], C = size[3];
-    const int64_t KH = w->type.dims[0], KW = w->type.dims[1], M = w->type.dims[3];
-    if (w->type.dims[2] != C) return tf_err(c, n, "the filter has %lld input channels, input_sizes %lld",
-                                            (long long)w->type.dims[2], (long long)C);
-    ir_attr fwd;
-    if (!tf_window_attrs(c, n, H, W, KH, KW, &fwd) || !grad_fits(c, n, &dy->type, N, H, W, C * M, &fwd)) return NULL;
+    const int64_t N = size[0], H = size[1], W = size[2], O = dy->type.dims[3];
+    const int64_t KH = w->type.dims[0], KW = w->type.dims[1];
     const int64_t OH = dy->type.dims[1], OW = dy->type.dims[2];
-    const int sh = fwd.conv.stride_h, sw = fwd.conv.stride_w, dh = fwd.conv.dilation_h, dw = fwd.conv.dilation_w;
+    const int sh = fwd->conv.stride_h, sw = fwd->conv.stride_w, dh = fwd->conv.dilation_h, dw = fwd->conv.dilation_w;
     ir_node *d = dy;
     if (sh > 1 || sw > 1) { /* [N,OH,1,OW,1,O] padded to [N,OH,sh,OW,sw,O]: zeros after each row and column */
         ir_attr pa;
         memset(&pa, 0, sizeof pa);
         pa.pad.hi[2] = sh - 1, pa.pad.hi[4] = sw - 1, pa.pad.mode = IR_PAD_CONSTANT;
-        ir_node *d6 = tf_reshape(c, n, dy, 6, (int64_t[]){N, OH, 1, OW, 1, C * M});
+        ir_node *d6 = tf_reshape(c, n, dy, 6, (int64_t[]){N, OH, 1, OW, 1, O});
         d6 = d6 ? tf_op(c, n, KL_OP_PAD, 1, &d6, &pa, NULL) : NULL;
-        d = tf_reshape(c, n, d6, 4, (int64_t[]){N, OH * sh, OW * sw, C * M});
+        d = tf_reshape(c, n, d6, 4, (int64_t[]){N, OH * sh, OW * sw, O});
         if (!d) return NULL;
     }
     const int64_t HD = OH * sh, WD = OW * sw;
-    int64_t pt = (KH - 1) * dh - fwd.conv.pad_top, pl = (KW - 1) * dw - fwd.conv.pad_left;
-    int64_t pb = H - HD + fwd.conv.pad_top, pr = W - WD + fwd.conv.pad_left;
+    int64_t pt = (KH - 1) * dh - fwd->conv.pad_top, pl = (KW - 1) * dw - fwd->conv.pad_left;
+    int64_t pb = H - HD + fwd->conv.pad_top, pr = W - WD + fwd->conv.pad_left;
     d = crop_hw(c, n, d, pt < 0 ? -pt : 0, pb < 0 ? -pb : 0, pl < 0 ? -pl : 0, pr < 0 ? -pr : 0);
-    /* filter [KH,KW,C,M] flipped in both spatial axes, as [KH,KW,M,C] */
+    /* the filter flipped in both spatial axes, its last two axes swapped */
     ir_attr ra;
     memset(&ra, 0, sizeof ra);
     ra.slice.begin[0] = KH - 1, ra.slice.begin[1] = KW - 1, ra.slice.stride[0] = ra.slice.stride[1] = -1;
@@ -215,8 +204,45 @@ ir_node *imp_depthwise_backprop_input(imp *c, const tf_node *n, ir_node **in, in
     a.conv.dilation_h = dh, a.conv.dilation_w = dw;
     a.conv.pad_top = pt > 0 ? (int)pt : 0, a.conv.pad_bottom = pb > 0 ? (int)pb : 0;
     a.conv.pad_left = pl > 0 ? (int)pl : 0, a.conv.pad_right = pr > 0 ? (int)pr : 0;
-    a.conv.groups = (int)C;
+    a.conv.groups = depthwise ? (int)size[3] : 1;
     return tf_op(c, n, KL_OP_CONV2D, 2, (ir_node *[]){d, fl}, &a, NULL);
+}
+
+/* Conv2DBackpropInput(input_sizes, filter, out_backprop) and the depthwise
+ * form: operands checked, then input_grad.  Conv2DBackpropInput with a
+ * stride above 1 stays CONV2D_TRANSPOSE (tf_ops_nn.c): the dilated gradient
+ * would be mostly zeros (s*s times the work), while at stride 1 the
+ * convolution runs as a GEMM (the transposed conv is a plain loop nest). */
+static ir_node *backprop_input(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op, bool depthwise)
+{
+    if (!tf_want_inputs(c, n, n_in, 3)) return NULL;
+    int64_t size[4];
+    if (tf_read_ints(c, n, in[0], "input_sizes", size, 4) != 4) return tf_err(c, n, "input_sizes must have 4 entries");
+    ir_node *w = in[1], *dy = in[2];
+    if (depthwise && !dilation_one(c, n)) return NULL;
+    if (w->type.rank != 4 || dy->type.rank != 4) return tf_err(c, n, "filter and out_backprop must be rank 4");
+    if (!same_float(c, n, w, dy)) return NULL;
+    for (int i = 0; i < 4; i++)
+        if (size[i] < 1 || size[i] > KL_MAX_WINDOW) return tf_err(c, n, "input_sizes out of range");
+    const int64_t N = size[0], H = size[1], W = size[2], C = size[3];
+    const int64_t KH = w->type.dims[0], KW = w->type.dims[1], O = depthwise ? C * w->type.dims[3] : w->type.dims[3];
+    if (w->type.dims[2] != C)
+        return tf_err(c, n, "the filter has %lld input channels, input_sizes %lld (grouped convolutions are not supported)",
+                      (long long)w->type.dims[2], (long long)C);
+    ir_attr fwd;
+    if (!tf_window_attrs(c, n, H, W, KH, KW, &fwd) || !grad_fits(c, n, &dy->type, N, H, W, O, &fwd)) return NULL;
+    if (!depthwise && (fwd.conv.stride_h > 1 || fwd.conv.stride_w > 1)) return imp_conv2d_transpose(c, n, in, n_in, op);
+    return input_grad(c, n, w, dy, size, &fwd, depthwise);
+}
+
+ir_node *imp_conv2d_backprop_input(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    return backprop_input(c, n, in, n_in, op, false);
+}
+
+ir_node *imp_depthwise_backprop_input(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
+{
+    return backprop_input(c, n, in, n_in, op, true);
 }
 
 /* ---- pool gradients ------------------------------------------------------ */
