@@ -273,13 +273,14 @@ static bool windows_make(imp *c, const tf_node *n, int64_t H, int64_t W, int64_t
     /* windows covering one element: at most ceil(k / s) per axis */
     w->R = ((kh + sh - 1) / sh) * (int64_t)((kw + sw - 1) / sw);
     if (w->P * w->K > (1 << 26) || w->HW * w->R > (1 << 26)) return tf_err(c, n, "pool too large for its gradient"), false;
-    w->tap = malloc(sizeof *w->tap * (size_t)(w->P * w->K + 1));
-    w->count = malloc(sizeof *w->count * (size_t)(w->P + 1));
-    w->cover = malloc(sizeof *w->cover * (size_t)(w->HW * w->R + 1));
-    w->slot = malloc(sizeof *w->slot * (size_t)(w->HW * w->R + 1));
-    int32_t *used = calloc((size_t)w->HW + 1, sizeof *used);
-    if (!w->tap || !w->count || !w->cover || !w->slot || !used) {
-        free(used), windows_free(w);
+    /* kl_calloc reports a failure into c->d ("cannot allocate ...") */
+    w->tap = kl_calloc(c->d, (size_t)(w->P * w->K + 1), sizeof *w->tap, "a pool gradient's windows");
+    w->count = w->tap ? kl_calloc(c->d, (size_t)(w->P + 1), sizeof *w->count, "a pool gradient's windows") : NULL;
+    w->cover = w->count ? kl_calloc(c->d, (size_t)(w->HW * w->R + 1), sizeof *w->cover, "a pool gradient's windows") : NULL;
+    w->slot = w->cover ? kl_calloc(c->d, (size_t)(w->HW * w->R + 1), sizeof *w->slot, "a pool gradient's windows") : NULL;
+    int32_t *used = w->slot ? kl_calloc(c->d, (size_t)w->HW + 1, sizeof *used, "a pool gradient's windows") : NULL;
+    if (!used) {
+        windows_free(w);
         return tf_err(c, n, "out of memory"), false;
     }
     for (int64_t i = 0; i < w->HW * w->R; i++) w->cover[i] = 0, w->slot[i] = -1;
@@ -396,7 +397,7 @@ ir_node *imp_avg_pool_grad(imp *c, const tf_node *n, ir_node **in, int n_in, kl_
     if (!pool_attrs(c, n, xd, &dy->type, &a)) return NULL;
     windows w;
     if (!windows_make(c, n, xd[1], xd[2], dy->type.dims[1], dy->type.dims[2], &a, &w)) return NULL;
-    float *wt = malloc(sizeof *wt * (size_t)(w.HW * w.R + 1));
+    float *wt = kl_calloc(c->d, (size_t)(w.HW * w.R + 1), sizeof *wt, "an average pool gradient's weights");
     if (!wt) return windows_free(&w), tf_err(c, n, "out of memory");
     for (int64_t i = 0; i < w.HW * w.R; i++) wt[i] = w.slot[i] < 0 ? 0.0f : (float)(1.0 / w.count[w.cover[i]]);
     ir_node *weight = tf_cast(c, n, ir_const(c->g, ir_type_make(KL_F32, 3, (int64_t[]){w.HW, w.R, 1}), wt, NULL), dy->type.dtype);
