@@ -42,6 +42,8 @@ ROWS = [
     # made here (make_*): pb and feeds land in WORK
     dict(name="mlp_b256_784x256x10_xent_adam", make="make_wide_mlp", init="init", train="train",
          feeds=[("x", "x.npy", "256,784"), ("labels", "labels.npy", "256,10")]),
+    dict(name="lenet_b32_momentum", pb="tests/train/lenet/lenet/model.pb", init="init_all_vars_op", train="train",
+         feeds=[("x", "tests/train/lenet/x.npy", "32,28,28,1"), ("labels", "tests/train/lenet/labels.npy", "32,")]),
 ]
 
 

@@ -96,6 +96,7 @@ static void sweep(const char *dir, const char *input, const char *feed, const ch
 Test(faults, mlp) { sweep("samples/mlp", "x.npy", "x", "y_out"); }
 Test(faults, lenet) { sweep("tests/fixtures/model_lenet", "in_0.npy", "t", "Identity"); }
 Test(faults, while_loop) { sweep("tests/fixtures/model_keras_lstm", "in_0.npy", "t", "Identity"); }
+Test(faults, avg_pool_grad) { sweep("tests/fixtures/gradnn_avgpool_3x3_s2_same", "in_dy.npy", "dy", "r"); }
 
 /* A training graph: load, JIT the init and train entries, run init and one
  * step on a state block; out is the state after it. */

@@ -135,6 +135,14 @@ ir_node *tf_slice(imp *c, const tf_node *n, ir_node *x, const int64_t *begin, co
 /* Normalized axis in [0, rank), or -1 with an error. */
 int tf_axis(imp *c, const tf_node *n, int64_t axis, int rank);
 
+/* NHWC window attributes of a conv or pool node (strides, dilations,
+ * SAME/VALID/EXPLICIT padding for an input of in_h x in_w and a kh x kw
+ * window) into a->conv; false with an error (tf_ops_nn.c). */
+bool tf_window_attrs(imp *c, const tf_node *n, int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, ir_attr *a);
+/* Conv2DBackpropInput as CONV2D_TRANSPOSE (tf_ops_nn.c; the strided case of
+ * imp_conv2d_backprop_input). */
+ir_node *imp_conv2d_transpose(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op);
+
 /* The table (tf_ops.def) and every importer. */
 #define TFOP(name, fn, op) ir_node *fn(imp *, const tf_node *, ir_node **, int, kl_op);
 #include "tf_ops.def"

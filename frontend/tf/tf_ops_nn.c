@@ -21,7 +21,7 @@ static void same_pads(int64_t in, int64_t k, int64_t stride, int64_t dilation, b
 }
 
 /* strides, dilations, padding and data_format of a conv or pool node. */
-static bool window_attrs(imp *c, const tf_node *n, int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, ir_attr *a)
+bool tf_window_attrs(imp *c, const tf_node *n, int64_t in_h, int64_t in_w, int64_t kh, int64_t kw, ir_attr *a)
 {
     char pad[16], fmt[16];
     int64_t st[4] = {1, 1, 1, 1}, dl[4] = {1, 1, 1, 1}, ex[8] = {0};
@@ -62,7 +62,7 @@ ir_node *imp_conv2d(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     const ir_type *x = &in[0]->type, *w = &in[1]->type;
     if (x->rank != 4 || w->rank != 4) return tf_err(c, n, "input and filter must be rank 4");
     ir_attr a;
-    if (!window_attrs(c, n, x->dims[1], x->dims[2], w->dims[0], w->dims[1], &a)) return NULL;
+    if (!tf_window_attrs(c, n, x->dims[1], x->dims[2], w->dims[0], w->dims[1], &a)) return NULL;
     ir_node *filter = in[1];
     if (!strcmp(n->op, "DepthwiseConv2dNative")) {
         /* [H, W, C, M] is a grouped conv with C groups of one input channel:
@@ -83,8 +83,13 @@ ir_node *imp_conv2d_transpose(imp *c, const tf_node *n, ir_node **in, int n_in, 
     if (tf_read_ints(c, n, in[0], "input_sizes", size, 4) != 4) return tf_err(c, n, "input_sizes must have 4 entries");
     const ir_type *w = &in[1]->type;
     if (w->rank != 4) return tf_err(c, n, "filter must be rank 4");
+    if (w->dims[2] != size[3])
+        return tf_err(c, n, "the filter has %lld input channels, input_sizes %lld (grouped convolutions are not supported)",
+                      (long long)w->dims[2], (long long)size[3]);
+    if (in[2]->type.rank != 4 || in[2]->type.dims[3] != w->dims[3])
+        return tf_err(c, n, "out_backprop must be rank 4 with the filter's %lld output channels", (long long)w->dims[3]);
     ir_attr a;
-    if (!window_attrs(c, n, size[1], size[2], w->dims[0], w->dims[1], &a)) return NULL;
+    if (!tf_window_attrs(c, n, size[1], size[2], w->dims[0], w->dims[1], &a)) return NULL;
     ir_type t = ir_type_make(in[2]->type.dtype, 4, size);
     return tf_op(c, n, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){in[2], in[1]}, &a, &t);
 }
@@ -97,7 +102,7 @@ ir_node *imp_pool(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     const ir_type *x = &in[0]->type;
     if (x->rank != 4) return tf_err(c, n, "input must be rank 4");
     ir_attr a;
-    if (!window_attrs(c, n, x->dims[1], x->dims[2], k[1], k[2], &a)) return NULL;
+    if (!tf_window_attrs(c, n, x->dims[1], x->dims[2], k[1], k[2], &a)) return NULL;
     return tf_op(c, n, op, 1, in, &a, NULL);
 }
 

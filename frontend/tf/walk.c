@@ -290,6 +290,7 @@ static const char *pin_example(const Kiln__Tf__TfShape *s, char *buf, size_t siz
     for (size_t i = 0; s && !s->unknown_rank && i < s->n_dim && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)(s->dim[i]->size < 0 ? 1 : s->dim[i]->size));
     if (!s || s->unknown_rank) snprintf(buf, size, "D0,D1,...");
+    else if (s->n_dim == 1 && len + 1 < size) strcat(buf, ","); /* "x:32," (the CLI reads "x:32" as output 32) */
     return buf;
 }
 

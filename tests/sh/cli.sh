@@ -10,14 +10,14 @@ fails=0 passes=0
 ok() { passes=$((passes + 1)); }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# expect_error NAME SUBSTRING CMD...: non-zero exit < 128, stderr has SUBSTRING.
+# expect_error NAME SUBSTRING CMD...: non-zero exit < 128, stderr has SUBSTRING (literal).
 expect_error() {
     name=$1 want=$2
     shift 2
     "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; cat "$tmp/err"; return; fi
-    if ! grep -q -- "$want" "$tmp/err"; then bad "$name: stderr lacks '$want'"; cat "$tmp/err"; return; fi
+    if ! grep -qF -- "$want" "$tmp/err"; then bad "$name: stderr lacks '$want'"; cat "$tmp/err"; return; fi
     if grep -v '^kiln: ' "$tmp/err" | grep -q .; then bad "$name: stray stderr lines"; cat "$tmp/err"; return; fi
     ok
 }
@@ -49,7 +49,7 @@ expect_error truncated "truncated.pb" "$kiln" compile "$tmp/truncated.pb" --fetc
 expect_error empty "empty.pb" "$kiln" dump "$tmp/empty.pb" --fetch y
 expect_error unknown-feed "nosuch" "$kiln" run "$mlp" --feed nosuch="$src/samples/mlp/x.npy" --fetch y_out
 expect_error unknown-fetch "nosuch" "$kiln" run "$mlp" --feed x="$src/samples/mlp/x.npy" --fetch nosuch
-expect_error npy-shape "expects f32\[100,32\]" "$kiln" run "$mlp" --feed x="$src/samples/mlp/y_ref.npy" --fetch y_out
+expect_error npy-shape "expects f32[100,32]" "$kiln" run "$mlp" --feed x="$src/samples/mlp/y_ref.npy" --fetch y_out
 printf 'junk' >"$tmp/junk.npy"
 expect_error npy-junk "junk.npy" "$kiln" run "$mlp" --feed x="$tmp/junk.npy" --fetch y_out
 expect_error bad-option "unknown option" "$kiln" compile "$mlp" --fetch y_out --bogus
