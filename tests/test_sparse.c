@@ -187,3 +187,30 @@ CASE(sparse_apply)
 CASE(optimizers)
 /* indices out of range: a scatter drops them, a segment id too (TF raises) */
 CASE(oob)
+
+static void expect_error(kiln_model *m, const char *fetch, const char *target, const char *a, const char *b)
+{
+    kiln_options o;
+    kiln_options_init(&o);
+    o.fetches = fetch ? &fetch : NULL, o.n_fetches = fetch ? 1 : 0;
+    o.targets = target ? &target : NULL, o.n_targets = target ? 1 : 0;
+    kiln_program *p = NULL;
+    kiln_status *st = kiln_jit(m, &o, &p);
+    cr_assert_not_null(st, "expected an error for %s", fetch ? fetch : target);
+    const char *msg = kiln_status_message(st);
+    cr_assert(strstr(msg, a) && strstr(msg, b), "message '%s' lacks '%s' / '%s'", msg, a, b);
+    kiln_status_free(st);
+}
+
+/* What Kiln refuses, naming the node and op: a num_segments that is not a
+ * constant, a sparse update whose indices may repeat more than 256 times,
+ * updates that do not fit the indices. */
+Test(sparse, errors)
+{
+    kiln_model *m;
+    cr_assert_null(kiln_model_load(SPARSE "/errors/model.pb", &m));
+    expect_error(m, "seg_out", NULL, "node 'seg_dyn' (UnsortedSegmentSum)", "num_segments");
+    expect_error(m, NULL, "long_apply", "node 'long_apply' (ResourceSparseApplyMomentum)", "longer than 256");
+    expect_error(m, NULL, "bad_scatter", "node 'bad_scatter' (ResourceScatterAdd)", "do not fit 2 indices");
+    kiln_model_free(m);
+}

@@ -251,6 +251,31 @@ def oob():
     return c
 
 
+def write_errors(out):
+    """errors/model.pb, no references: graphs Kiln refuses with a message
+    naming the node (test_sparse.c checks the messages)."""
+    g = tf.Graph()
+    with g.as_default():
+        data = tf1.placeholder(tf.float32, [4, 3], name="data")
+        ns = tf1.placeholder(tf.int32, [], name="ns")
+        tf.identity(tf.math.unsorted_segment_sum(data, tf.constant([0, 1, 0, 1]), ns, name="seg_dyn"), name="seg_out")
+        ids = tf1.placeholder(tf.int32, [300], name="ids")
+        grad = tf1.placeholder(tf.float32, [300, 3], name="grad")
+        v = tf1.Variable(np.zeros((10, 3), np.float32), name="v", use_resource=True)
+        a = tf1.Variable(np.zeros((10, 3), np.float32), name="a", use_resource=True)
+        raw.ResourceSparseApplyMomentum(var=v.handle, accum=a.handle, lr=0.1, grad=grad, indices=ids, momentum=0.9,
+                                        name="long_apply")
+        bad = tf1.placeholder(tf.float32, [5, 3], name="bad_grad")
+        bix = tf1.placeholder_with_default(tf.constant([1, 2]), [None], name="bad_ids")  # shape checked by Kiln only
+        raw.ResourceScatterAdd(resource=v.handle, indices=bix, updates=bad, name="bad_scatter")
+        tf1.variables_initializer(tf1.global_variables(), name="init_all_vars_op")
+    d = os.path.join(out, "errors")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    with open(os.path.join(d, "model.pb"), "wb") as f:
+        f.write(g.as_graph_def().SerializeToString(deterministic=True))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/train/sparse")
@@ -262,6 +287,7 @@ def main():
         else:
             c.write(a.out)
         print(c.name)
+    write_errors(a.out)
 
 
 def write_oob(c, out):
