@@ -151,7 +151,7 @@ ir_node *imp_unique(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op)
     if (x->type.rank != 1) return tf_err(c, n, "needs a vector (UniqueV2's axis form is not supported)");
     int64_t L = x->type.dims[0];
     if (L < 1) return tf_err(c, n, "needs a non-empty vector");
-    if (L > 16384) return tf_err(c, n, "more than 16384 values (Unique is O(n^2) here)");
+    if (L > 4096) return tf_err(c, n, "more than 4096 values (Unique is O(n^2) here: an n x n compare)");
     kl_dtype it = tf_attr_dtype(n, "out_idx", KL_I32);
     int64_t col[2] = {L, 1}, rowd[2] = {1, L};
     ir_node *eq = op2(c, n, KL_OP_EQUAL, tf_reshape(c, n, x, 2, col), tf_reshape(c, n, x, 2, rowd));
