@@ -41,6 +41,7 @@ bench: all
 	test -f $(LARGE)/model_resnet50/fixture.txt || tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
 	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)
 	tools/.bench-venv/bin/python bench/run.py --build $(BUILD)
+	tools/.bench-venv/bin/python bench/train.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Training step time: Kiln's train entry against TensorFlow (docs/training.md).
+
+    tools/.venv/bin/python bench/train.py --build build [--rounds 7] [--only NAME]
+
+For each row of ROWS (a TF1 training graph with its init and train targets
+and its feeds) and each thread count (1 and 2): Kiln's object
+(`kiln compile --entry init=... --entry train=...`, -O3, --threads N) timed
+in bench/train_driver.c, against TensorFlow graph mode (Session.run of the
+train target) and TensorFlow with XLA auto-clustering (ConfigProto
+global_jit_level ON_1, with --tf_xla_cpu_global_jit so CPU ops cluster; the
+row records whether an XLA cluster actually ran).  Rounds are interleaved
+(Kiln batch, TF batch, XLA batch), medians reported, ratios Kiln/peer (lower
+is better).  Memory: Kiln's state + temp arena bytes (exact, from the
+header) against the bytes of all tensors TensorFlow's ops output in one
+traced step (RunMetadata step stats: an allocation volume, not a peak, as
+TF's CPU allocators do not report their peak; the variables, which both
+hold alike, are not in it).  Results go
+to bench/results/train.{csv,md}.
+
+Rows are data: add LeNet or transformer training graphs by appending to
+ROWS (pb, pins, feeds, init and train targets).
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+WORK = os.path.join(ROOT, "build", "bench-work", "train")
+
+ROWS = [
+    dict(name="mlp_b100_adam", pb="tests/train/resource/mlp.pb", init="init_all_vars_op", train="train",
+         feeds=[("x", "tests/train/x.npy", "100,32"), ("y", "tests/train/y.npy", "100,8")]),
+]
+
+
+def path(p):
+    return p if os.path.isabs(p) else os.path.join(ROOT, p)
+
+
+# ---- Kiln ------------------------------------------------------------------------
+
+def kiln_prepare(row, build, threads):
+    d = os.path.join(WORK, "%s_t%d" % (row["name"], threads))
+    os.makedirs(d, exist_ok=True)
+    names = ",".join(f for f, _, _ in row["feeds"])
+    cmd = [path(os.path.join(build, "bin", "kiln")), "compile", path(row["pb"]), "--prefix", "model", "-O3",
+           "--threads", str(threads), "--entry", "init=::" + row["init"], "--entry", "train=%s::%s" % (names, row["train"]),
+           "-o", os.path.join(d, "m.o"), "--header", os.path.join(d, "m.h")]
+    for f, _, pin in row["feeds"]:
+        cmd += ["--feed", "%s:%s" % (f, pin)]
+    t0 = time.perf_counter()
+    log = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if log.returncode:
+        raise SystemExit("kiln compile failed: " + log.stdout)
+    compile_s = time.perf_counter() - t0
+    call = "model_train(%s, s, t)" % ", ".join("f[%d]" % i for i in range(len(row["feeds"])))
+    exe = os.path.join(d, "train_driver")
+    subprocess.check_call(["cc", "-O2", "-std=gnu11", "-include", os.path.join(d, "m.h"), "-DTRAIN_CALL(f,s,t)=" + call,
+                           os.path.join(ROOT, "bench", "train_driver.c"), os.path.join(d, "m.o"),
+                           path(os.path.join(build, "lib", "libkilnrt.a")), "-lpthread", "-lm", "-o", exe])
+    kernels = re.search(r"(\d+) kernels", log.stdout)
+    return dict(exe=exe, compile_s=compile_s, kernels=int(kernels.group(1)) if kernels else None)
+
+
+def kiln_time(prep, row, iters):
+    out = subprocess.check_output([prep["exe"], "3", str(iters)] + [path(p) for _, p, _ in row["feeds"]], text=True)
+    v = dict(zip(out.split()[::2], out.split()[1::2]))
+    return float(v["median_ms"]), int(v["state_bytes"]), int(v["temp_bytes"])
+
+
+# ---- TensorFlow (a worker process per thread count: threads are per process) -------
+
+def worker(args):
+    os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") + " --tf_xla_cpu_global_jit").strip()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    tf1.disable_eager_execution()
+    threads = args.worker
+    results = {}
+    for row in json.load(open(args.models)):
+        gd = tf1.GraphDef()
+        gd.ParseFromString(open(path(row["pb"]), "rb").read())
+        feeds_np = [np.load(path(p)) for _, p, _ in row["feeds"]]
+        sessions = {}
+        for mode in ("tensorflow", "xla"):
+            g = tf.Graph()
+            with g.as_default():
+                tf1.import_graph_def(gd, name="")
+            cfg = tf1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1)
+            if mode == "xla":
+                cfg.graph_options.optimizer_options.global_jit_level = tf1.OptimizerOptions.ON_1
+            s = tf1.Session(graph=g, config=cfg)
+            s.run(row["init"])
+            feed = {g.get_tensor_by_name(f + ":0"): v for (f, _, _), v in zip(row["feeds"], feeds_np)}
+            train = g.get_operation_by_name(row["train"])
+            for _ in range(5):
+                s.run(train, feed)
+            meta = tf1.RunMetadata()
+            s.run(train, feed, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
+            peak, xla_ran = 0, False
+            for dev in meta.step_stats.dev_stats:
+                for ns in dev.node_stats:
+                    xla_ran |= "= _XlaRun(" in ns.timeline_label
+                    # the bytes of every tensor the step's ops output (step
+                    # stats; the CPU allocators' own peak is not exposed)
+                    peak += sum(o.tensor_description.allocation_description.requested_bytes for o in ns.output)
+            sessions[mode] = (s, train, feed, peak, xla_ran)
+        times = {k: [] for k in sessions}
+        kiln = []
+        prep = row["kiln"][str(threads)]
+        for _ in range(args.rounds):
+            kiln.append(kiln_time(prep, row, row["iters"])[0])
+            for k, (s, train, feed, _, _) in sessions.items():
+                for _ in range(row["iters"]):
+                    t0 = time.perf_counter()
+                    s.run(train, feed)
+                    times[k].append((time.perf_counter() - t0) * 1e3)
+        r = {k + "_ms": statistics.median(v) for k, v in times.items()}
+        r["kiln_ms"] = statistics.median(kiln)
+        r["tf_step_output_bytes"] = sessions["tensorflow"][3]
+        r["xla_step_output_bytes"] = sessions["xla"][3]
+        r["xla_clustered"] = sessions["xla"][4]
+        results[row["name"]] = r
+        print("worker t=%d %s %s" % (threads, row["name"], r), file=sys.stderr, flush=True)
+    json.dump(results, open(args.out, "w"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--only")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--worker", type=int)
+    ap.add_argument("--models")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    os.makedirs(WORK, exist_ok=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    rows = [r for r in ROWS if not args.only or args.only in r["name"]]
+    threads_list = [1, 2]
+    for r in rows:
+        r["kiln"] = {str(t): kiln_prepare(r, args.build, t) for t in threads_list}
+        t, state, temp = kiln_time(r["kiln"]["1"], r, 20)
+        r["iters"] = max(5, min(500, int(20 / max(t, 1e-3))))  # about 20 ms of Kiln time per batch
+        r["state_bytes"], r["temp_bytes"] = state, temp
+    out_rows = []
+    for threads in threads_list:
+        spec = os.path.join(WORK, "rows.json")
+        json.dump(rows, open(spec, "w"))
+        outp = os.path.join(WORK, "tf_%d.json" % threads)
+        if subprocess.call([sys.executable, __file__, "--worker", str(threads), "--models", spec, "--out", outp,
+                            "--rounds", str(args.rounds)]) != 0:
+            raise SystemExit("bench/train.py: worker for %d threads failed" % threads)
+        res = json.load(open(outp))
+        for r in rows:
+            v = res[r["name"]]
+            out_rows.append(dict(model=r["name"], threads=threads, kiln_ms=v["kiln_ms"], tensorflow_ms=v["tensorflow_ms"],
+                                 xla_ms=v["xla_ms"], **{"kiln/tensorflow": v["kiln_ms"] / v["tensorflow_ms"],
+                                                        "kiln/xla": v["kiln_ms"] / v["xla_ms"]},
+                                 xla_clustered=v["xla_clustered"], kiln_state_bytes=r["state_bytes"],
+                                 kiln_temp_bytes=r["temp_bytes"], tf_step_output_bytes=v["tf_step_output_bytes"],
+                                 xla_step_output_bytes=v["xla_step_output_bytes"], kernels=r["kiln"][str(threads)]["kernels"],
+                                 compile_s=r["kiln"][str(threads)]["compile_s"]))
+    keys = list(out_rows[0].keys())
+    with open(os.path.join(RESULTS, "train.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, keys)
+        w.writeheader()
+        w.writerows(out_rows)
+    with open(os.path.join(RESULTS, "train.md"), "w") as f:
+        f.write("# Training step: Kiln vs TensorFlow graph mode and XLA auto-clustering\n\n"
+                "One train step (forward, TensorFlow's gradient subgraph, optimizer update), medians in ms, interleaved "
+                "rounds; ratios Kiln / peer (lower is better). Memory: Kiln's state + temp arena (exact) vs the bytes of "
+                "the tensors TensorFlow's ops output in one traced step (step stats; an allocation volume, not a peak). "
+                "Host: %d CPUs (shared while measured).\n\n" % (os.cpu_count() or 0))
+        f.write("| model | threads | kiln ms | tf ms | xla ms | kiln/tf | kiln/xla | xla clustered | kiln state+temp B | "
+                "tf step outputs B | xla step outputs B | kernels (init + train) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        for r in out_rows:
+            f.write("| %s | %d | %.4f | %.4f | %.4f | %.3f | %.3f | %s | %d + %d | %d | %d | %s |\n" % (
+                r["model"], r["threads"], r["kiln_ms"], r["tensorflow_ms"], r["xla_ms"], r["kiln/tensorflow"],
+                r["kiln/xla"], "yes" if r["xla_clustered"] else "no", r["kiln_state_bytes"], r["kiln_temp_bytes"],
+                r["tf_step_output_bytes"], r["xla_step_output_bytes"], r["kernels"]))
+    print(open(os.path.join(RESULTS, "train.md")).read())
+
+
+if __name__ == "__main__":
+    main()
