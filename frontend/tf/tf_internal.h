@@ -43,6 +43,10 @@ typedef struct imp {
     bool follow_control;  /* visit `^node` inputs too (entries with targets or state) */
     const tf_pin *pins;
     int n_pins;
+    /* Unique's first outputs (tf_ops_sparse.c): padded with -1 after the
+     * distinct values, so distinct where not -1. */
+    ir_node *unique_y[16];
+    int n_unique_y;
 } imp;
 
 /* ---- variables and state (tf_state.c) ----------------------------------- */
@@ -62,6 +66,14 @@ bool tf_state_operands(imp *c, const tf_node *n, ir_node **in, int n_in);
 ir_node *tf_state_fetch(imp *c, const char *name, ir_node *v);
 /* After the import: a result per written variable, param_var/result_var set. */
 bool tf_state_finish(imp *c);
+/* For importers of other files (tf_ops_sparse.c): the variable a handle or
+ * ref names (-1 with an error naming `what`), its current value, a write
+ * (false with an error if the type differs), the value of an op without
+ * outputs. */
+int tf_state_var(imp *c, const tf_node *n, ir_node *h, const char *what);
+ir_node *tf_state_read(imp *c, int v);
+bool tf_state_write(imp *c, const tf_node *n, int v, ir_node *value);
+ir_node *tf_state_none(imp *c);
 
 /* An importer returns output 0 (and, for several outputs, fills c->outs). */
 typedef ir_node *(*tf_import_fn)(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op);

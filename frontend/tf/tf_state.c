@@ -144,7 +144,13 @@ static bool is_state_op(const char *op)
         "AssignSub", "ApplyAdam", "ResourceApplyAdam", "ApplyGradientDescent", "ResourceApplyGradientDescent",
         "ApplyMomentum", "ResourceApplyMomentum", "ApplyRMSProp", "ResourceApplyRMSProp", "ApplyAdagrad",
         "ResourceApplyAdagrad", "ApplyAdagradV2", "ResourceApplyAdagradV2", "NoOp", "VarIsInitializedOp",
-        "IsVariableInitialized"};
+        "IsVariableInitialized",
+        /* sparse reads and updates (tf_ops_sparse.c) */
+        "ResourceGather", "VariableShape", "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul",
+        "ResourceScatterMin", "ResourceScatterMax", "ResourceScatterUpdate", "ScatterAdd", "ScatterSub", "ScatterMul",
+        "ScatterMin", "ScatterMax", "ScatterUpdate", "SparseApplyMomentum", "ResourceSparseApplyMomentum",
+        "SparseApplyAdagrad", "ResourceSparseApplyAdagrad", "SparseApplyAdagradV2", "ResourceSparseApplyAdagradV2",
+        "SparseApplyRMSProp", "ResourceSparseApplyRMSProp"};
     for (size_t i = 0; op && i < sizeof ops / sizeof *ops; i++)
         if (!strcmp(op, ops[i])) return true;
     return false;
@@ -203,6 +209,23 @@ bool tf_state_finish(imp *c)
     }
     return true;
 }
+
+/* ---- for the sparse importers (tf_ops_sparse.c) --------------------------- */
+
+int tf_state_var(imp *c, const tf_node *n, ir_node *h, const char *what)
+{
+    if (!c->st) return tf_err(c, n, "the graph has no variables"), -1;
+    int v = var_of(c, h);
+    if (v < 0) tf_err(c, n, "%s is not a variable", what);
+    return v;
+}
+
+ir_node *tf_state_read(imp *c, int v) { return read_var(c, v); }
+
+static bool write_var(imp *c, const tf_node *n, int v, ir_node *value);
+bool tf_state_write(imp *c, const tf_node *n, int v, ir_node *value) { return write_var(c, n, v, value); }
+
+ir_node *tf_state_none(imp *c) { return &c->st->none; }
 
 /* ---- importers ----------------------------------------------------------- */
 
