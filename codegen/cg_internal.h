@@ -47,6 +47,7 @@ struct cg_target {
     LLVMRelocMode reloc;
     bool hosted;  /* an OS: threads and libkilnrt allowed; otherwise firmware (freestanding) */
     bool runtime; /* libkilnrt is built for it (the host): OpenBLAS at -O0, the thread pool */
+    bool device;  /* an accelerator: kernels in a fat binary, run from a host object (codegen/gpu.c) */
     const char *summary;
 };
 
@@ -220,5 +221,6 @@ LLVMValueRef cg_storage(cg *c, ir_node *n);
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);
 bool cg_check_prefix(const cg_options *o, kl_diag *d);
+const char *cg_c_type(kl_dtype t); /* C element type of a pointer parameter (header.c) */
 
 #endif
