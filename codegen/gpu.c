@@ -579,7 +579,17 @@ static bool emit_gpu_header(const ir_graph *g, const cg_options *o, const char *
     fprintf(f, "typedef struct %s_gpu %s_gpu;\n", P, P);
     fprintf(f, "typedef struct %s_gpu_options { int device; int reserved; } %s_gpu_options; /* NULL: device 0 */\n\n", P, P);
     fprintf(f, "#define %s_ARENA_BYTES %lldLL /* device memory %s_init allocates for intermediates */\n", P, (long long)g->temp_size, P);
-    fprintf(f, "#define %s_N_FEEDS %d\n#define %s_N_FETCHES %d\n\n", P, g->n_params, P, g->n_results);
+    fprintf(f, "#define %s_N_FEEDS %d\n#define %s_N_FETCHES %d\n", P, g->n_params, P, g->n_results);
+    for (int list = 0; list < 2; list++) { /* bytes of each feed / fetch, as braces for an array initializer */
+        fprintf(f, "#define %s_%s_BYTES_LIST {", P, list ? "FETCH" : "FEED");
+        int lo = list ? g->n_params : 0, hi = list ? n_io : g->n_params;
+        for (int i = lo; i < hi; i++) {
+            const ir_node *n = i < g->n_params ? g->params[i] : g->results[i - g->n_params].node;
+            fprintf(f, "%s%lldLL", i > lo ? ", " : "", (long long)ir_type_bytes(&n->type));
+        }
+        fprintf(f, "%s}\n", hi == lo ? "0" : "");
+    }
+    fprintf(f, "\n");
     fprintf(f, "/* Loads the kernels on the device, uploads the weights, allocates the arena. */\n");
     fprintf(f, "int %s_init(%s_gpu **out, const %s_gpu_options *options);\n", P, P, P);
     fprintf(f, "/* args: device pointers, feeds then fetches; stream: a CUstream or NULL.  Asynchronous. */\n");

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,8 @@ static void load_driver(void)
     cu.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!cu.lib) {
         const char *e = dlerror();
-        snprintf(cu.error, sizeof cu.error, "no CUDA driver (%s: %s)", path, e ? e : "cannot open");
+        bool named = e && !strncmp(e, path, strlen(path)); /* dlerror usually starts with the path */
+        snprintf(cu.error, sizeof cu.error, "no CUDA driver (%s%s%s)", named ? "" : path, named ? "" : ": ", e ? e : "cannot open");
         cu.code = KILN_GPU_NO_DRIVER;
         return;
     }
@@ -176,8 +178,8 @@ int kiln_rt_gpu_init(const kiln_gpu_plan *plan, kiln_gpu **out, const kiln_gpu_o
     }
     if (major * 10 + minor < plan->min_arch) {
         free(g);
-        return fail(KILN_GPU_ARCH, "%s: device %d is sm_%d%d; the object was compiled for %s (recompile with --gpu-arch sm_%d%d)",
-                    P, ordinal, major, minor, plan->archs, major, minor);
+        return fail(KILN_GPU_ARCH, "%s: device %d is sm_%d%d; the object was compiled for %s (Kiln's cuda target needs sm_80 or newer)",
+                    P, ordinal, major, minor, plan->archs);
     }
     if ((r = cu.DevicePrimaryCtxRetain(&g->ctx, g->dev))) {
         free(g);
