@@ -608,10 +608,10 @@ static bool emit_gpu_header(const ir_graph *g, const cg_options *o, const char *
     fprintf(f, " */\nstatic inline int %s_run(%s_gpu *model", P, P);
     for (int i = 0; i < n_io; i++) {
         const ir_node *n = i < g->n_params ? g->params[i] : g->results[i - g->n_params].node;
-        fprintf(f, ", %s%s *%s", i < g->n_params ? "const " : "", cg_c_type(n->type.dtype), names[i]);
+        fprintf(f, ", %s%s *%s_%s", i < g->n_params ? "const " : "", cg_c_type(n->type.dtype), i < g->n_params ? "feed" : "fetch", names[i]);
     }
     fprintf(f, ")\n{\n    void *args[%d] = {", n_io ? n_io : 1);
-    for (int i = 0; i < n_io; i++) fprintf(f, "%s(void *)%s", i ? ", " : "", names[i]);
+    for (int i = 0; i < n_io; i++) fprintf(f, "%s(void *)%s_%s", i ? ", " : "", i < g->n_params ? "feed" : "fetch", names[i]);
     if (!n_io) fprintf(f, "0");
     fprintf(f, "};\n    return %s_run_host(model, args);\n}\n\n#ifdef __cplusplus\n}\n#endif\n#endif\n", P);
     free(names);
