@@ -34,11 +34,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O1 -o "$tmp/gpu_fatbin" "$src/tests/support/gpu_fatbin.c" || { echo "FAIL: cannot build gpu_fatbin"; exit 1; }
 cc -O1 -shared -fPIC -o "$tmp/libfakecuda.so" "$src/tests/support/fake_cuda.c" || { echo "FAIL: cannot build fake_cuda"; exit 1; }
-ops="binary_ops broadcasting fusion_chains int32_ops math_exp math_log math_rsqrt math_sigmoid math_sqrt math_tanh
-unary_ops unary_positive ops_cast ops_clip_by_value ops_compare ops_elu ops_erf ops_erfc ops_float16_math
-ops_floor_ceil_round ops_floordiv_float ops_floordiv_int ops_floormod_float ops_floormod_int ops_gelu_exact
-ops_leaky_relu ops_logical ops_math_misc ops_math_trig_hyperbolic ops_pow ops_select ops_selu ops_softplus
-ops_softsign ops_squared_difference ops_swish ops_where_constant mlp softmax reductions ops_transpose_2d ops_conv2d_1x1"
+ops=$(grep -v "^#" "$src/tests/support/gpu_fixtures.txt")
 if [ $# -gt 0 ]; then dirs=$*; else
     dirs=$(ls -d "$src"/tests/fixtures/model_*)
     for o in $ops; do dirs="$dirs $src/tests/fixtures/$o"; done
