@@ -151,6 +151,13 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
 LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
                              LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in);
 
+/* Reductions' identity and step (sum, mean, max, min, prod; kernels.c), and
+ * the value of `member` of root's kernel at one element (for the GPU backend). */
+LLVMValueRef cg_reduce_init(cg *c, kl_op op, kl_dtype dt);
+LLVMValueRef cg_reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, LLVMValueRef v);
+LLVMValueRef cg_kernel_member_value(cg *c, ir_node *root, ir_node *member, ir_node **in_nodes, LLVMValueRef *inputs,
+                                    LLVMValueRef *offsets, int n_in);
+
 /* GEMM micro-kernels (codegen/gemm.c): contraction n (n->gemm set), with
  * the elementwise kernel `epi` applied to each tile when n is fused into it
  * (else NULL); out is the kernel's output, scratch the node's scratch bytes. */

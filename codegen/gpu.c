@@ -42,16 +42,27 @@ static const char *node_name(const ir_node *n) { return n->name ? n->name : ""; 
 /* Whether root's kernel is a fused elementwise chain: every member an
  * elementwise op (no fused view, pad or concat: those need the gated
  * loop nests of kernels.c), the members of the root's shape. */
+static bool gpu_reduction(const ir_node *n)
+{
+    kl_op op = n->op;
+    kl_dtype t = n->n_in ? n->in[0]->type.dtype : KL_F32;
+    /* warp shuffles move 32-bit values: f32 (and f16, computed in f32) and i32 */
+    return (op == KL_OP_REDUCE_SUM || op == KL_OP_REDUCE_MEAN || op == KL_OP_REDUCE_MAX || op == KL_OP_REDUCE_MIN ||
+            op == KL_OP_REDUCE_PROD) && (t == KL_F32 || t == KL_F16 || t == KL_I32) && n->type.dtype == t;
+}
+
 static bool gpu_supported(const ir_graph *g, const ir_node *root, const ir_node **why)
 {
     *why = root;
-    if (!op_is_elementwise(root->op)) return false;
+    bool red = gpu_reduction(root);
+    if (!op_is_elementwise(root->op) && !red) return false;
+    const ir_type *shape = red ? &root->in[0]->type : &root->type; /* members have the (reduced) operand's shape */
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *m = g->nodes[i];
-        if (m->kernel != root) continue;
-        if (!op_is_elementwise(m->op) || ir_fusable_movement(m) || m->type.rank != root->type.rank) return *why = m, false;
+        if (m->kernel != root || m == root) continue;
+        if (!op_is_elementwise(m->op) || ir_fusable_movement(m) || m->type.rank != shape->rank) return *why = m, false;
         for (int d = 0; d < m->type.rank; d++)
-            if (m->type.dims[d] != root->type.dims[d]) return *why = m, false;
+            if (m->type.dims[d] != shape->dims[d]) return *why = m, false;
     }
     return true;
 }
@@ -65,7 +76,7 @@ static bool gpu_check(const ir_graph *g, kl_diag *d)
         if (root->kernel != root || gpu_supported(g, root, &why)) continue;
         kl_diag_error(d,
                       "%s: node '%s' (%s): not yet on cuda (the GPU backend has fused elementwise and broadcast "
-                      "kernels only; docs/gpu.md)",
+                      "kernels and sum/mean/max/min/prod reductions of f32/f16/i32 only; docs/gpu.md)",
                       g->source, node_name(why), kl_op_name(why->op));
         return false;
     }
@@ -201,6 +212,179 @@ static bool emit_device_kernel(cg *c, ir_node *root, ir_node **in_nodes, int n_i
     return true;
 }
 
+static LLVMValueRef intrinsic_call(cg *c, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int n)
+{
+    LLVMTypeRef ts[4];
+    for (int i = 0; i < n; i++) ts[i] = LLVMTypeOf(args[i]);
+    LLVMTypeRef ft = LLVMFunctionType(ret, ts, (unsigned)n, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    if (!f) f = LLVMAddFunction(c->mod, name, ft);
+    return LLVMBuildCall2(c->b, ft, f, args, (unsigned)n, "");
+}
+
+/* A kernel function P_kID(out, in...) with the attributes every kernel has. */
+static LLVMValueRef kernel_fn(cg *c, ir_node *root, int n_in)
+{
+    LLVMTypeRef *params = kl_calloc(NULL, (size_t)n_in + 1, sizeof *params, "code generation");
+    if (!params) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
+    char name[96];
+    snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0));
+    free(params);
+    LLVMSetFunctionCallConv(fn, 71 /* CallingConv::PTX_Kernel */);
+    LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
+    if (c->features && *c->features) LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+    annotate(c, fn, "kernel", 1);
+    annotate(c, fn, "maxntidx", GPU_THREADS);
+    return fn;
+}
+
+/* acc combined across the 32 lanes of each warp (butterfly shuffles: every
+ * lane ends with the warp's result) with the reduction's own step. */
+static LLVMValueRef warp_reduce(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc)
+{
+    bool f = LLVMTypeOf(acc) == c->f32;
+    for (int lanes = 16; lanes >= 1; lanes /= 2) {
+        LLVMValueRef a[4] = {LLVMConstInt(c->i32, 0xffffffffu, 0), acc, LLVMConstInt(c->i32, (unsigned)lanes, 0),
+                             LLVMConstInt(c->i32, 31, 0)};
+        LLVMValueRef other = intrinsic_call(c, f ? "llvm.nvvm.shfl.sync.bfly.f32" : "llvm.nvvm.shfl.sync.bfly.i32",
+                                            LLVMTypeOf(acc), a, 4);
+        acc = cg_reduce_step(c, op, dt, acc, other);
+    }
+    return acc;
+}
+
+/* sum/mean/max/min/prod: one block (256 threads) per output element, over a
+ * grid-stride loop of them; the threads stride over the reduced elements,
+ * then warp shuffles and a shared array of 8 warp partials combine them. */
+static bool emit_device_reduce(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+{
+    LLVMValueRef fn = kernel_fn(c, root, n_in);
+    const ir_type *t = &root->in[0]->type;
+    kl_dtype dt = t->dtype;
+    kl_op op = root->op;
+    LLVMTypeRef ct = cg_compute_type(c, dt);
+    int r = t->rank, kept[IR_MAX_RANK], red[IR_MAX_RANK], nk = 0, nr = 0;
+    int64_t count = 1, rows = 1;
+    for (int d = 0; d < r; d++) {
+        if (root->attr.reduce.axes & (1u << d)) red[nr++] = d, count *= t->dims[d];
+        else kept[nk++] = d, rows *= t->dims[d];
+    }
+    LLVMValueRef *inputs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *inputs, "code generation");
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *offs, "code generation");
+    LLVMValueRef *base = kl_calloc(NULL, (size_t)n_in + 1, sizeof *base, "code generation");
+    int64_t (*strides)[IR_MAX_RANK] = kl_calloc(NULL, (size_t)n_in + 1, sizeof *strides, "code generation");
+    if (!inputs || !offs || !base || !strides) kl_die(__FILE__, __LINE__, "out of memory");
+    int operand = -1; /* the materialized operand (not fused) */
+    for (int k = 0; k < n_in; k++) {
+        inputs[k] = LLVMGetParam(fn, (unsigned)k + 1);
+        ir_broadcast_strides(&in_nodes[k]->type, r, t->dims, strides[k]);
+        if (in_nodes[k] == root->in[0]) operand = k;
+    }
+    bool fused = root->in[0]->kernel == root;
+    KL_ASSERT(fused || operand >= 0);
+    char sname[96];
+    snprintf(sname, sizeof sname, "%s_k%d_partial", c->o->prefix, root->id);
+    LLVMTypeRef at = LLVMArrayType2(ct, GPU_THREADS / 32);
+    LLVMValueRef shared = LLVMAddGlobalInAddressSpace(c->mod, at, sname, 3);
+    LLVMSetInitializer(shared, LLVMGetUndef(at));
+    LLVMSetLinkage(shared, LLVMInternalLinkage);
+    LLVMSetAlignment(shared, 4);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"),
+                      row_bb = LLVMAppendBasicBlockInContext(c->ctx, fn, "row"),
+                      elem_bb = LLVMAppendBasicBlockInContext(c->ctx, fn, "elem"),
+                      combine = LLVMAppendBasicBlockInContext(c->ctx, fn, "combine"),
+                      done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
+    LLVMPositionBuilderAtEnd(c->b, entry);
+    LLVMValueRef tid = sreg(c, "llvm.nvvm.read.ptx.sreg.tid.x"), ntid = sreg(c, "llvm.nvvm.read.ptx.sreg.ntid.x"),
+                 ctaid = sreg(c, "llvm.nvvm.read.ptx.sreg.ctaid.x"), nctaid = sreg(c, "llvm.nvvm.read.ptx.sreg.nctaid.x");
+    LLVMValueRef nrows = cg_i64(c, rows), ncount = cg_i64(c, count), init = cg_reduce_init(c, op, dt);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, ctaid, nrows, ""), row_bb, done);
+    /* for (row = blockIdx.x; row < rows; row += gridDim.x) -- uniform in the block */
+    LLVMPositionBuilderAtEnd(c->b, row_bb);
+    LLVMValueRef row = LLVMBuildPhi(c->b, c->i64, "row");
+    LLVMValueRef rest = row;
+    for (int k = 0; k < n_in; k++) base[k] = cg_i64(c, 0);
+    for (int i = nk - 1; i >= 0; i--) {
+        int64_t dim = t->dims[kept[i]];
+        LLVMValueRef coord = i ? LLVMBuildURem(c->b, rest, cg_i64(c, dim), "") : rest;
+        if (i) rest = LLVMBuildUDiv(c->b, rest, cg_i64(c, dim), "");
+        for (int k = 0; k < n_in; k++)
+            if (strides[k][kept[i]] && dim > 1)
+                base[k] = LLVMBuildNUWAdd(c->b, base[k], LLVMBuildNUWMul(c->b, coord, cg_i64(c, strides[k][kept[i]]), ""), "");
+    }
+    LLVMBasicBlockRef row_head = LLVMGetInsertBlock(c->b);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, tid, ncount, ""), elem_bb, combine);
+    /* for (j = threadIdx.x; j < count; j += blockDim.x) acc = step(acc, x[row, j]) */
+    LLVMPositionBuilderAtEnd(c->b, elem_bb);
+    LLVMValueRef j = LLVMBuildPhi(c->b, c->i64, "j"), acc = LLVMBuildPhi(c->b, ct, "acc");
+    rest = j;
+    for (int k = 0; k < n_in; k++) offs[k] = base[k];
+    for (int i = nr - 1; i >= 0; i--) {
+        int64_t dim = t->dims[red[i]];
+        LLVMValueRef coord = i ? LLVMBuildURem(c->b, rest, cg_i64(c, dim), "") : rest;
+        if (i) rest = LLVMBuildUDiv(c->b, rest, cg_i64(c, dim), "");
+        for (int k = 0; k < n_in; k++)
+            if (strides[k][red[i]] && dim > 1)
+                offs[k] = LLVMBuildNUWAdd(c->b, offs[k], LLVMBuildNUWMul(c->b, coord, cg_i64(c, strides[k][red[i]]), ""), "");
+    }
+    LLVMValueRef x = fused ? cg_kernel_member_value(c, root, root->in[0], in_nodes, inputs, offs, n_in)
+                           : cg_load(c, dt, inputs[operand], offs[operand]);
+    LLVMValueRef acc_next = cg_reduce_step(c, op, dt, acc, x), j_next = LLVMBuildNUWAdd(c->b, j, ntid, "");
+    LLVMBasicBlockRef elem_end = LLVMGetInsertBlock(c->b);
+    LLVMAddIncoming(j, (LLVMValueRef[]){tid, j_next}, (LLVMBasicBlockRef[]){row_head, elem_end}, 2);
+    LLVMAddIncoming(acc, (LLVMValueRef[]){init, acc_next}, (LLVMBasicBlockRef[]){row_head, elem_end}, 2);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, j_next, ncount, ""), elem_bb, combine);
+    /* every thread: its warp's value; lane 0 writes it, warp 0 combines the 8 */
+    LLVMPositionBuilderAtEnd(c->b, combine);
+    LLVMValueRef part = LLVMBuildPhi(c->b, ct, "part");
+    LLVMAddIncoming(part, (LLVMValueRef[]){init, acc_next}, (LLVMBasicBlockRef[]){row_head, elem_end}, 2);
+    LLVMValueRef w = warp_reduce(c, op, dt, part);
+    LLVMValueRef lane = LLVMBuildAnd(c->b, tid, cg_i64(c, 31), ""), warp = LLVMBuildLShr(c->b, tid, cg_i64(c, 5), "");
+    LLVMBasicBlockRef put = LLVMAppendBasicBlockInContext(c->ctx, fn, "put"),
+                      sync = LLVMAppendBasicBlockInContext(c->ctx, fn, "sync"),
+                      final = LLVMAppendBasicBlockInContext(c->ctx, fn, "final"),
+                      store = LLVMAppendBasicBlockInContext(c->ctx, fn, "store"),
+                      next = LLVMAppendBasicBlockInContext(c->ctx, fn, "next");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, lane, cg_i64(c, 0), ""), put, sync);
+    LLVMPositionBuilderAtEnd(c->b, put);
+    LLVMTypeRef sptr = LLVMPointerTypeInContext(c->ctx, 3);
+    (void)sptr;
+    LLVMValueRef idx[2] = {cg_i64(c, 0), warp};
+    LLVMBuildStore(c->b, w, LLVMBuildInBoundsGEP2(c->b, at, shared, idx, 2, ""));
+    LLVMBuildBr(c->b, sync);
+    LLVMPositionBuilderAtEnd(c->b, sync);
+    intrinsic_call(c, "llvm.nvvm.barrier0", c->void_t, NULL, 0);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, warp, cg_i64(c, 0), ""), final, next);
+    LLVMPositionBuilderAtEnd(c->b, final); /* warp 0: lane l < 8 reads partial l (blockDim is 256) */
+    LLVMValueRef in_range = LLVMBuildICmp(c->b, LLVMIntULT, lane, LLVMBuildLShr(c->b, ntid, cg_i64(c, 5), ""), "");
+    LLVMValueRef safe_lane = LLVMBuildSelect(c->b, in_range, lane, cg_i64(c, 0), "");
+    LLVMValueRef idx2[2] = {cg_i64(c, 0), safe_lane};
+    LLVMValueRef pv = LLVMBuildLoad2(c->b, ct, LLVMBuildInBoundsGEP2(c->b, at, shared, idx2, 2, ""), "");
+    LLVMValueRef total = warp_reduce(c, op, dt, LLVMBuildSelect(c->b, in_range, pv, init, ""));
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, lane, cg_i64(c, 0), ""), store, next);
+    LLVMPositionBuilderAtEnd(c->b, store);
+    if (op == KL_OP_REDUCE_MEAN)
+        total = kl_dtype_is_float(dt) ? LLVMBuildFDiv(c->b, total, LLVMConstReal(ct, (double)count), "")
+                                      : LLVMBuildSDiv(c->b, total, LLVMConstInt(ct, (unsigned long long)(count ? count : 1), 0), "");
+    cg_store(c, root->type.dtype, total, LLVMGetParam(fn, 0), row);
+    LLVMBuildBr(c->b, next);
+    /* the partials are read before the next row overwrites them */
+    LLVMPositionBuilderAtEnd(c->b, next);
+    intrinsic_call(c, "llvm.nvvm.barrier0", c->void_t, NULL, 0);
+    LLVMValueRef row_next = LLVMBuildNUWAdd(c->b, row, nctaid, "");
+    LLVMAddIncoming(row, (LLVMValueRef[]){ctaid, row_next}, (LLVMBasicBlockRef[]){entry, next}, 2);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, row_next, nrows, ""), row_bb, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMBuildRetVoid(c->b);
+    free(inputs), free(offs), free(base), free(strides);
+    c->n_kernels++;
+    return true;
+}
+
 /* The PTX of g's kernels for one architecture (malloc'd, NUL-terminated). */
 static char *emit_ptx(const ir_graph *g, const cg_options *o, const char *arch, int *n_kernels, kl_diag *d)
 {
@@ -231,7 +415,9 @@ static char *emit_ptx(const ir_graph *g, const cg_options *o, const char *arch, 
     if (!in_nodes) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; ok && i < g->n_nodes; i++) {
         ir_node *root = g->nodes[i];
-        if (root->kernel == root) ok = emit_device_kernel(&c, root, in_nodes, kernel_inputs(g, root, in_nodes, max_in));
+        if (root->kernel != root) continue;
+        int n_in = kernel_inputs(g, root, in_nodes, max_in);
+        ok = gpu_reduction(root) ? emit_device_reduce(&c, root, in_nodes, n_in) : emit_device_kernel(&c, root, in_nodes, n_in);
     }
     free(in_nodes);
     char *msg = NULL;
@@ -405,7 +591,8 @@ static bool make_plan(const ir_graph *g, const cg_options *o, gpu_plan *p, kl_di
         char *name = kl_malloc(NULL, 96, "code generation");
         if (!row || !name) kl_die(__FILE__, __LINE__, "out of memory");
         snprintf(name, 96, "%s_k%d", o->prefix, root->id);
-        int64_t n = elements(&root->type), blocks = (n + GPU_THREADS - 1) / GPU_THREADS;
+        /* elementwise: a thread per element; reduction: a block per output element */
+        int64_t n = elements(&root->type), blocks = gpu_reduction(root) ? n : (n + GPU_THREADS - 1) / GPU_THREADS;
         row[0] = blocks < 1 ? 1 : blocks > GPU_MAX_BLOCKS ? GPU_MAX_BLOCKS : blocks;
         row[1] = GPU_THREADS;
         row[2] = n_in + 1;
