@@ -150,20 +150,26 @@ static void annotate(cg *c, LLVMValueRef fn, const char *key, int value)
     LLVMAddNamedMetadataOperand(c->mod, "nvvm.annotations", LLVMMDNodeInContext(c->ctx, md, 3));
 }
 
-/* __global__ void P_kID(T *out, const T *in...), __launch_bounds__(256):
- *   for (i = blockIdx.x * blockDim.x + threadIdx.x; i < N; i += gridDim.x * blockDim.x)
- *       out[i] = f(in_0[off_0(i)], ...)    // off_k: input k's broadcast strides */
-static bool emit_device_kernel(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+static LLVMValueRef intrinsic_call(cg *c, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int n)
+{
+    LLVMTypeRef ts[4];
+    for (int i = 0; i < n; i++) ts[i] = LLVMTypeOf(args[i]);
+    LLVMTypeRef ft = LLVMFunctionType(ret, ts, (unsigned)n, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    if (!f) f = LLVMAddFunction(c->mod, name, ft);
+    return LLVMBuildCall2(c->b, ft, f, args, (unsigned)n, "");
+}
+
+/* A kernel function P_kID(out, in...) with the attributes every kernel has. */
+static LLVMValueRef kernel_fn(cg *c, ir_node *root, int n_in)
 {
     LLVMTypeRef *params = kl_calloc(NULL, (size_t)n_in + 1, sizeof *params, "code generation");
-    LLVMValueRef *inputs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *inputs, "code generation");
-    LLVMValueRef *offs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *offs, "code generation");
-    int64_t (*strides)[IR_MAX_RANK] = kl_calloc(NULL, (size_t)n_in + 1, sizeof *strides, "code generation");
-    if (!params || !inputs || !offs || !strides) kl_die(__FILE__, __LINE__, "out of memory");
+    if (!params) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
     char name[96];
     snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0));
+    free(params);
     LLVMSetFunctionCallConv(fn, 71 /* CallingConv::PTX_Kernel */);
     LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
     if (c->features && *c->features) LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
@@ -171,6 +177,19 @@ static bool emit_device_kernel(cg *c, ir_node *root, ir_node **in_nodes, int n_i
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
     annotate(c, fn, "kernel", 1);
     annotate(c, fn, "maxntidx", GPU_THREADS);
+    return fn;
+}
+
+/* __global__ void P_kID(T *out, const T *in...), __launch_bounds__(256):
+ *   for (i = blockIdx.x * blockDim.x + threadIdx.x; i < N; i += gridDim.x * blockDim.x)
+ *       out[i] = f(in_0[off_0(i)], ...)    // off_k: input k's broadcast strides */
+static bool emit_device_kernel(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+{
+    LLVMValueRef fn = kernel_fn(c, root, n_in);
+    LLVMValueRef *inputs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *inputs, "code generation");
+    LLVMValueRef *offs = kl_calloc(NULL, (size_t)n_in + 1, sizeof *offs, "code generation");
+    int64_t (*strides)[IR_MAX_RANK] = kl_calloc(NULL, (size_t)n_in + 1, sizeof *strides, "code generation");
+    if (!inputs || !offs || !strides) kl_die(__FILE__, __LINE__, "out of memory");
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"),
                       body = LLVMAppendBasicBlockInContext(c->ctx, fn, "body"),
                       done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
@@ -207,39 +226,9 @@ static bool emit_device_kernel(cg *c, ir_node *root, ir_node **in_nodes, int n_i
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntULT, next, nv, ""), body, done);
     LLVMPositionBuilderAtEnd(c->b, done);
     LLVMBuildRetVoid(c->b);
-    free(params), free(inputs), free(offs), free(strides);
+    free(inputs), free(offs), free(strides);
     c->n_kernels++;
     return true;
-}
-
-static LLVMValueRef intrinsic_call(cg *c, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int n)
-{
-    LLVMTypeRef ts[4];
-    for (int i = 0; i < n; i++) ts[i] = LLVMTypeOf(args[i]);
-    LLVMTypeRef ft = LLVMFunctionType(ret, ts, (unsigned)n, 0);
-    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
-    if (!f) f = LLVMAddFunction(c->mod, name, ft);
-    return LLVMBuildCall2(c->b, ft, f, args, (unsigned)n, "");
-}
-
-/* A kernel function P_kID(out, in...) with the attributes every kernel has. */
-static LLVMValueRef kernel_fn(cg *c, ir_node *root, int n_in)
-{
-    LLVMTypeRef *params = kl_calloc(NULL, (size_t)n_in + 1, sizeof *params, "code generation");
-    if (!params) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; i <= n_in; i++) params[i] = c->ptr;
-    char name[96];
-    snprintf(name, sizeof name, "%s_k%d", c->o->prefix, root->id);
-    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->void_t, params, (unsigned)n_in + 1, 0));
-    free(params);
-    LLVMSetFunctionCallConv(fn, 71 /* CallingConv::PTX_Kernel */);
-    LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
-    if (c->features && *c->features) LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
-    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
-    annotate(c, fn, "kernel", 1);
-    annotate(c, fn, "maxntidx", GPU_THREADS);
-    return fn;
 }
 
 /* acc combined across the 32 lanes of each warp (butterfly shuffles: every
@@ -351,8 +340,6 @@ static bool emit_device_reduce(cg *c, ir_node *root, ir_node **in_nodes, int n_i
                       next = LLVMAppendBasicBlockInContext(c->ctx, fn, "next");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, lane, cg_i64(c, 0), ""), put, sync);
     LLVMPositionBuilderAtEnd(c->b, put);
-    LLVMTypeRef sptr = LLVMPointerTypeInContext(c->ctx, 3);
-    (void)sptr;
     LLVMValueRef idx[2] = {cg_i64(c, 0), warp};
     LLVMBuildStore(c->b, w, LLVMBuildInBoundsGEP2(c->b, at, shared, idx, 2, ""));
     LLVMBuildBr(c->b, sync);
