@@ -1,7 +1,7 @@
 #!/bin/sh
 # CPU side of the device check (docs/gpu.md): compiles what tools/gpu-check.sh
 # runs on a GPU machine (which has the CUDA driver, a C compiler, cupy, and
-# neither LLVM nor TensorFlow) into build/gpu-check/ (a few MiB; the device
+# neither LLVM nor TensorFlow) into build/gpu-check/ (3.6 MiB; the device
 # tool carries it):
 #   models/NAME/{model.o,model.h,drv}  every fixture of tests/sh/gpu.sh's set that
 #                                      compiles with --target cuda --gpu-arch sm_80,sm_90
