@@ -277,7 +277,9 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
     kl_diag d = {0};
     cg_options co = cg_opts(o, g);
     cg_stats cs = {0};
-    bool ok = cg_emit_object(g, &co, object_path, &cs, &d) && (!header_path || cg_emit_header(g, &co, &cs, header_path, &d));
+    bool ok = cg_target_is_device(o->target) /* codegen/gpu.c: its own object and header (docs/gpu.md) */
+                  ? cg_emit_cuda(g, &co, object_path, header_path, &cs, &d)
+                  : cg_emit_object(g, &co, object_path, &cs, &d) && (!header_path || cg_emit_header(g, &co, &cs, header_path, &d));
     report_codegen_times(o, &cs);
     if (ok && info) {
         *info = (kiln_compile_info){
@@ -299,6 +301,8 @@ kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const ki
 {
     double t0 = now();
     if (n_entries < 1 || n_entries > 64) return status_new(KILN_ERR_INVALID, "kiln_compile_entries: 1 to 64 entries");
+    if (cg_target_is_device(o->target))
+        return status_new(KILN_ERR_UNSUPPORTED, "--entry: several entries are not yet on cuda (docs/gpu.md)");
     ir_graph *gs[64] = {0};
     cg_options cos[64];
     char prefixes[64][128];

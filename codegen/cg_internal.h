@@ -48,6 +48,7 @@ struct cg_target {
     LLVMRelocMode reloc;
     bool hosted;  /* an OS: threads and libkilnrt allowed; otherwise firmware (freestanding) */
     bool runtime; /* libkilnrt is built for it (the host): OpenBLAS at -O0, the thread pool */
+    bool device;  /* an accelerator: kernels in a fat binary, run from a host object (codegen/gpu.c) */
     const char *summary;
 };
 
@@ -151,6 +152,13 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
 LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
                              LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in);
 
+/* Reductions' identity and step (sum, mean, max, min, prod; kernels.c), and
+ * the value of `member` of root's kernel at one element (for the GPU backend). */
+LLVMValueRef cg_reduce_init(cg *c, kl_op op, kl_dtype dt);
+LLVMValueRef cg_reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, LLVMValueRef v);
+LLVMValueRef cg_kernel_member_value(cg *c, ir_node *root, ir_node *member, ir_node **in_nodes, LLVMValueRef *inputs,
+                                    LLVMValueRef *offsets, int n_in);
+
 /* GEMM micro-kernels (codegen/gemm.c): contraction n (n->gemm set), with
  * the elementwise kernel `epi` applied to each tile when n is fused into it
  * (else NULL); out is the kernel's output, scratch the node's scratch bytes. */
@@ -229,5 +237,6 @@ LLVMValueRef cg_storage(cg *c, ir_node *n);
 /* C identifier for a tensor name, unique within the list (header.c). */
 void cg_c_names(const ir_graph *g, char (*names)[64]);
 bool cg_check_prefix(const cg_options *o, kl_diag *d);
+const char *cg_c_type(kl_dtype t); /* C element type of a pointer parameter (header.c) */
 
 #endif

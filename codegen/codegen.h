@@ -96,6 +96,15 @@ int cg_target_vector_floats(const char *target, const char *cpu, const char *fea
 bool cg_target_is_host(const char *target); /* NULL, "host" or the host's row name */
 const char *cg_target_host_name(void);      /* "x86_64-linux-gnu" */
 const char *cg_target_names(void);          /* "x86_64-linux-gnu, aarch64-linux-gnu, ..." */
+bool cg_target_is_device(const char *target); /* a GPU row ("cuda"): compile with cg_emit_cuda */
+
+/* The GPU backend (codegen/gpu.c, docs/gpu.md): o->cpu lists the
+ * architectures ("sm_80,sm_90"); the object is an x86-64 host object holding
+ * the fat binary (a cubin per architecture plus PTX) and the schedule, the
+ * header declares P_init / P_run_device / P_run / P_free.  Kernels it cannot
+ * run yet fail with "FILE: node 'NAME' (OP): not yet on cuda ...". */
+bool cg_emit_cuda(const ir_graph *g, const cg_options *o, const char *object_path, const char *header_path,
+                  cg_stats *st, kl_diag *d);
 
 /* Printable LLVM IR of the module (for `kiln dump --llvm`); caller frees. */
 char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d);

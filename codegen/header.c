@@ -51,7 +51,7 @@ static void upper(char *dst, const char *src, size_t n)
 }
 
 /* Element type of a pointer parameter; half is passed as its raw bits. */
-static const char *c_type(kl_dtype t)
+const char *cg_c_type(kl_dtype t)
 {
     switch (t) {
     case KL_F32: return "float";
@@ -146,9 +146,9 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
     fprintf(f, "\n/* Runs the graph: feeds are read, fetches written, temp used as scratch.\n"
                " * Buffers are dense, row-major; feeds and fetches must not overlap.  Returns 0. */\n");
     fprintf(f, "int %s_run(", p);
-    for (int i = 0; i < g->n_params; i++) fprintf(f, "const %s *%s, ", c_type(g->params[i]->type.dtype), names[i]);
+    for (int i = 0; i < g->n_params; i++) fprintf(f, "const %s *%s, ", cg_c_type(g->params[i]->type.dtype), names[i]);
     for (int i = 0; i < g->n_results; i++)
-        fprintf(f, "%s *%s, ", c_type(g->results[i].node->type.dtype), names[g->n_params + i]);
+        fprintf(f, "%s *%s, ", cg_c_type(g->results[i].node->type.dtype), names[g->n_params + i]);
     fprintf(f, "void *temp);\n\n");
     fprintf(f, "/* The same, with args[%s_..._INDEX] pointing at each feed, then each fetch. */\n", P);
     fprintf(f, "int %s_run_args(void *const *args, void *temp);\n\n", p);
@@ -206,8 +206,8 @@ static void entry_wrapper(FILE *f, const ir_graph *g, const char *p, const char 
             g->n_results > n_out ? "" : " no variable", P, EP);
     fprintf(f, "int %s_run_args(void *const *args, void *temp);\n", p);
     fprintf(f, "static inline int %s(", p);
-    for (int i = 0; i < n_in; i++) fprintf(f, "const %s *%s, ", c_type(g->params[i]->type.dtype), names[i]);
-    for (int i = 0; i < n_out; i++) fprintf(f, "%s *%s, ", c_type(g->results[i].node->type.dtype), names[g->n_params + i]);
+    for (int i = 0; i < n_in; i++) fprintf(f, "const %s *%s, ", cg_c_type(g->params[i]->type.dtype), names[i]);
+    for (int i = 0; i < n_out; i++) fprintf(f, "%s *%s, ", cg_c_type(g->results[i].node->type.dtype), names[g->n_params + i]);
     fprintf(f, "void *state, void *temp)\n{\n    unsigned char *s = (unsigned char *)state;\n");
     fprintf(f, "    void *args[%d];\n", g->n_params + g->n_results + 1);
     for (int i = n_in; i < g->n_params; i++) {

@@ -985,3 +985,13 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
     free(ops);
     return ok;
 }
+
+/* For the GPU backend (codegen/gpu.c): the same reduction identities and
+ * steps, and a fused member's value, as the loops above use. */
+LLVMValueRef cg_reduce_init(cg *c, kl_op op, kl_dtype dt) { return reduce_init(c, op, dt); }
+LLVMValueRef cg_reduce_step(cg *c, kl_op op, kl_dtype dt, LLVMValueRef acc, LLVMValueRef v) { return reduce_step(c, op, dt, acc, v); }
+LLVMValueRef cg_kernel_member_value(cg *c, ir_node *root, ir_node *member, ir_node **in_nodes, LLVMValueRef *inputs,
+                                    LLVMValueRef *offsets, int n_in)
+{
+    return kernel_value_of(c, root, member, NULL, NULL, in_nodes, inputs, offsets, n_in);
+}

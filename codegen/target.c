@@ -63,6 +63,12 @@ static const cg_cpu cm8_cpus[] = {
     {"cortex-m55", FPV5 | CG_CAP_F16 | CG_CAP_VEC128}, {NULL, 0},
 };
 
+/* NVIDIA GPUs by compute capability: the CPU list is the architectures the
+ * fat binary can hold (--gpu-arch sm_80,sm_90); PTX has FMA, cvt.rmi/rpi/rzi/rni
+ * rounding and max/min.f32 (NaN-ignoring), so none of them is emulated. */
+enum { PTX = CG_CAP_FMA | CG_CAP_ROUND | CG_CAP_MINNUM };
+static const cg_cpu cuda_cpus[] = {{"sm_80", PTX}, {"sm_86", PTX}, {"sm_89", PTX}, {"sm_90", PTX}, {NULL, 0}};
+
 static const cg_target targets[] = {
     {.name = "x86_64-linux-gnu", .triple = "x86_64-pc-linux-gnu", .cpus = x86_cpus, .default_cpu = "native",
      .base_caps = CG_CAP_VEC128 | CG_CAP_MINNUM, .reloc = LLVMRelocPIC, .hosted = true, .runtime = true,
@@ -85,6 +91,10 @@ static const cg_target targets[] = {
     {.name = "riscv32-none-elf", .triple = "riscv32-unknown-none-elf", .cpus = rv32_cpus, .default_cpu = "generic-rv32",
      .base_features = "+m,+a,+f,+c", .abi = "ilp32f", .base_caps = CG_CAP_NO_F64 | CG_CAP_PTR32, .reloc = LLVMRelocStatic,
      .summary = "RISC-V RV32IMAFC firmware, hard float"},
+    /* PTX ISA 7.8 (CUDA 11.8) is the oldest that has both sm_80 and sm_90 */
+    {.name = "cuda", .triple = "nvptx64-nvidia-cuda", .cpus = cuda_cpus, .default_cpu = "sm_80",
+     .base_features = "+ptx78", .reloc = LLVMRelocDefault, .device = true,
+     .summary = "NVIDIA GPUs (sm_80, sm_90): a fat binary in an x86-64 host object (docs/gpu.md)"},
 };
 enum { N_TARGETS = sizeof targets / sizeof *targets };
 
@@ -164,6 +174,18 @@ bool cg_machine_resolve(const char *target, const char *cpu, const char *feature
     if (!t) return kl_diag_error(d, "unknown target '%s' (Kiln has: %s)", target, cg_target_names()), false;
     bool native = !cpu || !strcmp(cpu, "native");
     if (native && strcmp(t->default_cpu, "native")) native = false, cpu = t->default_cpu;
+    /* a device row takes a list of architectures (--gpu-arch sm_80,sm_90):
+     * each must be known; LLVM's target machine gets the first */
+    char one[32] = "", first[32] = "";
+    if (t->device && !native && strchr(cpu, ',')) {
+        for (const char *p = cpu; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+            snprintf(one, sizeof one, "%.*s", (int)strcspn(p, ","), p);
+            if (!*first) snprintf(first, sizeof first, "%s", one);
+            if (!find_cpu(t, one)) break; /* reported below */
+            *one = 0;
+        }
+        cpu = *one ? one : first;
+    }
     const cg_cpu *row = native ? NULL : find_cpu(t, cpu);
     if (!native && !row) {
         char names[512] = "";
@@ -247,6 +269,11 @@ bool cg_target_plan(const char *target, const char *cpu, const char *features, i
     return true;
 }
 
+bool cg_target_is_device(const char *target)
+{
+    const cg_target *t = cg_target_by_name(target);
+    return t && t->device;
+}
 bool cg_target_is_host(const char *target) { return cg_target_by_name(target) == &targets[0]; }
 const char *cg_target_host_name(void) { return targets[0].name; }
 

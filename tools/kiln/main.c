@@ -44,6 +44,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
             "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
+            "                   [--gpu-arch sm_80,sm_90] (--target cuda: docs/gpu.md)\n"
             "                   [--time-passes] [--entry NAME=FEEDS:FETCHES:TARGETS ...]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NODE...] [--state DIR]\n"
             "                   (kiln run's --target names a node run for its effects; elsewhere --run-target)\n"
@@ -187,6 +188,7 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--prefix"))) c->opt.prefix = v;
         else if ((v = opt_value(argc, argv, &i, "--out-dir"))) c->out_dir = v;
         else if ((v = opt_value(argc, argv, &i, "--target-cpu"))) c->opt.target_cpu = v;
+        else if ((v = opt_value(argc, argv, &i, "--gpu-arch"))) c->opt.target_cpu = v; /* --target cuda: sm_80,sm_90 */
         else if ((v = opt_value(argc, argv, &i, "--target"))) c->opt.target = v;
         else if ((v = opt_value(argc, argv, &i, "--threads"))) {
             char *end;
