@@ -51,15 +51,16 @@ static bool gpu_reduction(const ir_node *n)
             op == KL_OP_REDUCE_PROD) && (t == KL_F32 || t == KL_F16 || t == KL_I32) && n->type.dtype == t;
 }
 
-static bool gpu_supported(const ir_graph *g, const ir_node *root, const ir_node **why)
+static bool gpu_supported(const kl_kernel *k, const ir_node **why)
 {
+    const ir_node *root = k->root;
     *why = root;
     bool red = gpu_reduction(root);
     if (!op_is_elementwise(root->op) && !red) return false;
     const ir_type *shape = red ? &root->in[0]->type : &root->type; /* members have the (reduced) operand's shape */
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *m = g->nodes[i];
-        if (m->kernel != root || m == root) continue;
+    for (int i = 0; i < k->n_members; i++) {
+        const ir_node *m = k->members[i];
+        if (m == root) continue;
         if (!op_is_elementwise(m->op) || ir_fusable_movement(m) || m->type.rank != shape->rank) return *why = m, false;
         for (int d = 0; d < m->type.rank; d++)
             if (m->type.dims[d] != shape->dims[d]) return *why = m, false;
@@ -71,9 +72,9 @@ static bool gpu_supported(const ir_graph *g, const ir_node *root, const ir_node 
  * the first one) if any is not supported. */
 static bool gpu_check(const ir_graph *g, kl_diag *d)
 {
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *root = g->nodes[i], *why;
-        if (root->kernel != root || gpu_supported(g, root, &why)) continue;
+    for (int i = 0; i < g->plan->n_kernels; i++) {
+        const ir_node *why;
+        if (gpu_supported(&g->plan->kernels[i], &why)) continue;
         kl_diag_error(d,
                       "%s: node '%s' (%s): not yet on cuda (the GPU backend has fused elementwise and broadcast "
                       "kernels and sum/mean/max/min/prod reductions of f32/f16/i32 only; docs/gpu.md)",
@@ -83,22 +84,12 @@ static bool gpu_check(const ir_graph *g, kl_diag *d)
     return true;
 }
 
-/* The distinct materialized nodes a kernel reads (module.c's rule). */
-static int kernel_inputs(const ir_graph *g, ir_node *root, ir_node **out, int max)
+/* The values a kernel reads, in the plan's order (module.c's). */
+static int kernel_inputs(const kl_kernel *k, ir_node **out, int max)
 {
-    int n = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ir_node *m = g->nodes[i];
-        if (m->kernel != root) continue;
-        for (int j = 0; j < m->n_in; j++) {
-            ir_node *p = m->in[j];
-            if (p->kernel == root && p != root) continue;
-            bool seen = false;
-            for (int k = 0; k < n; k++) seen |= out[k] == p;
-            if (!seen && n < max) out[n++] = p;
-        }
-    }
-    return n;
+    KL_ASSERT(k->n_inputs <= max);
+    memcpy(out, k->inputs, sizeof *out * (size_t)k->n_inputs);
+    return k->n_inputs;
 }
 
 static int max_inputs(const ir_graph *g)
@@ -273,7 +264,7 @@ static bool emit_device_reduce(cg *c, ir_node *root, ir_node **in_nodes, int n_i
         ir_broadcast_strides(&in_nodes[k]->type, r, t->dims, strides[k]);
         if (in_nodes[k] == root->in[0]) operand = k;
     }
-    bool fused = root->in[0]->kernel == root;
+    bool fused = ir_plan_computes(c->g->plan, ir_plan_kernel_of(c->g->plan, root), root->in[0]);
     KL_ASSERT(fused || operand >= 0);
     char sname[96];
     snprintf(sname, sizeof sname, "%s_k%d_partial", c->o->prefix, root->id);
@@ -395,15 +386,15 @@ static char *emit_ptx(const ir_graph *g, const cg_options *o, const char *arch, 
         LLVMDisposeMessage(layout);
         LLVMDisposeTargetData(td);
     }
-    for (int i = 0; ok && i < g->n_nodes; i++)
-        if (g->nodes[i]->kernel && !cg_dtype_ok(&c, g->nodes[i])) ok = false;
+    for (int i = 0; ok && i < g->plan->n_kernels; i++)
+        for (int m = 0; ok && m < g->plan->kernels[i].n_members; m++)
+            if (!cg_dtype_ok(&c, g->plan->kernels[i].members[m])) ok = false;
     int max_in = max_inputs(g);
     ir_node **in_nodes = kl_calloc(NULL, (size_t)max_in, sizeof *in_nodes, "code generation");
     if (!in_nodes) kl_die(__FILE__, __LINE__, "out of memory");
-    for (int i = 0; ok && i < g->n_nodes; i++) {
-        ir_node *root = g->nodes[i];
-        if (root->kernel != root) continue;
-        int n_in = kernel_inputs(g, root, in_nodes, max_in);
+    for (int i = 0; ok && i < g->plan->n_kernels; i++) {
+        ir_node *root = g->plan->kernels[i].root;
+        int n_in = kernel_inputs(&g->plan->kernels[i], in_nodes, max_in);
         ok = gpu_reduction(root) ? emit_device_reduce(&c, root, in_nodes, n_in) : emit_device_kernel(&c, root, in_nodes, n_in);
     }
     free(in_nodes);
@@ -570,10 +561,9 @@ static bool make_plan(const ir_graph *g, const cg_options *o, gpu_plan *p, kl_di
     p->w_offset = kl_calloc(NULL, (size_t)g->n_nodes + 1, sizeof *p->w_offset, "code generation");
     if (!in_nodes || !p->names || !p->rows || !p->weights || !p->w_offset) kl_die(__FILE__, __LINE__, "out of memory");
     bool ok = true;
-    for (int i = 0; ok && i < g->n_nodes; i++) {
-        ir_node *root = g->nodes[i];
-        if (root->kernel != root) continue;
-        int n_in = kernel_inputs(g, root, in_nodes, max_in);
+    for (int i = 0; ok && i < g->plan->n_kernels; i++) {
+        ir_node *root = g->plan->kernels[i].root;
+        int n_in = kernel_inputs(&g->plan->kernels[i], in_nodes, max_in);
         int64_t *row = kl_calloc(NULL, 3 + 2 * ((size_t)n_in + 1), sizeof *row, "code generation");
         char *name = kl_malloc(NULL, 96, "code generation");
         if (!row || !name) kl_die(__FILE__, __LINE__, "out of memory");
