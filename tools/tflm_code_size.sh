@@ -56,9 +56,9 @@ echo "$m/cortex_m_generic/micro_time.cc" >>"$w/core.list"
 # the kernels the models use and their helpers (TFLM_ALL_KERNELS=1: every
 # kernel source; --gc-sections drops the unused ones either way)
 if [ "${TFLM_ALL_KERNELS:-0}" = 1 ]; then
-    ls "$m"/kernels/*.cc | grep -v '_test\.cc$\|_test_common\.cc$\|/kernel_runner\.cc$\|/testdata'
+    printf "%s\n" "$m"/kernels/*.cc | grep -v '_test\.cc$\|_test_common\.cc$\|/kernel_runner\.cc$\|/testdata'
 else
-    ls "$m"/kernels/*.cc | grep -E '/(conv|depthwise_conv|fully_connected|reduce|pooling|reshape|softmax)(_common)?\.cc$|/(kernel_util|micro_tensor_utils)\.cc$'
+    printf "%s\n" "$m"/kernels/*.cc | grep -E '/(conv|depthwise_conv|fully_connected|reduce|pooling|reshape|softmax)(_common)?\.cc$|/(kernel_util|micro_tensor_utils)\.cc$'
 fi >"$w/kern.list"
 compile() { # LIST DIR OPT (objects already in DIR are kept: rerunning resumes)
     while read -r s; do

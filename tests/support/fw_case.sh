@@ -18,7 +18,7 @@ ld=mps2.ld
 # On the M4 (mps2-an386) the driver reads a CMSDK timer over the entry
 # point and QEMU runs with -icount shift=0: 1 ns of virtual time per
 # instruction, 40 instructions per 25 MHz tick (docs/embedded.md).
-timer= icount=
+timer='' icount=''
 [ "$machine" = mps2-an386 ] && timer=-DFW_TIMER_BASE=0x40000000 icount="-icount shift=0"
 ok=0
 # shellcheck disable=SC2086
