@@ -5,6 +5,12 @@ temp arena is compared with in docs/embedded.md.
     python3 -m venv tools/.tflm-venv && tools/.tflm-venv/bin/pip install tflite-micro numpy
     tools/.venv/bin/python tools/gen_firmware_models.py --tflite build/tflite
     tools/.tflm-venv/bin/python tools/tflm_footprint.py build/tflite/kws_dscnn.tflite tests/fixtures/model_kws_dscnn
+    tools/.tflm-venv/bin/python tools/tflm_footprint.py build/tflite/person_mbv1.tflite tests/fixtures/model_person_mbv1
+
+(gen_firmware_models.py --tflite rewrites the fixtures too; add --only NAME
+to write one.  The person-detection .tflite holds its weights as constants,
+evaluated by TensorFlow from the same seeded random ops as the fixture's
+graph, so both run the same model.)
 
 Runs TFLM's interpreter on the host (the tflite-micro package) on the
 fixture's input, checks its output against TensorFlow's reference, and

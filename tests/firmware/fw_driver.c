@@ -5,7 +5,12 @@
  * every fetch with TensorFlow's and prints the max abs error, the stack the
  * entry point used (painted stack, startup.c) and exits 0, or 1 past the
  * tolerance.  No libc: semihosting calls, a bump allocator, its own
- * number printing.  Built per model: -include model.h. */
+ * number printing.  Built per model: -include model.h.
+ * With -DFW_TIMER_BASE=ADDR (a CMSDK APB timer: 0x40000000 on mps2-an386)
+ * it also prints the timer's ticks over the entry point; under
+ * `qemu-system-arm -icount shift=0` QEMU's virtual clock advances 1 ns per
+ * executed instruction, so at the MPS2's 25 MHz timer clock a tick is 40
+ * instructions (docs/embedded.md, "Instructions per inference"). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -183,7 +188,16 @@ int main(void)
     for (int i = 0; i < MODEL_NUM_FETCHES; i++) args[MODEL_NUM_FEEDS + i] = alloc((size_t)fetch_bytes[i] + 1, 64);
     void *temp = alloc(MODEL_TEMP_SIZE + 1, MODEL_TEMP_ALIGN);
     uint32_t before = fw_stack_used();
+#ifdef FW_TIMER_BASE
+    volatile uint32_t *timer = (volatile uint32_t *)(uintptr_t)FW_TIMER_BASE; /* CTRL, VALUE, RELOAD: counts down */
+    timer[2] = 0xFFFFFFFFu, timer[1] = 0xFFFFFFFFu, timer[0] = 1;
+    uint32_t t0 = timer[1];
+#endif
     if (model_run_args(args, temp) != 0) return put("fw_driver: run failed\n"), 1;
+#ifdef FW_TIMER_BASE
+    uint32_t ticks = t0 - timer[1];
+    put("timer ticks over the entry point: "), put_int(ticks), put("\n");
+#endif
     uint32_t stack = fw_stack_used() - before;
     int bad = 0;
     for (int i = 0; i < MODEL_NUM_FETCHES; i++) {
