@@ -44,7 +44,22 @@ ROWS = [
          feeds=[("x", "x.npy", "256,784"), ("labels", "labels.npy", "256,10")]),
     dict(name="lenet_b32_momentum", pb="tests/train/lenet/lenet/model.pb", init="init_all_vars_op", train="train",
          feeds=[("x", "tests/train/lenet/x.npy", "32,28,28,1"), ("labels", "tests/train/lenet/labels.npy", "32,")]),
+    # the transformer encoder of test_train_xf (2 layers, hidden 128, seq 64, batch 2, Adam); feeds from its .bin files
+    dict(name="transformer_b2x64_adam", make="make_transformer_feeds", pb="tests/train/transformer/xf.pb",
+         init="init_all_vars_op", train="train",
+         feeds=[("ids", "ids.npy", "2,64"), ("mask", "mask.npy", "2,64"), ("target", "target.npy", "2,64,128")]),
 ]
+
+
+def make_transformer_feeds(row):
+    """tests/train/transformer's raw feeds (tools/gen_train_transformer.py) as .npy."""
+    import numpy as np
+    d = os.path.join(WORK, row["name"])
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(ROOT, "tests", "train", "transformer")
+    for name, dt, shape in (("ids", np.int32, (2, 64)), ("mask", np.int32, (2, 64)), ("target", np.float32, (2, 64, 128))):
+        np.save(os.path.join(d, name + ".npy"), np.fromfile(os.path.join(src, name + ".bin"), dt).reshape(shape))
+    row["feeds"] = [(f, os.path.join(d, p), pin) for f, p, pin in row["feeds"]]
 
 
 def make_wide_mlp(row):

@@ -559,7 +559,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.row_base = i64(&G, 0);
         if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
         else G.bp = prepacked_b(c, n, G.k, G.cols);
-        if (n->gemm->pad_input) {
+        if (n->gemm->pad_copy) {
             /* split over threads, the copy is made first by a call with lo = -1 (module.c) */
             LLVMValueRef padded = LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "");
             if (units) {

@@ -245,6 +245,7 @@ typedef struct ir_gemm_plan {
      * tap is in range and one pointer per tile row and filter row covers
      * KW*C contiguous k values (not C: the per-tap setup would dominate). */
     bool pad_input;
+    bool pad_copy;      /* the copy is needed: the conv has padding (without, the input is its own copy) */
     int64_t pad_offset;
 } ir_gemm_plan;
 

@@ -183,7 +183,8 @@ static void print_plan(FILE *f, const ir_node *n)
         const ir_gemm_plan *p = n->gemm;
         fprintf(f, " layout=%s tile=%dx%d vl=%d group=%d B=%s", n->op == KL_OP_CONV2D ? "nhwc-indirect-gemm" : "gemm",
                 p->mr, p->nr, p->vl, p->group_tiles, p->pack_b_runtime ? "packed-at-run-time" : "prepacked");
-        if (p->pad_input) fprintf(f, " A=padded-copy");
+        if (p->pad_copy) fprintf(f, " A=padded-copy");
+        else if (p->pad_input) fprintf(f, " A=unpadded");
         if (n->scratch_bytes) fprintf(f, " scratch=temp+%lld:%lld", (long long)n->scratch_offset, (long long)n->scratch_bytes);
     }
 }

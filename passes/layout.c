@@ -106,9 +106,16 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
             int64_t hp = tx->dims[1] + n->attr.conv.pad_top + n->attr.conv.pad_bottom;
             int64_t wp = tx->dims[2] + n->attr.conv.pad_left + n->attr.conv.pad_right;
             p->pad_input = true;
-            p->pad_offset = (n->scratch_bytes + 63) / 64 * 64;
-            n->scratch_bytes = p->pad_offset + tx->dims[0] * hp * wp * tx->dims[3] * 4;
-            pass_count(ctx, "layout", "small-C convs on a padded copy", 1);
+            /* with no padding every tap is already in range: read the input
+             * itself (MobileNet's 1x1 convs: no copy, 73 KB less temp) */
+            p->pad_copy = n->attr.conv.pad_top || n->attr.conv.pad_bottom || n->attr.conv.pad_left || n->attr.conv.pad_right;
+            if (p->pad_copy) {
+                p->pad_offset = (n->scratch_bytes + 63) / 64 * 64;
+                n->scratch_bytes = p->pad_offset + tx->dims[0] * hp * wp * tx->dims[3] * 4;
+                pass_count(ctx, "layout", "small-C convs on a padded copy", 1);
+            } else {
+                pass_count(ctx, "layout", "small-C convs on their unpadded input", 1);
+            }
         }
         n->gemm = p;
         changed = true;
