@@ -125,6 +125,9 @@ LLVMValueRef cg_const_global(cg *c, const char *name, LLVMValueRef init); /* pri
 LLVMValueRef cg_zero_floats(cg *c, int64_t n);                            /* n zero floats, read-only */
 int cg_vector_floats(const cg *c); /* float lanes of the target's widest vector: 16, 8 or 4 */
 LLVMValueRef cg_fadd_reassoc(cg *c, LLVMValueRef a, LLVMValueRef b);
+/* A fresh codegen context: module, builder, types (module.c). */
+void cg_context_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d);
+
 /* Op semantics, the one place (codegen/scalar.c): one elementwise op on
  * compute-type values of its operands (v[i] for n->in[i]); float ops on
  * scalars, or on float vectors where cg_float_op_vector_ok(op) (GEMM

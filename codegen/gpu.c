@@ -108,23 +108,13 @@ static int64_t elements(const ir_type *t)
 
 /* ---- device module -------------------------------------------------------- */
 
+/* The host's context (module.c), without its table of constant globals:
+ * device kernels read weights from the uploaded buffers. */
 static void gpu_cg_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d)
 {
-    memset(c, 0, sizeof *c);
-    c->ctx = ctx;
-    c->g = g;
-    c->o = o;
-    c->d = d;
-    c->mod = LLVMModuleCreateWithNameInContext(o->prefix, ctx);
-    c->b = LLVMCreateBuilderInContext(ctx);
-    c->i1 = LLVMInt1TypeInContext(ctx);
-    c->i8 = LLVMInt8TypeInContext(ctx);
-    c->i32 = LLVMInt32TypeInContext(ctx);
-    c->i64 = LLVMInt64TypeInContext(ctx);
-    c->f32 = LLVMFloatTypeInContext(ctx);
-    c->ptr = LLVMPointerTypeInContext(ctx, 0);
-    c->void_t = LLVMVoidTypeInContext(ctx);
-    c->base_prefix = o->prefix;
+    cg_context_init(c, ctx, g, o, d);
+    free(c->consts);
+    c->consts = NULL;
 }
 
 static LLVMValueRef sreg(cg *c, const char *name)

@@ -21,7 +21,7 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void cg_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d)
+void cg_context_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d)
 {
     memset(c, 0, sizeof *c);
     c->ctx = ctx;
@@ -420,7 +420,7 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
     bool ok = true;
     int built = 0;
     for (int i = 0; ok && i < n; i++, built++) {
-        cg_init(&cs[i], ctx, gs[i], &os[i], d);
+        cg_context_init(&cs[i], ctx, gs[i], &os[i], d);
         LLVMTargetMachineRef tmi = NULL;
         cg_stats si = {0};
         ok = build_module(&cs[i], i == 0 ? &tm : &tmi, &si, false);
@@ -469,7 +469,7 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
     if (!cg_check_prefix(o, d)) return false;
     LLVMContextRef ctx = LLVMContextCreate();
     cg c;
-    cg_init(&c, ctx, g, o, d);
+    cg_context_init(&c, ctx, g, o, d);
     LLVMTargetMachineRef tm = NULL;
     bool ok = build(&c, &tm, st);
     if (ok) {
@@ -506,7 +506,7 @@ char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d)
     if (!cg_check_prefix(o, d)) return NULL;
     LLVMContextRef ctx = LLVMContextCreate();
     cg c;
-    cg_init(&c, ctx, g, o, d);
+    cg_context_init(&c, ctx, g, o, d);
     LLVMTargetMachineRef tm = NULL;
     char *text = NULL;
     if (build(&c, &tm, NULL)) {
@@ -545,7 +545,7 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
     cg_init_llvm();
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     cg c;
-    cg_init(&c, LLVMOrcThreadSafeContextGetContext(tsc), g, o, d);
+    cg_context_init(&c, LLVMOrcThreadSafeContextGetContext(tsc), g, o, d);
     LLVMTargetMachineRef tm = NULL;
     bool ok = build(&c, &tm, st);
     double t0 = now();

@@ -10,6 +10,7 @@
 
 #include "kiln/kiln.h"
 #include "tools/kiln/npy.h"
+#include "support/train_support.h"
 
 #define TRAIN KILN_SOURCE_DIR "/tests/train"
 
@@ -19,36 +20,7 @@ static const kiln_feed_shape pins[] = {{"x", 2, x_dims}, {"y", 2, y_dims}};
 static kiln_program *entry(kiln_model *m, const char **fetches, int n_fetches, const char **targets, int n_targets)
 {
     static const char *feeds[] = {"x", "y"};
-    kiln_options o;
-    kiln_options_init(&o);
-    o.verify = 1;
-    o.feeds = n_fetches ? feeds : NULL, o.n_feeds = n_fetches ? 2 : 0;
-    o.fetches = fetches, o.n_fetches = n_fetches;
-    o.targets = targets, o.n_targets = n_targets;
-    o.feed_shapes = pins, o.n_feed_shapes = 2;
-    kiln_program *p;
-    kiln_status *st = kiln_jit(m, &o, &p);
-    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
-    return p;
-}
-
-static npy_array load_npy(const char *path)
-{
-    npy_array a;
-    kl_diag d = {0};
-    cr_assert(npy_load(path, &a, &d), "%s", d.text ? d.text : path);
-    return a;
-}
-
-/* Largest |a-b| / max(|b|, floor) over n floats. */
-static double max_rel(const float *a, const float *b, int64_t n, double floor)
-{
-    double worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), floor);
-        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
+    return train_entry(m, feeds, 2, pins, 2, fetches, n_fetches, targets, n_targets);
 }
 
 /* Inits, trains `steps` steps and compares every cost and the final
@@ -63,7 +35,7 @@ static void load_state(const kiln_program *p, unsigned char *state, const char *
         for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
         file[at] = 0;
         snprintf(path, sizeof path, "%s/%s.npy", dir, file);
-        npy_array a = load_npy(path);
+        npy_array a = train_load_npy(path);
         cr_assert_eq(a.bytes, vi.bytes, "%s", path);
         memcpy(state + vi.offset, a.data, vi.bytes);
         memcpy(state + vi.flag_offset, &(uint32_t){1}, 4);
@@ -97,9 +69,9 @@ static double train_from(const char *dir, const char *model, int steps, double r
     memset(state, 0, size);
     if (init_dir) load_state(step, state, init_dir);
     else cr_assert_null(kiln_program_run_state(init, NULL, NULL, state, NULL));
-    npy_array x = load_npy(TRAIN "/x.npy"), y = load_npy(TRAIN "/y.npy");
+    npy_array x = train_load_npy(TRAIN "/x.npy"), y = train_load_npy(TRAIN "/y.npy");
     snprintf(path, sizeof path, "%s/cost.npy", dir);
-    npy_array tf_cost = load_npy(path);
+    npy_array tf_cost = train_load_npy(path);
     cr_assert_eq(tf_cost.dims[0], steps);
     double worst = 0;
     last_var_err = 0;
@@ -107,7 +79,7 @@ static double train_from(const char *dir, const char *model, int steps, double r
         float c = NAN;
         st = kiln_program_run_state(step, (const void *[]){x.data, y.data}, (void *[]){&c}, state, NULL);
         cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
-        double e = max_rel(&c, (const float *)tf_cost.data + i, 1, 1e-6);
+        double e = train_max_rel(&c, (const float *)tf_cost.data + i, 1, 1e-6);
         cr_assert(e <= rtol, "%s step %d: cost %.9g, TensorFlow %.9g", dir, i, c, ((float *)tf_cost.data)[i]);
         worst = fmax(worst, e);
     }
@@ -118,14 +90,14 @@ static double train_from(const char *dir, const char *model, int steps, double r
         for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
         file[at] = 0;
         snprintf(path, sizeof path, "%s/final/%s.npy", dir, file);
-        npy_array ref = load_npy(path);
+        npy_array ref = train_load_npy(path);
         cr_assert_eq(ref.bytes, vi.bytes, "%s: %s", dir, vi.name);
         /* relative to the tensor's largest |tf| (norm-wise): a slot element
          * that sums terms of both signs (momentum, a gradient of a residual
          * near zero) carries the rounding of its terms, not of its own size */
         double big = 0;
         for (size_t k = 0; k < vi.bytes / 4; k++) big = fmax(big, fabs(((const float *)ref.data)[k]));
-        double e = max_rel((const float *)(state + vi.offset), ref.data, (int64_t)(vi.bytes / 4), fmax(1e-6, big));
+        double e = train_max_rel((const float *)(state + vi.offset), ref.data, (int64_t)(vi.bytes / 4), fmax(1e-6, big));
         cr_assert(e <= rtol, "%s: final %s off by %.3g (relative)", dir, vi.name, e);
         last_var_err = fmax(last_var_err, e);
         npy_free(&ref);
@@ -218,7 +190,7 @@ Test(train, update_after_read_is_staged)
     memset(a, 0, size);
     cr_assert_null(kiln_program_run_state(init, NULL, NULL, a, NULL));
     memcpy(b, a, size), memcpy(w0, a, size);
-    npy_array x = load_npy(TRAIN "/x.npy"), y = load_npy(TRAIN "/y.npy");
+    npy_array x = train_load_npy(TRAIN "/x.npy"), y = train_load_npy(TRAIN "/y.npy");
     kiln_variable_info w = kiln_program_variable(init, 0);
     cr_assert_str_eq(w.name, "w");
     float *old = malloc(w.bytes);
@@ -260,7 +232,7 @@ static void init_matches_tf(const char *dir)
         for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
         file[at] = 0;
         snprintf(path, sizeof path, "%s/init/%s.npy", dir, file);
-        npy_array ref = load_npy(path);
+        npy_array ref = train_load_npy(path);
         cr_assert_eq(ref.bytes, vi.bytes, "%s", path);
         cr_assert(!memcmp(state + vi.offset, ref.data, vi.bytes), "%s: init of %s differs from TensorFlow's", dir, vi.name);
         npy_free(&ref);

@@ -12,6 +12,7 @@
 
 #include "kiln/kiln.h"
 #include "tools/kiln/npy.h"
+#include "support/train_support.h"
 
 #define LENET KILN_SOURCE_DIR "/tests/train/lenet"
 #define STEPS 50
@@ -22,36 +23,7 @@ static const kiln_feed_shape pins[] = {{"x", 4, x_dims}, {"labels", 1, l_dims}};
 static kiln_program *entry(kiln_model *m, const char **fetches, int n_fetches, const char **targets, int n_targets)
 {
     static const char *feeds[] = {"x", "labels"};
-    kiln_options o;
-    kiln_options_init(&o);
-    o.verify = 1;
-    o.feeds = n_fetches ? feeds : NULL, o.n_feeds = n_fetches ? 2 : 0;
-    o.fetches = fetches, o.n_fetches = n_fetches;
-    o.targets = targets, o.n_targets = n_targets;
-    o.feed_shapes = pins, o.n_feed_shapes = 2;
-    kiln_program *p;
-    kiln_status *st = kiln_jit(m, &o, &p);
-    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
-    return p;
-}
-
-static npy_array load_npy(const char *path)
-{
-    npy_array a;
-    kl_diag d = {0};
-    cr_assert(npy_load(path, &a, &d), "%s", d.text ? d.text : path);
-    return a;
-}
-
-/* Largest |a-b| / max(|b|, floor) over n floats (NaN counts as infinite). */
-static double max_rel(const float *a, const float *b, int64_t n, double floor)
-{
-    double worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), floor);
-        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
+    return train_entry(m, feeds, 2, pins, 2, fetches, n_fetches, targets, n_targets);
 }
 
 typedef struct errors {
@@ -77,16 +49,16 @@ static errors train_vs_tf(const char *net, double rtol)
     cr_assert_not_null(state);
     memset(state, 0, size);
     cr_assert_null(kiln_program_run_state(init, NULL, NULL, state, NULL));
-    npy_array x = load_npy(LENET "/x.npy"), labels = load_npy(LENET "/labels.npy");
+    npy_array x = train_load_npy(LENET "/x.npy"), labels = train_load_npy(LENET "/labels.npy");
     snprintf(path, sizeof path, LENET "/%s/loss.npy", net);
-    npy_array tf_loss = load_npy(path);
+    npy_array tf_loss = train_load_npy(path);
     cr_assert_eq(tf_loss.dims[0], STEPS);
     errors e = {0};
     for (int i = 0; i < STEPS; i++) {
         float l = NAN;
         st = kiln_program_run_state(step, (const void *[]){x.data, labels.data}, (void *[]){&l}, state, NULL);
         cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
-        double r = max_rel(&l, (const float *)tf_loss.data + i, 1, 1e-6);
+        double r = train_max_rel(&l, (const float *)tf_loss.data + i, 1, 1e-6);
         cr_assert(r <= rtol, "%s step %d: loss %.9g, TensorFlow %.9g", net, i, l, ((float *)tf_loss.data)[i]);
         e.loss = fmax(e.loss, r);
     }
@@ -100,13 +72,13 @@ static errors train_vs_tf(const char *net, double rtol)
         for (const char *q = vi.name; *q && at < 200; q++) at += *q == '/' ? (size_t)snprintf(file + at, 3, "__") : (file[at] = *q, 1);
         file[at] = 0;
         snprintf(path, sizeof path, LENET "/%s/final/%s.npy", net, file);
-        npy_array ref = load_npy(path);
+        npy_array ref = train_load_npy(path);
         cr_assert_eq(ref.bytes, vi.bytes, "%s: %s", net, vi.name);
         const float *tf = ref.data, *k = (const float *)(state + vi.offset);
         double big = 0;
         for (size_t j = 0; j < vi.bytes / 4; j++) big = fmax(big, fabs(tf[j]));
-        double norm = max_rel(k, tf, (int64_t)(vi.bytes / 4), fmax(1e-6, big));
-        double elem = max_rel(k, tf, (int64_t)(vi.bytes / 4), fmax(1e-6, 1e-3 * big));
+        double norm = train_max_rel(k, tf, (int64_t)(vi.bytes / 4), fmax(1e-6, big));
+        double elem = train_max_rel(k, tf, (int64_t)(vi.bytes / 4), fmax(1e-6, 1e-3 * big));
         cr_assert(norm <= rtol, "%s: final %s off by %.3g (relative to its largest element)", net, vi.name, norm);
         e.var_norm = fmax(e.var_norm, norm), e.var_elem = fmax(e.var_elem, elem);
         e.n_vars++;
