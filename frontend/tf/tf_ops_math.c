@@ -329,6 +329,7 @@ ir_node *imp_batch_to_space(imp *c, const tf_node *n, ir_node **in, int n_in, kl
 
 static ir_node *last_axis(imp *c, const tf_node *n, kl_op op, ir_node *x, bool keep)
 {
+    if (!x) return NULL; /* an operand that failed (reported) */
     ir_attr a;
     memset(&a, 0, sizeof a);
     a.reduce.axes = 1u << (x->type.rank - 1), a.reduce.keep_dims = keep;
