@@ -16,51 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver_npy.h"
 #include "guard.h"
 
 static const long long feed_bytes[] = MODEL_FEED_BYTES_LIST, fetch_bytes[] = MODEL_FETCH_BYTES_LIST;
-
-/* The payload of a little-endian .npy (v1-v3) and its dtype code. */
-static void *read_npy(const char *path, long long want, char *descr)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char pre[12];
-    void *data = NULL;
-    if (f && fread(pre, 1, 10, f) == 10 && !memcmp(pre, "\x93NUMPY", 6)) {
-        size_t hlen = pre[8] | (size_t)pre[9] << 8;
-        if (pre[6] > 1 && fread(pre + 10, 1, 2, f) == 2) hlen |= (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-        char *h = calloc(1, hlen + 1);
-        if (h && fread(h, 1, hlen, f) == hlen) {
-            char *d = strstr(h, "'descr': '");
-            if (d) memcpy(descr, d + 10, 3), descr[3] = 0;
-            data = malloc((size_t)want + 64);
-            if (fread(data, 1, (size_t)want, f) != (size_t)want) free(data), data = NULL;
-        }
-        free(h);
-    }
-    if (f) fclose(f);
-    if (!data) fprintf(stderr, "aot_driver: %s: not a .npy of %lld bytes\n", path, want);
-    return data;
-}
-
-static double half(uint16_t h)
-{
-    int e = (h >> 10) & 31, m = h & 1023;
-    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 1024, e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-static double element(const char *descr, const void *p, long long i)
-{
-    if (!strcmp(descr, "<f4")) return ((const float *)p)[i];
-    if (!strcmp(descr, "<f8")) return ((const double *)p)[i];
-    if (!strcmp(descr, "<f2")) return half(((const uint16_t *)p)[i]);
-    if (!strcmp(descr, "<i2")) return ((const int16_t *)p)[i];
-    if (!strcmp(descr, "<i4")) return ((const int32_t *)p)[i];
-    if (!strcmp(descr, "<i8")) return (double)((const int64_t *)p)[i];
-    if (!strcmp(descr, "|i1")) return ((const int8_t *)p)[i];
-    return ((const uint8_t *)p)[i];
-}
 
 static long long elem_size(const char *descr) { return descr[2] - '0'; }
 
@@ -84,7 +43,7 @@ static int run_placed(guard_place pl, void **feeds, void **refs, const char *des
     for (int i = 0; i < MODEL_NUM_FETCHES; i++) {
         long long count = fetch_bytes[i] / elem_size(descr + 4 * i);
         for (long long k = 0; k < count; k++) {
-            double w = element(descr + 4 * i, refs[i], k), g = element(descr + 4 * i, args[MODEL_NUM_FEEDS + i], k);
+            double w = npy_element(descr + 4 * i, refs[i], k), g = npy_element(descr + 4 * i, args[MODEL_NUM_FEEDS + i], k);
             double e = fabs(g - w);
             if (e > worst[i]) worst[i] = e;
             if (isinf(w)) e = g == w ? 0 : INFINITY; /* atol + rtol*inf would accept anything */
@@ -111,9 +70,9 @@ int main(int argc, char **argv)
     void *feeds[MODEL_NUM_FEEDS + 1], *refs[MODEL_NUM_FETCHES + 1];
     char descr[4 * MODEL_NUM_FETCHES + 8] = "", scratch[8];
     for (int i = 0; i < MODEL_NUM_FEEDS; i++)
-        if (!(feeds[i] = read_npy(argv[3 + i], feed_bytes[i], scratch))) return 2;
+        if (!(feeds[i] = read_npy("aot_driver", argv[3 + i], feed_bytes[i], scratch))) return 2;
     for (int i = 0; i < MODEL_NUM_FETCHES; i++)
-        if (!(refs[i] = read_npy(argv[3 + MODEL_NUM_FEEDS + i], fetch_bytes[i], descr + 4 * i))) return 2;
+        if (!(refs[i] = read_npy("aot_driver", argv[3 + MODEL_NUM_FEEDS + i], fetch_bytes[i], descr + 4 * i))) return 2;
     int bad = 0;
     for (int pl = 0; pl < GUARD_PLACE_COUNT; pl++) bad += run_placed((guard_place)pl, feeds, refs, descr, rtol, atol, worst);
     for (int i = 0; i < MODEL_NUM_FETCHES; i++)
