@@ -13,6 +13,7 @@
 #include "codegen/codegen.h"
 #include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
+#include "internal.h"
 #include "kiln/kiln.h"
 #include "passes/passes.h"
 
@@ -49,6 +50,9 @@ struct kiln_program {
     int n_state_in, n_state_out;
     int *state_in, *state_out;
     bool *reads, *writes;
+    /* kiln_options.profile: the profiling entry and the plan its counters follow */
+    cg_profile_fn profile;
+    kiln_plan_info *plan;
 };
 
 /* ---- status ------------------------------------------------------------- */
@@ -199,6 +203,12 @@ static kiln_code import_code(const kl_diag *d)
 static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char *target, const char *cpu, ir_graph **out,
                                double *seconds)
 {
+    return api_plan_graph(m, o, target, cpu, NULL, out, seconds);
+}
+
+kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *target, const char *cpu,
+                            const char *stop_after, ir_graph **out, double *seconds)
+{
     kl_diag d = {0};
     double t0 = now();
     *out = NULL;
@@ -231,7 +241,13 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char 
         .dump_file = o->dump_file,
         .time_file = o->time_file,
         .verify_each = o->verify != 0,
+        .stop_after = stop_after,
     };
+    if (stop_after && !pass_by_name(stop_after)) {
+        ir_graph_free(g);
+        kl_diag_error(&d, "unknown pass '%s' (%s)", stop_after, pass_names());
+        return status_from_diag(KILN_ERR_INVALID, &d);
+    }
     bool freestanding;
     if (!cg_target_plan(target, cpu, o->target_features, &ctx.vector_floats, &ctx.vector_regs, &freestanding, &d)) {
         ir_graph_free(g);
@@ -256,6 +272,7 @@ static cg_options cg_opts(const kiln_options *o, ir_graph *g)
         .opt_level = o->opt_level,
         .threads = o->threads < 1 ? 1 : o->threads,
         .source = g->source,
+        .profile = o->profile != 0,
     };
 }
 
@@ -303,6 +320,7 @@ kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const ki
     if (n_entries < 1 || n_entries > 64) return status_new(KILN_ERR_INVALID, "kiln_compile_entries: 1 to 64 entries");
     if (cg_target_is_device(o->target))
         return status_new(KILN_ERR_UNSUPPORTED, "--entry: several entries are not yet on cuda (docs/gpu.md)");
+    if (o->profile) return status_new(KILN_ERR_UNSUPPORTED, "--profile: not yet with --entry (one entry point only)");
     ir_graph *gs[64] = {0};
     cg_options cos[64];
     char prefixes[64][128];
@@ -457,6 +475,11 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
         ir_graph_free(g);
         return status_from_diag(KILN_ERR_NOMEM, &d);
     }
+    if (o->profile && !(p->plan = api_describe(g, o, NULL, &d))) {
+        kiln_program_free(p);
+        ir_graph_free(g);
+        return status_from_diag(KILN_ERR_NOMEM, &d);
+    }
     if (!cg_jit_compile(g, &co, &jit, &cs, &d)) {
         kiln_program_free(p);
         ir_graph_free(g);
@@ -465,6 +488,7 @@ kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
     report_codegen_times(o, &cs);
     p->jit = jit;
     p->entry = cg_jit_entry(jit);
+    p->profile = cg_jit_profile_entry(jit);
     ir_graph_free(g);
     *out = p;
     return NULL;
@@ -503,11 +527,31 @@ bool kiln_program_writes_variable(const kiln_program *p, int i) { return i >= 0 
 
 const char *kiln_model_node_op(const kiln_model *m, const char *name) { return m->tf ? tf_model_node_op(m->tf, name) : NULL; }
 
+static kiln_status *run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state, void *temp,
+                              uint64_t *counters);
+
 kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
                                     void *temp)
 {
-    if (!p->n_state_in && !p->n_state_out) return kiln_program_run(p, feeds, fetches, temp);
-    if (!state || ((uintptr_t)state & 63)) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: state must be 64-byte aligned and not NULL");
+    return run_state(p, feeds, fetches, state, temp, NULL);
+}
+
+int kiln_program_num_kernels(const kiln_program *p) { return p->plan ? p->plan->n_kernels : 0; }
+const kiln_plan_info *kiln_program_plan(const kiln_program *p) { return p->plan; }
+
+kiln_status *kiln_program_run_profile(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
+                                      void *temp, uint64_t *counters)
+{
+    if (!p->profile || !counters)
+        return status_new(KILN_ERR_INVALID, "kiln_program_run_profile: the program was not compiled with profile, or counters is NULL");
+    return run_state(p, feeds, fetches, state, temp, counters);
+}
+
+static kiln_status *run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state, void *temp,
+                              uint64_t *counters)
+{
+    if (!p->n_state_in && !p->n_state_out && !counters) return kiln_program_run(p, feeds, fetches, temp);
+    if ((p->n_state_in || p->n_state_out) && (!state || ((uintptr_t)state & 63))) return status_new(KILN_ERR_INVALID, "kiln_program_run_state: state must be 64-byte aligned and not NULL");
     unsigned char *s = state;
     for (int k = 0; k < p->n_state_in; k++) {
         const kiln_variable_info *v = &p->vars[p->state_in[k]];
@@ -534,7 +578,8 @@ kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, v
     for (int k = 0; k < p->n_state_out; k++) args[n_in + p->n_fetches + k] = s + p->vars[p->state_out[k]].offset;
     if (temp && ((uintptr_t)temp & 63))
         return status_new(KILN_ERR_INVALID, "kiln_program_run_state: temp must be 64-byte aligned");
-    p->entry(args, temp ? temp : p->temp);
+    if (counters) p->profile(args, temp ? temp : p->temp, counters);
+    else p->entry(args, temp ? temp : p->temp);
     for (int k = 0; k < p->n_state_out; k++) {
         uint32_t one = 1;
         memcpy(s + p->vars[p->state_out[k]].flag_offset, &one, 4);
@@ -545,6 +590,7 @@ kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, v
 void kiln_program_free(kiln_program *p)
 {
     if (!p) return;
+    kiln_plan_info_free(p->plan);
     for (int v = 0; p->var_names && v < p->n_vars; v++) free(p->var_names[v]);
     free(p->vars), free(p->var_dims), free(p->var_names), free(p->reads), free(p->writes);
     free(p->state_in), free(p->state_out);
@@ -555,4 +601,18 @@ void kiln_program_free(kiln_program *p)
     free(p->dims);
     free(p->temp);
     free(p);
+}
+
+kiln_status *kiln_inspect(kiln_model *m, const kiln_options *o, const char *after, kiln_plan_info **out)
+{
+    ir_graph *g;
+    kl_diag d = {0};
+    *out = NULL;
+    kiln_status *st = api_plan_graph(m, o, o->target, o->target_cpu, after, &g, NULL);
+    if (st) return st;
+    kiln_plan_info *pi = api_describe(g, o, after, &d);
+    ir_graph_free(g);
+    if (!pi) return status_from_diag(KILN_ERR_NOMEM, &d);
+    *out = pi;
+    return NULL;
 }

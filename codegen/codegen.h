@@ -35,6 +35,12 @@ typedef struct cg_options {
     int opt_level;        /* 0..3 */
     int threads;          /* > 1: large kernels run on libkilnrt's pool */
     const char *source;   /* model file name, for the header comment */
+    /* Per-kernel timing (docs/profile.md): the graph function becomes
+     * int P_run_profile(void *const *args, void *temp, uint64_t *counters),
+     * which adds each top-level kernel j's cycle-counter ticks to
+     * counters[2j] and 1 to counters[2j+1]; P_run_args calls it with NULL
+     * (no counting).  Off: no timing code at all.  x86-64 only (rdtsc). */
+    bool profile;
 } cg_options;
 
 typedef struct cg_stats {
@@ -75,6 +81,13 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
 typedef struct cg_jit cg_jit;
 bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_stats *st, kl_diag *d);
 cg_entry_fn cg_jit_entry(const cg_jit *j);
+/* The profiling entry of a program compiled with o->profile, else NULL. */
+typedef int (*cg_profile_fn)(void *const *args, void *temp, uint64_t *counters);
+cg_profile_fn cg_jit_profile_entry(const cg_jit *j);
+/* For each kernel of g's plan, the work units the thread pool splits it
+ * into with o->threads (0: it runs on the calling thread), as module.c
+ * decides when it emits the call (kiln viz shows the split). */
+void cg_kernel_splits(const ir_graph *g, const cg_options *o, int64_t *units);
 void cg_jit_free(cg_jit *j);
 
 /* The GEMM strategy's cost rule: does this matmul call OpenBLAS through

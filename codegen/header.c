@@ -152,6 +152,24 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
     fprintf(f, "void *temp);\n\n");
     fprintf(f, "/* The same, with args[%s_..._INDEX] pointing at each feed, then each fetch. */\n", P);
     fprintf(f, "int %s_run_args(void *const *args, void *temp);\n\n", p);
+    if (o->profile) { /* kiln compile --profile (docs/profile.md) */
+        const kl_plan *pl = g->plan;
+        fprintf(f, "/* Profiling (kiln compile --profile): as _run_args, and adds each kernel k's\n"
+                   " * time-stamp-counter ticks to counters[2k] and 1 to counters[2k+1].\n"
+                   " * counters: 2 * %s_PROFILE_KERNELS uint64_t, zeroed by the caller. */\n", P);
+        fprintf(f, "#define %s_PROFILE_KERNELS %d\n", P, pl->n_kernels);
+        fprintf(f, "static const char *const %s_PROFILE_KERNEL_NAMES[%d] = {", P, pl->n_kernels + 1);
+        for (int j = 0; j < pl->n_kernels; j++) {
+            const char *nm = pl->kernels[j].root->name ? pl->kernels[j].root->name : "";
+            fputs(j ? ", \"" : "\"", f);
+            for (const char *q = nm; *q; q++)
+                if (*q == '"' || *q == '\\') fprintf(f, "\\%c", *q);
+                else if ((unsigned char)*q >= 32 && *q != '?') fputc(*q, f);
+            fputc('"', f);
+        }
+        fprintf(f, "};\n");
+        fprintf(f, "int %s_run_profile(void *const *args, void *temp, uint64_t *counters);\n\n", p);
+    }
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
     free(names);
     if (fclose(f)) {

@@ -222,7 +222,7 @@ static void call_split_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn
     LLVMBuildCall2(c->b, pft, pf, call_args, 4, "");
 }
 
-static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal);
+static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal, bool profile);
 
 /* A while or if: its regions as functions of their own (prefix P_rID, so
  * kernel and constant names stay unique), then the loop or branch here. */
@@ -238,7 +238,7 @@ static bool emit_control(cg *c, ir_node *n)
     c->o = &o;
     for (int r = 0; r < 2; r++) {
         snprintf(name[r], sizeof name[r], "%s_%d", prefix, r);
-        fns[r] = emit_graph_fn(c, n->regions[r], name[r], true);
+        fns[r] = emit_graph_fn(c, n->regions[r], name[r], true, false);
     }
     c->o = outer_o;
     c->cur_args = args, c->cur_temp = temp;
@@ -275,7 +275,7 @@ static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
 /* int NAME(void *const *args, void *temp): g's kernels in schedule order;
  * args holds the feeds, then the fetches.  The entry point, and each region
  * of a while/if (then internal, with its own constants). */
-static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal)
+static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bool internal, bool profile)
 {
     const ir_graph *outer = c->g;
     LLVMValueRef *outer_consts = c->consts;
@@ -285,7 +285,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         if (!c->consts) kl_die(__FILE__, __LINE__, "out of memory");
         emit_constants(c);
     }
-    LLVMTypeRef ft = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0);
+    LLVMTypeRef ft = LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr, c->ptr}, profile ? 3 : 2, 0);
     LLVMValueRef entry = LLVMAddFunction(c->mod, name, ft);
     if (internal) LLVMSetLinkage(entry, LLVMInternalLinkage);
     set_target_attrs(c, entry);
@@ -297,7 +297,28 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         if (plan->kernels[j].n_inputs > max_in) max_in = plan->kernels[j].n_inputs;
     LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 4), "code generation");
     bool ok = !internal || dtypes_ok(c);
-    for (int j = 0; ok && j < plan->n_kernels; j++) ok = emit_root(c, &plan->kernels[j], args);
+    LLVMValueRef counters = NULL, tick = NULL;
+    LLVMTypeRef tick_t = NULL;
+    if (profile) { /* counters, or a local block when the caller passed NULL: no branch per kernel */
+        LLVMTypeRef at = LLVMArrayType2(c->i64, (uint64_t)plan->n_kernels * 2 + 2);
+        LLVMValueRef local = LLVMBuildAlloca(c->b, at, "prof_local"), given = LLVMGetParam(entry, 2);
+        counters = LLVMBuildSelect(c->b, LLVMBuildIsNull(c->b, given, ""), local, given, "counters");
+        unsigned id = LLVMLookupIntrinsicID("llvm.readcyclecounter", strlen("llvm.readcyclecounter"));
+        tick = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+        tick_t = LLVMIntrinsicGetType(c->ctx, id, NULL, 0);
+    }
+    for (int j = 0; ok && j < plan->n_kernels; j++) {
+        LLVMValueRef t0 = profile ? LLVMBuildCall2(c->b, tick_t, tick, NULL, 0, "t0") : NULL;
+        ok = emit_root(c, &plan->kernels[j], args);
+        if (!ok || !profile) continue;
+        LLVMValueRef t1 = LLVMBuildCall2(c->b, tick_t, tick, NULL, 0, "t1");
+        for (int w = 0; w < 2; w++) {
+            LLVMValueRef idx = cg_i64(c, 2 * j + w);
+            LLVMValueRef at = LLVMBuildInBoundsGEP2(c->b, c->i64, counters, &idx, 1, "");
+            LLVMValueRef add = w ? cg_i64(c, 1) : LLVMBuildSub(c->b, t1, t0, "");
+            LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, at, ""), add, ""), at);
+        }
+    }
     free(args);
     if (ok) LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
     if (internal) free(c->consts);
@@ -310,7 +331,19 @@ static bool emit_entry(cg *c)
 {
     char name[128];
     snprintf(name, sizeof name, "%s_run_args", c->o->prefix);
-    return emit_graph_fn(c, c->g, name, false) != NULL;
+    if (!c->o->profile) return emit_graph_fn(c, c->g, name, false, false) != NULL;
+    char pname[128];
+    snprintf(pname, sizeof pname, "%s_run_profile", c->o->prefix);
+    LLVMValueRef prof = emit_graph_fn(c, c->g, pname, false, true);
+    if (!prof) return false;
+    /* P_run_args(args, temp) = P_run_profile(args, temp, NULL) */
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->i32, (LLVMTypeRef[]){c->ptr, c->ptr}, 2, 0));
+    set_target_attrs(c, fn);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef r = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(prof), prof,
+                                    (LLVMValueRef[]){LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMConstNull(c->ptr)}, 3, "");
+    LLVMBuildRet(c->b, r);
+    return true;
 }
 
 /* int P_run(const T *feed..., T *fetch..., void *temp): the typed form. */
@@ -373,6 +406,11 @@ static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool
         kl_diag_error(c->d, "%s: --threads %d needs the thread pool of libkilnrt, which target %s does not have%s",
                       c->g->source, c->o->threads, c->m.target->name,
                       c->m.target->hosted ? "" : " (firmware objects never call a runtime)");
+        return false;
+    }
+    if (c->o->profile && strncmp(c->m.target->name, "x86_64", 6)) {
+        kl_diag_error(c->d, "%s: --profile reads the x86-64 time-stamp counter; target %s has none Kiln uses yet",
+                      c->g->source, c->m.target->name);
         return false;
     }
     LLVMTargetMachineRef tm = cg_target_machine(&c->m, c->o->opt_level, c->d);
@@ -526,6 +564,7 @@ char *cg_module_text(const ir_graph *g, const cg_options *o, kl_diag *d)
 struct cg_jit {
     LLVMOrcLLJITRef jit;
     cg_entry_fn entry;
+    cg_profile_fn profile;
 };
 
 static bool orc_error(kl_diag *d, const char *what, LLVMErrorRef err)
@@ -587,6 +626,13 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
         if ((err = LLVMOrcLLJITLookup(j->jit, &addr, name))) ok = orc_error(d, "lookup", err);
         else j->entry = (cg_entry_fn)(uintptr_t)addr;
     }
+    if (ok && o->profile) {
+        char name[128];
+        snprintf(name, sizeof name, "%s_run_profile", o->prefix);
+        LLVMOrcExecutorAddress addr = 0;
+        if ((err = LLVMOrcLLJITLookup(j->jit, &addr, name))) ok = orc_error(d, "lookup", err);
+        else j->profile = (cg_profile_fn)(uintptr_t)addr;
+    }
     if (c.mod) LLVMDisposeModule(c.mod);
     cg_done(&c);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -600,6 +646,24 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
 }
 
 cg_entry_fn cg_jit_entry(const cg_jit *j) { return j->entry; }
+cg_profile_fn cg_jit_profile_entry(const cg_jit *j) { return j->profile; }
+
+void cg_kernel_splits(const ir_graph *g, const cg_options *o, int64_t *units)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    kl_diag d = {0};
+    cg c;
+    cg_context_init(&c, ctx, g, o, &d);
+    for (int j = 0; j < g->plan->n_kernels; j++) {
+        const kl_kernel *k = &g->plan->kernels[j];
+        bool control = k->root->op == KL_OP_WHILE || k->root->op == KL_OP_IF;
+        units[j] = control ? 0 : cg_kernel_units(&c, k->root, k->inputs, k->n_inputs);
+    }
+    LLVMDisposeModule(c.mod);
+    cg_done(&c);
+    LLVMContextDispose(ctx);
+    kl_diag_clear(&d);
+}
 
 void cg_jit_free(cg_jit *j)
 {

@@ -29,6 +29,10 @@ typedef struct pass_ctx {
     FILE *dump_file;
     FILE *time_file;        /* per-pass wall time, or NULL */
     bool verify_each;       /* run ir_verify after every pass */
+    /* Stop the pipeline after the first run of this pass (kiln viz --after):
+     * pass_run_pipeline then returns true with ctx->stopped set. */
+    const char *stop_after;
+    bool stopped;
     /* From the target table row (api/kiln.c: cg_target_plan), required by
      * layout: no pass assumes an ISA. */
     int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar) */

@@ -78,8 +78,9 @@ static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
     return true;
 }
 
-#define RUN(pass) \
-    if (!run(g, ctx, #pass, pass_##pass)) return false
+#define RUN(pass)                                       \
+    if (!run(g, ctx, #pass, pass_##pass)) return false; \
+    if (ctx->stop_after && !strcmp(ctx->stop_after, #pass)) return ctx->stopped = true
 
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
 {

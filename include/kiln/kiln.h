@@ -118,6 +118,10 @@ typedef struct kiln_options {
     FILE *dump_file;
     FILE *time_file;
     int verify;              /* run the IR verifier after every pass (on in debug builds) */
+    /* Per-kernel timing (docs/profile.md, include/kiln/inspect.h): the code
+     * counts each kernel's time-stamp-counter ticks into a block the caller
+     * passes (P_run_profile, kiln_program_run_profile).  0 (default): none. */
+    int profile;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);

@@ -20,6 +20,7 @@
 #include "frontend/onnx/onnx.h"
 #include "npy.h"
 #include "state.h"
+#include "tools.h"
 
 #define MAX_TENSORS 256
 
@@ -153,6 +154,7 @@ static int parse_args(cli *c, int argc, char **argv)
 {
     kiln_options_init(&c->opt);
     c->cmd = argv[1];
+    int rc = 0;
     for (int i = 2; i < argc; i++) {
         const char *v;
         char *a = argv[i];
@@ -201,7 +203,9 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
-        else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
+        else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
+            if (rc) return rc;
+        } else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
         else if (!c->model) c->model = a;
         else return fail("unexpected argument '%s'%s", a, "");
     }
@@ -215,6 +219,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opt.feed_shapes = c->pins;
     c->opt.n_feed_shapes = c->n_pins;
     if (c->time_passes) c->opt.time_file = stderr;
+    c->opt.profile = tool_flags.profile;
     return 0;
 }
 
@@ -485,7 +490,8 @@ static int cmd_run(cli *c, kiln_model *m)
     if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
-        if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
+        if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
+        else if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
             rc = fail_status(st);
     }
     if (!rc) rc = write_fetches(c, p, outs);
@@ -517,14 +523,19 @@ int main(int argc, char **argv)
     static cli c;
     int rc = parse_args(&c, argc, argv);
     if (rc) return rc;
-    bool known = !strcmp(c.cmd, "compile") || !strcmp(c.cmd, "run") || !strcmp(c.cmd, "dump");
-    if (!known) return fail("unknown command '%s'%s (compile, run, dump)", c.cmd, "");
+    bool tool = !strcmp(c.cmd, "viz") || !strcmp(c.cmd, "bench");
+    bool known = !strcmp(c.cmd, "compile") || !strcmp(c.cmd, "run") || !strcmp(c.cmd, "dump") || tool;
+    if (!known) return fail("unknown command '%s'%s (compile, run, dump, viz, bench)", c.cmd, "");
     kiln_model *m;
     kiln_status *st = kiln_model_load(c.model, &m);
     if (st) return fail_status(st);
     if (bind_all(&c, m)) rc = 1;
     else if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
     else if (!strcmp(c.cmd, "run")) rc = cmd_run(&c, m);
+    else if (tool) { /* tools/kiln/viz.c, profile.c */
+        tool_args ta = {c.model, m, &c.opt, c.object, c.feed_files, c.n_feeds};
+        rc = !strcmp(c.cmd, "viz") ? cmd_viz(&ta) : cmd_bench(&ta);
+    }
     else rc = cmd_dump(&c, m);
     kiln_model_free(m);
     return rc;
