@@ -351,7 +351,7 @@ static const char page_js[] =
 static bool write_page(const char *path, const char *model, const kiln_plan_info *pi, const prof_result *prof, const char *svg)
 {
     sbuf h = {0};
-    char x[32], y[32], z[32];
+    char x[32], y[32], z[32], w[32], v[32];
     sb_puts(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>kiln viz: ");
     sb_html(&h, model);
     sb_printf(&h, "</title>\n<style>%s</style></head><body>\n<header><b>kiln viz</b><span>", page_css);
@@ -379,8 +379,8 @@ static bool write_page(const char *path, const char *model, const kiln_plan_info
     sb_printf(&h, "<h3>Memory</h3><div>temp arena %s in %d buffers &middot; weights %s &middot; feeds %s &middot; fetches %s"
                   " &middot; state %s</div>\n",
               fmt_bytes(x, sizeof x, pi->temp_size), pi->n_buffers, fmt_bytes(y, sizeof y, pi->const_bytes),
-              fmt_bytes(z, sizeof z, pi->feed_bytes), fmt_bytes(x, sizeof x, pi->fetch_bytes),
-              fmt_bytes(y, sizeof y, pi->state_bytes));
+              fmt_bytes(z, sizeof z, pi->feed_bytes), fmt_bytes(w, sizeof w, pi->fetch_bytes),
+              fmt_bytes(v, sizeof v, pi->state_bytes));
     if (pi->assigned) {
         sb_puts(&h, "<h3>Arena map</h3><div style=\"font-size:11px\">each temp buffer: offset (down) &times; lifetime in the "
                     "schedule (across); orange: kernel scratch</div>\n");

@@ -1,0 +1,70 @@
+#!/bin/sh
+# kiln viz in headless Chromium (no JS errors, kernels and buffers in the DOM,
+# a screenshot in the build dir), kiln run --profile / --profile-json (every
+# kernel, JSON parses) and kiln bench (its fields).  No timing thresholds.
+set -u
+src=$1 build=$2
+kiln="$build/bin/kiln"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+m="$src/tests/fixtures/model_lenet"
+
+# ---- viz
+"$kiln" viz "$m/model.pb" -o "$tmp/lenet.html" >"$tmp/viz.txt" 2>&1 || { bad "kiln viz"; cat "$tmp/viz.txt"; }
+grep -q 'http' "$tmp/lenet.html" && grep -Eq '(src|href)="https?:' "$tmp/lenet.html" && bad "viz page loads from the network"
+"$kiln" viz "$m/model.pb" --after fuse -o "$tmp/fuse.html" >/dev/null 2>&1 || bad "kiln viz --after fuse"
+"$kiln" viz "$m/model.pb" --profile --iters 3 -o "$tmp/prof.html" >/dev/null 2>&1 || bad "kiln viz --profile"
+grep -q 'id="profile"' "$tmp/prof.html" || bad "viz --profile page has no profile section"
+"$kiln" viz "$m/model.pb" --after nosuchpass -o "$tmp/x.html" 2>"$tmp/err" && bad "viz --after nosuchpass succeeded"
+grep -q "unknown pass" "$tmp/err" || bad "viz --after nosuchpass: no 'unknown pass' message"
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chromium" ]; then
+    echo "SKIP: chromium not installed: the viz page was not checked in a browser"
+else
+    flags="--headless --no-sandbox --disable-gpu --window-size=1400,900 --virtual-time-budget=3000"
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/lenet.html" >"$tmp/dom.html" 2>/dev/null
+    grep -q '<span id="js-status">ok</span>' "$tmp/dom.html" || bad "viz page: JS did not finish (js-status not ok)"
+    grep -q '<pre id="js-errors"></pre>' "$tmp/dom.html" || { bad "viz page: JS errors"; grep -A3 'js-errors' "$tmp/dom.html"; }
+    n_k=$(grep -o 'id="k[0-9]*" class="cluster kernel"' "$tmp/dom.html" | wc -l)
+    n_b=$(grep -o 'class="buf[ a-z]*" id="[bs][0-9]*"' "$tmp/dom.html" | wc -l)
+    [ "$n_k" -eq 8 ] || bad "viz page: $n_k kernel clusters in the DOM, want 8"
+    [ "$n_b" -ge 8 ] || bad "viz page: $n_b buffers in the arena map, want >= 8"
+    grep -q 'sequential_1/conv2d_1/Relu' "$tmp/dom.html" || bad "viz page: kernel name missing"
+    timeout 120 "$chromium" $flags --screenshot="$build/viz_lenet.png" "file://$tmp/lenet.html" >/dev/null 2>&1
+    [ -s "$build/viz_lenet.png" ] || bad "no screenshot written"
+fi
+
+# ---- run --profile
+"$kiln" run "$m/model.pb" --feed t="$m/in_0.npy" --fetch Identity --out-dir "$tmp/o" --profile --iters 3 \
+    --profile-json "$tmp/p.json" >"$tmp/prof.txt" 2>&1 || { bad "kiln run --profile"; cat "$tmp/prof.txt"; }
+rows=$(grep -cE '^ +[0-9]+  ' "$tmp/prof.txt")
+[ "$rows" -eq 8 ] || { bad "profile table has $rows kernel rows, want 8"; cat "$tmp/prof.txt"; }
+grep -q 'GFLOP/s' "$tmp/prof.txt" || bad "profile table has no GFLOP/s column"
+[ -s "$tmp/o/Identity.npy" ] || bad "kiln run --profile wrote no fetch"
+if command -v python3 >/dev/null; then
+    python3 -c "
+import json,sys
+d=json.load(open('$tmp/p.json'))
+assert len(d['kernels'])==8, len(d['kernels'])
+assert sorted(k['index'] for k in d['kernels'])==list(range(8))
+for k in d['kernels']:
+    for f in ('name','kind','ops','flops','bytes','seconds','share','gflops','gbps','peak_pct'): assert f in k, f
+assert abs(sum(k['share'] for k in d['kernels'])-1)<1e-3
+" || bad "profile JSON malformed"
+fi
+# compile --profile: the header declares the profiling entry
+"$kiln" compile "$m/model.pb" --feed t --fetch Identity -o "$tmp/l.o" --header "$tmp/l.h" --prefix lenet --profile >/dev/null 2>&1 ||
+    bad "kiln compile --profile"
+grep -q 'lenet_run_profile' "$tmp/l.h" && grep -q 'LENET_PROFILE_KERNELS 8' "$tmp/l.h" || bad "header lacks the profiling entry"
+"$kiln" compile "$m/model.pb" --feed t --fetch Identity -o "$tmp/n.o" --header "$tmp/n.h" --prefix lenet >/dev/null 2>&1
+grep -q 'run_profile' "$tmp/n.h" && bad "profiling entry without --profile"
+nm "$tmp/n.o" | grep -q run_profile && bad "object has a profiling entry without --profile"
+
+# ---- bench
+"$kiln" bench "$m/model.pb" --iters 20 >"$tmp/bench.txt" 2>&1 || { bad "kiln bench"; cat "$tmp/bench.txt"; }
+for f in median_us mean_us min_us p10_us p90_us max_us mad_us; do
+    grep -Eq "^$f [0-9.]+$" "$tmp/bench.txt" || bad "bench lacks $f"
+done
+[ $fails -eq 0 ] && echo "viz_profile: all passed" || exit 1
