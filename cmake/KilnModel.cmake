@@ -13,7 +13,8 @@
 # the kiln binary or a DEPENDS file changes.  <name> is an INTERFACE library:
 # linking it adds the object, the header's directory (#include "<p>.h") and,
 # when RUNTIME is on, Kiln::runtime (libkilnrt with OpenBLAS, pthread, dl).
-# RUNTIME AUTO (the default) is on for THREADS > 1, OPT 0 and CUDA targets;
+# RUNTIME AUTO (the default) is on for THREADS > 1 or OPT 0 on the host and
+# for CUDA targets, off for other cross targets;
 # the build then checks the header's <P>_NEEDS_RUNTIME and fails, naming the
 # option to add, when a host object needs libkilnrt that is not linked.
 
@@ -102,7 +103,7 @@ function(kiln_add_model name)
   set(runtime "${arg_RUNTIME}")
   if(NOT DEFINED arg_RUNTIME OR runtime STREQUAL "AUTO")
     set(runtime OFF)
-    if((threads GREATER 1 AND host_target) OR "${arg_OPT}" STREQUAL "0" OR "${arg_TARGET}" MATCHES "^cuda")
+    if((host_target AND (threads GREATER 1 OR "${arg_OPT}" STREQUAL "0")) OR "${arg_TARGET}" MATCHES "^cuda")
       set(runtime ON)
     endif()
   elseif(NOT runtime MATCHES "^(ON|OFF)$")
