@@ -10,7 +10,7 @@
 # the build with the option to add; then the same libraries through
 # pkg-config (kiln.pc, kilnrt.pc).
 set -eu
-src=$1 build=$2
+src=$(cd "$1" && pwd) build=$(cd "$2" && pwd)
 work="$build/consumer"
 prefix="$work/prefix"
 rm -rf "$work"
