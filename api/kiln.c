@@ -216,15 +216,19 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
-    if (m->onnx && (o->n_targets || o->n_feed_shapes)) {
-        kl_diag_error(&d, "targets and pinned feed shapes are for TensorFlow graphs");
+    if (m->onnx && o->n_targets) {
+        kl_diag_error(&d, "targets are for TensorFlow graphs");
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
     tf_pin pins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
     for (int i = 0; i < o->n_feed_shapes; i++)
         pins[i] = (tf_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
     tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes};
-    ir_graph *g = m->onnx ? onnx_import(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d)
+    onnx_pin opins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
+    for (int i = 0; i < o->n_feed_shapes; i++)
+        opins[i] = (onnx_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
+    ir_graph *g = m->onnx ? onnx_import_pinned(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, opins,
+                                               o->n_feed_shapes, &d)
                           : tf_import_entry(m->tf, &e, &d);
     if (!g) return status_from_diag(import_code(&d), &d);
     double t_import = now() - t0;
