@@ -19,6 +19,7 @@
 #include "kiln/kiln.h"
 #include "frontend/onnx/onnx.h"
 #include "npy.h"
+#include "serve/serve.h"
 #include "state.h"
 #include "tools.h"
 
@@ -520,6 +521,7 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "serve")) return kiln_serve_main(argc - 1, argv + 1); /* its own flags (TF Serving's) */
     static cli c;
     int rc = parse_args(&c, argc, argv);
     if (rc) return rc;
