@@ -84,6 +84,8 @@ static char *store(const json_t *v, kiln_dtype t, char *p, const char *what)
 /* v must have shape dims[0..rank); writes its elements row-major at *p. */
 static char *fill(const json_t *v, const int64_t *dims, int rank, kiln_dtype t, char **p, const char *what, int depth)
 {
+    if (json_is_object(v) && json_object_get(v, "b64"))
+        return msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
     if (rank == 0) {
         if (json_is_array(v)) return msg("%s: a list at depth %d, where the shape has %d dims", what, depth, depth);
         char *e = store(v, t, *p, what);
@@ -117,15 +119,15 @@ void sv_request_free(sv_request *r)
 static const json_t *named(const sv_version *v, const json_t *obj, int i, bool *is_named)
 {
     *is_named = false;
-    if (v->n_feeds == 1 && !(json_is_object(obj) && json_object_get(obj, v->feeds[0].alias))) return obj;
+    if (v->n_feeds == 1 && !(json_is_object(obj) && !json_object_get(obj, "b64"))) return obj;
     *is_named = true;
     return json_is_object(obj) ? json_object_get(obj, v->feeds[i].alias) : NULL;
 }
 
 static char *check_names(const sv_version *v, const json_t *obj, const char *where)
 {
-    if (v->n_feeds == 1 && !json_is_object(obj)) return NULL;
-    if (v->n_feeds == 1 && json_is_object(obj) && !json_object_get(obj, v->feeds[0].alias)) return NULL; /* a value given as an object: store() reports it */
+    /* One input: a value, or an object naming it ({"b64": ...} is a value, reported by fill). */
+    if (v->n_feeds == 1 && (!json_is_object(obj) || json_object_get(obj, "b64"))) return NULL;
     if (!json_is_object(obj)) return msg("%s: expected an object of the inputs by name, got %s", where, jtype(obj));
     const char *key;
     const json_t *val;
