@@ -106,7 +106,8 @@ typedef struct sv_server {
     int threads;            /* kiln_options.threads of every compile */
     sv_batching batching;
     int poll_seconds;
-    char *cache_dir;        /* unused yet */
+    size_t max_body;        /* bytes of a request body (--max_body_bytes) */
+    unsigned timeout_s;     /* a connection idle this long is closed (--rest_api_timeout_in_ms) */
 } sv_server;
 
 /* ---- models (sv_models.c) ------------------------------------------------ */

@@ -314,7 +314,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (*data_size) {
         if (!u->too_big) {
-            if (u->n + *data_size > SV_MAX_BODY) {
+            if (u->n + *data_size > sv->max_body) {
                 u->too_big = true;
             } else {
                 if (u->n + *data_size + 1 > u->cap) {
@@ -373,7 +373,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (!strcmp(p, ":predict")) {
         if (!post) return send_error(c, 405, "use POST for :predict");
-        if (u->too_big) return send_error(c, 413, "the request body is larger than %u bytes", SV_MAX_BODY);
+        if (u->too_big) return send_error(c, 413, "the request body is larger than %zu bytes (--max_body_bytes)", sv->max_body);
         return predict(c, m, version, u->body, u->n);
     }
     if (!strcmp(p, ":classify") || !strcmp(p, ":regress"))
@@ -577,6 +577,8 @@ static void usage(FILE *f)
             "  --threads N                    threads of each compiled model (default 1)\n"
             "  --file_system_poll_wait_seconds N   how often DIR is polled for versions (default 1; 0: load once)\n"
             "  --port_file FILE               write the REST port there once listening\n"
+            "  --max_body_bytes N             larger request bodies get 413 (default 64 MiB)\n"
+            "  --rest_api_timeout_in_ms N     close a connection idle this long (default 30000; whole seconds)\n"
             "gRPC (--grpc_port) is not implemented; REST only.\n");
 }
 
@@ -593,7 +595,7 @@ static void *poll_thread(void *arg)
 
 int kiln_serve_main(int argc, char **argv)
 {
-    sv_server s = {.threads = 1, .poll_seconds = 1};
+    sv_server s = {.threads = 1, .poll_seconds = 1, .max_body = SV_MAX_BODY, .timeout_s = 30};
     s.batching = (sv_batching){.max_batch_size = 32, .batch_timeout_micros = 1000, .max_enqueued_batches = 100,
                                .num_batch_threads = 1};
     const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL;
@@ -646,6 +648,20 @@ int kiln_serve_main(int argc, char **argv)
                 fprintf(stderr, "kiln serve: gRPC is not implemented (REST only, --port); --grpc_port must be 0\n");
                 return 2;
             }
+        } else if (!strcmp(key, "--max_body_bytes")) {
+            long long t = strtoll(val, &end, 10);
+            if (*end || t < 1024 || t > (1ll << 32)) {
+                fprintf(stderr, "kiln serve: --max_body_bytes '%s': 1024 to 2^32\n", val);
+                return 2;
+            }
+            s.max_body = (size_t)t;
+        } else if (!strcmp(key, "--rest_api_timeout_in_ms")) {
+            long t = strtol(val, &end, 10);
+            if (*end || t < 1 || t > 86400000) {
+                fprintf(stderr, "kiln serve: --rest_api_timeout_in_ms '%s': 1 to 86400000\n", val);
+                return 2;
+            }
+            s.timeout_s = (unsigned)((t + 999) / 1000);
         } else if (!strcmp(key, "--threads")) {
             long t = strtol(val, &end, 10);
             if (*end || t < 1 || t > 256) {
@@ -693,7 +709,7 @@ int kiln_serve_main(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                                 MHD_USE_ERROR_LOG,
                                             (uint16_t)port, NULL, NULL, handler, &s, MHD_OPTION_NOTIFY_COMPLETED,
-                                            completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                            completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s.timeout_s,
                                             MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "kiln serve: cannot listen on port %ld: %s\n", port, strerror(errno));

@@ -25,6 +25,29 @@ static char *msg(const char *fmt, ...)
     return s ? s : strdup("out of memory");
 }
 
+const char *sv_dtype_tf(kiln_dtype t)
+{
+    switch (t) {
+    case KILN_F32: return "DT_FLOAT";
+    case KILN_F16: return "DT_HALF";
+    case KILN_F64: return "DT_DOUBLE";
+    case KILN_I8: return "DT_INT8";
+    case KILN_I16: return "DT_INT16";
+    case KILN_I32: return "DT_INT32";
+    case KILN_I64: return "DT_INT64";
+    case KILN_U8: return "DT_UINT8";
+    case KILN_BOOL: return "DT_BOOL";
+    }
+    return "DT_INVALID";
+}
+
+size_t sv_row_bytes(const sv_spec *s)
+{
+    size_t n = kiln_dtype_size(s->dtype);
+    for (int i = s->dims[0] < 0 ? 1 : 0; i < s->rank; i++) n *= (size_t)s->dims[i];
+    return n;
+}
+
 static const char *jtype(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -50,13 +50,13 @@ close() {
           else [range(0; $x | length) | (($x[.] - $y[.]) | fabs) / (1 + ($y[.] | fabs))] | max end' 2>&1)
     case "$d" in
     [0-9]* | -[0-9]*) if jq -n "$d < 1e-5" | grep -q true; then ok; else bad "$1: max rel error $d"; fi ;;
-    *) bad "$1: $d"; cat "$tmp/body" ;;
+    *) bad "$1: $d"; head -c 300 "$tmp/body" ;;
     esac
 }
 # status_is NAME HTTP [JQ_FILTER]: the code, and the filter is true on the body
 status_is() {
-    if [ "$code" != "$2" ]; then bad "$1: HTTP $code, want $2: $(cat "$tmp/body")"; return; fi
-    if [ $# -ge 3 ] && ! jq -e "$3" "$tmp/body" >/dev/null 2>&1; then bad "$1: body fails $3: $(cat "$tmp/body")"; return; fi
+    if [ "$code" != "$2" ]; then bad "$1: HTTP $code, want $2: $(head -c 300 "$tmp/body")"; return; fi
+    if [ $# -ge 3 ] && ! jq -e "$3" "$tmp/body" >/dev/null 2>&1; then bad "$1: body fails $3: $(head -c 300 "$tmp/body")"; return; fi
     ok
 }
 # wait_for NAME JQ_FILTER PATH: polls GET PATH until the filter holds (20 s)
@@ -68,14 +68,15 @@ wait_for() {
         sleep 0.1
         i=$((i + 1))
     done
-    bad "$1: timed out waiting for $2 on $3: $(cat "$tmp/body")"
+    bad "$1: timed out waiting for $2 on $3: $(head -c 300 "$tmp/body")"
     return 1
 }
 
 base="$tmp/models/mlp"
 mkdir -p "$base"
 cp -r "$src/tests/serve/mlp/1" "$base/1"
-if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_seconds 1; then
+if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_seconds 1 --max_body_bytes 1000000 \
+    --rest_api_timeout_in_ms 1000; then
     req GET /v1/models/mlp
     status_is status 200 '.model_version_status == [{"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]'
     req GET /v1/models/mlp/metadata
@@ -117,6 +118,25 @@ if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_
     req POST /v1/models/mlp:classify '{"examples": []}'
     status_is classify 400 '.error | test("predict")'
 
+    # 10k instances in one body; a body over --max_body_bytes; a client that goes silent mid-body
+    jq -nc '{instances: [range(10000) | [1, 2, 3, 4]]}' >"$tmp/10k.json"
+    code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary @"$tmp/10k.json" "http://127.0.0.1:$port/v1/models/mlp:predict")
+    status_is "10k instances" 200 '(.predictions | length == 10000) and (.predictions | unique | length == 1)'
+    { printf '{"instances": ['; yes '[1,2,3,4],' | head -n 120000 | tr -d '\n'; printf '[1,2,3,4]]}'; } >"$tmp/big.json"
+    code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary @"$tmp/big.json" "http://127.0.0.1:$port/v1/models/mlp:predict")
+    status_is "body over --max_body_bytes" 413 '.error | test("max_body_bytes")'
+    # a raw connection (bash's /dev/tcp) that sends half a body and goes silent: closed after the
+    # 1 s idle timeout while other requests are served
+    t0=$(date +%s)
+    timeout 8 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; printf "POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ins" >&3; cat <&3 >/dev/null' _ "$port" &
+    slow=$!
+    sleep 0.3
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3,4]]}'
+    status_is "served while a client is silent" 200 '.predictions | length == 1'
+    wait $slow
+    rc=$? t1=$(date +%s)
+    if [ $rc = 0 ] && [ $((t1 - t0)) -le 4 ]; then ok; else bad "silent client: rc $rc after $((t1 - t0)) s (timeout 1 s)"; fi
+
     # hot swap under load: requests keep being answered while version 2 loads and 1 unloads
     ( i=0; n=0; while [ $i -lt 150 ]; do
           c=$(curl -s -o /dev/null -w '%{http_code}' --data-binary '{"instances": [[1,2,3,4]]}' "http://127.0.0.1:$port/v1/models/mlp:predict")
@@ -146,7 +166,7 @@ if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_
     req GET /monitoring/prometheus/metrics
     if [ "$code" = 200 ] && grep -q '^kiln_serve_request_count{model_name="mlp",status="OK"} [1-9]' "$tmp/body" &&
         grep -q '^kiln_serve_load_attempt_count{model_name="mlp",status="error"} 1$' "$tmp/body" &&
-        grep -q '^kiln_serve_request_latency_microseconds_count{model_name="mlp"} [1-9]' "$tmp/body"; then ok; else bad "metrics"; cat "$tmp/body"; fi
+        grep -q '^kiln_serve_request_latency_microseconds_count{model_name="mlp"} [1-9]' "$tmp/body"; then ok; else bad "metrics"; head -c 2000 "$tmp/body"; fi
 
     t0=$(date +%s)
     kill -TERM $pid
@@ -225,7 +245,7 @@ if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_ba
     calls=$(sed -n 's/^kiln_serve_batch_size_count{model_name="mlp"} //p' "$tmp/body")
     rows=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/body")
     # 16 rows (plus the warm-up, which is not counted) in fewer than 16 calls
-    if [ "${rows:-0}" = 16 ] && [ "${calls:-99}" -lt 16 ]; then ok; echo "batching: 16 requests ran as $calls calls"; else bad "batching: $calls calls for $rows rows"; cat "$tmp/body"; fi
+    if [ "${rows:-0}" = 16 ] && [ "${calls:-99}" -lt 16 ]; then ok; echo "batching: 16 requests ran as $calls calls"; else bad "batching: $calls calls for $rows rows"; head -c 2000 "$tmp/body"; fi
     kill -TERM $pid
 fi
 
