@@ -379,22 +379,55 @@ fail:
 
 /* ---- running ------------------------------------------------------------- */
 
+/* Each thread that runs compiled code (a connection's, a batcher's) keeps
+ * one temp arena, grown as needed and freed when the thread ends: no
+ * allocation (and no fresh page faults) per request. */
+static pthread_key_t temp_key;
+static pthread_once_t temp_once = PTHREAD_ONCE_INIT;
+typedef struct {
+    void *p;
+    size_t cap;
+} temp_cache;
+static void temp_free(void *x)
+{
+    temp_cache *t = x;
+    free(t->p);
+    free(t);
+}
+static void temp_init(void) { pthread_key_create(&temp_key, temp_free); }
+static void *thread_temp(size_t bytes)
+{
+    if (!bytes) return NULL;
+    pthread_once(&temp_once, temp_init);
+    temp_cache *t = pthread_getspecific(temp_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return NULL;
+        if (pthread_setspecific(temp_key, t)) return free(t), NULL;
+    }
+    if (t->cap < bytes) {
+        free(t->p);
+        t->cap = 0;
+        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        if (!(t->p = aligned_alloc(64, cap))) return NULL;
+        t->cap = cap;
+    }
+    return t->p;
+}
+
 char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *const *out, int64_t *batches_run)
 {
     if (!v->batched) {
         kiln_program *p = v->prog[0];
         void *temp = NULL;
         size_t ts = kiln_program_temp_size(p);
-        if (ts && !(temp = aligned_alloc(64, (ts + 63) & ~(size_t)63))) return msg("out of memory for the temp arena");
+        if (ts && !(temp = thread_temp(ts))) return msg("out of memory for the temp arena");
         kiln_status *st = kiln_program_run(p, in, (void *const *)out, temp);
-        free(temp);
         if (batches_run) *batches_run = 1;
         return st ? status_text(st) : NULL;
     }
     int64_t done = 0, calls = 0;
     char *err = NULL;
     void *pin[SV_MAX_IO] = {0}, *pout[SV_MAX_IO] = {0}, *temp = NULL;
-    size_t temp_cap = 0;
     while (done < rows && !err) {
         int64_t left = rows - done;
         int k = 0;
@@ -425,11 +458,7 @@ char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *cons
             }
         }
         size_t ts = kiln_program_temp_size(p);
-        if (!err && ts > temp_cap) {
-            free(temp);
-            temp_cap = (ts + 63) & ~(size_t)63;
-            if (!(temp = aligned_alloc(64, temp_cap))) temp_cap = 0, err = msg("out of memory for the temp arena");
-        }
+        if (!err && ts && !(temp = thread_temp(ts))) err = msg("out of memory for the temp arena");
         if (err) break;
         kiln_status *st = kiln_program_run(p, cin, cout, ts ? temp : NULL);
         calls++;
@@ -445,7 +474,6 @@ char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *cons
         done += take;
     }
     for (int i = 0; i < SV_MAX_IO; i++) free(pin[i]), free(pout[i]);
-    free(temp);
     if (batches_run) *batches_run = calls;
     return err;
 }
