@@ -23,15 +23,6 @@
 
 #include "tools.h"
 
-const char viz_usage[] =
-    "usage: kiln viz MODEL [--feed NAME[=FILE.npy]...] [--fetch NAME...] [--after PASS] [-O..] [--threads N]\n"
-    "                [--profile [--iters K]] [--show-consts] -o model.html\n"
-    "Writes one self-contained HTML page (works offline from file://): the graph after PASS\n"
-    "(default: the final plan) laid out by Graphviz, fused kernels as coloured groups with their\n"
-    "kind, GEMM tile and thread split, the kernel table and the temp arena map (offset x lifetime).\n"
-    "--profile runs the model (feeds from the files given, else generated) with per-kernel timing and\n"
-    "colours kernels by their share of the run time.  See docs/viz.md.\n";
-
 /* ---- a growing string ---- */
 typedef struct sbuf {
     char *s;
@@ -395,7 +386,12 @@ static bool write_page(const char *path, const char *model, const kiln_plan_info
     sb_puts(&h, "</tr>\n");
     for (int k = 0; k < pi->n_kernels; k++) {
         const kiln_kernel_info *ki = &pi->kernels[k];
-        sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\"><td class=\"n\">%d</td><td>", k, k, k);
+        if (prof) { /* the browser test checks the cluster's fill against these */
+            char color[16];
+            heat_color(color, sizeof color, prof->kernels[k].share);
+            sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\" data-share=\"%.6f\" data-fill=\"%s\"><td class=\"n\">%d</td><td>", k,
+                      k, prof->kernels[k].share, color, k);
+        } else sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\"><td class=\"n\">%d</td><td>", k, k, k);
         sb_html(&h, ki->name);
         sb_printf(&h, "</td><td>%s</td><td>", ki->kind);
         sb_html(&h, ki->ops);
