@@ -129,7 +129,8 @@ static const help_opt opts[] = {
     {"--show-consts", NULL, C_VIZ, NULL, "Draw constant nodes too."},
     {"--progress", "auto|always|never", C_ALL, "auto",
      "A progress line (pass, kernel k of n) on stderr: auto shows it on a terminal once a compile has taken "
-     "over 2 s (KILN_PROGRESS_DELAY seconds); always also when stderr is not a terminal, from the start."},
+     "over 2 s (KILN_PROGRESS_DELAY seconds), not with dump, --time-passes or --dump-after; always also when stderr "
+     "is not a terminal, from the start."},
     {"--help", NULL, C_ALL, NULL, "Print the command's help (also -h)."},
 };
 enum { N_OPTS = sizeof opts / sizeof *opts };

@@ -23,6 +23,9 @@ const char *help_nearest_command(const char *word);
  * KILN_PROGRESS_DELAY seconds, default 2), "always" or "never".  Sets
  * o->progress; returns false on a bad mode. */
 bool progress_setup(kiln_options *o, const char *mode);
+/* --progress auto (not an explicit always) is off for output that shares
+ * the terminal: kiln dump, --time-passes, --dump-after. */
+void progress_auto_off(kiln_options *o);
 /* Clears the line if one is shown (also done by the compile's "done"). */
 void progress_end(void);
 

@@ -213,6 +213,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opt.feed_shapes = c->pins;
     c->opt.n_feed_shapes = c->n_pins;
     if (c->time_passes) c->opt.time_file = stderr;
+    if (c->time_passes || !strcmp(c->cmd, "dump") || (c->opt.dump_after && strcmp(c->cmd, "viz"))) progress_auto_off(&c->opt);
     c->opt.profile = tool_flags.profile;
     return 0;
 }
