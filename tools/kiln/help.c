@@ -53,7 +53,7 @@ static const help_cmd cmds[] = {
      "where the time goes, kernel by kernel (docs/profile.md).",
      "kiln run mlp.pb --feed x=x.npy --fetch y_out --out-dir out\n"
      "kiln run mlp.pb --state st --feed x=x.npy --feed y=y.npy --fetch cost --target train\n"
-     "kiln run resnet50.pb --feed input_1=in.npy --profile --threads 1"},
+     "kiln run model_resnet50/model.pb --feed t=in_0.npy --profile --threads 1"},
     {"dump", C_DUMP, "MODEL [--feed NAME]... [--fetch NAME]... [--after all|import|PASS] [options]",
      "print Kiln's IR after the import and after each pass",
      "Prints the IR (docs/ir-format.md) after the import and after every pass, or after one: "
@@ -102,7 +102,7 @@ static const help_opt opts[] = {
      "Optimization: -O0 one kernel per op and LLVM at O0; -O1 folding, CSE, GEMM layouts and fusion; -O2 and -O3 raise LLVM's level."},
     {"--threads", "N", C_COMPILE | C_RUN | C_VIZ | C_BENCH, "1",
      "Split large kernels over N threads of libkilnrt's pool (1: no threads, no runtime library)."},
-    {"--target", "TRIPLE", C_COMPILE | C_DUMP | C_VIZ, "host",
+    {"--target", "TRIPLE", C_COMPILE | C_DUMP, "host",
      "Where the object runs: x86_64-linux-gnu, aarch64-linux-gnu, riscv64-linux-gnu, thumbv7em-none-eabihf, "
      "thumbv8m.main-none-eabihf, riscv32-none-elf, cuda (docs/targets.md, docs/gpu.md)."},
     {"--target", "NODE", C_RUN, NULL,
@@ -114,11 +114,11 @@ static const help_opt opts[] = {
     {"--gpu-arch", "LIST", C_COMPILE, "sm_80", "With --target cuda: the GPU architectures, e.g. sm_80,sm_90."},
     {"--entry", "NAME=FEEDS:FETCHES:TARGETS", C_COMPILE, NULL,
      "One of several entries in one object (comma lists, any part empty): P_NAME (docs/training.md)."},
-    {"--bind", "NAME=FILE.npy", C_COMPILE | C_RUN | C_DUMP, NULL,
+    {"--bind", "NAME=FILE.npy", C_ALL, NULL,
      "Compile specialized on that feed's value (ONNX); the feed stays in the signature."},
     {"--state", "DIR", C_RUN, NULL, "The variables of a training graph, one .npy per variable, written back atomically."},
     {"--out-dir", "DIR", C_RUN, ".", "Where the fetches are written as NAME.npy."},
-    {"--after", "PASS", C_DUMP | C_VIZ, "all (viz: the final plan)", "Show the IR after this pass only (dump: all, import or a pass)."},
+    {"--after", "PASS", C_DUMP | C_VIZ, "all (viz: the final plan)", "Show the graph (dump: the IR) after this pass only; dump also takes all or import."},
     {"--dump-after", "PASS", C_COMPILE | C_RUN, NULL, "Print the IR after this pass (or all) to stdout while compiling."},
     {"--time-passes", NULL, C_COMPILE | C_RUN | C_DUMP, NULL, "Print the time of the import, every pass and the LLVM stages to stderr."},
     {"--profile", NULL, C_COMPILE | C_RUN | C_VIZ, "off",
