@@ -32,6 +32,15 @@ else
     [ "$n_k" -eq 8 ] || bad "viz page: $n_k kernel clusters in the DOM, want 8"
     [ "$n_b" -ge 8 ] || bad "viz page: $n_b buffers in the arena map, want >= 8"
     grep -q 'sequential_1/conv2d_1/Relu' "$tmp/dom.html" || bad "viz page: kernel name missing"
+    # search by name (page.html#q=TEXT runs the search box): the count shown is the nodes highlighted
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/lenet.html#q=conv2d_1" >"$tmp/sdom.html" 2>/dev/null
+    n_hit=$(grep -o 'class="node irnode hit"' "$tmp/sdom.html" | wc -l)
+    grep -q "<span id=\"hits\">$n_hit matches</span>" "$tmp/sdom.html" && [ "$n_hit" -ge 2 ] ||
+        bad "viz search 'conv2d_1': $n_hit nodes highlighted, page says $(grep -o '<span id="hits">[^<]*' "$tmp/sdom.html")"
+    grep -q '<div id="info">[^<]*sequential_1/conv2d_1' "$tmp/sdom.html" || bad "viz search: first match not shown"
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/lenet.html#q=nosuchname" >"$tmp/sdom.html" 2>/dev/null
+    grep -q '<span id="hits">0 matches</span>' "$tmp/sdom.html" && ! grep -q 'irnode hit' "$tmp/sdom.html" ||
+        bad "viz search for a missing name highlights something"
     timeout 120 "$chromium" $flags --screenshot="$build/viz_lenet.png" "file://$tmp/lenet.html" >/dev/null 2>&1
     [ -s "$build/viz_lenet.png" ] || bad "no screenshot written"
     # viz --profile: each kernel's cluster is filled by its share of the run time (white -> red at 25%),

@@ -336,6 +336,7 @@ static const char page_js[] =
     "document.querySelectorAll('#arena rect.buf').forEach(function(r){r.addEventListener('click',function(){select('n'+r.dataset.node);});});\n"
     "document.getElementById('fit').addEventListener('click',fit);\n"
     "fit();\n"
+    "if(location.hash.indexOf('#q=')==0){q.value=decodeURIComponent(location.hash.slice(3));search();}\n" /* page.html#q=NAME: a search as a link */
     "document.getElementById('js-status').textContent='ok';\n"
     "})();\n";
 
