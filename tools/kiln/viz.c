@@ -317,7 +317,13 @@ static const char page_js[] =
     "window.addEventListener('mousemove',function(e){if(drag){tx=e.clientX-drag[0];ty=e.clientY-drag[1];apply();}});\n"
     "function center(el){var b=el.getBBox(),ctm=el.getCTM(),sv=svg.getCTM();if(!b||!ctm)return;"
     "var p=svg.createSVGPoint();p.x=b.x+b.width/2;p.y=b.y+b.height/2;var q=p.matrixTransform(sv.inverse().multiply(ctm));"
-    "s=Math.max(s,1);tx=box.clientWidth/2-q.x*s;ty=box.clientHeight/2-q.y*s;apply();}\n"
+    /* user units are Graphviz points; the svg's CSS box is in px (width/viewBox) */
+    "var vb=svg.viewBox&&svg.viewBox.baseVal,k=vb&&vb.width?svg.width.baseVal.value/vb.width:1;"
+    "s=Math.max(s,1);tx=box.clientWidth/2-q.x*k*s;ty=box.clientHeight/2-q.y*k*s;apply();"
+    /* checked (the browser test reads #js-errors): the element is now in the middle */
+    "var r=el.getBoundingClientRect(),c=box.getBoundingClientRect();"
+    "if(Math.abs(r.left+r.width/2-c.left-c.width/2)>2||Math.abs(r.top+r.height/2-c.top-c.height/2)>2)"
+    "err('centring '+el.id+' missed the middle by '+Math.round(r.left+r.width/2-c.left-c.width/2)+','+Math.round(r.top+r.height/2-c.top-c.height/2)+' px');}\n"
     "var info=document.getElementById('info');\n"
     "function title(el){var t=el.querySelector('title');var a=el.querySelector('a');"
     "return (a&&a.getAttribute('xlink:title'))||(t?t.textContent:'');}\n"
