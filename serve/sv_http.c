@@ -562,24 +562,9 @@ static bool read_models(const char *file, sv_server *s, char *err, size_t errlen
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: kiln serve --model_name NAME --model_base_path DIR [--port 8501] [--threads N]\n"
-            "                  [--enable_batching [--batching_parameters_file FILE]]\n"
-            "                  [--file_system_poll_wait_seconds 1] [--port_file FILE]\n"
-            "       kiln serve --model_config_file FILE ...\n"
-            "A TensorFlow-Serving-compatible REST server (docs/serving.md).  DIR/<version>/ holds model.pb or\n"
-            "model.onnx and kiln.json (feeds, fetches, shapes with -1 for the batch, batch_sizes).\n"
-            "  --port N, --rest_api_port N    REST port (default 8501; 0: any free port, see --port_file)\n"
-            "  --model_config_file FILE       TF Serving's model_config_list text file (several models, version policies)\n"
-            "  --enable_batching, --batching  merge concurrent requests (max_batch_size 32, batch_timeout_micros 1000,\n"
-            "                                 max_enqueued_batches 100, num_batch_threads 1 unless the file says)\n"
-            "  --batching_parameters_file F   TF Serving's batching parameters text file\n"
-            "  --threads N                    threads of each compiled model (default 1)\n"
-            "  --file_system_poll_wait_seconds N   how often DIR is polled for versions (default 1; 0: load once)\n"
-            "  --port_file FILE               write the REST port there once listening\n"
-            "  --max_body_bytes N             larger request bodies get 413 (default 64 MiB)\n"
-            "  --rest_api_timeout_in_ms N     close a connection idle this long (default 30000; whole seconds)\n"
-            "gRPC (--grpc_port) is not implemented; REST only.\n");
+    fprintf(f, "usage: kiln serve --model_name NAME --model_base_path DIR [--port 8501] [options]\n"
+               "       kiln serve --model_config_file FILE [options]\n"
+               "(kiln help serve lists the options; docs/serving.md)\n");
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -623,6 +608,16 @@ int kiln_serve_main(int argc, char **argv)
         if (!strcmp(key, "--enable_batching") || !strcmp(key, "--batching")) {
             s.batching.on = !val || !strcmp(val, "true") || !strcmp(val, "1");
             continue;
+        }
+        static const char *const known[] = {"--model_name", "--model_base_path", "--model_config_file", "--config",
+                                            "--batching_parameters_file", "--port_file", "--port", "--rest_api_port",
+                                            "--grpc_port", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
+                                            "--file_system_poll_wait_seconds"};
+        bool is_known = false;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(key, known[k]);
+        if (!is_known) {
+            fprintf(stderr, "kiln serve: unknown option '%s' (kiln help serve)\n", key);
+            return 2;
         }
         if (!val) {
             if (i + 1 >= argc) {
