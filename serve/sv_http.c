@@ -472,6 +472,7 @@ static bool add_model(sv_server *s, const char *name, const char *base, char *er
 {
     for (int i = 0; i < s->n_models; i++)
         if (!strcmp(s->models[i].name, name)) return snprintf(err, errlen, "model '%s' is configured twice", name), false;
+    if (strlen(base) > 2048) return snprintf(err, errlen, "model '%s': base path longer than 2048 bytes", name), false;
     if (!*name || strlen(name) > 200 || strpbrk(name, "/:\"\\ "))
         return snprintf(err, errlen, "model name '%s': use 1-200 characters without / : \" \\ or spaces", name), false;
     sv_model *t = realloc(s->models, (size_t)(s->n_models + 1) * sizeof *t);

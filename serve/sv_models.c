@@ -106,8 +106,8 @@ static void manifest_free(manifest *m)
 static char *manifest_read(const char *dir, manifest *mf)
 {
     memset(mf, 0, sizeof *mf);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/kiln.json", dir);
+    char path[8192];
+    if (snprintf(path, sizeof path, "%s/kiln.json", dir) >= (int)sizeof path) return msg("%s: path too long", dir);
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!j) return errno == ENOENT && je.line < 0 ? msg("%s: missing (feeds and fetches of the model)", path)
@@ -157,11 +157,11 @@ out:
 
 static char *model_file(const char *dir)
 {
-    char path[4096];
+    char path[8192];
     const char *names[] = {"model.pb", "model.onnx"};
     struct stat st;
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) return NULL;
         if (!stat(path, &st) && S_ISREG(st.st_mode)) return strdup(path);
     }
     DIR *d = opendir(dir);
@@ -175,8 +175,7 @@ static char *model_file(const char *dir)
             if (!strcmp(e->d_name, "saved_model.pb")) continue;
             n++;
             free(found);
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            found = strdup(path);
+            found = snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path ? strdup(path) : NULL;
         }
     }
     closedir(d);
