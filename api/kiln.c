@@ -93,6 +93,9 @@ void kiln_status_free(kiln_status *st)
 }
 
 const char *kiln_dtype_name(kiln_dtype t) { return kl_dtype_name((kl_dtype)t); }
+
+const char *kiln_version(void) { return KILN_VERSION; }
+void kiln_llvm_version(unsigned *major, unsigned *minor, unsigned *patch) { cg_llvm_version(major, minor, patch); }
 size_t kiln_dtype_size(kiln_dtype t) { return kl_dtype_size((kl_dtype)t); }
 
 /* ---- models ------------------------------------------------------------- */
@@ -216,15 +219,19 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
-    if (m->onnx && (o->n_targets || o->n_feed_shapes)) {
-        kl_diag_error(&d, "targets and pinned feed shapes are for TensorFlow graphs");
+    if (m->onnx && o->n_targets) {
+        kl_diag_error(&d, "targets are for TensorFlow graphs");
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
     tf_pin pins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
     for (int i = 0; i < o->n_feed_shapes; i++)
         pins[i] = (tf_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
     tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes};
-    ir_graph *g = m->onnx ? onnx_import(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d)
+    onnx_pin opins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
+    for (int i = 0; i < o->n_feed_shapes; i++)
+        opins[i] = (onnx_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
+    ir_graph *g = m->onnx ? onnx_import_pinned(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, opins,
+                                               o->n_feed_shapes, &d)
                           : tf_import_entry(m->tf, &e, &d);
     if (!g) return status_from_diag(import_code(&d), &d);
     double t_import = now() - t0;
@@ -242,6 +249,8 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         .time_file = o->time_file,
         .verify_each = o->verify != 0,
         .stop_after = stop_after,
+        .progress = o->progress,
+        .progress_user = o->progress_user,
     };
     if (stop_after && !pass_by_name(stop_after)) {
         ir_graph_free(g);
@@ -273,6 +282,8 @@ static cg_options cg_opts(const kiln_options *o, ir_graph *g)
         .threads = o->threads < 1 ? 1 : o->threads,
         .source = g->source,
         .profile = o->profile != 0,
+        .progress = o->progress,
+        .progress_user = o->progress_user,
     };
 }
 
@@ -284,8 +295,8 @@ static void report_codegen_times(const kiln_options *o, const cg_stats *st)
     fprintf(o->time_file, "  %-10s %8.3f ms\n", "llvm-emit", st->seconds_emit * 1e3);
 }
 
-kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
-                                 const char *header_path, kiln_compile_info *info)
+static kiln_status *compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
+                                   const char *header_path, kiln_compile_info *info)
 {
     double t0 = now();
     ir_graph *g;
@@ -313,8 +324,8 @@ kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const cha
 
 static bool state_layout(kiln_program *p, const kiln_model *m, kl_diag *d);
 
-kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
-                                  const char *object_path, const char *header_path, kiln_compile_info *info)
+static kiln_status *compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
+                                    const char *object_path, const char *header_path, kiln_compile_info *info)
 {
     double t0 = now();
     if (n_entries < 1 || n_entries > 64) return status_new(KILN_ERR_INVALID, "kiln_compile_entries: 1 to 64 entries");
@@ -458,7 +469,7 @@ static kiln_program *program_new(const kiln_model *m, const ir_graph *g, kl_diag
     return ok ? p : NULL;
 }
 
-kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
+static kiln_status *jit_program(kiln_model *m, const kiln_options *o, kiln_program **out)
 {
     ir_graph *g;
     *out = NULL;
@@ -615,4 +626,28 @@ kiln_status *kiln_inspect(kiln_model *m, const kiln_options *o, const char *afte
     if (!pi) return status_from_diag(KILN_ERR_NOMEM, &d);
     *out = pi;
     return NULL;
+}
+
+/* The compile entry points: each ends with the progress callback's "done". */
+static kiln_status *done(const kiln_options *o, kiln_status *st)
+{
+    if (o->progress) o->progress(o->progress_user, "done", 0, 0);
+    return st;
+}
+
+kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
+                                 const char *header_path, kiln_compile_info *info)
+{
+    return done(o, compile_object(m, o, object_path, header_path, info));
+}
+
+kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
+                                  const char *object_path, const char *header_path, kiln_compile_info *info)
+{
+    return done(o, compile_entries(m, o, entries, n_entries, object_path, header_path, info));
+}
+
+kiln_status *kiln_jit(kiln_model *m, const kiln_options *o, kiln_program **out)
+{
+    return done(o, jit_program(m, o, out));
 }

@@ -12,10 +12,11 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 option(KILN_SHARED_LIBS "Also build and install libkiln.so and libkilnrt.so (the static libraries always are)" ON)
-if(PROJECT_VERSION)
-  set(KILN_VERSION ${PROJECT_VERSION})
-else()
-  set(KILN_VERSION 0.1.0)
+# The version is the one include/kiln/kiln.h states (kiln_version(), kiln --version).
+file(STRINGS ${CMAKE_SOURCE_DIR}/include/kiln/kiln.h _kiln_version_line REGEX "^#define KILN_VERSION \"")
+string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" KILN_VERSION "${_kiln_version_line}")
+if(NOT KILN_VERSION)
+  message(FATAL_ERROR "no '#define KILN_VERSION \"X.Y.Z\"' in include/kiln/kiln.h")
 endif()
 string(REGEX MATCH "^[0-9]+\\.[0-9]+" KILN_SOVERSION ${KILN_VERSION})
 

@@ -41,6 +41,10 @@ typedef struct cg_options {
      * counters[2j] and 1 to counters[2j+1]; P_run_args calls it with NULL
      * (no counting).  Off: no timing code at all.  x86-64 only (rdtsc). */
     bool profile;
+    /* kiln_options.progress: "codegen" per top-level kernel (k of n), then
+     * "llvm-opt" and "llvm-emit" (0, 0).  NULL: none.  Codegen never prints. */
+    void (*progress)(void *user, const char *stage, int k, int n);
+    void *progress_user;
 } cg_options;
 
 typedef struct cg_stats {
@@ -52,6 +56,9 @@ typedef struct cg_stats {
     int64_t code_bytes, rodata_bytes, stack_bytes;
     int n_kernels;
 } cg_stats;
+
+/* The LLVM library's version. */
+void cg_llvm_version(unsigned *major, unsigned *minor, unsigned *patch);
 
 /* Entry point in the args form: feeds then fetches. */
 typedef int (*cg_entry_fn)(void *const *args, void *temp);

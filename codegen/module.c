@@ -21,6 +21,13 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static void progress(const cg_options *o, const char *stage)
+{
+    if (o->progress) o->progress(o->progress_user, stage, 0, 0);
+}
+
+void cg_llvm_version(unsigned *major, unsigned *minor, unsigned *patch) { LLVMGetVersion(major, minor, patch); }
+
 void cg_context_init(cg *c, LLVMContextRef ctx, const ir_graph *g, const cg_options *o, kl_diag *d)
 {
     memset(c, 0, sizeof *c);
@@ -308,6 +315,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         tick_t = LLVMIntrinsicGetType(c->ctx, id, NULL, 0);
     }
     for (int j = 0; ok && j < plan->n_kernels; j++) {
+        if (!internal && c->o->progress) c->o->progress(c->o->progress_user, "codegen", j + 1, plan->n_kernels);
         LLVMValueRef t0 = profile ? LLVMBuildCall2(c->b, tick_t, tick, NULL, 0, "t0") : NULL;
         ok = emit_root(c, &plan->kernels[j], args);
         if (!ok || !profile) continue;
@@ -434,6 +442,7 @@ static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool
     emit_typed_entry(c);
     if (!run_opt) return true;
     double t1 = now();
+    progress(c->o, "llvm-opt");
     bool ok = optimize(c, tm);
     if (st) {
         st->seconds_ir = t1 - t0;
@@ -471,6 +480,7 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
             if (!ok) kl_diag_error(d, "%s: cannot link entry '%s' into the object", object_path, os[i].prefix);
         }
     }
+    if (ok) progress(&os[0], "llvm-opt");
     ok = ok && optimize(&cs[0], tm);
     /* Entries share their equal constants (weights every entry folds in). */
     if (ok) {
@@ -485,6 +495,7 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
         }
     }
     char *err = NULL;
+    if (ok) progress(&os[0], "llvm-emit");
     if (ok && LLVMTargetMachineEmitToFile(tm, cs[0].mod, (char *)object_path, LLVMObjectFile, &err)) {
         kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
         ok = false;
@@ -514,6 +525,7 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
         double t0 = now();
         char *err = NULL;
         if (st) st->stack_bytes = cg_max_stack(&c, tm); /* before emission: codegen rewrites the module */
+        progress(o, "llvm-emit");
         if (LLVMTargetMachineEmitToFile(tm, c.mod, (char *)object_path, LLVMObjectFile, &err)) {
             kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
             ok = false;
@@ -623,6 +635,7 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
         char name[128];
         snprintf(name, sizeof name, "%s_run_args", o->prefix);
         LLVMOrcExecutorAddress addr = 0;
+        progress(o, "llvm-emit"); /* the lookup compiles the module */
         if ((err = LLVMOrcLLJITLookup(j->jit, &addr, name))) ok = orc_error(d, "lookup", err);
         else j->entry = (cg_entry_fn)(uintptr_t)addr;
     }

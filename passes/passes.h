@@ -40,6 +40,10 @@ typedef struct pass_ctx {
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;
+    /* kiln_options.progress: called as each pass starts (name, k of n). */
+    void (*progress)(void *user, const char *stage, int k, int n);
+    void *progress_user;
+    int pass_index, n_passes;
 } pass_ctx;
 
 /* Add `delta` to the named statistic of `pass`. */

@@ -59,6 +59,7 @@ bool pass_run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
 /* Runs one pass with the manager's duties around it; false on error. */
 static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
 {
+    if (ctx->progress) ctx->progress(ctx->progress_user, name, ++ctx->pass_index, ctx->n_passes);
     double t0 = now();
     bool changed = pass_run_nested(g, ctx, fn);
     double dt = now() - t0;
@@ -84,6 +85,8 @@ static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
 
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
 {
+    ctx->pass_index = 0;
+    ctx->n_passes = ctx->opt_level >= 1 ? 11 : 6; /* the RUNs below */
     RUN(infer);
     RUN(verify);
     RUN(dce);

@@ -193,3 +193,59 @@ Test(api, gather_fed_indices_are_clamped)
     kiln_program_free(p);
     kiln_model_free(m);
 }
+
+/* kiln_options.progress: every pass in order (k of n), every top-level
+ * kernel's codegen (k of n), the LLVM stages, then "done" exactly once, for
+ * the JIT and for an object; also "done" when the compile fails. */
+typedef struct progress_log {
+    char stages[64][16];
+    int k[64], n[64], count, done;
+} progress_log;
+
+static void log_progress(void *user, const char *stage, int k, int n)
+{
+    progress_log *l = user;
+    if (!strcmp(stage, "done")) l->done++;
+    if (l->count < 64) snprintf(l->stages[l->count], 16, "%s", stage), l->k[l->count] = k, l->n[l->count] = n, l->count++;
+}
+
+static void check_progress(const progress_log *l, int n_kernels, const char *last_llvm)
+{
+    cr_assert_eq(l->done, 1, "done reported %d times", l->done);
+    cr_assert_str_eq(l->stages[l->count - 1], "done");
+    cr_assert_str_eq(l->stages[0], "infer");
+    int passes = 0, kernels = 0, i = 0;
+    for (; i < l->count && strcmp(l->stages[i], "codegen"); i++, passes++)
+        cr_assert(l->k[i] == passes + 1 && l->n[i] == 11, "pass %s: %d of %d at %d", l->stages[i], l->k[i], l->n[i], i);
+    cr_assert_eq(passes, 11);
+    for (; i < l->count && !strcmp(l->stages[i], "codegen"); i++, kernels++)
+        cr_assert(l->k[i] == kernels + 1 && l->n[i] == n_kernels, "kernel %d of %d", l->k[i], l->n[i]);
+    cr_assert_eq(kernels, n_kernels);
+    cr_assert_str_eq(l->stages[i], "llvm-opt");
+    cr_assert_str_eq(l->stages[i + 1], last_llvm);
+    cr_assert_eq(i + 3, l->count, "stages after %s", last_llvm);
+}
+
+Test(api, progress_callback)
+{
+    kiln_model *m = load(MLP);
+    const char *x[] = {"x"}, *y[] = {"y_out"};
+    kiln_options o = opts(x, 1, y, 1);
+    static progress_log l;
+    o.progress = log_progress, o.progress_user = &l;
+    kiln_program *p;
+    kiln_status *st = kiln_jit(m, &o, &p);
+    cr_assert_null(st, "%s", kiln_status_message(st));
+    kiln_program_free(p);
+    check_progress(&l, 2, "llvm-emit");
+    memset(&l, 0, sizeof l);
+    kiln_compile_info info;
+    cr_assert_null(kiln_compile_object(m, &o, KILN_BINARY_DIR "/progress.o", NULL, &info));
+    check_progress(&l, info.n_kernels, "llvm-emit");
+    memset(&l, 0, sizeof l);
+    const char *bad[] = {"nosuch"};
+    o.fetches = bad;
+    expect_status(kiln_jit(m, &o, &p), KILN_ERR_INVALID, "nosuch", NULL);
+    cr_assert_eq(l.done, 1);
+    kiln_model_free(m);
+}

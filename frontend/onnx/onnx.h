@@ -28,6 +28,16 @@ void onnx_model_free(onnx_model *m);
  * reported, each with its node. */
 ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                       int n_fetches, kl_diag *d);
+/* A graph input's shape fixed at import (kiln_options.feed_shapes): its
+ * symbolic dims (dim_param, or no value) take these; its static dims must
+ * agree, and so must the rank. */
+typedef struct onnx_pin {
+    const char *name;
+    int rank;
+    const int64_t *dims;
+} onnx_pin;
+ir_graph *onnx_import_pinned(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                             int n_fetches, const onnx_pin *pins, int n_pins, kl_diag *d);
 
 /* Specializes the model on a feed's value, as XLA does with compile-time
  * constants: the feed stays in the program's ABI (its buffer is read by

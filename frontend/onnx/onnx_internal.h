@@ -32,6 +32,8 @@ typedef struct ox {
     int depth;         /* nesting of the bodies being imported (at most OX_MAX_NESTING) */
     ir_node *outs[64]; /* extra outputs of the node at hand */
     int n_outs;
+    const onnx_pin *pins; /* feed shapes fixed by the caller (onnx_import_pinned) */
+    int n_pins;
 } ox;
 
 #define OX_MAX_NESTING 32

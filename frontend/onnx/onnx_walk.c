@@ -95,10 +95,23 @@ static ir_node *feed_param(ox *c, const char *name)
         return kl_diag_error(c->d, "%s: input '%s': unknown or too large rank; Kiln needs static shapes", c->m->source, name), NULL;
     int64_t dims[IR_MAX_RANK];
     int64_t bytes = (int64_t)kl_dtype_size(dt);
+    const onnx_pin *pin = NULL;
+    for (int i = 0; i < c->n_pins; i++)
+        if (!strcmp(c->pins[i].name, name)) pin = &c->pins[i];
+    if (pin && pin->rank != (int)s->n_dim)
+        return kl_diag_error(c->d, "%s: input '%s' has rank %zu; its pinned shape has rank %d", c->m->source, name,
+                             s->n_dim, pin->rank), NULL;
     for (size_t i = 0; i < s->n_dim; i++) {
-        if (s->dim[i]->value_case != KILN__ONNX__OX_DIM__VALUE_DIM_VALUE || s->dim[i]->dim_value < 0)
-            return kl_diag_error(c->d, "%s: input '%s': dimension %zu is symbolic; Kiln needs static shapes", c->m->source, name, i), NULL;
-        dims[i] = s->dim[i]->dim_value;
+        bool known = s->dim[i]->value_case == KILN__ONNX__OX_DIM__VALUE_DIM_VALUE && s->dim[i]->dim_value >= 0;
+        if (pin && known && pin->dims[i] != s->dim[i]->dim_value)
+            return kl_diag_error(c->d, "%s: input '%s': dimension %zu is %lld; its pinned shape says %lld", c->m->source,
+                                 name, i, (long long)s->dim[i]->dim_value, (long long)pin->dims[i]), NULL;
+        if (pin && pin->dims[i] < 0)
+            return kl_diag_error(c->d, "%s: input '%s': pinned dimension %zu is negative", c->m->source, name, i), NULL;
+        if (!known && !pin)
+            return kl_diag_error(c->d, "%s: input '%s': dimension %zu is symbolic; Kiln needs static shapes (pin it: "
+                                 "--feed %s:D0,D1,...)", c->m->source, name, i, name), NULL;
+        dims[i] = known ? s->dim[i]->dim_value : pin->dims[i];
         if (dims[i] > KL_MAX_BYTES || (dims[i] && bytes > KL_MAX_BYTES / dims[i]))
             return kl_diag_error(c->d, "%s: input '%s': dimension %zu is %lld, which makes the input larger than Kiln's "
                                  "limit of 1 TiB per tensor", c->m->source, name, i, (long long)dims[i]), NULL;
@@ -395,6 +408,12 @@ static bool default_names(const Kiln__Onnx__OxGraph *g, const char *source, cons
 ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
                       int n_fetches, kl_diag *d)
 {
+    return onnx_import_pinned(m, feeds, n_feeds, fetches, n_fetches, NULL, 0, d);
+}
+
+ir_graph *onnx_import_pinned(const onnx_model *m, const char *const *feeds, int n_feeds, const char *const *fetches,
+                             int n_fetches, const onnx_pin *pins, int n_pins, kl_diag *d)
+{
     const Kiln__Onnx__OxGraph *g = m->pb->graph;
     const char **dflt_feeds = NULL, **dflt_fetches = NULL;
     bool own_feeds = n_feeds == 0, own_fetches = n_fetches == 0;
@@ -402,7 +421,10 @@ ir_graph *onnx_import(const onnx_model *m, const char *const *feeds, int n_feeds
     if (own_feeds) feeds = dflt_feeds;
     if (own_fetches) fetches = dflt_fetches;
     size_t cap = table_size(g, 0);
-    ox c = {.m = m, .graph = g, .g = ir_graph_new(m->source), .d = d, .cap = cap};
+    ox c = {.m = m, .graph = g, .g = ir_graph_new(m->source), .d = d, .cap = cap, .pins = pins, .n_pins = n_pins};
+    for (int i = 0; ok && i < n_pins; i++)
+        if (!graph_input(g, pins[i].name))
+            kl_diag_error(d, "%s: pinned feed '%s' is not a graph input", m->source, pins[i].name), ok = false;
     if (ok) {
         c.keys = kl_calloc(d, cap, sizeof(char *), "the ONNX value table");
         c.vals = kl_calloc(d, cap, sizeof(ir_node *), "the ONNX value table");

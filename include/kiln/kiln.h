@@ -122,6 +122,15 @@ typedef struct kiln_options {
      * counts each kernel's time-stamp-counter ticks into a block the caller
      * passes (P_run_profile, kiln_program_run_profile).  0 (default): none. */
     int profile;
+    /* Progress of the compile, for a tool's progress line (kiln's on a TTY).
+     * Called from the compiling thread: at the start of every pass (stage =
+     * the pass name, k = its number from 1, n = the passes in the pipeline),
+     * for every top-level kernel code is generated for (stage "codegen",
+     * kernel k of n), before LLVM's optimization ("llvm-opt") and emission
+     * ("llvm-emit", k = n = 0), and once at the end ("done", also on
+     * failure).  It must not call back into Kiln.  NULL (default): none. */
+    void (*progress)(void *user, const char *stage, int k, int n);
+    void *progress_user;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);
@@ -222,6 +231,11 @@ kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, v
 const char *kiln_model_node_op(const kiln_model *m, const char *name);
 
 const char *kiln_dtype_name(kiln_dtype t);
+/* Kiln's version ("0.1.0"), and the LLVM it generates code with (major,
+ * minor, patch of the library linked in). */
+#define KILN_VERSION "0.1.0"
+const char *kiln_version(void);
+void kiln_llvm_version(unsigned *major, unsigned *minor, unsigned *patch);
 size_t kiln_dtype_size(kiln_dtype t);
 
 #ifdef __cplusplus

@@ -39,6 +39,61 @@ for cpu in x86-64-v3 znver5 generic; do
     if "$kiln" compile "$mlp" --feed x --fetch y_out -o "$tmp/$cpu.o" --target-cpu "$cpu" -O3 >/dev/null 2>&1; then ok; else bad "--target-cpu $cpu"; fi
 done
 
+# ---- help, version, man page, suggestions (tools/kiln/help.c: one table)
+if "$kiln" --help >"$tmp/h.txt" 2>&1 && grep -q "^  viz " "$tmp/h.txt" && grep -q "^  bench " "$tmp/h.txt" &&
+    grep -q "^  compile " "$tmp/h.txt"; then ok; else bad "kiln --help lists the commands"; cat "$tmp/h.txt"; fi
+"$kiln" >"$tmp/o" 2>"$tmp/e"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "^  viz " "$tmp/e" && grep -q "^  bench " "$tmp/e" && [ ! -s "$tmp/o" ]; then ok; else bad "kiln without arguments: exit $rc, usage to stderr"; fi
+for cmd in compile run dump viz bench; do
+    "$kiln" "$cmd" --help >"$tmp/c1.txt" 2>&1 || bad "kiln $cmd --help: exit $?"
+    "$kiln" help "$cmd" >"$tmp/c2.txt" 2>&1 || bad "kiln help $cmd: exit $?"
+    "$kiln" "$cmd" "$mlp" -h >"$tmp/c3.txt" 2>&1 || bad "kiln $cmd MODEL -h: exit $?"
+    if grep -q "^usage: kiln $cmd MODEL" "$tmp/c1.txt" && grep -q "^options:" "$tmp/c1.txt" && grep -q "^examples:" "$tmp/c1.txt" &&
+        grep -q "^  kiln $cmd " "$tmp/c1.txt" && grep -q "Default: " "$tmp/c1.txt" &&
+        cmp -s "$tmp/c1.txt" "$tmp/c2.txt" && cmp -s "$tmp/c1.txt" "$tmp/c3.txt"; then ok; else bad "help of $cmd"; cat "$tmp/c1.txt"; fi
+done
+grep -q -- "--profile-json FILE" "$tmp/c1.txt" && bad "bench --help lists run's --profile-json"
+"$kiln" run --help | grep -q -- "--profile-json FILE" || bad "run --help lacks --profile-json"
+expect_error help-unknown "did you mean 'compile'" "$kiln" help compil
+if "$kiln" --version >"$tmp/v.txt" && grep -Eq '^kiln [0-9]+\.[0-9]+\.[0-9]+ \(LLVM [0-9]+\.[0-9]+\.[0-9]+\)$' "$tmp/v.txt"; then ok; else bad "kiln --version"; cat "$tmp/v.txt"; fi
+# the committed man page is the generated one (regenerate: kiln help --man > docs/kiln.1)
+"$kiln" help --man >"$tmp/kiln.1"
+if cmp -s "$tmp/kiln.1" "$src/docs/kiln.1"; then ok; else bad "docs/kiln.1 differs from 'kiln help --man' (regenerate it)"; diff "$src/docs/kiln.1" "$tmp/kiln.1" | head; fi
+if command -v groff >/dev/null; then
+    if groff -man -ww -z "$tmp/kiln.1" 2>"$tmp/groff.txt" && [ ! -s "$tmp/groff.txt" ]; then ok; else bad "groff warns on the man page"; cat "$tmp/groff.txt"; fi
+else echo "SKIP: groff not installed: the man page's roff was not checked"; fi
+# every option the parser knows (main.c, tools_option) is in the table, hence in --help and the man page
+for o in $(grep -o 'opt_value(argc, argv, &i, "[^"]*")' "$src/tools/kiln/main.c" | sed 's/.*"\(.*\)")/\1/' | sort -u) \
+    --time-passes --profile --profile-json --iters --show-consts; do
+    grep -q -- "^\.B $(echo "$o" | sed 's/-/\\\\-/g')\$\|^\.B $(echo "$o" | sed 's/-/\\\\-/g') " "$tmp/kiln.1" || bad "option $o is not in the help table"
+done
+expect_error suggest-fetch "unknown option '--fech'; did you mean '--fetch'?" "$kiln" run "$mlp" --fech y_out
+expect_error suggest-threads "did you mean '--threads'?" "$kiln" compile "$mlp" --thread=2 -o "$tmp/x.o"
+expect_error suggest-profile "did you mean '--profile-json'?" "$kiln" run "$mlp" --profile-jsn p.json
+expect_error suggest-none "unknown option '--xyzzyplugh'" "$kiln" compile "$mlp" --xyzzyplugh
+grep -q "did you mean" "$tmp/err" && bad "a far-off option got a suggestion: $(cat "$tmp/err")"
+expect_error suggest-command "unknown command 'compil'; did you mean 'compile'?" "$kiln" compil "$mlp"
+expect_error progress-mode "--progress wants auto, always or never" "$kiln" compile "$mlp" -o "$tmp/x.o" --progress sometimes
+
+# ---- the progress line: on a terminal past KILN_PROGRESS_DELAY (2 s), never into a pipe
+compile_mlp="$kiln compile $mlp --feed x --fetch y_out -o $tmp/p.o"
+KILN_PROGRESS_DELAY=0 $compile_mlp >"$tmp/o" 2>"$tmp/e" || bad "compile with KILN_PROGRESS_DELAY=0"
+grep -q "pass\|codegen" "$tmp/e" && bad "progress printed into a pipe"
+$compile_mlp --progress always >"$tmp/o" 2>"$tmp/e"
+if grep -q "^kiln: [0-9.]* s  pass fuse (9 of 11)$" "$tmp/e" && grep -q "^kiln: [0-9.]* s  codegen: kernel 2 of 2$" "$tmp/e" &&
+    grep -q "llvm-emit" "$tmp/e"; then ok; else bad "--progress always"; cat "$tmp/e"; fi
+if command -v script >/dev/null; then
+    KILN_PROGRESS_DELAY=0 script -qec "$compile_mlp" /dev/null >"$tmp/tty.txt" 2>&1
+    if grep -q "kiln: [0-9.]* s  pass bufassign (10 of 11)" "$tmp/tty.txt" && grep -q "codegen: kernel 2 of 2" "$tmp/tty.txt" &&
+        grep -q "$(printf '\r\033\\[K')kiln: wrote" "$tmp/tty.txt"; then ok; else bad "progress on a TTY"; cat -v "$tmp/tty.txt"; fi
+    # a fast compile (here: under 60 s) shows nothing
+    KILN_PROGRESS_DELAY=60 script -qec "$compile_mlp" /dev/null >"$tmp/tty.txt" 2>&1
+    grep -q "pass\|codegen" "$tmp/tty.txt" && { bad "progress shown for a fast compile"; cat -v "$tmp/tty.txt"; }
+    KILN_PROGRESS_DELAY=0 script -qec "$compile_mlp --progress never" /dev/null >"$tmp/tty.txt" 2>&1
+    grep -q "pass\|codegen" "$tmp/tty.txt" && bad "progress shown with --progress never"
+else echo "SKIP: script (util-linux) not installed: the progress line on a TTY was not checked"; fi
+
 # bad input
 printf 'not a protobuf at all \377\377\377\377' >"$tmp/garbage.pb"
 head -c 700 "$mlp" >"$tmp/truncated.pb"

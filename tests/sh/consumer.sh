@@ -30,6 +30,9 @@ done
 shared=0
 [ -f "$libdir/libkilnrt.so" ] && [ -f "$libdir/libkiln.so" ] && shared=1
 "$prefix/bin/kiln" compile "$src/samples/mlp/mlp.pb" -o "$work/installed.o" >/dev/null || fail "the installed kiln does not run"
+tool_version=$("$prefix/bin/kiln" --version | sed -n 's/^kiln \([0-9.]*\) .*/\1/p')
+grep -q "VERSION \"$tool_version\"" "$cmakedir/KilnConfigVersion.cmake" ||
+    fail "KilnConfigVersion.cmake does not say kiln --version's $tool_version"
 # The runtime never pulls in LLVM or protobuf-c.
 if [ $shared = 1 ] && readelf -d "$libdir/libkilnrt.so" | grep -i 'NEEDED.*\(llvm\|protobuf\)'; then
     fail "libkilnrt.so depends on LLVM or protobuf-c"
@@ -93,7 +96,8 @@ grep -q 'add RUNTIME ON' "$work/no_runtime.log" || { cat "$work/no_runtime.log";
 if ! command -v pkg-config >/dev/null; then echo "SKIP pkg-config checks: pkg-config is not installed"; echo "PASS: consumer (CMake)"; exit 0; fi
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 version=$(sed -n 's/^Version: //p' "$libdir/pkgconfig/kiln.pc")
-[ "$(pkg-config --modversion kiln)" = "$version" ] && [ "$(pkg-config --modversion kilnrt)" = "$version" ] || fail "pkg-config --modversion"
+[ "$version" = "$tool_version" ] && [ "$(pkg-config --modversion kiln)" = "$version" ] &&
+    [ "$(pkg-config --modversion kilnrt)" = "$version" ] || fail "pkg-config --modversion (kiln --version: $tool_version)"
 if pkg-config --static --libs kilnrt | grep -i 'llvm\|protobuf'; then fail "kilnrt.pc pulls LLVM or protobuf-c"; fi
 pc="$work/pc"
 mkdir -p "$pc"

@@ -32,8 +32,48 @@ else
     [ "$n_k" -eq 8 ] || bad "viz page: $n_k kernel clusters in the DOM, want 8"
     [ "$n_b" -ge 8 ] || bad "viz page: $n_b buffers in the arena map, want >= 8"
     grep -q 'sequential_1/conv2d_1/Relu' "$tmp/dom.html" || bad "viz page: kernel name missing"
+    # search by name (page.html#q=TEXT runs the search box): the count shown is the nodes highlighted
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/lenet.html#q=conv2d_1" >"$tmp/sdom.html" 2>/dev/null
+    n_hit=$(grep -o 'class="node irnode hit"' "$tmp/sdom.html" | wc -l)
+    grep -q "<span id=\"hits\">$n_hit matches</span>" "$tmp/sdom.html" && [ "$n_hit" -ge 2 ] ||
+        bad "viz search 'conv2d_1': $n_hit nodes highlighted, page says $(grep -o '<span id="hits">[^<]*' "$tmp/sdom.html")"
+    grep -q '<div id="info">[^<]*sequential_1/conv2d_1' "$tmp/sdom.html" || bad "viz search: first match not shown"
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/lenet.html#q=nosuchname" >"$tmp/sdom.html" 2>/dev/null
+    grep -q '<span id="hits">0 matches</span>' "$tmp/sdom.html" && ! grep -q 'irnode hit' "$tmp/sdom.html" ||
+        bad "viz search for a missing name highlights something"
     timeout 120 "$chromium" $flags --screenshot="$build/viz_lenet.png" "file://$tmp/lenet.html" >/dev/null 2>&1
     [ -s "$build/viz_lenet.png" ] || bad "no screenshot written"
+    # viz --profile: each kernel's cluster is filled by its share of the run time (white -> red at 25%),
+    # labelled with the share; the table's shares sum to 100%; the slowest kernel is the reddest
+    timeout 120 "$chromium" $flags --dump-dom "file://$tmp/prof.html" >"$tmp/pdom.html" 2>/dev/null
+    grep -q '<span id="js-status">ok</span>' "$tmp/pdom.html" || bad "viz --profile page: JS did not finish"
+    grep -q '<pre id="js-errors"></pre>' "$tmp/pdom.html" || bad "viz --profile page: JS errors"
+    grep -q 'coloured by share of run time' "$tmp/pdom.html" || bad "viz --profile page: no share legend"
+    if command -v python3 >/dev/null; then
+        python3 - "$tmp/pdom.html" <<'PY' || bad "viz --profile page: kernel colours do not follow the profile"
+import re, sys
+dom = open(sys.argv[1]).read()
+clusters = {int(k): (fill, float(pct)) for k, fill, pct in re.findall(
+    r'<g id="k(\d+)" class="cluster kernel">.*?<path fill="(#[0-9a-f]{6})".*?<text[^>]*>[^<]*?([0-9.]+)%</text>', dom, re.S)}
+rows = {int(k): (float(sh), fill) for k, sh, fill in re.findall(r'<tr id="kt-k(\d+)" data-k="\d+" data-share="([0-9.]+)" data-fill="(#[0-9a-f]{6})"', dom)}
+assert len(clusters) == 8 and sorted(rows) == sorted(clusters) == list(range(8)), (sorted(clusters), sorted(rows))
+assert abs(sum(sh for sh, _ in rows.values()) - 1) < 1e-3, "shares do not sum to 1"
+def heat(share):
+    t = 0 if share <= 0 else min(share / 0.25, 1)
+    return (255, int(250 - 190 * t), int(240 - 210 * t))
+for k, (fill, pct) in clusters.items():
+    share, row_fill = rows[k]
+    assert fill == row_fill, (k, fill, row_fill)
+    rgb = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
+    assert all(abs(a - b) <= 1 for a, b in zip(rgb, heat(share))), (k, fill, share)
+    assert abs(pct - 100 * share) <= 0.051, (k, pct, share)
+hot = max(rows, key=lambda k: rows[k][0])
+assert int(clusters[hot][0][3:5], 16) == min(int(f[3:5], 16) for f, _ in clusters.values()), "slowest kernel is not the reddest"
+print("viz --profile DOM: 8 kernels, fills follow shares (max %.1f%% kernel %d)" % (100 * rows[hot][0], hot))
+PY
+    fi
+    timeout 120 "$chromium" $flags --screenshot="$build/viz_lenet_profile.png" "file://$tmp/prof.html" >/dev/null 2>&1
+    [ -s "$build/viz_lenet_profile.png" ] || bad "no profile screenshot written"
 fi
 
 # ---- run --profile

@@ -1,9 +1,12 @@
-/* tools/kiln/main.c — the kiln command line (docs/cli.md).
+/* tools/kiln/main.c — the kiln command line (docs/cli.md, docs/kiln.1).
  *
  *   kiln compile MODEL --feed x --fetch y -o model.o --header model.h --prefix mlp [-O2] [--target-cpu CPU]
  *   kiln run     MODEL --feed x=in.npy --fetch y [--out-dir DIR]
  *   kiln dump    MODEL [--feed x] [--fetch y] [--after=all|PASS]
+ *   kiln viz     MODEL -o model.html, kiln bench MODEL (viz.c, profile.c)
  *   (each also takes --bind NAME=FILE.npy: compile specialized on that feed's value)
+ * Every command and option is described in help.c's table, which prints
+ * --help and the man page: an option added here is added there too.
  *
  * Every failure prints one "kiln: ..." line per problem to stderr and exits
  * non-zero; nothing here crashes on bad input.
@@ -18,7 +21,9 @@
 
 #include "kiln/kiln.h"
 #include "frontend/onnx/onnx.h"
+#include "help.h"
 #include "npy.h"
+#include "serve/serve.h"
 #include "state.h"
 #include "tools.h"
 
@@ -39,26 +44,6 @@ typedef struct cli {
     kiln_options opt;
     bool time_passes;
 } cli;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
-            "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
-            "                   [--gpu-arch sm_80,sm_90] (--target cuda: docs/gpu.md)\n"
-            "                   [--time-passes] [--entry NAME=FEEDS:FETCHES:TARGETS ...]\n"
-            "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NODE...] [--state DIR]\n"
-            "                   (kiln run's --target names a node run for its effects; elsewhere --run-target)\n"
-            "                   [--out-dir DIR] [-O..] [--time-passes]\n"
-            "--feed NAME:D0,D1,... pins a placeholder's unknown dims (None batch) at compile time.\n"
-            "       kiln dump MODEL [--feed NAME...] [--fetch NAME...] [--after=all|PASS] [-O..]\n"
-            "Each takes --bind NAME=FILE.npy: code specialized on that feed's value (ONNX; kiln run does\n"
-            "this by itself for small feeds Kiln needs as constants).\n"
-            "Tensor names are \"node\" or \"node:k\".  No --feed: every Placeholder needed; no --fetch:\n"
-            "every node whose output nothing reads.  Targets (docs/targets.md): x86_64-linux-gnu (the host),\n"
-            "aarch64-linux-gnu, riscv64-linux-gnu, thumbv7em-none-eabihf, thumbv8m.main-none-eabihf, riscv32-none-elf.\n"
-            "See docs/cli.md.\n");
-}
 
 static int fail(const char *fmt, const char *a, const char *b)
 {
@@ -153,6 +138,7 @@ static int parse_entry(cli *c, const char *v)
 static int parse_args(cli *c, int argc, char **argv)
 {
     kiln_options_init(&c->opt);
+    progress_setup(&c->opt, "auto");
     c->cmd = argv[1];
     int rc = 0;
     for (int i = 2; i < argc; i++) {
@@ -201,11 +187,20 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--target-features"))) c->opt.target_features = v;
         else if ((v = opt_value(argc, argv, &i, "--after"))) c->opt.dump_after = v;
         else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
+        else if ((v = opt_value(argc, argv, &i, "--progress"))) {
+            if (!progress_setup(&c->opt, v)) return fail("--progress wants auto, always or never, not '%s'%s", v, "");
+        }
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
         else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
             if (rc) return rc;
-        } else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
+        } else if (a[0] == '-') {
+            const char *near = help_nearest_option(a, c->cmd);
+            fprintf(stderr, "kiln: unknown option '%s'", a);
+            if (near) fprintf(stderr, "; did you mean '%s'?", near);
+            fprintf(stderr, " (kiln %s --help lists the options)\n", c->cmd);
+            return 2;
+        }
         else if (!c->model) c->model = a;
         else return fail("unexpected argument '%s'%s", a, "");
     }
@@ -219,6 +214,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opt.feed_shapes = c->pins;
     c->opt.n_feed_shapes = c->n_pins;
     if (c->time_passes) c->opt.time_file = stderr;
+    if (c->time_passes || !strcmp(c->cmd, "dump") || (c->opt.dump_after && strcmp(c->cmd, "viz"))) progress_auto_off(&c->opt);
     c->opt.profile = tool_flags.profile;
     return 0;
 }
@@ -514,18 +510,40 @@ static int cmd_dump(cli *c, kiln_model *m)
     return 0;
 }
 
+/* kiln, kiln --help, --version, help [CMD|--man], CMD --help: the help
+ * table's (help.c).  Returns -1 when argv is a command to run. */
+static int help_request(int argc, char **argv)
+{
+    if (argc < 2) return help_usage(stderr), 2;
+    const char *a = argv[1];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help_all(stdout), 0;
+    if (!strcmp(a, "--version") || !strcmp(a, "-V") || !strcmp(a, "version")) return help_version(stdout), 0;
+    if (!strcmp(a, "help")) {
+        if (argc < 3) return help_all(stdout), 0;
+        if (!strcmp(argv[2], "--man")) return help_man(stdout), 0;
+        return help_command(stdout, argv[2]);
+    }
+    if (!help_is_command(a)) {
+        const char *near = help_nearest_command(a);
+        fprintf(stderr, "kiln: unknown command '%s'", a);
+        if (near) fprintf(stderr, "; did you mean '%s'?", near);
+        fprintf(stderr, " (compile, run, dump, viz, bench; kiln --help)\n");
+        return 2;
+    }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return help_command(stdout, a);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
+    int rc = help_request(argc, argv);
+    if (rc >= 0) return rc;
+    if (!strcmp(argv[1], "serve")) return kiln_serve_main(argc - 1, argv + 1); /* its own flags (TF Serving's) */
     static cli c;
-    int rc = parse_args(&c, argc, argv);
+    rc = parse_args(&c, argc, argv);
     if (rc) return rc;
     bool tool = !strcmp(c.cmd, "viz") || !strcmp(c.cmd, "bench");
-    bool known = !strcmp(c.cmd, "compile") || !strcmp(c.cmd, "run") || !strcmp(c.cmd, "dump") || tool;
-    if (!known) return fail("unknown command '%s'%s (compile, run, dump, viz, bench)", c.cmd, "");
     kiln_model *m;
     kiln_status *st = kiln_model_load(c.model, &m);
     if (st) return fail_status(st);
@@ -537,6 +555,7 @@ int main(int argc, char **argv)
         rc = !strcmp(c.cmd, "viz") ? cmd_viz(&ta) : cmd_bench(&ta);
     }
     else rc = cmd_dump(&c, m);
+    progress_end(); /* viz without --profile compiles no code: no "done" */
     kiln_model_free(m);
     return rc;
 }

@@ -24,21 +24,6 @@
 
 tools_flags tool_flags;
 
-const char profile_usage[] =
-    "usage: kiln compile MODEL ... --profile     (object with P_run_profile: per-kernel timing)\n"
-    "       kiln run MODEL --feed NAME=FILE... --profile [--profile-json FILE] [--iters K]\n"
-    "Runs the model K times (default 20, after 3 warm-up runs) with per-kernel timing and prints a\n"
-    "table sorted by time: kernel, the ops it fused, FLOPs, bytes moved, time, GFLOP/s, GB/s and\n"
-    "%% of this machine's measured peak (one core's FMA rate x threads, or its read bandwidth;\n"
-    "measured once, cached in ~/.cache/kiln).  --profile-json FILE writes the same as JSON.\n"
-    "The object's timing is off unless compiled with --profile (no cost otherwise).  See docs/profile.md.\n";
-
-const char bench_usage[] =
-    "usage: kiln bench MODEL [--feed NAME[=FILE.npy]...] [--fetch NAME...] [--threads N] [--iters K] [-O..]\n"
-    "Compiles the model in-process (the same code as kiln compile) and times K runs (default 200)\n"
-    "after warm-up: median, mean, min, max, p10/p90 and the median absolute deviation, in microseconds.\n"
-    "Feeds without a file get deterministic values in [-1, 1) (integers: 0).\n";
-
 static double now(void)
 {
     struct timespec t;

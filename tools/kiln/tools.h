@@ -32,8 +32,7 @@ bool tools_option(int argc, char **argv, int *i, int *rc);
 int cmd_viz(tool_args *a);
 int cmd_bench(tool_args *a);
 
-/* Usage text of the commands (registered with the help table at merge). */
-extern const char viz_usage[], bench_usage[], profile_usage[];
+/* Their help text is help.c's table. */
 
 /* ---- profiling (profile.c) ---- */
 typedef struct prof_kernel {

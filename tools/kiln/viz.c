@@ -23,15 +23,6 @@
 
 #include "tools.h"
 
-const char viz_usage[] =
-    "usage: kiln viz MODEL [--feed NAME[=FILE.npy]...] [--fetch NAME...] [--after PASS] [-O..] [--threads N]\n"
-    "                [--profile [--iters K]] [--show-consts] -o model.html\n"
-    "Writes one self-contained HTML page (works offline from file://): the graph after PASS\n"
-    "(default: the final plan) laid out by Graphviz, fused kernels as coloured groups with their\n"
-    "kind, GEMM tile and thread split, the kernel table and the temp arena map (offset x lifetime).\n"
-    "--profile runs the model (feeds from the files given, else generated) with per-kernel timing and\n"
-    "colours kernels by their share of the run time.  See docs/viz.md.\n";
-
 /* ---- a growing string ---- */
 typedef struct sbuf {
     char *s;
@@ -326,7 +317,13 @@ static const char page_js[] =
     "window.addEventListener('mousemove',function(e){if(drag){tx=e.clientX-drag[0];ty=e.clientY-drag[1];apply();}});\n"
     "function center(el){var b=el.getBBox(),ctm=el.getCTM(),sv=svg.getCTM();if(!b||!ctm)return;"
     "var p=svg.createSVGPoint();p.x=b.x+b.width/2;p.y=b.y+b.height/2;var q=p.matrixTransform(sv.inverse().multiply(ctm));"
-    "s=Math.max(s,1);tx=box.clientWidth/2-q.x*s;ty=box.clientHeight/2-q.y*s;apply();}\n"
+    /* user units are Graphviz points; the svg's CSS box is in px (width/viewBox) */
+    "var vb=svg.viewBox&&svg.viewBox.baseVal,k=vb&&vb.width?svg.width.baseVal.value/vb.width:1;"
+    "s=Math.max(s,1);tx=box.clientWidth/2-q.x*k*s;ty=box.clientHeight/2-q.y*k*s;apply();"
+    /* checked (the browser test reads #js-errors): the element is now in the middle */
+    "var r=el.getBoundingClientRect(),c=box.getBoundingClientRect();"
+    "if(Math.abs(r.left+r.width/2-c.left-c.width/2)>2||Math.abs(r.top+r.height/2-c.top-c.height/2)>2)"
+    "err('centring '+el.id+' missed the middle by '+Math.round(r.left+r.width/2-c.left-c.width/2)+','+Math.round(r.top+r.height/2-c.top-c.height/2)+' px');}\n"
     "var info=document.getElementById('info');\n"
     "function title(el){var t=el.querySelector('title');var a=el.querySelector('a');"
     "return (a&&a.getAttribute('xlink:title'))||(t?t.textContent:'');}\n"
@@ -345,6 +342,7 @@ static const char page_js[] =
     "document.querySelectorAll('#arena rect.buf').forEach(function(r){r.addEventListener('click',function(){select('n'+r.dataset.node);});});\n"
     "document.getElementById('fit').addEventListener('click',fit);\n"
     "fit();\n"
+    "if(location.hash.indexOf('#q=')==0){q.value=decodeURIComponent(location.hash.slice(3));search();}\n" /* page.html#q=NAME: a search as a link */
     "document.getElementById('js-status').textContent='ok';\n"
     "})();\n";
 
@@ -395,7 +393,12 @@ static bool write_page(const char *path, const char *model, const kiln_plan_info
     sb_puts(&h, "</tr>\n");
     for (int k = 0; k < pi->n_kernels; k++) {
         const kiln_kernel_info *ki = &pi->kernels[k];
-        sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\"><td class=\"n\">%d</td><td>", k, k, k);
+        if (prof) { /* the browser test checks the cluster's fill against these */
+            char color[16];
+            heat_color(color, sizeof color, prof->kernels[k].share);
+            sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\" data-share=\"%.6f\" data-fill=\"%s\"><td class=\"n\">%d</td><td>", k,
+                      k, prof->kernels[k].share, color, k);
+        } else sb_printf(&h, "<tr id=\"kt-k%d\" data-k=\"%d\"><td class=\"n\">%d</td><td>", k, k, k);
         sb_html(&h, ki->name);
         sb_printf(&h, "</td><td>%s</td><td>", ki->kind);
         sb_html(&h, ki->ops);

@@ -1,0 +1,36 @@
+#!/bin/sh
+# A walk-through of `kiln serve` (docs/serving.md): serve an MLP, ask for
+# its status and signature, predict in both JSON formats, drop in version 2
+# and watch it replace version 1 without a restart, then stop the server.
+#   sh samples/serve/run.sh [BUILD_DIR]
+set -eu
+build=${1:-build}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+# 1. A base path with one version: the frozen GraphDef and kiln.json (feeds, fetches, batch sizes).
+mkdir -p "$work/models/mlp"
+cp -r "$src/tests/serve/mlp/1" "$work/models/mlp/1"
+echo "== $work/models/mlp/1/kiln.json"; cat "$work/models/mlp/1/kiln.json"
+# 2. Start the server (port 0: any free port, written to a file).
+"$build/bin/kiln" serve --model_name mlp --model_base_path "$work/models/mlp" --port 0 --port_file "$work/port" &
+server=$!
+while [ ! -s "$work/port" ]; do sleep 0.1; done
+url="http://127.0.0.1:$(cat "$work/port")/v1/models/mlp"
+set -x
+curl -s "$url"
+curl -s "$url/metadata"
+curl -s -d '{"instances": [[1, 2, 3, 4], [0, 0, 0, 0]]}' "$url:predict"
+curl -s -d '{"inputs": {"x": [[1, 2, 3, 4]]}}' "$url:predict"
+curl -s -d '{"instances": [[1, 2, 3]]}' "$url:predict" || true
+set +x
+# 3. Version 2 arrives (moved in whole); the next poll loads, warms up and swaps it in.
+cp -r "$src/tests/serve/mlp/2" "$work/models/v2" && mv "$work/models/v2" "$work/models/mlp/2"
+until curl -s "$url" | grep -q '"version":"2","state":"AVAILABLE"'; do sleep 0.2; done
+set -x
+curl -s "$url"
+curl -s -d '{"instances": [[1, 2, 3, 4]]}' "$url:predict"
+curl -s "http://127.0.0.1:$(cat "$work/port")/monitoring/prometheus/metrics" | grep request_count
+set +x
+kill -TERM $server
+wait $server

@@ -1,0 +1,19 @@
+/* serve/serve.h — `kiln serve`: a TensorFlow-Serving-compatible model server
+ * (REST) over models compiled by Kiln's JIT (docs/serving.md).
+ *
+ * Layering: serve/ sits beside tools/kiln, above api/: it uses only
+ * include/kiln/kiln.h, libmicrohttpd (HTTP) and jansson (JSON).
+ *
+ *   sv_textproto.c  TF's protobuf text format (model_config_file, batching parameters)
+ *   sv_models.c     model directories, kiln.json, version policy, load / warm-up / swap / unload
+ *   sv_tensor.c     JSON <-> tensors: TF Serving's row ("instances") and columnar ("inputs") formats
+ *   sv_batch.c      the request batcher (max_batch_size, batch_timeout_micros, allowed_batch_sizes, ...)
+ *   sv_http.c       routes, errors, Prometheus metrics, the daemon and `kiln serve`'s flags
+ */
+#ifndef KILN_SERVE_H
+#define KILN_SERVE_H
+
+/* `kiln serve ARGS...` (argv[0] is "serve"); returns the process exit code. */
+int kiln_serve_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,334 @@
+/* serve/sv_tensor.c — TF Serving's JSON tensors (its REST API document):
+ * row format {"instances": [row, ...]} where a row is a value (one input)
+ * or an object of named values, answered with {"predictions": [...]};
+ * columnar {"inputs": value or {name: value}}, answered with {"outputs":
+ * ...}.  A value is a number, a boolean or a nested, rectangular list.
+ * Request bodies are untrusted: every shape, type and size is checked
+ * before a byte is written. */
+#define _GNU_SOURCE /* asprintf, strndup */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/sv.h"
+
+static char *msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s ? s : strdup("out of memory");
+}
+
+const char *sv_dtype_tf(kiln_dtype t)
+{
+    switch (t) {
+    case KILN_F32: return "DT_FLOAT";
+    case KILN_F16: return "DT_HALF";
+    case KILN_F64: return "DT_DOUBLE";
+    case KILN_I8: return "DT_INT8";
+    case KILN_I16: return "DT_INT16";
+    case KILN_I32: return "DT_INT32";
+    case KILN_I64: return "DT_INT64";
+    case KILN_U8: return "DT_UINT8";
+    case KILN_BOOL: return "DT_BOOL";
+    }
+    return "DT_INVALID";
+}
+
+size_t sv_row_bytes(const sv_spec *s)
+{
+    size_t n = kiln_dtype_size(s->dtype);
+    for (int i = s->dims[0] < 0 ? 1 : 0; i < s->rank; i++) n *= (size_t)s->dims[i];
+    return n;
+}
+
+static const char *jtype(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "a list";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "?";
+}
+
+static char *store(const json_t *v, kiln_dtype t, char *p, const char *what)
+{
+    if (json_is_object(v) && json_object_get(v, "b64"))
+        return msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
+    switch (t) {
+    case KILN_F32:
+    case KILN_F64: {
+        if (!json_is_number(v)) return msg("%s: expected a number, got %s", what, jtype(v));
+        double d = json_number_value(v);
+        if (t == KILN_F32) {
+            float f = (float)d;
+            memcpy(p, &f, 4);
+        } else {
+            memcpy(p, &d, 8);
+        }
+        return NULL;
+    }
+    case KILN_BOOL:
+        if (!json_is_boolean(v)) return msg("%s: expected true or false, got %s", what, jtype(v));
+        *(uint8_t *)p = json_is_true(v);
+        return NULL;
+    case KILN_F16:
+        return msg("%s: float16 inputs are not supported by kiln serve", what);
+    default: {
+        if (!json_is_integer(v)) return msg("%s: expected an integer (%s), got %s", what, kiln_dtype_name(t), jtype(v));
+        json_int_t x = json_integer_value(v);
+        int64_t lo = t == KILN_I8 ? INT8_MIN : t == KILN_I16 ? INT16_MIN : t == KILN_I32 ? INT32_MIN : t == KILN_U8 ? 0 : INT64_MIN;
+        int64_t hi = t == KILN_I8 ? INT8_MAX : t == KILN_I16 ? INT16_MAX : t == KILN_I32 ? INT32_MAX : t == KILN_U8 ? UINT8_MAX : INT64_MAX;
+        if (x < lo || x > hi) return msg("%s: %lld is out of range for %s", what, (long long)x, kiln_dtype_name(t));
+        switch (t) {
+        case KILN_I8: *(int8_t *)p = (int8_t)x; break;
+        case KILN_I16: { int16_t y = (int16_t)x; memcpy(p, &y, 2); break; }
+        case KILN_I32: { int32_t y = (int32_t)x; memcpy(p, &y, 4); break; }
+        case KILN_U8: *(uint8_t *)p = (uint8_t)x; break;
+        default: { int64_t y = x; memcpy(p, &y, 8); break; }
+        }
+        return NULL;
+    }
+    }
+}
+
+/* v must have shape dims[0..rank); writes its elements row-major at *p. */
+static char *fill(const json_t *v, const int64_t *dims, int rank, kiln_dtype t, char **p, const char *what, int depth)
+{
+    if (json_is_object(v) && json_object_get(v, "b64"))
+        return msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
+    if (rank == 0) {
+        if (json_is_array(v)) return msg("%s: a list at depth %d, where the shape has %d dims", what, depth, depth);
+        char *e = store(v, t, *p, what);
+        *p += kiln_dtype_size(t);
+        return e;
+    }
+    if (!json_is_array(v))
+        return msg("%s: expected a list of %lld at depth %d, got %s", what, (long long)dims[0], depth, jtype(v));
+    if ((int64_t)json_array_size(v) != dims[0])
+        return msg("%s: expected a list of %lld at depth %d, got %zu", what, (long long)dims[0], depth, json_array_size(v));
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char *e = fill(json_array_get(v, i), dims + 1, rank - 1, t, p, what, depth + 1);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+static size_t elems(const int64_t *dims, int rank)
+{
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    return n;
+}
+
+void sv_request_free(sv_request *r)
+{
+    for (int i = 0; i < SV_MAX_IO; i++) free(r->in[i]), r->in[i] = NULL;
+}
+
+/* The value for feed i in obj (an instance or the "inputs" object), or NULL. */
+static const json_t *named(const sv_version *v, const json_t *obj, int i, bool *is_named)
+{
+    *is_named = false;
+    if (v->n_feeds == 1 && !(json_is_object(obj) && !json_object_get(obj, "b64"))) return obj;
+    *is_named = true;
+    return json_is_object(obj) ? json_object_get(obj, v->feeds[i].alias) : NULL;
+}
+
+static char *check_names(const sv_version *v, const json_t *obj, const char *where)
+{
+    /* One input: a value, or an object naming it ({"b64": ...} is a value, reported by fill). */
+    if (v->n_feeds == 1 && (!json_is_object(obj) || json_object_get(obj, "b64"))) return NULL;
+    if (!json_is_object(obj)) return msg("%s: expected an object of the inputs by name, got %s", where, jtype(obj));
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)obj, key, val) {
+        bool ok = false;
+        for (int i = 0; i < v->n_feeds; i++) ok |= !strcmp(key, v->feeds[i].alias);
+        if (!ok) return msg("%s: '%s' is not an input of the signature", where, key);
+    }
+    for (int i = 0; i < v->n_feeds; i++)
+        if (!json_object_get(obj, v->feeds[i].alias)) return msg("%s: missing input '%s'", where, v->feeds[i].alias);
+    return NULL;
+}
+
+char *sv_parse_predict(const sv_version *v, const json_t *body, sv_request *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(body)) return msg("the request body must be a JSON object");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)body, key, val) {
+        if (strcmp(key, "instances") && strcmp(key, "inputs") && strcmp(key, "signature_name"))
+            return msg("unknown key '%s' in the request (instances, inputs, signature_name)", key);
+    }
+    const json_t *sig = json_object_get(body, "signature_name");
+    if (sig && (!json_is_string(sig) || (strcmp(json_string_value(sig), "serving_default") && *json_string_value(sig))))
+        return msg("Serving signature name: \"%s\" not found in signature def", json_is_string(sig) ? json_string_value(sig) : "?");
+    const json_t *inst = json_object_get(body, "instances"), *inputs = json_object_get(body, "inputs");
+    if (inst && inputs) return msg("Not both 'instances' and 'inputs' may be given");
+    if (!inst && !inputs) return msg("Missing 'inputs' or 'instances' key");
+    char what[512];
+    if (inst) {
+        r->row_format = true;
+        if (!json_is_array(inst) || !json_array_size(inst)) return msg("'instances' must be a non-empty list");
+        int64_t rows = (int64_t)json_array_size(inst);
+        if (!v->batched)
+            for (int i = 0; i < v->n_feeds; i++)
+                if (v->feeds[i].rank < 1 || v->feeds[i].dims[0] != rows)
+                    return msg("input '%s' has a fixed shape (no batch dimension: kiln.json has no -1) of %lld rows; "
+                               "'instances' has %lld", v->feeds[i].alias,
+                               (long long)(v->feeds[i].rank ? v->feeds[i].dims[0] : 0), (long long)rows);
+        r->rows = rows;
+        for (int i = 0; i < v->n_feeds; i++) {
+            size_t rb = elems(v->feeds[i].dims + 1, v->feeds[i].rank - 1) * kiln_dtype_size(v->feeds[i].dtype);
+            if (rb && (size_t)rows > SV_MAX_BODY / rb) return msg("too many instances");
+            if (!(r->in[i] = malloc((size_t)rows * rb + 1))) return sv_request_free(r), msg("out of memory");
+        }
+        for (int64_t k = 0; k < rows; k++) {
+            const json_t *row = json_array_get(inst, (size_t)k);
+            snprintf(what, sizeof what, "instance %lld", (long long)k);
+            char *e = check_names(v, row, what);
+            if (e) return sv_request_free(r), e;
+            for (int i = 0; i < v->n_feeds; i++) {
+                bool is_named;
+                const json_t *x = named(v, row, i, &is_named);
+                size_t rb = elems(v->feeds[i].dims + 1, v->feeds[i].rank - 1) * kiln_dtype_size(v->feeds[i].dtype);
+                char *p = (char *)r->in[i] + (size_t)k * rb;
+                snprintf(what, sizeof what, "instance %lld, input '%s'", (long long)k, v->feeds[i].alias);
+                if ((e = fill(x, v->feeds[i].dims + 1, v->feeds[i].rank - 1, v->feeds[i].dtype, &p, what, 1)))
+                    return sv_request_free(r), e;
+            }
+        }
+        return NULL;
+    }
+    char *e = check_names(v, inputs, "'inputs'");
+    if (e) return e;
+    r->rows = v->batched ? -1 : 1;
+    for (int i = 0; i < v->n_feeds; i++) {
+        bool is_named;
+        const json_t *x = named(v, inputs, i, &is_named);
+        int64_t dims[SV_MAX_RANK];
+        memcpy(dims, v->feeds[i].dims, sizeof dims);
+        if (v->batched) {
+            if (!json_is_array(x) || !json_array_size(x))
+                return sv_request_free(r), msg("input '%s': expected a non-empty list (its first dimension is the batch)",
+                                               v->feeds[i].alias);
+            dims[0] = (int64_t)json_array_size(x);
+            if (r->rows >= 0 && dims[0] != r->rows)
+                return sv_request_free(r), msg("input '%s' has %lld rows, the inputs before it %lld: every input of a "
+                                               "batched signature needs the same batch", v->feeds[i].alias,
+                                               (long long)dims[0], (long long)r->rows);
+            r->rows = dims[0];
+        }
+        size_t rb = elems(dims + 1, v->feeds[i].rank - 1) * kiln_dtype_size(v->feeds[i].dtype);
+        if (rb && (size_t)dims[0] > SV_MAX_BODY / rb) return sv_request_free(r), msg("input '%s' is too large", v->feeds[i].alias);
+        size_t bytes = elems(dims, v->feeds[i].rank) * kiln_dtype_size(v->feeds[i].dtype);
+        if (!(r->in[i] = malloc(bytes + 1))) return sv_request_free(r), msg("out of memory");
+        char *p = r->in[i];
+        snprintf(what, sizeof what, "input '%s'", v->feeds[i].alias);
+        if ((e = fill(x, dims, v->feeds[i].rank, v->feeds[i].dtype, &p, what, 0))) return sv_request_free(r), e;
+    }
+    return NULL;
+}
+
+static json_t *value(const char **p, const int64_t *dims, int rank, kiln_dtype t)
+{
+    if (rank == 0) {
+        const char *q = *p;
+        *p += kiln_dtype_size(t);
+        switch (t) {
+        case KILN_F32: { float f; memcpy(&f, q, 4); return isfinite(f) ? json_real(f) : json_null(); }
+        case KILN_F64: { double d; memcpy(&d, q, 8); return isfinite(d) ? json_real(d) : json_null(); }
+        case KILN_F16: return json_null();
+        case KILN_BOOL: return json_boolean(*(const uint8_t *)q);
+        case KILN_I8: return json_integer(*(const int8_t *)q);
+        case KILN_U8: return json_integer(*(const uint8_t *)q);
+        case KILN_I16: { int16_t x; memcpy(&x, q, 2); return json_integer(x); }
+        case KILN_I32: { int32_t x; memcpy(&x, q, 4); return json_integer(x); }
+        case KILN_I64: { int64_t x; memcpy(&x, q, 8); return json_integer(x); }
+        }
+        return json_null();
+    }
+    json_t *a = json_array();
+    for (int64_t i = 0; a && i < dims[0]; i++)
+        if (json_array_append_new(a, value(p, dims + 1, rank - 1, t))) return json_decref(a), NULL;
+    return a;
+}
+
+json_t *sv_make_response(const sv_version *v, const sv_request *r, void *const *out, char **err)
+{
+    *err = NULL;
+    if (r->row_format) {
+        int64_t rows = r->rows;
+        if (!v->batched)
+            for (int i = 0; i < v->n_fetches; i++)
+                if (v->fetches[i].rank < 1 || v->fetches[i].dims[0] != rows)
+                    return *err = msg("output '%s' does not have %lld rows as the instances do; ask with \"inputs\" "
+                                      "(columnar) instead", v->fetches[i].alias, (long long)rows), NULL;
+        json_t *preds = json_array();
+        for (int64_t k = 0; preds && k < rows; k++) {
+            json_t *row = v->n_fetches == 1 ? NULL : json_object();
+            for (int i = 0; i < v->n_fetches; i++) {
+                const sv_spec *s = &v->fetches[i];
+                size_t rb = elems(s->dims + 1, s->rank - 1) * kiln_dtype_size(s->dtype);
+                const char *p = (const char *)out[i] + (size_t)k * rb;
+                json_t *x = value(&p, s->dims + 1, s->rank - 1, s->dtype);
+                if (v->n_fetches == 1) row = x;
+                else json_object_set_new(row, s->alias, x);
+            }
+            json_array_append_new(preds, row);
+        }
+        json_t *res = json_object();
+        json_object_set_new(res, "predictions", preds);
+        return res;
+    }
+    json_t *outs = v->n_fetches == 1 ? NULL : json_object();
+    for (int i = 0; i < v->n_fetches; i++) {
+        const sv_spec *s = &v->fetches[i];
+        int64_t dims[SV_MAX_RANK];
+        memcpy(dims, s->dims, sizeof dims);
+        if (v->batched) dims[0] = r->rows;
+        const char *p = out[i];
+        json_t *x = value(&p, dims, s->rank, s->dtype);
+        if (v->n_fetches == 1) outs = x;
+        else json_object_set_new(outs, s->alias, x);
+    }
+    json_t *res = json_object();
+    json_object_set_new(res, "outputs", outs);
+    return res;
+}
+
+static json_t *tensor_info(const sv_spec *s)
+{
+    json_t *dim = json_array();
+    for (int d = 0; d < s->rank; d++) {
+        char b[32];
+        snprintf(b, sizeof b, "%lld", (long long)s->dims[d]);
+        json_array_append_new(dim, json_pack("{s:s,s:s}", "size", b, "name", ""));
+    }
+    char name[1024];
+    snprintf(name, sizeof name, "%s%s", s->name, strchr(s->name, ':') ? "" : ":0");
+    return json_pack("{s:s,s:{s:o,s:b},s:s}", "dtype", sv_dtype_tf(s->dtype), "tensor_shape", "dim", dim,
+                     "unknown_rank", 0, "name", name);
+}
+
+json_t *sv_signature_json(const sv_version *v)
+{
+    json_t *in = json_object(), *out = json_object();
+    for (int i = 0; i < v->n_feeds; i++) json_object_set_new(in, v->feeds[i].alias, tensor_info(&v->feeds[i]));
+    for (int i = 0; i < v->n_fetches; i++) json_object_set_new(out, v->fetches[i].alias, tensor_info(&v->fetches[i]));
+    return json_pack("{s:o,s:o,s:s}", "inputs", in, "outputs", out, "method_name", "tensorflow/serving/predict");
+}

@@ -1,0 +1,142 @@
+/* tests/fuzz/serve_fuzz.c — the request parser of `kiln serve` (untrusted
+ * bytes from the network): JSON -> sv_parse_predict -> sv_make_response
+ * against a batched two-input and an unbatched one-input signature, and the
+ * same bytes as a text-format config (sv_tp_parse).
+ *   libFuzzer: `cmake --build B --target fuzz_serve`, then
+ *              `B/bin/fuzz_serve -runs=1000000 CORPUS tests/serve/requests`
+ *   ctest serve_asan: this file with -DSERVE_FUZZ_MAIN under ASan/UBSan runs
+ *              the seed requests and deterministic mutations of them. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/sv.h"
+
+/* The two dtype helpers of the API, so the harness needs no compiler. */
+size_t kiln_dtype_size(kiln_dtype t)
+{
+    static const size_t s[] = {4, 2, 8, 1, 2, 4, 8, 1, 1};
+    return (unsigned)t < 9 ? s[t] : 0;
+}
+const char *kiln_dtype_name(kiln_dtype t)
+{
+    static const char *n[] = {"float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"};
+    return (unsigned)t < 9 ? n[t] : "?";
+}
+
+static sv_version batched, fixed;
+
+static void setup(void)
+{
+    static bool done;
+    if (done) return;
+    done = true;
+    batched.batched = true;
+    batched.n_feeds = 2;
+    batched.feeds[0] = (sv_spec){"x", "x", KILN_F32, 2, {-1, 4}};
+    batched.feeds[1] = (sv_spec){"k", "k", KILN_I32, 3, {-1, 2, 2}};
+    batched.n_fetches = 2;
+    batched.fetches[0] = (sv_spec){"y", "y", KILN_F32, 2, {-1, 3}};
+    batched.fetches[1] = (sv_spec){"b", "b", KILN_BOOL, 1, {-1}};
+    fixed.n_feeds = 1;
+    fixed.feeds[0] = (sv_spec){"x", "x", KILN_U8, 2, {3, 2}};
+    fixed.n_fetches = 1;
+    fixed.fetches[0] = (sv_spec){"y", "y", KILN_I64, 2, {3, 1}};
+}
+
+static void one(const sv_version *v, const json_t *j)
+{
+    sv_request r;
+    char *e = sv_parse_predict(v, j, &r);
+    if (e) {
+        if (!*e) abort(); /* an error without a message */
+        free(e);
+        return;
+    }
+    int64_t rows = v->batched ? r.rows : 1;
+    if (rows < 1 || rows > (1 << 24)) abort();
+    void *out[SV_MAX_IO] = {0};
+    for (int i = 0; i < v->n_fetches; i++) {
+        out[i] = calloc((size_t)rows, sv_row_bytes(&v->fetches[i]) + 1);
+        if (!out[i]) abort();
+    }
+    char *err = NULL;
+    json_t *res = sv_make_response(v, &r, out, &err);
+    char *s = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    if (!res && !err) abort();
+    free(s);
+    free(err);
+    json_decref(res);
+    for (int i = 0; i < SV_MAX_IO; i++) free(out[i]);
+    sv_request_free(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup();
+    json_error_t je;
+    json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
+    if (j) {
+        one(&batched, j);
+        one(&fixed, j);
+        json_decref(j);
+    }
+    char *text = malloc(size + 1);
+    if (!text) return 0;
+    memcpy(text, data, size);
+    text[size] = 0;
+    char err[256];
+    sv_tp *t = sv_tp_parse(text, err, sizeof err);
+    if (!t && !err[0]) abort();
+    sv_tp_free(t);
+    free(text);
+    return 0;
+}
+
+#ifdef SERVE_FUZZ_MAIN
+/* Seeds, then deterministic mutations of them: byte flips, inserts of JSON
+ * punctuation, truncations, splices. */
+static const char *seeds[] = {
+    "{\"instances\": [{\"x\": [1,2,3,4], \"k\": [[1,2],[3,4]]}, {\"x\": [0.5,-1,1e30,4], \"k\": [[0,0],[0,-7]]}]}",
+    "{\"inputs\": {\"x\": [[1,2,3,4]], \"k\": [[[1,2],[3,4]]]}, \"signature_name\": \"serving_default\"}",
+    "{\"instances\": [[1,2],[3,4],[5,6]]}",
+    "{\"inputs\": [[1,2],[3,4],[255,0]]}",
+    "{\"inputs\": {\"x\": [[1,2],[3,4],[5,6]]}}",
+    "{\"instances\": [{\"b64\": \"AAAA\"}]}",
+    "model_config_list { config { name: 'a' base_path: \"/m\" model_version_policy { specific { versions: 1 } } } }",
+    "max_batch_size { value: 8 }\nallowed_batch_sizes: 4 # c\n",
+};
+
+int main(int argc, char **argv)
+{
+    long iters = argc > 1 ? atol(argv[1]) : 200000;
+    const char punct[] = "{}[],:\"0123456789.-e ntfb";
+    uint64_t st = 88172645463325252ull;
+    char buf[4096];
+    size_t ns = sizeof seeds / sizeof seeds[0];
+    for (size_t i = 0; i < ns; i++) LLVMFuzzerTestOneInput((const uint8_t *)seeds[i], strlen(seeds[i]));
+    for (long it = 0; it < iters; it++) {
+        st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+        const char *s = seeds[st % ns];
+        size_t n = strlen(s);
+        memcpy(buf, s, n);
+        int muts = 1 + (int)((st >> 8) % 4);
+        for (int m = 0; m < muts; m++) {
+            st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+            size_t at = n ? (st >> 16) % n : 0;
+            switch ((st >> 4) % 5) {
+            case 0: buf[at] = (char)(st >> 24); break;
+            case 1: buf[at] = punct[(st >> 32) % (sizeof punct - 1)]; break;
+            case 2: if (n + 1 < sizeof buf) { memmove(buf + at + 1, buf + at, n - at); buf[at] = punct[(st >> 40) % (sizeof punct - 1)]; n++; } break;
+            case 3: n = at; break;
+            case 4: { const char *o = seeds[(st >> 48) % ns]; size_t on = strlen(o), from = (st >> 20) % (on ? on : 1);
+                      size_t k = on - from; if (at + k < sizeof buf) { memcpy(buf + at, o + from, k); n = at + k; } break; }
+            }
+        }
+        LLVMFuzzerTestOneInput((const uint8_t *)buf, n);
+    }
+    printf("serve_fuzz: %ld mutated inputs, no crash\n", iters + (long)ns);
+    return 0;
+}
+#endif

@@ -1,0 +1,253 @@
+#!/bin/sh
+# kiln serve (docs/serving.md) on loopback: TF Serving's REST API against the
+# answers TensorFlow / numpy gave (tests/serve/expect.json, from
+# tools/gen_serve_models.py): status, metadata, predict in row and columnar
+# formats, batch splitting and padding, errors with their HTTP statuses, a
+# hot swap to a new version under load with no failed request, a version
+# that fails to load and never replaces the good one, a model_config_file
+# with two models (TF and ONNX) and a specific-version policy, request
+# batching, the metrics endpoint, and a clean stop on SIGTERM.
+set -u
+src=$1 build=$2
+kiln="$build/bin/kiln"
+tmp=$(mktemp -d)
+pids=""
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+for t in curl jq; do command -v $t >/dev/null || { echo "FAIL: $t is missing (tools/install-deps.sh installs it)"; exit 1; }; done
+exp="$src/tests/serve/expect.json"
+
+# start NAME ARGS...: starts a server, waits for its port (30 s at most); sets $port and $pid
+start() {
+    n=$1
+    shift
+    rm -f "$tmp/$n.port"
+    "$kiln" serve --port 0 --port_file "$tmp/$n.port" "$@" >"$tmp/$n.log" 2>&1 &
+    pid=$!
+    pids="$pids $pid"
+    i=0
+    while [ ! -s "$tmp/$n.port" ] && [ $i -lt 300 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+    if [ ! -s "$tmp/$n.port" ]; then bad "$n: server did not start"; cat "$tmp/$n.log"; return 1; fi
+    port=$(cat "$tmp/$n.port")
+}
+# req METHOD PATH [BODY]: sets $code and writes the body to $tmp/body
+req() {
+    if [ $# -ge 3 ]; then
+        code=$(printf '%s' "$3" | curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" --data-binary @- "http://127.0.0.1:$port$2")
+    else
+        code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "http://127.0.0.1:$port$2")
+    fi
+}
+# close NAME KEY EXPECT_JQ: the response's KEY matches expect.json's value within 1e-5 relative
+close() {
+    d=$(jq -n --slurpfile a "$tmp/body" --slurpfile b "$exp" '
+        def flat: if type == "array" then map(flat) | add // [] else [.] end;
+        ($a[0]'"$2"' | flat) as $x | ($b[0]'"$3"' | flat) as $y
+        | if ($x | length) != ($y | length) or ($x | length) == 0 then "length \($x | length) vs \($y | length)"
+          else [range(0; $x | length) | (($x[.] - $y[.]) | fabs) / (1 + ($y[.] | fabs))] | max end' 2>&1)
+    case "$d" in
+    [0-9]* | -[0-9]*) if jq -n "$d < 1e-5" | grep -q true; then ok; else bad "$1: max rel error $d"; fi ;;
+    *) bad "$1: $d"; head -c 300 "$tmp/body" ;;
+    esac
+}
+# status_is NAME HTTP [JQ_FILTER]: the code, and the filter is true on the body
+status_is() {
+    if [ "$code" != "$2" ]; then bad "$1: HTTP $code, want $2: $(head -c 300 "$tmp/body")"; return; fi
+    if [ $# -ge 3 ] && ! jq -e "$3" "$tmp/body" >/dev/null 2>&1; then bad "$1: body fails $3: $(head -c 300 "$tmp/body")"; return; fi
+    ok
+}
+# wait_for NAME JQ_FILTER PATH: polls GET PATH until the filter holds (20 s)
+wait_for() {
+    i=0
+    while [ $i -lt 200 ]; do
+        req GET "$3"
+        if [ "$code" = 200 ] && jq -e "$2" "$tmp/body" >/dev/null 2>&1; then ok; return 0; fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    bad "$1: timed out waiting for $2 on $3: $(head -c 300 "$tmp/body")"
+    return 1
+}
+
+base="$tmp/models/mlp"
+mkdir -p "$base"
+cp -r "$src/tests/serve/mlp/1" "$base/1"
+if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_seconds 1 --max_body_bytes 1000000 \
+    --rest_api_timeout_in_ms 1000; then
+    req GET /v1/models/mlp
+    status_is status 200 '.model_version_status == [{"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]'
+    req GET /v1/models/mlp/metadata
+    status_is metadata 200 '.model_spec.version == "1" and .metadata.signature_def.signature_def.serving_default.inputs.x.dtype == "DT_FLOAT" and
+        (.metadata.signature_def.signature_def.serving_default.inputs.x.tensor_shape.dim | map(.size)) == ["-1","4"] and
+        (.metadata.signature_def.signature_def.serving_default.outputs.y.tensor_shape.dim | map(.size)) == ["-1","3"]'
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "predict rows" 200 '.predictions | length == 3' && close "predict rows v1" .predictions .mlp_x3.v1
+    req POST /v1/models/mlp/versions/1:predict "$(jq -c .mlp_x1.request "$exp")"
+    status_is "predict columnar" 200 '.outputs | length == 1' && close "predict columnar v1" .outputs .mlp_x1.v1
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x11.request "$exp")"
+    status_is "predict 11 rows (8 + 3 padded to 4)" 200 '.predictions | length == 11' && close "predict 11 rows" .predictions .mlp_x11.v1
+
+    # errors: status codes and TF Serving's {"error": ...}
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3]]}'
+    status_is "short row" 400 '.error | test("expected a list of 4")'
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3,4]'
+    status_is "bad JSON" 400 '.error | test("JSON Parse error")'
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3,"a"]]}'
+    status_is "string in a float tensor" 400 '.error | test("expected a number")'
+    req POST /v1/models/mlp:predict '{"instances": [{"b64": "AAAA"}]}'
+    status_is "b64 on a float input" 400 '.error | test("b64")'
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3,4]], "inputs": {"x": [[1,2,3,4]]}}'
+    status_is "both formats" 400 '.error | test("Not both")'
+    req POST /v1/models/mlp:predict '{"signature_name": "other", "instances": [[1,2,3,4]]}'
+    status_is "unknown signature" 400 '.error | test("not found")'
+    req POST /v1/models/mlp:predict '{}'
+    status_is "no inputs" 400 '.error | test("Missing")'
+    req POST /v1/models/mlp:predict '{"inputs": {"z": [[1,2,3,4]]}}'
+    status_is "unknown input name" 400 '.error | test("not an input")'
+    req POST /v1/models/nope:predict '{"instances": [[1,2,3,4]]}'
+    status_is "unknown model" 404 '.error | test("nope")'
+    req POST /v1/models/mlp/versions/7:predict '{"instances": [[1,2,3,4]]}'
+    status_is "unknown version" 404 '.error | test("7")'
+    req GET /v1/models/mlp:predict
+    status_is "GET predict" 405 '.error'
+    req GET /v1/nothing
+    status_is "bad path" 404 '.error | test("Malformed")'
+    req POST /v1/models/mlp:classify '{"examples": []}'
+    status_is classify 400 '.error | test("predict")'
+
+    # 10k instances in one body; a body over --max_body_bytes; a client that goes silent mid-body
+    jq -nc '{instances: [range(10000) | [1, 2, 3, 4]]}' >"$tmp/10k.json"
+    code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary @"$tmp/10k.json" "http://127.0.0.1:$port/v1/models/mlp:predict")
+    status_is "10k instances" 200 '(.predictions | length == 10000) and (.predictions | unique | length == 1)'
+    { printf '{"instances": ['; yes '[1,2,3,4],' | head -n 120000 | tr -d '\n'; printf '[1,2,3,4]]}'; } >"$tmp/big.json"
+    code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary @"$tmp/big.json" "http://127.0.0.1:$port/v1/models/mlp:predict")
+    status_is "body over --max_body_bytes" 413 '.error | test("max_body_bytes")'
+    # a raw connection (bash's /dev/tcp) that sends half a body and goes silent: closed after the
+    # 1 s idle timeout while other requests are served
+    t0=$(date +%s)
+    timeout 8 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; printf "POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ins" >&3; cat <&3 >/dev/null' _ "$port" &
+    slow=$!
+    sleep 0.3
+    req POST /v1/models/mlp:predict '{"instances": [[1,2,3,4]]}'
+    status_is "served while a client is silent" 200 '.predictions | length == 1'
+    wait $slow
+    rc=$? t1=$(date +%s)
+    if [ $rc = 0 ] && [ $((t1 - t0)) -le 4 ]; then ok; else bad "silent client: rc $rc after $((t1 - t0)) s (timeout 1 s)"; fi
+
+    # hot swap under load: requests keep being answered while version 2 loads and 1 unloads
+    ( i=0; n=0; while [ $i -lt 150 ]; do
+          c=$(curl -s -o /dev/null -w '%{http_code}' --data-binary '{"instances": [[1,2,3,4]]}' "http://127.0.0.1:$port/v1/models/mlp:predict")
+          [ "$c" = 200 ] || n=$((n + 1)); i=$((i + 1)); done; echo $n >"$tmp/load.fails" ) &
+    loader=$!
+    sleep 0.3
+    cp -r "$src/tests/serve/mlp/2" "$tmp/models/v2.tmp" && mv "$tmp/models/v2.tmp" "$base/2"
+    wait_for "version 2 available, 1 gone" '[.model_version_status[] | select(.state == "AVAILABLE") | .version] == ["2"] and
+        ([.model_version_status[] | select(.version == "1") | .state] == ["END"])' /v1/models/mlp
+    wait $loader
+    if [ "$(cat "$tmp/load.fails")" = 0 ]; then ok; else bad "hot swap: $(cat "$tmp/load.fails") of 150 requests failed"; fi
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "predict after swap" 200 && close "predict after swap = v2" .predictions .mlp_x3.v2
+    req POST /v1/models/mlp/versions/1:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "unloaded version" 503 '.error'
+
+    # a broken version 3 is reported and never replaces version 2
+    mkdir -p "$tmp/models/v3.tmp" && printf 'not a model' >"$tmp/models/v3.tmp/model.pb" && cp "$src/tests/serve/mlp/2/kiln.json" "$tmp/models/v3.tmp/" &&
+        mv "$tmp/models/v3.tmp" "$base/3"
+    wait_for "version 3 fails to load" '.model_version_status[] | select(.version == "3") | .state == "END" and (.status.error_message | length > 0)' /v1/models/mlp
+    sleep 1.5 # another poll: 3 stays failed, 2 stays up
+    req GET /v1/models/mlp
+    status_is "version 2 still serves" 200 '[.model_version_status[] | select(.state == "AVAILABLE") | .version] == ["2"]'
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "predict with a broken newer version" 200 && close "still v2" .predictions .mlp_x3.v2
+
+    req GET /monitoring/prometheus/metrics
+    if [ "$code" = 200 ] && grep -q '^kiln_serve_request_count{model_name="mlp",status="OK"} [1-9]' "$tmp/body" &&
+        grep -q '^kiln_serve_load_attempt_count{model_name="mlp",status="error"} 1$' "$tmp/body" &&
+        grep -q '^kiln_serve_request_latency_microseconds_count{model_name="mlp"} [1-9]' "$tmp/body"; then ok; else bad "metrics"; head -c 2000 "$tmp/body"; fi
+
+    t0=$(date +%s)
+    kill -TERM $pid
+    i=0
+    while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 $pid 2>/dev/null; then bad "SIGTERM: still running after 5 s"; else wait $pid; rc=$?; [ $rc = 0 ] && ok || bad "SIGTERM: exit $rc"; fi
+fi
+
+# a model_config_file: the MLP pinned to versions 1 and 2, the ONNX pair model
+cp -r "$src/tests/serve/mlp/2" "$tmp/models/mlp2" 2>/dev/null
+mkdir -p "$tmp/cfgmodels/mlp" && cp -r "$src/tests/serve/mlp/1" "$src/tests/serve/mlp/2" "$tmp/cfgmodels/mlp/"
+cat >"$tmp/models.config" <<CFG
+# TF Serving's text format
+model_config_list {
+  config { name: 'mlp' base_path: '$tmp/cfgmodels/mlp' model_platform: 'tensorflow'
+           model_version_policy { specific { versions: 1 versions: 2 } } }
+  config { name: "pair" base_path: "$src/tests/serve/pair" model_platform: "onnx" }
+}
+CFG
+if start cfg --model_config_file "$tmp/models.config" --file_system_poll_wait_seconds 0; then
+    req GET /v1/models/mlp
+    status_is "config: both versions" 200 '[.model_version_status[] | select(.state == "AVAILABLE") | .version] == ["2","1"]'
+    req POST /v1/models/mlp/versions/1:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "config: version 1" 200 && close "config: v1" .predictions .mlp_x3.v1
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "config: latest is 2" 200 && close "config: v2" .predictions .mlp_x3.v2
+    req POST /v1/models/pair:predict "$(jq -c .pair_rows.request "$exp")"
+    status_is "onnx pair rows" 200 '.predictions | length == 2' &&
+        close "onnx sum" '.predictions | map(.sum)' .pair_rows.sum && close "onnx prod" '.predictions | map(.prod)' .pair_rows.prod
+    req POST /v1/models/pair:predict '{"instances": [{"a": [1,2,3]}]}'
+    status_is "onnx missing input" 400 '.error | test("missing input .b.")'
+    req POST /v1/models/pair:predict "{\"inputs\": {\"a\": [[1,2,3]], \"b\": [[1,2,3],[4,5,6]]}}"
+    status_is "onnx columnar batch mismatch" 400 '.error | test("same batch")'
+    kill -TERM $pid
+fi
+
+# bad configurations fail at start with a message
+printf 'model_config_list { config { name: "x" } }' >"$tmp/bad.config"
+if "$kiln" serve --model_config_file "$tmp/bad.config" >"$tmp/out" 2>&1; then bad "bad config accepted"; elif grep -q "needs name and base_path" "$tmp/out"; then ok; else bad "bad config message"; cat "$tmp/out"; fi
+printf 'max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n' >"$tmp/bad.batching"
+if "$kiln" serve --model_name mlp --model_base_path "$base" --batching_parameters_file "$tmp/bad.batching" >"$tmp/out" 2>&1; then
+    bad "bad batching accepted"; elif grep -q "must equal max_batch_size" "$tmp/out"; then ok; else bad "bad batching message"; cat "$tmp/out"; fi
+if "$kiln" serve --model_name mlp --model_base_path "$base" --grpc_port 8500 >"$tmp/out" 2>&1; then bad "grpc accepted"; else ok; fi
+
+# batching: 16 concurrent one-row requests merge into fewer calls, each answer its own row
+cat >"$tmp/batching.txt" <<'B'
+max_batch_size { value: 8 }
+batch_timeout_micros { value: 300000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 1 }
+allowed_batch_sizes: 2
+allowed_batch_sizes: 4
+allowed_batch_sizes: 8
+B
+mkdir -p "$tmp/bmodels/mlp" && cp -r "$src/tests/serve/mlp/1" "$tmp/bmodels/mlp/"
+if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_batching --batching_parameters_file "$tmp/batching.txt" --file_system_poll_wait_seconds 0; then
+    k=0 clients=""
+    while [ $k -lt 16 ]; do
+        r=$((k % 3))
+        jq -c "{instances: [.mlp_x3.request.instances[$r]]}" "$exp" >"$tmp/q$k.json"
+        curl -s -o "$tmp/b$k.json" --data-binary @"$tmp/q$k.json" "http://127.0.0.1:$port/v1/models/mlp:predict" &
+        clients="$clients $!"
+        k=$((k + 1))
+    done
+    for p in $clients; do wait "$p"; done
+    k=0 good=0
+    while [ $k -lt 16 ]; do
+        r=$((k % 3))
+        cp "$tmp/b$k.json" "$tmp/body"
+        d=$(jq -n --slurpfile a "$tmp/body" --slurpfile b "$exp" "[\$a[0].predictions[0], \$b[0].mlp_x3.v1[$r]] | transpose | map((.[0] - .[1]) | fabs) | max" 2>/dev/null)
+        if [ -n "$d" ] && jq -n "$d < 1e-4" | grep -q true; then good=$((good + 1)); fi
+        k=$((k + 1))
+    done
+    if [ $good = 16 ]; then ok; else bad "batching: $good of 16 answers right"; fi
+    req GET /monitoring/prometheus/metrics
+    calls=$(sed -n 's/^kiln_serve_batch_size_count{model_name="mlp"} //p' "$tmp/body")
+    rows=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/body")
+    # 16 rows (plus the warm-up, which is not counted) in fewer than 16 calls
+    if [ "${rows:-0}" = 16 ] && [ "${calls:-99}" -lt 16 ]; then ok; echo "batching: 16 requests ran as $calls calls"; else bad "batching: $calls calls for $rows rows"; head -c 2000 "$tmp/body"; fi
+    kill -TERM $pid
+fi
+
+echo "serve: $passes passed, $fails failed"
+[ $fails = 0 ]
