@@ -23,7 +23,26 @@ string(REGEX MATCH "^[0-9]+\\.[0-9]+" KILN_SOVERSION ${KILN_VERSION})
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
 
-set(KILN_COMPILER_PARTS kiln kiln_frontend_tf kiln_frontend_onnx kiln_passes kiln_codegen kiln_ir)
+# libkiln's parts: the `kiln` target and every static library of this
+# project it links, found by walking LINK_LIBRARIES (kilnrt stays apart).
+function(kiln_collect_parts tgt)
+  get_target_property(type ${tgt} TYPE)
+  get_target_property(imported ${tgt} IMPORTED)
+  if(NOT type STREQUAL STATIC_LIBRARY OR imported OR tgt STREQUAL kilnrt OR tgt IN_LIST KILN_COMPILER_PARTS)
+    return()
+  endif()
+  list(APPEND KILN_COMPILER_PARTS ${tgt})
+  get_target_property(deps ${tgt} LINK_LIBRARIES)
+  foreach(dep IN LISTS deps)
+    if(TARGET ${dep})
+      kiln_collect_parts(${dep}) # appends to this scope's KILN_COMPILER_PARTS
+    endif()
+  endforeach()
+  set(KILN_COMPILER_PARTS ${KILN_COMPILER_PARTS} PARENT_SCOPE)
+endfunction()
+set(KILN_COMPILER_PARTS "")
+kiln_collect_parts(kiln)
+message(STATUS "libkiln is made of: ${KILN_COMPILER_PARTS}")
 if(KILN_SHARED_LIBS)
   set_target_properties(${KILN_COMPILER_PARTS} kilnrt PROPERTIES POSITION_INDEPENDENT_CODE ON)
 endif()
@@ -47,6 +66,8 @@ function(kiln_installed_library tgt kind output export_name)
   if(kind STREQUAL SHARED)
     # $ORIGIN: libkiln.so finds libkilnrt.so next to it in any prefix.
     set_target_properties(${tgt} PROPERTIES VERSION ${KILN_VERSION} SOVERSION ${KILN_SOVERSION} INSTALL_RPATH "\$ORIGIN")
+    # A part missing from the objects above fails the link, not the user's program.
+    target_link_options(${tgt} PRIVATE LINKER:--no-undefined)
   endif()
 endfunction()
 
