@@ -44,7 +44,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln compile MODEL --feed NAME... --fetch NAME... -o OBJ [--header H] [--prefix P]\n"
-            "                   [-O0|-O1|-O2|-O3] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
+            "                   [-O0|-O1|-O2|-O3|-Os] [--threads N] [--target T] [--target-cpu CPU] [--target-features F]\n"
             "                   [--gpu-arch sm_80,sm_90] (--target cuda: docs/gpu.md)\n"
             "                   [--time-passes] [--entry NAME=FEEDS:FETCHES:TARGETS ...]\n"
             "       kiln run MODEL --feed NAME=FILE.npy... --fetch NAME... [--target NODE...] [--state DIR]\n"
@@ -202,7 +202,8 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--after"))) c->opt.dump_after = v;
         else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
-        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
+        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0', c->opt.optimize_size = 0;
+        else if (!strcmp(a, "-Os")) c->opt.opt_level = 2, c->opt.optimize_size = 1; /* shared kernels, LLVM size pipeline */
         else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
             if (rc) return rc;
         } else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
