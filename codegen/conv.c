@@ -54,7 +54,8 @@ void cg_conv_fields(const ir_node *n, int64_t *v)
 
 static LLVMValueRef addv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
 static LLVMValueRef mulv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
-static LLVMValueRef subv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSub(c->b, a, b, ""); }
+/* a - b as a + (-b): a constant b gives the add of -b that the constant form always emitted */
+static LLVMValueRef subv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, LLVMBuildNeg(c->b, b, ""), ""); }
 
 /* if (0 <= v < n) for an i64 value n. */
 static LLVMBasicBlockRef begin_if_in_range_v(cg *c, LLVMValueRef v, LLVMValueRef n)

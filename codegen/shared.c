@@ -45,7 +45,7 @@ static LLVMValueRef field(cg *c, LLVMValueRef desc, int i)
     LLVMValueRef idx = LLVMConstInt(c->i32, (unsigned long long)i, 0);
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->i32, LLVMBuildInBoundsGEP2(c->b, c->i32, desc, &idx, 1, ""), "");
     LLVMSetAlignment(v, 4);
-    return LLVMBuildSExt(c->b, v, c->i64, "");
+    return c->i64 == c->i32 ? v : LLVMBuildSExt(c->b, v, c->i64, "");
 }
 
 /* The descriptor: a private constant of int32 fields (equal ones merge). */
@@ -61,6 +61,18 @@ static LLVMValueRef descriptor(cg *c, const int64_t *v, int n)
     return gv;
 }
 
+/* On 32-bit targets the shared kernels index in i32: codegen's index type
+ * (c->i64, which cg_i64 and the loops use) is i32 while they are emitted.
+ * Every buffer there is below 2^31 bytes and every field fits int32, so no
+ * index overflows; 64-bit index arithmetic would double the instructions
+ * of every address and loop test on a Cortex-M. */
+static LLVMTypeRef index_type_begin(cg *c)
+{
+    LLVMTypeRef saved = c->i64;
+    if (c->m.caps & CG_CAP_PTR32) c->i64 = c->i32;
+    return saved;
+}
+
 /* void NAME(desc, out, x, w): the conv nest over the descriptor's fields,
  * or over the constants v when v is not NULL (a layer's own function). */
 static LLVMValueRef conv_fn(cg *c, const char *name, bool depthwise, const int64_t *v)
@@ -70,10 +82,12 @@ static LLVMValueRef conv_fn(cg *c, const char *name, bool depthwise, const int64
     fn_attrs(c, fn, 3);
     LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMTypeRef i64 = index_type_begin(c);
     cg_conv_shape s;
     for (int i = 0; i < CG_CONV_FIELDS; i++) s.f[i] = v ? cg_i64(c, v[i]) : field(c, LLVMGetParam(fn, 0), i);
     cg_emit_conv_nest(c, &s, KL_F32, depthwise, v && depthwise && v[CG_CONV_OCG] != 1, LLVMGetParam(fn, 1),
                       LLVMGetParam(fn, 2), LLVMGetParam(fn, 3));
+    c->i64 = i64;
     LLVMBuildRetVoid(c->b);
     LLVMPositionBuilderAtEnd(c->b, saved);
     return fn;
@@ -93,6 +107,7 @@ static LLVMValueRef bias_act_fn(cg *c)
     LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef d = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1), bias = LLVMGetParam(fn, 2);
+    LLVMTypeRef i64 = index_type_begin(c);
     LLVMValueRef rows = field(c, d, BA_ROWS), cols = field(c, d, BA_COLS), act = field(c, d, BA_ACT);
     LLVMValueRef has_bias = LLVMBuildICmp(c->b, LLVMIntNE, field(c, d, BA_HAS_BIAS), cg_i64(c, 0), "");
     cg_loop lr, lj;
@@ -108,6 +123,7 @@ static LLVMValueRef bias_act_fn(cg *c)
     cg_store(c, KL_F32, v, out, at);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lr);
+    c->i64 = i64;
     LLVMBuildRetVoid(c->b);
     LLVMPositionBuilderAtEnd(c->b, saved);
     return c->shared_fn[CG_SHARED_BIAS_ACT] = fn;
