@@ -234,14 +234,14 @@ bool cg_emit_shared(cg *c, const kl_kernel *k)
     bool depthwise = false;
     if (gm->op == KL_OP_CONV2D) {
         cg_conv_fields(gm, v);
-        depthwise = v[CG_CONV_ICG] == 1; /* one input channel per group */
+        depthwise = v[CG_CONV_ICG] == 1 && v[CG_CONV_OCG] == 1; /* one input and one output channel per group */
     } else {
         matmul_fields(gm, v);
     }
     LLVMValueRef out = cg_storage(c, root);
     LLVMValueRef args[4] = {NULL, out, cg_storage(c, gm->in[0]), cg_storage(c, gm->in[1])};
     char name[96];
-    if (fits_i32(v, CG_CONV_FIELDS) && (!depthwise || v[CG_CONV_OCG] == 1)) {
+    if (fits_i32(v, CG_CONV_FIELDS)) {
         int kind = depthwise ? CG_SHARED_DEPTHWISE : CG_SHARED_CONV;
         if (!c->shared_fn[kind]) {
             snprintf(name, sizeof name, "%s_s_%s", c->base_prefix, depthwise ? "dw" : "conv");
