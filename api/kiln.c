@@ -219,6 +219,10 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         kl_diag_error(&d, "unknown pass '%s' to dump after (all, import, %s)", o->dump_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
+    if (o->optimize_size && cg_target_is_device(target)) {
+        kl_diag_error(&d, "-Os (shared kernels) is for CPU and firmware targets, not %s", target);
+        return status_from_diag(KILN_ERR_INVALID, &d);
+    }
     if (m->onnx && o->n_targets) {
         kl_diag_error(&d, "targets are for TensorFlow graphs");
         return status_from_diag(KILN_ERR_INVALID, &d);
@@ -244,6 +248,7 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
     pass_ctx ctx = {
         .diag = &d,
         .opt_level = o->opt_level,
+        .size = o->optimize_size != 0 && o->opt_level >= 1,
         .dump_after = o->dump_after,
         .dump_file = o->dump_file,
         .time_file = o->time_file,
@@ -279,6 +284,7 @@ static cg_options cg_opts(const kiln_options *o, ir_graph *g)
         .cpu = o->target_cpu ? o->target_cpu : "native",
         .features = o->target_features,
         .opt_level = o->opt_level,
+        .size = o->optimize_size != 0 && o->opt_level >= 1,
         .threads = o->threads < 1 ? 1 : o->threads,
         .source = g->source,
         .profile = o->profile != 0,

@@ -69,6 +69,8 @@ int cg_target_count(void);
 const cg_target *cg_target_at(int i);
 const cg_target *cg_target_by_name(const char *name); /* NULL or "host": the host's row */
 
+enum { CG_SHARED_CONV, CG_SHARED_DEPTHWISE, CG_SHARED_BIAS_ACT, CG_SHARED_KINDS };
+
 /* One module being built. */
 typedef struct cg {
     LLVMContextRef ctx;
@@ -94,6 +96,7 @@ typedef struct cg {
     LLVMValueRef cur_args, cur_temp;
     const char *base_prefix; /* the user's prefix (c->o->prefix is a region's inside one) */
     LLVMValueRef copy_fn;    /* P_copy, made on first use (control.c) */
+    LLVMValueRef shared_fn[CG_SHARED_KINDS]; /* -Os: the generic kernels, made on first use (shared.c) */
 } cg;
 
 /* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
@@ -216,11 +219,29 @@ LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f);                     /* flo
  * is the pointer of operand i. */
 bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
+/* A conv's shape as i64 values (conv.c): constants of one layer
+ * (cg_conv_fields), or a shared kernel's descriptor fields (shared.c);
+ * cg_emit_conv_nest is the one direct loop nest over either. */
+enum { CG_CONV_N, CG_CONV_H, CG_CONV_W, CG_CONV_C, CG_CONV_OH, CG_CONV_OW, CG_CONV_O, CG_CONV_KH, CG_CONV_KW, CG_CONV_G,
+       CG_CONV_ICG, CG_CONV_OCG, CG_CONV_SH, CG_CONV_SW, CG_CONV_DH, CG_CONV_DW, CG_CONV_PT, CG_CONV_PL, CG_CONV_FIELDS };
+typedef struct cg_conv_shape {
+    LLVMValueRef f[CG_CONV_FIELDS];
+} cg_conv_shape;
+void cg_conv_fields(const ir_node *n, int64_t *v); /* CG_CONV_FIELDS values of a conv2d */
+void cg_emit_conv_nest(cg *c, const cg_conv_shape *s, kl_dtype t, bool depthwise, bool ocg_div, LLVMValueRef out,
+                       LLVMValueRef x, LLVMValueRef w);
 bool cg_emit_scan(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in); /* cumsum, cumprod (scan.c) */
 bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops); /* scatter.c */
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);
+
+/* Size mode (codegen/shared.c, -Os): kernel k of the graph being emitted,
+ * whose contraction has a shared plan, as calls of the generic kernels of
+ * its kind with a const descriptor each, at the builder's position. */
+bool cg_emit_shared(cg *c, const kl_kernel *k);
+/* Function attributes of every function codegen makes (module.c). */
+void cg_function_attrs(cg *c, LLVMValueRef fn);
 
 /* Footprint (codegen/footprint.c): the deepest stack of the entry point
  * (-1 if unknown), and the code / read-only data bytes of an object. */

@@ -33,6 +33,7 @@ typedef struct cg_options {
     const char *cpu;      /* "native" (the host's, or the target's default CPU), "x86-64-v3", "cortex-m4", ... */
     const char *features; /* extra LLVM feature string or NULL */
     int opt_level;        /* 0..3 */
+    bool size;            /* -Os: shared kernels for planned contractions (shared.c), LLVM size pipeline */
     int threads;          /* > 1: large kernels run on libkilnrt's pool */
     const char *source;   /* model file name, for the header comment */
     /* Per-kernel timing (docs/profile.md): the graph function becomes

@@ -39,45 +39,79 @@ static LLVMValueRef fma_acc(cg *c, LLVMValueRef acc, LLVMValueRef a, LLVMValueRe
     return s;
 }
 
-static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMValueRef w)
+/* A conv's shape as i64 values: constants for a layer's own kernel, or
+ * fields of a descriptor for the shared kernel (codegen/shared.c). */
+void cg_conv_fields(const ir_node *n, int64_t *v)
 {
     const ir_type *tx = &n->in[0]->type, *tw = &n->in[1]->type, *to = &n->type;
-    kl_dtype t = to->dtype;
-    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], OH = to->dims[1], OW = to->dims[2], O = to->dims[3];
-    int64_t KH = tw->dims[0], KW = tw->dims[1], G = n->attr.conv.groups, ICG = C / G, OCG = O / G;
+    int64_t G = n->attr.conv.groups;
+    int64_t f[CG_CONV_FIELDS] = {to->dims[0], tx->dims[1], tx->dims[2], tx->dims[3], to->dims[1], to->dims[2], to->dims[3],
+                                 tw->dims[0], tw->dims[1], G, tx->dims[3] / G, to->dims[3] / G,
+                                 n->attr.conv.stride_h, n->attr.conv.stride_w, n->attr.conv.dilation_h,
+                                 n->attr.conv.dilation_w, n->attr.conv.pad_top, n->attr.conv.pad_left};
+    for (int i = 0; i < CG_CONV_FIELDS; i++) v[i] = f[i];
+}
+
+static LLVMValueRef addv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, b, ""); }
+static LLVMValueRef mulv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(c->b, a, b, ""); }
+/* a - b as a + (-b): a constant b gives the add of -b that the constant form always emitted */
+static LLVMValueRef subv(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(c->b, a, LLVMBuildNeg(c->b, b, ""), ""); }
+
+/* if (0 <= v < n) for an i64 value n. */
+static LLVMBasicBlockRef begin_if_in_range_v(cg *c, LLVMValueRef v, LLVMValueRef n)
+{
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, fn, "in"), after = LLVMAppendBasicBlockInContext(c->ctx, fn, "skip");
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, v, cg_i64(c, 0), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntSLT, v, n, ""), "");
+    LLVMBuildCondBr(c->b, ok, then, after);
+    LLVMPositionBuilderAtEnd(c->b, then);
+    return after;
+}
+
+/* The direct loop nest of a conv; `depthwise`: one input channel per
+ * group (ICG == 1), the inner loop over contiguous output channels; ocg_div:
+ * OCG > 1 there (channel = o / OCG; with a constant OCG an unsigned divide
+ * by a constant, which needs no call on 32-bit targets). */
+void cg_emit_conv_nest(cg *c, const cg_conv_shape *s, kl_dtype t, bool depthwise, bool ocg_div, LLVMValueRef out,
+                       LLVMValueRef x, LLVMValueRef w)
+{
+    LLVMValueRef N = s->f[CG_CONV_N], H = s->f[CG_CONV_H], W = s->f[CG_CONV_W], C = s->f[CG_CONV_C];
+    LLVMValueRef OH = s->f[CG_CONV_OH], OW = s->f[CG_CONV_OW], O = s->f[CG_CONV_O], KH = s->f[CG_CONV_KH];
+    LLVMValueRef KW = s->f[CG_CONV_KW], G = s->f[CG_CONV_G], ICG = s->f[CG_CONV_ICG], OCG = s->f[CG_CONV_OCG];
     cg_loop ln, ly, lx, lo, lky, lkx, lic, lj;
-    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
-    LLVMValueRef oy = cg_loop_begin(c, OH, &ly);
-    LLVMValueRef ox = cg_loop_begin(c, OW, &lx);
-    LLVMValueRef obase = mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), O);
-    LLVMValueRef o = cg_loop_begin(c, O, &lo);
-    cg_store(c, t, LLVMConstReal(c->f32, 0), out, add(c, obase, o));
+    LLVMValueRef nb = cg_loop_begin_v(c, N, &ln);
+    LLVMValueRef oy = cg_loop_begin_v(c, OH, &ly);
+    LLVMValueRef ox = cg_loop_begin_v(c, OW, &lx);
+    LLVMValueRef obase = mulv(c, addv(c, mulv(c, addv(c, mulv(c, nb, OH), oy), OW), ox), O);
+    LLVMValueRef o = cg_loop_begin_v(c, O, &lo);
+    cg_store(c, t, LLVMConstReal(c->f32, 0), out, addv(c, obase, o));
     cg_loop_end(c, &lo);
-    LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
-    LLVMValueRef iy = addk(c, add(c, mul(c, oy, n->attr.conv.stride_h), mul(c, ky, n->attr.conv.dilation_h)), -n->attr.conv.pad_top);
-    LLVMBasicBlockRef skip_y = begin_if_in_range(c, iy, H);
-    LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
-    LLVMValueRef ix = addk(c, add(c, mul(c, ox, n->attr.conv.stride_w), mul(c, kx, n->attr.conv.dilation_w)), -n->attr.conv.pad_left);
-    LLVMBasicBlockRef skip_x = begin_if_in_range(c, ix, W);
-    LLVMValueRef xbase = mul(c, add(c, mul(c, add(c, mul(c, nb, H), iy), W), ix), C);
-    LLVMValueRef wbase = mul(c, add(c, mul(c, ky, KW), kx), ICG * O);
-    if (ICG == 1) { /* depthwise: out[o] += x[o / OCG] * w[.., 0, o], contiguous in o */
-        LLVMValueRef oc = cg_loop_begin(c, O, &lj);
-        LLVMValueRef ci = OCG == 1 ? oc : LLVMBuildUDiv(c->b, oc, cg_i64(c, OCG), ""); /* indices: unsigned divides by constants need no call on 32-bit targets */
-        LLVMValueRef at = add(c, obase, oc);
-        LLVMValueRef acc = fma_acc(c, cg_load(c, t, out, at), cg_load(c, t, x, add(c, xbase, ci)), cg_load(c, t, w, add(c, wbase, oc)));
+    LLVMValueRef ky = cg_loop_begin_v(c, KH, &lky);
+    LLVMValueRef iy = subv(c, addv(c, mulv(c, oy, s->f[CG_CONV_SH]), mulv(c, ky, s->f[CG_CONV_DH])), s->f[CG_CONV_PT]);
+    LLVMBasicBlockRef skip_y = begin_if_in_range_v(c, iy, H);
+    LLVMValueRef kx = cg_loop_begin_v(c, KW, &lkx);
+    LLVMValueRef ix = subv(c, addv(c, mulv(c, ox, s->f[CG_CONV_SW]), mulv(c, kx, s->f[CG_CONV_DW])), s->f[CG_CONV_PL]);
+    LLVMBasicBlockRef skip_x = begin_if_in_range_v(c, ix, W);
+    LLVMValueRef xbase = mulv(c, addv(c, mulv(c, addv(c, mulv(c, nb, H), iy), W), ix), C);
+    LLVMValueRef wbase = mulv(c, addv(c, mulv(c, ky, KW), kx), mulv(c, ICG, O));
+    if (depthwise) { /* depthwise: out[o] += x[o / OCG] * w[.., 0, o], contiguous in o */
+        LLVMValueRef oc = cg_loop_begin_v(c, O, &lj);
+        LLVMValueRef ci = ocg_div ? LLVMBuildUDiv(c->b, oc, OCG, "") : oc;
+        LLVMValueRef at = addv(c, obase, oc);
+        LLVMValueRef acc = fma_acc(c, cg_load(c, t, out, at), cg_load(c, t, x, addv(c, xbase, ci)), cg_load(c, t, w, addv(c, wbase, oc)));
         cg_store(c, t, acc, out, at);
         cg_loop_end(c, &lj);
     } else { /* for each input channel of a group: out[group] += x[ic] * w[.., ic, group] */
         cg_loop lg;
-        LLVMValueRef g = cg_loop_begin(c, G, &lg);
-        LLVMValueRef ic = cg_loop_begin(c, ICG, &lic);
-        LLVMValueRef xv = cg_load(c, t, x, add(c, xbase, add(c, mul(c, g, ICG), ic)));
-        LLVMValueRef wrow = add(c, add(c, wbase, mul(c, ic, O)), mul(c, g, OCG));
-        LLVMValueRef orow = add(c, obase, mul(c, g, OCG));
-        LLVMValueRef j = cg_loop_begin(c, OCG, &lj);
-        LLVMValueRef at = add(c, orow, j);
-        cg_store(c, t, fma_acc(c, cg_load(c, t, out, at), xv, cg_load(c, t, w, add(c, wrow, j))), out, at);
+        LLVMValueRef g = cg_loop_begin_v(c, G, &lg);
+        LLVMValueRef ic = cg_loop_begin_v(c, ICG, &lic);
+        LLVMValueRef xv = cg_load(c, t, x, addv(c, xbase, addv(c, mulv(c, g, ICG), ic)));
+        LLVMValueRef wrow = addv(c, addv(c, wbase, mulv(c, ic, O)), mulv(c, g, OCG));
+        LLVMValueRef orow = addv(c, obase, mulv(c, g, OCG));
+        LLVMValueRef j = cg_loop_begin_v(c, OCG, &lj);
+        LLVMValueRef at = addv(c, orow, j);
+        cg_store(c, t, fma_acc(c, cg_load(c, t, out, at), xv, cg_load(c, t, w, addv(c, wrow, j))), out, at);
         cg_loop_end(c, &lj);
         cg_loop_end(c, &lic);
         cg_loop_end(c, &lg);
@@ -89,6 +123,16 @@ static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMV
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
     cg_loop_end(c, &ln);
+}
+
+static bool emit_conv(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x, LLVMValueRef w)
+{
+    cg_conv_shape s;
+    int64_t v[CG_CONV_FIELDS];
+    cg_conv_fields(n, v);
+    for (int i = 0; i < CG_CONV_FIELDS; i++) s.f[i] = cg_i64(c, v[i]);
+    int64_t G = n->attr.conv.groups, ICG = n->in[0]->type.dims[3] / G, OCG = n->type.dims[3] / G;
+    cg_emit_conv_nest(c, &s, n->type.dtype, ICG == 1, OCG != 1, out, x, w);
     return true;
 }
 

@@ -71,7 +71,7 @@ static bool only_prepacked(const ir_graph *g, const ir_node *v)
             bool computed = ir_plan_kernel_of(g->plan, n) != NULL;
             if (op_is_alias(n->op) && n->op != KL_OP_CONST && !computed) {
                 if (!only_prepacked(g, n)) return false;
-            } else if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && computed)) {
+            } else if (!(j == 1 && n->gemm && !n->gemm->pack_b_runtime && !n->gemm->shared && computed)) {
                 return false;
             }
         }
@@ -508,7 +508,7 @@ int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols)
 {
     int64_t row_tiles, panels, batch;
     *by_cols = false;
-    if (!n->gemm || o->threads <= 1 || n->gemm->pack_b_runtime) return 0;
+    if (!n->gemm || o->threads <= 1 || n->gemm->pack_b_runtime || n->gemm->shared) return 0; /* shared.c: one thread */
     row_tiles_and_panels(n, &row_tiles, &panels, &batch);
     const ir_type *tb = &n->in[1]->type;
     int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2] : n->in[0]->type.dims[n->in[0]->type.rank - 1];

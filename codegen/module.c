@@ -70,13 +70,18 @@ static void emit_constants(cg *c)
     }
 }
 
-static void set_target_attrs(cg *c, LLVMValueRef fn)
+void cg_function_attrs(cg *c, LLVMValueRef fn)
 {
     LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", c->cpu);
     if (c->features && *c->features) LLVMAddTargetDependentFunctionAttr(fn, "target-features", c->features);
-    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
+    const char *attrs[3] = {"nounwind", "optsize", "minsize"};
+    for (int i = 0; i < (c->o->size ? 3 : 1); i++) { /* -Os: LLVM picks the smallest code everywhere */
+        unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+    }
 }
+
+static void set_target_attrs(cg *c, LLVMValueRef fn) { cg_function_attrs(c, fn); }
 
 /* void P_kID(out, in..., [scratch]): the scratch pointer when the kernel's
  * contraction packs operands at run time. */
@@ -260,6 +265,7 @@ static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
 {
     ir_node *root = k->root, **in_nodes = k->inputs;
     if (root->op == KL_OP_WHILE || root->op == KL_OP_IF) return emit_control(c, root);
+    if (k->contraction && k->contraction->gemm->shared) return cg_emit_shared(c, k); /* -Os */
     LLVMBasicBlockRef bb = LLVMGetInsertBlock(c->b);
     int n_in = k->n_inputs;
     LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
@@ -389,9 +395,10 @@ static bool optimize(cg *c, LLVMTargetMachineRef tm)
     LLVMDisposeMessage(msg);
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", c->o->opt_level < 0 ? 0 : c->o->opt_level > 3 ? 3 : c->o->opt_level);
+    if (c->o->size) snprintf(pipeline, sizeof pipeline, "default<Os>");
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(po, c->o->opt_level >= 2);
-    LLVMPassBuilderOptionsSetSLPVectorization(po, c->o->opt_level >= 2);
+    LLVMPassBuilderOptionsSetLoopVectorization(po, c->o->opt_level >= 2 && !c->o->size);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, c->o->opt_level >= 2 && !c->o->size);
     LLVMErrorRef err = LLVMRunPasses(c->mod, pipeline, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (err) {

@@ -247,6 +247,10 @@ typedef struct ir_gemm_plan {
     bool pad_input;
     bool pad_copy;      /* the copy is needed: the conv has padding (without, the input is its own copy) */
     int64_t pad_offset;
+    /* size mode (-Os): computed by the shared generic kernel of its kind
+     * (codegen/shared.c) from a const descriptor, B read raw in its own
+     * layout; no tile, no packing, no copy, no scratch. */
+    bool shared;
 } ir_gemm_plan;
 
 typedef struct ir_node ir_node;

@@ -179,7 +179,8 @@ static void print_plan(FILE *f, const ir_node *n)
     case IR_STORE_NONE: break;
     }
     if (n->n_regions && n->scratch_bytes) fprintf(f, " scratch=temp+%lld:%lld", (long long)n->scratch_offset, (long long)n->scratch_bytes);
-    if (n->gemm) {
+    if (n->gemm && n->gemm->shared) fprintf(f, " layout=shared");
+    else if (n->gemm) {
         const ir_gemm_plan *p = n->gemm;
         fprintf(f, " layout=%s tile=%dx%d vl=%d group=%d B=%s", n->op == KL_OP_CONV2D ? "nhwc-indirect-gemm" : "gemm",
                 p->mr, p->nr, p->vl, p->group_tiles, p->pack_b_runtime ? "packed-at-run-time" : "prepacked");

@@ -21,6 +21,12 @@
  *   everything else (integer matmuls, transposed A, grouped and depthwise
  *   convs, outputs under 4 columns) keeps the plain loop nests.
  *   The choice is printed in plan dumps as layout=... (ir/print.c).
+ * size mode (-Os, ctx->size): every float32 conv2d (grouped and depthwise
+ *   too) and every 2-D matmul with A not transposed gets a `shared` plan
+ *   instead: codegen/shared.c computes it with the one generic kernel of its
+ *   kind, reading its shapes from a const descriptor and B raw in its own
+ *   layout (no tile, no packing, no padded copy, no scratch); the plan
+ *   still lets fuse make its elementwise consumer the kernel's epilogue.
  *
  * Tiles per vector width (registers: AVX-512 32, AVX2 16):
  *   vl 16: 12 x 32 (24 accumulators + 2 B vectors + broadcasts)
@@ -32,6 +38,8 @@
  * late ResNet layer (7x7x512 input, 9.4 MB of weights) runs as one group and
  * reads its weights once (docs/performance.md).
  */
+#include <string.h>
+
 #include "passes.h"
 
 static int64_t matmul_k(const ir_node *n)
@@ -61,6 +69,17 @@ static bool gemm_shape(const ir_node *n, int vl, int64_t *k, int64_t *cols)
     return *cols >= 4 && *k > 0 && ir_type_numel(&n->type) > 0;
 }
 
+/* Size mode: what codegen/shared.c's generic kernels compute. */
+static bool shared_shape(const ir_node *n)
+{
+    if (n->op != KL_OP_CONV2D && n->op != KL_OP_MATMUL) return false;
+    if (n->type.dtype != KL_F32 || n->in[0]->type.dtype != KL_F32 || n->in[1]->type.dtype != KL_F32) return false;
+    if (ir_type_numel(&n->type) == 0 || ir_type_numel(&n->in[0]->type) == 0) return false;
+    if (n->op == KL_OP_CONV2D) return n->type.rank == 4;
+    return n->op == KL_OP_MATMUL && !n->attr.matmul.transpose_a && !n->attr.matmul.transpose_b && n->type.rank == 2 &&
+           n->in[0]->type.rank == 2 && n->in[1]->type.rank == 2;
+}
+
 bool pass_layout(ir_graph *g, pass_ctx *ctx)
 {
     /* the target table's numbers; a caller that leaves them out is a bug */
@@ -72,6 +91,16 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
         int64_t k, cols;
         n->gemm = NULL;
         n->scratch_bytes = 0;
+        if (ctx->size && shared_shape(n)) {
+            ir_gemm_plan *p = kl_arena_alloc(g->arena, sizeof *p, 8);
+            memset(p, 0, sizeof *p);
+            p->vl = p->mr = p->nr = p->group_tiles = 1;
+            p->shared = true;
+            n->gemm = p;
+            changed = true;
+            pass_count(ctx, "layout", "contractions on shared kernels (-Os)", 1);
+            continue;
+        }
         if (!gemm_shape(n, vl, &k, &cols)) continue;
         ir_gemm_plan *p = kl_arena_alloc(g->arena, sizeof *p, 8);
         /* two vectors of columns; rows: as many accumulators as the register

@@ -25,6 +25,7 @@ typedef struct pass_stat {
 typedef struct pass_ctx {
     kl_diag *diag;
     int opt_level;
+    bool size;              /* -Os: contractions get shared-kernel plans (layout.c) */
     const char *dump_after; /* pass name or "all": print IR after it */
     FILE *dump_file;
     FILE *time_file;        /* per-pass wall time, or NULL */

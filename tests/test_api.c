@@ -160,6 +160,48 @@ Test(api, compile_object_and_header)
     kiln_model_free(m);
 }
 
+/* Size mode (optimize_size, `kiln compile -Os`): the MLP's two matmuls run
+ * on the one shared kernel (codegen/shared.c), their bias+tanh epilogues in
+ * place; the JIT computes what -O2 computes, the weights stay raw (not
+ * prepacked into panels), and the Cortex-M4 object is smaller. */
+Test(api, size_mode)
+{
+    kiln_model *m = load(MLP);
+    const char *x[] = {"x"}, *y[] = {"y_out"};
+    kiln_options o = opts(x, 1, y, 1);
+    static float in[3200], ref[800], out[800];
+    for (int i = 0; i < 3200; i++) in[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    static _Alignas(64) unsigned char temp[6400];
+    const void *ins[] = {in};
+    void *outs[] = {ref};
+    kiln_program *p;
+    cr_assert_null(kiln_jit(m, &o, &p));
+    cr_assert_null(kiln_program_run(p, ins, outs, temp));
+    kiln_program_free(p);
+    o.optimize_size = 1;
+    cr_assert_null(kiln_jit(m, &o, &p));
+    cr_assert_eq(kiln_program_temp_size(p), 6400);
+    outs[0] = out;
+    cr_assert_null(kiln_program_run(p, ins, outs, temp));
+    kiln_program_free(p);
+    for (int i = 0; i < 800; i++) cr_assert_float_eq(out[i], ref[i], 1e-5, "y[%d]: %g at -Os, %g at -O2", i, out[i], ref[i]);
+    o.prefix = "sz";
+    o.target = "thumbv7em-none-eabihf";
+    o.target_cpu = "cortex-m4";
+    const char *obj = KILN_BINARY_DIR "/sz.o";
+    kiln_compile_info os, o2;
+    cr_assert_null(kiln_compile_object(m, &o, obj, NULL, &os));
+    cr_assert_eq(os.const_bytes, (32 * 16 + 16 + 16 * 8 + 8) * 4); /* raw weights */
+    o.optimize_size = 0;
+    cr_assert_null(kiln_compile_object(m, &o, obj, NULL, &o2));
+    cr_assert_lt(os.object_bytes, o2.object_bytes, "-Os %lld B, -O2 %lld B", (long long)os.object_bytes, (long long)o2.object_bytes);
+    o.optimize_size = 1;
+    o.target = "cuda";
+    o.target_cpu = NULL;
+    expect_status(kiln_compile_object(m, &o, obj, NULL, NULL), KILN_ERR_INVALID, "-Os", "cuda");
+    kiln_model_free(m);
+}
+
 /* A model whose temp arena (512 GiB) no machine here can allocate: kiln_jit
  * says so before compiling, instead of writing through NULL. */
 Test(api, temp_arena_too_large)

@@ -99,6 +99,11 @@ typedef struct kiln_options {
     const kiln_feed_shape *feed_shapes;
     int n_feed_shapes;
     int opt_level;           /* 0..3; default 2 */
+    /* Size mode (`kiln compile -Os`, docs/cli.md, docs/embedded.md): with
+     * opt_level 2, convolutions and 2-D matmuls of the same kind share one
+     * generic kernel function that reads its shapes from a const descriptor,
+     * and LLVM optimizes for size (optsize/minsize, default<Os>).  0: off. */
+    int optimize_size;
     /* Threads the compiled code splits its large kernels over (default 1:
      * no threads, no synchronization, no runtime library).  Above 1 the
      * object calls libkilnrt's pool; kiln_rt_set_threads() or KILN_THREADS

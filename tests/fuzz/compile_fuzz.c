@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int registered;
     if (!registered++ && getenv("FUZZ_COMPILE_STATS")) atexit(print_counts);
     char why[512];
-    int opt = size ? data[size - 1] % 3 : 0;
+    int opt = size ? data[size - 1] % 4 : 0; /* 3: -Os */
     pc_result r = pc_compile(data, size, "fuzz", opt, why, sizeof why);
     counts[r]++;
     if (r == PC_BUG) {

@@ -59,7 +59,9 @@ pc_result pc_compile(const uint8_t *data, size_t size, const char *what, int opt
         if (silent) snprintf(why, why_size, "import failed without a message");
         return silent ? PC_BUG : PC_SKIPPED;
     }
-    pass_ctx ctx = {.diag = &d, .opt_level = opt_level, .verify_each = true, .vector_floats = 16, .vector_regs = 32};
+    bool os = opt_level == 3; /* -Os: the passes' shared plans; LLVM itself stays at O0 (only the module is checked) */
+    pass_ctx ctx = {.diag = &d, .opt_level = os ? 2 : opt_level, .size = os, .verify_each = true, .vector_floats = 16,
+                    .vector_regs = 32};
     pc_result r = PC_COMPILED;
     if (!pass_run_pipeline(g, &ctx)) {
         r = judge(&d, why, why_size);

@@ -16,7 +16,7 @@ typedef enum pc_result {
     PC_BUG,      /* refused without a message, or with one that names a Kiln bug */
 } pc_result;
 
-/* opt_level 0..3.  On PC_BUG, why holds the message (or says it is empty). */
+/* opt_level 0..2, or 3 for -Os (shared-kernel plans, codegen/shared.c).  On PC_BUG, why holds the message (or says it is empty). */
 pc_result pc_compile(const uint8_t *data, size_t size, const char *what, int opt_level, char *why, size_t why_size);
 
 #endif

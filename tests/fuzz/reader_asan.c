@@ -39,7 +39,7 @@ static void try_compile(const unsigned char *data, size_t n, const char *what)
     if (strcmp(compile_file, what)) snprintf(compile_file, sizeof compile_file, "%s", what), compile_file_count = 0;
     if (compiles_left <= 0 || compile_file_count >= COMPILES_PER_FILE) return;
     char why[600];
-    switch (pc_compile(data, n, what, (compiles_left--) % 3, why, sizeof why)) {
+    switch (pc_compile(data, n, what, (compiles_left--) % 4, why, sizeof why)) {
     case PC_SKIPPED: compiles_left++; return; /* did not import or too big: costs nothing */
     case PC_REJECTED: compile_rejected++; break;
     case PC_COMPILED: compiled++; break;

@@ -8,7 +8,8 @@
 # buffers, at any vector width (DEVELOPERS.md, correctness rules).
 # Modes: -O0 and -O2 at 1 and 2 threads on the host CPU (AVX-512 where it has
 # it), and -O2 at 1 thread for AVX2 (x86-64-v3, 8 lanes) and SSE4.2
-# (x86-64-v2, 4 lanes).  The JIT path runs under the same placements in the
+# (x86-64-v2, 4 lanes); -Os (shared kernels, codegen/shared.c) for the
+# models, the MLP and the conv, depthwise and matmul fixtures.  The JIT path runs under the same placements in the
 # Criterion fixture tests (tests/support/fixture.c).
 #   guard.sh SRC BUILD [FIXTURE_DIR...]
 set -u
@@ -26,6 +27,7 @@ for d in $dirs; do
     for mode in "0 1 native" "0 2 native" "2 1 native" "2 2 native" "2 1 x86-64-v3" "2 1 x86-64-v2"; do
         echo "$d $mode" >>"$cases"
     done
+    case $(basename "$d") in model_*|mlp|ops_conv2d_*|ops_depthwise_*|ops_matmul*) echo "$d s 1 native" >>"$cases" ;; esac
 done
 # shellcheck disable=SC2016
 xargs -P "$jobs" -L 1 sh -c 'sh "$0"/tests/support/guard_case.sh "$0" "$1" "$2" "$3" "$4" "$5" "$6"' \
@@ -33,5 +35,5 @@ xargs -P "$jobs" -L 1 sh -c 'sh "$0"/tests/support/guard_case.sh "$0" "$1" "$2" 
 passed=$(grep -c '^  PASS' "$tmp/out")
 failed=$(grep -c '^  FAIL' "$tmp/out")
 objects=$(awk '{print $1}' "$cases" | sort -u | wc -l)
-echo "guard harness: $objects fixtures x 6 modes x 3 placements: $passed passed, $failed failed"
+echo "guard harness: $objects fixtures x 6 modes (+ -Os for $(grep -c ' s 1 ' "$cases")) x 3 placements: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] && [ "$passed" -eq "$(wc -l <"$cases")" ]

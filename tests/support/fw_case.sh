@@ -5,11 +5,12 @@
 # (startup code, semihosting driver) and run it under qemu-system-arm
 # (MACHINE mps2-*/mps3-*) or qemu-system-riscv32 (MACHINE virt32: -M virt,
 # no firmware in front) against TensorFlow.
-#   fw_case.sh SRC BUILD TMP DIR TARGET CPU GCC_FLAGS MACHINE
+# OPT (default -O2) is kiln's level; other levels say so in their PASS line.
+#   fw_case.sh SRC BUILD TMP DIR TARGET CPU GCC_FLAGS MACHINE [OPT]
 set -u
-src=$1 build=$2 tmp=$3 d=$4 target=$5 cpu=$6 flags=$7 machine=$8
+src=$1 build=$2 tmp=$3 d=$4 target=$5 cpu=$6 flags=$7 machine=$8 opt=${9:--O2}
 name=$(basename "$d")
-w="$tmp/$name.$cpu"
+w="$tmp/$name.$cpu$opt"
 mkdir -p "$w"
 . "$src/tests/support/fixture_args.sh"
 fw="$src/tests/firmware"
@@ -29,7 +30,7 @@ timer=''
 ok=0
 # shellcheck disable=SC2086
 if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
-        -O2 --target "$target" --target-cpu "$cpu" >"$w/log" 2>&1; then
+        $opt --target "$target" --target-cpu "$cpu" >"$w/log" 2>&1; then
     undef=$($tc-nm -u "$w/m.o" | awk '{print $2}' | grep -vxE 'memcpy|memset|memmove|__aeabi_mem(cpy|cpy4|cpy8|set|set4|set8|clr|clr4|clr8|move|move4|move8)' | tr '\n' ' ')
     if [ -n "$undef" ]; then
         echo "undefined symbols besides memcpy/memset: $undef" >>"$w/log"
@@ -44,9 +45,11 @@ if [ "$ok" = 1 ]; then
     text=$($tc-size -A "$w/m.o" | awk '$1 ~ /^\.text/ {s += $2} END {print s + 0}')
     rodata=$($tc-size -A "$w/m.o" | awk '$1 ~ /^\.(s)?rodata/ {s += $2} END {print s + 0}')
     insns=$(awk '/^timer ticks/ {printf ", instructions %.0f", $NF * 40}' "$w/log")
-    echo "PASS $name ($cpu): code $text B, rodata $rodata B, $(grep 'kiln:.*temp arena' "$w/log" | sed 's/.*temp arena \([0-9]*\) bytes.*/temp \1 B/'), $(grep 'stack used' "$w/log" | sed 's/stack used by the entry point: /stack /; s/ bytes (header: at most \([0-9]*\))/ B (header \1 B)/'), err $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ' | sed 's/ $//')$insns"
+    label=$cpu
+    [ "$opt" = -O2 ] || label="$cpu $opt"
+    echo "PASS $name ($label): code $text B, rodata $rodata B, $(grep 'kiln:.*temp arena' "$w/log" | sed 's/.*temp arena \([0-9]*\) bytes.*/temp \1 B/'), $(grep 'stack used' "$w/log" | sed 's/stack used by the entry point: /stack /; s/ bytes (header: at most \([0-9]*\))/ B (header \1 B)/'), err $(grep 'max abs' "$w/log" | sed 's/fetch [0-9]*: max abs error //; s/ over [0-9]* values//' | tr '\n' ' ' | sed 's/ $//')$insns"
 else
-    echo "FAIL $name ($cpu)"
+    echo "FAIL $name ($cpu $opt)"
     grep -v 'GNU-stack\|deprecated' "$w/log" | tail -n 6 | sed 's/^/    /'
 fi
 rm -rf "$w"

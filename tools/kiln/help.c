@@ -112,6 +112,9 @@ static const help_opt opts[] = {
     {"--prefix", "P", C_COMPILE, "kiln_model", "The C symbol and macro prefix (P_run, P_TEMP_SIZE)."},
     {"-O0..-O3", NULL, C_ALL, "-O2",
      "Optimization: -O0 one kernel per op and LLVM at O0; -O1 folding, CSE, GEMM layouts and fusion; -O2 and -O3 raise LLVM's level."},
+    {"-Os", NULL, C_COMPILE | C_RUN | C_DUMP, NULL,
+     "Smallest code (firmware): convs, depthwise convs and 2-D matmuls of one kind share one generic kernel reading "
+     "its shapes from a small descriptor, LLVM optimizes for size; not for --target cuda (docs/embedded.md)."},
     {"--threads", "N", C_COMPILE | C_RUN | C_VIZ | C_BENCH | C_SERVE, "1",
      "Split large kernels over N threads of libkilnrt's pool (1: no threads, no runtime library); serve: of every "
      "compiled version."},

@@ -191,7 +191,8 @@ static int parse_args(cli *c, int argc, char **argv)
             if (!progress_setup(&c->opt, v)) return fail("--progress wants auto, always or never, not '%s'%s", v, "");
         }
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
-        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
+        else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0', c->opt.optimize_size = 0;
+        else if (!strcmp(a, "-Os")) c->opt.opt_level = 2, c->opt.optimize_size = 1; /* shared kernels, LLVM size pipeline */
         else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
             if (rc) return rc;
         } else if (a[0] == '-') {
