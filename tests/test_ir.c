@@ -210,6 +210,7 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     ir_type t;
     switch (op) {
     case KL_OP_PARAM: case KL_OP_CONST: return x; /* built by the caller */
+    case KL_OP_SEND: case KL_OP_RECV: return x; /* made by passes/partition.c; dumps print them, the parser does not read them */
     case KL_OP_CAST: return ir_cast(g, x, KL_I32, "cast");
     case KL_OP_COPY: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT: case KL_OP_RSQRT:
     case KL_OP_EXP: case KL_OP_LOG: case KL_OP_TANH: case KL_OP_SIGMOID: case KL_OP_RELU: case KL_OP_RELU6:
