@@ -14,6 +14,7 @@
 #include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
 #include "internal.h"
+#include "kiln/dist.h"
 #include "kiln/kiln.h"
 #include "passes/passes.h"
 
@@ -206,6 +207,8 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char 
     return api_plan_graph(m, o, target, cpu, NULL, out, seconds);
 }
 
+static const char *model_device(void *tf, const char *name) { return tf_model_node_device(tf, name); }
+
 kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *target, const char *cpu,
                             const char *stop_after, ir_graph **out, double *seconds)
 {
@@ -248,6 +251,11 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         kl_diag_error(&d, "unknown pass '%s' (%s)", stop_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
+    pass_placement place = {
+        .n_tasks = o->dist_tasks, .task = o->dist_task, .split = o->dist_split, .rules = o->dist_place,
+        .n_rules = o->n_dist_place, .device_of = m->tf ? model_device : NULL, .device_ctx = m->tf,
+    };
+    if (o->dist_tasks > 0) ctx.partition = &place;
     bool freestanding;
     if (!cg_target_plan(target, cpu, o->target_features, &ctx.vector_floats, &ctx.vector_regs, &freestanding, &d)) {
         ir_graph_free(g);
@@ -515,7 +523,7 @@ kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *c
     }
     if (temp && ((uintptr_t)temp & 63))
         return status_new(KILN_ERR_INVALID, "kiln_program_run: temp must be 64-byte aligned");
-    p->entry(args, temp ? temp : p->temp);
+    if (p->entry(args, temp ? temp : p->temp)) return status_new(KILN_ERR_DIST, kiln_rt_dist_error());
     return NULL;
 }
 
@@ -578,8 +586,8 @@ static kiln_status *run_state(kiln_program *p, const void *const *feeds, void *c
     for (int k = 0; k < p->n_state_out; k++) args[n_in + p->n_fetches + k] = s + p->vars[p->state_out[k]].offset;
     if (temp && ((uintptr_t)temp & 63))
         return status_new(KILN_ERR_INVALID, "kiln_program_run_state: temp must be 64-byte aligned");
-    if (counters) p->profile(args, temp ? temp : p->temp, counters);
-    else p->entry(args, temp ? temp : p->temp);
+    int rc = counters ? p->profile(args, temp ? temp : p->temp, counters) : p->entry(args, temp ? temp : p->temp);
+    if (rc) return status_new(KILN_ERR_DIST, kiln_rt_dist_error());
     for (int k = 0; k < p->n_state_out; k++) {
         uint32_t one = 1;
         memcpy(s + p->vars[p->state_out[k]].flag_offset, &one, 4);

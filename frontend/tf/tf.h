@@ -74,5 +74,7 @@ int tf_model_num_variables(const tf_model *m);
 bool tf_model_variable(const tf_model *m, int i, tf_var *out, kl_diag *d);
 /* The op of the node called name, or NULL. */
 const char *tf_model_node_op(const tf_model *m, const char *name);
+/* The device field of the node called name ("/job:worker/task:1"), or NULL if empty or no such node. */
+const char *tf_model_node_device(const tf_model *m, const char *name);
 ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d);
 #endif

@@ -59,6 +59,12 @@ const char *tf_model_node_op(const tf_model *m, const char *name)
     return i < 0 ? NULL : m->pb->node[i]->op;
 }
 
+const char *tf_model_node_device(const tf_model *m, const char *name)
+{
+    int i = name ? tf_find_node(m, name, strlen(name)) : -1;
+    return i < 0 || !m->pb->node[i]->device || !*m->pb->node[i]->device ? NULL : m->pb->node[i]->device;
+}
+
 bool tf_model_variable(const tf_model *m, int v, tf_var *out, kl_diag *d)
 {
     int i = var_node(m, v);

@@ -50,6 +50,7 @@ typedef enum kiln_code {
     KILN_ERR_BACKEND,     /* LLVM failed to generate code */
     KILN_ERR_NOMEM,       /* memory for a buffer (e.g. the JIT's temp arena) could not be allocated */
     KILN_ERR_PRECONDITION, /* a run reads a variable the state has not initialized (TF's FailedPrecondition) */
+    KILN_ERR_DIST,        /* distributed run: a peer died, timed out or runs another graph (include/kiln/dist.h) */
 } kiln_code;
 
 typedef struct kiln_status kiln_status;
@@ -122,6 +123,15 @@ typedef struct kiln_options {
      * counts each kernel's time-stamp-counter ticks into a block the caller
      * passes (P_run_profile, kiln_program_run_profile).  0 (default): none. */
     int profile;
+    /* Distributed execution (docs/distributed.md, include/kiln/dist.h): the
+     * graph placed on dist_tasks tasks (0: one process), compiled for task
+     * dist_task: dist_split non-zero cuts pipeline stages balanced by cost,
+     * else dist_place rules "GLOB=TASK" (node-name globs, first match wins),
+     * else the model's device fields (/job:J/task:K).  Every fetch is
+     * returned by task 0; other tasks' programs have no fetches. */
+    int dist_tasks, dist_task, dist_split;
+    const char *const *dist_place;
+    int n_dist_place;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);

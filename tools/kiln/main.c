@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "kiln/kiln.h"
+#include "dist.h"
 #include "frontend/onnx/onnx.h"
 #include "npy.h"
 #include "state.h"
@@ -203,7 +204,9 @@ static int parse_args(cli *c, int argc, char **argv)
         else if ((v = opt_value(argc, argv, &i, "--dump-after"))) c->opt.dump_after = v;
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0';
-        else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
+        else if (dist_option(argc, argv, &i, &c->opt, &rc)) { /* --split, --place, --task(s), --devices (dist.h) */
+            if (rc) return rc;
+        } else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
             if (rc) return rc;
         } else if (a[0] == '-') return fail("unknown option '%s'%s (see kiln --help)", a, "");
         else if (!c->model) c->model = a;
@@ -467,9 +470,10 @@ static void pins_from_files(cli *c, kiln_model *m)
     c->opt.n_feed_shapes = c->n_pins;
 }
 
-static int cmd_run(cli *c, kiln_model *m)
+static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
 {
     kiln_program *p;
+    if (dist_run_begin(&c->opt, argc, argv)) return 1; /* mpirun: this rank's task (dist.c) */
     fetches_to_targets(c, m);
     pins_from_files(c, m);
     kiln_status *st = kiln_jit(m, &c->opt, &p);
@@ -531,7 +535,7 @@ int main(int argc, char **argv)
     if (st) return fail_status(st);
     if (bind_all(&c, m)) rc = 1;
     else if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
-    else if (!strcmp(c.cmd, "run")) rc = cmd_run(&c, m);
+    else if (!strcmp(c.cmd, "run")) rc = dist_run_end(cmd_run(&c, m, &argc, &argv));
     else if (tool) { /* tools/kiln/viz.c, profile.c */
         tool_args ta = {c.model, m, &c.opt, c.object, c.feed_files, c.n_feeds};
         rc = !strcmp(c.cmd, "viz") ? cmd_viz(&ta) : cmd_bench(&ta);

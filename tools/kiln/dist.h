@@ -1,0 +1,22 @@
+/* tools/kiln/dist.h — the distributed options of kiln compile / kiln run
+ * (docs/distributed.md), hooked into main.c. */
+#ifndef KILN_TOOLS_DIST_H
+#define KILN_TOOLS_DIST_H
+
+#include <stdbool.h>
+
+#include "kiln/kiln.h"
+
+/* Consumes argv[*i] (and its value) if it is --split N, --place GLOB=TASK,
+ * --tasks N, --task T or --devices: returns true, *rc non-zero on a bad
+ * value (message printed). */
+bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc);
+/* kiln run: under mpirun with a placement, joins the job and compiles for
+ * this rank's task.  Non-zero: failed (message printed). */
+int dist_run_begin(kiln_options *o, int *argc, char ***argv);
+/* kiln run's exit: rc non-zero in a distributed run ends every rank
+ * (MPI_Abort) after the message; else MPI is finalized.  Returns rc. */
+int dist_run_end(int rc);
+extern const char dist_usage[];
+
+#endif
