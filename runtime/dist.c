@@ -10,11 +10,13 @@
  * MPI_Iallgather; any difference is an error on every rank.  Every wait is
  * MPI_Test in a loop with a deadline (spin, then sleeps growing to 1 ms).
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kiln/dist.h"
 
@@ -52,6 +54,36 @@ static MPI_Request *pending;
 static int n_pending, cap_pending;
 static const char **pending_what;
 static int *pending_key, *pending_peer;
+
+/* What this rank waits on, for the SIGTERM mpirun sends when another rank
+ * died: the message names it before the process ends. */
+static char waiting[600];
+static volatile sig_atomic_t in_wait;
+static struct sigaction old_term;
+
+static void on_term(int sig)
+{
+    if (in_wait) {
+        static const char a[] = "kiln dist: ended by mpirun (another rank died or failed) while ";
+        ssize_t r = write(2, a, sizeof a - 1);
+        r = write(2, waiting, strlen(waiting));
+        r = write(2, "\n", 1);
+        (void)r;
+    }
+    sigaction(SIGTERM, &old_term, NULL);
+    raise(sig);
+}
+
+static void set_waiting(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_waiting(const char *fmt, ...)
+{
+    in_wait = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(waiting, sizeof waiting, fmt, ap);
+    va_end(ap);
+    in_wait = 1;
+}
 
 static double now(void)
 {
@@ -96,6 +128,11 @@ int kiln_rt_dist_init(int *argc, char ***argv)
         we_init = 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     return 0;
@@ -131,8 +168,10 @@ int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks)
     uint64_t *all = malloc(sizeof *all * 3 * (size_t)size);
     if (!all) return fail("kiln dist: task %d: out of memory", task);
     MPI_Request req;
+    set_waiting("task %d was exchanging graph fingerprints at start-up", task);
     int code = MPI_Iallgather(mine, 3, MPI_UINT64_T, all, 3, MPI_UINT64_T, MPI_COMM_WORLD, &req);
     int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
     if (done <= 0) {
         free(all);
         if (!done)
@@ -154,8 +193,21 @@ int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks)
     return 0;
 }
 
+/* Test hook (tests/sh/dist.sh): KILN_DIST_TEST_HOLD=KEY makes the send of
+ * that key wait 60 s first, as a stuck or dying peer would. */
+static int hold_key(void)
+{
+    static int k = -2;
+    if (k == -2) {
+        const char *e = getenv("KILN_DIST_TEST_HOLD");
+        k = e && *e ? atoi(e) : -1;
+    }
+    return k;
+}
+
 int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what)
 {
+    if (key == hold_key()) sleep(60);
     if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
     if (n_pending == cap_pending) {
         int cap = cap_pending ? 2 * cap_pending : 64;
@@ -182,7 +234,9 @@ int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what)
     if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
     MPI_Request req;
     int code = MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, key, MPI_COMM_WORLD, &req);
+    set_waiting("task %d was waiting for key %d (%s) from task %d", rank, key, what, peer);
     int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
     if (done > 0) return 0;
     if (!done) {
         MPI_Cancel(&req);
@@ -197,7 +251,9 @@ int kiln_rt_dist_end(void)
     int rc = 0;
     for (int i = 0; i < n_pending; i++) {
         int code = 0;
+        set_waiting("task %d was waiting for task %d to take key %d (%s)", rank, pending_peer[i], pending_key[i], pending_what[i]);
         int done = rc ? 1 : wait_deadline(&pending[i], kiln_rt_dist_timeout(), &code);
+        in_wait = 0;
         if (done <= 0 && !rc)
             rc = done ? fail("kiln dist: task %d: send of key %d (%s) to task %d failed: %s", rank, pending_key[i], pending_what[i],
                              pending_peer[i], mpi_msg(code))
@@ -214,8 +270,10 @@ int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
     for (int64_t at = 0; at < n;) { /* MPI counts are int */
         int part = n - at > (1 << 30) ? (1 << 30) : (int)(n - at);
         MPI_Request req;
+        set_waiting("rank %d was in the gradient allreduce (%lld floats)", rank, (long long)n);
         int code = MPI_Iallreduce(MPI_IN_PLACE, buf + at, part, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
         int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+        in_wait = 0;
         if (!done)
             return fail("kiln dist: rank %d: gradient allreduce of %lld floats did not complete within %.1f s: a rank died "
                         "or is stuck (KILN_DIST_TIMEOUT)", rank, (long long)n, kiln_rt_dist_timeout());
