@@ -40,6 +40,17 @@ for m in model_resnet_small model_transformer; do
     done
 done
 
+# objects: one per task (kiln compile --split 2 --task T) linked into a user program (tests/support/dist_host.c)
+m=$src/tests/fixtures/model_resnet_small
+for t in 0 1; do
+    "$kiln" compile "$m/model.pb" --feed t --fetch Identity --split 2 --task $t -o "$tmp/task$t.o" --header "$tmp/task$t.h" --prefix task$t >"$tmp/c.log" 2>&1 || { bad "compile task $t"; cat "$tmp/c.log"; }
+done
+if mpicc -O1 -I"$tmp" -I"$src/include" "$src/tests/support/dist_host.c" "$tmp/task0.o" "$tmp/task1.o" -L"$build/lib" -lkilnrt -lopenblas -lpthread -lm \
+        -o "$tmp/host" >"$tmp/cc.log" 2>&1 && grep -q "TASK1_DIST_TASKS 2" "$tmp/task1.h" &&
+    mpi -np 2 "$tmp/host" "$m/in_0.npy" "$tmp/host.bin" >"$tmp/run.log" 2>&1 &&
+    tail -c 80 "$tmp/model_resnet_small.ref/Identity.npy" | cmp -s - "$tmp/host.bin"; then ok; echo "ok: task objects in a user program: bit-identical"
+else bad "task objects linked into a program"; cat "$tmp/cc.log" "$tmp/run.log"; fi
+
 # the graph's own device fields (tools/gen_dist.py): /job:worker/task:0 and task:1
 fx=$src/tests/fixtures/dist_devices
 if mpi -np 2 "$kiln" run "$fx/model.pb" --feed t="$fx/in_0.npy" --fetch Identity --devices --out-dir "$tmp/dev" >"$tmp/run.log" 2>&1 &&
