@@ -226,7 +226,8 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
     tf_pin pins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
     for (int i = 0; i < o->n_feed_shapes; i++)
         pins[i] = (tf_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
-    tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes};
+    tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes,
+                  o->dist_data_parallel, o->dist_gradient_sum != 0};
     ir_graph *g = m->onnx ? onnx_import(m->onnx, o->feeds, o->n_feeds, o->fetches, o->n_fetches, &d)
                           : tf_import_entry(m->tf, &e, &d);
     if (!g) return status_from_diag(import_code(&d), &d);

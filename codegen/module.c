@@ -285,9 +285,20 @@ static void emit_dist_end(cg *c)
     return_on_error(c, LLVMBuildCall2(c->b, ft, f, NULL, 0, "dist_end"));
 }
 
-/* send: kiln_rt_send(value, bytes, peer, key, what); recv: kiln_rt_recv(buffer, ...). */
+/* send: kiln_rt_send(value, bytes, peer, key, what); recv: kiln_rt_recv(buffer, ...);
+ * allreduce: kiln_rt_allreduce_f32(in, out, n, what). */
 static void emit_comm(cg *c, ir_node *n)
 {
+    if (n->op == KL_OP_ALLREDUCE) {
+        char tb[160], what[512];
+        snprintf(what, sizeof what, "gradient of '%s' %s", n->name ? n->name : "?", ir_type_str(&n->type, tb, sizeof tb));
+        LLVMTypeRef ft;
+        LLVMValueRef f = rt_fn(c, "kiln_rt_allreduce_f32", (LLVMTypeRef[]){c->ptr, c->ptr, c->i64, c->ptr}, 4, &ft);
+        LLVMValueRef a[4] = {cg_storage(c, n->in[0]), cg_storage(c, n), LLVMConstInt(c->i64, (unsigned long long)ir_type_numel(&n->type), 0),
+                             LLVMBuildGlobalStringPtr(c->b, what, "what")};
+        return_on_error(c, LLVMBuildCall2(c->b, ft, f, a, 4, ""));
+        return;
+    }
     ir_node *v = n->op == KL_OP_SEND ? n->in[0] : n;
     char tb[160], what[512];
     snprintf(what, sizeof what, "node '%s' %s", n->name ? n->name : "?", ir_type_str(&v->type, tb, sizeof tb));
@@ -662,7 +673,7 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
         LLVMJITSymbolFlags exported = {LLVMJITSymbolGenericFlagsExported, 0};
 #define RT_SYM(f) {LLVMOrcExecutionSessionIntern(es, #f), {(LLVMOrcExecutorAddress)(uintptr_t)&f, exported}}
         LLVMOrcCSymbolMapPair sym[] = {RT_SYM(kiln_rt_sgemm), RT_SYM(kiln_rt_parallel_for), RT_SYM(kiln_rt_dist_begin),
-                                       RT_SYM(kiln_rt_send), RT_SYM(kiln_rt_recv), RT_SYM(kiln_rt_dist_end)};
+                                       RT_SYM(kiln_rt_send), RT_SYM(kiln_rt_recv), RT_SYM(kiln_rt_dist_end), RT_SYM(kiln_rt_allreduce_f32)};
 #undef RT_SYM
         LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(sym, sizeof sym / sizeof *sym);
         if ((err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu))) ok = orc_error(d, "runtime symbols", err);

@@ -68,6 +68,7 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx);    /* GEMM tiles and packed layout
 bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; sets node->kernel */
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
 bool pass_partition(ir_graph *g, pass_ctx *ctx); /* placement, send/recv pairs; keeps one task (ctx->partition) */
+bool pass_allreduce(ir_graph *g, pass_ctx *ctx); /* data-parallel gradients: one allreduce per step */
 
 typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
 /* The pass with this name ("fuse", ...), or NULL; used by tests and dumps. */

@@ -29,7 +29,7 @@ static double now(void)
 static const struct { const char *name; pass_fn fn; } passes[] = {
     {"infer", pass_infer}, {"verify", pass_verify},     {"dce", pass_dce},   {"fold", pass_fold},
     {"simplify", pass_simplify}, {"cse", pass_cse}, {"layout", pass_layout}, {"fuse", pass_fuse}, {"bufassign", pass_bufassign},
-    {"partition", pass_partition},
+    {"partition", pass_partition}, {"allreduce", pass_allreduce},
 };
 
 pass_fn pass_by_name(const char *name)
@@ -39,7 +39,7 @@ pass_fn pass_by_name(const char *name)
     return NULL;
 }
 
-const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, layout, fuse, bufassign, partition"; }
+const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, layout, fuse, bufassign, partition, allreduce"; }
 
 static bool wants_dump(const pass_ctx *ctx, const char *name)
 {
@@ -96,6 +96,12 @@ bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
         RUN(cse);
         RUN(dce);
         RUN(layout);
+    }
+    bool data_parallel = false;
+    for (int i = 0; i < g->n_nodes; i++) data_parallel |= g->nodes[i]->op == KL_OP_ALLREDUCE;
+    if (data_parallel) { /* docs/distributed.md: the step's gradients in one MPI call */
+        if (!run_at(g, ctx, "allreduce", pass_allreduce, false)) return false;
+        RUN(dce);
     }
     if (ctx->partition) { /* distributed: placed on the one-process kernels, then this task's graph is planned */
         RUN(fuse);

@@ -283,6 +283,18 @@ int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
     return 0;
 }
 
+int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what)
+{
+    if (in != out) memcpy(out, in, sizeof *out * (size_t)n);
+    if (kiln_rt_dist_allreduce_f32(out, n)) {
+        char msg[sizeof err_text];
+        snprintf(msg, sizeof msg, "%s (%s)", err_text, what);
+        snprintf(err_text, sizeof err_text, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
 #else /* built without MPI: every call says so */
 
 #define NO_MPI fail("kiln dist: this libkilnrt was built without MPI: install Open MPI (libopenmpi-dev, tools/install-deps.sh) and rebuild Kiln")
@@ -296,4 +308,5 @@ int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *
 int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what) { return NO_MPI; }
 int kiln_rt_dist_end(void) { return NO_MPI; }
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n) { return NO_MPI; }
+int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what) { return NO_MPI; }
 #endif

@@ -60,6 +60,12 @@ typedef struct tf_entry {
     int n_targets;
     const tf_pin *pins;
     int n_pins;
+    /* Data-parallel training over this many ranks (docs/distributed.md): each
+     * optimizer update's gradient is summed over the ranks and divided by
+     * the count (the mean of the shards' mean-loss gradients; allreduce_sum:
+ * not divided, for a loss that sums over the batch).  0 or 1: none. */
+    int allreduce_ranks;
+    bool allreduce_sum; /* the loss sums over the batch: sum, no division */
 } tf_entry;
 
 typedef struct tf_var {

@@ -505,6 +505,8 @@ ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d)
         .auto_feeds = n_feeds == 0,
         .pins = e->pins,
         .n_pins = e->n_pins,
+        .allreduce_ranks = e->allreduce_ranks,
+        .allreduce_sum = e->allreduce_sum,
     };
     bool tables = imp_tables_new(&c, n);
     if (tables) c.st = tf_state_new(&c);

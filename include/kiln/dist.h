@@ -55,6 +55,9 @@ int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *
 int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what);
 /* Completes this run's sends (deadline). */
 int kiln_rt_dist_end(void);
+/* out = sum over every rank of in (n floats; in == out allowed), one MPI
+ * call per buffer; the data-parallel gradient sum. */
+int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what);
 
 #ifdef __cplusplus
 }

@@ -132,6 +132,13 @@ typedef struct kiln_options {
     int dist_tasks, dist_task, dist_split;
     const char *const *dist_place;
     int n_dist_place;
+    /* Data-parallel training over this many ranks (> 1): every optimizer
+     * update (Apply* ops) uses the gradient summed over the ranks with
+     * kiln_rt_dist_allreduce and divided by their count, so N ranks on
+     * batch B/N each train as one process on batch B (a mean loss).
+     * dist_gradient_sum non-zero: the loss sums over the batch, so the
+     * gradients are summed and not divided. */
+    int dist_data_parallel, dist_gradient_sum;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);

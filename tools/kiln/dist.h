@@ -8,12 +8,16 @@
 #include "kiln/kiln.h"
 
 /* Consumes argv[*i] (and its value) if it is --split N, --place GLOB=TASK,
- * --tasks N, --task T or --devices: returns true, *rc non-zero on a bad
+ * --tasks N, --task T, --devices, --data-parallel or --steps K: returns true, *rc non-zero on a bad
  * value (message printed). */
 bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc);
 /* kiln run: under mpirun with a placement, joins the job and compiles for
  * this rank's task.  Non-zero: failed (message printed). */
-int dist_run_begin(kiln_options *o, int *argc, char ***argv);
+int dist_run_begin(kiln_options *o, int *argc, char ***argv, const char **feed_files, int n_feeds);
+/* --steps K: kiln run repeats the run K times (training steps on one state). */
+extern int dist_steps;
+/* --data-parallel: rank 0 alone writes fetches and state. */
+bool dist_writer(void);
 /* kiln run's exit: rc non-zero in a distributed run ends every rank
  * (MPI_Abort) after the message; else MPI is finalized.  Returns rc. */
 int dist_run_end(int rc);

@@ -473,7 +473,7 @@ static void pins_from_files(cli *c, kiln_model *m)
 static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
 {
     kiln_program *p;
-    if (dist_run_begin(&c->opt, argc, argv)) return 1; /* mpirun: this rank's task (dist.c) */
+    if (dist_run_begin(&c->opt, argc, argv, c->feed_files, c->n_feeds)) return 1; /* mpirun: this rank's task or shard (dist.c) */
     fetches_to_targets(c, m);
     pins_from_files(c, m);
     kiln_status *st = kiln_jit(m, &c->opt, &p);
@@ -495,11 +495,13 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
         if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
-        else if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
-            rc = fail_status(st);
+        else
+            for (int s = 0; s < dist_steps && !rc; s++) /* --steps (dist.c) */
+                if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
+                    rc = fail_status(st);
     }
-    if (!rc) rc = write_fetches(c, p, outs);
-    if (!rc && stateful) rc = state_save(c->state_dir, p, state);
+    if (!rc && dist_writer()) rc = write_fetches(c, p, outs);
+    if (!rc && stateful && dist_writer()) rc = state_save(c->state_dir, p, state);
     free(state);
     for (int i = 0; i < MAX_TENSORS; i++) free(outs[i]);
     for (int i = 0; i < c->n_feeds; i++) npy_free(&arrays[i]);
