@@ -107,5 +107,40 @@ if [ $rc -ne 0 ] && [ "$(echo "$dt < 5" | bc)" = 1 ] && grep -q "rank 1 .*exited
     grep -q "while task 2 was waiting for key 2 (node 'functional_1_1/re_lu_2_1/Relu'" "$tmp/kill.log"; then ok
 else bad "SIGKILL: rc $rc after $dt s"; cat "$tmp/kill.log"; fi
 
+# data-parallel training, 50 steps: N ranks on B/N rows each match one process on B (rtol 1e-5)
+cc -O2 -std=c11 "$src/tests/support/npy_close.c" -lm -o "$tmp/npy_close"
+# dp NAME MODEL MODE NP FEEDS...: init, one process 50 steps, NP ranks 50 steps, compare every variable
+dp() {
+    name=$1 model=$2 mode=$3 np=$4 fetch=$5
+    shift 5
+    st=$tmp/dp_$name
+    if [ ! -d "$st.init" ]; then
+        "$kiln" run "$model" --state "$st.init" --fetch init_all_vars_op >/dev/null 2>&1 || { bad "$name: init"; return; }
+        cp -r "$st.init" "$st.one"
+        "$kiln" run "$model" --state "$st.one" "$@" --fetch "$fetch" --target train --steps 50 >/dev/null 2>&1 || { bad "$name: one process"; return; }
+    fi
+    rm -rf "$st.$np" && cp -r "$st.init" "$st.$np"
+    if ! mpi -np "$np" "$kiln" run "$model" --state "$st.$np" "$@" --fetch "$fetch" --target train --steps 50 "$mode" >"$tmp/dp.log" 2>&1; then
+        bad "$name: $np ranks"; cat "$tmp/dp.log"; return
+    fi
+    worst=0 n=0
+    for f in "$st.one"/*.npy; do
+        n=$((n + 1))
+        e=$("$tmp/npy_close" "$st.$np/$(basename "$f")" "$f" 1 | sed 's/.*: //')
+        worst=$(awk -v a="$e" -v b="$worst" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
+        "$tmp/npy_close" "$st.$np/$(basename "$f")" "$f" 1e-5 >/dev/null || { bad "$name: $np ranks: $(basename "$f") off by $e"; return; }
+    done
+    ok; echo "ok: data-parallel $name on $np ranks, 50 steps: $n variables within rtol 1e-5 of one process (max $worst)"
+}
+T=$src/tests/train
+dp mlp "$T/ref/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+dp mlp "$T/ref/mlp.pb" --data-parallel=sum 4 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+dp mlp_resource "$T/resource/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+dp lenet "$T/lenet/small/model.pb" --data-parallel 2 loss --feed x="$T/lenet/x.npy" --feed labels="$T/lenet/labels.npy"
+if "$kiln" dump "$T/ref/mlp.pb" --feed x:50,32 --feed y:50,8 --fetch cost --run-target train --data-parallel=sum --tasks 2 --after=bufassign |
+    grep -c " = allreduce " | grep -qx 1; then ok; else bad "the MLP step's 4 gradients are not one allreduce"; fi
+expect_fail dp-batch "needs a batch (first dim) divisible by 3" \
+    mpi -np 3 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/dp_mlp.init" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel=sum
+
 echo "dist: $passes passed, $fails failed"
 [ $fails -eq 0 ]

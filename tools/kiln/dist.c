@@ -75,7 +75,9 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc)
     } else {
         return false;
     }
-    if (!*rc && tasks_given && !o->dist_split) o->dist_tasks = tasks_given;
+    /* --tasks N: the task count of --place / --devices, or (dump, compile) the ranks of --data-parallel */
+    if (!*rc && tasks_given && data_parallel) o->dist_data_parallel = tasks_given, o->dist_tasks = 0;
+    else if (!*rc && tasks_given && !o->dist_split) o->dist_tasks = tasks_given;
     if (!*rc && task_given >= 0) o->dist_task = task_given;
     return true;
 }
