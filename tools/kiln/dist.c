@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dist.h"
@@ -22,6 +23,8 @@ static const char *rules[MAX_RULES];
 static int n_rules, tasks_given, task_given = -1;
 static bool active, devices, data_parallel;
 int dist_steps = 1;
+static bool time_steps;
+static struct timespec t_steps;
 static char shard_path[256][64];
 static int n_shards;
 
@@ -70,6 +73,8 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc)
     } else if (!strcmp(argv[*i], "--data-parallel=sum")) { /* the loss sums over the batch */
         data_parallel = active = true;
         o->dist_gradient_sum = 1;
+    } else if (!strcmp(argv[*i], "--time-steps")) {
+        time_steps = true;
     } else if ((v = value(argc, argv, i, "--steps"))) {
         *rc = count("--steps", v, 1, 100000000, &dist_steps);
     } else {
@@ -157,3 +162,16 @@ int dist_run_end(int rc)
 }
 
 bool dist_writer(void) { return !data_parallel || !active || kiln_rt_dist_rank() <= 0; }
+
+int dist_time_steps(int end)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (!end) t_steps = t;
+    else if (time_steps) {
+        double s = (double)(t.tv_sec - t_steps.tv_sec) + 1e-9 * (double)(t.tv_nsec - t_steps.tv_nsec);
+        fprintf(stderr, "kiln: rank %d: %d steps in %.3f s, %.4f ms per step\n", active ? kiln_rt_dist_rank() : 0, dist_steps, s,
+                1e3 * s / dist_steps);
+    }
+    return 0;
+}

@@ -496,7 +496,7 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
         if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
         else
-            for (int s = 0; s < dist_steps && !rc; s++) /* --steps (dist.c) */
+            for (int s = dist_time_steps(0); s < dist_steps && !rc; s++, s == dist_steps && dist_time_steps(1)) /* --steps, --time-steps (dist.c) */
                 if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
                     rc = fail_status(st);
     }
