@@ -40,6 +40,17 @@ for m in model_resnet_small model_transformer; do
     done
 done
 
+# a --place rule cutting inside the transformer (the rest inherits its task)
+fx=$src/tests/fixtures/model_transformer
+if mpi -np 2 "$kiln" run "$fx/model.pb" $(args_of model_transformer) --place 'SquaredDifference_2*=1' --tasks 2 --out-dir "$tmp/pl" >"$tmp/run.log" 2>&1 &&
+    cmp -s "$tmp/model_transformer.ref/Identity.npy" "$tmp/pl/Identity.npy"; then ok; echo "ok: transformer --place: bit-identical"
+else bad "transformer --place"; cat "$tmp/run.log"; fi
+
+# runtime/dist.c without MPI: a stub whose calls fail saying so
+printf '#include <stdio.h>\n#include "kiln/dist.h"\nint main(int c, char **v) { int rc = kiln_rt_dist_init(&c, &v); puts(kiln_rt_dist_error()); return rc != -1; }\n' >"$tmp/stub.c"
+if cc -std=c11 -D_GNU_SOURCE -I"$src/include" "$tmp/stub.c" "$src/runtime/dist.c" -o "$tmp/stub" 2>"$tmp/cc.log" &&
+    "$tmp/stub" | grep -q "built without MPI: install Open MPI"; then ok; else bad "runtime stub without MPI"; cat "$tmp/cc.log"; fi
+
 # objects: one per task (kiln compile --split 2 --task T) linked into a user program (tests/support/dist_host.c)
 m=$src/tests/fixtures/model_resnet_small
 for t in 0 1; do
