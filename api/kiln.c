@@ -534,6 +534,8 @@ kiln_variable_info kiln_program_variable(const kiln_program *p, int i) { return 
 bool kiln_program_reads_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->reads[i]; }
 bool kiln_program_writes_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->writes[i]; }
 
+int kiln_model_gradients(const kiln_model *m, const char **names, int cap) { return m->tf ? tf_model_gradients(m->tf, names, cap) : 0; }
+
 const char *kiln_model_node_op(const kiln_model *m, const char *name) { return m->tf ? tf_model_node_op(m->tf, name) : NULL; }
 
 static kiln_status *run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state, void *temp,

@@ -246,6 +246,33 @@ int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what)
     return fail("kiln dist: task %d: receive of key %d (%s) from task %d failed: %s", rank, key, what, peer, mpi_msg(code));
 }
 
+int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from)
+{
+    if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
+    MPI_Request req;
+    MPI_Status status;
+    int code = MPI_Irecv(buf, (int)bytes, MPI_BYTE, MPI_ANY_SOURCE, key, MPI_COMM_WORLD, &req);
+    set_waiting("task %d was waiting for key %d (%s) from any task", rank, key, what);
+    double end = now() + kiln_rt_dist_timeout();
+    long spins = 0, nap = 1000;
+    int flag = 0;
+    while (code == MPI_SUCCESS && !(code = MPI_Test(&req, &flag, &status), flag) && code == MPI_SUCCESS && now() <= end) {
+        if (++spins < 200) continue;
+        struct timespec ts = {0, nap};
+        nanosleep(&ts, NULL);
+        if (nap < 100000) nap *= 2;
+    }
+    in_wait = 0;
+    if (code != MPI_SUCCESS) return fail("kiln dist: task %d: receive of key %d (%s) failed: %s", rank, key, what, mpi_msg(code));
+    if (!flag) {
+        MPI_Cancel(&req);
+        return fail("kiln dist: task %d: waited %.1f s for key %d (%s, %lld bytes) from any task: the peers died or are stuck "
+                    "(KILN_DIST_TIMEOUT)", rank, kiln_rt_dist_timeout(), key, what, (long long)bytes);
+    }
+    *from = status.MPI_SOURCE;
+    return 0;
+}
+
 int kiln_rt_dist_end(void)
 {
     int rc = 0;
@@ -307,6 +334,7 @@ int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks) { return NO_
 int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what) { return NO_MPI; }
 int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what) { return NO_MPI; }
 int kiln_rt_dist_end(void) { return NO_MPI; }
+int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from) { return NO_MPI; }
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n) { return NO_MPI; }
 int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what) { return NO_MPI; }
 #endif

@@ -82,5 +82,8 @@ bool tf_model_variable(const tf_model *m, int i, tf_var *out, kl_diag *d);
 const char *tf_model_node_op(const tf_model *m, const char *name);
 /* The device field of the node called name ("/job:worker/task:1"), or NULL if empty or no such node. */
 const char *tf_model_node_device(const tf_model *m, const char *name);
+/* The gradient inputs of the model's dense optimizer updates (Apply* and
+ * ResourceApply* ops), in GraphDef order: up to cap names; returns the count. */
+int tf_model_gradients(const tf_model *m, const char **names, int cap);
 ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d);
 #endif

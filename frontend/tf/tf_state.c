@@ -65,6 +65,25 @@ const char *tf_model_node_device(const tf_model *m, const char *name)
     return i < 0 || !m->pb->node[i]->device || !*m->pb->node[i]->device ? NULL : m->pb->node[i]->device;
 }
 
+int tf_model_gradients(const tf_model *m, const char **names, int cap)
+{
+    static const struct { const char *op; int grad; } ops[] = {
+        {"ApplyGradientDescent", 2}, {"ApplyMomentum", 3}, {"ApplyAdagrad", 3}, {"ApplyAdagradV2", 4},
+        {"ApplyRMSProp", 7}, {"ApplyAdam", 9},
+    };
+    int n = 0;
+    for (size_t i = 0; i < m->pb->n_node; i++) {
+        const tf_node *x = m->pb->node[i];
+        const char *op = x->op && !strncmp(x->op, "Resource", 8) ? x->op + 8 : x->op;
+        for (size_t k = 0; op && k < sizeof ops / sizeof *ops; k++)
+            if (!strcmp(op, ops[k].op) && (size_t)ops[k].grad < x->n_input) {
+                if (n < cap) names[n] = x->input[ops[k].grad];
+                n++;
+            }
+    }
+    return n;
+}
+
 bool tf_model_variable(const tf_model *m, int v, tf_var *out, kl_diag *d)
 {
     int i = var_node(m, v);

@@ -53,6 +53,9 @@ int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks);
 int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what);
 /* Blocks (polling, deadline) until the value of key from peer is in buf. */
 int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what);
+/* kiln_rt_recv from whichever rank sends key first; *from gets the rank
+ * (parameter-server training). */
+int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from);
 /* Completes this run's sends (deadline). */
 int kiln_rt_dist_end(void);
 /* out = sum over every rank of in (n floats; in == out allowed), one MPI

@@ -235,6 +235,11 @@ bool kiln_program_writes_variable(const kiln_program *p, int i);
  * when there are none), state as above. */
 kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
                                     void *temp);
+/* The tensors the model's dense optimizer updates read as gradients
+ * (TensorFlow Apply* ops, GraphDef order), names into the model: up to cap
+ * of them in names; returns how many there are (parameter-server training,
+ * docs/distributed.md). */
+int kiln_model_gradients(const kiln_model *m, const char **names, int cap);
 /* The op type of a model's node ("NoOp", "Placeholder"), or NULL. */
 const char *kiln_model_node_op(const kiln_model *m, const char *name);
 

@@ -24,6 +24,9 @@ bool dist_writer(void);
 /* kiln run's exit: rc non-zero in a distributed run ends every rank
  * (MPI_Abort) after the message; else MPI is finalized.  Returns rc. */
 int dist_run_end(int rc);
+/* --ps[=sync|async|sync-sum]: parameter-server training instead of one run. */
+bool dist_ps(void);
+int dist_ps_run(kiln_model *m, const kiln_options *o, const char *const *feed_files, const char *state_dir);
 extern const char dist_usage[];
 
 #endif

@@ -476,6 +476,7 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     if (dist_run_begin(&c->opt, argc, argv, c->feed_files, c->n_feeds)) return 1; /* mpirun: this rank's task or shard (dist.c) */
     fetches_to_targets(c, m);
     pins_from_files(c, m);
+    if (dist_ps()) return dist_ps_run(m, &c->opt, c->feed_files, c->state_dir); /* --ps (dist.c) */
     kiln_status *st = kiln_jit(m, &c->opt, &p);
     if (st && kiln_status_code(st) != KILN_ERR_IO && (p = jit_specialized(c))) kiln_status_free(st), st = NULL;
     if (st) return fail_status(st);
