@@ -118,7 +118,7 @@ if [ $rc -ne 0 ] && [ "$(echo "$dt < 5" | bc)" = 1 ] && grep -q "rank 1 .*exited
     grep -q "while task 2 was waiting for key 2 (node 'functional_1_1/re_lu_2_1/Relu'" "$tmp/kill.log"; then ok
 else bad "SIGKILL: rc $rc after $dt s"; cat "$tmp/kill.log"; fi
 
-# data-parallel training, 50 steps: N ranks on B/N rows each match one process on B (rtol 1e-5)
+# data-parallel and parameter-server training, 50 steps: N ranks on B/N rows each match one process on B (rtol 1e-5)
 cc -O2 -std=c11 "$src/tests/support/npy_close.c" -lm -o "$tmp/npy_close"
 # dp NAME MODEL MODE NP FEEDS...: init, one process 50 steps, NP ranks 50 steps, compare every variable
 dp() {
@@ -141,13 +141,29 @@ dp() {
         worst=$(awk -v a="$e" -v b="$worst" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
         "$tmp/npy_close" "$st.$np/$(basename "$f")" "$f" 1e-5 >/dev/null || { bad "$name: $np ranks: $(basename "$f") off by $e"; return; }
     done
-    ok; echo "ok: data-parallel $name on $np ranks, 50 steps: $n variables within rtol 1e-5 of one process (max $worst)"
+    ok; echo "ok: $mode $name on $np ranks, 50 steps: $n variables within rtol 1e-5 of one process (max $worst)"
 }
 T=$src/tests/train
 dp mlp "$T/ref/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 dp mlp "$T/ref/mlp.pb" --data-parallel=sum 4 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 dp mlp_resource "$T/resource/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 dp lenet "$T/lenet/small/model.pb" --data-parallel 2 loss --feed x="$T/lenet/x.npy" --feed labels="$T/lenet/labels.npy"
+# parameter server (rank 0) and 2 workers: sync matches one process; async converges
+dp mlp_ps "$T/ref/mlp.pb" --ps=sync-sum 3 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+# cost_of STATE: the full batch's cost with those variables
+cost_of() {
+    rm -rf "$tmp/ev" && cp -r "$1" "$tmp/ev"
+    "$kiln" run "$T/ref/mlp.pb" --state "$tmp/ev" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost | sed -n 's/^cost = //p'
+}
+rm -rf "$tmp/async" && cp -r "$tmp/dp_mlp.init" "$tmp/async"
+if mpi -np 3 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/async" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train \
+        --steps 50 --ps=async >"$tmp/ps.log" 2>&1; then
+    c0=$(cost_of "$tmp/dp_mlp.init") c1=$(cost_of "$tmp/async")
+    if [ -n "$c0" ] && [ -n "$c1" ] && [ "$(awk -v a="$c1" -v b="$c0" 'BEGIN { print (a < 0.7 * b) }')" = 1 ]; then ok
+        echo "ok: async parameter server, 2 workers x 50 steps: full-batch cost $c0 -> $c1"
+    else bad "async parameter server: cost $c0 -> $c1"; fi
+else bad "async parameter server"; cat "$tmp/ps.log"; fi
+
 if "$kiln" dump "$T/ref/mlp.pb" --feed x:50,32 --feed y:50,8 --fetch cost --run-target train --data-parallel=sum --tasks 2 --after=bufassign |
     grep -c " = allreduce " | grep -qx 1; then ok; else bad "the MLP step's 4 gradients are not one allreduce"; fi
 expect_fail dp-batch "needs a batch (first dim) divisible by 3" \
