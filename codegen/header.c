@@ -128,6 +128,10 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
                    "#define %s_DIST_TASK %d\n#define %s_DIST_TASKS %d\n#define %s_DIST_FINGERPRINT 0x%016llxull\n",
                 g->dist_task, g->dist_tasks, g->dist_task, P, g->dist_task, P, g->dist_tasks, P,
                 (unsigned long long)g->dist_fingerprint);
+    else if (g->dist_fingerprint)
+        fprintf(f, "/* Data-parallel: every rank runs this object on its shard; gradients are summed over MPI\n"
+                   " * ranks (link -lkilnrt -lmpi, call kiln_rt_dist_init first: kiln/dist.h). */\n"
+                   "#define %s_DIST_FINGERPRINT 0x%016llxull\n", P, (unsigned long long)g->dist_fingerprint);
     fprintf(f, "#define %s_TARGET \"%s\"\n", P, o->target ? o->target : cg_target_host_name());
     if (st && st->code_bytes > 0) {
         fprintf(f, "/* Footprint: code and read-only data (flash), and the most stack the entry\n"

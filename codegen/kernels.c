@@ -622,7 +622,7 @@ bool cg_matmul_uses_blas(const cg_options *o, const ir_node *n)
 bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
 {
     bool by_cols;
-    if (g->dist_tasks > 0) return true; /* send/recv: runtime/dist.c */
+    if (g->dist_tasks > 0 || g->dist_fingerprint) return true; /* send/recv, allreduce: runtime/dist.c */
     for (int j = 0; g->plan && j < g->plan->n_kernels; j++) {
         const kl_kernel *k = &g->plan->kernels[j];
         if (cg_matmul_uses_blas(o, k->root)) return true;

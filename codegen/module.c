@@ -371,7 +371,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         tick = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
         tick_t = LLVMIntrinsicGetType(c->ctx, id, NULL, 0);
     }
-    bool dist = !internal && g->dist_tasks > 0;
+    bool dist = !internal && (g->dist_tasks > 0 || g->dist_fingerprint); /* partitioned, or data-parallel */
     if (ok && dist) emit_dist_begin(c, g);
     for (int j = 0; ok && j < plan->n_kernels; j++) {
         LLVMValueRef t0 = profile ? LLVMBuildCall2(c->b, tick_t, tick, NULL, 0, "t0") : NULL;

@@ -348,7 +348,8 @@ typedef struct ir_graph {
     /* Distributed execution (passes/partition.c, docs/distributed.md): this
      * graph is task dist_task of dist_tasks (0 tasks: not partitioned); the
      * fingerprint of the whole graph and its placement, checked across
-     * ranks at start-up. */
+     * ranks at start-up.  Data-parallel graphs (passes/allreduce.c): a
+     * fingerprint with dist_task -1 and dist_tasks 0 (any rank, any size). */
     int dist_task, dist_tasks;
     uint64_t dist_fingerprint;
 } ir_graph;

@@ -7,7 +7,10 @@
  *   whole buffer, a slice (reshaped back) per gradient, so a training step
  *   makes one MPI_Allreduce however many variables it trains.  The node
  *   order is topological again afterwards (each node after its operands,
- *   otherwise the order it had).  Regions are left alone.
+ *   otherwise the order it had).  Regions are left alone.  With any
+ *   allreduce, g->dist_fingerprint is set (dist_task -1: any rank), so
+ *   ranks running different graphs fail at start-up instead of mixing
+ *   gradients of other shapes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,30 @@ static void visit(ir_node *n, ir_node **order, int *k, unsigned char *done)
     order[(*k)++] = n;
 }
 
+static void set_fingerprint(ir_graph *g)
+{
+    int *pos = calloc((size_t)g->next_id + 1, sizeof *pos);
+    if (!pos) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) pos[g->nodes[i]->id] = i;
+    g->dist_fingerprint = pass_fingerprint(g, 0, NULL, pos);
+    g->dist_task = -1, g->dist_tasks = 0;
+    free(pos);
+}
+
+static bool fuse_allreduces(ir_graph *g, pass_ctx *ctx);
+
 bool pass_allreduce(ir_graph *g, pass_ctx *ctx)
+{
+    bool changed = fuse_allreduces(g, ctx);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KL_OP_ALLREDUCE) {
+            set_fingerprint(g);
+            break;
+        }
+    return changed;
+}
+
+static bool fuse_allreduces(ir_graph *g, pass_ctx *ctx)
 {
     int n_ar = 0;
     for (int i = 0; i < g->n_nodes; i++) n_ar += g->nodes[i]->op == KL_OP_ALLREDUCE && g->nodes[i]->type.dtype == KL_F32;

@@ -315,12 +315,12 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static uint64_t fingerprint(const ir_graph *g, int N, const int *place, const int *pos)
+uint64_t pass_fingerprint(const ir_graph *g, int N, const int *place, const int *pos)
 {
     uint64_t h = fnv(0xcbf29ce484222325ull, &N, sizeof N);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
-        int head[4] = {(int)n->op, (int)n->type.dtype, n->type.rank, placeable(n) ? place[n->id] : -1};
+        int head[4] = {(int)n->op, (int)n->type.dtype, n->type.rank, place && placeable(n) ? place[n->id] : -1};
         h = fnv(h, head, sizeof head);
         h = fnv(h, n->type.dims, sizeof(int64_t) * (size_t)n->type.rank);
         ir_attr a = ir_attr_normalize(n->op, &n->attr);
@@ -368,7 +368,7 @@ bool pass_partition(ir_graph *g, pass_ctx *ctx)
         free(place), free(pos);
         return false;
     }
-    g->dist_fingerprint = fingerprint(g, N, place, pos);
+    g->dist_fingerprint = pass_fingerprint(g, N, place, pos);
     g->dist_task = T, g->dist_tasks = N;
 
     /* Crossings in node order, then destination task: the same list on every task. */

@@ -69,6 +69,10 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; set
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
 bool pass_partition(ir_graph *g, pass_ctx *ctx); /* placement, send/recv pairs; keeps one task (ctx->partition) */
 bool pass_allreduce(ir_graph *g, pass_ctx *ctx); /* data-parallel gradients: one allreduce per step */
+/* 64-bit hash of g (ops, types, operands by position pos[id], attributes,
+ * constants, results) and its placement (place[id] per node, or NULL), for
+ * the start-up check across ranks (docs/distributed.md). */
+uint64_t pass_fingerprint(const ir_graph *g, int n_tasks, const int *place, const int *pos);
 
 typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
 /* The pass with this name ("fuse", ...), or NULL; used by tests and dumps. */

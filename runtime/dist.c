@@ -167,7 +167,9 @@ int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks)
 {
     if (rank < 0) return fail("kiln dist: task %d: kiln_rt_dist_init was not called (run under mpirun)", task);
     if (checked && checked_fp == fingerprint) return 0;
-    if (size != n_tasks)
+    if (task < 0) { /* data-parallel: the same graph on every rank */
+        task = rank, n_tasks = size;
+    } else if (size != n_tasks)
         return fail("kiln dist: rank %d: the object is task %d of %d tasks but the job has %d ranks (mpirun -np %d)", rank, task,
                     n_tasks, size, n_tasks);
     if (rank != task) return fail("kiln dist: rank %d runs the object of task %d (each rank runs its own task's object)", rank, task);

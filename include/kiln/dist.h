@@ -46,7 +46,8 @@ int kiln_rt_dist_allreduce_f32(float *buf, int64_t n);
 /* ---- called by generated code; 0 or -1 (message in kiln_rt_dist_error) */
 
 /* First call of each object: exchanges (fingerprint, task, n_tasks) with
- * every rank and fails on any difference. */
+ * every rank and fails on any difference (task -1: data-parallel, the same
+ * graph on any number of ranks). */
 int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks);
 /* Non-blocking send of bytes to task peer under key; the buffer stays
  * untouched until kiln_rt_dist_end (buffer assignment guarantees it). */

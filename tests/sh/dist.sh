@@ -166,6 +166,9 @@ else bad "async parameter server"; cat "$tmp/ps.log"; fi
 
 if "$kiln" dump "$T/ref/mlp.pb" --feed x:50,32 --feed y:50,8 --fetch cost --run-target train --data-parallel=sum --tasks 2 --after=bufassign |
     grep -c " = allreduce " | grep -qx 1; then ok; else bad "the MLP step's 4 gradients are not one allreduce"; fi
+expect_fail dp-mismatch "were compiled from different graphs or placements" \
+    mpi -np 1 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/dp_mlp.init" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel=sum : \
+        -np 1 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/dp_mlp.init" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel
 expect_fail dp-batch "needs a batch (first dim) divisible by 3" \
     mpi -np 3 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/dp_mlp.init" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel=sum
 
