@@ -101,6 +101,12 @@ expect_fail timeout "task 1: waited 2.0 s for key 1 (node 'functional_1_1/re_lu_
     env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_HOLD=0 timeout 120 mpirun --oversubscribe -np 2 "$kiln" run "$m" --feed t="$fx/in_0.npy" --fetch Identity --split 2
 echo "timeout case: job over $(elapsed "$t0") s after start (deadline 2 s)"
 
+# a rank that never starts its run (KILN_DIST_TEST_STALL: rank 1 sleeps before it): the start-up exchange times out
+t0=$(now)
+expect_fail never-starts "task 0: the start-up exchange of graph fingerprints did not complete within 2.0 s" \
+    env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_STALL=1 timeout 120 mpirun --oversubscribe -np 2 "$kiln" run "$m" --feed t="$fx/in_0.npy" --fetch Identity --split 2
+echo "never-starts case: job over $(elapsed "$t0") s after start (deadline 2 s)"
+
 # a rank killed mid-run: the others end within 5 s, naming what they waited on
 rm -f "$tmp"/pid.*
 KILN_DIST_TEST_HOLD=0 timeout 120 mpirun --oversubscribe -np 3 sh -c 'echo $$ >"$1/pid.$OMPI_COMM_WORLD_RANK"; shift; exec "$@"' sh "$tmp" \
