@@ -16,8 +16,8 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc);
 int dist_run_begin(kiln_options *o, int *argc, char ***argv, const char **feed_files, int n_feeds);
 /* --steps K: kiln run repeats the run K times (training steps on one state). */
 extern int dist_steps;
-/* --time-steps: dist_time_steps(0) before the steps (returns 0), (1) after
- * them prints this rank's time per step to stderr. */
+/* --time-steps: dist_time_steps(0) before the steps, (1) after them prints
+ * this rank's time per step to stderr.  Returns 0. */
 int dist_time_steps(int end);
 /* --data-parallel: rank 0 alone writes fetches and state. */
 bool dist_writer(void);

@@ -496,10 +496,13 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
         if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
-        else
-            for (int s = dist_time_steps(0); s < dist_steps && !rc; s++, s == dist_steps && dist_time_steps(1)) /* --steps, --time-steps (dist.c) */
+        else {
+            dist_time_steps(0); /* --steps K, --time-steps (dist.c) */
+            for (int s = 0; s < dist_steps && !rc; s++)
                 if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
                     rc = fail_status(st);
+            if (!rc) dist_time_steps(1);
+        }
     }
     if (!rc && dist_writer()) rc = write_fetches(c, p, outs);
     if (!rc && stateful && dist_writer()) rc = state_save(c->state_dir, p, state);
