@@ -14,6 +14,7 @@
 #include "frontend/onnx/onnx.h"
 #include "frontend/tf/tf.h"
 #include "internal.h"
+#include "kiln/dist.h"
 #include "kiln/kiln.h"
 #include "passes/passes.h"
 
@@ -209,6 +210,8 @@ static kiln_status *plan_graph(kiln_model *m, const kiln_options *o, const char 
     return api_plan_graph(m, o, target, cpu, NULL, out, seconds);
 }
 
+static const char *model_device(void *tf, const char *name) { return tf_model_node_device(tf, name); }
+
 kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *target, const char *cpu,
                             const char *stop_after, ir_graph **out, double *seconds)
 {
@@ -230,7 +233,8 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
     tf_pin pins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
     for (int i = 0; i < o->n_feed_shapes; i++)
         pins[i] = (tf_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
-    tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes};
+    tf_entry e = {o->feeds, o->n_feeds, o->fetches, o->n_fetches, o->targets, o->n_targets, pins, o->n_feed_shapes,
+                  o->dist_data_parallel, o->dist_gradient_sum != 0};
     onnx_pin opins[o->n_feed_shapes > 0 ? o->n_feed_shapes : 1];
     for (int i = 0; i < o->n_feed_shapes; i++)
         opins[i] = (onnx_pin){o->feed_shapes[i].name, o->feed_shapes[i].rank, o->feed_shapes[i].dims};
@@ -262,6 +266,11 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         kl_diag_error(&d, "unknown pass '%s' (%s)", stop_after, pass_names());
         return status_from_diag(KILN_ERR_INVALID, &d);
     }
+    pass_placement place = {
+        .n_tasks = o->dist_tasks, .task = o->dist_task, .split = o->dist_split, .rules = o->dist_place,
+        .n_rules = o->n_dist_place, .device_of = m->tf ? model_device : NULL, .device_ctx = m->tf,
+    };
+    if (o->dist_tasks > 0) ctx.partition = &place;
     bool freestanding;
     if (!cg_target_plan(target, cpu, o->target_features, &ctx.vector_floats, &ctx.vector_regs, &freestanding, &d)) {
         ir_graph_free(g);
@@ -532,7 +541,7 @@ kiln_status *kiln_program_run(kiln_program *p, const void *const *feeds, void *c
     }
     if (temp && ((uintptr_t)temp & 63))
         return status_new(KILN_ERR_INVALID, "kiln_program_run: temp must be 64-byte aligned");
-    p->entry(args, temp ? temp : p->temp);
+    if (p->entry(args, temp ? temp : p->temp)) return status_new(KILN_ERR_DIST, kiln_rt_dist_error());
     return NULL;
 }
 
@@ -541,6 +550,8 @@ int kiln_program_num_variables(const kiln_program *p) { return p->n_vars; }
 kiln_variable_info kiln_program_variable(const kiln_program *p, int i) { return p->vars[i]; }
 bool kiln_program_reads_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->reads[i]; }
 bool kiln_program_writes_variable(const kiln_program *p, int i) { return i >= 0 && i < p->n_vars && p->writes[i]; }
+
+int kiln_model_gradients(const kiln_model *m, const char **names, int cap) { return m->tf ? tf_model_gradients(m->tf, names, cap) : 0; }
 
 const char *kiln_model_node_op(const kiln_model *m, const char *name) { return m->tf ? tf_model_node_op(m->tf, name) : NULL; }
 
@@ -595,8 +606,8 @@ static kiln_status *run_state(kiln_program *p, const void *const *feeds, void *c
     for (int k = 0; k < p->n_state_out; k++) args[n_in + p->n_fetches + k] = s + p->vars[p->state_out[k]].offset;
     if (temp && ((uintptr_t)temp & 63))
         return status_new(KILN_ERR_INVALID, "kiln_program_run_state: temp must be 64-byte aligned");
-    if (counters) p->profile(args, temp ? temp : p->temp, counters);
-    else p->entry(args, temp ? temp : p->temp);
+    int rc = counters ? p->profile(args, temp ? temp : p->temp, counters) : p->entry(args, temp ? temp : p->temp);
+    if (rc) return status_new(KILN_ERR_DIST, kiln_rt_dist_error());
     for (int k = 0; k < p->n_state_out; k++) {
         uint32_t one = 1;
         memcpy(s + p->vars[p->state_out[k]].flag_offset, &one, 4);

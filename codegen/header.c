@@ -121,6 +121,17 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
         if (g->nodes[i]->op == KL_OP_CONST) const_bytes += (int64_t)ir_type_bytes(&g->nodes[i]->type);
     fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, cg_graph_uses_runtime(g, o));
     fprintf(f, "#define %s_CONST_SIZE %lld /* bytes of weights in the object */\n", P, (long long)const_bytes);
+    if (g->dist_tasks > 0) /* docs/distributed.md */
+        fprintf(f, "/* Distributed: task %d of %d (run as MPI rank %d; fetches come from task 0); link -lkilnrt\n"
+                   " * -lmpi (mpicc) and call kiln_rt_dist_init first (kiln/dist.h).  A run returns -1 when a peer\n"
+                   " * fails or times out: kiln_rt_dist_error() says which task, key and node. */\n"
+                   "#define %s_DIST_TASK %d\n#define %s_DIST_TASKS %d\n#define %s_DIST_FINGERPRINT 0x%016llxull\n",
+                g->dist_task, g->dist_tasks, g->dist_task, P, g->dist_task, P, g->dist_tasks, P,
+                (unsigned long long)g->dist_fingerprint);
+    else if (g->dist_fingerprint)
+        fprintf(f, "/* Data-parallel: every rank runs this object on its shard; gradients are summed over MPI\n"
+                   " * ranks (link -lkilnrt -lmpi, call kiln_rt_dist_init first: kiln/dist.h). */\n"
+                   "#define %s_DIST_FINGERPRINT 0x%016llxull\n", P, (unsigned long long)g->dist_fingerprint);
     fprintf(f, "#define %s_TARGET \"%s\"\n", P, o->target ? o->target : cg_target_host_name());
     if (st && st->code_bytes > 0) {
         fprintf(f, "/* Footprint: code and read-only data (flash), and the most stack the entry\n"

@@ -622,6 +622,7 @@ bool cg_matmul_uses_blas(const cg_options *o, const ir_node *n)
 bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
 {
     bool by_cols;
+    if (g->dist_tasks > 0 || g->dist_fingerprint) return true; /* send/recv, allreduce: runtime/dist.c */
     for (int j = 0; g->plan && j < g->plan->n_kernels; j++) {
         const kl_kernel *k = &g->plan->kernels[j];
         if (cg_matmul_uses_blas(o, k->root)) return true;
@@ -977,6 +978,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_dynamic(c, root, out, ops);
         break;
     case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET: /* module.c emits them around their regions */
+    case KL_OP_SEND: case KL_OP_RECV: case KL_OP_ALLREDUCE: /* module.c: calls into the runtime */
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

@@ -12,6 +12,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg_internal.h"
+#include "kiln/dist.h"
 #include "kiln/runtime.h"
 
 static double now(void)
@@ -259,12 +260,75 @@ static bool emit_control(cg *c, ir_node *n)
     return n->op == KL_OP_WHILE ? cg_emit_while(c, n, fns[0], fns[1]) : cg_emit_if(c, n, fns[0], fns[1]);
 }
 
+/* ---- distributed execution (docs/distributed.md): calls into runtime/dist.c */
+
+static LLVMValueRef rt_fn(cg *c, const char *name, LLVMTypeRef *params, unsigned n, LLVMTypeRef *ft)
+{
+    *ft = LLVMFunctionType(c->i32, params, n, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    return f ? f : LLVMAddFunction(c->mod, name, *ft);
+}
+
+/* A non-zero rc from the runtime returns it from the entry at once. */
+static void return_on_error(cg *c, LLVMValueRef rc)
+{
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(c->ctx, fn, "dist_fail");
+    LLVMBasicBlockRef good = LLVMAppendBasicBlockInContext(c->ctx, fn, "dist_ok");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rc, LLVMConstInt(c->i32, 0, 0), ""), bad, good);
+    LLVMPositionBuilderAtEnd(c->b, bad);
+    LLVMBuildRet(c->b, rc);
+    LLVMPositionBuilderAtEnd(c->b, good);
+}
+
+static void emit_dist_begin(cg *c, const ir_graph *g)
+{
+    LLVMTypeRef ft, i64 = c->i64, i32 = c->i32;
+    LLVMValueRef f = rt_fn(c, "kiln_rt_dist_begin", (LLVMTypeRef[]){i64, i32, i32}, 3, &ft);
+    LLVMValueRef a[3] = {LLVMConstInt(i64, g->dist_fingerprint, 0), LLVMConstInt(i32, (unsigned)g->dist_task, 0),
+                         LLVMConstInt(i32, (unsigned)g->dist_tasks, 0)};
+    return_on_error(c, LLVMBuildCall2(c->b, ft, f, a, 3, "dist_begin"));
+}
+
+static void emit_dist_end(cg *c)
+{
+    LLVMTypeRef ft;
+    LLVMValueRef f = rt_fn(c, "kiln_rt_dist_end", NULL, 0, &ft);
+    return_on_error(c, LLVMBuildCall2(c->b, ft, f, NULL, 0, "dist_end"));
+}
+
+/* send: kiln_rt_send(value, bytes, peer, key, what); recv: kiln_rt_recv(buffer, ...);
+ * allreduce: kiln_rt_allreduce_f32(in, out, n, what). */
+static void emit_comm(cg *c, ir_node *n)
+{
+    if (n->op == KL_OP_ALLREDUCE) {
+        char tb[160], what[512];
+        snprintf(what, sizeof what, "gradient of '%s' %s", n->name ? n->name : "?", ir_type_str(&n->type, tb, sizeof tb));
+        LLVMTypeRef ft;
+        LLVMValueRef f = rt_fn(c, "kiln_rt_allreduce_f32", (LLVMTypeRef[]){c->ptr, c->ptr, c->i64, c->ptr}, 4, &ft);
+        LLVMValueRef a[4] = {cg_storage(c, n->in[0]), cg_storage(c, n), LLVMConstInt(c->i64, (unsigned long long)ir_type_numel(&n->type), 0),
+                             LLVMBuildGlobalStringPtr(c->b, what, "what")};
+        return_on_error(c, LLVMBuildCall2(c->b, ft, f, a, 4, ""));
+        return;
+    }
+    ir_node *v = n->op == KL_OP_SEND ? n->in[0] : n;
+    char tb[160], what[512];
+    snprintf(what, sizeof what, "node '%s' %s", n->name ? n->name : "?", ir_type_str(&v->type, tb, sizeof tb));
+    LLVMTypeRef ft, i64 = c->i64, i32 = c->i32, p = c->ptr;
+    LLVMValueRef f = rt_fn(c, n->op == KL_OP_SEND ? "kiln_rt_send" : "kiln_rt_recv", (LLVMTypeRef[]){p, i64, i32, i32, p}, 5, &ft);
+    LLVMValueRef a[5] = {cg_storage(c, v), LLVMConstInt(i64, ir_type_bytes(&v->type), 0),
+                         LLVMConstInt(i32, (unsigned)n->attr.comm.peer, 0), LLVMConstInt(i32, (unsigned)n->attr.comm.key, 0),
+                         LLVMBuildGlobalStringPtr(c->b, what, "what")};
+    return_on_error(c, LLVMBuildCall2(c->b, ft, f, a, 5, ""));
+}
+
 /* One kernel of the graph being emitted: its function and the call; args
  * has room for its inputs and four more pointers. */
 static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
 {
     ir_node *root = k->root, **in_nodes = k->inputs;
     if (root->op == KL_OP_WHILE || root->op == KL_OP_IF) return emit_control(c, root);
+    if (op_is_comm(root->op)) return emit_comm(c, root), true;
     if (k->contraction && k->contraction->gemm->shared) return cg_emit_shared(c, k); /* -Os */
     LLVMBasicBlockRef bb = LLVMGetInsertBlock(c->b);
     int n_in = k->n_inputs;
@@ -320,6 +384,8 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         tick = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
         tick_t = LLVMIntrinsicGetType(c->ctx, id, NULL, 0);
     }
+    bool dist = !internal && (g->dist_tasks > 0 || g->dist_fingerprint); /* partitioned, or data-parallel */
+    if (ok && dist) emit_dist_begin(c, g);
     for (int j = 0; ok && j < plan->n_kernels; j++) {
         if (!internal && c->o->progress) c->o->progress(c->o->progress_user, "codegen", j + 1, plan->n_kernels);
         LLVMValueRef t0 = profile ? LLVMBuildCall2(c->b, tick_t, tick, NULL, 0, "t0") : NULL;
@@ -334,6 +400,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
         }
     }
     free(args);
+    if (ok && dist) emit_dist_end(c);
     if (ok) LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
     if (internal) free(c->consts);
     c->g = outer;
@@ -623,11 +690,11 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
     if (ok) { /* the runtime functions generated code may call, bound to this process's copies */
         LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
         LLVMJITSymbolFlags exported = {LLVMJITSymbolGenericFlagsExported, 0};
-        LLVMOrcCSymbolMapPair sym[2] = {
-            {LLVMOrcExecutionSessionIntern(es, "kiln_rt_sgemm"), {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_sgemm, exported}},
-            {LLVMOrcExecutionSessionIntern(es, "kiln_rt_parallel_for"),
-             {(LLVMOrcExecutorAddress)(uintptr_t)&kiln_rt_parallel_for, exported}}};
-        LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(sym, 2);
+#define RT_SYM(f) {LLVMOrcExecutionSessionIntern(es, #f), {(LLVMOrcExecutorAddress)(uintptr_t)&f, exported}}
+        LLVMOrcCSymbolMapPair sym[] = {RT_SYM(kiln_rt_sgemm), RT_SYM(kiln_rt_parallel_for), RT_SYM(kiln_rt_dist_begin),
+                                       RT_SYM(kiln_rt_send), RT_SYM(kiln_rt_recv), RT_SYM(kiln_rt_dist_end), RT_SYM(kiln_rt_allreduce_f32)};
+#undef RT_SYM
+        LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(sym, sizeof sym / sizeof *sym);
         if ((err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu))) ok = orc_error(d, "runtime symbols", err);
     }
     if (ok) {

@@ -581,6 +581,7 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
         if (op == KL_OP_SLICE) r.slice = a->slice;
         else if (op == KL_OP_CONV2D_TRANSPOSE) r.conv = a->conv;
         else if (op == KL_OP_PARAM) r.param = a->param;
+        else if (op_is_comm(op)) r.comm = a->comm;
         break;
     case IR_SHAPE_REGION: case IR_SHAPE_GET: r.region = a->region; break;
     case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: break;

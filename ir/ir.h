@@ -189,6 +189,8 @@ static inline bool op_is_reduction(kl_op op) { return kl_op_table[op].flags & KL
 static inline bool op_is_commutative(kl_op op) { return kl_op_table[op].flags & KL_OPF_COMMUTATIVE; }
 static inline bool op_is_source(kl_op op) { return kl_op_table[op].flags & KL_OPF_SOURCE; }
 static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF_ALIAS; }
+/* send/recv: side effects (never folded, merged, moved across each other or removed). */
+static inline bool op_is_comm(kl_op op) { return op == KL_OP_SEND || op == KL_OP_RECV || op == KL_OP_ALLREDUCE; }
 /* Data movement that is an affine view of its operand (fusable as a strided read). */
 static inline bool op_is_view(kl_op op) { return op == KL_OP_TRANSPOSE || op == KL_OP_SLICE; }
 bool kl_op_from_name(const char *s, kl_op *out);
@@ -215,6 +217,7 @@ typedef union ir_attr {
         int groups;                /* conv: input channels / filter's I */
     } conv;
     struct { int n_carried, index; } region;           /* WHILE: n_carried; GET: index */
+    struct { int key, peer; } comm;                    /* SEND, RECV: rendezvous key, the other task */
 } ir_attr;
 
 /* ---- nodes and graphs --------------------------------------------------- */
@@ -346,6 +349,13 @@ typedef struct ir_graph {
     struct ir_graph **children; /* regions of this graph's nodes, freed with it */
     int n_children;
     kl_plan *plan;      /* the kernel plan (ir/plan.h), built by fuse and bufassign; in the arena */
+    /* Distributed execution (passes/partition.c, docs/distributed.md): this
+     * graph is task dist_task of dist_tasks (0 tasks: not partitioned); the
+     * fingerprint of the whole graph and its placement, checked across
+     * ranks at start-up.  Data-parallel graphs (passes/allreduce.c): a
+     * fingerprint with dist_task -1 and dist_tasks 0 (any rank, any size). */
+    int dist_task, dist_tasks;
+    uint64_t dist_fingerprint;
 } ir_graph;
 
 ir_graph *ir_graph_new(const char *source);

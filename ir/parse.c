@@ -372,7 +372,7 @@ static bool const_data(parser *p, const ir_type *t, void **out)
 /* ---- attributes --------------------------------------------------------- */
 
 /* Which keys an op takes; the printer writes the same ones (print_attrs). */
-typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW, AF_SCATTER, AF_CARRIED, AF_INDEX } attr_family;
+typedef enum attr_family { AF_NONE, AF_MATMUL, AF_REDUCE, AF_TRANSPOSE, AF_SLICE, AF_PAD, AF_AXIS, AF_WINDOW, AF_SCATTER, AF_CARRIED, AF_INDEX, AF_COMM } attr_family;
 
 static attr_family family_of(kl_op op)
 {
@@ -384,7 +384,7 @@ static attr_family family_of(kl_op op)
     case IR_SHAPE_CONCAT: case IR_SHAPE_GATHER: case IR_SHAPE_GATHER_ELEMENTS: case IR_SHAPE_SCAN: return AF_AXIS;
     case IR_SHAPE_CONV: case IR_SHAPE_POOL: return AF_WINDOW;
     case IR_SHAPE_SCATTER: return AF_SCATTER;
-    case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : AF_NONE;
+    case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : op_is_comm(op) ? AF_COMM : AF_NONE;
     case IR_SHAPE_REGION: return op == KL_OP_WHILE ? AF_CARRIED : AF_NONE;
     case IR_SHAPE_GET: return AF_INDEX;
     case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: return AF_NONE;
@@ -431,6 +431,8 @@ static const attr_key attr_keys[] = {
     {"reduce", AF_SCATTER, AK_SCALAR, 1, IR_SCATTER_NONE, IR_SCATTER_MIN},
     {"carried", AF_CARRIED, AK_SCALAR, 1, 0, MAX_WINDOW},
     {"index", AF_INDEX, AK_SCALAR, 1, 0, MAX_WINDOW},
+    {"key", AF_COMM, AK_SCALAR, 1, 0, 0x7fffffff},
+    {"peer", AF_COMM, AK_SCALAR, 1, 0, 0x7fffffff},
 };
 
 /* The pad modes as the printer names them, in ir_pad_mode order. */
@@ -480,6 +482,8 @@ static bool scalar_value(parser *p, const attr_key *k, ir_attr *a)
     else if (!strcmp(k->key, "reduce")) a->scatter.reduce = (ir_scatter_reduce)v;
     else if (!strcmp(k->key, "carried")) a->region.n_carried = (int)v;
     else if (!strcmp(k->key, "index")) a->region.index = (int)v;
+    else if (!strcmp(k->key, "key")) a->comm.key = (int)v;
+    else if (!strcmp(k->key, "peer")) a->comm.peer = (int)v;
     else a->conv.groups = (int)v;
     return true;
 }

@@ -147,6 +147,7 @@ static void print_attrs(FILE *f, const ir_node *n)
         return;
     case IR_SHAPE_GIVEN:
         if (n->op == KL_OP_CONV2D_TRANSPOSE) print_window(f, a);
+        if (op_is_comm(n->op)) fprintf(f, " {key=%d, peer=%d}", a->comm.key, a->comm.peer);
         if (n->op != KL_OP_SLICE) return;
         fprintf(f, " {"), print_list(f, "begin", a->slice.begin, r), fprintf(f, ", ");
         print_list(f, "stride", a->slice.stride, r), fprintf(f, "}");

@@ -14,6 +14,8 @@
  *     a while's carried buffers and its regions' temp) get a slot live only
  *     while its kernel runs (node->scratch_offset);
  *   - a get lives from its while/if, which writes it;
+ *   - a value a send reads lives to the end of the graph: the transfer is
+ *     asynchronous and completes when the entry returns (docs/distributed.md);
  *   - a variable's update (g->result_var) shares the caller's buffer with
  *     its old value (g->param_var) when no read of the old value follows
  *     it, else it is copied there by a final COPY kernel.
@@ -199,6 +201,8 @@ bool pass_bufassign(ir_graph *g, pass_ctx *ctx)
             if (at > last[src->id]) last[src->id] = at;
         }
     }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == KL_OP_SEND) last[alias_root(g->nodes[i]->in[0])->id] = g->n_nodes;
     int nb = 0;
     int64_t unshared = 0;
     for (int i = 0; i < g->n_nodes; i++) {

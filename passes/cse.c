@@ -60,7 +60,7 @@ bool pass_cse(ir_graph *g, pass_ctx *ctx)
     bool changed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (n->op == KL_OP_PARAM || n->n_regions) continue; /* loops with equal operands may differ in body */
+        if (n->op == KL_OP_PARAM || n->n_regions || op_is_comm(n->op)) continue; /* loops with equal operands may differ in body; send/recv are effects */
         size_t slot = hash_node(n) & (cap - 1);
         while (table[slot] && !same_value(table[slot], n)) slot = (slot + 1) & (cap - 1);
         if (!table[slot]) {

@@ -2,13 +2,14 @@
  *
  * requires: nothing.
  * guarantees: every node left is a param (the feeds are the caller's ABI and
- * stay, used or not) or is needed by some result.
+ * stay, used or not), a send (a side effect: docs/distributed.md) or is
+ * needed by some result or send.
  */
 #include "passes.h"
 
 bool pass_dce(ir_graph *g, pass_ctx *ctx)
 {
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = g->nodes[i]->op == KL_OP_PARAM;
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = g->nodes[i]->op == KL_OP_PARAM || g->nodes[i]->op == KL_OP_SEND;
     for (int i = 0; i < g->n_results; i++) g->results[i].node->mark = 1;
     /* Reverse topological order: a node's users are decided before it. */
     for (int i = g->n_nodes - 1; i >= 0; i--) {

@@ -15,7 +15,7 @@
 
 static bool all_const(const ir_node *n)
 {
-    if (n->n_in == 0) return false;
+    if (n->n_in == 0 || op_is_comm(n->op)) return false; /* a send of a constant still sends */
     for (int i = 0; i < n->n_in; i++)
         if (n->in[i]->op != KL_OP_CONST) return false;
     return true;

@@ -22,6 +22,18 @@ typedef struct pass_stat {
     long value;
 } pass_stat;
 
+/* Distributed execution (passes/partition.c, docs/distributed.md): how the
+ * graph is placed on n_tasks tasks, and which task's graph to keep. */
+typedef struct pass_partition {
+    int n_tasks, task;
+    int split;                      /* non-zero: n_tasks pipeline stages by cost */
+    const char *const *rules;       /* else "GLOB=TASK" on node names, first match wins */
+    int n_rules;
+    /* else the model's device fields: the device of a source node by name */
+    const char *(*device_of)(void *ctx, const char *name);
+    void *device_ctx;
+} pass_placement;
+
 typedef struct pass_ctx {
     kl_diag *diag;
     int opt_level;
@@ -38,6 +50,7 @@ typedef struct pass_ctx {
      * layout: no pass assumes an ISA. */
     int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar) */
     int vector_regs;        /* its vector (or FP) registers, for the GEMM register tile */
+    const pass_placement *partition; /* NULL: one process */
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;
@@ -59,6 +72,12 @@ bool pass_dce(ir_graph *g, pass_ctx *ctx);       /* drop what no fetch needs */
 bool pass_layout(ir_graph *g, pass_ctx *ctx);    /* GEMM tiles and packed layouts of contractions */
 bool pass_fuse(ir_graph *g, pass_ctx *ctx);      /* elementwise loop fusion; sets node->kernel */
 bool pass_bufassign(ir_graph *g, pass_ctx *ctx); /* liveness, one temp arena; sets node->store */
+bool pass_partition(ir_graph *g, pass_ctx *ctx); /* placement, send/recv pairs; keeps one task (ctx->partition) */
+bool pass_allreduce(ir_graph *g, pass_ctx *ctx); /* data-parallel gradients: one allreduce per step */
+/* 64-bit hash of g (ops, types, operands by position pos[id], attributes,
+ * constants, results) and its placement (place[id] per node, or NULL), for
+ * the start-up check across ranks (docs/distributed.md). */
+uint64_t pass_fingerprint(const ir_graph *g, int n_tasks, const int *place, const int *pos);
 
 typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
 /* The pass with this name ("fuse", ...), or NULL; used by tests and dumps. */

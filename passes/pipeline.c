@@ -29,6 +29,7 @@ static double now(void)
 static const struct { const char *name; pass_fn fn; } passes[] = {
     {"infer", pass_infer}, {"verify", pass_verify},     {"dce", pass_dce},   {"fold", pass_fold},
     {"simplify", pass_simplify}, {"cse", pass_cse}, {"layout", pass_layout}, {"fuse", pass_fuse}, {"bufassign", pass_bufassign},
+    {"partition", pass_partition}, {"allreduce", pass_allreduce},
 };
 
 pass_fn pass_by_name(const char *name)
@@ -38,7 +39,7 @@ pass_fn pass_by_name(const char *name)
     return NULL;
 }
 
-const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, layout, fuse, bufassign"; }
+const char *pass_names(void) { return "infer, verify, dce, fold, simplify, cse, layout, fuse, bufassign, partition, allreduce"; }
 
 static bool wants_dump(const pass_ctx *ctx, const char *name)
 {
@@ -57,11 +58,11 @@ bool pass_run_nested(ir_graph *g, pass_ctx *ctx, pass_fn fn)
 }
 
 /* Runs one pass with the manager's duties around it; false on error. */
-static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
+static bool run_at(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn, bool nested)
 {
     if (ctx->progress) ctx->progress(ctx->progress_user, name, ++ctx->pass_index, ctx->n_passes);
     double t0 = now();
-    bool changed = pass_run_nested(g, ctx, fn);
+    bool changed = nested ? pass_run_nested(g, ctx, fn) : fn(g, ctx);
     double dt = now() - t0;
     ctx->seconds_total += dt;
     if (ctx->time_file)
@@ -78,6 +79,8 @@ static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn)
     }
     return true;
 }
+
+static bool run(ir_graph *g, pass_ctx *ctx, const char *name, pass_fn fn) { return run_at(g, ctx, name, fn, true); }
 
 #define RUN(pass)                                       \
     if (!run(g, ctx, #pass, pass_##pass)) return false; \
@@ -96,6 +99,17 @@ bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx)
         RUN(cse);
         RUN(dce);
         RUN(layout);
+    }
+    bool data_parallel = false;
+    for (int i = 0; i < g->n_nodes; i++) data_parallel |= g->nodes[i]->op == KL_OP_ALLREDUCE;
+    if (data_parallel) { /* docs/distributed.md: the step's gradients in one MPI call */
+        if (!run_at(g, ctx, "allreduce", pass_allreduce, false)) return false;
+        RUN(dce);
+    }
+    if (ctx->partition) { /* distributed: placed on the one-process kernels, then this task's graph is planned */
+        RUN(fuse);
+        if (!run_at(g, ctx, "partition", pass_partition, false)) return false; /* the top graph: regions stay whole */
+        RUN(dce);
     }
     RUN(fuse); /* at -O0 every op is its own kernel */
     RUN(bufassign);

@@ -60,6 +60,12 @@ typedef struct tf_entry {
     int n_targets;
     const tf_pin *pins;
     int n_pins;
+    /* Data-parallel training over this many ranks (docs/distributed.md): each
+     * optimizer update's gradient is summed over the ranks and divided by
+     * the count (the mean of the shards' mean-loss gradients; allreduce_sum:
+ * not divided, for a loss that sums over the batch).  0 or 1: none. */
+    int allreduce_ranks;
+    bool allreduce_sum; /* the loss sums over the batch: sum, no division */
 } tf_entry;
 
 typedef struct tf_var {
@@ -74,5 +80,10 @@ int tf_model_num_variables(const tf_model *m);
 bool tf_model_variable(const tf_model *m, int i, tf_var *out, kl_diag *d);
 /* The op of the node called name, or NULL. */
 const char *tf_model_node_op(const tf_model *m, const char *name);
+/* The device field of the node called name ("/job:worker/task:1"), or NULL if empty or no such node. */
+const char *tf_model_node_device(const tf_model *m, const char *name);
+/* The gradient inputs of the model's dense optimizer updates (Apply* and
+ * ResourceApply* ops), in GraphDef order: up to cap names; returns the count. */
+int tf_model_gradients(const tf_model *m, const char **names, int cap);
 ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d);
 #endif

@@ -43,6 +43,8 @@ typedef struct imp {
     bool follow_control;  /* visit `^node` inputs too (entries with targets or state) */
     const tf_pin *pins;
     int n_pins;
+    int allreduce_ranks; /* tf_entry's */
+    bool allreduce_sum;
     /* Unique's first outputs (tf_ops_sparse.c): padded with -1 after the
      * distinct values, so distinct where not -1. */
     ir_node *unique_y[16];

@@ -59,6 +59,31 @@ const char *tf_model_node_op(const tf_model *m, const char *name)
     return i < 0 ? NULL : m->pb->node[i]->op;
 }
 
+const char *tf_model_node_device(const tf_model *m, const char *name)
+{
+    int i = name ? tf_find_node(m, name, strlen(name)) : -1;
+    return i < 0 || !m->pb->node[i]->device || !*m->pb->node[i]->device ? NULL : m->pb->node[i]->device;
+}
+
+int tf_model_gradients(const tf_model *m, const char **names, int cap)
+{
+    static const struct { const char *op; int grad; } ops[] = {
+        {"ApplyGradientDescent", 2}, {"ApplyMomentum", 3}, {"ApplyAdagrad", 3}, {"ApplyAdagradV2", 4},
+        {"ApplyRMSProp", 7}, {"ApplyAdam", 9},
+    };
+    int n = 0;
+    for (size_t i = 0; i < m->pb->n_node; i++) {
+        const tf_node *x = m->pb->node[i];
+        const char *op = x->op && !strncmp(x->op, "Resource", 8) ? x->op + 8 : x->op;
+        for (size_t k = 0; op && k < sizeof ops / sizeof *ops; k++)
+            if (!strcmp(op, ops[k].op) && (size_t)ops[k].grad < x->n_input) {
+                if (n < cap) names[n] = x->input[ops[k].grad];
+                n++;
+            }
+    }
+    return n;
+}
+
 bool tf_model_variable(const tf_model *m, int v, tf_var *out, kl_diag *d)
 {
     int i = var_node(m, v);
@@ -326,6 +351,17 @@ static ir_node *apply_done(imp *c, const tf_node *n, ir_node **in, const apply *
     return n->op && !strncmp(n->op, "Resource", 8) ? &c->st->none : in[0];
 }
 
+/* Data-parallel training: the gradient summed over the ranks, divided by
+ * their count (tf_entry.allreduce_ranks). */
+static ir_node *dp_grad(imp *c, const tf_node *n, ir_node *grad)
+{
+    if (!grad || c->allreduce_ranks <= 1) return grad;
+    if (grad->type.dtype != KL_F32) return tf_err(c, n, "data-parallel training sums float32 gradients; this one is %s", kl_dtype_name(grad->type.dtype));
+    ir_node *sum = ir_node_new(c->g, KL_OP_ALLREDUCE, 1, &grad, NULL, NULL, n->name, c->d);
+    if (!sum || c->allreduce_sum) return sum;
+    return B(c, n, KL_OP_MUL, sum, ir_scalar(c->g, grad->type.dtype, 1.0 / c->allreduce_ranks));
+}
+
 static ir_node *one(imp *c, const apply *a) { return ir_scalar(c->g, a->cur[0]->type.dtype, 1.0); }
 
 /* var -= alpha * delta */
@@ -333,7 +369,7 @@ ir_node *imp_apply_gd(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op op
 {
     apply a;
     if (!apply_vars(c, n, in, n_in, 3, 1, &a)) return NULL;
-    ir_node *next[1] = {B(c, n, KL_OP_SUB, a.cur[0], B(c, n, KL_OP_MUL, in[1], in[2]))};
+    ir_node *next[1] = {B(c, n, KL_OP_SUB, a.cur[0], B(c, n, KL_OP_MUL, in[1], dp_grad(c, n, in[2])))};
     return apply_done(c, n, in, &a, next);
 }
 
@@ -344,7 +380,7 @@ ir_node *imp_apply_momentum(imp *c, const tf_node *n, ir_node **in, int n_in, kl
 {
     apply a;
     if (!apply_vars(c, n, in, n_in, 5, 2, &a)) return NULL;
-    ir_node *lr = in[2], *grad = in[3], *mom = in[4];
+    ir_node *lr = in[2], *grad = dp_grad(c, n, in[3]), *mom = in[4];
     ir_node *accum = B(c, n, KL_OP_ADD, B(c, n, KL_OP_MUL, a.cur[1], mom), grad);
     ir_node *step = tf_attr_bool(n, "use_nesterov", false)
                         ? B(c, n, KL_OP_ADD, B(c, n, KL_OP_MUL, grad, lr), B(c, n, KL_OP_MUL, B(c, n, KL_OP_MUL, accum, mom), lr))
@@ -361,7 +397,7 @@ ir_node *imp_apply_adagrad(imp *c, const tf_node *n, ir_node **in, int n_in, kl_
     bool v2 = strstr(n->op, "V2") != NULL;
     apply a;
     if (!apply_vars(c, n, in, n_in, v2 ? 5 : 4, 2, &a)) return NULL;
-    ir_node *lr = in[2], *grad = in[v2 ? 4 : 3];
+    ir_node *lr = in[2], *grad = dp_grad(c, n, in[v2 ? 4 : 3]);
     ir_node *accum = tf_attr_bool(n, "update_slots", true) ? B(c, n, KL_OP_ADD, a.cur[1], U(c, n, KL_OP_SQUARE, grad)) : a.cur[1];
     ir_node *step = v2 ? B(c, n, KL_OP_DIV, B(c, n, KL_OP_MUL, grad, lr), B(c, n, KL_OP_ADD, U(c, n, KL_OP_SQRT, accum), in[3]))
                        : B(c, n, KL_OP_MUL, B(c, n, KL_OP_MUL, grad, lr), U(c, n, KL_OP_RSQRT, accum));
@@ -375,7 +411,7 @@ ir_node *imp_apply_rmsprop(imp *c, const tf_node *n, ir_node **in, int n_in, kl_
 {
     apply a;
     if (!apply_vars(c, n, in, n_in, 8, 3, &a)) return NULL;
-    ir_node *lr = in[3], *rho = in[4], *momentum = in[5], *eps = in[6], *grad = in[7];
+    ir_node *lr = in[3], *rho = in[4], *momentum = in[5], *eps = in[6], *grad = dp_grad(c, n, in[7]);
     ir_node *ms = B(c, n, KL_OP_ADD, a.cur[1],
                     B(c, n, KL_OP_MUL, B(c, n, KL_OP_SUB, U(c, n, KL_OP_SQUARE, grad), a.cur[1]), B(c, n, KL_OP_SUB, one(c, &a), rho)));
     ir_node *mom = B(c, n, KL_OP_ADD, B(c, n, KL_OP_MUL, a.cur[2], momentum),
@@ -393,7 +429,7 @@ ir_node *imp_apply_adam(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op 
 {
     apply a;
     if (!apply_vars(c, n, in, n_in, 10, 3, &a)) return NULL;
-    ir_node *b1p = in[3], *b2p = in[4], *lr = in[5], *b1 = in[6], *b2 = in[7], *eps = in[8], *grad = in[9];
+    ir_node *b1p = in[3], *b2p = in[4], *lr = in[5], *b1 = in[6], *b2 = in[7], *eps = in[8], *grad = dp_grad(c, n, in[9]);
     ir_node *one_ = one(c, &a);
     ir_node *alpha = B(c, n, KL_OP_DIV, B(c, n, KL_OP_MUL, lr, U(c, n, KL_OP_SQRT, B(c, n, KL_OP_SUB, one_, b2p))),
                        B(c, n, KL_OP_SUB, one_, b1p));

@@ -364,7 +364,9 @@ static const Kiln__Tf__TfShape *recorded_shape(const tf_node *n, int k)
 static ir_node *internal_param(imp *c, const tf_node *n, const char *feed_name)
 {
     kl_diag d = {0};
-    ir_graph *g = tf_import(c->m, NULL, 0, &feed_name, 1, &d);
+    /* the entry's pinned shapes hold here too: a gradient's type follows the pinned batch */
+    tf_entry e = {.fetches = &feed_name, .n_fetches = 1, .pins = c->pins, .n_pins = c->n_pins};
+    ir_graph *g = tf_import_entry(c->m, &e, &d);
     const Kiln__Tf__TfShape *recorded = recorded_shape(n, 0);
     const tf_attr_value *dt = tf_attr(n, "T") ? tf_attr(n, "T") : tf_attr(n, "dtype");
     if (!g && recorded && dt) {
@@ -505,6 +507,8 @@ ir_graph *tf_import_entry(const tf_model *m, const tf_entry *e, kl_diag *d)
         .auto_feeds = n_feeds == 0,
         .pins = e->pins,
         .n_pins = e->n_pins,
+        .allreduce_ranks = e->allreduce_ranks,
+        .allreduce_sum = e->allreduce_sum,
     };
     bool tables = imp_tables_new(&c, n);
     if (tables) c.st = tf_state_new(&c);

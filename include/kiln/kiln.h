@@ -50,6 +50,7 @@ typedef enum kiln_code {
     KILN_ERR_BACKEND,     /* LLVM failed to generate code */
     KILN_ERR_NOMEM,       /* memory for a buffer (e.g. the JIT's temp arena) could not be allocated */
     KILN_ERR_PRECONDITION, /* a run reads a variable the state has not initialized (TF's FailedPrecondition) */
+    KILN_ERR_DIST,        /* distributed run: a peer died, timed out or runs another graph (include/kiln/dist.h) */
 } kiln_code;
 
 typedef struct kiln_status kiln_status;
@@ -136,6 +137,22 @@ typedef struct kiln_options {
      * failure).  It must not call back into Kiln.  NULL (default): none. */
     void (*progress)(void *user, const char *stage, int k, int n);
     void *progress_user;
+    /* Distributed execution (docs/distributed.md, include/kiln/dist.h): the
+     * graph placed on dist_tasks tasks (0: one process), compiled for task
+     * dist_task: dist_split non-zero cuts pipeline stages balanced by cost,
+     * else dist_place rules "GLOB=TASK" (node-name globs, first match wins),
+     * else the model's device fields (/job:J/task:K).  Every fetch is
+     * returned by task 0; other tasks' programs have no fetches. */
+    int dist_tasks, dist_task, dist_split;
+    const char *const *dist_place;
+    int n_dist_place;
+    /* Data-parallel training over this many ranks (> 1): every optimizer
+     * update (Apply* ops) uses the gradient summed over the ranks with
+     * kiln_rt_dist_allreduce and divided by their count, so N ranks on
+     * batch B/N each train as one process on batch B (a mean loss).
+     * dist_gradient_sum non-zero: the loss sums over the batch, so the
+     * gradients are summed and not divided. */
+    int dist_data_parallel, dist_gradient_sum;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);
@@ -232,6 +249,11 @@ bool kiln_program_writes_variable(const kiln_program *p, int i);
  * when there are none), state as above. */
 kiln_status *kiln_program_run_state(kiln_program *p, const void *const *feeds, void *const *fetches, void *state,
                                     void *temp);
+/* The tensors the model's dense optimizer updates read as gradients
+ * (TensorFlow Apply* ops, GraphDef order), names into the model: up to cap
+ * of them in names; returns how many there are (parameter-server training,
+ * docs/distributed.md). */
+int kiln_model_gradients(const kiln_model *m, const char **names, int cap);
 /* The op type of a model's node ("NoOp", "Placeholder"), or NULL. */
 const char *kiln_model_node_op(const kiln_model *m, const char *name);
 

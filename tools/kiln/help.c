@@ -147,6 +147,22 @@ static const help_opt opts[] = {
      "A progress line (pass, kernel k of n) on stderr: auto shows it on a terminal once a compile has taken "
      "over 2 s (KILN_PROGRESS_DELAY seconds), not with dump, --time-passes or --dump-after; always also when stderr "
      "is not a terminal, from the start."},
+    {"--split", "N", C_COMPILE | C_RUN | C_DUMP, NULL,
+     "Distributed (docs/distributed.md): cut the graph into N pipeline stages balanced by estimated cost, with "
+     "send/recv pairs where they meet; run: under mpirun -np N, task = rank, fetches from rank 0."},
+    {"--place", "GLOB=TASK", C_COMPILE | C_RUN | C_DUMP, NULL,
+     "Distributed: place the nodes whose names match GLOB on TASK (repeatable, first match wins; with --tasks N)."},
+    {"--devices", NULL, C_COMPILE | C_RUN | C_DUMP, NULL, "Distributed: place nodes by the GraphDef's device fields (/job:J/task:K; with --tasks N)."},
+    {"--tasks", "N", C_COMPILE | C_RUN | C_DUMP, NULL, "Distributed: the number of tasks of --place or --devices."},
+    {"--task", "T", C_COMPILE | C_DUMP, "0", "Distributed: compile task T's object (one object per task)."},
+    {"--data-parallel[=sum]", NULL, C_RUN, NULL,
+     "Under mpirun: each rank trains on its rows of every feed, gradients summed with MPI_Allreduce (divided by the "
+     "ranks for a mean loss; =sum for a summed loss); rank 0 writes the state."},
+    {"--ps[=sync|async|sync-sum]", NULL, C_RUN, NULL,
+     "Under mpirun: parameter-server training: rank 0 holds the state and applies the updates, ranks 1..N-1 compute "
+     "gradients on their shards (async: updates as they arrive)."},
+    {"--steps", "K", C_RUN, "1", "Run the entry K times (training steps), state carried over."},
+    {"--time-steps", NULL, C_RUN, NULL, "Print the time per step."},
     {"--model_name", "NAME", C_SERVE, NULL, "serve: the model's name in the URLs (with --model_base_path)."},
     {"--model_base_path", "DIR", C_SERVE, NULL, "serve: the directory of its numbered versions."},
     {"--model_config_file", "FILE", C_SERVE, NULL,

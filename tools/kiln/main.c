@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "kiln/kiln.h"
+#include "dist.h"
 #include "frontend/onnx/onnx.h"
 #include "help.h"
 #include "npy.h"
@@ -193,7 +194,9 @@ static int parse_args(cli *c, int argc, char **argv)
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0', c->opt.optimize_size = 0;
         else if (!strcmp(a, "-Os")) c->opt.opt_level = 2, c->opt.optimize_size = 1; /* shared kernels, LLVM size pipeline */
-        else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
+        else if (dist_option(argc, argv, &i, &c->opt, &rc)) { /* --split, --place, --task(s), --devices (dist.h) */
+            if (rc) return rc;
+        } else if (tools_option(argc, argv, &i, &rc)) { /* viz, bench, --profile (tools.h) */
             if (rc) return rc;
         } else if (a[0] == '-') {
             const char *near = help_nearest_option(a, c->cmd);
@@ -464,11 +467,13 @@ static void pins_from_files(cli *c, kiln_model *m)
     c->opt.n_feed_shapes = c->n_pins;
 }
 
-static int cmd_run(cli *c, kiln_model *m)
+static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
 {
     kiln_program *p;
+    if (dist_run_begin(&c->opt, argc, argv, c->feed_files, c->n_feeds)) return 1; /* mpirun: this rank's task or shard (dist.c) */
     fetches_to_targets(c, m);
     pins_from_files(c, m);
+    if (dist_ps()) return dist_ps_run(m, &c->opt, c->feed_files, c->state_dir); /* --ps (dist.c) */
     kiln_status *st = kiln_jit(m, &c->opt, &p);
     if (st && kiln_status_code(st) != KILN_ERR_IO && (p = jit_specialized(c))) kiln_status_free(st), st = NULL;
     if (st) return fail_status(st);
@@ -488,11 +493,16 @@ static int cmd_run(cli *c, kiln_model *m)
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
         if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
-        else if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
-            rc = fail_status(st);
+        else {
+            dist_time_steps(0); /* --steps K, --time-steps (dist.c) */
+            for (int s = 0; s < dist_steps && !rc; s++)
+                if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
+                    rc = fail_status(st);
+            if (!rc) dist_time_steps(1);
+        }
     }
-    if (!rc) rc = write_fetches(c, p, outs);
-    if (!rc && stateful) rc = state_save(c->state_dir, p, state);
+    if (!rc && dist_writer()) rc = write_fetches(c, p, outs);
+    if (!rc && stateful && dist_writer()) rc = state_save(c->state_dir, p, state);
     free(state);
     for (int i = 0; i < MAX_TENSORS; i++) free(outs[i]);
     for (int i = 0; i < c->n_feeds; i++) npy_free(&arrays[i]);
@@ -550,7 +560,7 @@ int main(int argc, char **argv)
     if (st) return fail_status(st);
     if (bind_all(&c, m)) rc = 1;
     else if (!strcmp(c.cmd, "compile")) rc = cmd_compile(&c, m);
-    else if (!strcmp(c.cmd, "run")) rc = cmd_run(&c, m);
+    else if (!strcmp(c.cmd, "run")) rc = dist_run_end(cmd_run(&c, m, &argc, &argv));
     else if (tool) { /* tools/kiln/viz.c, profile.c */
         tool_args ta = {c.model, m, &c.opt, c.object, c.feed_files, c.n_feeds};
         rc = !strcmp(c.cmd, "viz") ? cmd_viz(&ta) : cmd_bench(&ta);

@@ -1,0 +1,349 @@
+/* runtime/dist.c — send/recv, fingerprints and allreduce over Open MPI
+ * (include/kiln/dist.h, docs/distributed.md).
+ *
+ * Wire protocol: a value crossing from task A to task B is one message
+ * A -> B on MPI_COMM_WORLD with tag = its rendezvous key (the crossing's
+ * index, the same in every task's object) and the value's bytes as
+ * MPI_BYTE.  MPI keeps messages of one (source, tag) in order, so
+ * successive runs match without sequence numbers.  At the first run of an
+ * object each rank publishes (fingerprint, task, n_tasks) with one
+ * MPI_Iallgather; any difference is an error on every rank.  Every wait is
+ * MPI_Test in a loop with a deadline (200 spins, sched_yield for the first
+ * millisecond, then sleeps growing to 0.1 ms).
+ */
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kiln/dist.h"
+
+static char err_text[1024];
+static double timeout_s = -1;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_text, sizeof err_text, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *kiln_rt_dist_error(void) { return err_text; }
+void kiln_rt_dist_set_timeout(double seconds) { timeout_s = seconds > 0 ? seconds : -1; }
+
+double kiln_rt_dist_timeout(void)
+{
+    if (timeout_s > 0) return timeout_s;
+    const char *e = getenv("KILN_DIST_TIMEOUT");
+    double v = e ? atof(e) : 0;
+    return v > 0 ? v : 30.0;
+}
+
+#ifdef KILN_HAVE_MPI
+#include <mpi.h>
+
+static int rank = -1, size = 0, we_init = 0;
+static uint64_t checked_fp;
+static int checked;
+static MPI_Request *pending;
+static int n_pending, cap_pending;
+static const char **pending_what;
+static int *pending_key, *pending_peer;
+
+/* What this rank waits on, for the SIGTERM mpirun sends when another rank
+ * died: the message names it before the process ends. */
+static char waiting[600];
+static volatile sig_atomic_t in_wait;
+static struct sigaction old_term;
+
+static void on_term(int sig)
+{
+    if (in_wait) {
+        static const char a[] = "kiln dist: ended by mpirun (another rank died or failed) while ";
+        ssize_t r = write(2, a, sizeof a - 1);
+        r = write(2, waiting, strlen(waiting));
+        r = write(2, "\n", 1);
+        (void)r;
+    }
+    sigaction(SIGTERM, &old_term, NULL);
+    raise(sig);
+}
+
+static void set_waiting(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_waiting(const char *fmt, ...)
+{
+    in_wait = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(waiting, sizeof waiting, fmt, ap);
+    va_end(ap);
+    in_wait = 1;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const char *mpi_msg(int code)
+{
+    static char s[MPI_MAX_ERROR_STRING + 1];
+    int n = 0;
+    if (MPI_Error_string(code, s, &n) != MPI_SUCCESS) snprintf(s, sizeof s, "MPI error %d", code);
+    return s;
+}
+
+/* Polls req until done or the deadline; 1 done, 0 timed out, -1 MPI error (*code). */
+static int wait_deadline(MPI_Request *req, double seconds, int *code)
+{
+    double start = now(), end = start + seconds;
+    long spins = 0;
+    long nap = 1000; /* ns */
+    for (;;) {
+        int flag = 0;
+        int rc = MPI_Test(req, &flag, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return *code = rc, -1;
+        if (flag) return 1;
+        double t = now();
+        if (t > end) return 0;
+        if (++spins < 200) continue;
+        if (t - start < 1e-3) { /* the first millisecond: yield (to a peer sharing the core), no sleep */
+            sched_yield();
+            continue;
+        }
+        struct timespec ts = {0, nap};
+        nanosleep(&ts, NULL);
+        if (nap < 100000) nap *= 2; /* at most 0.1 ms late */
+    }
+}
+
+int kiln_rt_dist_init(int *argc, char ***argv)
+{
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        if (MPI_Init(argc, argv) != MPI_SUCCESS) return fail("kiln dist: MPI_Init failed");
+        we_init = 1;
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    return 0;
+}
+
+int kiln_rt_dist_rank(void) { return rank; }
+int kiln_rt_dist_size(void) { return size; }
+
+void kiln_rt_dist_abort(int code)
+{
+    if (rank >= 0) MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+int kiln_rt_dist_finalize(void)
+{
+    free(pending), free(pending_what), free(pending_key), free(pending_peer);
+    pending = NULL, pending_what = NULL, pending_key = pending_peer = NULL, n_pending = cap_pending = 0;
+    if (we_init) MPI_Finalize();
+    we_init = 0, rank = -1;
+    return 0;
+}
+
+int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks)
+{
+    if (rank < 0) return fail("kiln dist: task %d: kiln_rt_dist_init was not called (run under mpirun)", task);
+    if (checked && checked_fp == fingerprint) return 0;
+    if (task < 0) { /* data-parallel: the same graph on every rank */
+        task = rank, n_tasks = size;
+    } else if (size != n_tasks)
+        return fail("kiln dist: rank %d: the object is task %d of %d tasks but the job has %d ranks (mpirun -np %d)", rank, task,
+                    n_tasks, size, n_tasks);
+    if (rank != task) return fail("kiln dist: rank %d runs the object of task %d (each rank runs its own task's object)", rank, task);
+    uint64_t mine[3] = {fingerprint, (uint64_t)task, (uint64_t)n_tasks};
+    uint64_t *all = malloc(sizeof *all * 3 * (size_t)size);
+    if (!all) return fail("kiln dist: task %d: out of memory", task);
+    MPI_Request req;
+    set_waiting("task %d was exchanging graph fingerprints at start-up", task);
+    int code = MPI_Iallgather(mine, 3, MPI_UINT64_T, all, 3, MPI_UINT64_T, MPI_COMM_WORLD, &req);
+    int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
+    if (done <= 0) {
+        free(all);
+        if (!done)
+            return fail("kiln dist: task %d: the start-up exchange of graph fingerprints did not complete within %.1f s: "
+                        "a rank died, never started or runs something else (KILN_DIST_TIMEOUT)", task, kiln_rt_dist_timeout());
+        return fail("kiln dist: task %d: start-up exchange failed: %s", task, mpi_msg(code));
+    }
+    for (int r = 0; r < size; r++)
+        if (all[3 * r] != fingerprint || all[3 * r + 2] != (uint64_t)n_tasks) {
+            int rc = fail("kiln dist: task %d's object (graph fingerprint %016llx, %d tasks) does not match task %d's "
+                          "(%016llx, %llu tasks): the objects were compiled from different graphs or placements",
+                          r, (unsigned long long)all[3 * r], (int)all[3 * r + 2], task, (unsigned long long)fingerprint,
+                          (unsigned long long)n_tasks);
+            free(all);
+            return rc;
+        }
+    free(all);
+    checked = 1, checked_fp = fingerprint;
+    return 0;
+}
+
+/* Test hook (tests/sh/dist.sh): KILN_DIST_TEST_HOLD=KEY makes the send of
+ * that key wait 60 s first, as a stuck or dying peer would. */
+static int hold_key(void)
+{
+    static int k = -2;
+    if (k == -2) {
+        const char *e = getenv("KILN_DIST_TEST_HOLD");
+        k = e && *e ? atoi(e) : -1;
+    }
+    return k;
+}
+
+int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what)
+{
+    if (key == hold_key()) sleep(60);
+    if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
+    if (n_pending == cap_pending) {
+        int cap = cap_pending ? 2 * cap_pending : 64;
+        MPI_Request *p = realloc(pending, sizeof *p * (size_t)cap);
+        if (p) pending = p;
+        const char **w = realloc(pending_what, sizeof *w * (size_t)cap);
+        if (w) pending_what = w;
+        int *k = realloc(pending_key, sizeof *k * (size_t)cap);
+        if (k) pending_key = k;
+        int *q = realloc(pending_peer, sizeof *q * (size_t)cap);
+        if (q) pending_peer = q;
+        if (!p || !w || !k || !q) return fail("kiln dist: task %d: out of memory for send requests", rank);
+        cap_pending = cap;
+    }
+    int code = MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, key, MPI_COMM_WORLD, &pending[n_pending]);
+    if (code != MPI_SUCCESS) return fail("kiln dist: task %d: send of key %d (%s) to task %d failed: %s", rank, key, what, peer, mpi_msg(code));
+    pending_what[n_pending] = what, pending_key[n_pending] = key, pending_peer[n_pending] = peer;
+    n_pending++;
+    return 0;
+}
+
+int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what)
+{
+    if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
+    MPI_Request req;
+    int code = MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, key, MPI_COMM_WORLD, &req);
+    set_waiting("task %d was waiting for key %d (%s) from task %d", rank, key, what, peer);
+    int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
+    if (done > 0) return 0;
+    if (!done) {
+        MPI_Cancel(&req);
+        return fail("kiln dist: task %d: waited %.1f s for key %d (%s, %lld bytes) from task %d: the peer died, never "
+                    "started or is stuck (KILN_DIST_TIMEOUT)", rank, kiln_rt_dist_timeout(), key, what, (long long)bytes, peer);
+    }
+    return fail("kiln dist: task %d: receive of key %d (%s) from task %d failed: %s", rank, key, what, peer, mpi_msg(code));
+}
+
+int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from)
+{
+    if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
+    MPI_Request req;
+    MPI_Status status;
+    int code = MPI_Irecv(buf, (int)bytes, MPI_BYTE, MPI_ANY_SOURCE, key, MPI_COMM_WORLD, &req);
+    set_waiting("task %d was waiting for key %d (%s) from any task", rank, key, what);
+    double end = now() + kiln_rt_dist_timeout();
+    long spins = 0, nap = 1000;
+    int flag = 0;
+    while (code == MPI_SUCCESS && !(code = MPI_Test(&req, &flag, &status), flag) && code == MPI_SUCCESS && now() <= end) {
+        if (++spins < 200) continue;
+        struct timespec ts = {0, nap};
+        nanosleep(&ts, NULL);
+        if (nap < 100000) nap *= 2;
+    }
+    in_wait = 0;
+    if (code != MPI_SUCCESS) return fail("kiln dist: task %d: receive of key %d (%s) failed: %s", rank, key, what, mpi_msg(code));
+    if (!flag) {
+        MPI_Cancel(&req);
+        return fail("kiln dist: task %d: waited %.1f s for key %d (%s, %lld bytes) from any task: the peers died or are stuck "
+                    "(KILN_DIST_TIMEOUT)", rank, kiln_rt_dist_timeout(), key, what, (long long)bytes);
+    }
+    *from = status.MPI_SOURCE;
+    return 0;
+}
+
+int kiln_rt_dist_end(void)
+{
+    int rc = 0;
+    for (int i = 0; i < n_pending; i++) {
+        int code = 0;
+        set_waiting("task %d was waiting for task %d to take key %d (%s)", rank, pending_peer[i], pending_key[i], pending_what[i]);
+        int done = rc ? 1 : wait_deadline(&pending[i], kiln_rt_dist_timeout(), &code);
+        in_wait = 0;
+        if (done <= 0 && !rc)
+            rc = done ? fail("kiln dist: task %d: send of key %d (%s) to task %d failed: %s", rank, pending_key[i], pending_what[i],
+                             pending_peer[i], mpi_msg(code))
+                      : fail("kiln dist: task %d: task %d did not take key %d (%s) within %.1f s: the peer died or is stuck "
+                             "(KILN_DIST_TIMEOUT)", rank, pending_peer[i], pending_key[i], pending_what[i], kiln_rt_dist_timeout());
+    }
+    n_pending = 0;
+    return rc;
+}
+
+int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
+{
+    if (rank < 0) return fail("kiln dist: kiln_rt_dist_init was not called (run under mpirun)");
+    for (int64_t at = 0; at < n;) { /* MPI counts are int */
+        int part = n - at > (1 << 30) ? (1 << 30) : (int)(n - at);
+        MPI_Request req;
+        set_waiting("rank %d was in the gradient allreduce (%lld floats)", rank, (long long)n);
+        int code = MPI_Iallreduce(MPI_IN_PLACE, buf + at, part, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
+        int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+        in_wait = 0;
+        if (!done)
+            return fail("kiln dist: rank %d: gradient allreduce of %lld floats did not complete within %.1f s: a rank died "
+                        "or is stuck (KILN_DIST_TIMEOUT)", rank, (long long)n, kiln_rt_dist_timeout());
+        if (done < 0) return fail("kiln dist: rank %d: gradient allreduce failed: %s", rank, mpi_msg(code));
+        at += part;
+    }
+    return 0;
+}
+
+int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what)
+{
+    if (in != out) memcpy(out, in, sizeof *out * (size_t)n);
+    if (kiln_rt_dist_allreduce_f32(out, n)) {
+        char msg[sizeof err_text];
+        snprintf(msg, sizeof msg, "%s (%s)", err_text, what);
+        snprintf(err_text, sizeof err_text, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+#else /* built without MPI: every call says so */
+
+#define NO_MPI fail("kiln dist: this libkilnrt was built without MPI: install Open MPI (libopenmpi-dev, tools/install-deps.sh) and rebuild Kiln")
+int kiln_rt_dist_init(int *argc, char ***argv) { return NO_MPI; }
+int kiln_rt_dist_rank(void) { return -1; }
+int kiln_rt_dist_size(void) { return 0; }
+void kiln_rt_dist_abort(int code) { exit(code); }
+int kiln_rt_dist_finalize(void) { return 0; }
+int kiln_rt_dist_begin(uint64_t fingerprint, int task, int n_tasks) { return NO_MPI; }
+int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what) { return NO_MPI; }
+int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what) { return NO_MPI; }
+int kiln_rt_dist_end(void) { return NO_MPI; }
+int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from) { return NO_MPI; }
+int kiln_rt_dist_allreduce_f32(float *buf, int64_t n) { return NO_MPI; }
+int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what) { return NO_MPI; }
+#endif
