@@ -89,6 +89,9 @@ typedef struct cg {
     /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
      * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
     LLVMValueRef par_lo, par_hi;
+    /* While a kernel with further outputs (ir/plan.h kl_kernel.outputs) is
+     * emitted: where each of them is stored, in the plan's order. */
+    LLVMValueRef *out_ptrs;
     /* The graph function being emitted (module.c): its args and temp
      * pointers, read by cg_storage; regions get functions of their own. */
     LLVMValueRef cur_args, cur_temp;
