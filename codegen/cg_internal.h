@@ -220,7 +220,8 @@ LLVMValueRef cg_float_to_half(cg *c, LLVMValueRef f);                     /* flo
 bool cg_emit_movement(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 bool cg_emit_window(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops);
 bool cg_emit_scan(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in); /* cumsum, cumprod (scan.c) */
-bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops); /* scatter.c */
+bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir_node **in_nodes, LLVMValueRef *inputs,
+                     int n_in); /* scatter.c */
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);

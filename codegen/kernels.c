@@ -991,7 +991,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_window(c, root, out, ops);
         break;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
-    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops); break;
+    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops, in_nodes, inputs, n_inputs); break;
     case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE:
         ok = cg_emit_dynamic(c, root, out, ops);
         break;

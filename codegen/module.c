@@ -120,11 +120,12 @@ static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_no
     /* Distinct buffers (bufassign never overlaps a kernel's output with its
      * inputs), except a variable's update in place (ir.h: result_var),
      * whose output is the caller's buffer of the old value.  An elementwise
-     * kernel stores such an output through its old value's input pointer,
+     * or scatter kernel stores such an output through its old value's input
+     * pointer (a scatter then copies nothing: codegen/scatter.c),
      * so its pointers stay distinct (noalias: vector loops without run-time
      * checks); other kernels writing state get no noalias. */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    bool ew = op_is_elementwise(root->op) && !gm, state = is_state_output(c, root), aliased = false;
+    bool ew = (op_is_elementwise(root->op) || root->op == KL_OP_SCATTER) && !gm, state = is_state_output(c, root), aliased = false;
     for (int o = -1; o < n_out; o++) {
         const ir_node *x = o < 0 ? root : kern->outputs[o];
         state |= is_state_output(c, x);

@@ -60,15 +60,18 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
  * param p has: every kernel but w's reading p runs before w's kernel K,
  * and K reads p only elementwise at the index it writes (p read directly by
  * elementwise members, p, the reader and K's root all of w's type: K's
- * outputs are stored after every load at that index). */
+ * outputs are stored after every load at that index), or as the data of
+ * a scatter root (which then starts from the buffer as it is). */
 static bool update_in_place(const ir_graph *g, const ir_node *p, const ir_node *w, const int *pos)
 {
     const ir_node *K = w->kernel;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (!n->kernel) continue;
+        /* a scatter may take the variable as its data: out starts as it */
+        bool scatter_data = n == K && n->op == KL_OP_SCATTER && n->in[0] == p;
         if (n->kernel == K && !op_is_elementwise(n->op) && n->op != KL_OP_COPY) {
-            for (int k = 0; k < n->n_in; k++)
+            for (int k = scatter_data ? 1 : 0; k < n->n_in; k++)
                 if (alias_root(n->in[k]) == p) return false;
         }
         for (int k = 0; k < n->n_in; k++) {

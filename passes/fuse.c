@@ -22,7 +22,10 @@
  *     as XLA's), at most IR_MAX_GATED_PIECES loop nests per kernel;
  *   - reduction fusion: elementwise producers of a reduction's operand, of
  *     that operand's shape, join the reduction's kernel (layer norm's
- *     squared difference is computed inside its mean, never stored).
+ *     squared difference is computed inside its mean, never stored);
+ *   - scatter fusion: elementwise producers of a scatter's data operand,
+ *     of its shape, join the scatter's kernel (computed where the data
+ *     would be copied into the output; codegen/scatter.c).
  * Output fusion: a matmul or conv with a GEMM plan (passes/layout.c) whose
  * every use is inside one float32 elementwise kernel of its own shape
  * becomes a member of that kernel too; codegen/gemm.c then computes the
@@ -84,6 +87,10 @@ static bool can_join(const fuse_state *s, const ir_node *n)
     if (s->state_out[n->id])
         return op_is_elementwise(k->op) && same_dims(&n->type, &k->type) && !s->has_contraction[k->id];
     if (op_is_elementwise(k->op)) return same_dims(&n->type, &k->type);
+    /* scatter fusion: the data operand's producers are computed where the
+     * scatter would copy the data (an Adam slot's decay before its sparse
+     * add), never its indices or updates */
+    if (k->op == KL_OP_SCATTER) return same_dims(&n->type, &k->type) && n != k->in[1] && n != k->in[2];
     /* reduction fusion: the reduced operand's elements are computed where
      * the reduction reads them (codegen/kernels.c emit_reduce) */
     return op_is_reduction(k->op) && same_dims(&n->type, &k->in[0]->type);
