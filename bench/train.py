@@ -234,6 +234,7 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    load_start = os.getloadavg()[0]
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     rows = [r for r in ROWS if not args.only or args.only in r["name"]]
@@ -283,7 +284,8 @@ def main():
                 "Kiln's temp), and its step outputs the bytes of every tensor its ops output (an allocation volume). "
                 "Host: %d CPUs (shared while measured).\n\n" % (os.cpu_count() or 0))
         f.write("p10: per round the 10th percentile of its steps, the median over rounds (less disturbed by other "
-                "jobs on a shared machine than the median). Load average at the start: %.1f.\n\n" % os.getloadavg()[0])
+                "jobs on a shared machine than the median). Load average (1 min) at the start %.1f, at the end %.1f.\n\n"
+                % (load_start, os.getloadavg()[0]))
         f.write("| model | threads | kiln ms | tf ms | xla ms | kiln/tf | kiln/xla | kiln p10 | tf p10 | xla p10 | kiln/xla p10 | "
                 "xla clustered | kiln state+temp B | "
                 "tf step peak B | xla step peak B | tf step outputs B | xla step outputs B | kernels (init + train) |\n"
