@@ -163,6 +163,7 @@ kiln_plan_info *api_describe(const ir_graph *g, const kiln_options *o, const cha
         ki->ops = ops;
         for (int i = 0; i < k->n_inputs; i++) ki->bytes += (int64_t)ir_type_bytes(&k->inputs[i]->type);
         ki->bytes += (int64_t)ir_type_bytes(&k->root->type);
+        for (int o = 0; o < k->n_outputs; o++) ki->bytes += (int64_t)ir_type_bytes(&k->outputs[o]->type); /* further outputs */
         if (k->gemm) {
             ki->mr = k->gemm->mr, ki->nr = k->gemm->nr, ki->vl = k->gemm->vl, ki->group_tiles = k->gemm->group_tiles;
             ki->pack_b_runtime = k->gemm->pack_b_runtime, ki->pad_input = k->gemm->pad_input;

@@ -91,6 +91,9 @@ typedef struct cg {
     /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
      * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
     LLVMValueRef par_lo, par_hi;
+    /* While a kernel with further outputs (ir/plan.h kl_kernel.outputs) is
+     * emitted: where each of them is stored, in the plan's order. */
+    LLVMValueRef *out_ptrs;
     /* The graph function being emitted (module.c): its args and temp
      * pointers, read by cg_storage; regions get functions of their own. */
     LLVMValueRef cur_args, cur_temp;
@@ -231,7 +234,8 @@ void cg_conv_fields(const ir_node *n, int64_t *v); /* CG_CONV_FIELDS values of a
 void cg_emit_conv_nest(cg *c, const cg_conv_shape *s, kl_dtype t, bool depthwise, bool ocg_div, LLVMValueRef out,
                        LLVMValueRef x, LLVMValueRef w);
 bool cg_emit_scan(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in); /* cumsum, cumprod (scan.c) */
-bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops); /* scatter.c */
+bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir_node **in_nodes, LLVMValueRef *inputs,
+                     int n_in); /* scatter.c */
 /* A float32 conv with one filter per channel: the vector depthwise kernel
  * (conv.c), which the pool may split by image rows (kernels.c). */
 bool cg_is_depthwise_f32(const ir_node *n);

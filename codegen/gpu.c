@@ -379,6 +379,14 @@ static char *emit_ptx(const ir_graph *g, const cg_options *o, const char *arch, 
     for (int i = 0; ok && i < g->plan->n_kernels; i++)
         for (int m = 0; ok && m < g->plan->kernels[i].n_members; m++)
             if (!cg_dtype_ok(&c, g->plan->kernels[i].members[m])) ok = false;
+    for (int i = 0; ok && i < g->plan->n_kernels; i++)
+        if (g->plan->kernels[i].n_outputs) { /* passes/fuse.c: a fused state update */
+            const ir_node *x = g->plan->kernels[i].outputs[0];
+            kl_diag_error(d, "%s: node '%s' (%s): the cuda target has no kernels with several outputs (a variable's "
+                             "update fused beside another); training graphs are CPU-only", g->source, x->name ? x->name : "",
+                          kl_op_name(x->op));
+            ok = false;
+        }
     int max_in = max_inputs(g);
     ir_node **in_nodes = kl_calloc(NULL, (size_t)max_in, sizeof *in_nodes, "code generation");
     if (!in_nodes) kl_die(__FILE__, __LINE__, "out of memory");

@@ -288,6 +288,25 @@ static LLVMValueRef value_at(ew_ctx *k, ir_node *n)
 static LLVMValueRef kernel_value_of(cg *c, ir_node *root, ir_node *target, ir_node *seed, LLVMValueRef seed_val,
                                     ir_node **in_nodes, LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in);
 
+/* The root's value and the kernel's further outputs (ir/plan.h: a fused
+ * state update, of the root's shape) at one element, at offset `at` of
+ * each: every value is computed, so every load of the element is issued,
+ * before the first store (an output may be written in place of an input
+ * the kernel reads at the same index: passes/bufassign.c). */
+static void store_outputs(ew_ctx *k, LLVMValueRef out, LLVMValueRef at)
+{
+    cg *c = k->c;
+    const kl_kernel *kern = cg_kernel_of(c, k->root);
+    LLVMValueRef v = value_at(k, k->root);
+    for (int o = 0; o < kern->n_outputs; o++) value_at(k, kern->outputs[o]);
+    for (int o = 0; o < kern->n_outputs; o++) {
+        ir_node *x = kern->outputs[o];
+        KL_ASSERT(c->out_ptrs);
+        cg_store(c, x->type.dtype, value_at(k, x), c->out_ptrs[o], at);
+    }
+    cg_store(c, k->root->type.dtype, v, out, at);
+}
+
 LLVMValueRef cg_kernel_value(cg *c, ir_node *root, ir_node *seed, LLVMValueRef seed_val, ir_node **in_nodes,
                              LLVMValueRef *inputs, LLVMValueRef *offsets, int n_in)
 {
@@ -415,7 +434,7 @@ static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
     int n_slots = k->n_inputs;
     if (d == g->rank) {
         k->offsets = offs, k->n_memo = 0;
-        cg_store(c, k->root->type.dtype, value_at(k, k->root), g->out, offs[n_slots]);
+        store_outputs(k, g->out, offs[n_slots]);
         return;
     }
     LLVMValueRef *next = offs + n_slots + 1;
@@ -538,7 +557,7 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
             for (int i = 0; i <= n_slots; i++)
                 if (strides[i][d]) offs[i] = LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, strides[i][d]), ""), "");
         }
-        cg_store(c, root->type.dtype, value_at(&k, root), out, offs[n_slots]);
+        store_outputs(&k, out, offs[n_slots]);
         for (int d = rank - 1; d >= 0; d--) cg_loop_end(c, &loops[d]);
     }
     free(k.memo_node);
@@ -973,7 +992,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_window(c, root, out, ops);
         break;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
-    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops); break;
+    case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops, in_nodes, inputs, n_inputs); break;
     case KL_OP_DYNAMIC_SLICE: case KL_OP_DYNAMIC_UPDATE_SLICE:
         ok = cg_emit_dynamic(c, root, out, ops);
         break;

@@ -84,16 +84,40 @@ void cg_function_attrs(cg *c, LLVMValueRef fn)
 
 static void set_target_attrs(cg *c, LLVMValueRef fn) { cg_function_attrs(c, fn); }
 
-/* void P_kID(out, in..., [scratch]): the scratch pointer when the kernel's
- * contraction packs operands at run time. */
-static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+/* The input slot of the kernel whose pointer is the caller's buffer of
+ * output x, a variable's new value written in place (its old value's param
+ * is an input: passes/bufassign.c made that the one pointer of the kernel
+ * reaching the buffer), or -1. */
+static int in_place_input(const cg *c, const ir_node *x, ir_node **in_nodes, int n_in)
 {
+    const ir_graph *g = c->g;
+    if (x->store != IR_STORE_FETCH || !g->result_var || g->result_var[x->index] < 0 || !g->param_var) return -1;
+    for (int i = 0; i < n_in; i++)
+        if (in_nodes[i]->op == KL_OP_PARAM && in_nodes[i]->store == IR_STORE_FEED &&
+            g->param_var[in_nodes[i]->index] == g->result_var[x->index])
+            return i;
+    return -1;
+}
+
+static bool is_state_output(const cg *c, const ir_node *x)
+{
+    return x->store == IR_STORE_FETCH && c->g->result_var && c->g->result_var[x->index] >= 0;
+}
+
+/* void P_kID(out, in..., out2..., [scratch]): the kernel's further outputs
+ * (ir/plan.h) after its inputs; the scratch pointer when the kernel's
+ * contraction packs operands at run time. */
+static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_nodes, int n_in)
+{
+    ir_node *root = kern->root;
     ir_node *gm = cg_kernel_contraction(c->g, root);
     bool split = !gm && cg_kernel_units(c, root, in_nodes, n_in) > 0;
-    int n_ptrs = n_in + 1 + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm || split ? 2 : 0);
+    int n_out = kern->n_outputs;
+    int n_ptrs = n_in + 1 + n_out + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm || split ? 2 : 0);
     LLVMTypeRef *params = kl_malloc(NULL, sizeof *params * ((size_t)n_params), "code generation");
     LLVMValueRef *inputs = kl_malloc(NULL, sizeof *inputs * ((size_t)n_in + 1), "code generation");
-    if (!params || !inputs) kl_die(__FILE__, __LINE__, "out of memory");
+    LLVMValueRef *outs = kl_malloc(NULL, sizeof *outs * ((size_t)n_out + 1), "code generation");
+    if (!params || !inputs || !outs) kl_die(__FILE__, __LINE__, "out of memory");
     for (int i = 0; i < n_params; i++) params[i] = i < n_ptrs ? c->ptr : c->i64; /* GEMM or split: work range lo, hi */
     LLVMTypeRef ft = LLVMFunctionType(c->void_t, params, (unsigned)n_params, 0);
     free(params);
@@ -108,23 +132,46 @@ static LLVMValueRef emit_kernel_fn(cg *c, ir_node *root, ir_node **in_nodes, int
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
     /* Distinct buffers (bufassign never overlaps a kernel's output with its
      * inputs), except a variable's update in place (ir.h: result_var),
-     * whose output is the caller's buffer of the old value. */
+     * whose output is the caller's buffer of the old value.  An elementwise
+     * or scatter kernel stores such an output through its old value's input
+     * pointer (a scatter then copies nothing: codegen/scatter.c),
+     * so its pointers stay distinct (noalias: vector loops without run-time
+     * checks); other kernels writing state get no noalias. */
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    bool in_place = root->store == IR_STORE_FETCH && c->g->result_var && c->g->result_var[root->index] >= 0;
-    for (int i = 0; i < n_ptrs && !in_place; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    bool ew = (op_is_elementwise(root->op) || root->op == KL_OP_SCATTER) && !gm, state = is_state_output(c, root), aliased = false;
+    for (int o = -1; o < n_out; o++) {
+        const ir_node *x = o < 0 ? root : kern->outputs[o];
+        state |= is_state_output(c, x);
+        if (in_place_input(c, x, in_nodes, n_in) >= 0 && !ew) aliased = true;
+    }
+    if (!ew && state) aliased = true; /* as before multi-output kernels: a state root of any op */
+    for (int i = 0; i < n_ptrs && !aliased; i++) LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
     /* An initializer copies a constant into the state: no memset/memcpy call for it. */
-    if (in_place) LLVMAddTargetDependentFunctionAttr(fn, "no-builtins", "");
+    if (state) LLVMAddTargetDependentFunctionAttr(fn, "no-builtins", "");
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(c->b, entry);
     for (int i = 0; i < n_in; i++) inputs[i] = LLVMGetParam(fn, (unsigned)i + 1);
-    bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in,
-                                n_ptrs > n_in + 1 ? LLVMGetParam(fn, (unsigned)n_in + 1) : NULL,
+    LLVMValueRef out = LLVMGetParam(fn, 0);
+    if (ew) {
+        int at = in_place_input(c, root, in_nodes, n_in);
+        if (at >= 0) out = inputs[at];
+    }
+    for (int o = 0; o < n_out; o++) {
+        int at = ew ? in_place_input(c, kern->outputs[o], in_nodes, n_in) : -1;
+        outs[o] = at >= 0 ? inputs[at] : LLVMGetParam(fn, (unsigned)(n_in + 1 + o));
+    }
+    int scratch_at = n_in + 1 + n_out;
+    c->out_ptrs = outs;
+    bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, out, in_nodes, inputs, n_in,
+                                n_ptrs > scratch_at ? LLVMGetParam(fn, (unsigned)scratch_at) : NULL,
                                 LLVMGetParam(fn, (unsigned)n_ptrs), LLVMGetParam(fn, (unsigned)n_ptrs + 1))
                  : (c->par_lo = split ? LLVMGetParam(fn, (unsigned)n_ptrs) : NULL,
                     c->par_hi = split ? LLVMGetParam(fn, (unsigned)n_ptrs + 1) : NULL,
-                    cg_emit_kernel(c, fn, root, LLVMGetParam(fn, 0), in_nodes, inputs, n_in));
+                    cg_emit_kernel(c, fn, root, out, in_nodes, inputs, n_in));
     c->par_lo = c->par_hi = NULL;
+    c->out_ptrs = NULL;
     free(inputs);
+    free(outs);
     if (!ok) return NULL;
     LLVMBuildRetVoid(c->b);
     c->n_kernels++;
@@ -332,12 +379,13 @@ static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
     if (k->contraction && k->contraction->gemm->shared) return cg_emit_shared(c, k); /* -Os */
     LLVMBasicBlockRef bb = LLVMGetInsertBlock(c->b);
     int n_in = k->n_inputs;
-    LLVMValueRef fn = emit_kernel_fn(c, root, in_nodes, n_in);
+    LLVMValueRef fn = emit_kernel_fn(c, k, in_nodes, n_in);
     if (!fn) return false;
     LLVMPositionBuilderAtEnd(c->b, bb);
     args[0] = cg_storage(c, root);
-    for (int k = 0; k < n_in; k++) args[k + 1] = cg_storage(c, in_nodes[k]);
+    for (int i = 0; i < n_in; i++) args[i + 1] = cg_storage(c, in_nodes[i]);
     int n_args = n_in + 1;
+    for (int o = 0; o < k->n_outputs; o++) args[n_args++] = cg_storage(c, k->outputs[o]);
     ir_node *gm = k->contraction;
     if (gm && k->scratch_bytes > 0) {
         LLVMValueRef off = cg_i64(c, k->scratch_offset);
@@ -371,7 +419,8 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
     const kl_plan *plan = g->plan;
     int max_in = 1;
     for (int j = 0; j < plan->n_kernels; j++)
-        if (plan->kernels[j].n_inputs > max_in) max_in = plan->kernels[j].n_inputs;
+        if (plan->kernels[j].n_inputs + plan->kernels[j].n_outputs > max_in)
+            max_in = plan->kernels[j].n_inputs + plan->kernels[j].n_outputs;
     LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 4), "code generation");
     bool ok = !internal || dtypes_ok(c);
     LLVMValueRef counters = NULL, tick = NULL;

@@ -652,6 +652,7 @@ static void eval_scatter(const ir_node *n, const void *const *in, void *out)
     bool fl = kl_dtype_is_float(t->dtype);
     for (int64_t u = 0; u < ix->dims[0] && rows; u++) {
         int64_t k = ld_i(ix->dtype, in[1], u);
+        if (n->attr.scatter.drop && (k < 0 || k >= rows)) continue;
         k = k < 0 ? k + rows : k;
         k = k < 0 ? 0 : k >= rows ? rows - 1 : k;
         for (int64_t r = 0; r < row; r++) {

@@ -209,7 +209,7 @@ typedef union ir_attr {
     struct { int64_t begin[IR_MAX_RANK], stride[IR_MAX_RANK]; } slice; /* SLICE; dims from the type */
     struct { int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK]; double value; ir_pad_mode mode; } pad; /* PAD */
     struct { int axis; } concat;                       /* CONCAT, GATHER, GATHER_ELEMENTS, CUMSUM, CUMPROD */
-    struct { ir_scatter_reduce reduce; } scatter;      /* SCATTER */
+    struct { ir_scatter_reduce reduce; bool drop; } scatter; /* SCATTER; drop: an index outside [0, rows) writes nothing */
     struct {                                           /* CONV2D, CONV2D_TRANSPOSE, *_POOL */
         int kh, kw;                /* pool window (conv: from the filter) */
         int stride_h, stride_w, dilation_h, dilation_w;

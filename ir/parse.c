@@ -429,6 +429,7 @@ static const attr_key attr_keys[] = {
     {"pads", AF_WINDOW, AK_FIXED, 4, 0, MAX_WINDOW},
     {"groups", AF_WINDOW, AK_SCALAR, 1, 0, MAX_WINDOW},
     {"reduce", AF_SCATTER, AK_SCALAR, 1, IR_SCATTER_NONE, IR_SCATTER_MIN},
+    {"drop", AF_SCATTER, AK_SCALAR, 1, 0, 1},
     {"carried", AF_CARRIED, AK_SCALAR, 1, 0, MAX_WINDOW},
     {"index", AF_INDEX, AK_SCALAR, 1, 0, MAX_WINDOW},
     {"key", AF_COMM, AK_SCALAR, 1, 0, 0x7fffffff},
@@ -480,6 +481,7 @@ static bool scalar_value(parser *p, const attr_key *k, ir_attr *a)
     else if (!strcmp(k->key, "keep_dims")) a->reduce.keep_dims = v;
     else if (!strcmp(k->key, "axis")) a->concat.axis = (int)v;
     else if (!strcmp(k->key, "reduce")) a->scatter.reduce = (ir_scatter_reduce)v;
+    else if (!strcmp(k->key, "drop")) a->scatter.drop = v;
     else if (!strcmp(k->key, "carried")) a->region.n_carried = (int)v;
     else if (!strcmp(k->key, "index")) a->region.index = (int)v;
     else if (!strcmp(k->key, "key")) a->comm.key = (int)v;

@@ -3,6 +3,33 @@
 
 #include "plan.h"
 
+static const ir_node *alias_root(const ir_node *n)
+{
+    while (n->op != KL_OP_CONST && n->op != KL_OP_PARAM && op_is_alias(n->op)) n = n->in[0];
+    return n;
+}
+
+static bool is_member(const ir_node *n) { return n->kernel && n->kernel != n && n->op != KL_OP_GET; }
+
+unsigned char *ir_plan_output_marks(const ir_graph *g)
+{
+    unsigned char *out = kl_calloc(NULL, (size_t)g->next_id + 1, 1, "the kernel plan");
+    if (!out) kl_die(__FILE__, __LINE__, "out of memory");
+    for (int i = 0; i < g->n_results; i++) {
+        const ir_node *r = alias_root(g->results[i].node);
+        if (is_member(r)) out[r->id] = 1;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (!n->kernel) continue;
+        for (int j = 0; j < n->n_in; j++) {
+            const ir_node *x = alias_root(n->in[j]);
+            if (is_member(x) && x->kernel != n->kernel) out[x->id] = 1;
+        }
+    }
+    return out;
+}
+
 kl_plan *ir_plan_build(ir_graph *g)
 {
     kl_arena *a = g->arena;
@@ -31,12 +58,17 @@ kl_plan *ir_plan_build(ir_graph *g)
         p->kernel_of[n->id] = k;
         count[k->index]++;
     }
-    for (int j = 0; j < p->n_kernels; j++)
+    for (int j = 0; j < p->n_kernels; j++) {
         p->kernels[j].members = kl_arena_alloc(a, sizeof(ir_node *) * ((size_t)count[j] + 1), 8);
+        p->kernels[j].outputs = kl_arena_alloc(a, sizeof(ir_node *) * ((size_t)count[j] + 1), 8);
+    }
+    unsigned char *outs = ir_plan_output_marks(g);
     for (int i = 0; i < g->n_nodes; i++) {
         kl_kernel *k = ir_plan_kernel_of(p, g->nodes[i]);
         if (k) k->members[k->n_members++] = g->nodes[i];
+        if (k && outs[g->nodes[i]->id]) k->outputs[k->n_outputs++] = g->nodes[i];
     }
+    free(outs);
     free(count);
     /* inputs: operands of members computed elsewhere, first use first;
      * the contraction: the root if GEMM-planned, else its first planned member */
@@ -80,6 +112,10 @@ void ir_plan_print(const kl_plan *p, FILE *f, int depth)
         if (k->n_inputs) {
             fprintf(f, "%s reads", k->n_members > 1 ? ";" : "");
             for (int i = 0; i < k->n_inputs; i++) fprintf(f, " %%%d", k->inputs[i]->id);
+        }
+        if (k->n_outputs) {
+            fprintf(f, "; writes %%%d", k->root->id);
+            for (int o = 0; o < k->n_outputs; o++) fprintf(f, " %%%d", k->outputs[o]->id);
         }
         if (k->contraction) fprintf(f, "; gemm %%%d", k->contraction->id);
         if (k->scratch_bytes) fprintf(f, "; scratch +%lld:%lld", (long long)k->scratch_offset, (long long)k->scratch_bytes);
@@ -144,6 +180,11 @@ bool ir_plan_verify(const ir_graph *g, kl_diag *d)
             if (w == k) PLAN_BAD(r, "reads %%%d from memory but computes it", x->id);
             /* a value is written when its kernel runs: before this one */
             if (w && w->index >= k->index) PLAN_BAD(r, "reads %%%d, written by a later kernel %%%d", x->id, w->root->id);
+        }
+        for (int o = 0; o < k->n_outputs; o++) {
+            const ir_node *x = k->outputs[o];
+            if (stored && x->store == IR_STORE_NONE) PLAN_BAD(x, "an output of kernel %%%d that is never stored", r->id);
+            if (x->kernel != r || x == r) PLAN_BAD(x, "listed as a further output of kernel %%%d", r->id);
         }
         if (k->contraction && (!k->contraction->gemm || k->contraction->kernel != r))
             PLAN_BAD(r, "contraction %%%d is not a GEMM-planned member", k->contraction->id);

@@ -11,6 +11,9 @@
  *     reads (in the order codegen passes their pointers), its contraction
  *     (the GEMM-planned member, NULL if none) with the ir_gemm_plan, and the
  *     scratch bytes it uses while it runs and where they are in temp;
+ *   - per kernel: its further outputs, members other than the root that it
+ *     stores too (ir_plan_is_output: a result, or read by another kernel;
+ *     passes/fuse.c fuses only state results that way);
  *   - the graph's temp arena size;
  *   - for every node id, the kernel that computes it (NULL: a param,
  *     constant or alias, which need no code).
@@ -36,6 +39,9 @@ typedef struct kl_kernel {
     int n_members;
     ir_node **inputs;        /* distinct values read from memory: operands of members not computed here */
     int n_inputs;
+    ir_node **outputs;       /* members other than the root that the kernel also stores (multi-output
+                              * kernels: a fused state update, e.g. Adam's m and v beside the variable) */
+    int n_outputs;
     ir_node *contraction;    /* the GEMM-planned member (root or an output-fused matmul/conv), or NULL */
     const ir_gemm_plan *gemm; /* contraction->gemm */
     int64_t scratch_bytes;   /* temp bytes used while the kernel runs (contraction, or a while/if root) */
@@ -66,6 +72,13 @@ static inline bool ir_plan_computes(const kl_plan *p, const kl_kernel *k, const 
 {
     return ir_plan_kernel_of(p, n) == k;
 }
+
+/* By node id (g->next_id + 1 entries, calloc'd; the caller frees it): 1 for
+ * each node that is a member, not the root, of its kernel and is stored
+ * besides the root (a result of g, or read by a node of another kernel,
+ * through aliases).  Roots, gets and nodes outside every kernel: 0.  Used
+ * by ir_plan_build and passes/bufassign.c. */
+unsigned char *ir_plan_output_marks(const ir_graph *g);
 
 /* The plan as comment lines ("# plan ..."), one per kernel; depth indents. */
 void ir_plan_print(const kl_plan *p, FILE *f, int depth);

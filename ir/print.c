@@ -143,7 +143,7 @@ static void print_attrs(FILE *f, const ir_node *n)
     case IR_SHAPE_CONV: case IR_SHAPE_POOL:
         return print_window(f, a);
     case IR_SHAPE_SCATTER:
-        fprintf(f, " {reduce=%d}", (int)a->scatter.reduce);
+        fprintf(f, a->scatter.drop ? " {reduce=%d, drop=1}" : " {reduce=%d}", (int)a->scatter.reduce);
         return;
     case IR_SHAPE_GIVEN:
         if (n->op == KL_OP_CONV2D_TRANSPOSE) print_window(f, a);

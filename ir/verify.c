@@ -69,10 +69,20 @@ static void check_node(vctx *v, const ir_node *n)
     }
 }
 
+/* Whether n is one of the further outputs of its kernel in g's plan. */
+static bool plan_output(const ir_graph *g, const ir_node *n)
+{
+    const kl_kernel *k = ir_plan_kernel_of(g->plan, n);
+    for (int o = 0; k && o < k->n_outputs; o++)
+        if (k->outputs[o] == n) return true;
+    return false;
+}
+
 /* Fused members are computed inside their root's loop, so they must be
  * elementwise (or a GEMM-planned contraction whose epilogue the root's
- * kernel is: output fusion), unstored, and come before a root that is its
- * own kernel. */
+ * kernel is: output fusion), unstored unless the plan lists them as a
+ * further output of the kernel (an elementwise member of an elementwise
+ * root), and come before a root that is its own kernel. */
 static void check_kernel(vctx *v, const ir_node *n)
 {
     const ir_node *k = n->kernel;
@@ -85,7 +95,9 @@ static void check_kernel(vctx *v, const ir_node *n)
         return;
     }
     if (k->kernel != k) BAD(v, n, "fused into %%%d, which is not a kernel root", k->id);
-    if (n->store != IR_STORE_NONE) BAD(v, n, "fused into %%%d but materialized", k->id);
+    if (n->store != IR_STORE_NONE && !plan_output(v->g, n)) BAD(v, n, "fused into %%%d but materialized", k->id);
+    if (n->store != IR_STORE_NONE && (!op_is_elementwise(n->op) || !op_is_elementwise(k->op)))
+        BAD(v, n, "a further output of kernel %%%d, but it or the root is not elementwise", k->id);
     if (!op_is_elementwise(n->op) && !(ir_fusable_movement(n) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)))
         BAD(v, n, "fused but not elementwise (nor a GEMM feeding an elementwise epilogue)");
     if (v->pos[k->id] <= v->pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", k->id);

@@ -18,7 +18,9 @@
  *     asynchronous and completes when the entry returns (docs/distributed.md);
  *   - a variable's update (g->result_var) shares the caller's buffer with
  *     its old value (g->param_var) when no read of the old value follows
- *     it, else it is copied there by a final COPY kernel.
+ *     it, else it is copied there by a final COPY kernel.  That holds for a
+ *     further output of a kernel (passes/fuse.c) too; one that is copied
+ *     is stored in temp by its kernel, like a root.
  *   The kernel plan (ir/plan.h) is rebuilt at the end: the COPY kernels
  *   added here, scratch offsets and the temp size.
  */
@@ -41,7 +43,9 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = 0;
     for (int i = 0; i < g->n_results; i++) {
         ir_node *r = g->results[i].node;
-        if ((r->kernel != r && r->op != KL_OP_GET) || r->mark) { /* a get's while/if writes the fetch itself */
+        /* a get's while/if writes the fetch itself, a further output of a
+         * kernel (passes/fuse.c: a state result) its kernel */
+        if (!r->kernel || r->mark) {
             kl_diag none = {0};
             ir_node *c = ir_unary(g, KL_OP_COPY, r, g->results[i].name, &none);
             KL_ASSERT(c && kl_diag_ok(&none));
@@ -54,23 +58,29 @@ static void separate_fetches(ir_graph *g, pass_ctx *ctx)
     }
 }
 
-/* Whether kernel w, writing variable v's buffer, may alias v's param p:
- * every other kernel reading p runs before w, and w itself reads p only
- * elementwise at the index it writes (members all elementwise, p of w's
- * shape, read directly). */
+/* Whether w, v's new value, may be written into v's buffer, the one its
+ * param p has: every kernel but w's reading p runs before w's kernel K,
+ * and K reads p only elementwise at the index it writes (p read directly by
+ * elementwise members, p, the reader and K's root all of w's type: K's
+ * outputs are stored after every load at that index), or as the data of
+ * a scatter root (which then starts from the buffer as it is). */
 static bool update_in_place(const ir_graph *g, const ir_node *p, const ir_node *w, const int *pos)
 {
+    const ir_node *K = w->kernel;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         if (!n->kernel) continue;
-        if (n->kernel == w && !op_is_elementwise(n->op) && n->op != KL_OP_COPY) {
-            for (int k = 0; k < n->n_in; k++)
+        /* a scatter may take the variable as its data: out starts as it */
+        bool scatter_data = n == K && n->op == KL_OP_SCATTER && n->in[0] == p;
+        if (n->kernel == K && !op_is_elementwise(n->op) && n->op != KL_OP_COPY) {
+            for (int k = scatter_data ? 1 : 0; k < n->n_in; k++)
                 if (alias_root(n->in[k]) == p) return false;
         }
         for (int k = 0; k < n->n_in; k++) {
             if (alias_root(n->in[k]) != p) continue;
-            if (n->kernel != w && pos[n->kernel->id] >= pos[w->id]) return false;
-            if (n->kernel == w && (n->in[k] != p || !ir_type_equal(&p->type, &w->type) || !ir_type_equal(&n->type, &w->type)))
+            if (n->kernel != K && pos[n->kernel->id] >= pos[K->id]) return false;
+            if (n->kernel == K && (n->in[k] != p || !ir_type_equal(&p->type, &w->type) || !ir_type_equal(&n->type, &w->type) ||
+                                   !ir_type_equal(&K->type, &w->type)))
                 return false;
         }
     }
@@ -163,14 +173,16 @@ static void control_scratch(ir_graph *g, pass_ctx *ctx)
 
 static void set_stores(ir_graph *g)
 {
+    unsigned char *outs = ir_plan_output_marks(g);
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
         if (n->op == KL_OP_PARAM) n->store = IR_STORE_FEED, n->index = n->attr.param.index;
         else if (n->op == KL_OP_CONST) n->store = IR_STORE_CONST;
         else if (op_is_alias(n->op)) n->store = IR_STORE_ALIAS;
-        else if (n->kernel != n && n->op != KL_OP_GET) n->store = IR_STORE_NONE;
-        else n->store = IR_STORE_TEMP;
+        else if (n->kernel != n && n->op != KL_OP_GET && !outs[n->id]) n->store = IR_STORE_NONE;
+        else n->store = IR_STORE_TEMP; /* a root, a get, or a further output of its kernel */
     }
+    free(outs);
     for (int i = 0; i < g->n_results; i++) {
         g->results[i].node->store = IR_STORE_FETCH;
         g->results[i].node->index = i;

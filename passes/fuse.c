@@ -8,7 +8,11 @@
  *     consumers: an elementwise producer whose every use is inside one
  *     elementwise kernel, whose shape equals that kernel's root shape (so it
  *     is evaluated at the same index, never recomputed for broadcasting),
- *     and which is not itself a fetch.
+ *     and which is not itself a fetch.  A variable's new value (a state
+ *     result, ir.h result_var) may join so too and is then a further output
+ *     of that kernel, stored beside its root (ir/plan.h kl_kernel.outputs):
+ *     Adam's m and v updates are computed and stored in the loop of the
+ *     variable's update, which reads them; no GEMM epilogue gets one;
  *   A chain like BiasAdd -> Tanh or Mul -> Add -> Sigmoid becomes one loop
  *   and one pass over memory;
  *   - a get belongs to the kernel of its while/if, which writes its value;
@@ -18,7 +22,10 @@
  *     as XLA's), at most IR_MAX_GATED_PIECES loop nests per kernel;
  *   - reduction fusion: elementwise producers of a reduction's operand, of
  *     that operand's shape, join the reduction's kernel (layer norm's
- *     squared difference is computed inside its mean, never stored).
+ *     squared difference is computed inside its mean, never stored);
+ *   - scatter fusion: elementwise producers of a scatter's data operand,
+ *     of its shape, join the scatter's kernel (computed where the data
+ *     would be copied into the output; codegen/scatter.c).
  * Output fusion: a matmul or conv with a GEMM plan (passes/layout.c) whose
  * every use is inside one float32 elementwise kernel of its own shape
  * becomes a member of that kernel too; codegen/gemm.c then computes the
@@ -53,6 +60,8 @@ typedef struct fuse_state {
     unsigned char *conflict;
     unsigned char *has_contraction; /* by kernel root id */
     int64_t *pieces;                /* by kernel root id: loop nests of its fused pads/concats (0: 1) */
+    unsigned char *state_out;       /* by id: a variable's new value that may be a further output of its users' kernel */
+    unsigned char *has_outputs;     /* by kernel root id: it stores a fused state result too */
 } fuse_state;
 
 static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
@@ -73,7 +82,15 @@ static bool can_join(const fuse_state *s, const ir_node *n)
         return op_is_elementwise(k->op) && same_dims(&n->type, &k->type) &&
                (s->pieces[k->id] ? s->pieces[k->id] : 1) * ir_gated_pieces(n) <= IR_MAX_GATED_PIECES;
     if (!op_is_elementwise(n->op)) return false;
+    /* a variable's new value is stored by the kernel too: only beside an
+     * elementwise root, at the root's index, and never in a GEMM epilogue */
+    if (s->state_out[n->id])
+        return op_is_elementwise(k->op) && same_dims(&n->type, &k->type) && !s->has_contraction[k->id];
     if (op_is_elementwise(k->op)) return same_dims(&n->type, &k->type);
+    /* scatter fusion: the data operand's producers are computed where the
+     * scatter would copy the data (an Adam slot's decay before its sparse
+     * add), never its indices or updates */
+    if (k->op == KL_OP_SCATTER) return same_dims(&n->type, &k->type) && n != k->in[1] && n != k->in[2];
     /* reduction fusion: the reduced operand's elements are computed where
      * the reduction reads them (codegen/kernels.c emit_reduce) */
     return op_is_reduction(k->op) && same_dims(&n->type, &k->in[0]->type);
@@ -83,26 +100,42 @@ static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
 {
     ir_node *k = s->users_kernel[n->id];
     return !s->conflict[n->id] && k && n->gemm && op_is_elementwise(k->op) && k->type.dtype == KL_F32 &&
-           same_dims(&n->type, &k->type) && !s->has_contraction[k->id];
+           same_dims(&n->type, &k->type) && !s->has_contraction[k->id] && !s->has_outputs[k->id];
 }
 
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
     size_t ids = (size_t)g->next_id + 1;
     fuse_state s = {kl_calloc(ctx->diag, ids, sizeof(ir_node *), "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion"),
-                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, sizeof(int64_t), "fusion")};
-    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces) {
-        free(s.users_kernel), free(s.conflict), free(s.has_contraction), free(s.pieces);
+                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, sizeof(int64_t), "fusion"),
+                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion")};
+    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces || !s.state_out || !s.has_outputs) {
+        free(s.users_kernel), free(s.conflict), free(s.has_contraction), free(s.pieces), free(s.state_out), free(s.has_outputs);
         return false;
     }
-    for (int i = 0; i < g->n_results; i++) s.conflict[g->results[i].node->id] = 1;
     bool fusing = ctx->opt_level >= 1;
+    /* Results are stored: a fetch stays a kernel root.  A variable's new
+     * value (g->result_var) that is a result once may instead be a further
+     * output of its users' kernel (a multi-output kernel: Adam's m and v
+     * updates beside the variable's, which reads both), so the gradient and
+     * slots are read once. */
+    for (int i = 0; i < g->n_results; i++) {
+        ir_node *r = g->results[i].node;
+        bool once = true;
+        for (int j = 0; j < g->n_results; j++) once &= j == i || g->results[j].node != r;
+        if (fusing && once && g->result_var && g->result_var[i] >= 0 && op_is_elementwise(r->op)) s.state_out[r->id] = 1;
+        else s.conflict[r->id] = 1;
+    }
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         ir_node *n = g->nodes[i];
         if (!needs_code(n)) n->kernel = NULL;
         else if (n->op == KL_OP_GET) n->kernel = n->in[0]; /* the while/if writes it */
         else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
+            if (s.state_out[n->id]) {
+                s.has_outputs[n->kernel->id] = 1;
+                pass_count(ctx, "fuse", "state updates as further kernel outputs", 1);
+            }
             if (ir_fusable_movement(n)) s.pieces[n->kernel->id] = (s.pieces[n->kernel->id] ? s.pieces[n->kernel->id] : 1) * ir_gated_pieces(n);
             pass_count(ctx, "fuse", "ops fused", 1);
         } else if (fusing && can_join_as_epilogue(&s, n)) {
@@ -131,6 +164,8 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     free(s.conflict);
     free(s.has_contraction);
     free(s.pieces);
+    free(s.state_out);
+    free(s.has_outputs);
     ir_plan_build(g);
     return true;
 }

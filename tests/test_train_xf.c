@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln/inspect.h"
 #include "kiln/kiln.h"
 
 #define XF KILN_SOURCE_DIR "/tests/train/transformer"
@@ -151,5 +152,40 @@ Test(train_xf, transformer_vs_tensorflow, .timeout = 600)
             STEPS, worst_loss, n_vars, n_checked, worst_el, worst_tiny, worst_scale, worst_norm);
     free(text), free(ids), free(mask), free(target), free(tf_loss), free(state);
     kiln_program_free(init), kiln_program_free(step);
+    kiln_model_free(m);
+}
+
+/* The plan of the train step (kiln/inspect.h): each Adam update is one
+ * kernel storing m, v and the variable (passes/fuse.c: further outputs),
+ * and the embedding's sparse slot updates scatter into the slots in place,
+ * their decay (m * beta1) computed in the scatter's own loop: no copy of
+ * the embedding's slots, no spare-row concat or slice. */
+Test(train_xf, adam_is_one_kernel_per_variable_and_scatters_in_place)
+{
+    kiln_model *m;
+    cr_assert_null(kiln_model_load(XF "/xf.pb", &m));
+    static const char *feeds[] = {"ids", "mask", "target"}, *targets[] = {"train"};
+    kiln_options o;
+    kiln_options_init(&o);
+    o.feeds = feeds, o.n_feeds = 3, o.targets = targets, o.n_targets = 1;
+    kiln_plan_info *pi;
+    kiln_status *st = kiln_inspect(m, &o, NULL, &pi);
+    cr_assert_null(st, "%s", st ? kiln_status_message(st) : "");
+    int further = 0, in_place_scatters = 0;
+    for (int i = 0; i < pi->n_nodes; i++) {
+        const kiln_node_info *n = &pi->nodes[i];
+        cr_assert(!strstr(n->name, "update_emb") || (strcmp(n->op, "concat") && strcmp(n->op, "slice")),
+                  "%s: a spare-row %s is back", n->name, n->op);
+        if (n->kernel >= 0 && pi->kernels[n->kernel].root != n->id && !strcmp(n->store, "fetch")) {
+            further++;
+            cr_assert_str_eq(pi->nodes[i].op, "add", "%s: an Adam slot update is an add", n->name);
+        }
+        in_place_scatters += !strcmp(n->op, "scatter") && !strcmp(n->store, "fetch") && strstr(n->name, "update_emb/ResourceScatterAdd");
+    }
+    /* 92 variables: 1 embedding, 29 dense weights with 2 slots each, 2 beta powers */
+    cr_assert_eq(further, 2 * 29, "dense Adam slots stored by their variable's kernel: %d", further);
+    cr_assert_eq(in_place_scatters, 2, "the embedding's m and v scattered in place");
+    for (int k = 0; k < pi->n_kernels; k++) cr_assert_str_neq(pi->kernels[k].kind, "copy", "%s: a state copy", pi->kernels[k].name);
+    kiln_plan_info_free(pi);
     kiln_model_free(m);
 }

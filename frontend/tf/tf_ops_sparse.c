@@ -68,8 +68,8 @@ static ir_node *filled(imp *c, const tf_node *n, kl_dtype t, double v, int rank,
     return s ? tf_op(c, n, KL_OP_TILE, 1, &s, NULL, &ty) : NULL;
 }
 
-/* Index checks (scatters, segment ids, sparse updates): indices outside
- * [0, rows) become `rows`, the position of a spare row the caller drops. */
+/* Index checks (sparse updates): indices outside [0, rows) become `rows`,
+ * which their dropping scatters skip. */
 static ir_node *spare_index(imp *c, const tf_node *n, ir_node *idx, int64_t rows)
 {
     ir_node *lo = op2(c, n, KL_OP_LESS, idx, i64s(c, 0)), *hi = op2(c, n, KL_OP_GREATER_EQUAL, idx, i64s(c, (double)rows));
@@ -78,8 +78,7 @@ static ir_node *spare_index(imp *c, const tf_node *n, ir_node *idx, int64_t rows
 
 /* data [R, row...] with the update rows of upd ([U, row...], U = numel of
  * idx) combined in order at idx; an index outside [0, R) writes nothing. */
-static ir_node *scatter_rows(imp *c, const tf_node *n, ir_node *data, ir_node *idx, ir_node *upd, ir_scatter_reduce red,
-                             double spare_fill)
+static ir_node *scatter_rows(imp *c, const tf_node *n, ir_node *data, ir_node *idx, ir_node *upd, ir_scatter_reduce red)
 {
     if (!data || !idx || !upd) return NULL;
     const ir_type *t = &data->type;
@@ -97,16 +96,12 @@ static ir_node *scatter_rows(imp *c, const tf_node *n, ir_node *data, ir_node *i
         return tf_err(c, n, "updates %s do not fit %lld indices into %s", ir_type_str(&upd->type, a, sizeof a), (long long)u,
                       ir_type_str(t, b, sizeof b));
     } else upd = tf_reshape(c, n, upd, t->rank, udims);
-    ir_node *ix = spare_index(c, n, tf_reshape(c, n, to_i64(c, n, idx), 1, &u), rows);
-    int64_t one[IR_MAX_RANK], begin[IR_MAX_RANK] = {0};
-    for (int i = 0; i < t->rank; i++) one[i] = i ? t->dims[i] : 1;
-    ir_node *spare = filled(c, n, t->dtype, spare_fill, t->rank, one);
+    ir_node *ix = tf_reshape(c, n, to_i64(c, n, idx), 1, &u);
     ir_attr a;
     memset(&a, 0, sizeof a);
-    ir_node *e = spare ? tf_op(c, n, KL_OP_CONCAT, 2, (ir_node *[]){data, spare}, &a, NULL) : NULL;
     a.scatter.reduce = red;
-    ir_node *y = e && ix && upd ? tf_op(c, n, KL_OP_SCATTER, 3, (ir_node *[]){e, ix, upd}, &a, NULL) : NULL;
-    return y ? tf_slice(c, n, y, begin, t->dims, NULL) : NULL;
+    a.scatter.drop = true; /* in place of a spare row: no copy of the data (and none of the variable) */
+    return ix && upd ? tf_op(c, n, KL_OP_SCATTER, 3, (ir_node *[]){data, ix, upd}, &a, NULL) : NULL;
 }
 
 /* ---- reads ---------------------------------------------------------------- */
@@ -228,7 +223,7 @@ ir_node *imp_unsorted_segment(imp *c, const tf_node *n, ir_node **in, int n_in, 
         init = red == IR_SCATTER_MAX ? -65504.0 : 65504.0;
     if (!fl && dt->dtype != KL_I32 && dt->dtype != KL_I64) return tf_err(c, n, "unsupported data type");
     ir_node *z = filled(c, n, dt->dtype, init, r, dims);
-    return scatter_rows(c, n, z, ids, data, red, init);
+    return scatter_rows(c, n, z, ids, data, red);
 }
 
 /* ---- scatters into variables ------------------------------------------------- */
@@ -251,7 +246,7 @@ ir_node *imp_scatter_var(imp *c, const tf_node *n, ir_node **in, int n_in, kl_op
     bool neg;
     ir_scatter_reduce red = scatter_kind(n->op, &neg);
     ir_node *upd = neg ? tf_unary(c, n, KL_OP_NEG, in[2]) : in[2];
-    ir_node *y = scatter_rows(c, n, tf_state_read(c, v), in[1], upd, red, 0);
+    ir_node *y = scatter_rows(c, n, tf_state_read(c, v), in[1], upd, red);
     if (!y || !tf_state_write(c, n, v, y)) return NULL;
     return strncmp(n->op, "Resource", 8) ? in[0] : tf_state_none(c);
 }
@@ -318,16 +313,11 @@ static ir_node *sparse_apply(imp *c, const tf_node *n, ir_node **in, int n_in, i
         ir_node *earlier = op2(c, n, KL_OP_LESS, iota(c, u, 2, 1), iota(c, u, 2, 0));
         occ = reduce(c, n, KL_OP_REDUCE_SUM, to_i64(c, n, op2(c, n, KL_OP_AND, eq, earlier)), 1);
     }
-    /* each variable with a spare row at `rows` (dropped writes land there) */
+    /* each variable updated by dropping scatters: index `rows` (an index
+     * outside the variable, or not this round's) writes nothing, and its
+     * gathered row (clamped) is computed but never written */
     ir_node *ext[3];
-    int64_t one[IR_MAX_RANK], begin[IR_MAX_RANK] = {0};
-    for (int i = 0; i < t->rank; i++) one[i] = i ? t->dims[i] : 1;
-    ir_attr ca;
-    memset(&ca, 0, sizeof ca);
-    for (int k = 0; k < n_var; k++) {
-        ir_node *spare = filled(c, n, t->dtype, 0, t->rank, one);
-        ext[k] = spare ? tf_op(c, n, KL_OP_CONCAT, 2, (ir_node *[]){s.cur[k], spare}, &ca, NULL) : NULL;
-    }
+    for (int k = 0; k < n_var; k++) ext[k] = s.cur[k];
     for (int r = 0; r < rounds; r++) {
         ir_node *at = rounds > 1 ? sel(c, n, op2(c, n, KL_OP_EQUAL, occ, i64s(c, r)), ix, i64s(c, (double)rows)) : ix;
         ir_node *cur[3], *next[3] = {0};
@@ -340,13 +330,12 @@ static ir_node *sparse_apply(imp *c, const tf_node *n, ir_node **in, int n_in, i
         ir_attr sa;
         memset(&sa, 0, sizeof sa);
         sa.scatter.reduce = IR_SCATTER_NONE;
+        sa.scatter.drop = true;
         for (int k = 0; k < n_var; k++)
             ext[k] = next[k] ? tf_op(c, n, KL_OP_SCATTER, 3, (ir_node *[]){ext[k], at, next[k]}, &sa, NULL) : NULL;
     }
-    for (int k = 0; k < n_var; k++) {
-        ir_node *y = ext[k] ? tf_slice(c, n, ext[k], begin, t->dims, NULL) : NULL;
-        if (!y || !tf_state_write(c, n, s.var[k], y)) return NULL;
-    }
+    for (int k = 0; k < n_var; k++)
+        if (!ext[k] || !tf_state_write(c, n, s.var[k], ext[k])) return NULL;
     return strncmp(n->op, "Resource", 8) ? in[0] : tf_state_none(c);
 }
 
