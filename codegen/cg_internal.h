@@ -247,9 +247,18 @@ bool cg_emit_shared(cg *c, const kl_kernel *k);
 /* Function attributes of every function codegen makes (module.c). */
 void cg_function_attrs(cg *c, LLVMValueRef fn);
 
-/* Footprint (codegen/footprint.c): the deepest stack of the entry point
- * (-1 if unknown), and the code / read-only data bytes of an object. */
-int64_t cg_max_stack(cg *c, LLVMTargetMachineRef tm);
+/* Footprint (codegen/footprint.c): the deepest stack of the entry point,
+ * collected while the object is emitted (begin before, end after: -1 if
+ * unknown), and the code / read-only data bytes of an object. */
+typedef struct {
+    char run[128], run_args[128];
+    int64_t f_run, f_args, f_kernel, slot;
+    bool failed;
+    LLVMDiagnosticHandler old;
+    void *old_ctx;
+} cg_stack_probe;
+void cg_stack_probe_begin(cg *c, cg_stack_probe *p);
+int64_t cg_stack_probe_end(cg *c, cg_stack_probe *p, bool emitted);
 void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *code, int64_t *rodata);
 
 /* Control flow (codegen/control.c): a while/if node in the graph function

@@ -509,6 +509,8 @@ static bool optimize(cg *c, LLVMTargetMachineRef tm)
         return false;
     }
     LLVMDisposeMessage(msg);
+    const char *dump = getenv("KILN_DUMP_IR"); /* the module before LLVM's passes (docs/performance.md) */
+    if (dump && *dump && LLVMPrintModuleToFile(c->mod, dump, &msg)) LLVMDisposeMessage(msg);
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", c->o->opt_level < 0 ? 0 : c->o->opt_level > 3 ? 3 : c->o->opt_level);
     if (c->o->size) snprintf(pipeline, sizeof pipeline, "default<Os>");
@@ -647,12 +649,14 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
     if (ok) {
         double t0 = now();
         char *err = NULL;
-        if (st) st->stack_bytes = cg_max_stack(&c, tm); /* before emission: codegen rewrites the module */
+        cg_stack_probe probe;
+        if (st) cg_stack_probe_begin(&c, &probe);
         progress(o, "llvm-emit");
         if (LLVMTargetMachineEmitToFile(tm, c.mod, (char *)object_path, LLVMObjectFile, &err)) {
             kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
             ok = false;
         }
+        if (st) st->stack_bytes = cg_stack_probe_end(&c, &probe, ok);
         LLVMDisposeMessage(err);
         struct stat sb;
         if (st) {

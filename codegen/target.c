@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 
 #include "cg_internal.h"
@@ -149,6 +150,18 @@ static void init_once(void)
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+    /* KILN_LLVM_ARGS: LLVM's own options for diagnosing the compiler
+     * (docs/performance.md, compile time), e.g. "-time-passes". */
+    const char *env = getenv("KILN_LLVM_ARGS");
+    if (env && *env) {
+        static char buf[1024];
+        static const char *argv[32];
+        int argc = 0;
+        argv[argc++] = "kiln";
+        snprintf(buf, sizeof buf, "%s", env);
+        for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " ")) argv[argc++] = t;
+        LLVMParseCommandLineOptions(argc, argv, "kiln");
+    }
 }
 
 void cg_init_llvm(void) { pthread_once(&llvm_once, init_once); }

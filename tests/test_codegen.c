@@ -565,6 +565,8 @@ Test(codegen, object_header_link_run)
     cr_expect_gt(st.object_bytes, 0);
     cr_expect_eq(st.const_bytes, 24);
     cr_expect_eq(st.n_kernels, 6);
+    /* the frames reported while the object was written (footprint.c) */
+    cr_expect(st.stack_bytes > 0 && st.stack_bytes < 65536, "stack %lld", (long long)st.stack_bytes);
 
     /* nothing undefined: no libm, no runtime */
     int rc;
