@@ -247,6 +247,9 @@ void cg_function_attrs(cg *c, LLVMValueRef fn);
  * (-1 if unknown), and the code / read-only data bytes of an object. */
 int64_t cg_max_stack(cg *c, LLVMTargetMachineRef tm);
 void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *code, int64_t *rodata);
+/* Undefined symbols of an object in memory, space-separated (footprint.c);
+ * false: unreadable, or more than n bytes. */
+bool cg_object_undefined(LLVMContextRef ctx, LLVMMemoryBufferRef obj, char *out, size_t n);
 
 /* Control flow (codegen/control.c): a while/if node in the graph function
  * being emitted, calling its regions' functions (module.c made them). */

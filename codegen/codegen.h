@@ -55,6 +55,11 @@ typedef struct cg_stats {
     /* objects only: .text and .rodata bytes, and the deepest stack of the
      * entry point in bytes (memcpy/memset and the runtime not counted; -1: unknown) */
     int64_t code_bytes, rodata_bytes, stack_bytes;
+    /* objects only: the symbols the object references but does not define,
+     * space-separated as read back from the object ("" when none; what
+     * `nm -u` lists); has_undefined: the list was read */
+    char undefined[512];
+    bool has_undefined;
     int n_kernels;
 } cg_stats;
 

@@ -12,7 +12,7 @@ set -u
 src=$1 build=$2
 shift 2
 dirs=${*:-"$src"/tests/fixtures/*}
-for tool in qemu-aarch64 qemu-riscv64 aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc; do
+for tool in qemu-aarch64 qemu-riscv64 aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc aarch64-linux-gnu-nm riscv64-linux-gnu-nm; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (run tools/install-deps.sh)"; exit 1; }
 done
 tmp=$(mktemp -d)

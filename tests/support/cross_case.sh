@@ -2,7 +2,8 @@
 # One case of the cross-target test (tests/sh/cross.sh): compile fixture DIR
 # for TARGET, link the AOT driver with the target's cross compiler (static),
 # run it under qemu-user against TensorFlow's outputs, every buffer against
-# guard pages (tests/support/guard.h).  Prints one PASS/FAIL line.
+# guard pages (tests/support/guard.h); the header's MODEL_UNDEFINED_SYMBOLS
+# must equal the object's `nm -u`.  Prints one PASS/FAIL line.
 #   cross_case.sh SRC BUILD TMP DIR TARGET CC QEMU OPT [FEATURES QEMU_CPU]
 set -u
 src=$1 build=$2 tmp=$3 d=$4 target=$5 cc=$6 qemu=$7 opt=$8 features=${9:-} qcpu=${10:-}
@@ -13,6 +14,7 @@ mkdir -p "$w"
 # shellcheck disable=SC2086
 if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header "$w/model.h" --prefix model \
         -O"$opt" --target "$target" ${features:+--target-features "$features"} >"$w/log" 2>&1 &&
+    sh "$src/tests/support/undef_header.sh" "${cc%gcc}nm" "$w/m.o" "$w/model.h" model >>"$w/log" 2>&1 &&
     "$cc" -static -O1 -std=gnu11 -include "$w/model.h" "$src/tests/support/aot_driver.c" "$src/tests/support/guard.c" \
         "$w/m.o" -lm -o "$w/drv" >>"$w/log" 2>&1 &&
     "$qemu" ${qcpu:+-cpu "$qcpu"} "$w/drv" $tol $files $refs >>"$w/log" 2>&1; then
