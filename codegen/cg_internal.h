@@ -47,7 +47,7 @@ struct cg_target {
     } feature_caps[CG_MAX_FEATURE_CAPS];
     LLVMRelocMode reloc;
     bool hosted;  /* an OS: threads and libkilnrt allowed; otherwise firmware (freestanding) */
-    bool runtime; /* libkilnrt is built for it (the host): OpenBLAS at -O0, the thread pool */
+    bool runtime; /* libkilnrt's thread pool exists for it (--threads N); OpenBLAS only on the host */
     bool device;  /* an accelerator: kernels in a fat binary, run from a host object (codegen/gpu.c) */
     const char *summary;
 };

@@ -101,11 +101,17 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
                " * caller owns the feeds, the fetches and a temp buffer of %s_TEMP_SIZE\n"
                " * bytes aligned to %s_TEMP_ALIGN.  Calls with distinct temp buffers may run\n"
                " * concurrently.\n *\n", P, P);
-    if (cg_graph_uses_runtime(g, o))
+    bool rt = cg_graph_uses_runtime(g, o);
+    if (rt && cg_target_is_host(o->target))
         fprintf(f, " * This object calls Kiln's runtime (its thread pool%s):\n"
                    " * link with  -lkilnrt -lopenblas -lpthread  (build/lib/libkilnrt.a).\n"
                    " * Compiled for %d threads; kiln_rt_set_threads() or KILN_THREADS change that.\n",
                 o->threads > 1 ? "" : ", OpenBLAS", o->threads > 1 ? o->threads : 1);
+    else if (rt) /* a hosted cross target: only the pool (OpenBLAS is the host's, -O0) */
+        fprintf(f, " * This object calls Kiln's thread pool: link with libkilnrt's runtime/pool.c\n"
+                   " * built for %s and -lpthread (docs/targets.md).\n"
+                   " * Compiled for %d threads; kiln_rt_set_threads() or KILN_THREADS change that.\n",
+                o->target, o->threads);
     bool known = st && st->has_undefined;
     if (known && !st->undefined[0]) {
         fprintf(f, " * This object references no symbol: it needs no library at all.\n *\n");
@@ -139,7 +145,8 @@ bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, 
     int64_t const_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == KL_OP_CONST) const_bytes += (int64_t)ir_type_bytes(&g->nodes[i]->type);
-    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, cg_graph_uses_runtime(g, o));
+    fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link %s */\n", P, rt,
+            cg_target_is_host(o->target) ? "-lkilnrt -lopenblas -lpthread" : "runtime/pool.c and -lpthread");
     fprintf(f, "#define %s_CONST_SIZE %lld /* bytes of weights in the object */\n", P, (long long)const_bytes);
     fprintf(f, "#define %s_TARGET \"%s\"\n", P, o->target ? o->target : cg_target_host_name());
     if (known)
