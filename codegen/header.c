@@ -277,7 +277,7 @@ static void entry_wrapper(FILE *f, const ir_graph *g, const char *p, const char 
 
 bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, const char *const *names, int n,
                             const char *prefix, const cg_state_var *vars, int n_vars, int64_t state_size,
-                            const char *header_path, kl_diag *d)
+                            const char *undefined, const char *header_path, kl_diag *d)
 {
     cg_options po = os[0];
     po.prefix = prefix;
@@ -300,6 +300,9 @@ bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, con
     bool runtime = false;
     for (int e = 0; e < n; e++) runtime |= cg_graph_uses_runtime(gs[e], &os[e]);
     fprintf(f, "#define %s_NEEDS_RUNTIME %d /* 1: link -lkilnrt -lopenblas -lpthread */\n", P, runtime);
+    if (undefined) /* read back from the object, as in the single-entry header */
+        fprintf(f, "#define %s_UNDEFINED_SYMBOLS \"%s\" /* what the object references, space-separated */\n", P,
+                undefined);
     state_macros(f, P, vars, n_vars, state_size);
     for (int e = 0; e < n; e++) {
         const ir_graph *g = gs[e];
