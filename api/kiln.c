@@ -379,7 +379,8 @@ static kiln_status *compile_entries(kiln_model *m, const kiln_options *o, const 
         bool ok = cg_emit_object_multi((const ir_graph *const *)gs, cos, n_entries, object_path, &cs, &d) &&
                   (!header_path || cg_emit_entries_header((const ir_graph *const *)gs, cos, names, n_entries,
                                                           o->prefix ? o->prefix : "kiln_model", vars, layout->n_vars,
-                                                          (int64_t)layout->state_size, header_path, &d));
+                                                          (int64_t)layout->state_size,
+                                                          cs.has_undefined ? cs.undefined : NULL, header_path, &d));
         if (!ok) st = status_from_diag(KILN_ERR_BACKEND, &d);
     }
     if (!st && info) {

@@ -47,7 +47,7 @@ struct cg_target {
     } feature_caps[CG_MAX_FEATURE_CAPS];
     LLVMRelocMode reloc;
     bool hosted;  /* an OS: threads and libkilnrt allowed; otherwise firmware (freestanding) */
-    bool runtime; /* libkilnrt is built for it (the host): OpenBLAS at -O0, the thread pool */
+    bool runtime; /* libkilnrt's thread pool exists for it (--threads N); OpenBLAS only on the host */
     bool device;  /* an accelerator: kernels in a fat binary, run from a host object (codegen/gpu.c) */
     const char *summary;
 };
@@ -260,6 +260,9 @@ typedef struct {
 void cg_stack_probe_begin(cg *c, cg_stack_probe *p);
 int64_t cg_stack_probe_end(cg *c, cg_stack_probe *p, bool emitted);
 void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *code, int64_t *rodata);
+/* Undefined symbols of an object in memory, space-separated (footprint.c);
+ * false: unreadable, or more than n bytes. */
+bool cg_object_undefined(LLVMContextRef ctx, LLVMMemoryBufferRef obj, char *out, size_t n);
 
 /* Control flow (codegen/control.c): a while/if node in the graph function
  * being emitted, calling its regions' functions (module.c made them). */

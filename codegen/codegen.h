@@ -55,6 +55,11 @@ typedef struct cg_stats {
     /* objects only: .text and .rodata bytes, and the deepest stack of the
      * entry point in bytes (memcpy/memset and the runtime not counted; -1: unknown) */
     int64_t code_bytes, rodata_bytes, stack_bytes;
+    /* objects only: the symbols the object references but does not define,
+     * space-separated as read back from the object ("" when none; what
+     * `nm -u` lists); has_undefined: the list was read */
+    char undefined[512];
+    bool has_undefined;
     int n_kernels;
 } cg_stats;
 
@@ -82,7 +87,7 @@ typedef struct cg_state_var {
  * variable's index, P_VAR_NAMES[rc - 1] naming it) and marks those it writes. */
 bool cg_emit_entries_header(const ir_graph *const *gs, const cg_options *os, const char *const *names, int n,
                             const char *prefix, const cg_state_var *vars, int n_vars, int64_t state_size,
-                            const char *header_path, kl_diag *d);
+                            const char *undefined, const char *header_path, kl_diag *d);
 /* st: the object's cg_stats (its footprint goes into the header), or NULL. */
 bool cg_emit_header(const ir_graph *g, const cg_options *o, const cg_stats *st, const char *header_path, kl_diag *d);
 

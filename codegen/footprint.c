@@ -95,3 +95,63 @@ void cg_object_sections(LLVMContextRef ctx, LLVMMemoryBufferRef obj, int64_t *co
     LLVMDisposeSectionIterator(it);
     LLVMDisposeBinary(bin);
 }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* The symbols an object file in memory references but does not define
+ * (what `nm -u` lists), sorted and space-separated in out (n bytes): the
+ * targets of relocations that lie in no section.  (A symbol without a
+ * section is not enough: the file symbol has none either.)  Returns false
+ * when the object cannot be read or the list does not fit. */
+bool cg_object_undefined(LLVMContextRef ctx, LLVMMemoryBufferRef obj, char *out, size_t n)
+{
+    out[0] = 0;
+    char *err = NULL;
+    LLVMBinaryRef bin = LLVMCreateBinary(obj, ctx, &err);
+    if (!bin) {
+        LLVMDisposeMessage(err);
+        return false;
+    }
+    bool ok = true;
+    enum { MAX_NAMES = 64 };
+    char *names[MAX_NAMES];
+    int n_names = 0;
+    LLVMSectionIteratorRef sec = LLVMObjectFileCopySectionIterator(bin);
+    LLVMSectionIteratorRef where = LLVMObjectFileCopySectionIterator(bin);
+    for (; ok && !LLVMObjectFileIsSectionIteratorAtEnd(bin, sec); LLVMMoveToNextSection(sec)) {
+        LLVMRelocationIteratorRef rel = LLVMGetRelocations(sec);
+        for (; ok && !LLVMIsRelocationIteratorAtEnd(sec, rel); LLVMMoveToNextRelocation(rel)) {
+            LLVMSymbolIteratorRef sym = LLVMGetRelocationSymbol(rel);
+            if (!LLVMObjectFileIsSymbolIteratorAtEnd(bin, sym)) {
+                const char *name = LLVMGetSymbolName(sym);
+                LLVMMoveToContainingSection(where, sym);
+                if (name && *name && LLVMObjectFileIsSectionIteratorAtEnd(bin, where)) {
+                    bool seen = false;
+                    for (int i = 0; i < n_names && !seen; i++) seen = !strcmp(names[i], name);
+                    if (!seen && n_names == MAX_NAMES) ok = false;
+                    else if (!seen && !(names[n_names++] = kl_strdup(NULL, name))) ok = false, n_names--;
+                }
+            }
+            LLVMDisposeSymbolIterator(sym);
+        }
+        LLVMDisposeRelocationIterator(rel);
+    }
+    LLVMDisposeSectionIterator(where);
+    LLVMDisposeSectionIterator(sec);
+    LLVMDisposeBinary(bin);
+    qsort(names, (size_t)n_names, sizeof *names, cmp_str);
+    size_t at = 0;
+    for (int i = 0; i < n_names; i++) {
+        size_t len = strlen(names[i]);
+        if (ok && at + len + 2 <= n) {
+            if (at) out[at++] = ' ';
+            memcpy(out + at, names[i], len + 1);
+            at += len;
+        } else {
+            ok = false;
+        }
+        free(names[i]);
+    }
+    if (!ok) out[0] = 0;
+    return ok;
+}

@@ -580,6 +580,36 @@ static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool
 
 static bool build(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st) { return build_module(c, tm_out, st, true); }
 
+/* A firmware object may reference only the memory routines LLVM lowers
+ * large copies and fills to: memcpy/memmove/memset (libc) and their ARM
+ * EABI forms (libgcc, compiler-rt).  Anything else (a libm function, the
+ * runtime) would leave the firmware with an unresolved symbol. */
+static bool check_freestanding(const cg_stats *st, const char *object_path, kl_diag *d)
+{
+    static const char *const allowed[] = {"memcpy", "memmove", "memset", "__aeabi_memcpy", "__aeabi_memcpy4",
+                                          "__aeabi_memcpy8", "__aeabi_memmove", "__aeabi_memmove4",
+                                          "__aeabi_memmove8", "__aeabi_memset", "__aeabi_memset4",
+                                          "__aeabi_memset8", "__aeabi_memclr", "__aeabi_memclr4", "__aeabi_memclr8"};
+    if (!st->has_undefined) {
+        kl_diag_error(d, "%s: cannot read the object's symbols back to check that it is freestanding", object_path);
+        return false;
+    }
+    for (const char *p = st->undefined; *p;) {
+        size_t len = strcspn(p, " ");
+        bool ok = false;
+        for (size_t i = 0; i < sizeof allowed / sizeof *allowed && !ok; i++)
+            ok = strlen(allowed[i]) == len && !strncmp(allowed[i], p, len);
+        if (!ok) {
+            kl_diag_error(d, "%s: the firmware object references '%.*s', which a freestanding object may not "
+                             "(only memcpy/memmove/memset and their __aeabi_ forms)", object_path, (int)len, p);
+            return false;
+        }
+        p += len;
+        p += *p == ' ';
+    }
+    return true;
+}
+
 bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n, const char *object_path,
                           cg_stats *st, kl_diag *d)
 {
@@ -626,6 +656,19 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
         ok = false;
     }
     LLVMDisposeMessage(err);
+    cg_stats local = {0};
+    cg_stats *su = st ? st : &local;
+    LLVMMemoryBufferRef obj = NULL;
+    char *msg = NULL;
+    if (ok && !LLVMCreateMemoryBufferWithContentsOfFile(object_path, &obj, &msg)) {
+        su->has_undefined = cg_object_undefined(ctx, obj, su->undefined, sizeof su->undefined);
+        LLVMDisposeMemoryBuffer(obj);
+    }
+    LLVMDisposeMessage(msg);
+    if (ok && !cs[0].m.target->hosted && !check_freestanding(su, object_path, d)) {
+        remove(object_path); /* no object that would not link */
+        ok = false;
+    }
     struct stat sb;
     if (st) st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0, st->stack_bytes = -1;
     if (tm) LLVMDisposeTargetMachine(tm);
@@ -645,30 +688,35 @@ bool cg_emit_object(const ir_graph *g, const cg_options *o, const char *object_p
     cg c;
     cg_context_init(&c, ctx, g, o, d);
     LLVMTargetMachineRef tm = NULL;
+    cg_stats local = {0};
+    if (!st) st = &local; /* the undefined symbols are checked even when nobody asks for stats */
     bool ok = build(&c, &tm, st);
     if (ok) {
         double t0 = now();
         char *err = NULL;
         cg_stack_probe probe;
-        if (st) cg_stack_probe_begin(&c, &probe);
+        cg_stack_probe_begin(&c, &probe);
         progress(o, "llvm-emit");
         if (LLVMTargetMachineEmitToFile(tm, c.mod, (char *)object_path, LLVMObjectFile, &err)) {
             kl_diag_error(d, "%s: cannot write the object: %s", object_path, err ? err : "?");
             ok = false;
         }
-        if (st) st->stack_bytes = cg_stack_probe_end(&c, &probe, ok);
+        st->stack_bytes = cg_stack_probe_end(&c, &probe, ok);
         LLVMDisposeMessage(err);
         struct stat sb;
-        if (st) {
-            st->seconds_emit = now() - t0;
-            st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0;
-            LLVMMemoryBufferRef obj = NULL;
-            char *msg = NULL;
-            if (ok && !LLVMCreateMemoryBufferWithContentsOfFile(object_path, &obj, &msg)) {
-                cg_object_sections(ctx, obj, &st->code_bytes, &st->rodata_bytes);
-                LLVMDisposeMemoryBuffer(obj);
-            }
-            LLVMDisposeMessage(msg);
+        st->seconds_emit = now() - t0;
+        st->object_bytes = ok && !stat(object_path, &sb) ? (int64_t)sb.st_size : 0;
+        LLVMMemoryBufferRef obj = NULL;
+        char *msg = NULL;
+        if (ok && !LLVMCreateMemoryBufferWithContentsOfFile(object_path, &obj, &msg)) {
+            cg_object_sections(ctx, obj, &st->code_bytes, &st->rodata_bytes);
+            st->has_undefined = cg_object_undefined(ctx, obj, st->undefined, sizeof st->undefined);
+            LLVMDisposeMemoryBuffer(obj);
+        }
+        LLVMDisposeMessage(msg);
+        if (ok && !c.m.target->hosted && !check_freestanding(st, object_path, d)) {
+            remove(object_path); /* no object that would not link */
+            ok = false;
         }
     }
     if (tm) LLVMDisposeTargetMachine(tm);

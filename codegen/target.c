@@ -77,10 +77,10 @@ static const cg_target targets[] = {
                       {"avx512f", CG_CAP_VEC512 | CG_CAP_REGS32}},
      .summary = "x86-64 Linux (SSE, AVX2, AVX-512 by CPU); the host"},
     {.name = "aarch64-linux-gnu", .triple = "aarch64-unknown-linux-gnu", .cpus = a64_cpus, .default_cpu = "generic",
-     .base_features = "+neon,+fp-armv8", .reloc = LLVMRelocPIC, .hosted = true,
+     .base_features = "+neon,+fp-armv8", .reloc = LLVMRelocPIC, .hosted = true, .runtime = true,
      .summary = "AArch64 Linux, NEON"},
     {.name = "riscv64-linux-gnu", .triple = "riscv64-unknown-linux-gnu", .cpus = rv64_cpus, .default_cpu = "generic-rv64",
-     .base_features = "+m,+a,+f,+d,+c", .abi = "lp64d", .reloc = LLVMRelocPIC, .hosted = true,
+     .base_features = "+m,+a,+f,+d,+c", .abi = "lp64d", .reloc = LLVMRelocPIC, .hosted = true, .runtime = true,
      /* RVV 1.0 (`--target-features +v`): VLEN >= 128, so 4-lane float
       * vectors; the code runs on any VLEN (LLVM assumes only the minimum) */
      .feature_caps = {{"v", CG_CAP_VEC128}},

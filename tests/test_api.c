@@ -68,8 +68,14 @@ Test(api, targets)
     o.target_cpu = NULL;
     kiln_program *p;
     expect_status(kiln_jit(m, &o, &p), KILN_ERR_BACKEND, "the JIT runs on the host only", "aarch64-linux-gnu");
+    o.threads = 2; /* hosted cross targets have the pool (tests/sh/cross.sh links and runs it) */
+    for (const char *const *t = (const char *const[]){"aarch64-linux-gnu", "riscv64-linux-gnu", NULL}; *t; t++) {
+        o.target = *t;
+        kiln_status *ts = kiln_compile_object(m, &o, obj, NULL, NULL);
+        cr_expect_null(ts, "%s --threads 2: %s", *t, ts ? kiln_status_message(ts) : "");
+        kiln_status_free(ts);
+    }
     o.target = "thumbv7em-none-eabihf";
-    o.threads = 2;
     expect_status(kiln_compile_object(m, &o, obj, NULL, NULL), KILN_ERR_BACKEND, "--threads 2", "firmware objects never call a runtime");
     kiln_model_free(m);
 }

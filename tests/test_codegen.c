@@ -561,9 +561,11 @@ Test(codegen, object_header_link_run)
     cg_options o = {.prefix = "mdl", .cpu = "generic", .opt_level = 3, .source = "hand.pb"};
     cg_stats st = {0};
     cr_assert(cg_emit_object(g, &o, obj, &st, &d), "%s", d.text);
-    cr_assert(cg_emit_header(g, &o, NULL, hdr, &d), "%s", d.text);
+    cr_assert(cg_emit_header(g, &o, &st, hdr, &d), "%s", d.text);
     cr_expect_gt(st.object_bytes, 0);
     cr_expect_eq(st.const_bytes, 24);
+    cr_expect(st.has_undefined);
+    cr_expect_str_empty(st.undefined); /* read back from the object; nm -u below agrees */
     cr_expect_eq(st.n_kernels, 6);
     /* the frames reported while the object was written (footprint.c) */
     cr_expect(st.stack_bytes > 0 && st.stack_bytes < 65536, "stack %lld", (long long)st.stack_bytes);
@@ -587,6 +589,7 @@ Test(codegen, object_header_link_run)
                           "#define MDL_IN_0_DIMS {2, 3}", "#define MDL_IN_0_2_INDEX 1", "#define MDL__1ST_DTYPE \"i32\"",
                           "#define MDL_OUT_Y_INDEX 3", "#define MDL_OUT_Y_2_INDEX 4", "#define MDL_OUT_Y_BYTES 24",
                           "#define MDL_IN_0_DIM1 3", "#define MDL__1ST_SIZE 6", "hand.pb",
+                          "#define MDL_UNDEFINED_SYMBOLS \"\"", "references no symbol: it needs no library at all",
                           "int mdl_run(const float *in_0, const float *in_0_2, const int32_t *_1st, float *out_y, float *out_y_2, void *temp);",
                           "int mdl_run_args(void *const *args, void *temp);"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) cr_expect(strstr(h, want[i]), "missing '%s' in\n%s", want[i], h);

@@ -2,7 +2,8 @@
 # Hosted cross targets under emulation: every committed fixture (models,
 # per-op, guard edges) compiled for aarch64-linux-gnu (NEON) and
 # riscv64-linux-gnu (RV64GC) at -O2, and the models also at -O0 (the models
-# and guard edges also with RVV, +v, at VLEN 128 and 512), linked
+# and guard edges also with RVV, +v, at VLEN 128 and 512; KWS and LeNet at batch 8 also
+# with --threads 2, linked with runtime/pool.c cross-compiled), linked
 # statically with the targets' cross compilers and run under qemu-user with
 # every buffer against guard pages, compared with TensorFlow's outputs at
 # the fixtures' tolerances.  tools/install-deps.sh installs the toolchains
@@ -12,7 +13,7 @@ set -u
 src=$1 build=$2
 shift 2
 dirs=${*:-"$src"/tests/fixtures/*}
-for tool in qemu-aarch64 qemu-riscv64 aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc; do
+for tool in qemu-aarch64 qemu-riscv64 aarch64-linux-gnu-gcc riscv64-linux-gnu-gcc aarch64-linux-gnu-nm riscv64-linux-gnu-nm; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (run tools/install-deps.sh)"; exit 1; }
 done
 tmp=$(mktemp -d)
@@ -26,6 +27,13 @@ for d in $dirs; do
         echo "$d $t 2" >>"$cases"
         case $(basename "$d") in model_*) echo "$d $t 0" >>"$cases" ;; esac
     done
+    # the thread pool on the hosted cross targets: runtime/pool.c built by
+    # the cross compilers, two conv models compiled with --threads 2
+    case $(basename "$d") in model_kws_dscnn | model_lenet_b8)
+        for t in "aarch64-linux-gnu aarch64-linux-gnu-gcc qemu-aarch64" "riscv64-linux-gnu riscv64-linux-gnu-gcc qemu-riscv64"; do
+            echo "$d $t 2 - - 2" >>"$cases"
+        done ;;
+    esac
     # RVV (--target-features +v) on the models and the vector-width edge
     # cases, run at two VLENs: the code must not depend on the vector length
     case $(basename "$d") in model_* | guard_*)
@@ -35,7 +43,7 @@ for d in $dirs; do
     esac
 done
 # shellcheck disable=SC2016
-xargs -P "$(nproc 2>/dev/null || echo 2)" -L 1 sh -c 'sh "$0"/tests/support/cross_case.sh "$0" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9"' \
+xargs -P "$(nproc 2>/dev/null || echo 2)" -L 1 sh -c 'sh "$0"/tests/support/cross_case.sh "$0" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10:-}"' \
     "$src" "$build" "$tmp" <"$cases" | sed 's/^/  /' | tee "$tmp/out" | grep -v '^  PASS' || true
 grep '^  PASS model_' "$tmp/out" | sort
 passed=$(grep -c '^  PASS' "$tmp/out")

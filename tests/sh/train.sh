@@ -24,6 +24,7 @@ for m in adam_ref adam_resource rmsprop_ref momentum_resource; do
     o="$build/samples/train_mlp"
     undef=$(nm -u "$o/mlp.o" | grep -v ' U kiln_' || true)
     [ -z "$undef" ] || { echo "FAIL: the training object has undefined symbols:"; echo "$undef"; exit 1; }
+    sh "$src/tests/support/undef_header.sh" nm "$o/mlp.o" "$o/mlp.h" mlp || { echo "FAIL: $m: MLP_UNDEFINED_SYMBOLS"; exit 1; }
     printf '#include "mlp.h"\nint main(void){return MLP_STATE_SIZE > 0 && MLP_NUM_VARS > 0 ? 0 : 1;}\n' > "$out/c99.c"
     cc -std=c99 -pedantic -Werror -Wall -fsyntax-only -I"$o" "$out/c99.c"
     cp "$out/c99.c" "$out/cxx.cc" && g++ -std=c++11 -Wall -Werror -fsyntax-only -I"$o" "$out/cxx.cc"

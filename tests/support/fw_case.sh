@@ -1,7 +1,8 @@
 #!/bin/sh
 # One case of the firmware test (tests/sh/firmware.sh): compile fixture DIR
 # for a Cortex-M CPU or RV32, check the object's undefined symbols
-# (memcpy/memset and their AEABI forms at most), link it with tests/firmware/
+# (memcpy/memset and their AEABI forms at most, and exactly the header's
+# MODEL_UNDEFINED_SYMBOLS), link it with tests/firmware/
 # (startup code, semihosting driver) and run it under qemu-system-arm
 # (MACHINE mps2-*/mps3-*) or qemu-system-riscv32 (MACHINE virt32: -M virt,
 # no firmware in front) against TensorFlow.
@@ -34,6 +35,8 @@ if "$build/bin/kiln" compile "$d/model.pb" $feeds $fetches -o "$w/m.o" --header 
     undef=$($tc-nm -u "$w/m.o" | awk '{print $2}' | grep -vxE 'memcpy|memset|memmove|__aeabi_mem(cpy|cpy4|cpy8|set|set4|set8|clr|clr4|clr8|move|move4|move8)' | tr '\n' ' ')
     if [ -n "$undef" ]; then
         echo "undefined symbols besides memcpy/memset: $undef" >>"$w/log"
+    elif ! sh "$src/tests/support/undef_header.sh" $tc-nm "$w/m.o" "$w/model.h" model >>"$w/log" 2>&1; then
+        :
     elif $tc-gcc $cflags $timer -O2 -ffreestanding -nostdlib -include "$w/model.h" "$fw/fw_driver.c" \
             "$fw/$start" "$w/m.o" -T "$fw/$ld" -lgcc -o "$w/fw.elf" -Wl,--no-warn-rwx-segments >>"$w/log" 2>&1 &&
         timeout 300 $qemu -M "$machine" $qflags -nographic -semihosting-config enable=on,target=native \
