@@ -116,6 +116,7 @@ def tf_server(gd, feed, fetch):
 
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each keep-alive answer waits for the client's delayed ACK (40 ms)
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length", 0))
