@@ -138,6 +138,9 @@ sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, siz
 char *sv_batcher_run(sv_batcher *b, int64_t rows, const void *const *in, void *const *out, bool *queue_full);
 void sv_batcher_stop(sv_batcher *b);
 
+/* A message to free (printf-style; "out of memory" when even that fails). */
+char *sv_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- JSON <-> tensors (sv_tensor.c) ------------------------------------- */
 typedef struct sv_request {
     bool row_format;        /* "instances" (answered with "predictions"), else "inputs" ("outputs") */

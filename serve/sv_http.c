@@ -236,47 +236,50 @@ static void hist_text(strbuf *s, const char *metric, const char *model, const sv
               (unsigned long long)h->total);
 }
 
+/* Each metric family: its TYPE line, then one printer per model under the model's lock. */
+static void requests_text(strbuf *s, const sv_model *m)
+{
+    sb_printf(s, "kiln_serve_request_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->req_ok);
+    sb_printf(s, "kiln_serve_request_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->req_err);
+}
+static void latency_text(strbuf *s, const sv_model *m)
+{
+    hist_text(s, "kiln_serve_request_latency_microseconds", m->name, &m->latency_us);
+}
+static void batch_text(strbuf *s, const sv_model *m) { hist_text(s, "kiln_serve_batch_size", m->name, &m->batch_rows); }
+static void loads_text(strbuf *s, const sv_model *m)
+{
+    sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->load_ok);
+    sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->load_fail);
+}
+static void available_text(strbuf *s, const sv_model *m)
+{
+    for (int k = 0; k < m->n_status; k++)
+        sb_printf(s, "kiln_serve_model_version_available{model_name=\"%s\",version=\"%lld\"} %d\n", m->name,
+                  (long long)m->status[k].version, m->status[k].state == SV_AVAILABLE);
+}
+
 static enum MHD_Result metrics(struct MHD_Connection *c, sv_server *sv)
 {
+    static const struct {
+        const char *type;
+        void (*print)(strbuf *, const sv_model *);
+    } families[] = {
+        {"kiln_serve_request_count counter", requests_text},
+        {"kiln_serve_request_latency_microseconds histogram", latency_text},
+        {"kiln_serve_batch_size histogram", batch_text},
+        {"kiln_serve_load_attempt_count counter", loads_text},
+        {"kiln_serve_model_version_available gauge", available_text},
+    };
     strbuf s = {0};
-    sb_printf(&s, "# TYPE kiln_serve_request_count counter\n");
-    for (int i = 0; i < sv->n_models; i++) {
-        sv_model *m = &sv->models[i];
-        pthread_mutex_lock(&m->mu);
-        sb_printf(&s, "kiln_serve_request_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->req_ok);
-        sb_printf(&s, "kiln_serve_request_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->req_err);
-        pthread_mutex_unlock(&m->mu);
-    }
-    sb_printf(&s, "# TYPE kiln_serve_request_latency_microseconds histogram\n");
-    for (int i = 0; i < sv->n_models; i++) {
-        sv_model *m = &sv->models[i];
-        pthread_mutex_lock(&m->mu);
-        hist_text(&s, "kiln_serve_request_latency_microseconds", m->name, &m->latency_us);
-        pthread_mutex_unlock(&m->mu);
-    }
-    sb_printf(&s, "# TYPE kiln_serve_batch_size histogram\n");
-    for (int i = 0; i < sv->n_models; i++) {
-        sv_model *m = &sv->models[i];
-        pthread_mutex_lock(&m->mu);
-        hist_text(&s, "kiln_serve_batch_size", m->name, &m->batch_rows);
-        pthread_mutex_unlock(&m->mu);
-    }
-    sb_printf(&s, "# TYPE kiln_serve_load_attempt_count counter\n");
-    for (int i = 0; i < sv->n_models; i++) {
-        sv_model *m = &sv->models[i];
-        pthread_mutex_lock(&m->mu);
-        sb_printf(&s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->load_ok);
-        sb_printf(&s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->load_fail);
-        pthread_mutex_unlock(&m->mu);
-    }
-    sb_printf(&s, "# TYPE kiln_serve_model_version_available gauge\n");
-    for (int i = 0; i < sv->n_models; i++) {
-        sv_model *m = &sv->models[i];
-        pthread_mutex_lock(&m->mu);
-        for (int k = 0; k < m->n_status; k++)
-            sb_printf(&s, "kiln_serve_model_version_available{model_name=\"%s\",version=\"%lld\"} %d\n", m->name,
-                      (long long)m->status[k].version, m->status[k].state == SV_AVAILABLE);
-        pthread_mutex_unlock(&m->mu);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        sb_printf(&s, "# TYPE %s\n", families[f].type);
+        for (int i = 0; i < sv->n_models; i++) {
+            sv_model *m = &sv->models[i];
+            pthread_mutex_lock(&m->mu);
+            families[f].print(&s, m);
+            pthread_mutex_unlock(&m->mu);
+        }
     }
     if (!s.b) return send_error(c, 500, "out of memory");
     return send_text(c, 200, s.b, s.n, "text/plain; version=0.0.4");

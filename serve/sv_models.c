@@ -33,16 +33,6 @@ const char *sv_state_name(enum sv_state st)
     return "UNKNOWN";
 }
 
-static char *msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *msg(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
-    va_end(ap);
-    return s ? s : strdup("out of memory");
-}
 
 /* ---- kiln.json ----------------------------------------------------------- */
 
@@ -59,7 +49,7 @@ static char *spec_parse(json_t *e, sv_spec *s, bool *has_shape, const char *what
     memset(s, 0, sizeof *s);
     *has_shape = false;
     const char *name = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "name"));
-    if (!name || !*name) return msg("kiln.json: %s[%d] needs a \"name\"", what, i);
+    if (!name || !*name) return sv_msg("kiln.json: %s[%d] needs a \"name\"", what, i);
     const char *alias = json_is_object(e) ? json_string_value(json_object_get(e, "alias")) : NULL;
     if (!alias) { /* TF Serving's keys: the tensor name without ":0" */
         size_t n = strlen(name);
@@ -71,16 +61,16 @@ static char *spec_parse(json_t *e, sv_spec *s, bool *has_shape, const char *what
     }
     s->name = strdup(name);
     if (alias) s->alias = strdup(alias);
-    if (!s->name || !s->alias) return msg("out of memory");
+    if (!s->name || !s->alias) return sv_msg("out of memory");
     json_t *shape = json_is_object(e) ? json_object_get(e, "shape") : NULL;
     if (shape) {
         if (!json_is_array(shape) || json_array_size(shape) > SV_MAX_RANK)
-            return msg("kiln.json: %s '%s': \"shape\" must be a list of at most %d dims", what, name, SV_MAX_RANK);
+            return sv_msg("kiln.json: %s '%s': \"shape\" must be a list of at most %d dims", what, name, SV_MAX_RANK);
         s->rank = (int)json_array_size(shape);
         for (int d = 0; d < s->rank; d++) {
             json_t *v = json_array_get(shape, (size_t)d);
             if (!json_is_integer(v) || json_integer_value(v) < -1 || (d > 0 && json_integer_value(v) < 0))
-                return msg("kiln.json: %s '%s': dim %d must be a size >= 0 (or -1 for the batch, dim 0 only)", what,
+                return sv_msg("kiln.json: %s '%s': dim %d must be a size >= 0 (or -1 for the batch, dim 0 only)", what,
                            name, d);
             s->dims[d] = json_integer_value(v);
         }
@@ -107,24 +97,24 @@ static char *manifest_read(const char *dir, manifest *mf)
 {
     memset(mf, 0, sizeof *mf);
     char path[8192];
-    if (snprintf(path, sizeof path, "%s/kiln.json", dir) >= (int)sizeof path) return msg("%s: path too long", dir);
+    if (snprintf(path, sizeof path, "%s/kiln.json", dir) >= (int)sizeof path) return sv_msg("%s: path too long", dir);
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j) return errno == ENOENT && je.line < 0 ? msg("%s: missing (feeds and fetches of the model)", path)
-                                                  : msg("%s:%d: %s", path, je.line, je.text);
+    if (!j) return errno == ENOENT && je.line < 0 ? sv_msg("%s: missing (feeds and fetches of the model)", path)
+                                                  : sv_msg("%s:%d: %s", path, je.line, je.text);
     char *err = NULL;
     const char *key;
     json_t *val;
     json_object_foreach(j, key, val) {
         if (strcmp(key, "feeds") && strcmp(key, "fetches") && strcmp(key, "batch_sizes") && strcmp(key, "comment")) {
-            err = msg("%s: unknown key \"%s\" (feeds, fetches, batch_sizes)", path, key);
+            err = sv_msg("%s: unknown key \"%s\" (feeds, fetches, batch_sizes)", path, key);
             goto out;
         }
     }
     json_t *feeds = json_object_get(j, "feeds"), *fetches = json_object_get(j, "fetches");
     if (!json_is_array(feeds) || !json_array_size(feeds) || json_array_size(feeds) > SV_MAX_IO ||
         !json_is_array(fetches) || !json_array_size(fetches) || json_array_size(fetches) > SV_MAX_IO) {
-        err = msg("%s: \"feeds\" and \"fetches\" must be lists of 1 to %d tensors", path, SV_MAX_IO);
+        err = sv_msg("%s: \"feeds\" and \"fetches\" must be lists of 1 to %d tensors", path, SV_MAX_IO);
         goto out;
     }
     for (size_t i = 0; i < json_array_size(feeds); i++, mf->n_feeds++)
@@ -135,14 +125,14 @@ static char *manifest_read(const char *dir, manifest *mf)
     json_t *bs = json_object_get(j, "batch_sizes");
     if (bs) {
         if (!json_is_array(bs) || !json_array_size(bs) || json_array_size(bs) > SV_MAX_PROGS) {
-            err = msg("%s: \"batch_sizes\" must be a list of 1 to %d sizes", path, SV_MAX_PROGS);
+            err = sv_msg("%s: \"batch_sizes\" must be a list of 1 to %d sizes", path, SV_MAX_PROGS);
             goto out;
         }
         for (size_t i = 0; i < json_array_size(bs); i++) {
             json_t *v = json_array_get(bs, i);
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20) ||
                 (i && json_integer_value(v) <= mf->batch[i - 1])) {
-                err = msg("%s: \"batch_sizes\" must be ascending sizes from 1 to 2^20", path);
+                err = sv_msg("%s: \"batch_sizes\" must be ascending sizes from 1 to 2^20", path);
                 goto out;
             }
             mf->batch[mf->n_batch++] = json_integer_value(v);
@@ -214,6 +204,20 @@ static char *status_text(kiln_status *st)
     return m;
 }
 
+/* Moves a kiln.json entry into the version's signature with the compiled
+ * program's dtype and shape (the batch dim as -1). */
+static char *take_spec(sv_spec *dst, sv_spec *src, kiln_tensor_info t, bool batched)
+{
+    if (t.rank > SV_MAX_RANK) return sv_msg("'%s' has rank %d (kiln serve takes at most %d)", t.name, t.rank, SV_MAX_RANK);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
+    dst->dtype = t.dtype;
+    dst->rank = t.rank;
+    for (int d = 0; d < t.rank; d++) dst->dims[d] = t.dims[d];
+    if (batched) dst->dims[0] = -1;
+    return NULL;
+}
+
 /* Compiles dir's model for every batch size and warms each program up. */
 static char *version_load(sv_server *s, sv_model *owner, int64_t version, const char *dir, sv_version **out)
 {
@@ -226,7 +230,7 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
     if (!v || !file) {
         free(v);
         manifest_free(&mf);
-        return file ? msg("out of memory") : (free(file), msg("%s: no model.pb or model.onnx (or no single .pb/.onnx file)", dir));
+        return file ? sv_msg("out of memory") : (free(file), sv_msg("%s: no model.pb or model.onnx (or no single .pb/.onnx file)", dir));
     }
     v->version = version;
     v->owner = owner;
@@ -244,7 +248,7 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
         n_batched += mf.feed_shape[i] && mf.feeds[i].rank > 0 && mf.feeds[i].dims[0] < 0;
     }
     if (n_batched && n_batched != mf.n_feeds) {
-        err = msg("%s/kiln.json: either every feed has the batch dimension (-1) first or none has", dir);
+        err = sv_msg("%s/kiln.json: either every feed has the batch dimension (-1) first or none has", dir);
         goto fail;
     }
     v->batched = n_batched > 0;
@@ -288,14 +292,14 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
         kiln_program *p;
         if ((st = kiln_jit(v->model, &o, &p))) {
             char *m = status_text(st);
-            if (v->batched) err = msg("batch size %lld: %s", (long long)sizes[k], m), free(m);
+            if (v->batched) err = sv_msg("batch size %lld: %s", (long long)sizes[k], m), free(m);
             else err = m;
             goto fail;
         }
         v->prog[v->n_progs] = p;
         v->batch[v->n_progs++] = sizes[k];
         if (kiln_program_state_size(p)) {
-            err = msg("%s: the model has variables; serve a frozen graph (variables as constants)", dir);
+            err = sv_msg("%s: the model has variables; serve a frozen graph (variables as constants)", dir);
             goto fail;
         }
         for (int i = 0; i < mf.n_fetches; i++) {
@@ -303,44 +307,28 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
             if (v->batched && (t.rank < 1 || t.dims[0] != sizes[k])) {
                 char b[160];
                 shape_str(t.dims, t.rank, b, sizeof b);
-                err = msg("fetch '%s' is %s at batch size %lld: its first dimension is not the batch", t.name, b,
+                err = sv_msg("fetch '%s' is %s at batch size %lld: its first dimension is not the batch", t.name, b,
                           (long long)sizes[k]);
                 goto fail;
             }
             if (t.rank > SV_MAX_RANK) {
-                err = msg("fetch '%s' has rank %d (at most %d)", t.name, t.rank, SV_MAX_RANK);
+                err = sv_msg("fetch '%s' has rank %d (at most %d)", t.name, t.rank, SV_MAX_RANK);
                 goto fail;
             }
         }
     }
     /* The signature, from the first program (the batch dim as -1). */
     kiln_program *p0 = v->prog[0];
-    for (int i = 0; i < mf.n_feeds; i++) {
-        kiln_tensor_info t = kiln_program_feed(p0, i);
-        sv_spec *sp = &v->feeds[v->n_feeds++];
-        *sp = mf.feeds[i];
-        memset(&mf.feeds[i], 0, sizeof mf.feeds[i]);
-        sp->dtype = t.dtype;
-        sp->rank = t.rank;
-        for (int d = 0; d < t.rank; d++) sp->dims[d] = t.dims[d];
-        if (v->batched) sp->dims[0] = -1;
-    }
-    for (int i = 0; i < mf.n_fetches; i++) {
-        kiln_tensor_info t = kiln_program_fetch(p0, i);
-        sv_spec *sp = &v->fetches[v->n_fetches++];
-        *sp = mf.fetches[i];
-        memset(&mf.fetches[i], 0, sizeof mf.fetches[i]);
-        sp->dtype = t.dtype;
-        sp->rank = t.rank;
-        for (int d = 0; d < t.rank; d++) sp->dims[d] = t.dims[d];
-        if (v->batched) sp->dims[0] = -1;
-    }
+    for (int i = 0; i < mf.n_feeds; i++, v->n_feeds++)
+        if ((err = take_spec(&v->feeds[i], &mf.feeds[i], kiln_program_feed(p0, i), v->batched))) goto fail;
+    for (int i = 0; i < mf.n_fetches; i++, v->n_fetches++)
+        if ((err = take_spec(&v->fetches[i], &mf.fetches[i], kiln_program_fetch(p0, i), v->batched))) goto fail;
     for (int i = 0; i < v->n_feeds + v->n_fetches; i++) {
         const sv_spec *a = i < v->n_feeds ? &v->feeds[i] : &v->fetches[i - v->n_feeds];
         for (int j = 0; j < i; j++) {
             const sv_spec *b = j < v->n_feeds ? &v->feeds[j] : &v->fetches[j - v->n_feeds];
             if ((i < v->n_feeds) == (j < v->n_feeds) && !strcmp(a->alias, b->alias)) {
-                err = msg("%s/kiln.json: two %s named '%s'", dir, i < v->n_feeds ? "feeds" : "fetches", a->alias);
+                err = sv_msg("%s/kiln.json: two %s named '%s'", dir, i < v->n_feeds ? "feeds" : "fetches", a->alias);
                 goto fail;
             }
         }
@@ -352,10 +340,10 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
         bool ok = true;
         for (int i = 0; i < v->n_feeds; i++) ok = ok && (in[i] = calloc((size_t)rows, sv_row_bytes(&v->feeds[i]) + 1));
         for (int i = 0; i < v->n_fetches; i++) ok = ok && (outb[i] = calloc((size_t)rows, sv_row_bytes(&v->fetches[i]) + 1));
-        char *e = ok ? sv_run_rows(v, rows, (const void *const *)in, outb, NULL) : msg("out of memory");
+        char *e = ok ? sv_run_rows(v, rows, (const void *const *)in, outb, NULL) : sv_msg("out of memory");
         for (int i = 0; i < SV_MAX_IO; i++) free(in[i]), free(outb[i]);
         if (e) {
-            err = msg("warm-up: %s", e);
+            err = sv_msg("warm-up: %s", e);
             free(e);
             goto fail;
         }
@@ -363,7 +351,7 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
     if (s->batching.on && v->batched) {
         char e[256];
         if (!(v->batcher = sv_batcher_start(v, &s->batching, e, sizeof e))) {
-            err = msg("batcher: %s", e);
+            err = sv_msg("batcher: %s", e);
             goto fail;
         }
     }
@@ -419,7 +407,7 @@ char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *cons
         kiln_program *p = v->prog[0];
         void *temp = NULL;
         size_t ts = kiln_program_temp_size(p);
-        if (ts && !(temp = thread_temp(ts))) return msg("out of memory for the temp arena");
+        if (ts && !(temp = thread_temp(ts))) return sv_msg("out of memory for the temp arena");
         kiln_status *st = kiln_program_run(p, in, (void *const *)out, temp);
         if (batches_run) *batches_run = 1;
         return st ? status_text(st) : NULL;
@@ -441,7 +429,7 @@ char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *cons
                 cin[i] = (const char *)in[i] + (size_t)done * rb;
             } else { /* pad with zero rows */
                 free(pin[i]);
-                if (!(pin[i] = calloc((size_t)b, rb ? rb : 1))) err = msg("out of memory");
+                if (!(pin[i] = calloc((size_t)b, rb ? rb : 1))) err = sv_msg("out of memory");
                 else memcpy(pin[i], (const char *)in[i] + (size_t)done * rb, (size_t)take * rb);
                 cin[i] = pin[i];
             }
@@ -452,12 +440,12 @@ char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *cons
                 cout[i] = (char *)out[i] + (size_t)done * rb;
             } else {
                 free(pout[i]);
-                if (!(pout[i] = malloc((size_t)b * (rb ? rb : 1)))) err = msg("out of memory");
+                if (!(pout[i] = malloc((size_t)b * (rb ? rb : 1)))) err = sv_msg("out of memory");
                 cout[i] = pout[i];
             }
         }
         size_t ts = kiln_program_temp_size(p);
-        if (!err && ts && !(temp = thread_temp(ts))) err = msg("out of memory for the temp arena");
+        if (!err && ts && !(temp = thread_temp(ts))) err = sv_msg("out of memory for the temp arena");
         if (err) break;
         kiln_status *st = kiln_program_run(p, cin, cout, ts ? temp : NULL);
         calls++;

@@ -14,8 +14,7 @@
 
 #include "serve/sv.h"
 
-static char *msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *msg(const char *fmt, ...)
+char *sv_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,11 +65,11 @@ static const char *jtype(const json_t *v)
 static char *store(const json_t *v, kiln_dtype t, char *p, const char *what)
 {
     if (json_is_object(v) && json_object_get(v, "b64"))
-        return msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
+        return sv_msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
     switch (t) {
     case KILN_F32:
     case KILN_F64: {
-        if (!json_is_number(v)) return msg("%s: expected a number, got %s", what, jtype(v));
+        if (!json_is_number(v)) return sv_msg("%s: expected a number, got %s", what, jtype(v));
         double d = json_number_value(v);
         if (t == KILN_F32) {
             float f = (float)d;
@@ -81,17 +80,17 @@ static char *store(const json_t *v, kiln_dtype t, char *p, const char *what)
         return NULL;
     }
     case KILN_BOOL:
-        if (!json_is_boolean(v)) return msg("%s: expected true or false, got %s", what, jtype(v));
+        if (!json_is_boolean(v)) return sv_msg("%s: expected true or false, got %s", what, jtype(v));
         *(uint8_t *)p = json_is_true(v);
         return NULL;
     case KILN_F16:
-        return msg("%s: float16 inputs are not supported by kiln serve", what);
+        return sv_msg("%s: float16 inputs are not supported by kiln serve", what);
     default: {
-        if (!json_is_integer(v)) return msg("%s: expected an integer (%s), got %s", what, kiln_dtype_name(t), jtype(v));
+        if (!json_is_integer(v)) return sv_msg("%s: expected an integer (%s), got %s", what, kiln_dtype_name(t), jtype(v));
         json_int_t x = json_integer_value(v);
         int64_t lo = t == KILN_I8 ? INT8_MIN : t == KILN_I16 ? INT16_MIN : t == KILN_I32 ? INT32_MIN : t == KILN_U8 ? 0 : INT64_MIN;
         int64_t hi = t == KILN_I8 ? INT8_MAX : t == KILN_I16 ? INT16_MAX : t == KILN_I32 ? INT32_MAX : t == KILN_U8 ? UINT8_MAX : INT64_MAX;
-        if (x < lo || x > hi) return msg("%s: %lld is out of range for %s", what, (long long)x, kiln_dtype_name(t));
+        if (x < lo || x > hi) return sv_msg("%s: %lld is out of range for %s", what, (long long)x, kiln_dtype_name(t));
         switch (t) {
         case KILN_I8: *(int8_t *)p = (int8_t)x; break;
         case KILN_I16: { int16_t y = (int16_t)x; memcpy(p, &y, 2); break; }
@@ -108,17 +107,17 @@ static char *store(const json_t *v, kiln_dtype t, char *p, const char *what)
 static char *fill(const json_t *v, const int64_t *dims, int rank, kiln_dtype t, char **p, const char *what, int depth)
 {
     if (json_is_object(v) && json_object_get(v, "b64"))
-        return msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
+        return sv_msg("%s: {\"b64\": ...} is for DT_STRING tensors; this input is %s", what, kiln_dtype_name(t));
     if (rank == 0) {
-        if (json_is_array(v)) return msg("%s: a list at depth %d, where the shape has %d dims", what, depth, depth);
+        if (json_is_array(v)) return sv_msg("%s: a list at depth %d, where the shape has %d dims", what, depth, depth);
         char *e = store(v, t, *p, what);
         *p += kiln_dtype_size(t);
         return e;
     }
     if (!json_is_array(v))
-        return msg("%s: expected a list of %lld at depth %d, got %s", what, (long long)dims[0], depth, jtype(v));
+        return sv_msg("%s: expected a list of %lld at depth %d, got %s", what, (long long)dims[0], depth, jtype(v));
     if ((int64_t)json_array_size(v) != dims[0])
-        return msg("%s: expected a list of %lld at depth %d, got %zu", what, (long long)dims[0], depth, json_array_size(v));
+        return sv_msg("%s: expected a list of %lld at depth %d, got %zu", what, (long long)dims[0], depth, json_array_size(v));
     for (size_t i = 0; i < json_array_size(v); i++) {
         char *e = fill(json_array_get(v, i), dims + 1, rank - 1, t, p, what, depth + 1);
         if (e) return e;
@@ -151,51 +150,51 @@ static char *check_names(const sv_version *v, const json_t *obj, const char *whe
 {
     /* One input: a value, or an object naming it ({"b64": ...} is a value, reported by fill). */
     if (v->n_feeds == 1 && (!json_is_object(obj) || json_object_get(obj, "b64"))) return NULL;
-    if (!json_is_object(obj)) return msg("%s: expected an object of the inputs by name, got %s", where, jtype(obj));
+    if (!json_is_object(obj)) return sv_msg("%s: expected an object of the inputs by name, got %s", where, jtype(obj));
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)obj, key, val) {
         bool ok = false;
         for (int i = 0; i < v->n_feeds; i++) ok |= !strcmp(key, v->feeds[i].alias);
-        if (!ok) return msg("%s: '%s' is not an input of the signature", where, key);
+        if (!ok) return sv_msg("%s: '%s' is not an input of the signature", where, key);
     }
     for (int i = 0; i < v->n_feeds; i++)
-        if (!json_object_get(obj, v->feeds[i].alias)) return msg("%s: missing input '%s'", where, v->feeds[i].alias);
+        if (!json_object_get(obj, v->feeds[i].alias)) return sv_msg("%s: missing input '%s'", where, v->feeds[i].alias);
     return NULL;
 }
 
 char *sv_parse_predict(const sv_version *v, const json_t *body, sv_request *r)
 {
     memset(r, 0, sizeof *r);
-    if (!json_is_object(body)) return msg("the request body must be a JSON object");
+    if (!json_is_object(body)) return sv_msg("the request body must be a JSON object");
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)body, key, val) {
         if (strcmp(key, "instances") && strcmp(key, "inputs") && strcmp(key, "signature_name"))
-            return msg("unknown key '%s' in the request (instances, inputs, signature_name)", key);
+            return sv_msg("unknown key '%s' in the request (instances, inputs, signature_name)", key);
     }
     const json_t *sig = json_object_get(body, "signature_name");
     if (sig && (!json_is_string(sig) || (strcmp(json_string_value(sig), "serving_default") && *json_string_value(sig))))
-        return msg("Serving signature name: \"%s\" not found in signature def", json_is_string(sig) ? json_string_value(sig) : "?");
+        return sv_msg("Serving signature name: \"%s\" not found in signature def", json_is_string(sig) ? json_string_value(sig) : "?");
     const json_t *inst = json_object_get(body, "instances"), *inputs = json_object_get(body, "inputs");
-    if (inst && inputs) return msg("Not both 'instances' and 'inputs' may be given");
-    if (!inst && !inputs) return msg("Missing 'inputs' or 'instances' key");
+    if (inst && inputs) return sv_msg("Not both 'instances' and 'inputs' may be given");
+    if (!inst && !inputs) return sv_msg("Missing 'inputs' or 'instances' key");
     char what[512];
     if (inst) {
         r->row_format = true;
-        if (!json_is_array(inst) || !json_array_size(inst)) return msg("'instances' must be a non-empty list");
+        if (!json_is_array(inst) || !json_array_size(inst)) return sv_msg("'instances' must be a non-empty list");
         int64_t rows = (int64_t)json_array_size(inst);
         if (!v->batched)
             for (int i = 0; i < v->n_feeds; i++)
                 if (v->feeds[i].rank < 1 || v->feeds[i].dims[0] != rows)
-                    return msg("input '%s' has a fixed shape (no batch dimension: kiln.json has no -1) of %lld rows; "
+                    return sv_msg("input '%s' has a fixed shape (no batch dimension: kiln.json has no -1) of %lld rows; "
                                "'instances' has %lld", v->feeds[i].alias,
                                (long long)(v->feeds[i].rank ? v->feeds[i].dims[0] : 0), (long long)rows);
         r->rows = rows;
         for (int i = 0; i < v->n_feeds; i++) {
             size_t rb = elems(v->feeds[i].dims + 1, v->feeds[i].rank - 1) * kiln_dtype_size(v->feeds[i].dtype);
-            if (rb && (size_t)rows > SV_MAX_BODY / rb) return msg("too many instances");
-            if (!(r->in[i] = malloc((size_t)rows * rb + 1))) return sv_request_free(r), msg("out of memory");
+            if (rb && (size_t)rows > SV_MAX_BODY / rb) return sv_msg("too many instances");
+            if (!(r->in[i] = malloc((size_t)rows * rb + 1))) return sv_request_free(r), sv_msg("out of memory");
         }
         for (int64_t k = 0; k < rows; k++) {
             const json_t *row = json_array_get(inst, (size_t)k);
@@ -224,19 +223,19 @@ char *sv_parse_predict(const sv_version *v, const json_t *body, sv_request *r)
         memcpy(dims, v->feeds[i].dims, sizeof dims);
         if (v->batched) {
             if (!json_is_array(x) || !json_array_size(x))
-                return sv_request_free(r), msg("input '%s': expected a non-empty list (its first dimension is the batch)",
+                return sv_request_free(r), sv_msg("input '%s': expected a non-empty list (its first dimension is the batch)",
                                                v->feeds[i].alias);
             dims[0] = (int64_t)json_array_size(x);
             if (r->rows >= 0 && dims[0] != r->rows)
-                return sv_request_free(r), msg("input '%s' has %lld rows, the inputs before it %lld: every input of a "
+                return sv_request_free(r), sv_msg("input '%s' has %lld rows, the inputs before it %lld: every input of a "
                                                "batched signature needs the same batch", v->feeds[i].alias,
                                                (long long)dims[0], (long long)r->rows);
             r->rows = dims[0];
         }
         size_t rb = elems(dims + 1, v->feeds[i].rank - 1) * kiln_dtype_size(v->feeds[i].dtype);
-        if (rb && (size_t)dims[0] > SV_MAX_BODY / rb) return sv_request_free(r), msg("input '%s' is too large", v->feeds[i].alias);
+        if (rb && (size_t)dims[0] > SV_MAX_BODY / rb) return sv_request_free(r), sv_msg("input '%s' is too large", v->feeds[i].alias);
         size_t bytes = elems(dims, v->feeds[i].rank) * kiln_dtype_size(v->feeds[i].dtype);
-        if (!(r->in[i] = malloc(bytes + 1))) return sv_request_free(r), msg("out of memory");
+        if (!(r->in[i] = malloc(bytes + 1))) return sv_request_free(r), sv_msg("out of memory");
         char *p = r->in[i];
         snprintf(what, sizeof what, "input '%s'", v->feeds[i].alias);
         if ((e = fill(x, dims, v->feeds[i].rank, v->feeds[i].dtype, &p, what, 0))) return sv_request_free(r), e;
@@ -276,7 +275,7 @@ json_t *sv_make_response(const sv_version *v, const sv_request *r, void *const *
         if (!v->batched)
             for (int i = 0; i < v->n_fetches; i++)
                 if (v->fetches[i].rank < 1 || v->fetches[i].dims[0] != rows)
-                    return *err = msg("output '%s' does not have %lld rows as the instances do; ask with \"inputs\" "
+                    return *err = sv_msg("output '%s' does not have %lld rows as the instances do; ask with \"inputs\" "
                                       "(columnar) instead", v->fetches[i].alias, (long long)rows), NULL;
         json_t *preds = json_array();
         for (int64_t k = 0; preds && k < rows; k++) {
