@@ -73,14 +73,30 @@ static void emit_data(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir
     free(offs);
 }
 
+/* Row u of the updates into row k of out (replaced or combined). */
+static void scatter_row(cg *c, const ir_node *n, LLVMValueRef out, LLVMValueRef *ops, LLVMValueRef k, LLVMValueRef u,
+                        int64_t row)
+{
+    LLVMBuilderRef B = c->b;
+    kl_dtype dt = n->type.dtype;
+    cg_loop lr;
+    LLVMValueRef dst = LLVMBuildMul(B, k, cg_i64(c, row), ""), src = LLVMBuildMul(B, u, cg_i64(c, row), "");
+    LLVMValueRef r = cg_loop_begin(c, row, &lr);
+    LLVMValueRef at = LLVMBuildAdd(B, dst, r, ""), from = LLVMBuildAdd(B, src, r, "");
+    LLVMValueRef v = cg_load(c, dt, ops[2], from);
+    if (n->attr.scatter.reduce != IR_SCATTER_NONE)
+        v = combine(c, n->attr.scatter.reduce, cg_load(c, dt, out, at), v, dt != KL_U8 && dt != KL_BOOL);
+    cg_store(c, dt, v, out, at);
+    cg_loop_end(c, &lr);
+}
+
 bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir_node **in_nodes, LLVMValueRef *inputs,
                      int n_in)
 {
     const ir_type *t = &n->type, *ix = &n->in[1]->type;
     int64_t rows = t->dims[0], total = ir_type_numel(t), row = rows ? total / rows : 0;
-    kl_dtype dt = t->dtype;
     LLVMBuilderRef B = c->b;
-    cg_loop lu, lr;
+    cg_loop lu;
     emit_data(c, n, out, ops, in_nodes, inputs, n_in);
     if (!rows || !row || !ix->dims[0]) return true;
     LLVMValueRef u = cg_loop_begin(c, ix->dims[0], &lu);
@@ -92,13 +108,7 @@ bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir_
                           skip = LLVMAppendBasicBlockInContext(c->ctx, fn, "scatter_next");
         LLVMBuildCondBr(B, in, write, skip);
         LLVMPositionBuilderAtEnd(B, write);
-        LLVMValueRef dst = LLVMBuildMul(B, k, cg_i64(c, row), ""), src = LLVMBuildMul(B, u, cg_i64(c, row), "");
-        LLVMValueRef r = cg_loop_begin(c, row, &lr);
-        LLVMValueRef at = LLVMBuildAdd(B, dst, r, ""), from = LLVMBuildAdd(B, src, r, "");
-        LLVMValueRef v = cg_load(c, dt, ops[2], from);
-        if (n->attr.scatter.reduce != IR_SCATTER_NONE) v = combine(c, n->attr.scatter.reduce, cg_load(c, dt, out, at), v, dt != KL_U8 && dt != KL_BOOL);
-        cg_store(c, dt, v, out, at);
-        cg_loop_end(c, &lr);
+        scatter_row(c, n, out, ops, k, u, row);
         LLVMBuildBr(B, skip);
         LLVMPositionBuilderAtEnd(B, skip);
         cg_loop_end_scalar(c, &lu);
@@ -107,13 +117,7 @@ bool cg_emit_scatter(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops, ir_
     k = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, k, zero, ""), LLVMBuildAdd(B, k, cg_i64(c, rows), ""), k, "");
     k = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, k, zero, ""), zero, k, "");
     k = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSGT, k, cg_i64(c, rows - 1), ""), cg_i64(c, rows - 1), k, "");
-    LLVMValueRef dst = LLVMBuildMul(B, k, cg_i64(c, row), ""), src = LLVMBuildMul(B, u, cg_i64(c, row), "");
-    LLVMValueRef r = cg_loop_begin(c, row, &lr);
-    LLVMValueRef at = LLVMBuildAdd(B, dst, r, ""), from = LLVMBuildAdd(B, src, r, "");
-    LLVMValueRef v = cg_load(c, dt, ops[2], from);
-    if (n->attr.scatter.reduce != IR_SCATTER_NONE) v = combine(c, n->attr.scatter.reduce, cg_load(c, dt, out, at), v, dt != KL_U8 && dt != KL_BOOL);
-    cg_store(c, dt, v, out, at);
-    cg_loop_end(c, &lr);
+    scatter_row(c, n, out, ops, k, u, row);
     cg_loop_end_scalar(c, &lu);
     return true;
 }
