@@ -431,14 +431,22 @@ static bool tp_int(const sv_tp *f, int64_t *out, const char *file, char *err, si
     return true;
 }
 
-static bool read_batching(const char *file, sv_batching *b, char *err, size_t errlen)
+/* A config file in TF's text format, or NULL with err naming the file. */
+static sv_tp *read_textproto(const char *file, char *err, size_t errlen)
 {
     char *text = slurp(file);
-    if (!text) return snprintf(err, errlen, "%s: %s", file, strerror(errno)), false;
+    if (!text) return snprintf(err, errlen, "%s: %s", file, strerror(errno)), NULL;
     char perr[256];
     sv_tp *root = sv_tp_parse(text, perr, sizeof perr);
     free(text);
-    if (!root) return snprintf(err, errlen, "%s: %s", file, perr[0] ? perr : "out of memory"), false;
+    if (!root) snprintf(err, errlen, "%s: %s", file, perr[0] ? perr : "out of memory");
+    return root;
+}
+
+static bool read_batching(const char *file, sv_batching *b, char *err, size_t errlen)
+{
+    sv_tp *root = read_textproto(file, err, errlen);
+    if (!root) return false;
     bool ok = true;
     b->n_allowed = 0;
     for (const sv_tp *f = root->kids; f && ok; f = f->next) {
@@ -500,12 +508,8 @@ static bool add_model(sv_server *s, const char *name, const char *base, char *er
  *       model_version_policy { specific { versions: 1 versions: 2 } } } } */
 static bool read_models(const char *file, sv_server *s, char *err, size_t errlen)
 {
-    char *text = slurp(file);
-    if (!text) return snprintf(err, errlen, "%s: %s", file, strerror(errno)), false;
-    char perr[256];
-    sv_tp *root = sv_tp_parse(text, perr, sizeof perr);
-    free(text);
-    if (!root) return snprintf(err, errlen, "%s: %s", file, perr[0] ? perr : "out of memory"), false;
+    sv_tp *root = read_textproto(file, err, errlen);
+    if (!root) return false;
     bool ok = true;
     const sv_tp *list = sv_tp_get(root, "model_config_list");
     if (!list || list->value) ok = false, snprintf(err, errlen, "%s: no model_config_list { config { ... } }", file);
