@@ -575,6 +575,19 @@ static void usage(FILE *f)
                "(kiln help serve lists the options; docs/serving.md)\n");
 }
 
+/* A flag's integer value in [lo, hi], or a message naming the flag. */
+static bool flag_int(const char *key, const char *val, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v = strtoll(val, &end, 10);
+    if (!*val || *end || v < lo || v > hi) {
+        fprintf(stderr, "kiln serve: %s '%s': an integer from %lld to %lld\n", key, val, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static volatile sig_atomic_t stop_flag;
 static void *poll_thread(void *arg)
 {
@@ -592,7 +605,7 @@ int kiln_serve_main(int argc, char **argv)
     s.batching = (sv_batching){.max_batch_size = 32, .batch_timeout_micros = 1000, .max_enqueued_batches = 100,
                                .num_batch_threads = 1};
     const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL;
-    long port = 8501;
+    long long port = 8501;
     char err[1024];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -634,51 +647,31 @@ int kiln_serve_main(int argc, char **argv)
             }
             val = argv[++i];
         }
-        char *end;
+        long long num;
         if (!strcmp(key, "--model_name")) name = val;
         else if (!strcmp(key, "--model_base_path")) base = val;
         else if (!strcmp(key, "--model_config_file") || !strcmp(key, "--config")) config = val;
         else if (!strcmp(key, "--batching_parameters_file")) batch_file = val, s.batching.on = true;
         else if (!strcmp(key, "--port_file")) port_file = val;
         else if (!strcmp(key, "--port") || !strcmp(key, "--rest_api_port")) {
-            port = strtol(val, &end, 10);
-            if (*end || port < 0 || port > 65535) {
-                fprintf(stderr, "kiln serve: %s '%s': a port from 0 to 65535\n", key, val);
-                return 2;
-            }
+            if (!flag_int(key, val, 0, 65535, &port)) return 2;
         } else if (!strcmp(key, "--grpc_port")) {
             if (strcmp(val, "0")) {
                 fprintf(stderr, "kiln serve: gRPC is not implemented (REST only, --port); --grpc_port must be 0\n");
                 return 2;
             }
         } else if (!strcmp(key, "--max_body_bytes")) {
-            long long t = strtoll(val, &end, 10);
-            if (*end || t < 1024 || t > (1ll << 32)) {
-                fprintf(stderr, "kiln serve: --max_body_bytes '%s': 1024 to 2^32\n", val);
-                return 2;
-            }
-            s.max_body = (size_t)t;
+            if (!flag_int(key, val, 1024, 1ll << 32, &num)) return 2;
+            s.max_body = (size_t)num;
         } else if (!strcmp(key, "--rest_api_timeout_in_ms")) {
-            long t = strtol(val, &end, 10);
-            if (*end || t < 1 || t > 86400000) {
-                fprintf(stderr, "kiln serve: --rest_api_timeout_in_ms '%s': 1 to 86400000\n", val);
-                return 2;
-            }
-            s.timeout_s = (unsigned)((t + 999) / 1000);
+            if (!flag_int(key, val, 1, 86400000, &num)) return 2;
+            s.timeout_s = (unsigned)((num + 999) / 1000);
         } else if (!strcmp(key, "--threads")) {
-            long t = strtol(val, &end, 10);
-            if (*end || t < 1 || t > 256) {
-                fprintf(stderr, "kiln serve: --threads '%s': 1 to 256\n", val);
-                return 2;
-            }
-            s.threads = (int)t;
+            if (!flag_int(key, val, 1, 256, &num)) return 2;
+            s.threads = (int)num;
         } else if (!strcmp(key, "--file_system_poll_wait_seconds")) {
-            long t = strtol(val, &end, 10);
-            if (*end || t < 0 || t > 86400) {
-                fprintf(stderr, "kiln serve: --file_system_poll_wait_seconds '%s': 0 to 86400\n", val);
-                return 2;
-            }
-            s.poll_seconds = (int)t;
+            if (!flag_int(key, val, 0, 86400, &num)) return 2;
+            s.poll_seconds = (int)num;
         } else {
             fprintf(stderr, "kiln serve: unknown option '%s' (kiln serve --help)\n", key);
             return 2;
@@ -715,7 +708,7 @@ int kiln_serve_main(int argc, char **argv)
                                             completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s.timeout_s,
                                             MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "kiln serve: cannot listen on port %ld: %s\n", port, strerror(errno));
+        fprintf(stderr, "kiln serve: cannot listen on port %lld: %s\n", port, strerror(errno));
         sv_shutdown(&s);
         return 1;
     }

@@ -4,7 +4,7 @@
 # only calls apt-get for what is missing.
 set -eu
 # clang and its runtime libraries build the libFuzzer targets (tests/fuzz).
-# Open MPI carries distributed runs; libmicrohttpd + jansson the model server;
+# Open MPI carries distributed runs (openmpi-bin: mpirun, used by tests/sh/dist.sh); libmicrohttpd + jansson the model server;
 # Graphviz lays out kiln viz pages, which chromium (headless) tests; wrk loads the server in make bench;
 # curl and jq talk to it in tests/sh/serve.sh.
 pkgs="build-essential cmake pkg-config llvm-19-dev libprotobuf-c-dev protobuf-c-compiler
