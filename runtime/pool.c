@@ -4,47 +4,69 @@
  * big kernels; with N = 1 they never reference the runtime at all (the
  * single-thread path has no synchronization of any kind).
  *
- * One process-wide pool of persistent workers, started on first use.  A
- * call publishes the job by bumping a generation counter; workers spin on
- * it for a while (kernels of one model run back to back, microseconds
- * apart) and then sleep on a condition variable, so an idle process does
- * not burn a core.  The range is cut into one contiguous, equal chunk per
- * thread; the caller and the workers take chunks from a shared counter until
- * none are left (so a worker still waking up does not hold the caller: the
- * caller takes its chunk too), then the caller spins until all are done.
- * Calls from
- * several host threads at once are serialized by a mutex: a second model
- * run waits instead of oversubscribing the cores.
+ * One process-wide pool of persistent workers, started on first use.  A call
+ * publishes the job by bumping a generation counter and cuts the range into
+ * one contiguous, equal chunk per thread (finer chunks cost GEMM groups their
+ * B reuse, measured on ResNet50).  The caller and the workers take chunks from
+ * one shared word that holds the job's sequence number, the next chunk and
+ * the chunk count, so a worker can only take a chunk of the job it woke for,
+ * and the caller takes every chunk no worker has taken yet.  The caller then
+ * waits for the chunks to be *done*, not for the workers to check in: a
+ * worker that is asleep or descheduled when the job arrives costs nothing
+ * unless it actually took a chunk.  That is what keeps a 2-thread model fast
+ * on a loaded machine, where a worker may not run for milliseconds.
+ *
+ * Waiting, on both sides, is bounded spinning and then sleeping: workers spin
+ * for SPIN_NS after a job (kernels of one model run microseconds apart), the
+ * second half yielding the core, and then sleep on a condition variable; the
+ * caller, waiting for a chunk a worker holds, spins, yields, and after
+ * SPIN_NS sleeps until the last chunk's finisher wakes it.  An idle process
+ * does not burn a core, and an oversubscribed one does not spin against the
+ * very thread it waits for.
+ *
+ * Calls from several host threads at once are serialized by a mutex: a
+ * second model run waits instead of oversubscribing the cores.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kiln/runtime.h"
 
 #define MAX_WORKERS 256
-#define SPIN_ROUNDS 200000 /* ~ tens of microseconds of pause instructions */
+#define SPIN_NS 100000 /* 100 us of spinning (the second half yielding) before sleeping */
 
 typedef void (*body_fn)(void *ctx, int64_t begin, int64_t end);
 
+/* The chunk word: sequence (32 bits) | next chunk (16) | chunks (16). */
+#define TAKE_SEQ(w) ((uint32_t)((w) >> 32))
+#define TAKE_NEXT(w) ((int)(((w) >> 16) & 0xffff))
+#define TAKE_CHUNKS(w) ((int)((w)&0xffff))
+
 static struct {
-    pthread_mutex_t call_lock;            /* one parallel_for at a time */
+    pthread_mutex_t call_lock; /* one parallel_for at a time */
     pthread_mutex_t sleep_lock;
-    pthread_cond_t wake;
-    /* bumped per job: (sequence << 16) | helpers, so a worker reads the job
-     * and whether it takes part in one load (a worker that lagged through a
-     * whole job must not mistake the next job's helper count for this one's) */
+    pthread_cond_t wake; /* workers sleep here */
+    pthread_cond_t done; /* the caller sleeps here */
+    /* bumped per job: (sequence << 16) | helpers; a worker reads the job and
+     * whether it takes part in one load */
     atomic_uint_fast64_t generation;
-    atomic_int pending;                   /* workers still on this job */
-    atomic_int next_chunk;                /* the next chunk to take */
-    int n_workers;                        /* started so far */
-    /* the current job */
+    atomic_uint_fast64_t take;  /* the chunk word of the current job */
+    atomic_int finished;        /* chunks of the current job done */
+    atomic_int sleepers;        /* workers asleep on `wake` */
+    atomic_int caller_asleep;   /* the caller is asleep on `done` */
+    int n_workers;              /* started so far */
+    /* the current job (stable while any of its chunks is not done) */
     body_fn body;
     void *ctx;
     int64_t n;
-    int chunks;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} pool = {.call_lock = PTHREAD_MUTEX_INITIALIZER,
+          .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
 
 static atomic_int override_threads; /* kiln_rt_set_threads; 0: none */
 
@@ -52,43 +74,75 @@ static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
 }
 
-/* Takes chunks until there are none left. */
-static void run_chunks(void)
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One step of a bounded wait that started at *t0 (0: not yet): spins, then
+ * yields; returns 0 once SPIN_NS have passed (time to sleep). */
+static int wait_step(int64_t *t0, int *spins)
+{
+    if (++*spins & 63) {
+        cpu_relax();
+        return 1;
+    }
+    int64_t t = now_ns();
+    if (!*t0) *t0 = t;
+    if (t - *t0 > SPIN_NS) return 0;
+    if (t - *t0 > SPIN_NS / 2) sched_yield();
+    return 1;
+}
+
+/* Takes chunks of job `seq` until none are left. */
+static void run_chunks(uint32_t seq)
 {
     for (;;) {
-        int chunk = atomic_fetch_add_explicit(&pool.next_chunk, 1, memory_order_relaxed);
-        if (chunk >= pool.chunks) return;
-        int64_t begin = pool.n * chunk / pool.chunks, end = pool.n * (chunk + 1) / pool.chunks;
+        uint_fast64_t w = atomic_load_explicit(&pool.take, memory_order_acquire);
+        do {
+            if (TAKE_SEQ(w) != seq || TAKE_NEXT(w) >= TAKE_CHUNKS(w)) return;
+        } while (!atomic_compare_exchange_weak_explicit(&pool.take, &w, w + (1u << 16), memory_order_acq_rel,
+                                                        memory_order_acquire));
+        /* the chunk is ours, so the job's fields stay put until we finish it */
+        int chunk = TAKE_NEXT(w), chunks = TAKE_CHUNKS(w);
+        int64_t begin = pool.n * chunk / chunks, end = pool.n * (chunk + 1) / chunks;
         if (begin < end) pool.body(pool.ctx, begin, end);
+        if (atomic_fetch_add(&pool.finished, 1) + 1 == chunks && /* seq_cst: see the caller's wait */
+            atomic_load(&pool.caller_asleep)) {
+            pthread_mutex_lock(&pool.sleep_lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.sleep_lock);
+        }
     }
 }
 
 static void *worker(void *arg)
 {
-    int id = (int)(intptr_t)arg; /* 1.. : chunk 0 is the caller's */
+    int id = (int)(intptr_t)arg; /* 1.. : the caller is 0 */
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
+        int64_t t0 = 0;
         int spins = 0;
         while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen) {
-            if (++spins < SPIN_ROUNDS) {
-                cpu_relax();
-                continue;
-            }
+            if (wait_step(&t0, &spins)) continue;
             pthread_mutex_lock(&pool.sleep_lock);
-            while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen)
+            atomic_fetch_add(&pool.sleepers, 1);
+            while ((g = atomic_load(&pool.generation)) == seen)
                 pthread_cond_wait(&pool.wake, &pool.sleep_lock);
+            atomic_fetch_sub(&pool.sleepers, 1);
             pthread_mutex_unlock(&pool.sleep_lock);
             break;
         }
         seen = g;
-        if (id <= (int)(g & 0xffff)) { /* a helper of this job */
-            run_chunks();
-            atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
-        }
+        if (id <= (int)(g & 0xffff)) run_chunks((uint32_t)(g >> 16)); /* a helper of this job */
     }
     return NULL;
 }
@@ -132,6 +186,7 @@ void kiln_rt_parallel_for(void (*body)(void *ctx, int64_t begin, int64_t end), v
 {
     int threads = kiln_rt_threads(compiled_threads);
     if (threads > n) threads = (int)n;
+    if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
     if (threads <= 1) {
         if (n > 0) body(ctx, 0, n);
         return;
@@ -139,19 +194,40 @@ void kiln_rt_parallel_for(void (*body)(void *ctx, int64_t begin, int64_t end), v
     pthread_mutex_lock(&pool.call_lock);
     int workers = ensure_workers(threads - 1);
     if (workers + 1 < threads) threads = workers + 1;
+    if (threads <= 1) { /* no worker could be started */
+        pthread_mutex_unlock(&pool.call_lock);
+        body(ctx, 0, n);
+        return;
+    }
+    /* the previous job is done (every chunk finished), so nobody reads these */
     pool.body = body;
     pool.ctx = ctx;
     pool.n = n;
-    pool.chunks = threads; /* finer chunks cost GEMM groups their B reuse (measured on ResNet50) */
-    atomic_store_explicit(&pool.next_chunk, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool.pending, threads - 1, memory_order_relaxed);
-    pthread_mutex_lock(&pool.sleep_lock);
-    uint64_t next = ((atomic_load_explicit(&pool.generation, memory_order_relaxed) >> 16) + 1) << 16;
-    atomic_store_explicit(&pool.generation, next | (uint64_t)(threads - 1), memory_order_release);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.sleep_lock);
-    run_chunks();
-    /* workers beyond `threads` see the job too but take no part and do not count */
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) cpu_relax();
+    atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
+    uint64_t gen = atomic_load_explicit(&pool.generation, memory_order_relaxed);
+    uint32_t seq = (uint32_t)(gen >> 16) + 1;
+    atomic_store_explicit(&pool.take, ((uint_fast64_t)seq << 32) | (uint_fast64_t)threads, memory_order_release);
+    /* seq_cst, like the sleepers count a sleeping worker raises before it
+     * reads the generation again: one of the two sees the other */
+    atomic_store(&pool.generation, ((uint64_t)seq << 16) | (uint64_t)(threads - 1));
+    if (atomic_load(&pool.sleepers)) {
+        pthread_mutex_lock(&pool.sleep_lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.sleep_lock);
+    }
+    run_chunks(seq);
+    /* wait for the chunks that workers took */
+    int64_t t0 = 0;
+    int spins = 0;
+    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < threads) {
+        if (wait_step(&t0, &spins)) continue;
+        pthread_mutex_lock(&pool.sleep_lock);
+        atomic_store(&pool.caller_asleep, 1);
+        while (atomic_load(&pool.finished) < threads)
+            pthread_cond_wait(&pool.done, &pool.sleep_lock);
+        atomic_store(&pool.caller_asleep, 0);
+        pthread_mutex_unlock(&pool.sleep_lock);
+        break;
+    }
     pthread_mutex_unlock(&pool.call_lock);
 }

@@ -13,6 +13,8 @@
  * split, on 1 and 3 threads.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +282,52 @@ Test(pool, every_index_exactly_once)
                     cr_assert_eq(c.hits[i], i < sizes[s], "threads %d n %lld index %lld hit %d times", threads,
                                  (long long)sizes[s], (long long)i, c.hits[i]);
             }
+}
+
+/* A chunk that outlasts the caller's spin (so the caller sleeps until the
+ * finisher wakes it), jobs far enough apart that the workers fall asleep
+ * between them, and back-to-back jobs: every index exactly once each time. */
+static void mark_slow(void *ctx, int64_t begin, int64_t end)
+{
+    if (begin > 0) usleep(300);
+    mark(ctx, begin, end);
+}
+
+Test(pool, sleeping_workers_and_slow_chunks)
+{
+    for (int rep = 0; rep < 60; rep++) {
+        cover c = {{0}};
+        int64_t n = 10 + rep * 16;
+        kiln_rt_parallel_for(rep % 3 == 0 ? mark_slow : mark, &c, n, 2 + rep % 3);
+        for (int64_t i = 0; i < 1000; i++)
+            cr_assert_eq(c.hits[i], i < n, "rep %d index %lld hit %d times", rep, (long long)i, c.hits[i]);
+        if (rep % 2) usleep(500); /* past the workers' spin: they sleep */
+    }
+}
+
+/* Several host threads calling at once (serialized inside the pool). */
+static void *caller_thread(void *arg)
+{
+    int *bad = arg;
+    for (int rep = 0; rep < 200; rep++) {
+        cover c = {{0}};
+        int64_t n = 1 + (rep * 37) % 999;
+        kiln_rt_parallel_for(mark, &c, n, 3);
+        for (int64_t i = 0; i < 1000; i++)
+            if (c.hits[i] != (i < n)) (*bad)++;
+    }
+    return NULL;
+}
+
+Test(pool, concurrent_callers)
+{
+    pthread_t t[4];
+    int bad[4] = {0};
+    for (int i = 0; i < 4; i++) cr_assert_eq(pthread_create(&t[i], NULL, caller_thread, &bad[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(bad[i], 0, "caller %d saw %d wrong hits", i, bad[i]);
+    }
 }
 
 Test(pool, override_and_environment)
