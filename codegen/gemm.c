@@ -214,8 +214,10 @@ static LLVMValueRef load_vec(gemm *G, LLVMValueRef ptr, int lanes)
     return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, args, 4, "");
 }
 
-/* acc[r][v] += A(r, k) * B(k, v) for k < kn: A row r at arow[r][k], B row k at bpan[k * nr]. */
-static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, LLVMValueRef bpan, int64_t kn)
+/* acc[r][v] += A(r, k) * B(k, v) for k < kn: A row r at arow[r][k * astride]
+ * (astride 1, or M for a transposed A), B row k at bpan[k * nr]. */
+static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, int64_t astride, LLVMValueRef bpan,
+                     int64_t kn)
 {
     cg *c = G->c;
     int nr = G->p->nr, vl = G->p->vl;
@@ -228,7 +230,8 @@ static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef 
         bv[v] = ld;
     }
     for (int r = 0; r < rows; r++) {
-        LLVMValueRef a = splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, arow[r], k), ""));
+        LLVMValueRef ak = astride == 1 ? k : mulk(G, k, astride);
+        LLVMValueRef a = splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, arow[r], ak), ""));
         for (int v = 0; v < nv; v++) {
             LLVMValueRef slot = acc[r * nv + v];
             LLVMValueRef cur = LLVMBuildLoad2(c->b, G->vt, slot, "");
@@ -357,8 +360,9 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
     }
     LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr)), arow[32];
     if (G->n->op == KL_OP_MATMUL) {
-        for (int r = 0; r < rows; r++) arow[r] = f32_ptr(G, G->a, mulk(G, add(G, row0, i64(G, r)), G->k));
-        fma_loop(G, acc, rows, nv, arow, bpan, G->k);
+        bool tra = G->n->attr.matmul.transpose_a; /* A is [K][M]: row r's k-th value at r + k * M */
+        for (int r = 0; r < rows; r++) arow[r] = f32_ptr(G, G->a, mulk(G, add(G, row0, i64(G, r)), tra ? 1 : G->k));
+        fma_loop(G, acc, rows, nv, arow, tra ? G->rows : 1, bpan, G->k);
     } else {
         const ir_node *n = G->n;
         const ir_type *tx = &n->in[0]->type, *to = &n->type, *tw = &n->in[1]->type;
@@ -385,14 +389,14 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
                 LLVMValueRef x = add(G, ix0[r], i64(G, n->attr.conv.pad_left));
                 arow[r] = f32_ptr(G, G->a, mulk(G, add(G, mulk(G, y, Wp), x), C));
             }
-            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
+            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
             cg_loop_end(c, &lky);
         } else {
             LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
             LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
             conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
             LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
-            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
+            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
             cg_loop_end(c, &lkx);
             cg_loop_end(c, &lky);
         }
@@ -508,10 +512,11 @@ int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols)
 {
     int64_t row_tiles, panels, batch;
     *by_cols = false;
-    if (!n->gemm || o->threads <= 1 || n->gemm->pack_b_runtime || n->gemm->shared) return 0; /* shared.c: one thread */
+    if (!n->gemm || o->threads <= 1 || n->gemm->shared) return 0; /* shared.c: one thread */
     row_tiles_and_panels(n, &row_tiles, &panels, &batch);
-    const ir_type *tb = &n->in[1]->type;
-    int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2] : n->in[0]->type.dims[n->in[0]->type.rank - 1];
+    const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+    int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2]
+                                      : ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
     /* below ~1 MFLOP (a few microseconds) waking a worker costs more than it saves */
     if (batch != 1 || 2 * ir_type_numel(&n->type) * k < (1 << 20)) return 0;
     /* split whichever dimension divides more evenly over the threads: a 7x7
@@ -557,28 +562,28 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.a = a;
         G.zeros = cg_zero_floats(c, ta->dims[3]);
         G.row_base = i64(&G, 0);
-        if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
-        else G.bp = prepacked_b(c, n, G.k, G.cols);
-        if (n->gemm->pad_copy) {
-            /* split over threads, the copy is made first by a call with lo = -1 (module.c) */
-            LLVMValueRef padded = LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "");
+        G.bp = b_src ? scratch : prepacked_b(c, n, G.k, G.cols);
+        LLVMValueRef padded =
+            n->gemm->pad_copy ? LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "") : NULL;
+        if (b_src || padded) {
+            /* split over threads, the packed B and the padded copy are made
+             * first by a call with lo = -1 (module.c) */
+            LLVMBasicBlockRef after = units ? begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), "")) : NULL;
+            if (b_src) pack_b_runtime(&G, b_src, scratch);
+            if (padded) pad_input(&G, a, padded);
             if (units) {
-                LLVMBasicBlockRef after = begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), ""));
-                pad_input(&G, a, padded);
                 LLVMBuildRetVoid(c->b);
                 LLVMPositionBuilderAtEnd(c->b, after);
-            } else {
-                pad_input(&G, a, padded);
             }
-            G.a = padded;
         }
+        if (padded) G.a = padded;
         tiles(&G, rlo, rhi, plo, phi);
         free(G.estr);
         return true;
     }
     /* matmul: batch loops with broadcast strides, as the plain loop nest */
     int ra = ta->rank, rb = tb->rank;
-    int64_t M = to->dims[ro - 2], N = to->dims[ro - 1], K = ta->dims[ra - 1];
+    int64_t M = to->dims[ro - 2], N = to->dims[ro - 1], K = ta->dims[ra - (n->attr.matmul.transpose_a ? 2 : 1)];
     G.rows = M, G.cols = N, G.k = K;
     ir_type batch = ir_type_make(KL_F32, ro - 2, to->dims), ba = ir_type_make(KL_F32, ra - 2, ta->dims),
             bb = ir_type_make(KL_F32, rb - 2, tb->dims);
@@ -598,7 +603,13 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     G.a = f32_ptr(&G, a, oa);
     G.row_base = mulk(&G, flat, M);
     if (b_src) {
+        /* split over threads (one batch matrix), packed first by the lo = -1 call */
+        LLVMBasicBlockRef after = units ? begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), "")) : NULL;
         pack_b_runtime(&G, f32_ptr(&G, b_src, mulk(&G, ob, K * N)), scratch);
+        if (units) {
+            LLVMBuildRetVoid(c->b);
+            LLVMPositionBuilderAtEnd(c->b, after);
+        }
         G.bp = scratch;
     } else {
         G.bp = f32_ptr(&G, packed, mulk(&G, ob, per_b));

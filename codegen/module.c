@@ -264,7 +264,7 @@ static void call_split_kernel(cg *c, ir_node *root, ir_node *gm, LLVMValueRef fn
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
         return;
     }
-    if (gm && gm->gemm->pad_copy) { /* the padded copy of the input, once, before the split */
+    if (gm && (gm->gemm->pad_copy || gm->gemm->pack_b_runtime)) { /* B packed, the input padded: once, before the split */
         args[n_args] = args[n_args + 1] = cg_i64(c, -1);
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args + 2, "");
     }

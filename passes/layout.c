@@ -1,7 +1,8 @@
 /* passes/layout.c — layout assignment for contractions.
  *
  * requires: types inferred; runs before fuse (output fusion needs the plan).
- * guarantees: every float32 matmul (A not transposed) and ungrouped conv2d
+ * guarantees: every float32 matmul (A transposed or not: a transposed A,
+ *   a weight gradient's X^T dY, is read down its columns) and ungrouped conv2d
  *   whose output has at least 4 columns gets node->gemm: the
  *   register tile and blocking of codegen/gemm.c's micro-kernel for the
  *   target's vector width, and the layout its B operand is read in:
@@ -18,8 +19,9 @@
  *       filter row covers KW*C contiguous k values with no bounds checks
  *       (LeNet's C=1 and ResNet's C=3 stems would otherwise spend more on
  *       per-tap pointer setup than on FMAs);
- *   everything else (integer matmuls, transposed A, grouped and depthwise
- *   convs, outputs under 4 columns) keeps the plain loop nests.
+ *   everything else (integer matmuls, grouped and depthwise
+ *   convs, outputs under 4 columns; in size mode transposed A) keeps the
+ *   plain loop nests.
  *   The choice is printed in plan dumps as layout=... (ir/print.c).
  * size mode (-Os, ctx->size): every float32 conv2d (grouped and depthwise
  *   too) and every 2-D matmul with A not transposed gets a `shared` plan
@@ -45,7 +47,7 @@
 static int64_t matmul_k(const ir_node *n)
 {
     const ir_type *ta = &n->in[0]->type;
-    return ta->dims[ta->rank - 1];
+    return ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
 }
 
 /* K and N of the GEMM a node computes, or false if it does not qualify. */
@@ -55,7 +57,7 @@ static bool gemm_shape(const ir_node *n, int vl, int64_t *k, int64_t *cols)
     if (n->type.dtype != KL_F32 || n->in[0]->type.dtype != KL_F32 || n->in[1]->type.dtype != KL_F32) return false;
     int r = n->type.rank;
     if (n->op == KL_OP_MATMUL) {
-        if (n->attr.matmul.transpose_a || r < 2 || n->in[0]->type.rank < 2 || n->in[1]->type.rank < 2) return false;
+        if (r < 2 || n->in[0]->type.rank < 2 || n->in[1]->type.rank < 2) return false;
         *k = matmul_k(n);
     } else if (n->op == KL_OP_CONV2D) {
         if (n->attr.conv.groups != 1 || r != 4) return false;
@@ -102,6 +104,8 @@ bool pass_layout(ir_graph *g, pass_ctx *ctx)
             continue;
         }
         if (!gemm_shape(n, vl, &k, &cols)) continue;
+        /* -Os keeps A-transposed products (weight gradients) in plain loops */
+        if (ctx->size && n->op == KL_OP_MATMUL && n->attr.matmul.transpose_a) continue;
         ir_gemm_plan *p = kl_arena_alloc(g->arena, sizeof *p, 8);
         /* two vectors of columns; rows: as many accumulators as the register
          * file holds next to the two B vectors and one broadcast of A
