@@ -172,7 +172,7 @@ int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
 {
     grpc_init();
     G.s = s;
-    grpc_arg args[2];
+    grpc_arg args[3];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -180,7 +180,10 @@ int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[1].value.integer = -1;
-    grpc_channel_args ca = {.num_args = 2, .args = args};
+    args[2].type = GRPC_ARG_INTEGER; /* a second server on a port in use fails instead of sharing it */
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[2].value.integer = 0;
+    grpc_channel_args ca = {.num_args = 3, .args = args};
     G.server = grpc_server_create(&ca, NULL);
     G.cq = grpc_completion_queue_create_for_next(NULL);
     if (!G.server || !G.cq) {
