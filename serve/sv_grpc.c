@@ -34,12 +34,14 @@ void sv_grpc_stop(void) {}
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 
 #define MAX_THREADS 512
 #define PENDING 16 /* calls asked for per method at once */
 
 typedef struct gcall {
-    enum sv_rpc rpc;
+    enum sv_rpc rpc;        /* SV_N_RPC: a method not registered, answered UNIMPLEMENTED */
+    grpc_call_details cd;   /* of those */
     bool replying;
     grpc_call *call;
     gpr_timespec deadline;
@@ -73,6 +75,7 @@ static void free_call(gcall *c)
     if (c->payload) grpc_byte_buffer_destroy(c->payload);
     if (c->reply) grpc_byte_buffer_destroy(c->reply);
     if (c->has_details) grpc_slice_unref(c->details);
+    if (c->rpc == SV_N_RPC) grpc_call_details_destroy(&c->cd);
     free(c);
 }
 
@@ -85,6 +88,14 @@ static void ask(enum sv_rpc rpc)
     }
     c->rpc = rpc;
     grpc_metadata_array_init(&c->md);
+    if (rpc == SV_N_RPC) { /* any other method: without someone asking, such calls would wait for their deadline */
+        grpc_call_details_init(&c->cd);
+        if (grpc_server_request_call(G.server, &c->call, &c->cd, &c->md, G.cq, G.cq, c) != GRPC_CALL_OK) {
+            fprintf(stderr, "kiln serve: gRPC: cannot ask for calls of other methods\n");
+            free_call(c);
+        }
+        return;
+    }
     if (grpc_server_request_registered_call(G.server, G.method[rpc], &c->call, &c->deadline, &c->md, &c->payload, G.cq, G.cq,
                                             c) != GRPC_CALL_OK) {
         fprintf(stderr, "kiln serve: gRPC: cannot ask for a %s call\n", sv_rpc_path[rpc]);
@@ -98,7 +109,13 @@ static void answer(gcall *c)
     size_t n = 0;
     char *msg = NULL;
     int code;
-    if (!c->payload) {
+    if (c->rpc == SV_N_RPC) {
+        char *m = grpc_slice_to_c_string(c->cd.method);
+        code = SV_G_UNIMPLEMENTED;
+        msg = sv_msg("kiln serve does not serve %s (it serves %s, %s and %s)", m ? m : "that method", sv_rpc_path[0],
+                     sv_rpc_path[1], sv_rpc_path[2]);
+        gpr_free(m);
+    } else if (!c->payload) {
         code = SV_G_INVALID_ARGUMENT, msg = sv_msg("the call carries no request message");
     } else {
         grpc_byte_buffer_reader r;
@@ -210,8 +227,8 @@ int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
         return 0;
     }
     grpc_server_start(G.server);
-    for (int r = 0; r < SV_N_RPC; r++)
-        for (int k = 0; k < PENDING; k++) ask((enum sv_rpc)r);
+    for (int r = 0; r <= SV_N_RPC; r++)
+        for (int k = 0; k < (r == SV_N_RPC ? 2 : PENDING); k++) ask((enum sv_rpc)r);
     int want = 16;
     if (s->batching.on && 2 * s->batching.max_batch_size > want)
         want = s->batching.max_batch_size > MAX_THREADS / 2 ? MAX_THREADS : (int)(2 * s->batching.max_batch_size);

@@ -12,7 +12,7 @@
  *       CLIENTS threads, each with its own channel (connection), send the
  *       request back to back for SECONDS; prints {"requests", "errors",
  *       "rps", "p50_us", "p99_us", "codes": {CODE: COUNT}}.
- * RPC is predict, metadata or status.  Exit status 0 when the call (every
+ * RPC is predict, metadata, status or classify (not served: to check the answer).  Exit status 0 when the call (every
  * call, with --load) got an answer with a status; 2 on usage or transport
  * failure. */
 #define _GNU_SOURCE
@@ -33,8 +33,9 @@
 
 static const char *const paths[] = {"/tensorflow.serving.PredictionService/Predict",
                                     "/tensorflow.serving.PredictionService/GetModelMetadata",
-                                    "/tensorflow.serving.ModelService/GetModelStatus"};
-static const char *const rpcs[] = {"predict", "metadata", "status"};
+                                    "/tensorflow.serving.ModelService/GetModelStatus",
+                                    "/tensorflow.serving.PredictionService/Classify"};
+static const char *const rpcs[] = {"predict", "metadata", "status", "classify"};
 
 typedef struct {
     int code;
@@ -310,13 +311,13 @@ int main(int argc, char **argv)
         if (clients < 1 || clients > 1024 || seconds <= 0) return fprintf(stderr, "serve_grpc_client: --load CLIENTS(1-1024) SECONDS\n"), 2;
     }
     if (argc != 4) {
-        fprintf(stderr, "usage: serve_grpc_client [--load CLIENTS SECONDS] HOST:PORT predict|metadata|status REQUEST_FILE\n");
+        fprintf(stderr, "usage: serve_grpc_client [--load CLIENTS SECONDS] HOST:PORT predict|metadata|status|classify REQUEST_FILE\n");
         return 2;
     }
     int rpc = -1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(argv[2], rpcs[i])) rpc = i;
-    if (rpc < 0) return fprintf(stderr, "serve_grpc_client: unknown RPC '%s' (predict, metadata, status)\n", argv[2]), 2;
+    if (rpc < 0) return fprintf(stderr, "serve_grpc_client: unknown RPC '%s' (predict, metadata, status, classify)\n", argv[2]), 2;
     size_t len = 0;
     uint8_t *req = slurp(argv[3], &len);
     if (!req) return fprintf(stderr, "serve_grpc_client: cannot read %s\n", argv[3]), 2;
