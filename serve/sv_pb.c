@@ -235,8 +235,12 @@ static int predict(sv_server *s, const uint8_t *req, size_t len, uint8_t **resp,
         int i = 0;
         while (i < v->n_feeds && strcmp(v->feeds[i].alias, key)) i++;
         if (i == v->n_feeds) {
-            *msg = sv_msg("input '%s' is not in the signature (its inputs: %s%s%s)", key, v->feeds[0].alias,
-                          v->n_feeds > 1 ? ", " : "", v->n_feeds > 1 ? v->feeds[1].alias : "");
+            char names[512] = "";
+            for (int f = 0; f < v->n_feeds; f++) {
+                size_t used = strlen(names);
+                snprintf(names + used, sizeof names - used, "%s'%s'", f ? ", " : "", v->feeds[f].alias);
+            }
+            *msg = sv_msg("input '%s' is not in the signature (its inputs: %s)", key, names);
             code = SV_G_INVALID_ARGUMENT;
             goto done;
         }
