@@ -19,7 +19,7 @@
 #ifndef KILN_HAVE_GRPC
 
 int sv_grpc_available(void) { return 0; }
-int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
+int sv_grpc_start(sv_server *s, int port, int threads, char *err, size_t errlen)
 {
     snprintf(err, errlen, "this kiln was built without gRPC (libgrpc-dev was not found by CMake; tools/install-deps.sh "
                           "installs it): serve REST only with --grpc_port 0");
@@ -185,7 +185,7 @@ static void *handler_thread(void *arg)
     return NULL;
 }
 
-int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
+int sv_grpc_start(sv_server *s, int port, int threads, char *err, size_t errlen)
 {
     grpc_init();
     G.s = s;
@@ -229,9 +229,10 @@ int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen)
     grpc_server_start(G.server);
     for (int r = 0; r <= SV_N_RPC; r++)
         for (int k = 0; k < (r == SV_N_RPC ? 2 : PENDING); k++) ask((enum sv_rpc)r);
-    int want = 16;
-    if (s->batching.on && 2 * s->batching.max_batch_size > want)
+    int want = threads > 0 ? threads : 16;
+    if (threads <= 0 && s->batching.on && 2 * s->batching.max_batch_size > want)
         want = s->batching.max_batch_size > MAX_THREADS / 2 ? MAX_THREADS : (int)(2 * s->batching.max_batch_size);
+    if (want > MAX_THREADS) want = MAX_THREADS;
     for (G.n_threads = 0; G.n_threads < want; G.n_threads++)
         if (pthread_create(&G.th[G.n_threads], NULL, handler_thread, NULL)) break;
     if (!G.n_threads) {

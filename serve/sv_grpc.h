@@ -35,8 +35,9 @@ int sv_pb_call(sv_server *s, enum sv_rpc rpc, const uint8_t *req, size_t len, ui
 /* Whether this build has gRPC (libgrpc-dev was found by CMake). */
 int sv_grpc_available(void);
 /* Serves the RPCs on 0.0.0.0:port (port 0: any free port) with max_body
- * as the largest request message.  Returns the bound port, or 0 with err. */
-int sv_grpc_start(sv_server *s, int port, char *err, size_t errlen);
+ * as the largest request message, on `threads` handler threads (0: 16, or
+ * 2 x max_batch_size with batching).  Returns the bound port, or 0 with err. */
+int sv_grpc_start(sv_server *s, int port, int threads, char *err, size_t errlen);
 /* Cancels calls in flight, waits for the handler threads; no-op when not started. */
 void sv_grpc_stop(void);
 

@@ -623,6 +623,7 @@ int kiln_serve_main(int argc, char **argv)
     const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL, *grpc_port_file = NULL;
     long long port = 8501;
     long long grpc_port = sv_grpc_available() ? 8500 : 0; /* tensorflow_model_server's default; -1: any free port */
+    long long grpc_threads = 0;
     bool grpc_given = false;
     char err[1024];
     for (int i = 1; i < argc; i++) {
@@ -650,7 +651,7 @@ int kiln_serve_main(int argc, char **argv)
         }
         static const char *const known[] = {"--model_name", "--model_base_path", "--model_config_file", "--config",
                                             "--batching_parameters_file", "--port_file", "--port", "--rest_api_port",
-                                            "--grpc_port", "--grpc_port_file", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
+                                            "--grpc_port", "--grpc_port_file", "--grpc_max_threads", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
                                             "--file_system_poll_wait_seconds"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(key, known[k]);
@@ -678,6 +679,8 @@ int kiln_serve_main(int argc, char **argv)
             grpc_given = true;
         } else if (!strcmp(key, "--grpc_port_file")) {
             grpc_port_file = val;
+        } else if (!strcmp(key, "--grpc_max_threads")) {
+            if (!flag_int(key, val, 1, 512, &grpc_threads)) return 2;
         } else if (!strcmp(key, "--max_body_bytes")) {
             if (!flag_int(key, val, 1024, 1ll << 32, &num)) return 2;
             s.max_body = (size_t)num;
@@ -705,7 +708,7 @@ int kiln_serve_main(int argc, char **argv)
     }
     if (grpc_given && grpc_port && !sv_grpc_available()) {
         char e[512];
-        sv_grpc_start(&s, 0, e, sizeof e);
+        sv_grpc_start(&s, 0, 0, e, sizeof e);
         fprintf(stderr, "kiln serve: --grpc_port %lld: %s\n", grpc_port, e);
         return 2;
     }
@@ -746,7 +749,7 @@ int kiln_serve_main(int argc, char **argv)
     }
     if (grpc_port) {
         /* The default port busy (another server) costs gRPC only; a port asked for must be had. */
-        int gp = sv_grpc_start(&s, grpc_port < 0 ? 0 : (int)grpc_port, err, sizeof err);
+        int gp = sv_grpc_start(&s, grpc_port < 0 ? 0 : (int)grpc_port, (int)grpc_threads, err, sizeof err);
         if (!gp && grpc_given) {
             fprintf(stderr, "kiln serve: --grpc_port %lld: %s\n", grpc_port, err);
             MHD_stop_daemon(d);

@@ -182,6 +182,8 @@ static const help_opt opts[] = {
      "serve: the gRPC port (TF Serving's PredictionService Predict, GetModelMetadata; ModelService GetModelStatus); "
      "0 disables it, -1 picks a free one. The default port in use only warns; a port given must be had."},
     {"--grpc_port_file", "FILE", C_SERVE, NULL, "serve: write the bound gRPC port there once listening."},
+    {"--grpc_max_threads", "N", C_SERVE, "16",
+     "serve: threads answering gRPC calls (with batching, default 2 x max_batch_size: a batch of callers can wait at once)."},
     {"--help", NULL, C_ALL | C_SERVE, NULL, "Print the command's help (also -h)."},
 };
 enum { N_OPTS = sizeof opts / sizeof *opts };
