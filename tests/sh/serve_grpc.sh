@@ -6,7 +6,8 @@
 # code, the error message, the outputs (TensorFlow's / numpy's answers,
 # within 1e-5 relative), the version that answered; metadata and model
 # status; REST and gRPC side by side on one server; a hot swap under gRPC
-# load with no failed call; request batching of concurrent gRPC calls; bad
+# load with no failed call; request batching of concurrent gRPC calls, and
+# of gRPC and REST calls together; bad
 # --grpc_port values; a clean stop on SIGTERM.  Without libgrpc at build
 # time, it checks that --grpc_port says so.
 set -u
@@ -177,6 +178,28 @@ if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_ba
     rows=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/metrics")
     if [ "${rows:-0}" = 16 ] && [ "${calls:-99}" -lt 16 ]; then ok; echo "gRPC batching: 16 calls ran as $calls model calls"
     else bad "gRPC batching: $calls model calls for $rows rows"; fi
+    # gRPC and REST calls for one version share its batcher: 8 of each at once
+    k=0 clients=""
+    while [ $k -lt 8 ]; do
+        "$client" "127.0.0.1:$gport" predict "$fx/predict_row0.pb" >"$tmp/m$k.json" 2>&1 &
+        clients="$clients $!"
+        curl -s -o "$tmp/r$k.json" --data-binary '{"instances": [[1, 2, 3, 4]]}' "http://127.0.0.1:$port/v1/models/mlp:predict" &
+        clients="$clients $!"
+        k=$((k + 1))
+    done
+    for p in $clients; do wait "$p"; done
+    k=0 good=0
+    while [ $k -lt 8 ]; do
+        holds "$tmp/m$k.json" '.code == 0 and (.outputs.y.values | length) == 3' && holds "$tmp/r$k.json" '.predictions | length == 1' &&
+            good=$((good + 1))
+        k=$((k + 1))
+    done
+    curl -s -o "$tmp/metrics" "http://127.0.0.1:$port/monitoring/prometheus/metrics"
+    calls2=$(sed -n 's/^kiln_serve_batch_size_count{model_name="mlp"} //p' "$tmp/metrics")
+    rows2=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/metrics")
+    if [ $good = 8 ] && [ "${rows2:-0}" = 32 ] && [ $((${calls2:-99} - ${calls:-0})) -lt 16 ]; then ok
+        echo "REST + gRPC batching: 8 + 8 calls ran as $((calls2 - calls)) model calls"
+    else bad "REST + gRPC batching: $good of 8 pairs answered, $((${calls2:-99} - ${calls:-0})) model calls for $((${rows2:-0} - ${rows:-0})) rows"; fi
     kill -TERM $pid
 fi
 
