@@ -12,8 +12,12 @@ in-process call is `kiln bench` of the same model at batch 1 (the
 overhead line: served p50 at 1 connection minus it).  The floor peer:
 TensorFlow Serving's binary cannot be had here (not on PyPI or in Debian),
 so the same graph runs in TensorFlow behind Python's ThreadingHTTPServer
-with the same JSON API (a floor, not TF Serving itself).  Results go to
-bench/results/serve.{csv,md}.
+with the same JSON API (a floor, not TF Serving itself).  gRPC rows (MLP,
+batching off and on): the same servers' gRPC port loaded by the C load
+generator build/bin/serve_grpc_client --load (one channel per client,
+calls back to back) with the one-row PredictRequest that TF Serving's
+Python package serialized (tests/serve/grpc/predict_row0.pb).  Results go
+to bench/results/serve.{csv,md}.
 """
 import argparse
 import csv
@@ -86,21 +90,35 @@ def wrk(url, body, conns, seconds):
             "p99_us": float(m.group(4)), "non200": int(m.group(5)), "socket_errors": int(m.group(6))}
 
 
-def start_kiln(build, base, batching_file, work):
-    port_file = os.path.join(work, "port")
-    if os.path.exists(port_file):
-        os.unlink(port_file)
-    cmd = [os.path.join(build, "bin", "kiln"), "serve", "--model_name", "m", "--model_base_path", base, "--port", "0",
-           "--port_file", port_file, "--file_system_poll_wait_seconds", "0"]
+def start_kiln(build, base, batching_file, work, name="m"):
+    """kiln serve on free REST and gRPC ports: (process, REST port, gRPC port)."""
+    port_file, gport_file = os.path.join(work, "port"), os.path.join(work, "gport")
+    for f in (port_file, gport_file):
+        if os.path.exists(f):
+            os.unlink(f)
+    cmd = [os.path.join(build, "bin", "kiln"), "serve", "--model_name", name, "--model_base_path", base, "--port", "0",
+           "--port_file", port_file, "--grpc_port", "-1", "--grpc_port_file", gport_file,
+           "--file_system_poll_wait_seconds", "0"]
     if batching_file:
         cmd += ["--enable_batching", "--batching_parameters_file", batching_file]
     p = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     for _ in range(600):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            return p, int(open(port_file).read())
+        if all(os.path.exists(f) and open(f).read().strip() for f in (port_file, gport_file)):
+            return p, int(open(port_file).read()), int(open(gport_file).read())
         time.sleep(0.1)
     p.kill()
     raise SystemExit("kiln serve did not start")
+
+
+def grpc_load(client, gport, request, conns, seconds):
+    """The C load generator (tests/support/serve_grpc_client.c --load): one channel per client, calls back to back."""
+    r = subprocess.run([client, "--load", str(conns), str(seconds), "127.0.0.1:%d" % gport, "predict", request],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit("serve_grpc_client failed: " + r.stdout + r.stderr)
+    j = json.loads(r.stdout)
+    return {"requests": j["requests"], "rps": j["rps"], "p50_us": j["p50_us"], "p99_us": j["p99_us"],
+            "non200": j["errors"], "socket_errors": j["transport_failures"]}
 
 
 def tf_server(gd, feed, fetch):
@@ -161,6 +179,8 @@ def main():
     lenet_gd, lenet_out, lenet_x = make_lenet(lenet_base)
     models = [("mlp", mlp_base, mlp_gd, "x", "y", [[1.0, 2.0, 3.0, 4.0]], "x:1,4", "y"),
               ("lenet", lenet_base, lenet_gd, "x", lenet_out, lenet_x, "x:1,28,28,1", lenet_out)]
+    grpc_client = os.path.join(a.build, "bin", "serve_grpc_client")
+    grpc_req = os.path.join(ROOT, "tests", "serve", "grpc", "predict_row0.pb")
     rows = []
     for name, base, gd, feed, fetch, inst, pin, kfetch in models:
         body = json.dumps({"instances": inst})
@@ -169,14 +189,22 @@ def main():
         m = re.search(r"median_us ([\d.]+)", kb.stdout)
         direct = float(m.group(1)) if m else float("nan")
         for mode in ("kiln", "kiln+batching"):
-            p, port = start_kiln(a.build, base, batching if mode == "kiln+batching" else None, work)
-            url = "http://127.0.0.1:%d/v1/models/m:predict" % port
+            p, port, gport = start_kiln(a.build, base, batching if mode == "kiln+batching" else None, work, name)
+            url = "http://127.0.0.1:%d/v1/models/%s:predict" % (port, name)
             try:
                 wrk(url, body, 1, 1)  # warm
                 for c in conns:
                     r = wrk(url, body, c, a.seconds)
                     rows.append(dict(model=name, server=mode, conns=c, direct_us=direct, **r))
                     print(rows[-1], flush=True)
+                # gRPC: the MLP's one-row PredictRequest as TF Serving's Python package serialized it
+                # (tests/serve/grpc/predict_row0.pb, model "mlp"), sent by the C load generator
+                if name == "mlp" and os.path.exists(grpc_client):
+                    grpc_load(grpc_client, gport, grpc_req, 1, 1)  # warm
+                    for c in conns:
+                        r = grpc_load(grpc_client, gport, grpc_req, c, a.seconds)
+                        rows.append(dict(model=name, server=mode + " gRPC", conns=c, direct_us=direct, **r))
+                        print(rows[-1], flush=True)
             finally:
                 p.send_signal(signal.SIGTERM)
                 p.wait()
@@ -194,6 +222,8 @@ def main():
         w.writeheader()
         w.writerows(rows)
     with open(os.path.join(out, "serve.md"), "w") as f:
+        f.write("REST rows: wrk, one connection per client; gRPC rows: serve_grpc_client --load (C, gRPC core), one channel "
+                "per client, non-OK statuses counted as non-200.\n\n")
         f.write("| model | server | connections | requests/s | p50 us | p99 us | non-200 | socket errors |\n|---|---|---|---|---|---|---|---|\n")
         for r in rows:
             f.write("| %s | %s | %d | %.0f | %.0f | %.0f | %d | %d |\n" % (r["model"], r["server"], r["conns"], r["rps"],

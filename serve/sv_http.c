@@ -16,6 +16,7 @@
 
 #include "serve/serve.h"
 #include "serve/sv.h"
+#include "serve/sv_grpc.h"
 
 const double sv_latency_bounds[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 const int sv_n_latency_bounds = (int)(sizeof sv_latency_bounds / sizeof sv_latency_bounds[0]);
@@ -588,6 +589,21 @@ static bool flag_int(const char *key, const char *val, long long lo, long long h
     return true;
 }
 
+/* Writes the port to file (through a rename: a reader never sees half of it). */
+static bool write_port(const char *file, unsigned port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "%u\n", port) >= 0;
+    if (f && fclose(f)) ok = false;
+    if (!ok || rename(tmp, file)) {
+        fprintf(stderr, "kiln serve: cannot write %s\n", file);
+        return false;
+    }
+    return true;
+}
+
 static volatile sig_atomic_t stop_flag;
 static void *poll_thread(void *arg)
 {
@@ -604,8 +620,11 @@ int kiln_serve_main(int argc, char **argv)
     sv_server s = {.threads = 1, .poll_seconds = 1, .max_body = SV_MAX_BODY, .timeout_s = 30};
     s.batching = (sv_batching){.max_batch_size = 32, .batch_timeout_micros = 1000, .max_enqueued_batches = 100,
                                .num_batch_threads = 1};
-    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL;
+    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL, *grpc_port_file = NULL;
     long long port = 8501;
+    long long grpc_port = sv_grpc_available() ? 8500 : 0; /* tensorflow_model_server's default; -1: any free port */
+    long long grpc_threads = 0;
+    bool grpc_given = false;
     char err[1024];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -632,7 +651,7 @@ int kiln_serve_main(int argc, char **argv)
         }
         static const char *const known[] = {"--model_name", "--model_base_path", "--model_config_file", "--config",
                                             "--batching_parameters_file", "--port_file", "--port", "--rest_api_port",
-                                            "--grpc_port", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
+                                            "--grpc_port", "--grpc_port_file", "--grpc_max_threads", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
                                             "--file_system_poll_wait_seconds"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(key, known[k]);
@@ -656,10 +675,12 @@ int kiln_serve_main(int argc, char **argv)
         else if (!strcmp(key, "--port") || !strcmp(key, "--rest_api_port")) {
             if (!flag_int(key, val, 0, 65535, &port)) return 2;
         } else if (!strcmp(key, "--grpc_port")) {
-            if (strcmp(val, "0")) {
-                fprintf(stderr, "kiln serve: gRPC is not implemented (REST only, --port); --grpc_port must be 0\n");
-                return 2;
-            }
+            if (!flag_int(key, val, -1, 65535, &grpc_port)) return 2;
+            grpc_given = true;
+        } else if (!strcmp(key, "--grpc_port_file")) {
+            grpc_port_file = val;
+        } else if (!strcmp(key, "--grpc_max_threads")) {
+            if (!flag_int(key, val, 1, 512, &grpc_threads)) return 2;
         } else if (!strcmp(key, "--max_body_bytes")) {
             if (!flag_int(key, val, 1024, 1ll << 32, &num)) return 2;
             s.max_body = (size_t)num;
@@ -683,6 +704,12 @@ int kiln_serve_main(int argc, char **argv)
     }
     if (!config && (!name || !base)) {
         usage(stderr);
+        return 2;
+    }
+    if (grpc_given && grpc_port && !sv_grpc_available()) {
+        char e[512];
+        sv_grpc_start(&s, 0, 0, e, sizeof e);
+        fprintf(stderr, "kiln serve: --grpc_port %lld: %s\n", grpc_port, e);
         return 2;
     }
     if (batch_file && !read_batching(batch_file, &s.batching, err, sizeof err)) {
@@ -715,12 +742,24 @@ int kiln_serve_main(int argc, char **argv)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = info ? info->port : (unsigned)port;
     fprintf(stderr, "kiln serve: REST API on port %u\n", bound);
-    if (port_file) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%u\n", bound) < 0 || fclose(f) || rename(tmp, port_file)) {
-            fprintf(stderr, "kiln serve: cannot write %s\n", port_file);
+    if (port_file && !write_port(port_file, bound)) {
+        MHD_stop_daemon(d);
+        sv_shutdown(&s);
+        return 1;
+    }
+    if (grpc_port) {
+        /* The default port busy (another server) costs gRPC only; a port asked for must be had. */
+        int gp = sv_grpc_start(&s, grpc_port < 0 ? 0 : (int)grpc_port, (int)grpc_threads, err, sizeof err);
+        if (!gp && grpc_given) {
+            fprintf(stderr, "kiln serve: --grpc_port %lld: %s\n", grpc_port, err);
+            MHD_stop_daemon(d);
+            sv_shutdown(&s);
+            return 1;
+        }
+        if (gp) fprintf(stderr, "kiln serve: gRPC API on port %d\n", gp);
+        else fprintf(stderr, "kiln serve: %s; serving REST only\n", err);
+        if (gp && grpc_port_file && !write_port(grpc_port_file, (unsigned)gp)) {
+            sv_grpc_stop();
             MHD_stop_daemon(d);
             sv_shutdown(&s);
             return 1;
@@ -732,6 +771,7 @@ int kiln_serve_main(int argc, char **argv)
     sigwait(&set, &sig);
     fprintf(stderr, "kiln serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     stop_flag = 1;
+    sv_grpc_stop();     /* cancels the calls in flight, waits for its handlers */
     MHD_stop_daemon(d); /* waits for the connections' threads */
     if (polling) pthread_join(poller, NULL);
     sv_shutdown(&s);

@@ -4,7 +4,8 @@
 # Idempotent: when the venv exists and every "name==version" line of the
 # requirements is installed at that version, it only checks (well under a
 # second) and installs nothing.
-#   tools/setup-venv.sh [VENV_DIR REQUIREMENTS]   (default: tools/.venv tools/requirements.txt)
+#   tools/setup-venv.sh [VENV_DIR REQUIREMENTS]   (default: tools/.venv tools/requirements.txt,
+#                                                  then tools/requirements-nodeps.txt with pip --no-deps)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${1:-"$here/.venv"}
@@ -17,7 +18,9 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
     python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" - "$reqs" <<'PY' 2>/dev/null
+# installed: are all "name==version" lines of requirements file $1 installed at that version?
+installed() {
+    "$venv/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
 for line in open(sys.argv[1]):
@@ -28,7 +31,11 @@ for line in open(sys.argv[1]):
     if version(name.strip()) != want.strip():
         sys.exit(1)
 PY
-then
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+}
+installed "$reqs" || "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+# With the default requirements, also those installed without their dependencies.
+nodeps="$here/requirements-nodeps.txt"
+if [ $# -eq 0 ] && [ -f "$nodeps" ]; then
+    installed "$nodeps" || "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$nodeps"
 fi
 echo "setup-venv: $venv ready"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # A walk-through of `kiln serve` (docs/serving.md): serve an MLP, ask for
-# its status and signature, predict in both JSON formats, drop in version 2
+# its status and signature, predict in both JSON formats and over gRPC
+# (when built with libgrpc: TF Serving's PredictionService), drop in version 2
 # and watch it replace version 1 without a restart, then stop the server.
 #   sh samples/serve/run.sh [BUILD_DIR]
 set -eu
@@ -12,10 +13,13 @@ trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/models/mlp"
 cp -r "$src/tests/serve/mlp/1" "$work/models/mlp/1"
 echo "== $work/models/mlp/1/kiln.json"; cat "$work/models/mlp/1/kiln.json"
-# 2. Start the server (port 0: any free port, written to a file).
-"$build/bin/kiln" serve --model_name mlp --model_base_path "$work/models/mlp" --port 0 --port_file "$work/port" &
+# 2. Start the server (port 0: any free port, written to a file; the same for gRPC with -1).
+grpc=0
+[ -x "$build/bin/serve_grpc_client" ] && grpc=-1
+"$build/bin/kiln" serve --model_name mlp --model_base_path "$work/models/mlp" --port 0 --port_file "$work/port" \
+    --grpc_port $grpc --grpc_port_file "$work/gport" &
 server=$!
-while [ ! -s "$work/port" ]; do sleep 0.1; done
+while [ ! -s "$work/port" ] || { [ $grpc != 0 ] && [ ! -s "$work/gport" ]; }; do sleep 0.1; done
 url="http://127.0.0.1:$(cat "$work/port")/v1/models/mlp"
 set -x
 curl -s "$url"
@@ -24,6 +28,14 @@ curl -s -d '{"instances": [[1, 2, 3, 4], [0, 0, 0, 0]]}' "$url:predict"
 curl -s -d '{"inputs": {"x": [[1, 2, 3, 4]]}}' "$url:predict"
 curl -s -d '{"instances": [[1, 2, 3]]}' "$url:predict" || true
 set +x
+# gRPC: a PredictRequest as TF Serving's Python client serialized it (tools/gen_serve_grpc.py),
+# sent by a small C client; tools/grpc_client_check.py uses the Python client itself.
+if [ $grpc != 0 ]; then
+    set -x
+    "$build/bin/serve_grpc_client" "127.0.0.1:$(cat "$work/gport")" predict "$src/tests/serve/grpc/predict_latest.pb"
+    "$build/bin/serve_grpc_client" "127.0.0.1:$(cat "$work/gport")" predict "$src/tests/serve/grpc/err_dtype.pb"
+    set +x
+fi
 # 3. Version 2 arrives (moved in whole); the next poll loads, warms up and swaps it in.
 cp -r "$src/tests/serve/mlp/2" "$work/models/v2" && mv "$work/models/v2" "$work/models/mlp/2"
 until curl -s "$url" | grep -q '"version":"2","state":"AVAILABLE"'; do sleep 0.2; done

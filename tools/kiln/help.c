@@ -81,14 +81,15 @@ static const help_cmd cmds[] = {
      "kiln bench mlp.pb --iters 1000\n"
      "kiln bench resnet50.pb --threads 2"},
     {"serve", C_SERVE, "--model_name NAME --model_base_path DIR [--port 8501] [options] | --model_config_file FILE [options]",
-     "serve models over TensorFlow Serving's REST API",
-     "A TensorFlow-Serving-compatible REST server (docs/serving.md): DIR/<version>/ holds model.pb or model.onnx "
+     "serve models over TensorFlow Serving's REST and gRPC APIs",
+     "A TensorFlow-Serving-compatible REST and gRPC server (docs/serving.md): DIR/<version>/ holds model.pb or model.onnx "
      "and kiln.json (feeds, fetches, shapes with -1 for the batch, compiled batch sizes). Versions are compiled "
      "by the JIT when they appear, warmed up, then swapped in while requests keep being served; a version that "
      "fails to load never replaces a good one. GET /v1/models/NAME[/versions/V][/metadata], POST "
      "/v1/models/NAME[/versions/V]:predict in the row (instances) and columnar (inputs) formats, "
-     "GET /monitoring/prometheus/metrics. Flags are tensorflow_model_server's where they mean the same "
-     "(--flag=value or --flag value); there is no gRPC, so --port is the REST port. SIGINT or SIGTERM stop it.",
+     "GET /monitoring/prometheus/metrics; gRPC (--grpc_port, 8500) PredictionService/Predict and GetModelMetadata, "
+     "ModelService/GetModelStatus with TF Serving's messages. Flags are tensorflow_model_server's where they mean the "
+     "same (--flag=value or --flag value), but --port is the REST port. SIGINT or SIGTERM stop it.",
      "kiln serve --model_name mlp --model_base_path models/mlp\n"
      "kiln serve --model_config_file models.config --enable_batching --batching_parameters_file batching.txt\n"
      "curl -d '{\"instances\": [[1, 2, 3, 4]]}' localhost:8501/v1/models/mlp:predict"},
@@ -175,9 +176,14 @@ static const help_opt opts[] = {
      "serve: TF Serving's batching parameters (max_batch_size, batch_timeout_micros, max_enqueued_batches, "
      "num_batch_threads, allowed_batch_sizes); implies --enable_batching."},
     {"--file_system_poll_wait_seconds", "N", C_SERVE, "1", "serve: how often base paths are polled; 0 loads once."},
-    {"--max_body_bytes", "N", C_SERVE, "64 MiB", "serve: larger request bodies are answered 413."},
+    {"--max_body_bytes", "N", C_SERVE, "64 MiB", "serve: larger request bodies are answered 413 (gRPC messages: RESOURCE_EXHAUSTED)."},
     {"--rest_api_timeout_in_ms", "N", C_SERVE, "30000", "serve: a connection idle this long is closed (whole seconds)."},
-    {"--grpc_port", "N", C_SERVE, NULL, "serve: only 0 is accepted (gRPC is not implemented)."},
+    {"--grpc_port", "N", C_SERVE, "8500",
+     "serve: the gRPC port (TF Serving's PredictionService Predict, GetModelMetadata; ModelService GetModelStatus); "
+     "0 disables it, -1 picks a free one. The default port in use only warns; a port given must be had."},
+    {"--grpc_port_file", "FILE", C_SERVE, NULL, "serve: write the bound gRPC port there once listening."},
+    {"--grpc_max_threads", "N", C_SERVE, "16",
+     "serve: threads answering gRPC calls (with batching, default 2 x max_batch_size: a batch of callers can wait at once)."},
     {"--help", NULL, C_ALL | C_SERVE, NULL, "Print the command's help (also -h)."},
 };
 enum { N_OPTS = sizeof opts / sizeof *opts };

@@ -1,0 +1,3 @@
+
+
+nopesignature_def

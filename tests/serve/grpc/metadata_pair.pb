@@ -1,0 +1,3 @@
+
+
+pairsignature_def
