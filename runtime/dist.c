@@ -300,9 +300,33 @@ int kiln_rt_dist_end(void)
     return rc;
 }
 
+int kiln_rt_dist_barrier(const char *what)
+{
+    if (rank < 0) return fail("kiln dist: kiln_rt_dist_init was not called (run under mpirun)");
+    MPI_Request req;
+    set_waiting("rank %d was waiting for every rank at %s", rank, what);
+    int code = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
+    if (!done)
+        return fail("kiln dist: rank %d: not every rank reached %s within %.1f s: a rank died or is stuck (KILN_DIST_TIMEOUT)", rank,
+                    what, kiln_rt_dist_timeout());
+    return done < 0 ? fail("kiln dist: rank %d: barrier at %s failed: %s", rank, what, mpi_msg(code)) : 0;
+}
+
+static double ar_seconds; /* time in kiln_rt_dist_allreduce_f32, for kiln run --time-steps */
+static long long ar_bytes, ar_calls;
+
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls)
+{
+    *seconds = ar_seconds, *bytes = ar_bytes, *calls = ar_calls;
+}
+
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
 {
     if (rank < 0) return fail("kiln dist: kiln_rt_dist_init was not called (run under mpirun)");
+    double t0 = now();
+    ar_calls++, ar_bytes += 4 * (long long)n;
     for (int64_t at = 0; at < n;) { /* MPI counts are int */
         int part = n - at > (1 << 30) ? (1 << 30) : (int)(n - at);
         MPI_Request req;
@@ -316,6 +340,7 @@ int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
         if (done < 0) return fail("kiln dist: rank %d: gradient allreduce failed: %s", rank, mpi_msg(code));
         at += part;
     }
+    ar_seconds += now() - t0;
     return 0;
 }
 
@@ -345,5 +370,7 @@ int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what) 
 int kiln_rt_dist_end(void) { return NO_MPI; }
 int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from) { return NO_MPI; }
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n) { return NO_MPI; }
+int kiln_rt_dist_barrier(const char *what) { return NO_MPI; }
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls) { *seconds = 0, *bytes = *calls = 0; }
 int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what) { return NO_MPI; }
 #endif

@@ -42,6 +42,12 @@ int kiln_rt_dist_finalize(void);
 /* Sum of n floats over every rank, in place, in one MPI_Allreduce per
  * contiguous buffer (data-parallel training); polls with the deadline. */
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n);
+/* Waits (deadline) until every rank has called it; what names the place in
+ * the messages ("the timed steps"). */
+int kiln_rt_dist_barrier(const char *what);
+/* Totals since start-up of kiln_rt_dist_allreduce_f32: wall seconds in it,
+ * bytes reduced, calls (kiln run --time-steps prints them per step). */
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls);
 
 /* ---- called by generated code; 0 or -1 (message in kiln_rt_dist_error) */
 
