@@ -406,8 +406,11 @@ static int load_feeds(cli *c, kiln_program *p, npy_array *arrays)
             shape_str(t.dtype, t.rank, t.dims, want, sizeof want);
             shape_str(arrays[i].dtype, arrays[i].rank, arrays[i].dims, got, sizeof got);
             fprintf(stderr, "kiln: %s: feed '%s' expects %s, the file holds %s", c->feed_files[i], t.name, want, got);
-            if (dist_micro_batches > 1)
-                fprintf(stderr, " (--micro-batches %d: the program takes micro-batches of that shape, the file %d of them "
+            if (dist_micro_batches > 1 && arrays[i].rank > 0 && arrays[i].dims[0] % dist_micro_batches)
+                fprintf(stderr, " (--micro-batches %d: the file's batch of %lld rows does not divide into %d micro-batches)",
+                        dist_micro_batches, (long long)arrays[i].dims[0], dist_micro_batches);
+            else if (dist_micro_batches > 1)
+                fprintf(stderr, " (--micro-batches %d: the program takes micro-batches of that shape and the file must hold %d of them "
                                 "along the first dimension; a placeholder with a fixed batch cannot be cut)", dist_micro_batches, dist_micro_batches);
             fputc('\n', stderr);
             return 1;
@@ -501,7 +504,9 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     bool stateful = false;
     for (int v = 0; v < kiln_program_num_variables(p); v++)
         stateful |= kiln_program_reads_variable(p, v) || kiln_program_writes_variable(p, v);
-    if (!rc && stateful && M > 1) rc = fail("--micro-batches is for inference: a graph with variables would update them once per micro-batch%s%s", "", "");
+    bool writes = false;
+    for (int v = 0; v < kiln_program_num_variables(p); v++) writes |= kiln_program_writes_variable(p, v) != 0;
+    if (!rc && writes && M > 1) rc = fail("--micro-batches is for inference: this graph writes variables, once per micro-batch%s%s", "", "");
     if (!rc && stateful && !c->state_dir)
         rc = fail("the graph has variables: give --state DIR (created by --fetch init_all_vars_op)%s%s", "", "");
     if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
