@@ -11,7 +11,9 @@ process on 2 threads, one process cut into `--micro` micro-batches, and
 rank 1 thread), plus the split without micro-batches.  Each run is
 `kiln run --steps S --time-steps` (time per step after a barrier, without
 the compile; the slowest rank's); rounds interleave the configurations,
-medians are reported.  The split's output is compared with `cmp` against
+medians are reported, with each rank's CPU time per batch (getrusage:
+where a loaded machine steals the cores, the CPU time still shows each
+stage's work and the polling's cost).  The split's output is compared with `cmp` against
 the one-process output.
 
 Allreduce: bench/dist_allreduce.c (kiln_rt_allreduce_f32 against Open
@@ -34,7 +36,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
-STEP = re.compile(r"rank (\d+): \d+ steps in [0-9.]+ s, ([0-9.]+) ms per step")
+STEP = re.compile(r"rank (\d+): \d+ steps in [0-9.]+ s, ([0-9.]+) ms per step \(cpu ([0-9.]+) ms per step\)")
 AR = re.compile(r"rank (\d+): allreduce ([0-9.]+) ms per step \(([0-9.]+)% of the step\), (\d+) calls, (\d+) bytes")
 
 
@@ -45,11 +47,14 @@ def run(cmd, timeout=600):
     return p.stdout + p.stderr
 
 
-def step_ms(out):
-    t = [float(m.group(2)) for m in STEP.finditer(out)]
-    if not t:
+def step_ms(out, cpu=None):
+    """The slowest rank's wall ms per step; cpu (a list) gets each rank's CPU ms per step, by rank."""
+    ms = sorted((int(m.group(1)), float(m.group(2)), float(m.group(3))) for m in STEP.finditer(out))
+    if not ms:
         sys.exit("bench/dist.py: no step time in:\n" + out)
-    return max(t)
+    if cpu is not None:
+        cpu.append([c for _, _, c in ms])
+    return max(t for _, t, _ in ms)
 
 
 def loadavg():
@@ -79,13 +84,14 @@ def pipeline(args, kiln, work):
                                                                      "--out-dir", os.path.join(work, "s2m")]),
     ]
     times = {name: [] for name, _ in configs}
+    cpus = {name: [] for name, _ in configs}
     for r in range(args.rounds):
         for name, cmd in configs:
-            times[name].append(step_ms(run(cmd)))
+            times[name].append(step_ms(run(cmd), cpus[name]))
         print("round %d: %s" % (r + 1, ", ".join("%.2f" % times[n][-1] for n, _ in configs)), flush=True)
     ref = open(os.path.join(work, "one", "Identity.npy"), "rb").read()
     same = {d: open(os.path.join(work, d, "Identity.npy"), "rb").read() == ref for d in ("two", "onem", "s2", "s2m")}
-    return configs, times, same
+    return configs, times, same, cpus
 
 
 def allreduce(args, kiln, work):
@@ -141,18 +147,19 @@ def main():
     lines = ["# Distributed execution (bench/dist.py)", "",
              "%d cores; load average %s before" % (os.cpu_count(), load0)]
     if args.only != "allreduce":
-        configs, times, same = pipeline(args, kiln, work)
+        configs, times, same, cpus = pipeline(args, kiln, work)
         ref = statistics.median(times[configs[0][0]])
         two = statistics.median(times[configs[1][0]])
         lines += ["", "Pipeline: transformer (2 layers, hidden 128, seq 64), batch %d, median of %d rounds of %d steps" %
                   (args.batch, args.rounds, args.steps), "",
-                  "| configuration | ms per batch (median) | rows/s | vs 1 thread | vs 2 threads | rounds (ms) | output |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| configuration | ms per batch (median) | rows/s | vs 1 thread | vs 2 threads | CPU ms per batch, per rank (median) | rounds (ms) | output |",
+                  "|---|---|---|---|---|---|---|---|"]
         out_dir = {1: "two", 2: "onem", 3: "s2", 4: "s2m"}
         for i, (name, _) in enumerate(configs):
             t = statistics.median(times[name])
-            lines.append("| %s | %.2f | %.0f | %.2fx | %.2fx | %s | %s |" % (
-                name, t, args.batch / t * 1e3, ref / t, two / t, " ".join("%.2f" % x for x in times[name]),
+            cpu = " + ".join("%.2f" % statistics.median(c[k] for c in cpus[name]) for k in range(len(cpus[name][0])))
+            lines.append("| %s | %.2f | %.0f | %.2fx | %.2fx | %s | %s | %s |" % (
+                name, t, args.batch / t * 1e3, ref / t, two / t, cpu, " ".join("%.2f" % x for x in times[name]),
                 "reference" if i == 0 else ("identical" if same[out_dir[i]] else "DIFFERS")))
     if args.only != "pipeline":
         rows, steps = allreduce(args, kiln, work)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,14 @@ int dist_steps = 1;
 int dist_micro_batches = 1;
 static bool time_steps;
 static struct timespec t_steps;
+static double cpu_steps;
+
+static double cpu_seconds(void) /* this process's user + system time */
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 static char shard_path[256][64];
 static int n_shards;
 
@@ -191,11 +200,11 @@ int dist_time_steps(int end)
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t);
-    if (!end) t_steps = t;
+    if (!end) t_steps = t, cpu_steps = cpu_seconds();
     else if (time_steps) {
         double s = (double)(t.tv_sec - t_steps.tv_sec) + 1e-9 * (double)(t.tv_nsec - t_steps.tv_nsec);
-        fprintf(stderr, "kiln: rank %d: %d steps in %.3f s, %.4f ms per step\n", active ? kiln_rt_dist_rank() : 0, dist_steps, s,
-                1e3 * s / dist_steps);
+        fprintf(stderr, "kiln: rank %d: %d steps in %.3f s, %.4f ms per step (cpu %.4f ms per step)\n", active ? kiln_rt_dist_rank() : 0,
+                dist_steps, s, 1e3 * s / dist_steps, 1e3 * (cpu_seconds() - cpu_steps) / dist_steps);
         double ar;
         long long bytes, calls;
         kiln_rt_dist_allreduce_stats(&ar, &bytes, &calls);
