@@ -512,7 +512,8 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
-        if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
+        if (tool_flags.profile && M > 1) rc = fail("--profile runs one batch: drop --micro-batches%s%s", "", "");
+        else if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
         else {
             rc = dist_time_steps(0); /* --steps K, --time-steps (dist.c) */
             const void *mb_ins[MAX_TENSORS];
