@@ -42,6 +42,8 @@ bench: all
 	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)
 	tools/.bench-venv/bin/python bench/run.py --build $(BUILD)
 	tools/.bench-venv/bin/python bench/train.py --build $(BUILD)
+	test -f $(LARGE)/model_transformer_dyn/fixture.txt || tools/.venv/bin/python tools/gen_models.py --dist-bench --out $(LARGE)
+	tools/.bench-venv/bin/python bench/dist.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

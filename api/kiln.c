@@ -269,6 +269,7 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
     pass_placement place = {
         .n_tasks = o->dist_tasks, .task = o->dist_task, .split = o->dist_split, .rules = o->dist_place,
         .n_rules = o->n_dist_place, .device_of = m->tf ? model_device : NULL, .device_ctx = m->tf,
+        .fetch_task = o->dist_fetch_last && o->dist_tasks > 0 ? o->dist_tasks - 1 : 0,
     };
     if (o->dist_tasks > 0) ctx.partition = &place;
     bool freestanding;

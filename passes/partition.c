@@ -16,7 +16,8 @@
  *   else its first placed user's, else 0; params and constants are on every
  *   task; a get goes with its while/if.  Then the graph keeps only task
  *   ctx->partition->task: each value computed on task A and read on task B
- *   (fetches count as read on task 0, which returns every fetch) becomes a
+ *   (fetches count as read on the fetch task, 0 unless pp->fetch_task says
+ *   otherwise, which returns every fetch) becomes a
  *   send on A, placed right after the value, and a recv on B, placed right
  *   before its first reader; both carry the same rendezvous key (the
  *   crossing's index in node order, the same in every task) and the peer.
@@ -368,7 +369,14 @@ bool pass_partition(ir_graph *g, pass_ctx *ctx)
         free(place), free(pos);
         return false;
     }
+    int F = pp->fetch_task;
+    if (F < 0 || F >= N) {
+        kl_diag_error(ctx->diag, "%s: the fetches' task %d is out of range (0..%d for %d tasks)", g->source, F, N - 1, N);
+        free(place), free(pos);
+        return false;
+    }
     g->dist_fingerprint = pass_fingerprint(g, N, place, pos);
+    if (F) g->dist_fingerprint = fnv(g->dist_fingerprint, &F, sizeof F); /* task 0 (the default) keeps the old fingerprints */
     g->dist_task = T, g->dist_tasks = N;
 
     /* Crossings in node order, then destination task: the same list on every task. */
@@ -389,7 +397,7 @@ bool pass_partition(ir_graph *g, pass_ctx *ctx)
                 if (u->in[k] == p && !reads[place[u->id]]) reads[place[u->id]] = 1, first[place[u->id]] = j;
         }
         for (int r = 0; r < g->n_results; r++)
-            if (g->results[r].node == p && place[p->id] != 0) reads[0] = 1;
+            if (g->results[r].node == p && place[p->id] != F) reads[F] = 1;
         for (int t = 0; t < N; t++) {
             if (!reads[t]) continue;
             if (nc == cap) {
@@ -426,7 +434,7 @@ bool pass_partition(ir_graph *g, pass_ctx *ctx)
     }
     pass_count(ctx, "partition", "bytes sent", sent);
     if (ok) {
-        /* readers on this task read the recv; fetches are task 0's */
+        /* readers on this task read the recv; fetches are task F's */
         for (int c = 0; c < nc; c++) {
             crossing *x = &cr[c];
             if (!x->recv) continue;
@@ -436,10 +444,10 @@ bool pass_partition(ir_graph *g, pass_ctx *ctx)
                 for (int k = 0; k < u->n_in; k++)
                     if (u->in[k] == x->value) u->in[k] = x->recv;
             }
-            for (int r = 0; T == 0 && r < g->n_results; r++)
+            for (int r = 0; T == F && r < g->n_results; r++)
                 if (g->results[r].node == x->value) g->results[r].node = x->recv;
         }
-        if (T != 0) g->n_results = 0;
+        if (T != F) g->n_results = 0;
         /* New order: recvs right before their first reader, sends right after their value. */
         ir_node **order = malloc(sizeof *order * (size_t)g->n_nodes);
         if (!order) kl_die(__FILE__, __LINE__, "out of memory");

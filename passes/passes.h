@@ -32,6 +32,7 @@ typedef struct pass_partition {
     /* else the model's device fields: the device of a source node by name */
     const char *(*device_of)(void *ctx, const char *name);
     void *device_ctx;
+    int fetch_task;                 /* the task that returns every fetch (0; the last for streamed pipelines) */
 } pass_placement;
 
 typedef struct pass_ctx {

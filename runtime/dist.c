@@ -11,8 +11,11 @@
  * MPI_Test in a loop with a deadline (200 spins, sched_yield for the first
  * millisecond, then sleeps growing to 0.1 ms).
  */
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +105,62 @@ static const char *mpi_msg(int code)
     return s;
 }
 
+/* Test hook KILN_DIST_TEST_CLOSE=RANK (tests/sh/dist.sh, the "port closed"
+ * case): that rank shuts down every socket it opened after MPI_Init — the
+ * connections of Open MPI's tcp BTL to its peers (run with --mca btl
+ * tcp,self), not the launcher's, which exist before — and then stays alive
+ * without sending, as a process whose peers' port closed would.  Sockets
+ * present after MPI_Init are remembered by inode. */
+static unsigned long init_socks[256];
+static int n_init_socks;
+
+static void list_sockets(void (*each)(int fd, unsigned long inode))
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (e->d_name[0] == '.' || fstat(fd, &st) || !S_ISSOCK(st.st_mode)) continue;
+        each(fd, (unsigned long)st.st_ino);
+    }
+    closedir(d);
+}
+
+static void remember_socket(int fd, unsigned long inode)
+{
+    (void)fd;
+    if (n_init_socks < 256) init_socks[n_init_socks++] = inode;
+}
+
+static int n_shut;
+
+static void shut_new_socket(int fd, unsigned long inode)
+{
+    for (int i = 0; i < n_init_socks; i++)
+        if (init_socks[i] == inode) return;
+    n_shut += shutdown(fd, SHUT_RDWR) == 0;
+}
+
+static int close_rank(void)
+{
+    static int r = -2;
+    if (r == -2) {
+        const char *e = getenv("KILN_DIST_TEST_CLOSE");
+        r = e && *e ? atoi(e) : -1;
+    }
+    return r;
+}
+
+static void test_close_transport(void)
+{
+    if (close_rank() != rank) return;
+    list_sockets(shut_new_socket);
+    fprintf(stderr, "kiln dist: test hook: task %d shut down %d connections to its peers (KILN_DIST_TEST_CLOSE)\n", rank, n_shut);
+    sleep(60);
+}
+
 /* Polls req until done or the deadline; 1 done, 0 timed out, -1 MPI error (*code). */
 static int wait_deadline(MPI_Request *req, double seconds, int *code)
 {
@@ -142,6 +201,7 @@ int kiln_rt_dist_init(int *argc, char ***argv)
     sigaction(SIGTERM, &sa, &old_term);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (close_rank() >= 0) list_sockets(remember_socket);
     return 0;
 }
 
@@ -216,7 +276,11 @@ static int hold_key(void)
 
 int kiln_rt_send(const void *buf, int64_t bytes, int peer, int key, const char *what)
 {
-    if (key == hold_key()) sleep(60);
+    if (key == hold_key()) {
+        fprintf(stderr, "kiln dist: test hook: task %d holds key %d for 60 s (KILN_DIST_TEST_HOLD)\n", rank, key);
+        sleep(60);
+    }
+    test_close_transport();
     if (bytes > 0x7fffffff) return fail("kiln dist: task %d: value %s for key %d is %lld bytes, above MPI's 2 GiB per message", rank, what, key, (long long)bytes);
     if (n_pending == cap_pending) {
         int cap = cap_pending ? 2 * cap_pending : 64;
@@ -250,7 +314,7 @@ int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what)
     if (!done) {
         MPI_Cancel(&req);
         return fail("kiln dist: task %d: waited %.1f s for key %d (%s, %lld bytes) from task %d: the peer died, never "
-                    "started or is stuck (KILN_DIST_TIMEOUT)", rank, kiln_rt_dist_timeout(), key, what, (long long)bytes, peer);
+                    "started, is stuck or its connection closed (KILN_DIST_TIMEOUT)", rank, kiln_rt_dist_timeout(), key, what, (long long)bytes, peer);
     }
     return fail("kiln dist: task %d: receive of key %d (%s) from task %d failed: %s", rank, key, what, peer, mpi_msg(code));
 }
@@ -300,9 +364,33 @@ int kiln_rt_dist_end(void)
     return rc;
 }
 
+int kiln_rt_dist_barrier(const char *what)
+{
+    if (rank < 0) return fail("kiln dist: kiln_rt_dist_init was not called (run under mpirun)");
+    MPI_Request req;
+    set_waiting("rank %d was waiting for every rank at %s", rank, what);
+    int code = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    int done = code == MPI_SUCCESS ? wait_deadline(&req, kiln_rt_dist_timeout(), &code) : -1;
+    in_wait = 0;
+    if (!done)
+        return fail("kiln dist: rank %d: not every rank reached %s within %.1f s: a rank died or is stuck (KILN_DIST_TIMEOUT)", rank,
+                    what, kiln_rt_dist_timeout());
+    return done < 0 ? fail("kiln dist: rank %d: barrier at %s failed: %s", rank, what, mpi_msg(code)) : 0;
+}
+
+static double ar_seconds; /* time in kiln_rt_dist_allreduce_f32, for kiln run --time-steps */
+static long long ar_bytes, ar_calls;
+
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls)
+{
+    *seconds = ar_seconds, *bytes = ar_bytes, *calls = ar_calls;
+}
+
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
 {
     if (rank < 0) return fail("kiln dist: kiln_rt_dist_init was not called (run under mpirun)");
+    double t0 = now();
+    ar_calls++, ar_bytes += 4 * (long long)n;
     for (int64_t at = 0; at < n;) { /* MPI counts are int */
         int part = n - at > (1 << 30) ? (1 << 30) : (int)(n - at);
         MPI_Request req;
@@ -316,6 +404,7 @@ int kiln_rt_dist_allreduce_f32(float *buf, int64_t n)
         if (done < 0) return fail("kiln dist: rank %d: gradient allreduce failed: %s", rank, mpi_msg(code));
         at += part;
     }
+    ar_seconds += now() - t0;
     return 0;
 }
 
@@ -345,5 +434,7 @@ int kiln_rt_recv(void *buf, int64_t bytes, int peer, int key, const char *what) 
 int kiln_rt_dist_end(void) { return NO_MPI; }
 int kiln_rt_recv_any(void *buf, int64_t bytes, int key, const char *what, int *from) { return NO_MPI; }
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n) { return NO_MPI; }
+int kiln_rt_dist_barrier(const char *what) { return NO_MPI; }
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls) { *seconds = 0, *bytes = *calls = 0; }
 int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what) { return NO_MPI; }
 #endif

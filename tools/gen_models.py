@@ -152,7 +152,8 @@ def resnet_small():
                 m, (32, 32, 3), 2, "1e-4 1e-5", 9)
 
 
-def transformer():
+def transformer(batch=1, name="model_transformer", out_dir=FIXTURES):
+    """batch None: an unknown batch dimension (reshapes use -1), for micro-batched pipelines (bench/dist.py)."""
     rng = np.random.default_rng(10)
     vocab, hidden, heads, seq, layers, ffn = 1000, 128, 4, 64, 2, 512
     hd = hidden // heads
@@ -175,7 +176,7 @@ def transformer():
         return tf.transpose(tf.reshape(x, [b, seq, heads, hd]), [0, 2, 1, 3])
 
     def encoder(ids, mask):
-        b = ids.shape[0]
+        b = ids.shape[0] if ids.shape[0] is not None else -1
         x = tf.gather(emb, ids) + pos
         additive = (1.0 - tf.cast(mask, tf.float32))[:, tf.newaxis, tf.newaxis, :] * -1e9
         for p in params:
@@ -189,11 +190,12 @@ def transformer():
             x = layer_norm(x + tf.reshape(tf.matmul(h, p["f2"]) + p["b2"], [b, seq, hidden]), p["g2"], p["be2"])
         return x
 
-    ids = rng.integers(0, vocab, (1, seq)).astype(np.int32)
-    mask = (np.arange(seq)[None, :] < 50).astype(np.int32)
-    write_model("model_transformer", "Transformer encoder: 2 layers, hidden 128, 4 heads, seq 64, vocab 1000; GatherV2, "
-                "BatchMatMulV2, Softmax, LayerNorm, erf GELU, additive mask", encoder,
-                [tf.TensorSpec((1, seq), tf.int32), tf.TensorSpec((1, seq), tf.int32)], [ids, mask], "1e-4 1e-5")
+    n = batch or 8
+    ids = rng.integers(0, vocab, (n, seq)).astype(np.int32)
+    mask = np.repeat((np.arange(seq)[None, :] < 50).astype(np.int32), n, 0)
+    write_model(name, "Transformer encoder: 2 layers, hidden 128, 4 heads, seq 64, vocab 1000; GatherV2, "
+                "BatchMatMulV2, Softmax, LayerNorm, erf GELU, additive mask" + ("" if batch else "; unknown batch (fed 8)"), encoder,
+                [tf.TensorSpec((batch, seq), tf.int32), tf.TensorSpec((batch, seq), tf.int32)], [ids, mask], "1e-4 1e-5", out_dir)
 
 
 def lstm():
@@ -220,6 +222,7 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--large", action="store_true")
     ap.add_argument("--lenet64", action="store_true", help="LeNet at batch 64, for make bench")
+    ap.add_argument("--dist-bench", action="store_true", help="the transformer with an unknown batch, for bench/dist.py")
     ap.add_argument("--out", default=os.path.join(FIXTURES, "..", "..", "build", "large-fixtures"))
     args = ap.parse_args()
     if args.lenet64:
@@ -230,6 +233,10 @@ def main():
                               keras.layers.Flatten(), keras.layers.Dense(120, activation="relu"),
                               keras.layers.Dense(84, activation="relu"), keras.layers.Dense(10, activation="softmax")])
         keras_model("model_lenet_b64", "LeNet-5-style MNIST CNN, batch 64", m, (28, 28, 1), 64, "1e-4 1e-5", 17, args.out)
+        return
+    if args.dist_bench:
+        os.makedirs(args.out, exist_ok=True)
+        transformer(None, "model_transformer_dyn", args.out)
         return
     if args.large:
         os.makedirs(args.out, exist_ok=True)

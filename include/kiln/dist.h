@@ -42,6 +42,25 @@ int kiln_rt_dist_finalize(void);
 /* Sum of n floats over every rank, in place, in one MPI_Allreduce per
  * contiguous buffer (data-parallel training); polls with the deadline. */
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n);
+/* Waits (deadline) until every rank has called it; what names the place in
+ * the messages ("the timed steps"). */
+int kiln_rt_dist_barrier(const char *what);
+/* Totals since start-up of kiln_rt_dist_allreduce_f32: wall seconds in it,
+ * bytes reduced, calls (kiln run --time-steps prints them per step). */
+void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls);
+
+/* GPU buffers (runtime/nccl.c): the sum over every rank of n floats at the
+ * CUDA device address dev, in place, with NCCL's ncclAllReduce on stream
+ * (a CUstream; NULL: the default stream), waited for with the deadline.
+ * libnccl.so.2 (or $KILN_NCCL) and libcuda.so.1 are opened with dlopen at
+ * the first call, which also makes the communicator over MPI_COMM_WORLD
+ * (every rank must call it).  0 or -1, message in kiln_rt_nccl_error()
+ * (no NCCL: says so and how to install it).  Compile-tested only.
+ * kiln_rt_nccl_finalize destroys the communicator (before
+ * kiln_rt_dist_finalize). */
+int kiln_rt_nccl_allreduce_f32(unsigned long long dev, int64_t n, void *stream);
+const char *kiln_rt_nccl_error(void);
+void kiln_rt_nccl_finalize(void);
 
 /* ---- called by generated code; 0 or -1 (message in kiln_rt_dist_error) */
 

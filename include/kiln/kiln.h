@@ -142,8 +142,11 @@ typedef struct kiln_options {
      * dist_task: dist_split non-zero cuts pipeline stages balanced by cost,
      * else dist_place rules "GLOB=TASK" (node-name globs, first match wins),
      * else the model's device fields (/job:J/task:K).  Every fetch is
-     * returned by task 0; other tasks' programs have no fetches. */
-    int dist_tasks, dist_task, dist_split;
+     * returned by task 0 (dist_fetch_last non-zero: by the last task,
+     * dist_tasks - 1, so that task 0 never waits for the pipeline's end and
+     * successive runs stream through the stages: micro-batching); the other
+     * tasks' programs have no fetches. */
+    int dist_tasks, dist_task, dist_split, dist_fetch_last;
     const char *const *dist_place;
     int n_dist_place;
     /* Data-parallel training over this many ranks (> 1): every optimizer

@@ -2,8 +2,9 @@
 # Distributed execution over Open MPI on loopback (docs/distributed.md):
 # pipeline splits of the ResNet-style and transformer fixtures over 2 and 3
 # ranks bit-identical to one process, a graph placed by its own device
-# fields, placement errors, mismatched objects, a rank that stalls (timeout
-# naming the key) and a rank killed with SIGKILL (the others end in < 5 s).
+# fields, micro-batched pipelines, placement errors, mismatched objects, a
+# rank that stalls (timeout naming the key), a rank whose connections close
+# and a rank killed with SIGKILL (the others end in < 5 s).
 set -u
 src=$1 build=$2
 kiln="$build/bin/kiln"
@@ -46,10 +47,25 @@ if mpi -np 2 "$kiln" run "$fx/model.pb" $(args_of model_transformer) --place 'Sq
     cmp -s "$tmp/model_transformer.ref/Identity.npy" "$tmp/pl/Identity.npy"; then ok; echo "ok: transformer --place: bit-identical"
 else bad "transformer --place"; cat "$tmp/run.log"; fi
 
+# micro-batches (--micro-batches 5: the MLP's 100 rows as 5 x 20, streamed through 2 stages; the last task writes y_out)
+T=$src/tests/train
+cp -r "$T/ref/init" "$tmp/mlp_init" # kiln run --state writes the state back
+if "$kiln" run "$T/ref/mlp.pb" --state "$tmp/mlp_init" --feed x="$T/x.npy" --fetch y_out --out-dir "$tmp/mb1" >"$tmp/run.log" 2>&1 &&
+    mpi -np 2 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/mlp_init" --feed x="$T/x.npy" --fetch y_out --split 2 --micro-batches 5 \
+        --out-dir "$tmp/mb2" >>"$tmp/run.log" 2>&1 && cmp -s "$tmp/mb1/y_out.npy" "$tmp/mb2/y_out.npy"; then
+    ok; echo "ok: MLP --split 2 --micro-batches 5: bit-identical to one process"
+else bad "MLP --split 2 --micro-batches 5"; cat "$tmp/run.log"; fi
+
 # runtime/dist.c without MPI: a stub whose calls fail saying so
 printf '#include <stdio.h>\n#include "kiln/dist.h"\nint main(int c, char **v) { int rc = kiln_rt_dist_init(&c, &v); puts(kiln_rt_dist_error()); return rc != -1; }\n' >"$tmp/stub.c"
 if cc -std=c11 -D_GNU_SOURCE -I"$src/include" "$tmp/stub.c" "$src/runtime/dist.c" -o "$tmp/stub" 2>"$tmp/cc.log" &&
     "$tmp/stub" | grep -q "built without MPI: install Open MPI"; then ok; else bad "runtime stub without MPI"; cat "$tmp/cc.log"; fi
+
+# NCCL for GPU buffers (runtime/nccl.c, loaded at run time): without libnccl the call fails saying so
+printf '#include <stdio.h>\n#include "kiln/dist.h"\nint main(int c, char **v) { if (kiln_rt_dist_init(&c, &v)) return 2; int rc = kiln_rt_nccl_allreduce_f32(0, 4, 0); puts(kiln_rt_nccl_error()); kiln_rt_dist_finalize(); return rc != -1; }\n' >"$tmp/nccl.c"
+if mpicc -I"$src/include" "$tmp/nccl.c" -L"$build/lib" -lkilnrt -lopenblas -lpthread -lm -ldl -o "$tmp/nccl" >"$tmp/cc.log" 2>&1 &&
+    KILN_NCCL=libnccl-absent.so.2 mpi -np 1 "$tmp/nccl" >"$tmp/run.log" 2>&1 && grep -q "no NCCL for GPU buffers (libnccl-absent.so.2" "$tmp/run.log"; then ok
+else bad "NCCL loader without NCCL"; cat "$tmp/cc.log" "$tmp/run.log"; fi
 
 # objects: one per task (kiln compile --split 2 --task T) linked into a user program (tests/support/dist_host.c)
 m=$src/tests/fixtures/model_resnet_small
@@ -107,13 +123,30 @@ expect_fail never-starts "task 0: the start-up exchange of graph fingerprints di
     env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_STALL=1 timeout 120 mpirun --oversubscribe -np 2 "$kiln" run "$m" --feed t="$fx/in_0.npy" --fetch Identity --split 2
 echo "never-starts case: job over $(elapsed "$t0") s after start (deadline 2 s)"
 
+# micro-batch errors: a batch that does not divide, a scalar fetch
+expect_fail mb-divide "the file's batch of 100 rows does not divide into 3 micro-batches" \
+    "$kiln" run "$T/ref/mlp.pb" --state "$tmp/mlp_init" --feed x="$T/x.npy" --fetch y_out --micro-batches 3
+expect_fail mb-scalar "fetch 'cost' is a scalar, not one row per batch element" \
+    "$kiln" run "$T/ref/mlp.pb" --state "$tmp/mlp_init" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --micro-batches 2
+
+# a port closed: over the tcp BTL, rank 1 of 3 shuts down its connections to the others (KILN_DIST_TEST_CLOSE)
+# and stays alive; the ranks waiting on it fail at the deadline naming the key
+t0=$(now)
+expect_fail port-closed "task 2: waited 2.0 s for key 2 (node 'functional_1_1/re_lu_2_1/Relu' f32[2,16,16,16], 32768 bytes) from task 1" \
+    env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_CLOSE=1 timeout 120 mpirun --oversubscribe --mca btl tcp,self -np 3 "$kiln" run "$m" \
+        --feed t="$fx/in_0.npy" --fetch Identity --split 3
+grep -q "task 1 shut down [1-9][0-9]* connections" "$tmp/out" || bad "port-closed: the hook closed no connection"
+echo "port-closed case: job over $(elapsed "$t0") s after start (deadline 2 s)"
+
 # a rank killed mid-run: the others end within 5 s, naming what they waited on
 rm -f "$tmp"/pid.*
 KILN_DIST_TEST_HOLD=0 timeout 120 mpirun --oversubscribe -np 3 sh -c 'echo $$ >"$1/pid.$OMPI_COMM_WORLD_RANK"; shift; exec "$@"' sh "$tmp" \
     "$kiln" run "$m" --feed t="$fx/in_0.npy" --fetch Identity --split 3 >"$tmp/kill.log" 2>&1 &
 job=$!
 for _ in $(seq 100); do [ -s "$tmp/pid.1" ] && [ -s "$tmp/pid.2" ] && break; sleep 0.1; done
-sleep 2 # rank 0 holds its send; ranks 1 and 2 wait in their receives
+# rank 0 holds its send (past the start-up exchange); ranks 1 and 2 wait in their receives
+for _ in $(seq 600); do grep -q "task 0 holds key 0" "$tmp/kill.log" && break; sleep 0.1; done
+sleep 0.5
 t0=$(now)
 kill -9 "$(cat "$tmp/pid.1")"
 wait $job
@@ -134,10 +167,10 @@ dp() {
     if [ ! -d "$st.init" ]; then
         "$kiln" run "$model" --state "$st.init" --fetch init_all_vars_op >/dev/null 2>&1 || { bad "$name: init"; return; }
         cp -r "$st.init" "$st.one"
-        "$kiln" run "$model" --state "$st.one" "$@" --fetch "$fetch" --target train --steps 50 >/dev/null 2>&1 || { bad "$name: one process"; return; }
+        "$kiln" run "$model" --state "$st.one" "$@" --out-dir "$tmp/o" --fetch "$fetch" --target train --steps 50 >/dev/null 2>&1 || { bad "$name: one process"; return; }
     fi
     rm -rf "$st.$np" && cp -r "$st.init" "$st.$np"
-    if ! mpi -np "$np" "$kiln" run "$model" --state "$st.$np" "$@" --fetch "$fetch" --target train --steps 50 "$mode" >"$tmp/dp.log" 2>&1; then
+    if ! mpi -np "$np" "$kiln" run "$model" --state "$st.$np" "$@" --out-dir "$tmp/o" --fetch "$fetch" --target train --steps 50 "$mode" >"$tmp/dp.log" 2>&1; then
         bad "$name: $np ranks"; cat "$tmp/dp.log"; return
     fi
     worst=0 n=0
@@ -159,10 +192,10 @@ dp mlp_ps "$T/ref/mlp.pb" --ps=sync-sum 3 cost --feed x="$T/x.npy" --feed y="$T/
 # cost_of STATE: the full batch's cost with those variables
 cost_of() {
     rm -rf "$tmp/ev" && cp -r "$1" "$tmp/ev"
-    "$kiln" run "$T/ref/mlp.pb" --state "$tmp/ev" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost | sed -n 's/^cost = //p'
+    "$kiln" run "$T/ref/mlp.pb" --state "$tmp/ev" --feed x="$T/x.npy" --feed y="$T/y.npy" --out-dir "$tmp/o" --fetch cost | sed -n 's/^cost = //p'
 }
 rm -rf "$tmp/async" && cp -r "$tmp/dp_mlp.init" "$tmp/async"
-if mpi -np 3 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/async" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train \
+if mpi -np 3 "$kiln" run "$T/ref/mlp.pb" --state "$tmp/async" --feed x="$T/x.npy" --feed y="$T/y.npy" --out-dir "$tmp/o" --fetch cost --target train \
         --steps 50 --ps=async >"$tmp/ps.log" 2>&1; then
     c0=$(cost_of "$tmp/dp_mlp.init") c1=$(cost_of "$tmp/async")
     if [ -n "$c0" ] && [ -n "$c1" ] && [ "$(awk -v a="$c1" -v b="$c0" 'BEGIN { print (a < 0.7 * b) }')" = 1 ]; then ok

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,15 +19,26 @@ const char dist_usage[] =
     "  --devices --tasks N (the GraphDef's device fields); compile takes --task T (one object per task);\n"
     "  mpirun -np N kiln run MODEL --split N ... runs task = rank; fetches come from rank 0.\n"
     "  mpirun -np N kiln run MODEL --state DIR --target train --data-parallel [--steps K] --feed x=X.npy ...:\n"
-    "  each rank trains on its rows of every feed, gradients summed (MPI_Allreduce); rank 0 saves the state.\n";
+    "  each rank trains on its rows of every feed, gradients summed (MPI_Allreduce); rank 0 saves the state.\n"
+    "  --micro-batches M (kiln run): every feed's batch (first dim) cut into M micro-batches, compiled for B/M rows,\n"
+    "  streamed through the stages; the last task returns the fetches (and writes them).\n";
 
 static const char *rules[MAX_RULES];
 static int n_rules, tasks_given, task_given = -1;
 static bool active, devices, data_parallel;
 static int ps_mode; /* 1 sync, 2 async */
 int dist_steps = 1;
+int dist_micro_batches = 1;
 static bool time_steps;
 static struct timespec t_steps;
+static double cpu_steps;
+
+static double cpu_seconds(void) /* this process's user + system time */
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 static char shard_path[256][64];
 static int n_shards;
 
@@ -84,6 +96,9 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc)
         time_steps = true;
     } else if ((v = value(argc, argv, i, "--steps"))) {
         *rc = count("--steps", v, 1, 100000000, &dist_steps);
+    } else if ((v = value(argc, argv, i, "--micro-batches"))) {
+        *rc = count("--micro-batches", v, 1, 65536, &dist_micro_batches);
+        o->dist_fetch_last = !*rc && dist_micro_batches > 1; /* the last stage returns the fetches: stage 0 never waits */
     } else {
         return false;
     }
@@ -180,12 +195,22 @@ bool dist_writer(void) { return !data_parallel || !active || kiln_rt_dist_rank()
 int dist_time_steps(int end)
 {
     struct timespec t;
+    if (!end && time_steps && active && kiln_rt_dist_barrier("the timed steps")) { /* every rank compiled: time the steps alone */
+        fprintf(stderr, "kiln: %s\n", kiln_rt_dist_error());
+        return 1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t);
-    if (!end) t_steps = t;
+    if (!end) t_steps = t, cpu_steps = cpu_seconds();
     else if (time_steps) {
         double s = (double)(t.tv_sec - t_steps.tv_sec) + 1e-9 * (double)(t.tv_nsec - t_steps.tv_nsec);
-        fprintf(stderr, "kiln: rank %d: %d steps in %.3f s, %.4f ms per step\n", active ? kiln_rt_dist_rank() : 0, dist_steps, s,
-                1e3 * s / dist_steps);
+        fprintf(stderr, "kiln: rank %d: %d steps in %.3f s, %.4f ms per step (cpu %.4f ms per step)\n", active ? kiln_rt_dist_rank() : 0,
+                dist_steps, s, 1e3 * s / dist_steps, 1e3 * (cpu_seconds() - cpu_steps) / dist_steps);
+        double ar;
+        long long bytes, calls;
+        kiln_rt_dist_allreduce_stats(&ar, &bytes, &calls);
+        if (calls) /* data-parallel: the gradient allreduce's share of the step */
+            fprintf(stderr, "kiln: rank %d: allreduce %.4f ms per step (%.1f%% of the step), %lld calls, %lld bytes, %.1f MB/s\n",
+                    kiln_rt_dist_rank(), 1e3 * ar / dist_steps, 100 * ar / s, calls, bytes, ar > 0 ? bytes / ar / 1e6 : 0.0);
     }
     return 0;
 }

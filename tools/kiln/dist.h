@@ -16,8 +16,14 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc);
 int dist_run_begin(kiln_options *o, int *argc, char ***argv, const char **feed_files, int n_feeds);
 /* --steps K: kiln run repeats the run K times (training steps on one state). */
 extern int dist_steps;
+/* --micro-batches M: kiln run cuts every feed's first dimension into M
+ * micro-batches, compiles for B/M rows and runs the program M times per
+ * step, each fetch's rows written in place; in a pipeline the last task
+ * returns (and writes) the fetches (kiln_options.dist_fetch_last). */
+extern int dist_micro_batches;
 /* --time-steps: dist_time_steps(0) before the steps, (1) after them prints
- * this rank's time per step to stderr.  Returns 0. */
+ * this rank's time per step to stderr (in a job, after a barrier: every
+ * rank compiled).  Returns 0, or 1 when the barrier failed (message printed). */
 int dist_time_steps(int end);
 /* --data-parallel: rank 0 alone writes fetches and state. */
 bool dist_writer(void);

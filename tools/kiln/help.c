@@ -163,7 +163,11 @@ static const help_opt opts[] = {
      "Under mpirun: parameter-server training: rank 0 holds the state and applies the updates, ranks 1..N-1 compute "
      "gradients on their shards (async: updates as they arrive)."},
     {"--steps", "K", C_RUN, "1", "Run the entry K times (training steps), state carried over."},
-    {"--time-steps", NULL, C_RUN, NULL, "Print the time per step."},
+    {"--time-steps", NULL, C_RUN, NULL,
+     "Print the time per step (under mpirun after a barrier; data-parallel: also the allreduce's share)."},
+    {"--micro-batches", "M", C_RUN, "1",
+     "Cut every feed's batch (first dimension) into M micro-batches, compile for B/M rows and run M times per step; "
+     "with --split the micro-batches stream through the stages and the last task writes the fetches. Inference only."},
     {"--model_name", "NAME", C_SERVE, NULL, "serve: the model's name in the URLs (with --model_base_path)."},
     {"--model_base_path", "DIR", C_SERVE, NULL, "serve: the directory of its numbered versions."},
     {"--model_config_file", "FILE", C_SERVE, NULL,

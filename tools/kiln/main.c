@@ -287,11 +287,12 @@ static void summarize(const kiln_tensor_info *t, const void *data)
     printf("] min %.6g max %.6g mean %.6g\n", count ? lo : 0, count ? hi : 0, count ? sum / (double)count : 0);
 }
 
+/* The file holds t's shape, its first dimension dist_micro_batches times (--micro-batches). */
 static bool same_shape(const npy_array *a, const kiln_tensor_info *t)
 {
-    if ((int)a->dtype != (int)t->dtype || a->rank != t->rank) return false;
+    if ((int)a->dtype != (int)t->dtype || a->rank != t->rank || (dist_micro_batches > 1 && t->rank < 1)) return false;
     for (int i = 0; i < t->rank; i++)
-        if (a->dims[i] != t->dims[i]) return false;
+        if (a->dims[i] != t->dims[i] * (i ? 1 : dist_micro_batches)) return false;
     return true;
 }
 
@@ -404,7 +405,14 @@ static int load_feeds(cli *c, kiln_program *p, npy_array *arrays)
             char want[128], got[128];
             shape_str(t.dtype, t.rank, t.dims, want, sizeof want);
             shape_str(arrays[i].dtype, arrays[i].rank, arrays[i].dims, got, sizeof got);
-            fprintf(stderr, "kiln: %s: feed '%s' expects %s, the file holds %s\n", c->feed_files[i], t.name, want, got);
+            fprintf(stderr, "kiln: %s: feed '%s' expects %s, the file holds %s", c->feed_files[i], t.name, want, got);
+            if (dist_micro_batches > 1 && arrays[i].rank > 0 && arrays[i].dims[0] % dist_micro_batches)
+                fprintf(stderr, " (--micro-batches %d: the file's batch of %lld rows does not divide into %d micro-batches)",
+                        dist_micro_batches, (long long)arrays[i].dims[0], dist_micro_batches);
+            else if (dist_micro_batches > 1)
+                fprintf(stderr, " (--micro-batches %d: the program takes micro-batches of that shape and the file must hold %d of them "
+                                "along the first dimension; a placeholder with a fixed batch cannot be cut)", dist_micro_batches, dist_micro_batches);
+            fputc('\n', stderr);
             return 1;
         }
     }
@@ -419,6 +427,11 @@ static int write_fetches(cli *c, kiln_program *p, void **outs)
         kiln_tensor_info t = kiln_program_fetch(p, i);
         char path[4096];
         file_name_for(dir, t.name, path, sizeof path);
+        int64_t dims[16];
+        if (t.rank > 0 && t.rank <= 16) { /* --micro-batches: the fetch's rows of every micro-batch */
+            memcpy(dims, t.dims, sizeof *dims * (size_t)t.rank);
+            dims[0] *= dist_micro_batches, t.dims = dims, t.bytes *= (size_t)dist_micro_batches;
+        }
         kl_diag d = {0};
         if (!npy_save(path, (kl_dtype)t.dtype, t.rank, t.dims, outs[i], &d)) {
             fprintf(stderr, "kiln: %s\n", d.text);
@@ -460,6 +473,7 @@ static void pins_from_files(cli *c, kiln_model *m)
             continue;
         }
         memcpy(c->pin_dims[c->n_pins], a.dims, sizeof(int64_t) * (size_t)(a.rank < 8 ? a.rank : 8));
+        if (a.rank > 0 && dist_micro_batches > 1) c->pin_dims[c->n_pins][0] /= dist_micro_batches; /* checked by load_feeds */
         c->pins[c->n_pins] = (kiln_feed_shape){c->feeds[i], a.rank < 8 ? a.rank : 8, c->pin_dims[c->n_pins]};
         c->n_pins++;
         npy_free(&a);
@@ -480,24 +494,37 @@ static int cmd_run(cli *c, kiln_model *m, int *argc, char ***argv)
     npy_array arrays[MAX_TENSORS] = {0};
     const void *ins[MAX_TENSORS];
     void *outs[MAX_TENSORS] = {0};
-    int rc = load_feeds(c, p, arrays);
-    for (int i = 0; !rc && i < kiln_program_num_fetches(p); i++)
-        if (!(outs[i] = aligned_alloc(64, (kiln_program_fetch(p, i).bytes + 64) & ~(size_t)63))) rc = fail("out of memory%s%s", "", "");
+    int rc = load_feeds(c, p, arrays), M = dist_micro_batches; /* --micro-batches M: M runs per step, rows in place */
+    for (int i = 0; !rc && i < kiln_program_num_fetches(p); i++) {
+        kiln_tensor_info t = kiln_program_fetch(p, i);
+        if (M > 1 && t.rank < 1) rc = fail("--micro-batches: fetch '%s' is a scalar, not one row per batch element%s", t.name, "");
+        else if (!(outs[i] = aligned_alloc(64, (t.bytes * (size_t)M + 64) & ~(size_t)63))) rc = fail("out of memory%s%s", "", "");
+    }
     void *state = NULL;
     bool stateful = false;
     for (int v = 0; v < kiln_program_num_variables(p); v++)
         stateful |= kiln_program_reads_variable(p, v) || kiln_program_writes_variable(p, v);
+    bool writes = false;
+    for (int v = 0; v < kiln_program_num_variables(p); v++) writes |= kiln_program_writes_variable(p, v) != 0;
+    if (!rc && writes && M > 1) rc = fail("--micro-batches is for inference: this graph writes variables, once per micro-batch%s%s", "", "");
     if (!rc && stateful && !c->state_dir)
         rc = fail("the graph has variables: give --state DIR (created by --fetch init_all_vars_op)%s%s", "", "");
     if (!rc && stateful && !(state = state_load(c->state_dir, p))) rc = 1;
     if (!rc) {
         for (int i = 0; i < c->n_feeds; i++) ins[i] = arrays[i].data;
-        if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
+        if (tool_flags.profile && M > 1) rc = fail("--profile runs one batch: drop --micro-batches%s%s", "", "");
+        else if (tool_flags.profile) rc = profile_run(c->model, p, ins, outs, state);
         else {
-            dist_time_steps(0); /* --steps K, --time-steps (dist.c) */
+            rc = dist_time_steps(0); /* --steps K, --time-steps (dist.c) */
+            const void *mb_ins[MAX_TENSORS];
+            void *mb_outs[MAX_TENSORS];
             for (int s = 0; s < dist_steps && !rc; s++)
-                if ((st = stateful ? kiln_program_run_state(p, ins, outs, state, NULL) : kiln_program_run(p, ins, outs, NULL)))
-                    rc = fail_status(st);
+                for (int b = 0; b < M && !rc; b++) { /* micro-batch b: its rows of every feed and fetch */
+                    for (int i = 0; i < c->n_feeds; i++) mb_ins[i] = (const char *)ins[i] + kiln_program_feed(p, i).bytes * (size_t)b;
+                    for (int i = 0; i < kiln_program_num_fetches(p); i++) mb_outs[i] = (char *)outs[i] + kiln_program_fetch(p, i).bytes * (size_t)b;
+                    if ((st = stateful ? kiln_program_run_state(p, mb_ins, mb_outs, state, NULL) : kiln_program_run(p, mb_ins, mb_outs, NULL)))
+                        rc = fail_status(st);
+                }
             if (!rc) dist_time_steps(1);
         }
     }
