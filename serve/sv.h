@@ -62,6 +62,8 @@ typedef struct sv_version {
     int n_progs;
     int64_t batch[SV_MAX_PROGS]; /* ascending */
     kiln_program *prog[SV_MAX_PROGS];
+    int n_cached;           /* programs loaded from the compile cache (the others were compiled) */
+    bool prebuilt;          /* prog[0] is the version directory's model.so */
     sv_batcher *batcher;
     int refs;               /* requests using it; guarded by the owner's mutex */
 } sv_version;
@@ -108,7 +110,23 @@ typedef struct sv_server {
     int poll_seconds;
     size_t max_body;        /* bytes of a request body (--max_body_bytes) */
     unsigned timeout_s;     /* a connection idle this long is closed (--rest_api_timeout_in_ms) */
+    char cache_dir[4096];   /* --compile_cache_dir; "" = no cache */
 } sv_server;
+
+/* ---- the compile cache (sv_cache.c) -------------------------------------- */
+typedef struct sv_blob {
+    unsigned char *data;
+    size_t size;
+} sv_blob;
+/* $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln; false (and "") when neither is set. */
+bool sv_cache_default_dir(char *out, size_t n);
+/* The hex SHA-256 naming a cache entry. */
+void sv_cache_key(const sv_blob *model, const sv_blob *manifest, const kiln_options *o, char hex[65]);
+/* One compiled size: from the cache by key, else compiled (*model loaded
+ * from model_bytes on first need) into the cache and loaded, else (no cache,
+ * no C compiler) by the JIT.  NULL or an error message to free. */
+char *sv_compile(const sv_server *s, const sv_blob *model_bytes, const sv_blob *manifest, const char *model_name,
+                 kiln_model **model, const kiln_options *o, kiln_program **out, bool *from_cache);
 
 /* ---- models (sv_models.c) ------------------------------------------------ */
 /* One pass over every model's base path: loads new versions the policy

@@ -604,7 +604,7 @@ int kiln_serve_main(int argc, char **argv)
     sv_server s = {.threads = 1, .poll_seconds = 1, .max_body = SV_MAX_BODY, .timeout_s = 30};
     s.batching = (sv_batching){.max_batch_size = 32, .batch_timeout_micros = 1000, .max_enqueued_batches = 100,
                                .num_batch_threads = 1};
-    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL;
+    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL, *cache_dir = NULL;
     long long port = 8501;
     char err[1024];
     for (int i = 1; i < argc; i++) {
@@ -633,7 +633,7 @@ int kiln_serve_main(int argc, char **argv)
         static const char *const known[] = {"--model_name", "--model_base_path", "--model_config_file", "--config",
                                             "--batching_parameters_file", "--port_file", "--port", "--rest_api_port",
                                             "--grpc_port", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
-                                            "--file_system_poll_wait_seconds"};
+                                            "--file_system_poll_wait_seconds", "--compile_cache_dir"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(key, known[k]);
         if (!is_known) {
@@ -653,6 +653,7 @@ int kiln_serve_main(int argc, char **argv)
         else if (!strcmp(key, "--model_config_file") || !strcmp(key, "--config")) config = val;
         else if (!strcmp(key, "--batching_parameters_file")) batch_file = val, s.batching.on = true;
         else if (!strcmp(key, "--port_file")) port_file = val;
+        else if (!strcmp(key, "--compile_cache_dir")) cache_dir = val;
         else if (!strcmp(key, "--port") || !strcmp(key, "--rest_api_port")) {
             if (!flag_int(key, val, 0, 65535, &port)) return 2;
         } else if (!strcmp(key, "--grpc_port")) {
@@ -683,6 +684,11 @@ int kiln_serve_main(int argc, char **argv)
     }
     if (!config && (!name || !base)) {
         usage(stderr);
+        return 2;
+    }
+    if (cache_dir ? snprintf(s.cache_dir, sizeof s.cache_dir, "%s", cache_dir) >= (int)sizeof s.cache_dir
+                  : !sv_cache_default_dir(s.cache_dir, sizeof s.cache_dir) && *s.cache_dir) {
+        fprintf(stderr, "kiln serve: --compile_cache_dir: the path is too long\n");
         return 2;
     }
     if (batch_file && !read_batching(batch_file, &s.batching, err, sizeof err)) {

@@ -19,6 +19,7 @@ ok() { passes=$((passes + 1)); }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 for t in curl jq; do command -v $t >/dev/null || { echo "FAIL: $t is missing (tools/install-deps.sh installs it)"; exit 1; }; done
 exp="$src/tests/serve/expect.json"
+export XDG_CACHE_HOME="$tmp/xdg" # the default compile cache ($XDG_CACHE_HOME/kiln), not the user's
 
 # start NAME ARGS...: starts a server, waits for its port (30 s at most); sets $port and $pid
 start() {
@@ -174,6 +175,60 @@ if start one --model_name mlp --model_base_path "$base" --file_system_poll_wait_
     while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     if kill -0 $pid 2>/dev/null; then bad "SIGTERM: still running after 5 s"; else wait $pid; rc=$?; [ $rc = 0 ] && ok || bad "SIGTERM: exit $rc"; fi
 fi
+
+# the compile cache: a restart and the same model in another version directory load the cached
+# shared objects; a corrupted and a truncated entry are refused and compiled again
+cache="$tmp/ccache"
+mkdir -p "$tmp/cmodels/mlp"
+cp -r "$src/tests/serve/mlp/1" "$tmp/cmodels/mlp/1"
+for run in cold warm; do
+    if start "cache_$run" --model_name mlp --model_base_path "$tmp/cmodels/mlp" --compile_cache_dir "$cache" --file_system_poll_wait_seconds 0; then
+        req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+        status_is "cache $run: predict" 200 && close "cache $run: v1" .predictions .mlp_x3.v1
+        kill -TERM $pid
+        wait $pid
+    fi
+done
+n_so=$(ls "$cache"/*.so 2>/dev/null | wc -l)
+if [ "$n_so" = 3 ] && grep -q '(0 of 3 compiled sizes from the compile cache' "$tmp/cache_cold.log" &&
+    grep -q '(3 of 3 compiled sizes from the compile cache' "$tmp/cache_warm.log"; then ok; else
+    bad "compile cache: $n_so entries"; cat "$tmp/cache_cold.log" "$tmp/cache_warm.log"; fi
+cp -r "$src/tests/serve/mlp/1" "$tmp/cmodels/mlp/7" # same content, another version: cached
+set -- "$cache"/*.so
+printf 'XXXX' | dd of="$1" bs=1 seek=3000 conv=notrunc 2>/dev/null
+truncate -s 5000 "$2"
+if start cache_bad --model_name mlp --model_base_path "$tmp/cmodels/mlp" --compile_cache_dir "$cache" --file_system_poll_wait_seconds 0; then
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "corrupted cache entries: predict" 200 && close "corrupted cache: v1 answers" .predictions .mlp_x3.v1
+    kill -TERM $pid
+    wait $pid
+    if [ "$(grep -c 'cache entry refused, compiling again: .*SHA-256' "$tmp/cache_bad.log")" = 2 ] &&
+        grep -q 'version 7 available (1 of 3 compiled sizes from the compile cache' "$tmp/cache_bad.log"; then ok; else
+        bad "corrupted cache entries not refused"; cat "$tmp/cache_bad.log"; fi
+fi
+
+# a prebuilt model.so (kiln compile --shared) in a version directory, checked against kiln.json
+mkdir -p "$tmp/pmodels/mlp/1" "$tmp/pmodels/bad/1"
+if "$kiln" compile "$src/tests/serve/mlp/1/model.pb" --feed x:8,4 --fetch y --shared -o "$tmp/pmodels/mlp/1/model.so" >"$tmp/out" 2>&1; then ok; else
+    bad "kiln compile --shared"; cat "$tmp/out"; fi
+printf '{"feeds": [{"name": "x", "shape": [-1, 4]}], "fetches": ["y"]}' >"$tmp/pmodels/mlp/1/kiln.json"
+cp "$tmp/pmodels/mlp/1/model.so" "$tmp/pmodels/bad/1/"
+printf '{"feeds": [{"name": "x", "shape": [-1, 5]}], "fetches": ["y"]}' >"$tmp/pmodels/bad/1/kiln.json"
+cat >"$tmp/pre.config" <<CFG
+model_config_list {
+  config { name: 'mlp' base_path: '$tmp/pmodels/mlp' }
+  config { name: 'bad' base_path: '$tmp/pmodels/bad' }
+}
+CFG
+if start pre --model_config_file "$tmp/pre.config" --file_system_poll_wait_seconds 0; then
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x11.request "$exp")"
+    status_is "prebuilt model.so: 11 rows (8 + 3 padded)" 200 '.predictions | length == 11' && close "prebuilt: v1" .predictions .mlp_x11.v1
+    req GET /v1/models/bad
+    status_is "prebuilt model.so against a wrong kiln.json" 200 '.model_version_status[0].state == "END" and
+        (.model_version_status[0].status.error_message | test("feed .x. is \\[8,4\\], kiln.json.s shape is \\[-1,5\\]"))'
+    kill -TERM $pid
+fi
+if "$kiln" compile "$src/tests/serve/mlp/1/model.pb" --shared --header "$tmp/x.h" -o "$tmp/x.so" >"$tmp/out" 2>&1; then bad "--shared with --header accepted"; else ok; fi
 
 # a model_config_file: the MLP pinned to versions 1 and 2, the ONNX pair model
 cp -r "$src/tests/serve/mlp/2" "$tmp/models/mlp2" 2>/dev/null
