@@ -94,6 +94,9 @@ struct sv_model {
     int num_versions;       /* SV_LATEST */
     int n_specific;
     int64_t specific[SV_MAX_VERSIONS];
+    int n_labels;           /* version_labels of the model_config_file: label -> version */
+    char *label[SV_MAX_VERSIONS];
+    int64_t label_version[SV_MAX_VERSIONS];
     pthread_mutex_t mu;
     int n_status;
     sv_vstatus status[SV_MAX_VERSIONS];
@@ -134,6 +137,8 @@ char *sv_compile(const sv_server *s, const sv_blob *model_bytes, const sv_blob *
  * many versions are AVAILABLE in all. */
 int sv_poll(sv_server *s, bool verbose);
 sv_model *sv_find_model(sv_server *s, const char *name);
+/* The version a label names, or false (an unknown label). */
+bool sv_label_version(const sv_model *m, const char *label, int64_t *version);
 /* A reference to the version to serve (version < 0: the newest AVAILABLE),
  * or NULL with *http and err set (404 / 503). */
 sv_version *sv_acquire(sv_model *m, int64_t version, int *http, char *err, size_t errlen);

@@ -355,16 +355,33 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         size_t vl = strcspn(p, "/:");
         if (!parse_version(p, vl, &version)) return send_error(c, 400, "Malformed request: bad version in %s", url);
         p += vl;
-    } else if (!strncmp(p, "/labels/", 8)) {
-        return send_error(c, 400, "version labels are not supported by kiln serve (use /versions/N)");
+    }
+    char label[128] = "";
+    if (!strncmp(p, "/labels/", 8)) { /* TF Serving's version labels (model_config_file's version_labels) */
+        p += 8;
+        size_t ll = strcspn(p, "/:");
+        if (!ll || ll >= sizeof label) return send_error(c, 400, "Malformed request: bad label in %s", url);
+        memcpy(label, p, ll);
+        label[ll] = 0;
+        p += ll;
     }
     sv_model *m = sv_find_model(sv, name);
     if (!m) return send_error(c, 404, "Servable not found for request: %s(%s)", version < 0 ? "Latest" : "Specific", name);
+    if (*label && !sv_label_version(m, label, &version))
+        return send_error(c, 404, "Unrecognized servable version label: %s (model %s)", label, name);
     if (!*p) {
         if (!get) return send_error(c, 405, "use GET for model status");
         bool found;
         json_t *st = status_json(m, version, &found);
-        if (!found && version >= 0) {
+        if (!found && *label) { /* the label's version is not loaded: say so in its status */
+            json_decref(st);
+            char v[32], msg[512];
+            snprintf(v, sizeof v, "%lld", (long long)version);
+            snprintf(msg, sizeof msg, "label '%s' points to version %lld of model %s, which is not loaded (no such version "
+                     "directory, or the version policy does not serve it)", label, (long long)version, name);
+            st = json_pack("{s:[{s:s,s:s,s:{s:s,s:s}}]}", "model_version_status", "version", v, "state", "END", "status",
+                           "error_code", "NOT_FOUND", "error_message", msg);
+        } else if (!found && version >= 0) {
             json_decref(st);
             return send_error(c, 404, "Could not find version %lld of model %s", (long long)version, name);
         }
@@ -533,9 +550,35 @@ static bool read_models(const char *file, sv_server *s, char *err, size_t errlen
                                          m->name, f->value ? f->value : "?");
                 continue;
             }
+            if (!strcmp(f->name, "version_labels")) { /* version_labels { key: "stable" value: 1 } */
+                const sv_tp *k = sv_tp_get(f, "key"), *v = sv_tp_get(f, "value");
+                int64_t x = 0;
+                if (f->value || !k || !k->value || !*k->value || !v || strlen(k->value) >= 128 ||
+                    strspn(k->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(k->value)) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: version_labels { key: \"LABEL\" value: VERSION } "
+                                         "(a label of letters, digits, _ - .)", file, m->name);
+                    break;
+                }
+                if (!(ok = tp_int(v, &x, file, err, errlen))) break;
+                int64_t old;
+                if (sv_label_version(m, k->value, &old)) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: label '%s' is given twice", file, m->name, k->value);
+                    break;
+                }
+                if (m->n_labels == SV_MAX_VERSIONS) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: at most %d labels", file, m->name, SV_MAX_VERSIONS);
+                    break;
+                }
+                if (!(m->label[m->n_labels] = strdup(k->value))) {
+                    ok = false, snprintf(err, errlen, "out of memory");
+                    break;
+                }
+                m->label_version[m->n_labels++] = x;
+                continue;
+            }
             if (strcmp(f->name, "model_version_policy") || f->value || !f->kids || f->kids->next) {
                 ok = false, snprintf(err, errlen, "%s: model %s: '%s' is not supported (name, base_path, model_platform, "
-                                     "model_version_policy { latest | all | specific })", file, m->name, f->name);
+                                     "model_version_policy { latest | all | specific }, version_labels)", file, m->name, f->name);
                 break;
             }
             const sv_tp *pol = f->kids;
@@ -708,6 +751,19 @@ int kiln_serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     sv_poll(&s, true); /* the first load happens before the port opens */
+    for (int i = 0; i < s.n_models; i++) { /* labels of versions that did not load: said here and in their status */
+        sv_model *m = &s.models[i];
+        for (int k = 0; k < m->n_labels; k++) {
+            int avail = 0;
+            pthread_mutex_lock(&m->mu);
+            for (int j = 0; j < m->n_status; j++)
+                avail |= m->status[j].version == m->label_version[k] && m->status[j].state == SV_AVAILABLE;
+            pthread_mutex_unlock(&m->mu);
+            if (!avail)
+                fprintf(stderr, "kiln serve: model %s: label '%s' points to version %lld, which is not available\n", m->name,
+                        m->label[k], (long long)m->label_version[k]);
+        }
+    }
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                                 MHD_USE_ERROR_LOG,
                                             (uint16_t)port, NULL, NULL, handler, &s, MHD_OPTION_NOTIFY_COMPLETED,

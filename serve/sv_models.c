@@ -574,6 +574,13 @@ sv_model *sv_find_model(sv_server *s, const char *name)
     return NULL;
 }
 
+bool sv_label_version(const sv_model *m, const char *label, int64_t *version)
+{
+    for (int i = 0; i < m->n_labels; i++)
+        if (!strcmp(m->label[i], label)) return *version = m->label_version[i], true;
+    return false;
+}
+
 sv_version *sv_acquire(sv_model *m, int64_t version, int *http, char *err, size_t errlen)
 {
     pthread_mutex_lock(&m->mu);
@@ -818,6 +825,7 @@ void sv_shutdown(sv_server *s)
             free(m->status[k].error);
             free(m->status[k].fingerprint);
         }
+        for (int k = 0; k < m->n_labels; k++) free(m->label[k]);
         pthread_mutex_destroy(&m->mu);
         free(m->name);
         free(m->base_path);

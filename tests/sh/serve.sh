@@ -237,7 +237,9 @@ cat >"$tmp/models.config" <<CFG
 # TF Serving's text format
 model_config_list {
   config { name: 'mlp' base_path: '$tmp/cfgmodels/mlp' model_platform: 'tensorflow'
-           model_version_policy { specific { versions: 1 versions: 2 } } }
+           model_version_policy { specific { versions: 1 versions: 2 } }
+           version_labels { key: 'stable' value: 1 } version_labels { key: 'canary' value: 2 }
+           version_labels { key: 'gone' value: 9 } }
   config { name: "pair" base_path: "$src/tests/serve/pair" model_platform: "onnx" }
 }
 CFG
@@ -248,6 +250,22 @@ if start cfg --model_config_file "$tmp/models.config" --file_system_poll_wait_se
     status_is "config: version 1" 200 && close "config: v1" .predictions .mlp_x3.v1
     req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
     status_is "config: latest is 2" 200 && close "config: v2" .predictions .mlp_x3.v2
+    req POST /v1/models/mlp/labels/stable:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "config: label stable = 1" 200 && close "label stable: v1" .predictions .mlp_x3.v1
+    req POST /v1/models/mlp/labels/canary:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "config: label canary = 2" 200 && close "label canary: v2" .predictions .mlp_x3.v2
+    req GET /v1/models/mlp/labels/stable
+    status_is "label status" 200 '.model_version_status == [{"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]'
+    req GET /v1/models/mlp/labels/canary/metadata
+    status_is "label metadata" 200 '.model_spec.version == "2"'
+    req POST /v1/models/mlp/labels/nope:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "unknown label" 404 '.error | test("Unrecognized servable version label: nope")'
+    req GET /v1/models/mlp/labels/gone
+    status_is "label of a version not loaded: status" 200 '.model_version_status[0].version == "9" and
+        .model_version_status[0].status.error_code == "NOT_FOUND" and (.model_version_status[0].status.error_message | test("not loaded"))'
+    req POST /v1/models/mlp/labels/gone:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "label of a version not loaded: predict" 404 '.error | test("Specific\\(mlp, 9\\)")'
+    if grep -q "label 'gone' points to version 9, which is not available" "$tmp/cfg.log"; then ok; else bad "label warning"; cat "$tmp/cfg.log"; fi
     req POST /v1/models/pair:predict "$(jq -c .pair_rows.request "$exp")"
     status_is "onnx pair rows" 200 '.predictions | length == 2' &&
         close "onnx sum" '.predictions | map(.sum)' .pair_rows.sum && close "onnx prod" '.predictions | map(.prod)' .pair_rows.prod
@@ -259,6 +277,8 @@ if start cfg --model_config_file "$tmp/models.config" --file_system_poll_wait_se
 fi
 
 # bad configurations fail at start with a message
+printf 'model_config_list { config { name: "x" base_path: "/x" version_labels { key: "a" value: 1 } version_labels { key: "a" value: 2 } } }' >"$tmp/bad.config"
+if "$kiln" serve --model_config_file "$tmp/bad.config" >"$tmp/out" 2>&1; then bad "duplicate label accepted"; elif grep -q "label 'a' is given twice" "$tmp/out"; then ok; else bad "duplicate label message"; cat "$tmp/out"; fi
 printf 'model_config_list { config { name: "x" } }' >"$tmp/bad.config"
 if "$kiln" serve --model_config_file "$tmp/bad.config" >"$tmp/out" 2>&1; then bad "bad config accepted"; elif grep -q "needs name and base_path" "$tmp/out"; then ok; else bad "bad config message"; cat "$tmp/out"; fi
 printf 'max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n' >"$tmp/bad.batching"
