@@ -156,6 +156,11 @@ size_t sv_row_bytes(const sv_spec *s);  /* bytes of one row (dims after the firs
 
 /* ---- the batcher (sv_batch.c) ------------------------------------------- */
 sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, size_t errlen);
+/* A request for the version arrived (before its body is parsed) / left
+ * without sv_batcher_run (a bad body): a request alone in flight runs at
+ * once, without the batch thread.  sv_batcher_run ends the request itself. */
+void sv_batcher_enter(sv_batcher *b);
+void sv_batcher_leave(sv_batcher *b);
 /* Queues rows and waits for them to be run with other requests' rows.
  * Returns NULL or an error message to free; *queue_full on max_enqueued_batches. */
 char *sv_batcher_run(sv_batcher *b, int64_t rows, const void *const *in, void *const *out, bool *queue_full);

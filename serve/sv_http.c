@@ -133,6 +133,8 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
         pthread_mutex_unlock(&m->mu);
         return send_error(c, (unsigned)http, "%s", err);
     }
+    bool entered = v->batcher != NULL; /* the batcher waits for this request's rows until it leaves */
+    if (entered) sv_batcher_enter(v->batcher);
     json_error_t je;
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     char *e = NULL;
@@ -155,6 +157,7 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
         }
     bool full = false;
     if (v->batcher) {
+        entered = false; /* sv_batcher_run ends it */
         e = sv_batcher_run(v->batcher, rows, (const void *const *)r.in, out, &full);
     } else {
         int64_t calls = 0;
@@ -172,6 +175,7 @@ done:
     {
         bool f64 = false;
         for (int i = 0; i < v->n_fetches; i++) f64 |= v->fetches[i].dtype == KILN_F64;
+        if (entered) sv_batcher_leave(v->batcher);
         sv_release(v);
         json_decref(j);
         sv_request_free(&r);
