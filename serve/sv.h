@@ -178,6 +178,13 @@ typedef struct sv_request {
 /* Reads a :predict body against v's signature; NULL or a message (HTTP 400) to free. */
 char *sv_parse_predict(const sv_version *v, const json_t *body, sv_request *r);
 void sv_request_free(sv_request *r);
+/* The fast path of the common body {"instances": [row, ...]} for a batched
+ * signature of one float32 / float64 input: parsed straight into the
+ * tensor, no jansson tree.  True with r filled exactly as jansson and
+ * sv_parse_predict would fill it; false for anything else (other keys,
+ * formats, dtypes, any shape or syntax surprise): then the caller parses
+ * with jansson, which also gives the error messages. */
+bool sv_parse_fast(const sv_version *v, const char *body, size_t len, sv_request *r);
 /* The response body for outputs out[] (in v's fetch order), or NULL with *err (400). */
 json_t *sv_make_response(const sv_version *v, const sv_request *r, void *const *out, char **err);
 /* The signature_def of v as TF Serving's metadata gives it. */

@@ -136,19 +136,20 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
     bool entered = v->batcher != NULL; /* the batcher waits for this request's rows until it leaves */
     if (entered) sv_batcher_enter(v->batcher);
     json_error_t je;
-    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    sv_request r = {0};
+    bool fast = sv_parse_fast(v, body, len, &r); /* {"instances": [numbers]}: no jansson tree */
+    json_t *j = fast ? NULL : json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     char *e = NULL;
     unsigned status = 400;
     json_t *res = NULL;
-    sv_request r = {0};
     void *out[SV_MAX_IO] = {0};
-    if (!j) {
+    if (!fast && !j) {
         e = NULL;
         if (asprintf(&e, "JSON Parse error: %s at line %d column %d", je.text, je.line, je.column) < 0) e = NULL;
         if (!e) e = strdup("JSON Parse error");
         goto done;
     }
-    if ((e = sv_parse_predict(v, j, &r))) goto done;
+    if (!fast && (e = sv_parse_predict(v, j, &r))) goto done;
     int64_t rows = v->batched ? r.rows : 1;
     for (int i = 0; i < v->n_fetches; i++)
         if (!(out[i] = malloc((size_t)rows * sv_row_bytes(&v->fetches[i]) + 1))) {
