@@ -111,18 +111,23 @@ char *sv_compile(const sv_server *s, const sv_blob *model_bytes, const sv_blob *
         kiln_status *st = kiln_model_load_buffer(model_bytes->data, model_bytes->size, model_name, model);
         if (st) return status_msg(st);
     }
-    static int warned; /* loads run on the poll thread only */
-    if (*path && !make_dirs(s->cache_dir)) {
-        if (!warned++)
-            fprintf(stderr, "kiln serve: compile cache %s not used (cannot create it: %s): compiling in memory\n",
-                    s->cache_dir, strerror(errno));
-    } else if (*path) {
+    static int warned;    /* loads run on the poll thread only */
+    static bool no_store; /* no C compiler, a read-only cache, ...: the JIT from then on (no compiling twice) */
+    if (*path && !no_store && !make_dirs(s->cache_dir)) {
+        no_store = true;
+        fprintf(stderr, "kiln serve: compile cache %s not used (cannot create it: %s): compiling in memory\n",
+                s->cache_dir, strerror(errno));
+    } else if (*path && !no_store) {
         kiln_status *st = kiln_compile_shared(*model, o, path, NULL);
+        bool stored = !st;
         if (!st && !(st = kiln_program_load(path, out))) return NULL;
-        /* no C compiler, a read-only cache, ...: the JIT still serves */
-        if (!warned++)
-            fprintf(stderr, "kiln serve: compile cache %s not used (%s): compiling in memory\n", s->cache_dir,
-                    kiln_status_message(st));
+        /* a model the shared path cannot take (variables) says so again below, through the JIT */
+        if (stored || kiln_status_code(st) == KILN_ERR_IO) {
+            no_store = true;
+            if (!warned++)
+                fprintf(stderr, "kiln serve: compile cache %s not written (%s): compiling in memory from now on\n",
+                        s->cache_dir, kiln_status_message(st));
+        }
         kiln_status_free(st);
     }
     kiln_status *st = kiln_jit(*model, o, out);

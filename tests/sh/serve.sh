@@ -207,6 +207,18 @@ if start cache_bad --model_name mlp --model_base_path "$tmp/cmodels/mlp" --compi
         bad "corrupted cache entries not refused"; cat "$tmp/cache_bad.log"; fi
 fi
 
+# no working C compiler for the cache ($CC fails): said once, the JIT serves
+export CC=false
+if start nocc --model_name mlp --model_base_path "$tmp/cmodels/mlp" --compile_cache_dir "$tmp/nocc" --file_system_poll_wait_seconds 0; then
+    req POST /v1/models/mlp:predict "$(jq -c .mlp_x3.request "$exp")"
+    status_is "no C compiler: predict" 200 && close "no C compiler: v1" .predictions .mlp_x3.v1
+    kill -TERM $pid
+    wait $pid
+    if [ "$(grep -c 'compile cache .* not written (--shared: linking with .false -shared. failed' "$tmp/nocc.log")" = 1 ]; then ok; else
+        bad "no C compiler: message"; cat "$tmp/nocc.log"; fi
+fi
+unset CC
+
 # a prebuilt model.so (kiln compile --shared) in a version directory, checked against kiln.json
 mkdir -p "$tmp/pmodels/mlp/1" "$tmp/pmodels/bad/1"
 if "$kiln" compile "$src/tests/serve/mlp/1/model.pb" --feed x:8,4 --fetch y --shared -o "$tmp/pmodels/mlp/1/model.so" >"$tmp/out" 2>&1; then ok; else
@@ -311,11 +323,23 @@ if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_ba
         set -- "$@" -s -o "$tmp/b$k.json" --data-binary @"$tmp/q$k.json" "http://127.0.0.1:$port/v1/models/mlp:predict"
         k=$((k + 1))
     done
-    curl -s -o "$tmp/big.out" --data-binary @"$tmp/100k.json" "http://127.0.0.1:$port/v1/models/mlp:predict" &
-    big=$!
-    sleep 0.5 # its upload done, its parse (over 1 s) under way
-    curl -Z --parallel-immediate --parallel-max 16 "$@"
-    wait $big
+    # up to 3 tries: on a loaded machine the big request may not be in flight yet (or done) at 0.5 s
+    try=0 merged=no calls0=0 rows0=0
+    while [ $try -lt 3 ] && [ $merged = no ]; do
+        curl -s -o "$tmp/big.out" --data-binary @"$tmp/100k.json" "http://127.0.0.1:$port/v1/models/mlp:predict" &
+        big=$!
+        sleep 0.5 # its upload done, its parse (over 1 s) under way
+        curl -Z --parallel-immediate --parallel-max 16 "$@"
+        wait $big
+        req GET /monitoring/prometheus/metrics
+        calls=$(sed -n 's/^kiln_serve_batch_size_count{model_name="mlp"} //p' "$tmp/body")
+        rows=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/body")
+        # 16 rows and the big request's 100k (the warm-up is not counted) in fewer than 17 calls
+        if [ $((${rows:-0} - rows0)) = 100016 ] && [ $((${calls:-99} - calls0)) -lt 17 ]; then merged=yes; fi
+        echo "batching, try $((try + 1)): 17 requests ran as $((${calls:-0} - calls0)) calls"
+        calls0=${calls:-0} rows0=${rows:-0} try=$((try + 1))
+    done
+    if [ $merged = yes ]; then ok; else bad "batching: never merged in 3 tries"; head -c 2000 "$tmp/body"; fi
     k=0 good=0
     while [ $k -lt 16 ]; do
         r=$((k % 3))
@@ -325,11 +349,6 @@ if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_ba
         k=$((k + 1))
     done
     if [ $good = 16 ]; then ok; else bad "batching: $good of 16 answers right"; fi
-    req GET /monitoring/prometheus/metrics
-    calls=$(sed -n 's/^kiln_serve_batch_size_count{model_name="mlp"} //p' "$tmp/body")
-    rows=$(sed -n 's/^kiln_serve_batch_size_sum{model_name="mlp"} //p' "$tmp/body")
-    # 16 rows and the big request's 100k (the warm-up is not counted) in fewer than 17 calls
-    if [ "${rows:-0}" = 100016 ] && [ "${calls:-99}" -lt 17 ]; then ok; echo "batching: 17 requests ran as $calls calls"; else bad "batching: $calls calls for $rows rows"; head -c 2000 "$tmp/body"; fi
     kill -TERM $pid
 fi
 
