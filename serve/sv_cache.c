@@ -28,10 +28,10 @@ static bool make_dirs(const char *path)
     for (char *c = p + 1; *c; c++) {
         if (*c != '/') continue;
         *c = 0;
-        if (mkdir(p, 0755) && errno != EEXIST) return false;
+        if (mkdir(p, 0700) && errno != EEXIST) return false;
         *c = '/';
     }
-    return !mkdir(p, 0755) || errno == EEXIST;
+    return !mkdir(p, 0700) || errno == EEXIST;
 }
 
 bool sv_cache_default_dir(char *out, size_t n)
