@@ -102,6 +102,7 @@ struct sv_model {
     sv_vstatus status[SV_MAX_VERSIONS];
     /* metrics, under mu */
     uint64_t req_ok, req_err, load_ok, load_fail;
+    int64_t in_flight;      /* predict requests between their body's arrival and their answer */
     sv_hist latency_us, batch_rows;
 };
 

@@ -133,6 +133,9 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
         pthread_mutex_unlock(&m->mu);
         return send_error(c, (unsigned)http, "%s", err);
     }
+    pthread_mutex_lock(&m->mu);
+    m->in_flight++;
+    pthread_mutex_unlock(&m->mu);
     bool entered = v->batcher != NULL; /* the batcher waits for this request's rows until it leaves */
     if (entered) sv_batcher_enter(v->batcher);
     json_error_t je;
@@ -182,6 +185,7 @@ done:
         sv_request_free(&r);
         for (int i = 0; i < SV_MAX_IO; i++) free(out[i]);
         pthread_mutex_lock(&m->mu);
+        m->in_flight--;
         if (res) m->req_ok++;
         else m->req_err++;
         sv_hist_add(&m->latency_us, now_us() - t0);
@@ -257,6 +261,10 @@ static void loads_text(strbuf *s, const sv_model *m)
     sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->load_ok);
     sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->load_fail);
 }
+static void in_flight_text(strbuf *s, const sv_model *m)
+{
+    sb_printf(s, "kiln_serve_requests_in_flight{model_name=\"%s\"} %lld\n", m->name, (long long)m->in_flight);
+}
 static void available_text(strbuf *s, const sv_model *m)
 {
     for (int k = 0; k < m->n_status; k++)
@@ -275,6 +283,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c, sv_server *sv)
         {"kiln_serve_batch_size histogram", batch_text},
         {"kiln_serve_load_attempt_count counter", loads_text},
         {"kiln_serve_model_version_available gauge", available_text},
+        {"kiln_serve_requests_in_flight gauge", in_flight_text},
     };
     strbuf s = {0};
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {

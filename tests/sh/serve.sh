@@ -323,12 +323,14 @@ if start batch --model_name mlp --model_base_path "$tmp/bmodels/mlp" --enable_ba
         set -- "$@" -s -o "$tmp/b$k.json" --data-binary @"$tmp/q$k.json" "http://127.0.0.1:$port/v1/models/mlp:predict"
         k=$((k + 1))
     done
-    # up to 3 tries: on a loaded machine the big request may not be in flight yet (or done) at 0.5 s
+    # up to 3 tries: on a loaded machine the big request may be done before the 16 arrive
     try=0 merged=no calls0=0 rows0=0
     while [ $try -lt 3 ] && [ $merged = no ]; do
         curl -s -o "$tmp/big.out" --data-binary @"$tmp/100k.json" "http://127.0.0.1:$port/v1/models/mlp:predict" &
         big=$!
-        sleep 0.5 # its upload done, its parse (over 1 s) under way
+        i=0 # until it is in flight (its body read, its parse under way)
+        until [ $i -ge 100 ] || curl -s "http://127.0.0.1:$port/monitoring/prometheus/metrics" |
+            grep -q '^kiln_serve_requests_in_flight{model_name="mlp"} 1$'; do sleep 0.02; i=$((i + 1)); done
         curl -Z --parallel-immediate --parallel-max 16 "$@"
         wait $big
         req GET /monitoring/prometheus/metrics
