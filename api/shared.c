@@ -320,7 +320,7 @@ kiln_status *kiln_compile_shared(kiln_model *m, const kiln_options *o, const cha
         if (tmp) {
             snprintf(tmp, pl + 16, "%s.tmpXXXXXX", so_path);
             fd = mkstemp(tmp);
-            if (fd < 0) st = fail(KILN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+            if (fd < 0) st = fail(KILN_ERR_IO, "%s: cannot create a temporary file beside it: %s", so_path, strerror(errno));
         }
         if (fd >= 0) {
             bool ok = write_all(fd, image, n) && write_all(fd, tr, sizeof tr) && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
