@@ -32,29 +32,7 @@ struct kiln_model {
     onnx_model *onnx;
 };
 
-struct kiln_program {
-    cg_jit *jit;
-    cg_entry_fn entry;
-    int n_feeds, n_fetches;
-    kiln_tensor_info *info; /* feeds then fetches */
-    int64_t *dims;
-    char **names;
-    void *temp;
-    size_t temp_size;
-    /* State (docs/training.md): the model's variables, and for each param /
-     * result after the user's feeds / fetches the variable it reads / writes. */
-    int n_vars;
-    kiln_variable_info *vars;
-    int64_t *var_dims;
-    char **var_names;
-    size_t state_size;
-    int n_state_in, n_state_out;
-    int *state_in, *state_out;
-    bool *reads, *writes;
-    /* kiln_options.profile: the profiling entry and the plan its counters follow */
-    cg_profile_fn profile;
-    kiln_plan_info *plan;
-};
+/* struct kiln_program: api/internal.h (api/shared.c builds one from a shared object) */
 
 /* ---- status ------------------------------------------------------------- */
 
@@ -82,6 +60,8 @@ static kiln_status *status_from_diag(kiln_code code, kl_diag *d)
     kl_diag_clear(d);
     return st;
 }
+
+kiln_status *api_status_new(kiln_code code, const char *msg) { return status_new(code, msg); }
 
 kiln_code kiln_status_code(const kiln_status *st) { return st ? st->code : KILN_OK; }
 const char *kiln_status_message(const kiln_status *st) { return st ? st->message : "ok"; }
@@ -311,8 +291,8 @@ static void report_codegen_times(const kiln_options *o, const cg_stats *st)
     fprintf(o->time_file, "  %-10s %8.3f ms\n", "llvm-emit", st->seconds_emit * 1e3);
 }
 
-static kiln_status *compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
-                                   const char *header_path, kiln_compile_info *info)
+kiln_status *api_compile_object(kiln_model *m, const kiln_options *o, const char *object_path, const char *header_path,
+                                kiln_compile_info *info, char **meta)
 {
     double t0 = now();
     ir_graph *g;
@@ -334,6 +314,7 @@ static kiln_status *compile_object(kiln_model *m, const kiln_options *o, const c
             .compile_seconds = now() - t0,
         };
     }
+    if (ok && meta && !(*meta = api_shared_meta(g, &co, &d))) ok = false;
     ir_graph_free(g);
     return ok ? NULL : status_from_diag(KILN_ERR_BACKEND, &d);
 }
@@ -625,6 +606,7 @@ void kiln_program_free(kiln_program *p)
     free(p->vars), free(p->var_dims), free(p->var_names), free(p->reads), free(p->writes);
     free(p->state_in), free(p->state_out);
     cg_jit_free(p->jit);
+    api_shared_close(p->dl);
     for (int i = 0; p->names && i < p->n_feeds + p->n_fetches; i++) free(p->names[i]);
     free(p->names);
     free(p->info);
@@ -657,7 +639,7 @@ static kiln_status *done(const kiln_options *o, kiln_status *st)
 kiln_status *kiln_compile_object(kiln_model *m, const kiln_options *o, const char *object_path,
                                  const char *header_path, kiln_compile_info *info)
 {
-    return done(o, compile_object(m, o, object_path, header_path, info));
+    return done(o, api_compile_object(m, o, object_path, header_path, info, NULL));
 }
 
 kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,

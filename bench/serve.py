@@ -90,7 +90,7 @@ def wrk(url, body, conns, seconds):
             "p99_us": float(m.group(4)), "non200": int(m.group(5)), "socket_errors": int(m.group(6))}
 
 
-def start_kiln(build, base, batching_file, work, name="m"):
+def start_kiln(build, base, batching_file, work, name="m", extra=(), log=None):
     """kiln serve on free REST and gRPC ports: (process, REST port, gRPC port)."""
     port_file, gport_file = os.path.join(work, "port"), os.path.join(work, "gport")
     for f in (port_file, gport_file):
@@ -98,10 +98,12 @@ def start_kiln(build, base, batching_file, work, name="m"):
             os.unlink(f)
     cmd = [os.path.join(build, "bin", "kiln"), "serve", "--model_name", name, "--model_base_path", base, "--port", "0",
            "--port_file", port_file, "--grpc_port", "-1", "--grpc_port_file", gport_file,
-           "--file_system_poll_wait_seconds", "0"]
+           "--file_system_poll_wait_seconds", "0"] + list(extra)
     if batching_file:
         cmd += ["--enable_batching", "--batching_parameters_file", batching_file]
-    p = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    # the default compile cache ($XDG_CACHE_HOME/kiln) inside the work directory, not the user's
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "xdg"))
+    p = subprocess.Popen(cmd, stderr=open(log, "w") if log else subprocess.DEVNULL, env=env)
     for _ in range(600):
         if all(os.path.exists(f) and open(f).read().strip() for f in (port_file, gport_file)):
             return p, int(open(port_file).read()), int(open(gport_file).read())
@@ -119,6 +121,20 @@ def grpc_load(client, gport, request, conns, seconds):
     j = json.loads(r.stdout)
     return {"requests": j["requests"], "rps": j["rps"], "p50_us": j["p50_us"], "p99_us": j["p99_us"],
             "non200": j["errors"], "socket_errors": j["transport_failures"]}
+
+
+def load_times(build, base, work):
+    """Version load time (ms, from kiln serve's log): JIT only, a cold compile cache, the cache warm."""
+    out = {}
+    cache = os.path.join(work, "load-cache-" + os.path.basename(base))
+    for mode, flag in (("jit", ""), ("cold", cache), ("cached", cache)):
+        log = os.path.join(work, "load.log")
+        p, _, _ = start_kiln(build, base, None, work, extra=["--compile_cache_dir", flag], log=log)
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        m = re.search(r"loaded in ([\d.]+) ms", open(log).read())
+        out[mode] = float(m.group(1)) if m else float("nan")
+    return out
 
 
 def tf_server(gd, feed, fetch):
@@ -161,6 +177,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", default="1,8,64")
+    ap.add_argument("--no-load-times", action="store_true", help="skip the compile cache's load times (a kiln without it)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="where serve.csv / serve.md go")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing (tools/install-deps.sh installs it)")
@@ -182,7 +200,11 @@ def main():
     grpc_client = os.path.join(a.build, "bin", "serve_grpc_client")
     grpc_req = os.path.join(ROOT, "tests", "serve", "grpc", "predict_row0.pb")
     rows = []
+    loads = {}
     for name, base, gd, feed, fetch, inst, pin, kfetch in models:
+        if not a.no_load_times:
+            loads[name] = load_times(a.build, base, work)
+            print(name, "load ms", loads[name], flush=True)
         body = json.dumps({"instances": inst})
         kb = subprocess.run([os.path.join(a.build, "bin", "kiln"), "bench", os.path.join(base, "1", "model.pb"), "--feed",
                              pin, "--fetch", kfetch], capture_output=True, text=True)
@@ -216,7 +238,7 @@ def main():
             rows.append(dict(model=name, server="tf-python-floor", conns=c, direct_us=direct, **r))
             print(rows[-1], flush=True)
         srv.shutdown()
-    out = os.path.join(HERE, "results")
+    out = a.out
     with open(os.path.join(out, "serve.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -238,6 +260,10 @@ def main():
                         "overhead %.0f us\n" % (name, one["direct_us"], one["p50_us"], one["p50_us"] - one["direct_us"]))
             if k64 and b64:
                 f.write("%s at 64 connections: batching %.2fx the throughput of no batching\n" % (name, b64["rps"] / k64["rps"]))
+        if loads:
+            f.write("\n| model | load, JIT only (ms) | load, cold compile cache (ms) | load, cached (ms) |\n|---|---|---|---|\n")
+            for name, t in loads.items():
+                f.write("| %s | %.1f | %.1f | %.1f |\n" % (name, t["jit"], t["cold"], t["cached"]))
     print(open(os.path.join(out, "serve.md")).read())
     shutil.rmtree(work, ignore_errors=True)
 

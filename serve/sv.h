@@ -62,6 +62,8 @@ typedef struct sv_version {
     int n_progs;
     int64_t batch[SV_MAX_PROGS]; /* ascending */
     kiln_program *prog[SV_MAX_PROGS];
+    int n_cached;           /* programs loaded from the compile cache (the others were compiled) */
+    bool prebuilt;          /* prog[0] is the version directory's model.so */
     sv_batcher *batcher;
     int refs;               /* requests using it; guarded by the owner's mutex */
 } sv_version;
@@ -92,11 +94,15 @@ struct sv_model {
     int num_versions;       /* SV_LATEST */
     int n_specific;
     int64_t specific[SV_MAX_VERSIONS];
+    int n_labels;           /* version_labels of the model_config_file: label -> version */
+    char *label[SV_MAX_VERSIONS];
+    int64_t label_version[SV_MAX_VERSIONS];
     pthread_mutex_t mu;
     int n_status;
     sv_vstatus status[SV_MAX_VERSIONS];
     /* metrics, under mu */
     uint64_t req_ok, req_err, load_ok, load_fail;
+    int64_t in_flight;      /* predict requests between their body's arrival and their answer */
     sv_hist latency_us, batch_rows;
 };
 
@@ -108,7 +114,23 @@ typedef struct sv_server {
     int poll_seconds;
     size_t max_body;        /* bytes of a request body (--max_body_bytes) */
     unsigned timeout_s;     /* a connection idle this long is closed (--rest_api_timeout_in_ms) */
+    char cache_dir[4096];   /* --compile_cache_dir; "" = no cache */
 } sv_server;
+
+/* ---- the compile cache (sv_cache.c) -------------------------------------- */
+typedef struct sv_blob {
+    unsigned char *data;
+    size_t size;
+} sv_blob;
+/* $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln; false (and "") when neither is set. */
+bool sv_cache_default_dir(char *out, size_t n);
+/* The hex SHA-256 naming a cache entry. */
+void sv_cache_key(const sv_blob *model, const sv_blob *manifest, const kiln_options *o, char hex[65]);
+/* One compiled size: from the cache by key, else compiled (*model loaded
+ * from model_bytes on first need) into the cache and loaded, else (no cache,
+ * no C compiler) by the JIT.  NULL or an error message to free. */
+char *sv_compile(const sv_server *s, const sv_blob *model_bytes, const sv_blob *manifest, const char *model_name,
+                 kiln_model **model, const kiln_options *o, kiln_program **out, bool *from_cache);
 
 /* ---- models (sv_models.c) ------------------------------------------------ */
 /* One pass over every model's base path: loads new versions the policy
@@ -116,6 +138,8 @@ typedef struct sv_server {
  * many versions are AVAILABLE in all. */
 int sv_poll(sv_server *s, bool verbose);
 sv_model *sv_find_model(sv_server *s, const char *name);
+/* The version a label names, or false (an unknown label). */
+bool sv_label_version(const sv_model *m, const char *label, int64_t *version);
 /* A reference to the version to serve (version < 0: the newest AVAILABLE),
  * or NULL with *http and err set (404 / 503). */
 sv_version *sv_acquire(sv_model *m, int64_t version, int *http, char *err, size_t errlen);
@@ -133,6 +157,11 @@ size_t sv_row_bytes(const sv_spec *s);  /* bytes of one row (dims after the firs
 
 /* ---- the batcher (sv_batch.c) ------------------------------------------- */
 sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, size_t errlen);
+/* A request for the version arrived (before its body is parsed) / left
+ * without sv_batcher_run (a bad body): a request alone in flight runs at
+ * once, without the batch thread.  sv_batcher_run ends the request itself. */
+void sv_batcher_enter(sv_batcher *b);
+void sv_batcher_leave(sv_batcher *b);
 /* Queues rows and waits for them to be run with other requests' rows.
  * Returns NULL or an error message to free; *queue_full on max_enqueued_batches. */
 char *sv_batcher_run(sv_batcher *b, int64_t rows, const void *const *in, void *const *out, bool *queue_full);
@@ -150,6 +179,13 @@ typedef struct sv_request {
 /* Reads a :predict body against v's signature; NULL or a message (HTTP 400) to free. */
 char *sv_parse_predict(const sv_version *v, const json_t *body, sv_request *r);
 void sv_request_free(sv_request *r);
+/* The fast path of the common body {"instances": [row, ...]} for a batched
+ * signature of one float32 / float64 input: parsed straight into the
+ * tensor, no jansson tree.  True with r filled exactly as jansson and
+ * sv_parse_predict would fill it; false for anything else (other keys,
+ * formats, dtypes, any shape or syntax surprise): then the caller parses
+ * with jansson, which also gives the error messages. */
+bool sv_parse_fast(const sv_version *v, const char *body, size_t len, sv_request *r);
 /* The response body for outputs out[] (in v's fetch order), or NULL with *err (400). */
 json_t *sv_make_response(const sv_version *v, const sv_request *r, void *const *out, char **err);
 /* The signature_def of v as TF Serving's metadata gives it. */

@@ -6,7 +6,16 @@
  * the smallest compiled (allowed) batch size that holds them, padding the
  * rest, and hands each request its rows back.  At most
  * max_enqueued_batches x max_batch_size rows wait; more is refused
- * (HTTP 503) rather than queued without bound. */
+ * (HTTP 503) rather than queued without bound.
+ *
+ * Two things TF Serving's scheduler does not do, both for latency: a
+ * request that arrives while no other request for the version is in flight
+ * (from the arrival of its body to its answer), the queue is empty and no
+ * batch runs, runs at once on its own connection's thread (nothing could
+ * join it, and a lone client is not held for batch_timeout_micros); and
+ * each queued request sleeps on its own condition variable, so a finished
+ * batch wakes exactly its requests (no herd of every waiting connection
+ * thread on one broadcast). */
 #define _GNU_SOURCE /* asprintf, strndup */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +31,7 @@ typedef struct task {
     void *const *out;
     char *err;
     bool done;
+    pthread_cond_t cv;      /* signalled when done */
     struct timespec enq;
     struct task *next;
 } task;
@@ -30,9 +40,12 @@ struct sv_batcher {
     sv_version *v;
     sv_batching b;
     pthread_mutex_t mu;
-    pthread_cond_t work, finished;
+    pthread_cond_t work;
     task *head, *tail;
     int64_t queued_rows;
+    int queued;             /* tasks in the queue */
+    int in_flight;          /* requests entered (sv_batcher_enter) and not answered */
+    int running;            /* batches being run by the batch threads */
     bool stop;
     int n_threads;
     pthread_t th[64];
@@ -81,8 +94,9 @@ static void run_batch(sv_batcher *bt, task **tasks, int n, int64_t rows)
     for (int t = 0; t < n; t++) {
         tasks[t]->err = err ? strdup(err) : NULL;
         tasks[t]->done = true;
+        pthread_cond_signal(&tasks[t]->cv);
     }
-    pthread_cond_broadcast(&bt->finished);
+    bt->in_flight -= n;
     pthread_mutex_unlock(&bt->mu);
     free(err);
 }
@@ -118,9 +132,12 @@ static void *batch_thread(void *arg)
             tasks[n++] = t;
         }
         bt->queued_rows -= rows;
+        bt->queued -= n;
+        bt->running++;
         pthread_mutex_unlock(&bt->mu);
         run_batch(bt, tasks, n, rows);
         pthread_mutex_lock(&bt->mu);
+        bt->running--;
     }
     pthread_mutex_unlock(&bt->mu);
     return NULL;
@@ -134,7 +151,6 @@ sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, siz
     bt->b = *b;
     pthread_mutex_init(&bt->mu, NULL);
     pthread_cond_init(&bt->work, NULL);
-    pthread_cond_init(&bt->finished, NULL);
     int n = b->num_batch_threads < 1 ? 1 : b->num_batch_threads > 64 ? 64 : b->num_batch_threads;
     for (int i = 0; i < n; i++) {
         if (pthread_create(&bt->th[i], NULL, batch_thread, bt)) {
@@ -147,6 +163,20 @@ sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, siz
     return bt;
 }
 
+void sv_batcher_enter(sv_batcher *bt)
+{
+    pthread_mutex_lock(&bt->mu);
+    bt->in_flight++;
+    pthread_mutex_unlock(&bt->mu);
+}
+
+void sv_batcher_leave(sv_batcher *bt)
+{
+    pthread_mutex_lock(&bt->mu);
+    bt->in_flight--;
+    pthread_mutex_unlock(&bt->mu);
+}
+
 char *sv_batcher_run(sv_batcher *bt, int64_t rows, const void *const *in, void *const *out, bool *queue_full)
 {
     *queue_full = false;
@@ -154,6 +184,7 @@ char *sv_batcher_run(sv_batcher *bt, int64_t rows, const void *const *in, void *
     clock_gettime(CLOCK_MONOTONIC, &t.enq);
     pthread_mutex_lock(&bt->mu);
     if (bt->queued_rows + rows > bt->b.max_enqueued_batches * bt->b.max_batch_size && bt->head) {
+        bt->in_flight--;
         pthread_mutex_unlock(&bt->mu);
         *queue_full = true;
         char *m = NULL;
@@ -162,13 +193,29 @@ char *sv_batcher_run(sv_batcher *bt, int64_t rows, const void *const *in, void *
             m = NULL;
         return m ? m : strdup("the batching queue is full");
     }
+    if (!bt->head && !bt->running && bt->in_flight == 1) {
+        /* alone: no other request to wait for, none to hand the rows to */
+        pthread_mutex_unlock(&bt->mu);
+        char *err = sv_run_rows(bt->v, rows, in, out, NULL);
+        pthread_mutex_lock(&bt->v->owner->mu);
+        sv_hist_add(&bt->v->owner->batch_rows, (double)rows);
+        pthread_mutex_unlock(&bt->v->owner->mu);
+        pthread_mutex_lock(&bt->mu);
+        bt->in_flight--;
+        pthread_mutex_unlock(&bt->mu);
+        return err;
+    }
+    pthread_cond_init(&t.cv, NULL);
     if (bt->tail) bt->tail->next = &t;
     else bt->head = &t;
     bt->tail = &t;
     bt->queued_rows += rows;
-    pthread_cond_signal(&bt->work);
-    while (!t.done) pthread_cond_wait(&bt->finished, &bt->mu);
+    bt->queued++;
+    /* the batch thread sleeps until the first task, then until the batch is full or the head's timeout */
+    if (bt->queued == 1 || bt->queued_rows >= bt->b.max_batch_size) pthread_cond_signal(&bt->work);
+    while (!t.done) pthread_cond_wait(&t.cv, &bt->mu);
     pthread_mutex_unlock(&bt->mu);
+    pthread_cond_destroy(&t.cv);
     return t.err;
 }
 
@@ -181,7 +228,6 @@ void sv_batcher_stop(sv_batcher *bt)
     pthread_mutex_unlock(&bt->mu);
     for (int i = 0; i < bt->n_threads; i++) pthread_join(bt->th[i], NULL);
     pthread_cond_destroy(&bt->work);
-    pthread_cond_destroy(&bt->finished);
     pthread_mutex_destroy(&bt->mu);
     free(bt);
 }

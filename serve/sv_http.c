@@ -134,20 +134,26 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
         pthread_mutex_unlock(&m->mu);
         return send_error(c, (unsigned)http, "%s", err);
     }
+    pthread_mutex_lock(&m->mu);
+    m->in_flight++;
+    pthread_mutex_unlock(&m->mu);
+    bool entered = v->batcher != NULL; /* the batcher waits for this request's rows until it leaves */
+    if (entered) sv_batcher_enter(v->batcher);
     json_error_t je;
-    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    sv_request r = {0};
+    bool fast = sv_parse_fast(v, body, len, &r); /* {"instances": [numbers]}: no jansson tree */
+    json_t *j = fast ? NULL : json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     char *e = NULL;
     unsigned status = 400;
     json_t *res = NULL;
-    sv_request r = {0};
     void *out[SV_MAX_IO] = {0};
-    if (!j) {
+    if (!fast && !j) {
         e = NULL;
         if (asprintf(&e, "JSON Parse error: %s at line %d column %d", je.text, je.line, je.column) < 0) e = NULL;
         if (!e) e = strdup("JSON Parse error");
         goto done;
     }
-    if ((e = sv_parse_predict(v, j, &r))) goto done;
+    if (!fast && (e = sv_parse_predict(v, j, &r))) goto done;
     int64_t rows = v->batched ? r.rows : 1;
     for (int i = 0; i < v->n_fetches; i++)
         if (!(out[i] = malloc((size_t)rows * sv_row_bytes(&v->fetches[i]) + 1))) {
@@ -156,6 +162,7 @@ static enum MHD_Result predict(struct MHD_Connection *c, sv_model *m, int64_t ve
         }
     bool full = false;
     if (v->batcher) {
+        entered = false; /* sv_batcher_run ends it */
         e = sv_batcher_run(v->batcher, rows, (const void *const *)r.in, out, &full);
     } else {
         int64_t calls = 0;
@@ -173,11 +180,13 @@ done:
     {
         bool f64 = false;
         for (int i = 0; i < v->n_fetches; i++) f64 |= v->fetches[i].dtype == KILN_F64;
+        if (entered) sv_batcher_leave(v->batcher);
         sv_release(v);
         json_decref(j);
         sv_request_free(&r);
         for (int i = 0; i < SV_MAX_IO; i++) free(out[i]);
         pthread_mutex_lock(&m->mu);
+        m->in_flight--;
         if (res) m->req_ok++;
         else m->req_err++;
         sv_hist_add(&m->latency_us, now_us() - t0);
@@ -253,6 +262,10 @@ static void loads_text(strbuf *s, const sv_model *m)
     sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"OK\"} %llu\n", m->name, (unsigned long long)m->load_ok);
     sb_printf(s, "kiln_serve_load_attempt_count{model_name=\"%s\",status=\"error\"} %llu\n", m->name, (unsigned long long)m->load_fail);
 }
+static void in_flight_text(strbuf *s, const sv_model *m)
+{
+    sb_printf(s, "kiln_serve_requests_in_flight{model_name=\"%s\"} %lld\n", m->name, (long long)m->in_flight);
+}
 static void available_text(strbuf *s, const sv_model *m)
 {
     for (int k = 0; k < m->n_status; k++)
@@ -271,6 +284,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c, sv_server *sv)
         {"kiln_serve_batch_size histogram", batch_text},
         {"kiln_serve_load_attempt_count counter", loads_text},
         {"kiln_serve_model_version_available gauge", available_text},
+        {"kiln_serve_requests_in_flight gauge", in_flight_text},
     };
     strbuf s = {0};
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
@@ -356,16 +370,33 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         size_t vl = strcspn(p, "/:");
         if (!parse_version(p, vl, &version)) return send_error(c, 400, "Malformed request: bad version in %s", url);
         p += vl;
-    } else if (!strncmp(p, "/labels/", 8)) {
-        return send_error(c, 400, "version labels are not supported by kiln serve (use /versions/N)");
+    }
+    char label[128] = "";
+    if (!strncmp(p, "/labels/", 8)) { /* TF Serving's version labels (model_config_file's version_labels) */
+        p += 8;
+        size_t ll = strcspn(p, "/:");
+        if (!ll || ll >= sizeof label) return send_error(c, 400, "Malformed request: bad label in %s", url);
+        memcpy(label, p, ll);
+        label[ll] = 0;
+        p += ll;
     }
     sv_model *m = sv_find_model(sv, name);
     if (!m) return send_error(c, 404, "Servable not found for request: %s(%s)", version < 0 ? "Latest" : "Specific", name);
+    if (*label && !sv_label_version(m, label, &version))
+        return send_error(c, 404, "Unrecognized servable version label: %s (model %s)", label, name);
     if (!*p) {
         if (!get) return send_error(c, 405, "use GET for model status");
         bool found;
         json_t *st = status_json(m, version, &found);
-        if (!found && version >= 0) {
+        if (!found && *label) { /* the label's version is not loaded: say so in its status */
+            json_decref(st);
+            char v[32], msg[512];
+            snprintf(v, sizeof v, "%lld", (long long)version);
+            snprintf(msg, sizeof msg, "label '%s' points to version %lld of model %s, which is not loaded (no such version "
+                     "directory, or the version policy does not serve it)", label, (long long)version, name);
+            st = json_pack("{s:[{s:s,s:s,s:{s:s,s:s}}]}", "model_version_status", "version", v, "state", "END", "status",
+                           "error_code", "NOT_FOUND", "error_message", msg);
+        } else if (!found && version >= 0) {
             json_decref(st);
             return send_error(c, 404, "Could not find version %lld of model %s", (long long)version, name);
         }
@@ -534,9 +565,35 @@ static bool read_models(const char *file, sv_server *s, char *err, size_t errlen
                                          m->name, f->value ? f->value : "?");
                 continue;
             }
+            if (!strcmp(f->name, "version_labels")) { /* version_labels { key: "stable" value: 1 } */
+                const sv_tp *k = sv_tp_get(f, "key"), *v = sv_tp_get(f, "value");
+                int64_t x = 0;
+                if (f->value || !k || !k->value || !*k->value || !v || strlen(k->value) >= 128 ||
+                    strspn(k->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(k->value)) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: version_labels { key: \"LABEL\" value: VERSION } "
+                                         "(a label of letters, digits, _ - .)", file, m->name);
+                    break;
+                }
+                if (!(ok = tp_int(v, &x, file, err, errlen))) break;
+                int64_t old;
+                if (sv_label_version(m, k->value, &old)) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: label '%s' is given twice", file, m->name, k->value);
+                    break;
+                }
+                if (m->n_labels == SV_MAX_VERSIONS) {
+                    ok = false, snprintf(err, errlen, "%s: model %s: at most %d labels", file, m->name, SV_MAX_VERSIONS);
+                    break;
+                }
+                if (!(m->label[m->n_labels] = strdup(k->value))) {
+                    ok = false, snprintf(err, errlen, "out of memory");
+                    break;
+                }
+                m->label_version[m->n_labels++] = x;
+                continue;
+            }
             if (strcmp(f->name, "model_version_policy") || f->value || !f->kids || f->kids->next) {
                 ok = false, snprintf(err, errlen, "%s: model %s: '%s' is not supported (name, base_path, model_platform, "
-                                     "model_version_policy { latest | all | specific })", file, m->name, f->name);
+                                     "model_version_policy { latest | all | specific }, version_labels)", file, m->name, f->name);
                 break;
             }
             const sv_tp *pol = f->kids;
@@ -620,7 +677,8 @@ int kiln_serve_main(int argc, char **argv)
     sv_server s = {.threads = 1, .poll_seconds = 1, .max_body = SV_MAX_BODY, .timeout_s = 30};
     s.batching = (sv_batching){.max_batch_size = 32, .batch_timeout_micros = 1000, .max_enqueued_batches = 100,
                                .num_batch_threads = 1};
-    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL, *grpc_port_file = NULL;
+    const char *name = NULL, *base = NULL, *config = NULL, *batch_file = NULL, *port_file = NULL, *grpc_port_file = NULL,
+               *cache_dir = NULL;
     long long port = 8501;
     long long grpc_port = sv_grpc_available() ? 8500 : 0; /* tensorflow_model_server's default; -1: any free port */
     long long grpc_threads = 0;
@@ -652,7 +710,7 @@ int kiln_serve_main(int argc, char **argv)
         static const char *const known[] = {"--model_name", "--model_base_path", "--model_config_file", "--config",
                                             "--batching_parameters_file", "--port_file", "--port", "--rest_api_port",
                                             "--grpc_port", "--grpc_port_file", "--grpc_max_threads", "--max_body_bytes", "--rest_api_timeout_in_ms", "--threads",
-                                            "--file_system_poll_wait_seconds"};
+                                            "--file_system_poll_wait_seconds", "--compile_cache_dir"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(key, known[k]);
         if (!is_known) {
@@ -672,6 +730,7 @@ int kiln_serve_main(int argc, char **argv)
         else if (!strcmp(key, "--model_config_file") || !strcmp(key, "--config")) config = val;
         else if (!strcmp(key, "--batching_parameters_file")) batch_file = val, s.batching.on = true;
         else if (!strcmp(key, "--port_file")) port_file = val;
+        else if (!strcmp(key, "--compile_cache_dir")) cache_dir = val;
         else if (!strcmp(key, "--port") || !strcmp(key, "--rest_api_port")) {
             if (!flag_int(key, val, 0, 65535, &port)) return 2;
         } else if (!strcmp(key, "--grpc_port")) {
@@ -712,6 +771,11 @@ int kiln_serve_main(int argc, char **argv)
         fprintf(stderr, "kiln serve: --grpc_port %lld: %s\n", grpc_port, e);
         return 2;
     }
+    if (cache_dir ? snprintf(s.cache_dir, sizeof s.cache_dir, "%s", cache_dir) >= (int)sizeof s.cache_dir
+                  : !sv_cache_default_dir(s.cache_dir, sizeof s.cache_dir) && *s.cache_dir) {
+        fprintf(stderr, "kiln serve: --compile_cache_dir: the path is too long\n");
+        return 2;
+    }
     if (batch_file && !read_batching(batch_file, &s.batching, err, sizeof err)) {
         fprintf(stderr, "kiln serve: %s\n", err);
         return 2;
@@ -729,6 +793,19 @@ int kiln_serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     sv_poll(&s, true); /* the first load happens before the port opens */
+    for (int i = 0; i < s.n_models; i++) { /* labels of versions that did not load: said here and in their status */
+        sv_model *m = &s.models[i];
+        for (int k = 0; k < m->n_labels; k++) {
+            int avail = 0;
+            pthread_mutex_lock(&m->mu);
+            for (int j = 0; j < m->n_status; j++)
+                avail |= m->status[j].version == m->label_version[k] && m->status[j].state == SV_AVAILABLE;
+            pthread_mutex_unlock(&m->mu);
+            if (!avail)
+                fprintf(stderr, "kiln serve: model %s: label '%s' points to version %lld, which is not available\n", m->name,
+                        m->label[k], (long long)m->label_version[k]);
+        }
+    }
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                                 MHD_USE_ERROR_LOG,
                                             (uint16_t)port, NULL, NULL, handler, &s, MHD_OPTION_NOTIFY_COMPLETED,

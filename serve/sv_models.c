@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "serve/sv.h"
 
@@ -218,6 +219,87 @@ static char *take_spec(sv_spec *dst, sv_spec *src, kiln_tensor_info t, bool batc
     return NULL;
 }
 
+static unsigned char *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap);
+    for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n < cap) continue;
+        unsigned char *t = realloc(b, cap *= 2);
+        if (!t) free(b);
+        b = t;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(b);
+        errno = EIO;
+        return NULL;
+    }
+    *size = n;
+    return b;
+}
+
+/* "x:0" and "x" name one tensor. */
+static bool same_tensor(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 2 && !strcmp(a + la - 2, ":0")) la -= 2;
+    if (lb > 2 && !strcmp(b + lb - 2, ":0")) lb -= 2;
+    return la == lb && !strncmp(a, b, la);
+}
+
+/* A prebuilt DIR/model.so (`kiln compile --shared`): one program, its
+ * table checked against kiln.json (names, ranks, dims; the batch dim is
+ * the library's dim 0, its only batch size). */
+static char *prebuilt_load(sv_version *v, const manifest *mf, const char *path)
+{
+    kiln_program *p;
+    kiln_status *st = kiln_program_load(path, &p);
+    if (st) return status_text(st);
+    v->prog[0] = p;
+    v->n_progs = 1;
+    if (kiln_program_num_feeds(p) != mf->n_feeds || kiln_program_num_fetches(p) != mf->n_fetches)
+        return sv_msg("%s has %d feeds and %d fetches, kiln.json names %d and %d", path, kiln_program_num_feeds(p),
+                      kiln_program_num_fetches(p), mf->n_feeds, mf->n_fetches);
+    int n_batched = 0;
+    for (int i = 0; i < mf->n_feeds; i++) n_batched += mf->feed_shape[i] && mf->feeds[i].rank > 0 && mf->feeds[i].dims[0] < 0;
+    if (n_batched && n_batched != mf->n_feeds) return sv_msg("kiln.json: either every feed has the batch dimension (-1) first or none has");
+    v->batched = n_batched > 0;
+    int64_t b = 0;
+    for (int i = 0; i < mf->n_feeds + mf->n_fetches; i++) {
+        bool feed = i < mf->n_feeds;
+        const sv_spec *want = feed ? &mf->feeds[i] : &mf->fetches[i - mf->n_feeds];
+        kiln_tensor_info t = feed ? kiln_program_feed(p, i) : kiln_program_fetch(p, i - mf->n_feeds);
+        char have[160], exp[160];
+        shape_str(t.dims, t.rank, have, sizeof have);
+        if (!same_tensor(t.name, want->name))
+            return sv_msg("%s: %s %d is '%s', kiln.json says '%s'", path, feed ? "feed" : "fetch", feed ? i : i - mf->n_feeds,
+                          t.name, want->name);
+        if (v->batched) {
+            if (t.rank < 1 || (b && t.dims[0] != b))
+                return sv_msg("%s: '%s' is %s: its first dimension is not the batch (%lld)", path, t.name, have, (long long)b);
+            b = t.dims[0];
+        }
+        if (feed && mf->feed_shape[i]) {
+            bool same = want->rank == t.rank;
+            for (int d = 0; same && d < t.rank; d++) same = want->dims[d] == t.dims[d] || (d == 0 && v->batched);
+            if (!same) {
+                shape_str(want->dims, want->rank, exp, sizeof exp);
+                return sv_msg("%s: feed '%s' is %s, kiln.json's shape is %s", path, t.name, have, exp);
+            }
+        }
+    }
+    if (v->batched && mf->n_batch && (mf->n_batch != 1 || mf->batch[0] != b))
+        return sv_msg("%s is compiled for batch size %lld only: kiln.json's \"batch_sizes\" must be [%lld] or absent", path,
+                      (long long)b, (long long)b);
+    v->batch[0] = v->batched ? b : 0;
+    return NULL;
+}
+
 /* Compiles dir's model for every batch size and warms each program up. */
 static char *version_load(sv_server *s, sv_model *owner, int64_t version, const char *dir, sv_version **out)
 {
@@ -226,19 +308,32 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
     char *err = manifest_read(dir, &mf);
     if (err) return manifest_free(&mf), err;
     sv_version *v = calloc(1, sizeof *v);
-    char *file = model_file(dir);
-    if (!v || !file) {
+    char prebuilt[4200];
+    snprintf(prebuilt, sizeof prebuilt, "%s/model.so", dir);
+    struct stat pst;
+    bool has_so = !stat(prebuilt, &pst) && S_ISREG(pst.st_mode);
+    char *file = has_so ? NULL : model_file(dir);
+    sv_blob model_bytes = {0}, manifest_bytes = {0};
+    if (!v || (!has_so && !file)) {
         free(v);
         manifest_free(&mf);
-        return file ? sv_msg("out of memory") : (free(file), sv_msg("%s: no model.pb or model.onnx (or no single .pb/.onnx file)", dir));
+        return v ? sv_msg("%s: no model.so, model.pb or model.onnx (or no single .pb/.onnx file)", dir) : sv_msg("out of memory");
     }
     v->version = version;
     v->owner = owner;
-    kiln_status *st = kiln_model_load(file, &v->model);
-    free(file);
-    if (st) {
-        err = status_text(st);
-        goto fail;
+    if (has_so) {
+        v->prebuilt = true;
+        err = prebuilt_load(v, &mf, prebuilt);
+        if (err) goto fail;
+        goto signature;
+    }
+    {
+        char mpath[4200];
+        snprintf(mpath, sizeof mpath, "%s/kiln.json", dir);
+        if (!(model_bytes.data = read_all(file, &model_bytes.size)) || !(manifest_bytes.data = read_all(mpath, &manifest_bytes.size))) {
+            err = sv_msg("%s: cannot read: %s", model_bytes.data ? mpath : file, strerror(errno));
+            goto fail;
+        }
     }
     /* Batched when every feed's shape says -1 first; a feed without a shape
      * takes the model's declared (static) one. */
@@ -290,12 +385,14 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
         o.feed_shapes = fs;
         o.n_feed_shapes = n_fs;
         kiln_program *p;
-        if ((st = kiln_jit(v->model, &o, &p))) {
-            char *m = status_text(st);
+        bool hit;
+        char *m = sv_compile(s, &model_bytes, &manifest_bytes, file, &v->model, &o, &p, &hit);
+        if (m) {
             if (v->batched) err = sv_msg("batch size %lld: %s", (long long)sizes[k], m), free(m);
             else err = m;
             goto fail;
         }
+        v->n_cached += hit;
         v->prog[v->n_progs] = p;
         v->batch[v->n_progs++] = sizes[k];
         if (kiln_program_state_size(p)) {
@@ -317,6 +414,7 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
             }
         }
     }
+signature:;
     /* The signature, from the first program (the batch dim as -1). */
     kiln_program *p0 = v->prog[0];
     for (int i = 0; i < mf.n_feeds; i++, v->n_feeds++)
@@ -356,10 +454,12 @@ static char *version_load(sv_server *s, sv_model *owner, int64_t version, const 
         }
     }
     manifest_free(&mf);
+    free(file), free(model_bytes.data), free(manifest_bytes.data);
     *out = v;
     return NULL;
 fail:
     manifest_free(&mf);
+    free(file), free(model_bytes.data), free(manifest_bytes.data);
     version_free(v);
     return err;
 }
@@ -472,6 +572,13 @@ sv_model *sv_find_model(sv_server *s, const char *name)
     for (int i = 0; i < s->n_models; i++)
         if (!strcmp(s->models[i].name, name)) return &s->models[i];
     return NULL;
+}
+
+bool sv_label_version(const sv_model *m, const char *label, int64_t *version)
+{
+    for (int i = 0; i < m->n_labels; i++)
+        if (!strcmp(m->label[i], label)) return *version = m->label_version[i], true;
+    return false;
 }
 
 sv_version *sv_acquire(sv_model *m, int64_t version, int *http, char *err, size_t errlen)
@@ -645,7 +752,11 @@ static void poll_model(sv_server *s, sv_model *m, bool verbose)
         }
         if (verbose) fprintf(stderr, "kiln serve: model %s: loading version %lld\n", m->name, (long long)want[i]);
         sv_version *v = NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         char *err = version_load(s, m, want[i], dir, &v);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         pthread_mutex_lock(&m->mu);
         vs = status_of(m, want[i]);
         free(vs->fingerprint);
@@ -662,7 +773,12 @@ static void poll_model(sv_server *s, sv_model *m, bool verbose)
         pthread_mutex_unlock(&m->mu);
         if (verbose) {
             if (err) fprintf(stderr, "kiln serve: model %s: version %lld failed to load: %s\n", m->name, (long long)want[i], err);
-            else fprintf(stderr, "kiln serve: model %s: version %lld available\n", m->name, (long long)want[i]);
+            else if (v->prebuilt)
+                fprintf(stderr, "kiln serve: model %s: version %lld available (prebuilt model.so, loaded in %.1f ms)\n", m->name,
+                        (long long)want[i], ms);
+            else
+                fprintf(stderr, "kiln serve: model %s: version %lld available (%d of %d compiled sizes from the compile cache, loaded in %.1f ms)\n",
+                        m->name, (long long)want[i], v->n_cached, v->n_progs, ms);
         }
     }
     /* Unload what the policy dropped, once nothing uses it. */
@@ -709,6 +825,7 @@ void sv_shutdown(sv_server *s)
             free(m->status[k].error);
             free(m->status[k].fingerprint);
         }
+        for (int k = 0; k < m->n_labels; k++) free(m->label[k]);
         pthread_mutex_destroy(&m->mu);
         free(m->name);
         free(m->base_path);

@@ -331,3 +331,133 @@ json_t *sv_signature_json(const sv_version *v)
     for (int i = 0; i < v->n_fetches; i++) json_object_set_new(out, v->fetches[i].alias, tensor_info(&v->fetches[i]));
     return json_pack("{s:o,s:o,s:s}", "inputs", in, "outputs", out, "method_name", "tensorflow/serving/predict");
 }
+
+/* ---- the fast path for numeric row-format bodies ------------------------- */
+
+typedef struct {
+    const char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+static bool take(cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return true;
+    }
+    return false;
+}
+
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* One JSON number (RFC 8259's grammar, exactly) converted as jansson does:
+ * an integer token (no fraction, no exponent) through int64 then double, a
+ * real through strtod.  False for anything jansson would refuse (an
+ * integer beyond int64: here any of more than 18 digits; a real that
+ * overflows) or read otherwise: the caller falls back to jansson. */
+static bool number(cursor *c, double *out)
+{
+    skip_ws(c);
+    const char *s = c->p, *q = s;
+    if (q < c->end && *q == '-') q++;
+    if (q >= c->end || !is_digit(*q)) return false;
+    if (*q == '0') q++;
+    else
+        while (q < c->end && is_digit(*q)) q++;
+    bool real = false;
+    if (q < c->end && *q == '.') {
+        q++, real = true;
+        if (q >= c->end || !is_digit(*q)) return false;
+        while (q < c->end && is_digit(*q)) q++;
+    }
+    if (q < c->end && (*q == 'e' || *q == 'E')) {
+        q++, real = true;
+        if (q < c->end && (*q == '+' || *q == '-')) q++;
+        if (q >= c->end || !is_digit(*q)) return false;
+        while (q < c->end && is_digit(*q)) q++;
+    }
+    size_t n = (size_t)(q - s);
+    char tok[72];
+    if (n >= sizeof tok) return false; /* jansson's own buffer handles it */
+    memcpy(tok, s, n);
+    tok[n] = 0; /* strtod sees the token alone (no hex, inf or nan past it) */
+    if (real) {
+        double d = strtod(tok, NULL);
+        if (isinf(d)) return false; /* jansson: "real number overflow" */
+        *out = d;
+    } else {
+        if (n - (*s == '-') > 18) return false; /* maybe beyond int64: jansson's "too big integer" */
+        *out = (double)strtoll(tok, NULL, 10);  /* "-0" is the integer 0, as in jansson */
+    }
+    c->p = q;
+    return true;
+}
+
+static bool fast_value(cursor *c, const int64_t *dims, int rank, kiln_dtype t, char **p)
+{
+    if (rank == 0) {
+        double d;
+        if (!number(c, &d)) return false;
+        if (t == KILN_F32) {
+            float f = (float)d;
+            memcpy(*p, &f, 4);
+            *p += 4;
+        } else {
+            memcpy(*p, &d, 8);
+            *p += 8;
+        }
+        return true;
+    }
+    if (!take(c, '[')) return false;
+    for (int64_t i = 0; i < dims[0]; i++) {
+        if (i && !take(c, ',')) return false;
+        if (!fast_value(c, dims + 1, rank - 1, t, p)) return false;
+    }
+    return take(c, ']');
+}
+
+bool sv_parse_fast(const sv_version *v, const char *body, size_t len, sv_request *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!body || !v->batched || v->n_feeds != 1 || (v->feeds[0].dtype != KILN_F32 && v->feeds[0].dtype != KILN_F64))
+        return false;
+    const sv_spec *s = &v->feeds[0];
+    size_t rb = sv_row_bytes(s);
+    cursor c = {body, body + len};
+    static const char key[] = "\"instances\"";
+    if (!take(&c, '{')) return false;
+    skip_ws(&c);
+    if ((size_t)(c.end - c.p) < sizeof key - 1 || memcmp(c.p, key, sizeof key - 1)) return false;
+    c.p += sizeof key - 1;
+    if (!take(&c, ':') || !take(&c, '[')) return false;
+    size_t cap = 0;
+    char *buf = NULL;
+    int64_t rows = 0;
+    do {
+        if ((size_t)(rows + 1) * rb > SV_MAX_BODY) goto fallback;
+        if ((size_t)(rows + 1) * rb + 1 > cap) {
+            size_t nc = cap ? cap * 2 : rb * 8 + 1;
+            char *t = realloc(buf, nc);
+            if (!t) goto fallback;
+            buf = t, cap = nc;
+        }
+        char *p = buf + (size_t)rows * rb;
+        if (!fast_value(&c, s->dims + 1, s->rank - 1, s->dtype, &p)) goto fallback;
+        rows++;
+    } while (take(&c, ','));
+    if (!take(&c, ']') || !take(&c, '}')) goto fallback;
+    skip_ws(&c);
+    if (c.p != c.end) goto fallback;
+    r->row_format = true;
+    r->rows = rows;
+    r->in[0] = buf;
+    return true;
+fallback:
+    free(buf);
+    return false;
+}

@@ -191,9 +191,32 @@ typedef struct kiln_entry {
 kiln_status *kiln_compile_entries(kiln_model *m, const kiln_options *o, const kiln_entry *entries, int n_entries,
                                   const char *object_path, const char *header_path, kiln_compile_info *info);
 
+typedef struct kiln_program kiln_program;
+
+/* ---- shared objects (docs/cli.md `kiln compile --shared`) --------------
+ * kiln_compile_object's object linked into a shared library by the system
+ * C compiler driver (`cc -shared`; $CC names another), with a table of the
+ * signature and a SHA-256 trailer; written to a temporary name and renamed
+ * to so_path.  Host targets only; no variables, no profile. */
+kiln_status *kiln_compile_shared(kiln_model *m, const kiln_options *o, const char *so_path, kiln_compile_info *info);
+/* A program from such a library (dlopen), used as kiln_jit's.  Refused with
+ * a message: a truncated or corrupted file (the trailer), another Kiln
+ * version or table format, code for "native" compiled on another CPU. */
+kiln_status *kiln_program_load(const char *so_path, kiln_program **out);
+/* What code compiled for "native" depends on here: "cpu=NAME features=+a,-b,..." */
+const char *kiln_host_description(void);
+typedef struct kiln_sha256_ctx {
+    uint32_t h[8];
+    uint64_t bytes;
+    unsigned char buf[64];
+} kiln_sha256_ctx;
+void kiln_sha256_init(kiln_sha256_ctx *c);
+void kiln_sha256_update(kiln_sha256_ctx *c, const void *data, size_t n);
+void kiln_sha256_final(kiln_sha256_ctx *c, unsigned char out[32]);
+void kiln_sha256(const void *data, size_t n, unsigned char out[32]);
+
 /* ---- JIT ---------------------------------------------------------------- */
 
-typedef struct kiln_program kiln_program;
 
 typedef struct kiln_tensor_info {
     const char *name;

@@ -1,7 +1,10 @@
 /* tests/fuzz/serve_fuzz.c — the request parser of `kiln serve` (untrusted
  * bytes from the network): JSON -> sv_parse_predict -> sv_make_response
- * against a batched two-input and an unbatched one-input signature, and the
- * same bytes as a text-format config (sv_tp_parse).
+ * against a batched two-input and an unbatched one-input signature, the
+ * same bytes as a text-format config (sv_tp_parse), and differentially the
+ * fast path (sv_parse_fast) against jansson + sv_parse_predict for two
+ * one-input float signatures: whatever the fast path takes, jansson must
+ * take too, with the same rows and the same bytes, else abort.
  *   libFuzzer: `cmake --build B --target fuzz_serve`, then
  *              `B/bin/fuzz_serve -runs=1000000 CORPUS tests/serve/requests`
  *   ctest serve_asan: this file with -DSERVE_FUZZ_MAIN under ASan/UBSan runs
@@ -25,7 +28,7 @@ const char *kiln_dtype_name(kiln_dtype t)
     return (unsigned)t < 9 ? n[t] : "?";
 }
 
-static sv_version batched, fixed;
+static sv_version batched, fixed, single, flat;
 
 static void setup(void)
 {
@@ -43,6 +46,31 @@ static void setup(void)
     fixed.feeds[0] = (sv_spec){"x", "x", KILN_U8, 2, {3, 2}};
     fixed.n_fetches = 1;
     fixed.fetches[0] = (sv_spec){"y", "y", KILN_I64, 2, {3, 1}};
+    single.batched = flat.batched = true;
+    single.n_feeds = flat.n_feeds = single.n_fetches = flat.n_fetches = 1;
+    single.feeds[0] = (sv_spec){"x", "x", KILN_F32, 3, {-1, 2, 2}};
+    single.fetches[0] = (sv_spec){"y", "y", KILN_F32, 2, {-1, 3}};
+    flat.feeds[0] = (sv_spec){"x", "x", KILN_F64, 1, {-1}};
+    flat.fetches[0] = (sv_spec){"y", "y", KILN_F64, 1, {-1}};
+}
+
+/* The fast path against jansson's: true when the fast path took the body. */
+static bool diff(const sv_version *v, const uint8_t *data, size_t size)
+{
+    sv_request f;
+    if (!sv_parse_fast(v, (const char *)data, size, &f)) return false;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
+    if (!j) abort(); /* the fast path took what jansson refuses */
+    sv_request r;
+    char *e = sv_parse_predict(v, j, &r);
+    if (e) abort();
+    size_t bytes = (size_t)f.rows * sv_row_bytes(&v->feeds[0]);
+    if (!f.row_format || !r.row_format || f.rows != r.rows || memcmp(f.in[0], r.in[0], bytes)) abort();
+    json_decref(j);
+    sv_request_free(&r);
+    sv_request_free(&f);
+    return true;
 }
 
 static void one(const sv_version *v, const json_t *j)
@@ -75,6 +103,8 @@ static void one(const sv_version *v, const json_t *j)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
+    diff(&single, data, size);
+    diff(&flat, data, size);
     json_error_t je;
     json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
     if (j) {
@@ -106,6 +136,30 @@ static const char *seeds[] = {
     "{\"instances\": [{\"b64\": \"AAAA\"}]}",
     "model_config_list { config { name: 'a' base_path: \"/m\" model_version_policy { specific { versions: 1 } } } }",
     "max_batch_size { value: 8 }\nallowed_batch_sizes: 4 # c\n",
+    "{\"instances\": [[[1,2],[3,4]], [[-0.5e3, 1E-2], [0.1, -0]]]}",
+    " {\n\"instances\" :\t[ 1.5 , -2 , 3e-320 , 123456789012345678 , 0.30000000000000004 ] } ",
+};
+
+/* Bodies the fast path must take (and give jansson's bytes for), and ones it must leave to jansson. */
+static const char *fast_yes[] = {
+    "{\"instances\": [[[1,2],[3,4]]]}",
+    "{\"instances\":[[[1.25,-2],[3e2,4E-1]],[[0,-0],[-0.0,1e-400]]]}",
+};
+static const char *fast_no[] = {
+    "{\"instances\": [[[1,2],[3,4]]], \"signature_name\": \"\"}", /* another key */
+    "{\"instances\": [[[1,2],[3,01]]]}",                          /* a leading zero: jansson's error */
+    "{\"instances\": [[[1,2],[3,1e400]]]}",                       /* overflow: jansson's error */
+    "{\"instances\": [[[1,2],[3,1234567890123456789]]]}",         /* 19 digits: jansson decides */
+    "{\"instances\": [[[1,2],[3,0x10]]]}",
+    "{\"instances\": [[[1,2],[3,4]]]",
+    "{\"instances\": [[[1,2],[3,4]]]} x",
+    "{\"instances\": []}",
+    "{\"instances\": [{\"x\": [[1,2],[3,4]]}]}",
+    "{\"inputs\": [[[1,2],[3,4]]]}",
+    "{\"instances\": [[[1,2],[3,4,5]]]}",
+    "{\"instances\": [[[1,2],[3,-]]]}",
+    "{\"instances\": [[[1,2],[3,.5]]]}",
+    "{\"instances\": [[[1,2],[3,NaN]]]}",
 };
 
 int main(int argc, char **argv)
@@ -115,6 +169,17 @@ int main(int argc, char **argv)
     uint64_t st = 88172645463325252ull;
     char buf[4096];
     size_t ns = sizeof seeds / sizeof seeds[0];
+    setup();
+    for (size_t i = 0; i < sizeof fast_yes / sizeof *fast_yes; i++)
+        if (!diff(&single, (const uint8_t *)fast_yes[i], strlen(fast_yes[i]))) {
+            fprintf(stderr, "serve_fuzz: the fast path refused %s\n", fast_yes[i]);
+            return 1;
+        }
+    for (size_t i = 0; i < sizeof fast_no / sizeof *fast_no; i++)
+        if (diff(&single, (const uint8_t *)fast_no[i], strlen(fast_no[i]))) {
+            fprintf(stderr, "serve_fuzz: the fast path took %s\n", fast_no[i]);
+            return 1;
+        }
     for (size_t i = 0; i < ns; i++) LLVMFuzzerTestOneInput((const uint8_t *)seeds[i], strlen(seeds[i]));
     for (long it = 0; it < iters; it++) {
         st ^= st << 13, st ^= st >> 7, st ^= st << 17;

@@ -11,6 +11,7 @@ src=$1 build=$2
 kiln="$build/bin/kiln"
 secs=${KILN_SOAK_SECONDS:-60}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME="$tmp/xdg" # the default compile cache ($XDG_CACHE_HOME/kiln), not the user's
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for t in curl wrk; do command -v $t >/dev/null || { echo "FAIL: $t is missing (tools/install-deps.sh installs it)"; exit 1; }; done

@@ -32,7 +32,7 @@ typedef struct help_opt {
 } help_opt;
 
 static const help_cmd cmds[] = {
-    {"compile", C_COMPILE, "MODEL [--feed NAME]... [--fetch NAME]... -o OBJ [--header H] [--prefix P] [options]",
+    {"compile", C_COMPILE, "MODEL [--feed NAME]... [--fetch NAME]... -o OBJ [--header H | --shared] [--prefix P] [options]",
      "compile a model ahead of time into an ELF object and a C header",
      "Writes an object file and a C header (docs/header-api.md) for the subgraph the fetches need. "
      "MODEL is a TensorFlow GraphDef (.pb) or an ONNX model; the format is read from the content. "
@@ -42,7 +42,8 @@ static const help_cmd cmds[] = {
      "is a fetch (ONNX: the graph outputs).",
      "kiln compile mlp.pb --feed x --fetch y_out -o mlp.o --header mlp.h --prefix mlp\n"
      "kiln compile mlp.pb --fetch y_out -o mlp.o --target aarch64-linux-gnu -O3\n"
-     "kiln compile model.onnx --threads 4 -o model.o --header model.h"},
+     "kiln compile model.onnx --threads 4 -o model.o --header model.h\n"
+     "kiln compile mlp.pb --feed x:8,4 --fetch y --shared -o models/mlp/1/model.so"},
     {"run", C_RUN, "MODEL --feed NAME=FILE.npy... [--fetch NAME]... [--out-dir DIR] [options]",
      "JIT-compile a model for this machine and run it once",
      "Compiles in-process (LLVM ORC) for the host CPU, runs once, writes each fetch to "
@@ -82,11 +83,12 @@ static const help_cmd cmds[] = {
      "kiln bench resnet50.pb --threads 2"},
     {"serve", C_SERVE, "--model_name NAME --model_base_path DIR [--port 8501] [options] | --model_config_file FILE [options]",
      "serve models over TensorFlow Serving's REST and gRPC APIs",
-     "A TensorFlow-Serving-compatible REST and gRPC server (docs/serving.md): DIR/<version>/ holds model.pb or model.onnx "
-     "and kiln.json (feeds, fetches, shapes with -1 for the batch, compiled batch sizes). Versions are compiled "
-     "by the JIT when they appear, warmed up, then swapped in while requests keep being served; a version that "
-     "fails to load never replaces a good one. GET /v1/models/NAME[/versions/V][/metadata], POST "
-     "/v1/models/NAME[/versions/V]:predict in the row (instances) and columnar (inputs) formats, "
+     "A TensorFlow-Serving-compatible REST and gRPC server (docs/serving.md): DIR/<version>/ holds model.pb or "
+     "model.onnx (or a prebuilt model.so from kiln compile --shared) and kiln.json (feeds, fetches, shapes with -1 "
+     "for the batch, compiled batch sizes). Versions are compiled when they appear (kept in the compile cache by "
+     "content hash, --compile_cache_dir), warmed up, then swapped in while requests keep being served; a version "
+     "that fails to load never replaces a good one. GET /v1/models/NAME[/versions/V | /labels/L][/metadata], POST "
+     "/v1/models/NAME[/versions/V | /labels/L]:predict in the row (instances) and columnar (inputs) formats, "
      "GET /monitoring/prometheus/metrics; gRPC (--grpc_port, 8500) PredictionService/Predict and GetModelMetadata, "
      "ModelService/GetModelStatus with TF Serving's messages. Flags are tensorflow_model_server's where they mean the "
      "same (--flag=value or --flag value), but --port is the REST port. SIGINT or SIGTERM stop it.",
@@ -110,6 +112,10 @@ static const help_opt opts[] = {
      "A tensor to compute (repeatable). A fetch naming an op without outputs (NoOp, an assign) is run as a target."},
     {"-o", "FILE", C_COMPILE | C_VIZ, NULL, "The object file to write (compile, required) or the HTML page (viz)."},
     {"--header", "FILE", C_COMPILE, "none", "Also write the C header declaring the entry points."},
+    {"--shared", NULL, C_COMPILE, "off",
+     "-o is a shared library: the object linked by the system C compiler (cc -shared; $CC names another) with a "
+     "table of the signature and a SHA-256 trailer, for kiln serve's version directories (model.so) and "
+     "kiln_program_load (docs/serving.md). Host target only; not with --header or --entry."},
     {"--prefix", "P", C_COMPILE, "kiln_model", "The C symbol and macro prefix (P_run, P_TEMP_SIZE)."},
     {"-O0..-O3", NULL, C_ALL, "-O2",
      "Optimization: -O0 one kernel per op and LLVM at O0; -O1 folding, CSE, GEMM layouts and fusion; -O2 and -O3 raise LLVM's level."},
@@ -180,6 +186,9 @@ static const help_opt opts[] = {
      "serve: TF Serving's batching parameters (max_batch_size, batch_timeout_micros, max_enqueued_batches, "
      "num_batch_threads, allowed_batch_sizes); implies --enable_batching."},
     {"--file_system_poll_wait_seconds", "N", C_SERVE, "1", "serve: how often base paths are polled; 0 loads once."},
+    {"--compile_cache_dir", "DIR", C_SERVE, "$XDG_CACHE_HOME/kiln",
+     "serve: the compile cache: one shared object per compiled batch size, named by the SHA-256 of the model, "
+     "kiln.json, the options, Kiln's version and the host CPU (else ~/.cache/kiln; empty: no cache)."},
     {"--max_body_bytes", "N", C_SERVE, "64 MiB", "serve: larger request bodies are answered 413 (gRPC messages: RESOURCE_EXHAUSTED)."},
     {"--rest_api_timeout_in_ms", "N", C_SERVE, "30000", "serve: a connection idle this long is closed (whole seconds)."},
     {"--grpc_port", "N", C_SERVE, "8500",

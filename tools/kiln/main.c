@@ -44,6 +44,7 @@ typedef struct cli {
     int n_feeds, n_fetches, n_binds;
     kiln_options opt;
     bool time_passes;
+    bool shared; /* --shared */
 } cli;
 
 static int fail(const char *fmt, const char *a, const char *b)
@@ -192,6 +193,7 @@ static int parse_args(cli *c, int argc, char **argv)
             if (!progress_setup(&c->opt, v)) return fail("--progress wants auto, always or never, not '%s'%s", v, "");
         }
         else if (!strcmp(a, "--time-passes")) c->time_passes = true;
+        else if (!strcmp(a, "--shared")) c->shared = true; /* -o is a shared library (api/shared.c) */
         else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) c->opt.opt_level = a[2] - '0', c->opt.optimize_size = 0;
         else if (!strcmp(a, "-Os")) c->opt.opt_level = 2, c->opt.optimize_size = 1; /* shared kernels, LLVM size pipeline */
         else if (dist_option(argc, argv, &i, &c->opt, &rc)) { /* --split, --place, --task(s), --devices (dist.h) */
@@ -247,7 +249,10 @@ static int cmd_compile(cli *c, kiln_model *m)
     if (!c->object) return fail("compile needs -o OBJECT%s%s", "", "");
     if (c->time_passes) fprintf(stderr, "kiln: pass times\n");
     kiln_compile_info info;
-    kiln_status *st = c->n_entries ? kiln_compile_entries(m, &c->opt, c->entries, c->n_entries, c->object, c->header, &info)
+    if (c->shared && (c->n_entries || c->header))
+        return fail("--shared writes one library with its own table: not with --entry or --header%s%s", "", "");
+    kiln_status *st = c->shared      ? kiln_compile_shared(m, &c->opt, c->object, &info)
+                      : c->n_entries ? kiln_compile_entries(m, &c->opt, c->entries, c->n_entries, c->object, c->header, &info)
                                    : kiln_compile_object(m, &c->opt, c->object, c->header, &info);
     if (st) return fail_status(st);
     printf("kiln: wrote %s (%lld bytes)%s%s\n", c->object, (long long)info.object_bytes, c->header ? " and " : "",
