@@ -9,10 +9,12 @@ downloaded.
                                                           # DIR/unet.pb (+ .onnx by tf2onnx, opset 17, in the
                                                           # bench venv), DIR/in_0.npy, DIR/out_0.npy
 
-The fixtures are the same architecture, smaller (filters 4/8/16, 16x16),
-one with a 2x2 and one with a 3x3 transposed kernel and bilinear
-upsampling, so both the non-overlapping and the overlapping sub-pixel
-cases are checked against TensorFlow.
+The fixtures are the same architecture, smaller (filters 8/16/32, 16x16:
+the 48-channel concat at 8x8 takes the indirect GEMM, the 24-channel one
+at 16x16 the padded copy): a 2x2 transposed kernel with UpSampling2D, and a
+3x3 one (overlapping sub-pixel phases) with tf.image.resize nearest (TF's
+ResizeNearestNeighbor) and with bilinear UpSampling2D (not fused), all
+checked against TensorFlow.
 """
 import argparse
 import os
@@ -36,7 +38,10 @@ def unet(f, size, kt, interp, seed):
     b = block(L.MaxPooling2D(2)(c2), 4 * f)           # size / 4
     u2 = L.Conv2DTranspose(2 * f, kt, strides=2, padding="same", activation="relu")(b)
     d2 = block(L.Concatenate()([u2, c2]), 2 * f)
-    u1 = L.UpSampling2D(2, interpolation=interp)(d2)
+    if interp == "resize":  # tf.image.resize: ResizeNearestNeighbor, imported as two constant gathers
+        u1 = L.Lambda(lambda t: tf.image.resize(t, (size, size), method="nearest"))(d2)
+    else:  # Keras UpSampling2D: reshape/tile/reshape/tile/reshape
+        u1 = L.UpSampling2D(2, interpolation=interp)(d2)
     d1 = block(L.Concatenate()([u1, c1]), f)
     out = L.Conv2D(1, 1, activation="sigmoid")(d1)
     m = keras.Model(inp, out)
@@ -50,10 +55,11 @@ def unet(f, size, kt, interp, seed):
 
 
 def fixtures():
-    for name, kt, interp, seed in (("model_unet", 2, "nearest", 11), ("model_unet_k3_bilinear", 3, "bilinear", 12)):
-        m = unet(4, 16, kt, interp, seed)
+    for name, kt, interp, seed in (("model_unet", 2, "nearest", 11), ("model_unet_k3_resize", 3, "resize", 12),
+                                   ("model_unet_k3_bilinear", 3, "bilinear", 13)):
+        m = unet(8, 16, kt, interp, seed)
         x = np.random.default_rng(seed).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
-        doc = "Keras U-Net, filters 4/8/16, 16x16, Conv2DTranspose %dx%d stride 2, UpSampling2D %s, batch 2" % (kt, kt, interp)
+        doc = "Keras U-Net, filters 8/16/32, 16x16, Conv2DTranspose %dx%d stride 2, UpSampling2D %s, batch 2" % (kt, kt, interp)
         write_model(name, doc, lambda t, m=m: m(t, training=False), [tf.TensorSpec((2, 16, 16, 3), tf.float32)], [x],
                     "1e-4 1e-5")
 
