@@ -97,6 +97,10 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
 {
     const ir_node *w = ir_const_source(n->in[1]);
     int nr = n->gemm->nr;
+    char name[96];
+    snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
+    LLVMValueRef made = LLVMGetNamedGlobal(c->mod, name); /* weights two GEMMs share: packed once */
+    if (made) return made;
     int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
     int64_t batches = ir_type_numel(&n->in[1]->type) / (K * N);
     float *packed = kl_calloc(NULL, (size_t)(per * batches) + 1, sizeof(float), "code generation");
@@ -110,10 +114,16 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
     size_t bytes = (size_t)(per * batches) * sizeof(float);
     LLVMValueRef init = LLVMConstStringInContext2(c->ctx, (const char *)packed, bytes, 1);
     free(packed);
-    char name[96];
-    snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
     c->const_bytes += (int64_t)bytes;
     return cg_const_global(c, name, init);
+}
+
+LLVMValueRef cg_gemm_packed_b(cg *c, ir_node *n)
+{
+    if (n->gemm->pack_b_runtime) return NULL;
+    const ir_type *to = &n->type, *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+    if (n->op == KL_OP_CONV2D) return prepacked_b(c, n, tb->dims[0] * tb->dims[1] * tb->dims[2], to->dims[3]);
+    return prepacked_b(c, n, ta->dims[ta->rank - 1], to->dims[to->rank - 1]);
 }
 
 /* Runtime B (batch matrix at src) packed into dst: panels of nr columns. */
@@ -344,18 +354,16 @@ static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef 
     return cg_float_op(c, m->op, a, b);
 }
 
-/* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
- * last one `lanes` wide. */
-static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
+/* The k loop of a tile: acc (rows * nv vectors, zeroed here) accumulates
+ * `rows` rows from batch row `row0` times the panel at bpan. */
+static void accumulate(gemm *G, LLVMValueRef *acc, LLVMValueRef row0, int rows, LLVMValueRef bpan, int nv)
 {
     cg *c = G->c;
-    int nr = G->p->nr, vl = G->p->vl;
-    LLVMValueRef acc[64];
     for (int i = 0; i < rows * nv; i++) {
         acc[i] = cg_entry_alloca(c, G->vt, "acc");
         LLVMBuildStore(c->b, LLVMConstNull(G->vt), acc[i]);
     }
-    LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr)), arow[32];
+    LLVMValueRef arow[32];
     if (G->n->op == KL_OP_MATMUL) {
         for (int r = 0; r < rows; r++) arow[r] = f32_ptr(G, G->a, mulk(G, add(G, row0, i64(G, r)), G->k));
         fma_loop(G, acc, rows, nv, arow, bpan, G->k);
@@ -385,17 +393,101 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
                 LLVMValueRef x = add(G, ix0[r], i64(G, n->attr.conv.pad_left));
                 arow[r] = f32_ptr(G, G->a, mulk(G, add(G, mulk(G, y, Wp), x), C));
             }
-            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
+            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, ky, KW * C * G->p->nr)), KW * C);
             cg_loop_end(c, &lky);
         } else {
             LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
             LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
             conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
             LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
-            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
+            fma_loop(G, acc, rows, nv, arow, f32_ptr(G, bpan, mulk(G, tap, C * G->p->nr)), C);
             cg_loop_end(c, &lkx);
             cg_loop_end(c, &lky);
         }
+    }
+}
+
+/* Everything accumulate() reads besides its four pointers and row0: two
+ * tiles with equal keys are the same code. */
+enum { TILE_KEY = 24 };
+struct cg_tile_fn {
+    int64_t key[TILE_KEY];
+    LLVMValueRef fn;
+};
+
+/* void P_tileN(a, zeros, bpan, row0, acc_out): accumulate() as a function
+ * of its own, shared by every kernel with the same key (NASNetMobile's 350
+ * GEMM kernels have ~90 distinct tiles; LLVM's time is mostly in these
+ * loops), storing the accumulators to acc_out (rows * nv vectors) for the
+ * caller's epilogue and store.  The trip counts and strides stay
+ * compile-time constants, so the loop is the one the kernel had inline. */
+static LLVMValueRef tile_fn(gemm *G, int rows, int nv)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    int64_t key[TILE_KEY] = {n->op, rows, nv, 0, G->p->vl, G->p->nr, G->k}; /* the panel is zero-padded: lanes do not matter */
+    if (n->op == KL_OP_CONV2D) {
+        const ir_type *tx = &n->in[0]->type, *to = &n->type, *tw = &n->in[1]->type;
+        const int64_t conv[] = {tx->dims[1], tx->dims[2], tx->dims[3], to->dims[1], to->dims[2], tw->dims[0], tw->dims[1],
+                                n->attr.conv.stride_h, n->attr.conv.stride_w, n->attr.conv.pad_top, n->attr.conv.pad_left,
+                                n->attr.conv.pad_bottom, n->attr.conv.pad_right, n->attr.conv.dilation_h,
+                                n->attr.conv.dilation_w, G->p->pad_input};
+        KL_ASSERT(7 + sizeof conv / sizeof *conv <= TILE_KEY);
+        memcpy(key + 7, conv, sizeof conv);
+    }
+    for (int i = 0; i < c->n_tile_fns; i++)
+        if (!memcmp(c->tile_fns[i].key, key, sizeof key)) return c->tile_fns[i].fn;
+    if (c->n_tile_fns == c->cap_tile_fns) {
+        int cap = c->cap_tile_fns ? 2 * c->cap_tile_fns : 64;
+        struct cg_tile_fn *t = realloc(c->tile_fns, sizeof *t * (size_t)cap);
+        if (!t) kl_die(__FILE__, __LINE__, "out of memory");
+        c->tile_fns = t, c->cap_tile_fns = cap;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "%s_tile%d", c->base_prefix, c->n_tile_fns);
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->ptr, c->ptr, c->i64, c->ptr}, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_function_attrs(c, fn);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8), noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+    LLVMAddAttributeAtIndex(fn, 5, LLVMCreateEnumAttribute(c->ctx, noalias, 0)); /* acc_out: the caller's alloca */
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    gemm T = *G;
+    T.a = LLVMGetParam(fn, 0), T.zeros = LLVMGetParam(fn, 1);
+    LLVMValueRef acc[64];
+    accumulate(&T, acc, LLVMGetParam(fn, 3), rows, LLVMGetParam(fn, 2), nv);
+    LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
+    for (int i = 0; i < rows * nv; i++) {
+        LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
+        LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, G->vt, acc[i], ""),
+                       LLVMBuildInBoundsGEP2(c->b, at, LLVMGetParam(fn, 4), idx, 2, ""));
+    }
+    LLVMBuildRetVoid(c->b);
+    LLVMPositionBuilderAtEnd(c->b, saved);
+    memcpy(c->tile_fns[c->n_tile_fns].key, key, sizeof key);
+    c->tile_fns[c->n_tile_fns++].fn = fn;
+    return fn;
+}
+
+/* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
+ * last one `lanes` wide: the shared tile function's accumulators, then the
+ * epilogue and the one store. */
+static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
+{
+    cg *c = G->c;
+    int nr = G->p->nr, vl = G->p->vl;
+    LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr));
+    LLVMValueRef fn = tile_fn(G, rows, nv);
+    LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
+    LLVMValueRef buf = cg_entry_alloca(c, at, "tile");
+    LLVMValueRef args[5] = {G->a, G->zeros ? G->zeros : LLVMConstNull(c->ptr), bpan, row0, buf};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
+    LLVMValueRef acc[64];
+    for (int i = 0; i < rows * nv; i++) {
+        LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
+        acc[i] = LLVMBuildInBoundsGEP2(c->b, at, buf, idx, 2, "");
     }
     LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
     for (int r = 0; r < rows; r++) {
@@ -530,7 +622,7 @@ static LLVMValueRef operand(gemm *G, const ir_node *m)
 
 
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
-                  int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi)
+                  int n_in, LLVMValueRef scratch, LLVMValueRef packed, LLVMValueRef lo, LLVMValueRef hi)
 {
     int64_t row_tiles, panels, n_batch;
     row_tiles_and_panels(n, &row_tiles, &panels, &n_batch);
@@ -558,7 +650,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.zeros = cg_zero_floats(c, ta->dims[3]);
         G.row_base = i64(&G, 0);
         if (b_src) pack_b_runtime(&G, b_src, scratch), G.bp = scratch;
-        else G.bp = prepacked_b(c, n, G.k, G.cols);
+        else G.bp = packed;
         if (n->gemm->pad_copy) {
             /* split over threads, the copy is made first by a call with lo = -1 (module.c) */
             LLVMValueRef padded = LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "");
@@ -585,7 +677,6 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
     ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
     ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
-    LLVMValueRef packed = b_src ? NULL : prepacked_b(c, n, K, N);
     int64_t per_b = n_panels(&G) * K * n->gemm->nr;
     cg_loop lb[IR_MAX_RANK];
     LLVMValueRef oa = i64(&G, 0), ob = i64(&G, 0), flat = i64(&G, 0);
