@@ -5,12 +5,12 @@
  *
  * The stack: generated code has a fixed call graph without recursion or
  * dynamic allocas: P_run -> P_run_args -> one kernel at a time (-> on
- * hosted targets with threads, the pool) -> a GEMM kernel's tile function.
- * Each function's frame is the
- * size LLVM's prologue inserter lays out, reported while the object is
- * written (return address added where the call pushes one).  The answer
- * is the sum along the deepest chain; memcpy/memset, which LLVM may call
- * for large copies, are not counted (the header says so).
+ * hosted targets with threads, the pool) -> a GEMM kernel's tile function
+ * (P_tileN, gemm.c).  Each function's frame is the size LLVM's prologue
+ * inserter lays out, reported while the object is written (return address
+ * added where the call pushes one).  The answer is the sum along the
+ * deepest chain; memcpy/memset, which LLVM may call for large copies, are
+ * not counted (the header says so).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -23,6 +23,13 @@
  * then B panels (each reused by every tile of the group), then the tiles.
  * Column tails use masked loads/stores of the last vector; row tails get
  * their own tile of fewer rows.  All trip counts are compile-time constants.
+ *
+ * Compile time: a tile's k loop is a function of its own (P_tileN), shared
+ * by every kernel whose tile has the same shape and constants, returning
+ * the accumulators through a small stack buffer; the kernel keeps its loops
+ * over tiles, the epilogue and the store.  The packed panels are a kernel
+ * parameter, so kernels of equal shapes are equal functions (module.c
+ * merges them before optimizing).
  */
 #include <math.h>
 #include <stdlib.h>

@@ -129,7 +129,8 @@ static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_no
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     set_target_attrs(c, fn);
-    /* One symbol per kernel, so profiles (perf) attribute time to kernels;
+    /* One symbol per kernel, so profiles (perf) attribute time to kernels
+     * (a GEMM's k loops are in its P_tileN, equal kernels merge into one);
      * a call per kernel costs nothing next to its loops. */
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
