@@ -414,6 +414,19 @@ static void accumulate(gemm *G, LLVMValueRef *acc, LLVMValueRef row0, int rows, 
     }
 }
 
+/* Tiles whose k loop (k for a matmul, KH*KW*C for a conv) is at least
+ * this long are shared functions: the call and the accumulators' round
+ * trip through the stack (~2 * rows * vectors memory operations and ~10
+ * cycles) are then ~2% of the loop's rows * vectors * k / 2 FMA cycles;
+ * shorter tiles stay inline (module.c's mergefunc still shares equal
+ * kernels).  Overridable for measurements: KILN_TILE_SHARED_MIN_K. */
+static int64_t tile_shared_min_k(void)
+{
+    const char *e = getenv("KILN_TILE_SHARED_MIN_K");
+    return e && *e ? strtoll(e, NULL, 10) : 256;
+}
+#define CG_TILE_SHARED_MIN_K tile_shared_min_k()
+
 /* Everything accumulate() reads besides its four pointers and row0: two
  * tiles with equal keys are the same code. */
 enum { TILE_KEY = 24 };
@@ -486,15 +499,19 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
     cg *c = G->c;
     int nr = G->p->nr, vl = G->p->vl;
     LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr));
-    LLVMValueRef fn = tile_fn(G, rows, nv);
-    LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
-    LLVMValueRef buf = cg_entry_alloca(c, at, "tile");
-    LLVMValueRef args[5] = {G->a, G->zeros ? G->zeros : LLVMConstNull(c->ptr), bpan, row0, buf};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
     LLVMValueRef acc[64];
-    for (int i = 0; i < rows * nv; i++) {
-        LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
-        acc[i] = LLVMBuildInBoundsGEP2(c->b, at, buf, idx, 2, "");
+    if (G->k < CG_TILE_SHARED_MIN_K) { /* a short k loop: the call would cost more than it saves */
+        accumulate(G, acc, row0, rows, bpan, nv);
+    } else {
+        LLVMValueRef fn = tile_fn(G, rows, nv);
+        LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
+        LLVMValueRef buf = cg_entry_alloca(c, at, "tile");
+        LLVMValueRef args[5] = {G->a, G->zeros ? G->zeros : LLVMConstNull(c->ptr), bpan, row0, buf};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
+        for (int i = 0; i < rows * nv; i++) {
+            LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
+            acc[i] = LLVMBuildInBoundsGEP2(c->b, at, buf, idx, 2, "");
+        }
     }
     LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
     for (int r = 0; r < rows; r++) {
