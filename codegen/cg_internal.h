@@ -179,8 +179,9 @@ LLVMValueRef cg_kernel_member_value(cg *c, ir_node *root, ir_node *member, ir_no
  * kernels of equal shapes are equal functions that module.c merges). */
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
                   int n_in, LLVMValueRef scratch, LLVMValueRef packed, LLVMValueRef lo, LLVMValueRef hi);
-/* The constant B of GEMM n packed into panels at compile time (made once
- * per weight), or NULL when B is packed at run time. */
+/* The constant B of GEMM n packed into panels at compile time (a new
+ * global per call: one weight may be read transposed by another GEMM), or
+ * NULL when B is packed at run time. */
 LLVMValueRef cg_gemm_packed_b(cg *c, ir_node *n);
 /* Work units (row tiles, or column panels when by_cols) a GEMM's kernel
  * splits over the thread pool, [lo, hi) per call; 0: it runs on the

@@ -106,8 +106,6 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
     int nr = n->gemm->nr;
     char name[96];
     snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
-    LLVMValueRef made = LLVMGetNamedGlobal(c->mod, name); /* weights two GEMMs share: packed once */
-    if (made) return made;
     int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
     int64_t batches = ir_type_numel(&n->in[1]->type) / (K * N);
     float *packed = kl_calloc(NULL, (size_t)(per * batches) + 1, sizeof(float), "code generation");
