@@ -498,7 +498,9 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
     int nr = G->p->nr, vl = G->p->vl;
     LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr));
     LLVMValueRef acc[64];
-    if (G->k < CG_TILE_SHARED_MIN_K) { /* a short k loop: the call would cost more than it saves */
+    /* a short k loop: the call would cost more than it saves; 32-bit
+     * targets: row0 as a parameter makes its 64-bit divisions library calls */
+    if (G->k < CG_TILE_SHARED_MIN_K || (c->m.caps & CG_CAP_PTR32)) {
         accumulate(G, acc, row0, rows, bpan, nv);
     } else {
         LLVMValueRef fn = tile_fn(G, rows, nv);
