@@ -98,27 +98,24 @@ def micro_models(quick):
 
 
 def models(args):
+    only = [o for o in (args.only or "").split(",") if o]
     ms = [fixture_model("mlp_b100", "tests/fixtures/mlp"), fixture_model("lenet_b1", "tests/fixtures/model_lenet"),
           fixture_model("transformer_b1", "tests/fixtures/model_transformer")]
     large = os.path.join(ROOT, args.build, "large-fixtures")
-    for name, d in [("lenet_b64", "model_lenet_b64"), ("mobilenetv2_b1", "model_mobilenetv2_1000"), ("resnet50_b1", "model_resnet50")]:
+    for name, d, how in [(n, d, "`make conformance` first (it generates the large models)") for n, d in LARGE_MODELS] + \
+            [(n, d, "tools/gen_bench_models.py --out %s" % large) for n, d in BENCH_MODELS]:
         if os.path.exists(os.path.join(large, d, "fixture.txt")):
             ms.append(fixture_model(name, os.path.join(large, d)))
-        elif not args.quick:
-            print("bench: %s missing: run `make conformance` first (it generates the large models)" % d, file=sys.stderr)
-    # issue 15's proof set (tools/gen_bench_models.py, made by `make bench`)
-    for name, d in BENCH_MODELS:
-        if os.path.exists(os.path.join(large, d, "fixture.txt")):
-            ms.append(fixture_model(name, os.path.join(large, d)))
-        elif not args.quick:
-            print("bench: %s missing: run tools/gen_bench_models.py --out %s" % (d, large), file=sys.stderr)
-    only = [o for o in (args.only or "").split(",") if o]
-    if only and not any(o.startswith(("sgemm", "mlp_layer", "conv3x3", "depthwise", "softmax", "layernorm")) for o in only):
-        return [m for m in ms if any(o in m["name"] for o in only)]  # no micro models asked for: skip making them
+        elif not args.quick and (not only or any(o in name for o in only)):
+            print("bench: %s missing: run %s" % (d, how), file=sys.stderr)
+    if only and all(any(o in m["name"] for m in ms) for o in only):
+        return [m for m in ms if any(o in m["name"] for o in only)]  # every name found: the micro models are not made
     ms += micro_models(args.quick)
     return [m for m in ms if not only or any(o in m["name"] for o in only)]
 
 
+LARGE_MODELS = [("lenet_b64", "model_lenet_b64"), ("mobilenetv2_b1", "model_mobilenetv2_1000"), ("resnet50_b1", "model_resnet50")]
+# issue 15's proof set (tools/gen_bench_models.py, made by `make bench`)
 BENCH_MODELS = [("unet_b2", "model_unet_b2"), ("efficientnetb0_b1", "model_efficientnetb0"),
                 ("mobilenetv3s_b1", "model_mobilenetv3s"), ("densenet121_b1", "model_densenet121"),
                 ("nasnet_cells_b1", "model_nasnet_cells"), ("textcnn_b8", "model_textcnn_b8")]
