@@ -33,13 +33,15 @@ conformance: all
 onnx-report: all
 	$(BUILD)/tests/onnx_suite /usr/include/onnx/backend/test/data --md docs/onnx-conformance.md --jobs $(JOBS)
 
-# Kiln vs TensorFlow, XLA and ONNX Runtime (needs PyPI for its venv; not part
-# of `make test`).  The large models come from `make conformance`'s generator.
+# Kiln vs TensorFlow, XLA, ONNX Runtime and IREE (needs PyPI for its venv; not
+# part of `make test`).  The large models come from `make conformance`'s
+# generator and tools/gen_bench_models.py (issue 15's proof set).
 bench: all
 	sh tools/setup-venv.sh tools/.bench-venv bench/requirements.txt
 	sh tools/setup-venv.sh
 	test -f $(LARGE)/model_resnet50/fixture.txt || tools/.venv/bin/python tools/gen_models.py --large --out $(LARGE)
 	test -f $(LARGE)/model_lenet_b64/fixture.txt || tools/.venv/bin/python tools/gen_models.py --lenet64 --out $(LARGE)
+	test -f $(LARGE)/model_textcnn_b8/fixture.txt || tools/.venv/bin/python tools/gen_bench_models.py --out $(LARGE)
 	tools/.bench-venv/bin/python bench/run.py --build $(BUILD)
 	tools/.bench-venv/bin/python bench/train.py --build $(BUILD)
 	test -f $(LARGE)/model_transformer_dyn/fixture.txt || tools/.venv/bin/python tools/gen_models.py --dist-bench --out $(LARGE)
