@@ -1,9 +1,11 @@
 /* tests/fuzz/serve_grpc_fuzz.c — the gRPC request path of `kiln serve`
  * (serve/sv_pb.c: untrusted protobuf bytes -> checks -> the model call ->
- * the packed answer) for all three RPCs, against stub models: "mlp"
+ * the packed answer) for all five RPCs, against stub models: "mlp"
  * (x f32 [-1,4] -> y f32 [-1,3]) and "pair" (a, b f32 [-1,3] -> sum, prod)
  * as the test fixtures use them, "mixed" (int8, bool, float64, int64
- * inputs) and "fixed" (uint8 [3,2], no batch dimension).  The model call
+ * inputs), "fixed" (uint8 [3,2], no batch dimension) and "lin" (float and
+ * int32 feeds, a [-1,1] fetch for Regress and a labelled "scores" one for
+ * Classify); every model has the label "stable".  The model call
  * fills the outputs, so ASan sees every buffer size; a success must pack
  * an answer that parses back, an error must carry a message.
  *   libFuzzer: `cmake --build B --target fuzz_serve_grpc`, then
@@ -48,7 +50,7 @@ size_t sv_row_bytes(const sv_spec *s)
 }
 void sv_hist_add(sv_hist *h, double v) { h->total++; }
 
-enum { N_MODELS = 4 };
+enum { N_MODELS = 5 };
 static sv_model models[N_MODELS];
 static sv_version versions[N_MODELS];
 static int refs;
@@ -58,6 +60,12 @@ sv_model *sv_find_model(sv_server *s, const char *name)
     for (int i = 0; i < N_MODELS; i++)
         if (!strcmp(models[i].name, name)) return &models[i];
     return NULL;
+}
+bool sv_label_version(const sv_model *m, const char *label, int64_t *version)
+{
+    if (strcmp(label, "stable")) return false; /* every stub model has one label, "stable", of its version */
+    *version = m->status[0].version;
+    return true;
 }
 sv_version *sv_acquire(sv_model *m, int64_t version, int *http, char *err, size_t errlen)
 {
@@ -90,7 +98,7 @@ static void setup(void)
     static bool done;
     if (done) return;
     done = true;
-    static const char *names[N_MODELS] = {"mlp", "pair", "mixed", "fixed"};
+    static const char *names[N_MODELS] = {"mlp", "pair", "mixed", "fixed", "lin"};
     for (int i = 0; i < N_MODELS; i++) {
         models[i].name = (char *)names[i];
         pthread_mutex_init(&models[i].mu, NULL);
@@ -114,6 +122,12 @@ static void setup(void)
     v = &versions[3];
     v->n_feeds = 1, v->feeds[0] = (sv_spec){"x", "x", KILN_U8, 2, {3, 2}};
     v->n_fetches = 1, v->fetches[0] = (sv_spec){"y", "y", KILN_F64, 2, {3, 1}};
+    v = &versions[4]; /* Regress: x f32 [-1,4], k int32 [-1] -> y f64 [-1,1]; Classify's scores: s f32 [-1,2], labelled */
+    v->n_feeds = 2, v->feeds[0] = (sv_spec){"x", "x", KILN_F32, 2, {-1, 4}}, v->feeds[1] = (sv_spec){"k", "k", KILN_I32, 1, {-1}};
+    v->n_fetches = 2, v->fetches[0] = (sv_spec){"y", "y", KILN_F64, 2, {-1, 1}};
+    v->fetches[1] = (sv_spec){"s", "scores", KILN_F32, 2, {-1, 2}};
+    static char *labels[] = {"no", "yes"};
+    v->n_classes = 2, v->classes = labels;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -128,9 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (refs) abort(); /* a version reference leaked */
         if (code == SV_G_OK) {
             if (!resp || msg) abort();
-            const ProtobufCMessageDescriptor *d = rpc == SV_RPC_PREDICT ? &kiln__serving__predict_response__descriptor
+            const ProtobufCMessageDescriptor *d = rpc == SV_RPC_PREDICT    ? &kiln__serving__predict_response__descriptor
                                                   : rpc == SV_RPC_METADATA ? &kiln__serving__get_model_metadata_response__descriptor
-                                                                           : &kiln__serving__get_model_status_response__descriptor;
+                                                  : rpc == SV_RPC_STATUS   ? &kiln__serving__get_model_status_response__descriptor
+                                                  : rpc == SV_RPC_CLASSIFY ? &kiln__serving__classification_response__descriptor
+                                                                           : &kiln__serving__regression_response__descriptor;
             ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, n, resp);
             if (!m) abort(); /* an answer that does not parse */
             protobuf_c_message_free_unpacked(m, NULL);
