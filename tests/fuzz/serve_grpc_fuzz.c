@@ -5,7 +5,9 @@
  * as the test fixtures use them, "mixed" (int8, bool, float64, int64
  * inputs), "fixed" (uint8 [3,2], no batch dimension) and "lin" (float and
  * int32 feeds, a [-1,1] fetch for Regress and a labelled "scores" one for
- * Classify); every model has the label "stable".  The model call
+ * Classify); every model has the label "stable".  Bytes that parse as JSON
+ * also go through REST's :classify / :regress path (serve/sv_example.c:
+ * the body -> the Input message -> sv_pb_infer -> {"results": ...}).  The model call
  * fills the outputs, so ASan sees every buffer size; a success must pack
  * an answer that parses back, an error must carry a message.
  *   libFuzzer: `cmake --build B --target fuzz_serve_grpc`, then
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/sv_example.h"
 #include "serve/sv_grpc.h"
 #include "serving.pb-c.h"
 
@@ -130,10 +133,50 @@ static void setup(void)
     v->n_classes = 2, v->classes = labels;
 }
 
+/* REST's :classify / :regress of a JSON body against every stub model. */
+static void rest_infer(sv_server *s, const uint8_t *data, size_t size)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
+    if (!j) return;
+    for (int k = 0; k < 2 * N_MODELS; k++) {
+        bool classify = k & 1;
+        sv_arena a = {0};
+        Kiln__Serving__Input in;
+        const char *sig;
+        char *e = sv_json_input(j, &a, &in, &sig);
+        if (e) {
+            if (!*e) abort();
+            free(e);
+            sv_arena_free(&a);
+            break; /* the same error for every model */
+        }
+        Kiln__Serving__ModelSpec ms;
+        kiln__serving__model_spec__init(&ms);
+        ms.name = models[k / 2].name, ms.signature_name = (char *)sig;
+        sv_infer r;
+        char *msg = NULL;
+        int code = sv_pb_infer(s, classify, &ms, &in, &r, &msg);
+        if (refs) abort();
+        if (code == SV_G_OK) {
+            json_t *o = sv_infer_json(&r, classify);
+            if (msg || !o || json_array_size(json_object_get(o, "results")) != (size_t)r.rows) abort();
+            json_decref(o);
+            sv_infer_free(&r);
+        } else if (!msg || !*msg || r.values) {
+            abort();
+        }
+        free(msg);
+        sv_arena_free(&a);
+    }
+    json_decref(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
     sv_server s = {.max_body = 1 << 20};
+    rest_infer(&s, data, size);
     for (int rpc = 0; rpc < SV_N_RPC; rpc++) {
         uint8_t *resp;
         size_t n;
@@ -184,6 +227,17 @@ int main(int argc, char **argv)
         ns++;
     }
     closedir(d);
+    static const char *const bodies[] = { /* REST :classify / :regress bodies */
+        "{\"examples\": [{\"x\": [1, 2, 3, 4], \"k\": 3}, {\"x\": [0.5, -1, 2e3, 4], \"k\": -7}]}",
+        "{\"signature_name\": \"serving_default\", \"context\": {\"k\": 1, \"b\": [1]}, \"examples\": [{\"x\": [1, 2, 3, 4]}]}",
+        "{\"examples\": [{\"a\": [1, 2, 3], \"b\": [4.5, 5, 6], \"d\": [1, 2], \"i\": 9, \"x\": [1, 2]}]}",
+        "{\"examples\": [{\"x\": [\"a\", {\"b64\": \"AAAA\"}]}, {\"x\": [[1], 2]}], \"context\": []}",
+    };
+    for (size_t b = 0; b < sizeof bodies / sizeof *bodies && ns < MAX_SEEDS; b++, ns++) {
+        len[ns] = strlen(bodies[b]);
+        memcpy(seed[ns], bodies[b], len[ns]);
+        LLVMFuzzerTestOneInput(seed[ns], len[ns]);
+    }
     if (!ns) return fprintf(stderr, "serve_grpc_fuzz: no .pb seeds in %s\n", dir), 1;
     static uint8_t buf[2 * MAX_LEN];
     uint64_t st = 88172645463325252ull;
@@ -195,7 +249,8 @@ int main(int argc, char **argv)
         for (int m = 0; m < muts; m++) {
             st ^= st << 13, st ^= st >> 7, st ^= st << 17;
             size_t at = n ? (st >> 16) % n : 0;
-            static const uint8_t interesting[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x10, 0x12, 0x1a, 0x22, 0x0a, 0x2a};
+            static const uint8_t interesting[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x10, 0x12, 0x1a, 0x22, 0x0a, 0x2a,
+                                                  '[', ']', '{', '}', ',', '"', '1', '.', 'e', '-'};
             switch ((st >> 4) % 6) {
             case 0: if (n) buf[at] = (uint8_t)(st >> 24); break;
             case 1: if (n) buf[at] = interesting[(st >> 32) % sizeof interesting]; break;
