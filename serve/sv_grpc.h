@@ -27,7 +27,8 @@ enum {
 enum sv_rpc { SV_RPC_PREDICT, SV_RPC_METADATA, SV_RPC_STATUS, SV_RPC_CLASSIFY, SV_RPC_REGRESS, SV_N_RPC };
 extern const char *const sv_rpc_path[SV_N_RPC]; /* "/tensorflow.serving.PredictionService/Predict", ... */
 
-/* Answers one serialized request of that RPC.  Returns a gRPC status code;
+/* Answers one serialized request of that RPC (a ModelSpec's version_label is
+ * looked up in the model_config_file's version_labels, as REST's /labels/).  Returns a gRPC status code;
  * on SV_G_OK *resp (malloc'ed, *resp_len bytes) is the serialized response,
  * else *msg (to free) says what was wrong. */
 int sv_pb_call(sv_server *s, enum sv_rpc rpc, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg);

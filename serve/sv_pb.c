@@ -1,6 +1,6 @@
 /* serve/sv_pb.c — TF Serving's gRPC messages (serve/proto/serving.proto)
- * against kiln serve's models: PredictionService/Predict and
- * GetModelMetadata, ModelService/GetModelStatus.  A request goes through
+ * against kiln serve's models: PredictionService/Predict, Classify, Regress
+ * and GetModelMetadata, ModelService/GetModelStatus.  A request goes through
  * the same sv_find_model / sv_acquire (version refcount: hot swap holds) /
  * batcher or sv_run_rows path and the same metrics as a REST :predict.
  * Request bytes are untrusted: every name, dtype, shape and size is checked
