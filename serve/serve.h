@@ -9,7 +9,9 @@
  *   sv_tensor.c     JSON <-> tensors: TF Serving's row ("instances") and columnar ("inputs") formats
  *   sv_batch.c      the request batcher (max_batch_size, batch_timeout_micros, allowed_batch_sizes, ...)
  *   sv_http.c       routes, errors, Prometheus metrics, the daemon and `kiln serve`'s flags
- *   sv_pb.c         TF Serving's gRPC messages (proto/serving.proto, protobuf-c) <-> the same calls (sv_grpc.h)
+ *   sv_pb.c         TF Serving's gRPC messages (proto/serving.proto, protobuf-c) <-> the same calls (sv_grpc.h);
+ *                   Classify / Regress: tf.Example features -> the feeds of their names
+ *   sv_example.c    REST's :classify / :regress JSON <-> the Input message of sv_pb.c
  *   sv_grpc.c       the gRPC transport (gRPC's C core, libgrpc-dev), or a stub that says it is absent
  */
 #ifndef KILN_SERVE_H

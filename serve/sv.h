@@ -64,6 +64,8 @@ typedef struct sv_version {
     kiln_program *prog[SV_MAX_PROGS];
     int n_cached;           /* programs loaded from the compile cache (the others were compiled) */
     bool prebuilt;          /* prog[0] is the version directory's model.so */
+    int n_classes;          /* kiln.json's "classes": labels of Classify's score columns (else their index) */
+    char **classes;
     sv_batcher *batcher;
     int refs;               /* requests using it; guarded by the owner's mutex */
 } sv_version;
@@ -154,6 +156,10 @@ const char *sv_dtype_tf(kiln_dtype t);   /* "DT_FLOAT" */
  * message to free. */
 char *sv_run_rows(sv_version *v, int64_t rows, const void *const *in, void *const *out, int64_t *batches_run);
 size_t sv_row_bytes(const sv_spec *s);  /* bytes of one row (dims after the first), or the whole tensor if unbatched */
+/* The fetch Classify answers from (the one aliased "scores", else the first)
+ * and Regress (aliased "outputs", else the first); in sv_pb.c. */
+int sv_classify_fetch(const sv_version *v);
+int sv_regress_fetch(const sv_version *v);
 
 /* ---- the batcher (sv_batch.c) ------------------------------------------- */
 sv_batcher *sv_batcher_start(sv_version *v, const sv_batching *b, char *err, size_t errlen);

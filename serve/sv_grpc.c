@@ -1,5 +1,5 @@
 /* serve/sv_grpc.c — the gRPC transport of `kiln serve` (gRPC's C core,
- * Debian libgrpc-dev): the three RPCs are registered methods whose request
+ * Debian libgrpc-dev): the RPCs are registered methods whose request
  * message comes with the call; one completion queue is polled by a pool of
  * handler threads.  A thread that takes a new call first asks for the next
  * one, then answers this one synchronously (sv_pb_call: a request waiting
@@ -112,8 +112,8 @@ static void answer(gcall *c)
     if (c->rpc == SV_N_RPC) {
         char *m = grpc_slice_to_c_string(c->cd.method);
         code = SV_G_UNIMPLEMENTED;
-        msg = sv_msg("kiln serve does not serve %s (it serves %s, %s and %s)", m ? m : "that method", sv_rpc_path[0],
-                     sv_rpc_path[1], sv_rpc_path[2]);
+        msg = sv_msg("kiln serve does not serve %s (it serves %s, %s, %s, %s and %s)", m ? m : "that method", sv_rpc_path[0],
+                     sv_rpc_path[1], sv_rpc_path[2], sv_rpc_path[3], sv_rpc_path[4]);
         gpr_free(m);
     } else if (!c->payload) {
         code = SV_G_INVALID_ARGUMENT, msg = sv_msg("the call carries no request message");

@@ -24,13 +24,30 @@ enum {
     SV_G_UNAVAILABLE = 14,
 };
 
-enum sv_rpc { SV_RPC_PREDICT, SV_RPC_METADATA, SV_RPC_STATUS, SV_N_RPC };
+enum sv_rpc { SV_RPC_PREDICT, SV_RPC_METADATA, SV_RPC_STATUS, SV_RPC_CLASSIFY, SV_RPC_REGRESS, SV_N_RPC };
 extern const char *const sv_rpc_path[SV_N_RPC]; /* "/tensorflow.serving.PredictionService/Predict", ... */
 
-/* Answers one serialized request of that RPC.  Returns a gRPC status code;
+/* Answers one serialized request of that RPC (a ModelSpec's version_label is
+ * looked up in the model_config_file's version_labels, as REST's /labels/).  Returns a gRPC status code;
  * on SV_G_OK *resp (malloc'ed, *resp_len bytes) is the serialized response,
  * else *msg (to free) says what was wrong. */
 int sv_pb_call(sv_server *s, enum sv_rpc rpc, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg);
+
+/* Classify / Regress of a tf.Example input (docs/serving.md: each feed is
+ * filled from the examples' feature of its alias), shared by the gRPC RPCs
+ * and REST's :classify / :regress.  On SV_G_OK: rows results of cols values
+ * (Regress: cols 1), labels[cols] for Classify (to free with
+ * sv_infer_free), the version that answered. */
+struct Kiln__Serving__ModelSpec;
+struct Kiln__Serving__Input;
+typedef struct sv_infer {
+    int64_t version, rows, cols;
+    float *values;          /* rows x cols */
+    char **labels;          /* Classify: cols labels */
+} sv_infer;
+int sv_pb_infer(sv_server *s, bool classify, const struct Kiln__Serving__ModelSpec *ms, const struct Kiln__Serving__Input *in,
+                sv_infer *res, char **msg);
+void sv_infer_free(sv_infer *r);
 
 /* Whether this build has gRPC (libgrpc-dev was found by CMake). */
 int sv_grpc_available(void);

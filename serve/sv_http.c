@@ -16,6 +16,7 @@
 
 #include "serve/serve.h"
 #include "serve/sv.h"
+#include "serve/sv_example.h"
 #include "serve/sv_grpc.h"
 
 const double sv_latency_bounds[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
@@ -198,6 +199,54 @@ done:
         }
         return send_json(c, 200, res, JSON_REAL_PRECISION(f64 ? 17 : 9));
     }
+}
+
+/* :classify / :regress: the body becomes the tf.Example Input gRPC carries, and takes gRPC's path (sv_pb_infer). */
+static enum MHD_Result infer(struct MHD_Connection *c, sv_server *sv, sv_model *m, int64_t version, bool classify, const char *body, size_t len)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        pthread_mutex_lock(&m->mu);
+        m->req_err++;
+        pthread_mutex_unlock(&m->mu);
+        return send_error(c, 400, "JSON Parse error: %s at line %d column %d", je.text, je.line, je.column);
+    }
+    sv_arena a = {0};
+    Kiln__Serving__Input in;
+    const char *sig;
+    char *e = sv_json_input(j, &a, &in, &sig);
+    if (e) {
+        pthread_mutex_lock(&m->mu);
+        m->req_err++;
+        pthread_mutex_unlock(&m->mu);
+        enum MHD_Result r = send_error(c, 400, "%s", e);
+        free(e);
+        sv_arena_free(&a);
+        json_decref(j);
+        return r;
+    }
+    Kiln__Serving__ModelSpec ms;
+    Kiln__Serving__Int64Value iv;
+    kiln__serving__model_spec__init(&ms);
+    kiln__serving__int64_value__init(&iv);
+    ms.name = m->name;
+    ms.signature_name = (char *)sig;
+    if (version >= 0) iv.value = version, ms.version = &iv;
+    sv_infer res;
+    int code = sv_pb_infer(sv, classify, &ms, &in, &res, &e);
+    sv_arena_free(&a);
+    json_decref(j);
+    if (code) {
+        unsigned st = code == SV_G_INVALID_ARGUMENT ? 400 : code == SV_G_NOT_FOUND ? 404 : code == SV_G_UNAVAILABLE ? 503
+                      : code == SV_G_RESOURCE_EXHAUSTED ? 413 : 500;
+        enum MHD_Result r = send_error(c, st, "%s", e ? e : "internal error");
+        free(e);
+        return r;
+    }
+    json_t *out = sv_infer_json(&res, classify);
+    sv_infer_free(&res);
+    return send_json(c, out ? 200 : 500, out, JSON_REAL_PRECISION(9));
 }
 
 /* ---- metrics -------------------------------------------------------------- */
@@ -383,7 +432,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     sv_model *m = sv_find_model(sv, name);
     if (!m) return send_error(c, 404, "Servable not found for request: %s(%s)", version < 0 ? "Latest" : "Specific", name);
     if (*label && !sv_label_version(m, label, &version))
-        return send_error(c, 404, "Unrecognized servable version label: %s (model %s)", label, name);
+        return send_error(c, 400, "Unrecognized servable version label: %s (model %s)", label, name); /* TF Serving: INVALID_ARGUMENT */
     if (!*p) {
         if (!get) return send_error(c, 405, "use GET for model status");
         bool found;
@@ -411,8 +460,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (u->too_big) return send_error(c, 413, "the request body is larger than %zu bytes (--max_body_bytes)", sv->max_body);
         return predict(c, m, version, u->body, u->n);
     }
-    if (!strcmp(p, ":classify") || !strcmp(p, ":regress"))
-        return send_error(c, 400, "%s: only the predict API is served (Kiln serves predict signatures)", p + 1);
+    if (!strcmp(p, ":classify") || !strcmp(p, ":regress")) {
+        if (!post) return send_error(c, 405, "use POST for %s", p);
+        if (u->too_big) return send_error(c, 413, "the request body is larger than %zu bytes (--max_body_bytes)", sv->max_body);
+        return infer(c, sv, m, version, p[1] == 'c', u->body, u->n);
+    }
     return send_error(c, 404, "Malformed request: %s %s", method, url);
 }
 

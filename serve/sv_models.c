@@ -86,12 +86,16 @@ typedef struct {
     bool feed_shape[SV_MAX_IO];
     int n_batch;
     int64_t batch[SV_MAX_PROGS];
+    int n_classes;
+    char **classes;
 } manifest;
 
 static void manifest_free(manifest *m)
 {
     for (int i = 0; i < m->n_feeds; i++) spec_free(&m->feeds[i]);
     for (int i = 0; i < m->n_fetches; i++) spec_free(&m->fetches[i]);
+    for (int i = 0; i < m->n_classes; i++) free(m->classes[i]);
+    free(m->classes);
 }
 
 static char *manifest_read(const char *dir, manifest *mf)
@@ -107,8 +111,9 @@ static char *manifest_read(const char *dir, manifest *mf)
     const char *key;
     json_t *val;
     json_object_foreach(j, key, val) {
-        if (strcmp(key, "feeds") && strcmp(key, "fetches") && strcmp(key, "batch_sizes") && strcmp(key, "comment")) {
-            err = sv_msg("%s: unknown key \"%s\" (feeds, fetches, batch_sizes)", path, key);
+        if (strcmp(key, "feeds") && strcmp(key, "fetches") && strcmp(key, "batch_sizes") && strcmp(key, "classes") &&
+            strcmp(key, "comment")) {
+            err = sv_msg("%s: unknown key \"%s\" (feeds, fetches, batch_sizes, classes)", path, key);
             goto out;
         }
     }
@@ -137,6 +142,25 @@ static char *manifest_read(const char *dir, manifest *mf)
                 goto out;
             }
             mf->batch[mf->n_batch++] = json_integer_value(v);
+        }
+    }
+    json_t *cl = json_object_get(j, "classes"); /* Classify's labels of the score columns */
+    if (cl) {
+        size_t n = json_array_size(cl);
+        if (!json_is_array(cl) || !n || n > (1u << 20) || !(mf->classes = calloc(n, sizeof *mf->classes))) {
+            err = sv_msg("%s: \"classes\" must be a list of 1 to 2^20 labels (strings)", path);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++, mf->n_classes++) {
+            const char *l = json_string_value(json_array_get(cl, i));
+            if (!l) {
+                err = sv_msg("%s: \"classes\"[%zu] is not a string", path, i);
+                goto out;
+            }
+            if (!(mf->classes[i] = strdup(l))) {
+                err = sv_msg("out of memory");
+                goto out;
+            }
         }
     }
 out:
@@ -184,6 +208,8 @@ static void version_free(sv_version *v)
     for (int i = 0; i < v->n_progs; i++) kiln_program_free(v->prog[i]);
     for (int i = 0; i < v->n_feeds; i++) spec_free(&v->feeds[i]);
     for (int i = 0; i < v->n_fetches; i++) spec_free(&v->fetches[i]);
+    for (int i = 0; i < v->n_classes; i++) free(v->classes[i]);
+    free(v->classes);
     kiln_model_free(v->model);
     free(v);
 }
@@ -430,6 +456,18 @@ signature:;
                 goto fail;
             }
         }
+    }
+    if (mf.n_classes) { /* Classify's labels: as many as the scores fetch has columns */
+        const sv_spec *sc = &v->fetches[sv_classify_fetch(v)];
+        if (!v->batched || sc->rank != 2 || sc->dims[1] != mf.n_classes) {
+            char b[160];
+            shape_str(sc->dims, sc->rank, b, sizeof b);
+            err = sv_msg("%s/kiln.json: \"classes\" names %d labels; the scores fetch '%s' (Classify's: aliased \"scores\", "
+                         "else the first) is %s, not [-1, %d]", dir, mf.n_classes, sc->alias, b, mf.n_classes);
+            goto fail;
+        }
+        v->n_classes = mf.n_classes, v->classes = mf.classes;
+        mf.n_classes = 0, mf.classes = NULL;
     }
     /* Warm-up: one run of each compiled size on zeros. */
     for (int k = 0; k < v->n_progs; k++) {

@@ -1,6 +1,6 @@
 /* serve/sv_pb.c — TF Serving's gRPC messages (serve/proto/serving.proto)
- * against kiln serve's models: PredictionService/Predict and
- * GetModelMetadata, ModelService/GetModelStatus.  A request goes through
+ * against kiln serve's models: PredictionService/Predict, Classify, Regress
+ * and GetModelMetadata, ModelService/GetModelStatus.  A request goes through
  * the same sv_find_model / sv_acquire (version refcount: hot swap holds) /
  * batcher or sv_run_rows path and the same metrics as a REST :predict.
  * Request bytes are untrusted: every name, dtype, shape and size is checked
@@ -22,6 +22,8 @@ const char *const sv_rpc_path[SV_N_RPC] = {
     "/tensorflow.serving.PredictionService/Predict",
     "/tensorflow.serving.PredictionService/GetModelMetadata",
     "/tensorflow.serving.ModelService/GetModelStatus",
+    "/tensorflow.serving.PredictionService/Classify",
+    "/tensorflow.serving.PredictionService/Regress",
 };
 
 static double now_us(void)
@@ -69,14 +71,18 @@ static int take_spec(sv_server *s, const Kiln__Serving__ModelSpec *ms, sv_model 
 {
     if (!ms) return *msg = sv_msg("Missing ModelSpec"), SV_G_INVALID_ARGUMENT;
     if (!ms->name || !*ms->name) return *msg = sv_msg("ModelSpec has no model name"), SV_G_INVALID_ARGUMENT;
-    if (ms->version_label && *ms->version_label)
-        return *msg = sv_msg("version labels are not supported by kiln serve (give model_spec.version)"), SV_G_INVALID_ARGUMENT;
+    const char *label = ms->version_label && *ms->version_label ? ms->version_label : NULL;
+    if (label && ms->version) /* one oneof in TF Serving's schema: a real client cannot send both */
+        return *msg = sv_msg("ModelSpec gives both version and version_label (one of them)"), SV_G_INVALID_ARGUMENT;
     *version = ms->version ? ms->version->value : -1;
     if (ms->version && *version < 0)
         return *msg = sv_msg("model_spec.version %lld: versions are non-negative", (long long)*version), SV_G_INVALID_ARGUMENT;
     if (!(*m = sv_find_model(s, ms->name)))
-        return *msg = sv_msg("Servable not found for request: %s(%s)", *version < 0 ? "Latest" : "Specific", ms->name),
+        return *msg = sv_msg("Servable not found for request: %s(%s)", *version < 0 && !label ? "Latest" : "Specific", ms->name),
                SV_G_NOT_FOUND;
+    /* version_label: the model_config_file's version_labels, as REST's /labels/LABEL (TF Serving: INVALID_ARGUMENT) */
+    if (label && !sv_label_version(*m, label, version))
+        return *msg = sv_msg("Unrecognized servable version label: %s (model %s)", label, ms->name), SV_G_INVALID_ARGUMENT;
     return SV_G_OK;
 }
 
@@ -214,6 +220,25 @@ static int read_tensor(const sv_spec *f, bool batched, const Kiln__Serving__Tens
     return SV_G_OK;
 }
 
+/* Runs rows through v (its batcher, else the compiled code): SV_G_OK, or a code with *msg. */
+static int run_version(sv_model *m, sv_version *v, int64_t rows, void *const *in, void *const *out, char **msg)
+{
+    char *e;
+    bool full = false;
+    if (v->batcher) {
+        e = sv_batcher_run(v->batcher, rows, (const void *const *)in, out, &full);
+    } else {
+        int64_t calls = 0;
+        e = sv_run_rows(v, rows, (const void *const *)in, out, &calls);
+        pthread_mutex_lock(&m->mu);
+        sv_hist_add(&m->batch_rows, (double)rows);
+        pthread_mutex_unlock(&m->mu);
+    }
+    if (!e) return SV_G_OK;
+    *msg = e;
+    return full ? SV_G_UNAVAILABLE : SV_G_INTERNAL;
+}
+
 /* ---- Predict ------------------------------------------------------------------------ */
 
 static int predict(sv_server *s, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg)
@@ -278,21 +303,7 @@ static int predict(sv_server *s, const uint8_t *req, size_t len, uint8_t **resp,
             goto done;
         }
     }
-    char *e;
-    bool full = false;
-    if (v->batcher) {
-        e = sv_batcher_run(v->batcher, rows, (const void *const *)in, out, &full);
-    } else {
-        int64_t calls = 0;
-        e = sv_run_rows(v, rows, (const void *const *)in, out, &calls);
-        pthread_mutex_lock(&m->mu);
-        sv_hist_add(&m->batch_rows, (double)rows);
-        pthread_mutex_unlock(&m->mu);
-    }
-    if (e) {
-        *msg = e, code = full ? SV_G_UNAVAILABLE : SV_G_INTERNAL;
-        goto done;
-    }
+    if ((code = run_version(m, v, rows, in, out, msg))) goto done;
     Kiln__Serving__PredictResponse res = KILN__SERVING__PREDICT_RESPONSE__INIT;
     Kiln__Serving__ModelSpec ms;
     Kiln__Serving__Int64Value iv;
@@ -478,6 +489,303 @@ static int status(sv_server *s, const uint8_t *req, size_t len, uint8_t **resp, 
     return code;
 }
 
+/* ---- Classify / Regress --------------------------------------------------------------- */
+
+/* Kiln has no DT_STRING, so no signature takes serialized tf.Examples: each
+ * feed of the (batched) signature is filled from the examples' feature of
+ * its alias, one example per row (docs/serving.md).  Classify answers from
+ * the scores fetch [batch, classes], Regress from a fetch [batch] or
+ * [batch, 1]. */
+
+int sv_classify_fetch(const sv_version *v)
+{
+    for (int i = 0; i < v->n_fetches; i++)
+        if (!strcmp(v->fetches[i].alias, "scores")) return i;
+    return 0;
+}
+
+int sv_regress_fetch(const sv_version *v)
+{
+    for (int i = 0; i < v->n_fetches; i++)
+        if (!strcmp(v->fetches[i].alias, "outputs")) return i;
+    return 0;
+}
+
+static const Kiln__Serving__Feature empty_feature = KILN__SERVING__FEATURE__INIT;
+
+/* The example's feature of that name (the last entry of the key: a map's last one wins), or NULL. */
+static const Kiln__Serving__Feature *feature_of(const Kiln__Serving__Example *ex, const char *name)
+{
+    const Kiln__Serving__Feature *f = NULL;
+    if (!ex || !ex->features) return NULL;
+    for (size_t k = 0; k < ex->features->n_feature; k++) {
+        const Kiln__Serving__Features__Entry *e = ex->features->feature[k];
+        if (e->key && !strcmp(e->key, name)) f = e->value ? e->value : &empty_feature;
+    }
+    return f;
+}
+
+/* Fills feed f's rows (one per example; a feature the example lacks is taken from the context). */
+static int fill_feed(const sv_spec *f, size_t n_ex, Kiln__Serving__Example *const *ex, const Kiln__Serving__Example *ctx,
+                     char *out, char **msg)
+{
+    size_t es = kiln_dtype_size(f->dtype), per = sv_row_bytes(f) / es;
+    char want[160];
+    shape_text(f->dims + 1, f->rank - 1, want, sizeof want);
+    bool fl = f->dtype == KILN_F32 || f->dtype == KILN_F64;
+    for (size_t r = 0; r < n_ex; r++) {
+        const Kiln__Serving__Feature *ft = feature_of(ex[r], f->alias);
+        if (!ft) ft = feature_of(ctx, f->alias);
+        if (!ft)
+            return *msg = sv_msg("example %zu: feature '%s' (%zu values of %s, the shape %s of input '%s' per example) is "
+                                 "required but could not be found", r, f->alias, per, kiln_dtype_name(f->dtype), want, f->alias),
+                   SV_G_INVALID_ARGUMENT;
+        if ((ft->bytes_list != NULL) + (ft->float_list != NULL) + (ft->int64_list != NULL) > 1)
+            return *msg = sv_msg("example %zu: feature '%s' has more than one kind of list", r, f->alias), SV_G_INVALID_ARGUMENT;
+        if (ft->bytes_list)
+            return *msg = sv_msg("example %zu: feature '%s' is a bytes_list; kiln serve has no string tensors (input '%s' is %s: "
+                                 "give a %s)", r, f->alias, f->alias, kiln_dtype_name(f->dtype), fl ? "float_list" : "int64_list"),
+                   SV_G_INVALID_ARGUMENT;
+        const float *fv = ft->float_list ? ft->float_list->value : NULL;
+        const int64_t *iv = ft->int64_list ? ft->int64_list->value : NULL;
+        size_t n = ft->float_list ? ft->float_list->n_value : ft->int64_list ? ft->int64_list->n_value : 0;
+        if (ft->float_list && !fl)
+            return *msg = sv_msg("example %zu: feature '%s' is a float_list; input '%s' is %s (give an int64_list)", r, f->alias,
+                                 f->alias, kiln_dtype_name(f->dtype)),
+                   SV_G_INVALID_ARGUMENT;
+        if (n != per)
+            return *msg = sv_msg("example %zu: feature '%s' has %zu values; input '%s' takes %zu per example (shape %s after "
+                                 "the batch)", r, f->alias, n, f->alias, per, want),
+                   SV_G_INVALID_ARGUMENT;
+        char *q = out + r * per * es;
+        for (size_t k = 0; k < per; k++, q += es) {
+            switch (f->dtype) {
+            case KILN_F32: {
+                float x = fv ? fv[k] : (float)iv[k];
+                memcpy(q, &x, 4);
+                break;
+            }
+            case KILN_F64: {
+                double x = fv ? (double)fv[k] : (double)iv[k];
+                memcpy(q, &x, 8);
+                break;
+            }
+            case KILN_I64: memcpy(q, &iv[k], 8); break;
+            default: {
+                int64_t x = iv[k];
+                int64_t lo = f->dtype == KILN_I8 ? INT8_MIN : f->dtype == KILN_I16 ? INT16_MIN : f->dtype == KILN_I32 ? INT32_MIN : 0;
+                int64_t hi = f->dtype == KILN_I8 ? INT8_MAX : f->dtype == KILN_I16 ? INT16_MAX : f->dtype == KILN_I32 ? INT32_MAX
+                             : f->dtype == KILN_BOOL ? 1 : UINT8_MAX;
+                if (x < lo || x > hi)
+                    return *msg = sv_msg("example %zu: feature '%s': %lld is out of range for %s", r, f->alias, (long long)x,
+                                         kiln_dtype_name(f->dtype)),
+                           SV_G_INVALID_ARGUMENT;
+                if (f->dtype == KILN_I32) {
+                    int32_t y = (int32_t)x;
+                    memcpy(q, &y, 4);
+                } else if (f->dtype == KILN_I16) {
+                    int16_t y = (int16_t)x;
+                    memcpy(q, &y, 2);
+                } else {
+                    *(uint8_t *)q = (uint8_t)x;
+                }
+            }
+            }
+        }
+    }
+    return SV_G_OK;
+}
+
+void sv_infer_free(sv_infer *r)
+{
+    if (r->labels)
+        for (int64_t j = 0; j < r->cols; j++) free(r->labels[j]);
+    free(r->labels);
+    free(r->values);
+    memset(r, 0, sizeof *r);
+}
+
+int sv_pb_infer(sv_server *s, bool classify, const Kiln__Serving__ModelSpec *ms, const Kiln__Serving__Input *inp, sv_infer *res,
+                char **msg)
+{
+    memset(res, 0, sizeof *res);
+    double t0 = now_us();
+    sv_model *m = NULL;
+    sv_version *v = NULL;
+    int64_t version;
+    void *in[SV_MAX_IO] = {0}, *out[SV_MAX_IO] = {0};
+    const char *what = classify ? "Classify" : "Regress";
+    int code = take_spec(s, ms, &m, &version, msg);
+    if (code || (code = signature_ok(ms, msg)) || (code = acquire(m, version, &v, msg))) goto done;
+    size_t n_ex = 0;
+    Kiln__Serving__Example *const *ex = NULL;
+    const Kiln__Serving__Example *ctx = NULL;
+    if (inp && inp->example_list && inp->example_list_with_context) {
+        *msg = sv_msg("Input has both example_list and example_list_with_context (one of them)"), code = SV_G_INVALID_ARGUMENT;
+        goto done;
+    }
+    if (inp && inp->example_list) {
+        n_ex = inp->example_list->n_examples, ex = inp->example_list->examples;
+    } else if (inp && inp->example_list_with_context) {
+        n_ex = inp->example_list_with_context->n_examples, ex = inp->example_list_with_context->examples;
+        ctx = inp->example_list_with_context->context;
+    }
+    if (!n_ex) {
+        *msg = sv_msg("Input is empty."), code = SV_G_INVALID_ARGUMENT; /* TF Serving's words */
+        goto done;
+    }
+    if (!v->batched) {
+        *msg = sv_msg("%s needs a batched signature (every feed of kiln.json with -1 first): each example is a row", what);
+        code = SV_G_INVALID_ARGUMENT;
+        goto done;
+    }
+    int fi = classify ? sv_classify_fetch(v) : sv_regress_fetch(v);
+    const sv_spec *o = &v->fetches[fi];
+    char sh[160];
+    shape_text(o->dims, o->rank, sh, sizeof sh);
+    if (o->dtype != KILN_F32 && o->dtype != KILN_F64) {
+        *msg = sv_msg("%s answers from fetch '%s', which is %s (float32 or float64 are)", what, o->alias, kiln_dtype_name(o->dtype));
+        code = SV_G_INVALID_ARGUMENT;
+        goto done;
+    }
+    if (classify && o->rank != 2) {
+        *msg = sv_msg("Expected Tensor shape: [batch_size num_classes] but got %s (fetch '%s')", sh, o->alias);
+        code = SV_G_INVALID_ARGUMENT;
+        goto done;
+    }
+    if (!classify && o->rank != 1 && !(o->rank == 2 && o->dims[1] == 1)) {
+        *msg = sv_msg("Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got %s (fetch '%s')", sh,
+                      o->alias);
+        code = SV_G_INVALID_ARGUMENT;
+        goto done;
+    }
+    int64_t rows = (int64_t)n_ex;
+    for (int i = 0; i < v->n_feeds; i++) {
+        const sv_spec *f = &v->feeds[i];
+        if (f->dtype == KILN_F16) {
+            *msg = sv_msg("input '%s': float16 inputs are not supported by kiln serve", f->alias), code = SV_G_INVALID_ARGUMENT;
+            goto done;
+        }
+        size_t rb = sv_row_bytes(f);
+        if (rb && n_ex > s->max_body / rb) {
+            *msg = sv_msg("input '%s': %zu examples of %zu bytes are more than %zu bytes (--max_body_bytes)", f->alias, n_ex, rb,
+                          s->max_body);
+            code = SV_G_RESOURCE_EXHAUSTED;
+            goto done;
+        }
+        if (!(in[i] = malloc(n_ex * rb + 1))) {
+            *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+            goto done;
+        }
+        if ((code = fill_feed(f, n_ex, ex, ctx, in[i], msg))) goto done;
+    }
+    for (int i = 0; i < v->n_fetches; i++)
+        if (!(out[i] = malloc((size_t)rows * sv_row_bytes(&v->fetches[i]) + 1))) {
+            *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+            goto done;
+        }
+    if ((code = run_version(m, v, rows, in, out, msg))) goto done;
+    int64_t cols = classify ? o->dims[1] : 1;
+    if (!(res->values = malloc((size_t)(rows * cols) * sizeof(float) + 1)) ||
+        (classify && !(res->labels = calloc((size_t)cols + 1, sizeof *res->labels)))) {
+        *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+        goto done;
+    }
+    res->rows = rows, res->cols = cols, res->version = v->version;
+    for (int64_t k = 0; k < rows * cols; k++)
+        res->values[k] = o->dtype == KILN_F32 ? ((const float *)out[fi])[k] : (float)((const double *)out[fi])[k];
+    for (int64_t j = 0; classify && j < cols; j++) {
+        if (v->classes) res->labels[j] = strdup(v->classes[j]);
+        else if (asprintf(&res->labels[j], "%lld", (long long)j) < 0) res->labels[j] = NULL;
+        if (!res->labels[j]) {
+            *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+            goto done;
+        }
+    }
+done:
+    if (code) sv_infer_free(res);
+    if (v) sv_release(v);
+    for (int i = 0; i < SV_MAX_IO; i++) free(in[i]), free(out[i]);
+    if (m) {
+        pthread_mutex_lock(&m->mu);
+        if (code == SV_G_OK) m->req_ok++;
+        else m->req_err++;
+        sv_hist_add(&m->latency_us, now_us() - t0);
+        pthread_mutex_unlock(&m->mu);
+    }
+    return code;
+}
+
+static int infer_rpc(sv_server *s, bool classify, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg)
+{
+    Kiln__Serving__ClassificationRequest *cr = NULL;
+    Kiln__Serving__RegressionRequest *rr = NULL;
+    const Kiln__Serving__ModelSpec *ms;
+    const Kiln__Serving__Input *inp;
+    if (classify) {
+        if (!(cr = kiln__serving__classification_request__unpack(NULL, len, req)))
+            return *msg = sv_msg("could not parse the ClassificationRequest message"), SV_G_INVALID_ARGUMENT;
+        ms = cr->model_spec, inp = cr->input;
+    } else {
+        if (!(rr = kiln__serving__regression_request__unpack(NULL, len, req)))
+            return *msg = sv_msg("could not parse the RegressionRequest message"), SV_G_INVALID_ARGUMENT;
+        ms = rr->model_spec, inp = rr->input;
+    }
+    sv_infer r;
+    int code = sv_pb_infer(s, classify, ms, inp, &r, msg);
+    if (code == SV_G_OK) {
+        Kiln__Serving__ModelSpec os;
+        Kiln__Serving__Int64Value iv;
+        kiln__serving__model_spec__init(&os);
+        kiln__serving__int64_value__init(&iv);
+        iv.value = r.version;
+        os.name = ms->name, os.version = &iv, os.signature_name = "serving_default";
+        size_t n = (size_t)(r.rows * r.cols);
+        if (classify) {
+            Kiln__Serving__Classifications *cl = calloc((size_t)r.rows, sizeof *cl), **clp = calloc((size_t)r.rows, sizeof *clp);
+            Kiln__Serving__Class *c = calloc(n + 1, sizeof *c), **cp = calloc(n + 1, sizeof *cp);
+            if (cl && clp && c && cp) {
+                for (int64_t i = 0; i < r.rows; i++) {
+                    kiln__serving__classifications__init(&cl[i]);
+                    for (int64_t j = 0; j < r.cols; j++) {
+                        size_t k = (size_t)(i * r.cols + j);
+                        kiln__serving__class__init(&c[k]);
+                        c[k].label = r.labels[j], c[k].score = r.values[k];
+                        cp[k] = &c[k];
+                    }
+                    cl[i].n_classes = (size_t)r.cols, cl[i].classes = cp + i * r.cols;
+                    clp[i] = &cl[i];
+                }
+                Kiln__Serving__ClassificationResult cres = KILN__SERVING__CLASSIFICATION_RESULT__INIT;
+                cres.n_classifications = (size_t)r.rows, cres.classifications = clp;
+                Kiln__Serving__ClassificationResponse res = KILN__SERVING__CLASSIFICATION_RESPONSE__INIT;
+                res.result = &cres, res.model_spec = &os;
+                code = pack_reply(&res.base, resp, resp_len, msg);
+            } else {
+                *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+            }
+            free(cl), free(clp), free(c), free(cp);
+        } else {
+            Kiln__Serving__Regression *g = calloc(n + 1, sizeof *g), **gp = calloc(n + 1, sizeof *gp);
+            if (g && gp) {
+                for (size_t k = 0; k < n; k++) kiln__serving__regression__init(&g[k]), g[k].value = r.values[k], gp[k] = &g[k];
+                Kiln__Serving__RegressionResult rres = KILN__SERVING__REGRESSION_RESULT__INIT;
+                rres.n_regressions = n, rres.regressions = gp;
+                Kiln__Serving__RegressionResponse res = KILN__SERVING__REGRESSION_RESPONSE__INIT;
+                res.result = &rres, res.model_spec = &os;
+                code = pack_reply(&res.base, resp, resp_len, msg);
+            } else {
+                *msg = sv_msg("out of memory"), code = SV_G_INTERNAL;
+            }
+            free(g), free(gp);
+        }
+    }
+    sv_infer_free(&r);
+    if (cr) kiln__serving__classification_request__free_unpacked(cr, NULL);
+    if (rr) kiln__serving__regression_request__free_unpacked(rr, NULL);
+    return code;
+}
+
 int sv_pb_call(sv_server *s, enum sv_rpc rpc, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg)
 {
     *resp = NULL, *resp_len = 0, *msg = NULL;
@@ -485,6 +793,8 @@ int sv_pb_call(sv_server *s, enum sv_rpc rpc, const uint8_t *req, size_t len, ui
     case SV_RPC_PREDICT: return predict(s, req, len, resp, resp_len, msg);
     case SV_RPC_METADATA: return metadata(s, req, len, resp, resp_len, msg);
     case SV_RPC_STATUS: return status(s, req, len, resp, resp_len, msg);
+    case SV_RPC_CLASSIFY: return infer_rpc(s, true, req, len, resp, resp_len, msg);
+    case SV_RPC_REGRESS: return infer_rpc(s, false, req, len, resp, resp_len, msg);
     case SV_N_RPC: break;
     }
     *msg = sv_msg("unknown method");

@@ -421,43 +421,144 @@ static bool fast_value(cursor *c, const int64_t *dims, int rank, kiln_dtype t, c
     return take(c, ']');
 }
 
+/* A JSON string with no escape and no control character (what jansson
+ * would decode otherwise is left to jansson): its bytes [*s, *s + *n). */
+static bool plain_string(cursor *c, const char **s, size_t *n)
+{
+    if (!take(c, '"')) return false;
+    const char *q = c->p;
+    while (q < c->end && *q != '"') {
+        if (*q == '\\' || (unsigned char)*q < 0x20) return false;
+        q++;
+    }
+    if (q >= c->end) return false;
+    *s = c->p, *n = (size_t)(q - c->p);
+    c->p = q + 1;
+    return true;
+}
+
+static bool is_key(const char *s, size_t n, const char *key) { return strlen(key) == n && !memcmp(s, key, n); }
+
+/* The feed whose alias is the key, or -1. */
+static int feed_of(const sv_version *v, const char *s, size_t n)
+{
+    for (int i = 0; i < v->n_feeds; i++)
+        if (is_key(s, n, v->feeds[i].alias)) return i;
+    return -1;
+}
+
+typedef struct {
+    char *buf[SV_MAX_IO];
+    size_t cap[SV_MAX_IO];
+    int64_t rows[SV_MAX_IO];   /* rows filled per feed */
+} fast_bufs;
+
+/* Room for one more row of feed i, then that row parsed into it. */
+static bool fast_row(const sv_version *v, cursor *c, fast_bufs *b, int i)
+{
+    const sv_spec *s = &v->feeds[i];
+    size_t rb = sv_row_bytes(s);
+    if ((size_t)(b->rows[i] + 1) * rb > SV_MAX_BODY) return false; /* jansson's "too many" / "too large" */
+    if ((size_t)(b->rows[i] + 1) * rb + 1 > b->cap[i]) {
+        size_t nc = b->cap[i] ? b->cap[i] * 2 : rb * 8 + 1;
+        char *t = realloc(b->buf[i], nc);
+        if (!t) return false;
+        b->buf[i] = t, b->cap[i] = nc;
+    }
+    char *p = b->buf[i] + (size_t)b->rows[i] * rb;
+    if (!fast_value(c, s->dims + 1, s->rank - 1, s->dtype, &p)) return false;
+    b->rows[i]++;
+    return true;
+}
+
+/* {"name": ..., ...} naming every feed once; each value one row (row
+ * format) or a non-empty list of rows (columnar). */
+static bool fast_named(const sv_version *v, cursor *c, fast_bufs *b, bool rows_list)
+{
+    bool seen[SV_MAX_IO] = {0};
+    int n = 0;
+    if (!take(c, '{')) return false;
+    do {
+        const char *k;
+        size_t kn;
+        if (!plain_string(c, &k, &kn) || !take(c, ':')) return false;
+        int i = feed_of(v, k, kn);
+        if (i < 0 || seen[i]) return false; /* not an input, or a duplicate key: jansson's error */
+        seen[i] = true, n++;
+        if (!rows_list) {
+            if (!fast_row(v, c, b, i)) return false;
+            continue;
+        }
+        if (!take(c, '[')) return false;
+        do {
+            if (!fast_row(v, c, b, i)) return false;
+        } while (take(c, ','));
+        if (!take(c, ']')) return false;
+    } while (take(c, ','));
+    return n == v->n_feeds && take(c, '}');
+}
+
+static bool peek(cursor *c, char ch)
+{
+    skip_ws(c);
+    return c->p < c->end && *c->p == ch;
+}
+
 bool sv_parse_fast(const sv_version *v, const char *body, size_t len, sv_request *r)
 {
     memset(r, 0, sizeof *r);
-    if (!body || !v->batched || v->n_feeds != 1 || (v->feeds[0].dtype != KILN_F32 && v->feeds[0].dtype != KILN_F64))
-        return false;
-    const sv_spec *s = &v->feeds[0];
-    size_t rb = sv_row_bytes(s);
+    if (!body || !v->batched) return false;
+    for (int i = 0; i < v->n_feeds; i++)
+        if ((v->feeds[i].dtype != KILN_F32 && v->feeds[i].dtype != KILN_F64) || !strcmp(v->feeds[i].alias, "b64")) return false;
+    fast_bufs b = {0};
     cursor c = {body, body + len};
-    static const char key[] = "\"instances\"";
+    bool inst = false, cols = false, sig = false;
     if (!take(&c, '{')) return false;
-    skip_ws(&c);
-    if ((size_t)(c.end - c.p) < sizeof key - 1 || memcmp(c.p, key, sizeof key - 1)) return false;
-    c.p += sizeof key - 1;
-    if (!take(&c, ':') || !take(&c, '[')) return false;
-    size_t cap = 0;
-    char *buf = NULL;
-    int64_t rows = 0;
     do {
-        if ((size_t)(rows + 1) * rb > SV_MAX_BODY) goto fallback;
-        if ((size_t)(rows + 1) * rb + 1 > cap) {
-            size_t nc = cap ? cap * 2 : rb * 8 + 1;
-            char *t = realloc(buf, nc);
-            if (!t) goto fallback;
-            buf = t, cap = nc;
+        const char *k;
+        size_t kn;
+        if (!plain_string(&c, &k, &kn) || !take(&c, ':')) goto fallback;
+        if (is_key(k, kn, "signature_name")) {
+            const char *sv;
+            size_t sn;
+            if (sig || !plain_string(&c, &sv, &sn) || (sn && !is_key(sv, sn, "serving_default"))) goto fallback;
+            sig = true;
+        } else if (is_key(k, kn, "instances") && !inst && !cols) {
+            inst = true; /* [row, ...]: each row a value (one input) or an object naming every input */
+            if (!take(&c, '[')) goto fallback;
+            int64_t rows = 0;
+            do {
+                if (peek(&c, '{') ? !fast_named(v, &c, &b, false) : v->n_feeds != 1 || !fast_row(v, &c, &b, 0)) goto fallback;
+                rows++;
+            } while (take(&c, ','));
+            if (!take(&c, ']')) goto fallback;
+            for (int i = 0; i < v->n_feeds; i++)
+                if (b.rows[i] != rows) goto fallback;
+        } else if (is_key(k, kn, "inputs") && !inst && !cols) {
+            cols = true; /* a list of rows (one input) or an object of such lists by name, all of one batch */
+            if (peek(&c, '{')) {
+                if (!fast_named(v, &c, &b, true)) goto fallback;
+            } else {
+                if (v->n_feeds != 1 || !take(&c, '[')) goto fallback;
+                do {
+                    if (!fast_row(v, &c, &b, 0)) goto fallback;
+                } while (take(&c, ','));
+                if (!take(&c, ']')) goto fallback;
+            }
+            for (int i = 1; i < v->n_feeds; i++)
+                if (b.rows[i] != b.rows[0]) goto fallback; /* jansson says which */
+        } else {
+            goto fallback; /* another key, or instances / inputs twice */
         }
-        char *p = buf + (size_t)rows * rb;
-        if (!fast_value(&c, s->dims + 1, s->rank - 1, s->dtype, &p)) goto fallback;
-        rows++;
     } while (take(&c, ','));
-    if (!take(&c, ']') || !take(&c, '}')) goto fallback;
+    if (!take(&c, '}') || (!inst && !cols)) goto fallback;
     skip_ws(&c);
-    if (c.p != c.end) goto fallback;
-    r->row_format = true;
-    r->rows = rows;
-    r->in[0] = buf;
+    if (c.p != c.end || b.rows[0] < 1) goto fallback;
+    r->row_format = inst;
+    r->rows = b.rows[0];
+    for (int i = 0; i < v->n_feeds; i++) r->in[i] = b.buf[i];
     return true;
 fallback:
-    free(buf);
+    for (int i = 0; i < SV_MAX_IO; i++) free(b.buf[i]);
     return false;
 }

@@ -16,8 +16,10 @@ test time.  Writes tests/serve/grpc/:
                  successful predicts the expected outputs (TensorFlow running
                  the frozen tests/serve/mlp/*/model.pb; numpy for the ONNX pair)
 The servers (tests/sh/serve_grpc.sh): "cfg" serves mlp versions 1 and 2
-(specific policy) and pair, with --max_body_bytes 4096; "batch" serves
-mlp/1 with batching on.
+(specific policy; labels stable = 1, canary = 2, gone = 9; version 1's
+kiln.json names Classify's classes setosa, versicolor, virginica), pair and
+lin (x [N,4] -> y [N,1], for Regress), with --max_body_bytes 4096; "batch"
+serves mlp/1 with batching on.
 """
 import json
 import os
@@ -25,7 +27,8 @@ import os
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, get_model_status_pb2, predict_pb2, regression_pb2
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SERVE = os.path.join(ROOT, "tests", "serve")
@@ -66,7 +69,7 @@ def main():
     mk = tf.make_tensor_proto
     cases = {}
 
-    def add(name, rpc, msg, code, server="cfg", match="", outputs=None, version=None):
+    def add(name, rpc, msg, code, server="cfg", match="", outputs=None, version=None, classify=None, regress=None):
         data = msg if isinstance(msg, bytes) else msg.SerializeToString()
         with open(os.path.join(OUT, name + ".pb"), "wb") as f:
             f.write(data)
@@ -76,6 +79,10 @@ def main():
                             for k, v in outputs.items()}
         if version is not None:
             c["version"] = version
+        if classify is not None:  # (labels, scores [rows, classes])
+            c["classify"] = {"labels": classify[0], "scores": np.asarray(classify[1]).astype(float).tolist()}
+        if regress is not None:
+            c["regress"] = np.asarray(regress).reshape(-1).astype(float).tolist()
         cases[name] = c
 
     def req(model, inputs, **kw):
@@ -120,7 +127,12 @@ def main():
     add("err_content_bytes", "predict", req("mlp", {"x": short}), INVALID_ARGUMENT, match="tensor_content has 12 bytes")
     add("err_signature", "predict", req("mlp", {"x": mk(x1)}, signature="other"), INVALID_ARGUMENT, match="not found")
     add("err_filter", "predict", req("mlp", {"x": mk(x1)}, output_filter=["nope"]), INVALID_ARGUMENT, match="output_filter")
-    add("err_label", "predict", req("mlp", {"x": mk(x1)}, label="stable"), INVALID_ARGUMENT, match="label")
+    # version labels (the cfg server's version_labels): as REST's /labels/LABEL
+    add("predict_label_stable", "predict", req("mlp", {"x": mk(x3)}, label="stable"), OK, outputs={"y": v1(x3)}, version=1)
+    add("predict_label_canary", "predict", req("mlp", {"x": mk(x3)}, label="canary"), OK, outputs={"y": v2(x3)}, version=2)
+    add("err_label", "predict", req("mlp", {"x": mk(x1)}, label="nope"), INVALID_ARGUMENT,
+        match="^Unrecognized servable version label: nope")
+    add("err_label_not_loaded", "predict", req("mlp", {"x": mk(x1)}, label="gone"), NOT_FOUND, match="9")
     add("err_model", "predict", req("nope", {"x": mk(x1)}), NOT_FOUND, match="nope")
     add("err_version", "predict", req("mlp", {"x": mk(x1)}, version=7), NOT_FOUND, match="7")
     add("err_garbage", "predict", b"\xff\xff\xff\xff\x0f", INVALID_ARGUMENT, match="parse")
@@ -153,6 +165,89 @@ def main():
     s7.model_spec.name = "mlp"
     s7.model_spec.version.value = 7
     add("err_status_version", "status", s7, NOT_FOUND, match="version 7")
+    ml = get_model_metadata_pb2.GetModelMetadataRequest()
+    ml.CopyFrom(m)
+    ml.model_spec.version_label = "stable"
+    add("metadata_label_stable", "metadata", ml, OK, version=1)
+    sl = get_model_status_pb2.GetModelStatusRequest()
+    sl.model_spec.name = "mlp"
+    sl.model_spec.version_label = "canary"
+    add("status_label_canary", "status", sl, OK)
+    sn = get_model_status_pb2.GetModelStatusRequest()
+    sn.CopyFrom(sl)
+    sn.model_spec.version_label = "nope"
+    add("err_status_label", "status", sn, INVALID_ARGUMENT, match="^Unrecognized servable version label: nope")
+
+    # Classify / Regress: tf.Example inputs, each feed filled from the feature of its name
+    def example(**feats):
+        e = example_pb2.Example()
+        for k, v in feats.items():
+            f = e.features.feature[k]
+            if isinstance(v, bytes):
+                f.bytes_list.value.append(v)
+            elif all(isinstance(t, int) for t in v):
+                f.int64_list.value.extend(v)
+            else:
+                f.float_list.value.extend(v)
+        return e
+
+    def creq(model, examples, context=None, **kw):
+        r = classification_pb2.ClassificationRequest()
+        spec(r.model_spec, model, kw)
+        fill(r.input, examples, context)
+        return r
+
+    def rreq(model, examples, context=None, **kw):
+        r = regression_pb2.RegressionRequest()
+        spec(r.model_spec, model, kw)
+        fill(r.input, examples, context)
+        return r
+
+    def spec(ms, model, kw):
+        ms.name = model
+        if "version" in kw:
+            ms.version.value = kw["version"]
+        if "label" in kw:
+            ms.version_label = kw["label"]
+        if "signature" in kw:
+            ms.signature_name = kw["signature"]
+
+    def fill(inp, examples, context):
+        if context is None:
+            inp.example_list.examples.extend(examples)
+        else:
+            inp.example_list_with_context.examples.extend(examples)
+            inp.example_list_with_context.context.CopyFrom(context)
+
+    exs = [example(x=r.tolist(), other=[7]) for r in x3]  # a feature not in the signature is ignored
+    idx = ["0", "1", "2"]
+    iris = ["setosa", "versicolor", "virginica"]
+    add("classify_mlp", "classify", creq("mlp", exs), OK, version=2, classify=(idx, v2(x3)))
+    add("classify_mlp_label_stable", "classify", creq("mlp", exs, label="stable"), OK, version=1, classify=(iris, v1(x3)))
+    add("classify_mlp_context", "classify", creq("mlp", [example(), example()], context=example(x=x1[0].tolist()), version=2),
+        OK, version=2, classify=(idx, v2(np.repeat(x1, 2, axis=0))))
+    lw = np.array([[0.5], [-1.25], [2.0], [0.125]], np.float64)
+    xl = np.array([[1, 2, 3, 4], [0.5, -1, 0.25, 8]], np.float64)
+    add("regress_lin", "regress", rreq("lin", [example(x=r.tolist()) for r in xl.astype(np.float32)]), OK, version=1,
+        regress=xl @ lw + 0.75)
+    add("regress_lin_int64", "regress", rreq("lin", [example(x=[1, 2, 3, 4]), example(x=[-3, 0, 5, 1])]), OK, version=1,
+        regress=np.array([[1, 2, 3, 4], [-3, 0, 5, 1]], np.float64) @ lw + 0.75)
+    add("err_classify_empty", "classify", creq("mlp", []), INVALID_ARGUMENT, match="^Input is empty")
+    add("err_classify_missing", "classify", creq("mlp", [example(z=[1.0, 2.0, 3.0, 4.0])]), INVALID_ARGUMENT,
+        match="feature 'x' .*required but could not be found")
+    add("err_classify_count", "classify", creq("mlp", [example(x=[1.0, 2.0, 3.0])]), INVALID_ARGUMENT,
+        match="feature 'x' has 3 values; input 'x' takes 4")
+    add("err_classify_bytes", "classify", creq("mlp", [example(x=b"abcd")]), INVALID_ARGUMENT, match="bytes_list")
+    add("err_classify_label", "classify", creq("mlp", exs, label="nope"), INVALID_ARGUMENT,
+        match="^Unrecognized servable version label: nope")
+    add("err_classify_model", "classify", creq("nope", exs), NOT_FOUND, match="nope")
+    # two feeds from two features; the scores are pair's first fetch, sum
+    add("classify_pair", "classify", creq("pair", [example(a=a[i].tolist(), b=b[i].tolist()) for i in range(2)]), OK,
+        version=1, classify=(idx, a + b))
+    add("err_regress_mlp", "regress", rreq("mlp", exs), INVALID_ARGUMENT,
+        match=r"Expected output Tensor shape to be either \[batch_size\] or \[batch_size, 1\] but got \[-1,3\]")
+    add("err_regress_signature", "regress", rreq("lin", [example(x=[1.0, 2, 3, 4])], signature="other"), INVALID_ARGUMENT,
+        match="not found")
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -9,6 +9,8 @@ Writes tests/serve/:
                                    each with its kiln.json
   pair/1/model.onnx                an ONNX graph with two inputs and two
                                    outputs, a,b [N,3] -> sum, prod
+  lin/1/model.onnx                 a linear regression, x [N,4] -> y [N,1]
+                                   (Regress; its weights in expect.json)
   expect.json                      requests and TensorFlow's / numpy's
                                    answers for them (the test's oracle)
 """
@@ -17,6 +19,7 @@ import os
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 from onnx import TensorProto, helper
 import tensorflow as tf
 
@@ -67,10 +70,30 @@ def pair():
         f.write("\n")
 
 
+def lin():
+    w = np.array([[0.5], [-1.25], [2.0], [0.125]], np.float32)
+    bias = np.array([0.75], np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])
+    inits = [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(bias, "bias")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "bias"], ["y"])]
+    m = helper.make_model(helper.make_graph(nodes, "lin", [x], [y], inits), opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    d = os.path.join(OUT, "lin", "1")
+    os.makedirs(d, exist_ok=True)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    with open(os.path.join(d, "kiln.json"), "w") as f:
+        json.dump({"feeds": [{"name": "x", "shape": [-1, 4]}], "fetches": ["y"], "batch_sizes": [1, 4]}, f, indent=2)
+        f.write("\n")
+    return w, bias
+
+
 def main():
     r1 = mlp(1, 1)
     r2 = mlp(2, 2)
     pair()
+    w, bias = lin()
     rng = np.random.default_rng(7)
     x3 = rng.standard_normal((3, 4)).astype(np.float32)
     x1 = rng.standard_normal((1, 4)).astype(np.float32)
@@ -84,6 +107,11 @@ def main():
         "pair_rows": {"request": {"instances": [{"a": a[i].tolist(), "b": b[i].tolist()} for i in range(2)]},
                       "sum": (a + b).tolist(), "prod": (a * b).tolist()},
     }
+    xr = np.array([[1, 2, 3, 4], [0.5, -1, 0.25, 8], [0, 0, 0, 0], [-2, 1.5, 3, -1], [7, 0, -3, 2]], np.float32)
+    ex["lin"] = {"w": w.reshape(-1).tolist(), "bias": bias.tolist(), "x": xr.tolist(),
+                 "y": (xr.astype(np.float64) @ w.astype(np.float64) + bias).reshape(-1).tolist()}
+    # :classify on the MLP (its y as the scores): TF Serving's JSON examples, one feature "x" of 4 floats
+    ex["mlp_classify"] = {"request": {"examples": [{"x": r} for r in x3.tolist()]}, "v1": r1(x3).tolist(), "v2": r2(x3).tolist()}
     with open(os.path.join(OUT, "expect.json"), "w") as f:
         json.dump(ex, f, indent=1)
         f.write("\n")

@@ -10,6 +10,9 @@ tensorflow_serving.apis.prediction_service_pb2_grpc (grpcio) and through
 the REST :predict route; prints the max abs difference between the two
 answers and against TensorFlow running the same graph, then
 GetModelMetadata's signature and GetModelStatus as the client decodes them.
+Then Classify (the MLP's y as the scores, by the version label "stable") and
+Regress (tests/serve/lin) with tf.Example inputs, against REST's :classify /
+:regress and TensorFlow / numpy, and an unknown label.
 """
 import argparse
 import json
@@ -25,8 +28,9 @@ import urllib.request
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -54,8 +58,9 @@ def main():
     lenet_gd, lenet_out, _ = bench_serve.make_lenet(lenet)
     cfg = os.path.join(work, "models.config")
     with open(cfg, "w") as f:
-        f.write("model_config_list {\n config { name: 'mlp' base_path: '%s' }\n config { name: 'lenet' base_path: '%s' }\n}\n"
-                % (mlp, lenet))
+        f.write("model_config_list {\n config { name: 'mlp' base_path: '%s' version_labels { key: 'stable' value: 1 } }\n"
+                " config { name: 'lenet' base_path: '%s' }\n config { name: 'lin' base_path: '%s' }\n}\n"
+                % (mlp, lenet, os.path.join(ROOT, "tests", "serve", "lin")))
     pf, gf = os.path.join(work, "port"), os.path.join(work, "gport")
     p = subprocess.Popen([os.path.join(a.build, "bin", "kiln"), "serve", "--model_config_file", cfg, "--port", "0",
                           "--port_file", pf, "--grpc_port", "-1", "--grpc_port_file", gf,
@@ -101,6 +106,43 @@ def main():
             st = model_service_pb2_grpc.ModelServiceStub(ch).GetModelStatus(s, timeout=30)
             print("%-5s status: %s" % (name, [(v.version, get_model_status_pb2.ModelVersionStatus.State.Name(v.state))
                                              for v in st.model_version_status]))
+        # Classify / Regress: one tf.Example per row, the feature "x" feeds x
+        x = rng.standard_normal((5, 4)).astype(np.float32)
+        exs = []
+        for row in x:
+            e = example_pb2.Example()
+            e.features.feature["x"].float_list.value.extend(row.tolist())
+            exs.append(e)
+        rest_body = json.dumps({"examples": [{"x": row.tolist()} for row in x]}).encode()
+        c = classification_pb2.ClassificationRequest()
+        c.model_spec.name = "mlp"
+        c.model_spec.version_label = "stable"
+        c.input.example_list.examples.extend(exs)
+        cr = stub.Classify(c, timeout=30)
+        sg = np.array([[k.score for k in cl.classes] for cl in cr.result.classifications], np.float32)
+        labels = [[k.label for k in cl.classes] for cl in cr.result.classifications]
+        with urllib.request.urlopen("http://127.0.0.1:%d/v1/models/mlp/labels/stable:classify" % port, rest_body) as r:
+            sr = np.asarray([[v for _, v in row] for row in json.load(r)["results"]], np.float32)
+        st = tf_run(mlp_gd, "x", "y")(x)
+        print("Classify mlp (label stable): %d x %d, labels %s, version %d, signature %r; max |gRPC - REST| %.3g, "
+              "max |gRPC - TF| %.3g" % (sg.shape[0], sg.shape[1], labels[0], cr.model_spec.version.value,
+                                        cr.model_spec.signature_name, np.abs(sg - sr).max(), np.abs(sg - st).max()))
+        g = regression_pb2.RegressionRequest()
+        g.model_spec.name = "lin"
+        g.input.example_list.examples.extend(exs)
+        gr = stub.Regress(g, timeout=30)
+        vg = np.array([v.value for v in gr.result.regressions], np.float32)
+        with urllib.request.urlopen("http://127.0.0.1:%d/v1/models/lin:regress" % port, rest_body) as r:
+            vr = np.asarray(json.load(r)["results"], np.float32)
+        w = np.array([0.5, -1.25, 2.0, 0.125])
+        vn = x.astype(np.float64) @ w + 0.75
+        print("Regress lin: %d values, version %d; max |gRPC - REST| %.3g, max |gRPC - numpy| %.3g"
+              % (len(vg), gr.model_spec.version.value, np.abs(vg - vr).max(), np.abs(vg - vn).max()))
+        c.model_spec.version_label = "nope"
+        try:
+            stub.Classify(c, timeout=30)
+        except grpc.RpcError as e:
+            print("unknown label: %s: %s" % (e.code().name, e.details()))
         bad = predict_pb2.PredictRequest()
         bad.model_spec.name = "nope"
         try:

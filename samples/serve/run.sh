@@ -4,7 +4,8 @@
 # (when built with libgrpc: TF Serving's PredictionService), drop in version 2
 # and watch it replace version 1 without a restart, stop the server; then
 # restart it from the compile cache, serve a prebuilt model.so (kiln compile
-# --shared) and name versions with labels in a model_config_file.
+# --shared), name versions with labels in a model_config_file and classify
+# tf.Example-style inputs (each feature feeds the input of its name).
 #   sh samples/serve/run.sh [BUILD_DIR]
 set -eu
 build=${1:-build}
@@ -70,6 +71,7 @@ curl -s "$url"
 curl -s -d '{"instances": [[1, 2, 3, 4]]}' "$url/labels/stable:predict"
 curl -s -d '{"instances": [[1, 2, 3, 4]]}' "$url/labels/canary:predict"
 curl -s -d '{"instances": [[1, 2, 3, 4]]}' "$url/labels/beta:predict" || true
+curl -s -d '{"examples": [{"x": [1, 2, 3, 4]}, {"x": [0, 0, 0, 0]}]}' "$url/labels/stable:classify"
 set +x
 kill -TERM $server
 wait $server

@@ -3,8 +3,9 @@
  * against a batched two-input and an unbatched one-input signature, the
  * same bytes as a text-format config (sv_tp_parse), and differentially the
  * fast path (sv_parse_fast) against jansson + sv_parse_predict for two
- * one-input float signatures: whatever the fast path takes, jansson must
- * take too, with the same rows and the same bytes, else abort.
+ * one-input float signatures and a two-input one (float32 and float64):
+ * whatever the fast path takes, jansson must take too, in the same format,
+ * with the same rows and the same bytes of every input, else abort.
  *   libFuzzer: `cmake --build B --target fuzz_serve`, then
  *              `B/bin/fuzz_serve -runs=1000000 CORPUS tests/serve/requests`
  *   ctest serve_asan: this file with -DSERVE_FUZZ_MAIN under ASan/UBSan runs
@@ -28,7 +29,7 @@ const char *kiln_dtype_name(kiln_dtype t)
     return (unsigned)t < 9 ? n[t] : "?";
 }
 
-static sv_version batched, fixed, single, flat;
+static sv_version batched, fixed, single, flat, duo;
 
 static void setup(void)
 {
@@ -52,6 +53,11 @@ static void setup(void)
     single.fetches[0] = (sv_spec){"y", "y", KILN_F32, 2, {-1, 3}};
     flat.feeds[0] = (sv_spec){"x", "x", KILN_F64, 1, {-1}};
     flat.fetches[0] = (sv_spec){"y", "y", KILN_F64, 1, {-1}};
+    duo.batched = true; /* two float inputs of different dtypes and ranks: the fast path's named forms */
+    duo.n_feeds = 2, duo.n_fetches = 1;
+    duo.feeds[0] = (sv_spec){"x", "x", KILN_F32, 2, {-1, 2}};
+    duo.feeds[1] = (sv_spec){"dd", "d", KILN_F64, 3, {-1, 1, 2}};
+    duo.fetches[0] = (sv_spec){"y", "y", KILN_F32, 1, {-1}};
 }
 
 /* The fast path against jansson's: true when the fast path took the body. */
@@ -65,8 +71,9 @@ static bool diff(const sv_version *v, const uint8_t *data, size_t size)
     sv_request r;
     char *e = sv_parse_predict(v, j, &r);
     if (e) abort();
-    size_t bytes = (size_t)f.rows * sv_row_bytes(&v->feeds[0]);
-    if (!f.row_format || !r.row_format || f.rows != r.rows || memcmp(f.in[0], r.in[0], bytes)) abort();
+    if (f.row_format != r.row_format || f.rows != r.rows || f.rows < 1) abort();
+    for (int i = 0; i < v->n_feeds; i++)
+        if (memcmp(f.in[i], r.in[i], (size_t)f.rows * sv_row_bytes(&v->feeds[i]))) abort();
     json_decref(j);
     sv_request_free(&r);
     sv_request_free(&f);
@@ -105,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup();
     diff(&single, data, size);
     diff(&flat, data, size);
+    diff(&duo, data, size);
     json_error_t je;
     json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
     if (j) {
@@ -138,15 +146,43 @@ static const char *seeds[] = {
     "max_batch_size { value: 8 }\nallowed_batch_sizes: 4 # c\n",
     "{\"instances\": [[[1,2],[3,4]], [[-0.5e3, 1E-2], [0.1, -0]]]}",
     " {\n\"instances\" :\t[ 1.5 , -2 , 3e-320 , 123456789012345678 , 0.30000000000000004 ] } ",
+    "{\"signature_name\": \"\", \"inputs\": {\"d\": [[[1, 2]], [[3, 4.5]]], \"x\": [[5, 6], [7, -8e-3]]}}",
+    "{\"instances\": [{\"x\": [1, 2], \"d\": [[3, 4]]}, {\"d\": [[0.5, 6]], \"x\": [-7, 8]}]}",
 };
 
 /* Bodies the fast path must take (and give jansson's bytes for), and ones it must leave to jansson. */
 static const char *fast_yes[] = {
     "{\"instances\": [[[1,2],[3,4]]]}",
     "{\"instances\":[[[1.25,-2],[3e2,4E-1]],[[0,-0],[-0.0,1e-400]]]}",
+    "{\"instances\": [[[1,2],[3,4]]], \"signature_name\": \"\"}",
+    "{\"signature_name\": \"serving_default\", \"instances\": [[[1,2],[3,4]]]}",
+    "{\"instances\": [{\"x\": [[1,2],[3,4]]}]}",
+    "{\"inputs\": [[[1,2],[3,4]]]}",
+    "{\"inputs\": {\"x\": [[[1,2],[3,4]], [[5,6],[7,8]]]}}",
+};
+/* The same for the two-input signature (x [-1,2] float32, d [-1,1,2] float64). */
+static const char *fast_yes_duo[] = {
+    "{\"inputs\": {\"x\": [[1,2],[3,4]], \"d\": [[[5,6]],[[7,8]]]}}",
+    "{\"instances\": [{\"d\": [[5,6]], \"x\": [1,2]}]}",
+};
+static const char *fast_no_duo[] = {
+    "{\"inputs\": {\"x\": [[1,2],[3,4]], \"d\": [[[5,6]]]}}",                    /* rows differ */
+    "{\"inputs\": {\"x\": [[1,2]]}}",                                              /* d missing */
+    "{\"inputs\": {\"x\": [[1,2]], \"d\": [[[5,6]]], \"x\": [[1,2]]}}",          /* a duplicate key */
+    "{\"inputs\": {\"x\": [[1,2]], \"dd\": [[[5,6]]]}}",                          /* the tensor name, not the alias */
+    "{\"inputs\": [[1,2]]}",                                                       /* two inputs, not named */
+    "{\"instances\": [{\"x\": [1,2], \"d\": [[5,6]]}, {\"x\": [1,2]}]}",          /* a row without d */
+    "{\"inputs\": {\"x\": [], \"d\": []}}",
 };
 static const char *fast_no[] = {
-    "{\"instances\": [[[1,2],[3,4]]], \"signature_name\": \"\"}", /* another key */
+    "{\"instances\": [[[1,2],[3,4]]], \"signature_name\": \"other\"}", /* jansson's error */
+    "{\"instances\": [[[1,2],[3,4]]], \"signature_name\": \"\", \"signature_name\": \"\"}",
+    "{\"instances\": [[[1,2],[3,4]]], \"inputs\": [[[1,2],[3,4]]]}",
+    "{\"\\u0069nstances\": [[[1,2],[3,4]]]}",                     /* an escape: jansson decodes it */
+    "{\"instances\": [[[1,2],[3,4]]], \"other\": 1}",
+    "{\"inputs\": []}",
+    "{\"inputs\": {\"x\": []}}",
+    "{\"instances\": [{\"x\": [[1,2],[3,4]], \"b64\": \"AAAA\"}]}",
     "{\"instances\": [[[1,2],[3,01]]]}",                          /* a leading zero: jansson's error */
     "{\"instances\": [[[1,2],[3,1e400]]]}",                       /* overflow: jansson's error */
     "{\"instances\": [[[1,2],[3,1234567890123456789]]]}",         /* 19 digits: jansson decides */
@@ -154,8 +190,6 @@ static const char *fast_no[] = {
     "{\"instances\": [[[1,2],[3,4]]]",
     "{\"instances\": [[[1,2],[3,4]]]} x",
     "{\"instances\": []}",
-    "{\"instances\": [{\"x\": [[1,2],[3,4]]}]}",
-    "{\"inputs\": [[[1,2],[3,4]]]}",
     "{\"instances\": [[[1,2],[3,4,5]]]}",
     "{\"instances\": [[[1,2],[3,-]]]}",
     "{\"instances\": [[[1,2],[3,.5]]]}",
@@ -178,6 +212,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof fast_no / sizeof *fast_no; i++)
         if (diff(&single, (const uint8_t *)fast_no[i], strlen(fast_no[i]))) {
             fprintf(stderr, "serve_fuzz: the fast path took %s\n", fast_no[i]);
+            return 1;
+        }
+    for (size_t i = 0; i < sizeof fast_yes_duo / sizeof *fast_yes_duo; i++)
+        if (!diff(&duo, (const uint8_t *)fast_yes_duo[i], strlen(fast_yes_duo[i]))) {
+            fprintf(stderr, "serve_fuzz: the fast path refused %s\n", fast_yes_duo[i]);
+            return 1;
+        }
+    for (size_t i = 0; i < sizeof fast_no_duo / sizeof *fast_no_duo; i++)
+        if (diff(&duo, (const uint8_t *)fast_no_duo[i], strlen(fast_no_duo[i]))) {
+            fprintf(stderr, "serve_fuzz: the fast path took %s\n", fast_no_duo[i]);
             return 1;
         }
     for (size_t i = 0; i < ns; i++) LLVMFuzzerTestOneInput((const uint8_t *)seeds[i], strlen(seeds[i]));

@@ -4,7 +4,8 @@
 # tools/gen_serve_grpc.py; no Python here) sent by a C client on gRPC's core
 # (build/bin/serve_grpc_client), checked against cases.json: the status
 # code, the error message, the outputs (TensorFlow's / numpy's answers,
-# within 1e-5 relative), the version that answered; metadata and model
+# within 1e-5 relative), Classify's labels and scores and Regress's values,
+# the version that answered (version labels too); metadata and model
 # status; REST and gRPC side by side on one server; a hot swap under gRPC
 # load with no failed call; request batching of concurrent gRPC calls, and
 # of gRPC and REST calls together; bad
@@ -64,6 +65,15 @@ check() {
         if $r.code != $c.code then "code \($r.code) (\($r.message)), want \($c.code)"
         elif ($r.message | test($c.match)) | not then "message \"\($r.message)\" does not match /\($c.match)/"
         elif $c.version != null and $r.model_spec.version != $c.version then "answered by version \($r.model_spec.version), want \($c.version)"
+        elif $c.classify != null then
+            if ($r.results | length) != ($c.classify.scores | length) then "\($r.results | length) classifications, want \($c.classify.scores | length)"
+            elif [$r.results[] | map(.[0])] != [$c.classify.scores[] | $c.classify.labels] then "labels \([$r.results[] | map(.[0])]), want \($c.classify.labels) per row"
+            else ([[$r.results[][] | .[1]], ($c.classify.scores | flat)] | transpose | map(((.[0] - .[1]) | fabs) / (1 + (.[1] | fabs))) | max) as $e
+                 | if $e < 1e-5 then "ok" else "scores: max rel error \($e)" end end
+        elif $c.regress != null then
+            if ($r.results | length) != ($c.regress | length) then "\($r.results | length) regressions, want \($c.regress | length)"
+            else ([$r.results, $c.regress] | transpose | map(((.[0] - .[1]) | fabs) / (1 + (.[1] | fabs))) | max) as $e
+                 | if $e < 1e-5 then "ok" else "values: max rel error \($e)" end end
         elif $c.outputs == null then "ok"
         elif ($r.outputs | keys) != ($c.outputs | keys) then "outputs \($r.outputs | keys), want \($c.outputs | keys)"
         else [$c.outputs | to_entries[] | .key as $k | .value as $w | $r.outputs[$k] as $g
@@ -75,13 +85,18 @@ check() {
     if [ "$v" = ok ]; then ok; else bad "$1: $v"; return 1; fi
 }
 
-# the MLP (versions 1 and 2, a specific policy) and the ONNX pair, a 4 kB message limit
+# the MLP (versions 1 and 2, a specific policy, version labels; version 1 names Classify's classes), the ONNX
+# pair and the linear lin (Regress), a 4 kB message limit
 mkdir -p "$tmp/models/mlp" && cp -r "$src/tests/serve/mlp/1" "$src/tests/serve/mlp/2" "$tmp/models/mlp/"
+jq '.classes = ["setosa", "versicolor", "virginica"]' "$src/tests/serve/mlp/1/kiln.json" >"$tmp/models/mlp/1/kiln.json"
 cat >"$tmp/models.config" <<CFG
 model_config_list {
   config { name: 'mlp' base_path: '$tmp/models/mlp' model_platform: 'tensorflow'
-           model_version_policy { specific { versions: 1 versions: 2 } } }
+           model_version_policy { specific { versions: 1 versions: 2 } }
+           version_labels { key: 'stable' value: 1 } version_labels { key: 'canary' value: 2 }
+           version_labels { key: 'gone' value: 9 } }
   config { name: "pair" base_path: "$src/tests/serve/pair" model_platform: "onnx" }
+  config { name: "lin" base_path: "$src/tests/serve/lin" model_platform: "onnx" }
 }
 CFG
 if start cfg --model_config_file "$tmp/models.config" --file_system_poll_wait_seconds 0 --max_body_bytes 4096; then
@@ -99,17 +114,27 @@ if start cfg --model_config_file "$tmp/models.config" --file_system_poll_wait_se
     "$client" "127.0.0.1:$gport" status "$fx/status_mlp.pb" >"$tmp/st.json"
     if holds "$tmp/st.json" '.versions | map(select(.state == "AVAILABLE" and .error_code == 0) | .version) | sort == [1, 2]'; then ok
     else bad "status mlp: $(cat "$tmp/st.json")"; fi
+    "$client" "127.0.0.1:$gport" status "$fx/status_label_canary.pb" >"$tmp/st.json"
+    if holds "$tmp/st.json" '.versions | map(.version) == [2]'; then ok; else bad "status by label: $(cat "$tmp/st.json")"; fi
+    # the answering ModelSpec: name, version, the signature's name (Predict, Classify); "" for metadata, as TF Serving
+    for n in predict_label_stable:1:serving_default classify_mlp:2:serving_default regress_lin:1:serving_default metadata_label_stable:1:; do
+        f=${n%%:*} rest=${n#*:}
+        "$client" "127.0.0.1:$gport" "$(jq -r ".$f.rpc" "$cases")" "$fx/$f.pb" >"$tmp/res.json"
+        if holds "$tmp/res.json" ".model_spec.version == ${rest%%:*} and .model_spec.signature_name == \"${rest#*:}\" and
+            (.model_spec.name | IN(\"mlp\", \"lin\"))"; then ok; else bad "$f model_spec: $(head -c 300 "$tmp/res.json")"; fi
+    done
     # a method not served: UNIMPLEMENTED at once (not a call left waiting for its deadline)
-    "$client" "127.0.0.1:$gport" classify "$fx/predict_latest.pb" >"$tmp/res.json"
-    if holds "$tmp/res.json" '.code == 12 and (.message | test("Classify"))'; then ok; else bad "Classify: $(cat "$tmp/res.json")"; fi
+    "$client" "127.0.0.1:$gport" multiinference "$fx/predict_latest.pb" >"$tmp/res.json"
+    if holds "$tmp/res.json" '.code == 12 and (.message | test("MultiInference"))'; then ok; else bad "MultiInference: $(cat "$tmp/res.json")"; fi
     # REST beside gRPC on the same server, and gRPC's requests in the same metrics
     code=$(curl -s -o "$tmp/body" -w '%{http_code}' --data-binary '{"instances": [[1,2,3,4]]}' "http://127.0.0.1:$port/v1/models/mlp:predict")
     if [ "$code" = 200 ]; then ok; else bad "REST beside gRPC: HTTP $code"; fi
     curl -s -o "$tmp/metrics" "http://127.0.0.1:$port/monitoring/prometheus/metrics"
     okn=$(sed -n 's/^kiln_serve_request_count{model_name="mlp",status="OK"} //p' "$tmp/metrics")
     errn=$(sed -n 's/^kiln_serve_request_count{model_name="mlp",status="error"} //p' "$tmp/metrics")
-    # mlp predicts: 4 answered by gRPC + 1 REST; errors: every err_ predict naming mlp that reached a version or a model
-    if [ "${okn:-0}" = 5 ] && [ "${errn:-0}" -ge 10 ]; then ok; else bad "metrics: $okn OK, $errn errors"; fi
+    # mlp: 6 predicts and 3 classifies answered by gRPC (the cases), 2 by the model_spec checks, + 1 REST predict;
+    # errors: every err_ predict / classify / regress naming mlp that reached a model
+    if [ "${okn:-0}" = 12 ] && [ "${errn:-0}" -ge 10 ]; then ok; else bad "metrics: $okn OK, $errn errors"; fi
     # bad --grpc_port values; a port in use (this server's) is refused, not shared
     if "$kiln" serve --model_config_file "$tmp/models.config" --grpc_port 70000 >"$tmp/out" 2>&1; then bad "--grpc_port 70000 accepted"
     elif grep -q "grpc_port" "$tmp/out"; then ok; else bad "--grpc_port 70000: $(cat "$tmp/out")"; fi

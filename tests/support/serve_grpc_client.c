@@ -12,7 +12,9 @@
  *       CLIENTS threads, each with its own channel (connection), send the
  *       request back to back for SECONDS; prints {"requests", "errors",
  *       "rps", "p50_us", "p99_us", "codes": {CODE: COUNT}}.
- * RPC is predict, metadata, status or classify (not served: to check the answer).  Exit status 0 when the call (every
+ *       classify {"code", "message", "model_spec", "results": [[[LABEL, SCORE], ...], ...]}
+ *       regress  {"code", "message", "model_spec", "results": [VALUE, ...]}
+ * RPC is predict, metadata, status, classify, regress or multiinference (not served: to check the answer).  Exit status 0 when the call (every
  * call, with --load) got an answer with a status; 2 on usage or transport
  * failure. */
 #define _GNU_SOURCE
@@ -34,8 +36,11 @@
 static const char *const paths[] = {"/tensorflow.serving.PredictionService/Predict",
                                     "/tensorflow.serving.PredictionService/GetModelMetadata",
                                     "/tensorflow.serving.ModelService/GetModelStatus",
-                                    "/tensorflow.serving.PredictionService/Classify"};
-static const char *const rpcs[] = {"predict", "metadata", "status", "classify"};
+                                    "/tensorflow.serving.PredictionService/Classify",
+                                    "/tensorflow.serving.PredictionService/Regress",
+                                    "/tensorflow.serving.PredictionService/MultiInference"};
+static const char *const rpcs[] = {"predict", "metadata", "status", "classify", "regress", "multiinference"};
+enum { N_RPCS = 6 };
 
 typedef struct {
     int code;
@@ -202,6 +207,30 @@ static json_t *decode(int rpc, const result *r)
             kiln__serving__signature_def_map__free_unpacked(sm, NULL);
         }
         kiln__serving__get_model_metadata_response__free_unpacked(m, NULL);
+    } else if (rpc == 3) {
+        Kiln__Serving__ClassificationResponse *c = kiln__serving__classification_response__unpack(NULL, r->resp_len, r->resp);
+        if (!c) return json_object_set_new(j, "error", json_string("undecodable ClassificationResponse")), j;
+        json_object_set_new(j, "model_spec", spec_json(c->model_spec));
+        json_t *res = json_array();
+        for (size_t i = 0; c->result && i < c->result->n_classifications; i++) {
+            const Kiln__Serving__Classifications *cl = c->result->classifications[i];
+            json_t *row = json_array();
+            for (size_t k = 0; k < cl->n_classes; k++)
+                json_array_append_new(row, json_pack("[s,f]", cl->classes[k]->label ? cl->classes[k]->label : "",
+                                                     (double)cl->classes[k]->score));
+            json_array_append_new(res, row);
+        }
+        json_object_set_new(j, "results", res);
+        kiln__serving__classification_response__free_unpacked(c, NULL);
+    } else if (rpc == 4) {
+        Kiln__Serving__RegressionResponse *g = kiln__serving__regression_response__unpack(NULL, r->resp_len, r->resp);
+        if (!g) return json_object_set_new(j, "error", json_string("undecodable RegressionResponse")), j;
+        json_object_set_new(j, "model_spec", spec_json(g->model_spec));
+        json_t *res = json_array();
+        for (size_t i = 0; g->result && i < g->result->n_regressions; i++)
+            json_array_append_new(res, json_real(g->result->regressions[i]->value));
+        json_object_set_new(j, "results", res);
+        kiln__serving__regression_response__free_unpacked(g, NULL);
     } else {
         Kiln__Serving__GetModelStatusResponse *s = kiln__serving__get_model_status_response__unpack(NULL, r->resp_len, r->resp);
         if (!s) return json_object_set_new(j, "error", json_string("undecodable GetModelStatusResponse")), j;
@@ -311,13 +340,15 @@ int main(int argc, char **argv)
         if (clients < 1 || clients > 1024 || seconds <= 0) return fprintf(stderr, "serve_grpc_client: --load CLIENTS(1-1024) SECONDS\n"), 2;
     }
     if (argc != 4) {
-        fprintf(stderr, "usage: serve_grpc_client [--load CLIENTS SECONDS] HOST:PORT predict|metadata|status|classify REQUEST_FILE\n");
+        fprintf(stderr, "usage: serve_grpc_client [--load CLIENTS SECONDS] HOST:PORT predict|metadata|status|classify|regress|multiinference REQUEST_FILE\n");
         return 2;
     }
     int rpc = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_RPCS; i++)
         if (!strcmp(argv[2], rpcs[i])) rpc = i;
-    if (rpc < 0) return fprintf(stderr, "serve_grpc_client: unknown RPC '%s' (predict, metadata, status, classify)\n", argv[2]), 2;
+    if (rpc < 0)
+        return fprintf(stderr, "serve_grpc_client: unknown RPC '%s' (predict, metadata, status, classify, regress, multiinference)\n",
+                       argv[2]), 2;
     size_t len = 0;
     uint8_t *req = slurp(argv[3], &len);
     if (!req) return fprintf(stderr, "serve_grpc_client: cannot read %s\n", argv[3]), 2;

@@ -89,8 +89,9 @@ static const help_cmd cmds[] = {
      "content hash, --compile_cache_dir), warmed up, then swapped in while requests keep being served; a version "
      "that fails to load never replaces a good one. GET /v1/models/NAME[/versions/V | /labels/L][/metadata], POST "
      "/v1/models/NAME[/versions/V | /labels/L]:predict in the row (instances) and columnar (inputs) formats, "
-     "GET /monitoring/prometheus/metrics; gRPC (--grpc_port, 8500) PredictionService/Predict and GetModelMetadata, "
-     "ModelService/GetModelStatus with TF Serving's messages. Flags are tensorflow_model_server's where they mean the "
+     ":classify and :regress (tf.Example features feed the inputs of their names), "
+     "GET /monitoring/prometheus/metrics; gRPC (--grpc_port, 8500) PredictionService/Predict, Classify, Regress and "
+     "GetModelMetadata, ModelService/GetModelStatus with TF Serving's messages (version labels too). Flags are tensorflow_model_server's where they mean the "
      "same (--flag=value or --flag value), but --port is the REST port. SIGINT or SIGTERM stop it.",
      "kiln serve --model_name mlp --model_base_path models/mlp\n"
      "kiln serve --model_config_file models.config --enable_batching --batching_parameters_file batching.txt\n"
@@ -192,7 +193,8 @@ static const help_opt opts[] = {
     {"--max_body_bytes", "N", C_SERVE, "64 MiB", "serve: larger request bodies are answered 413 (gRPC messages: RESOURCE_EXHAUSTED)."},
     {"--rest_api_timeout_in_ms", "N", C_SERVE, "30000", "serve: a connection idle this long is closed (whole seconds)."},
     {"--grpc_port", "N", C_SERVE, "8500",
-     "serve: the gRPC port (TF Serving's PredictionService Predict, GetModelMetadata; ModelService GetModelStatus); "
+     "serve: the gRPC port (TF Serving's PredictionService Predict, Classify, Regress, GetModelMetadata; ModelService "
+     "GetModelStatus); "
      "0 disables it, -1 picks a free one. The default port in use only warns; a port given must be had."},
     {"--grpc_port_file", "FILE", C_SERVE, NULL, "serve: write the bound gRPC port there once listening."},
     {"--grpc_max_threads", "N", C_SERVE, "16",

@@ -1,0 +1,3 @@
+
+
+mlp"stablesignature_def

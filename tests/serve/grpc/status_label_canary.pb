@@ -1,0 +1,3 @@
+
+
+mlp"canary
