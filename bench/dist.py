@@ -19,7 +19,10 @@ the one-process output.
 Allreduce: bench/dist_allreduce.c (kiln_rt_allreduce_f32 against Open
 MPI's MPI_Allreduce on the same sizes, 2 ranks), and the allreduce's share
 of a data-parallel training step (kiln run --data-parallel --time-steps
-prints the time spent in it) for the MLP and LeNet, 2 ranks.
+prints the time spent in it) for the MLP and LeNet, 2 ranks, with one call
+per step and with buckets (--allreduce-bucket-bytes: the time the step
+waited for the buckets is the communication not overlapped with backprop);
+the rounds interleave the configurations.
 
 Results: bench/results/dist.md (with the load average before and after).
 """
@@ -38,6 +41,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 STEP = re.compile(r"rank (\d+): \d+ steps in [0-9.]+ s, ([0-9.]+) ms per step \(cpu ([0-9.]+) ms per step\)")
 AR = re.compile(r"rank (\d+): allreduce ([0-9.]+) ms per step \(([0-9.]+)% of the step\), (\d+) calls, (\d+) bytes")
+WAITED = re.compile(r"rank (\d+): allreduce .*waited for buckets ([0-9.]+) ms per step \(([0-9.]+)% of the step\)")
 
 
 def run(cmd, timeout=600):
@@ -109,22 +113,29 @@ def allreduce(args, kiln, work):
               ("LeNet small (batch 32, Momentum)", os.path.join(T, "lenet", "small", "model.pb"), "loss", "--data-parallel",
                ["x=" + os.path.join(T, "lenet", "x.npy"), "labels=" + os.path.join(T, "lenet", "labels.npy")])]
     steps = []
-    for name, pb, fetch, mode, feeds in models:
+    for (name, pb, fetch, mode, feeds), buckets in zip(models, (1, 4096)):
         st = os.path.join(work, "state_" + fetch)
         shutil.rmtree(st, ignore_errors=True)
         run([kiln, "run", pb, "--state", st, "--fetch", "init_all_vars_op", "--out-dir", work])
         feed = sum([["--feed", f] for f in feeds], [])
-        one, dp, ar = [], [], []
+        confs = [("one call", []), ("buckets of %d bytes" % buckets, ["--allreduce-bucket-bytes", str(buckets)])]
+        one, dp, ar, waited = [], {c: [] for c, _ in confs}, {c: [] for c, _ in confs}, {c: [] for c, _ in confs}
+        calls = {}
         for r in range(args.rounds):
             one.append(step_ms(run([kiln, "run", pb, "--state", st, "--fetch", fetch, "--target", "train", "--steps", "200",
                                     "--time-steps", "--out-dir", work] + feed)))
-            out = run(["mpirun", "-np", "2", "--bind-to", "core", kiln, "run", pb, "--state", st, "--fetch", fetch, "--target",
-                       "train", "--steps", "200", "--time-steps", mode, "--out-dir", work] + feed)
-            dp.append(step_ms(out))
-            a = [m for m in AR.finditer(out)]
-            ar.append(max(float(m.group(3)) for m in a))
-            calls, nbytes = int(a[0].group(4)), int(a[0].group(5))
-        steps.append((name, statistics.median(one), statistics.median(dp), statistics.median(ar), nbytes // calls))
+            for c, extra in confs:
+                out = run(["mpirun", "-np", "2", "--bind-to", "core", kiln, "run", pb, "--state", st, "--fetch", fetch, "--target",
+                           "train", "--steps", "200", "--time-steps", mode, "--out-dir", work] + feed + extra)
+                dp[c].append(step_ms(out))
+                a = [m for m in AR.finditer(out)]
+                ar[c].append(max(float(m.group(3)) for m in a))
+                w = [float(m.group(3)) for m in WAITED.finditer(out)]
+                waited[c].append(max(w) if w else ar[c][-1])
+                calls[c] = (int(a[0].group(4)) // 200, int(a[0].group(5)) // 200)
+        for c, _ in confs:
+            steps.append((name, c, statistics.median(one), statistics.median(dp[c]), statistics.median(ar[c]),
+                          statistics.median(waited[c]), calls[c][0], calls[c][1]))
     return rows, steps
 
 
@@ -167,11 +178,11 @@ def main():
                   "| floats | run | kiln_rt_allreduce_f32 us | MB/s | MPI_Allreduce us | MB/s | kiln bytes/s / MPI's |", "|---|---|---|---|---|---|---|"]
         for r, n, kt, kb, mt, mb in rows:
             lines.append("| %d | %d | %.1f | %.0f | %.1f | %.0f | %.2f |" % (n, r + 1, kt, kb, mt, mb, kb / mb))
-        lines += ["", "Data-parallel training step, 2 ranks (median of %d rounds of 200 steps)" % args.rounds, "",
-                  "| model | one process ms/step | 2 ranks ms/step | allreduce share of the step | bytes per allreduce |",
-                  "|---|---|---|---|---|"]
-        for name, one, dp, ar, b in steps:
-            lines.append("| %s | %.4f | %.4f | %.1f%% | %d |" % (name, one, dp, ar, b))
+        lines += ["", "Data-parallel training step, 2 ranks (median of %d rounds of 200 steps; the slowest rank's)" % args.rounds, "",
+                  "| model | allreduce | one process ms/step | 2 ranks ms/step | time in MPI_Allreduce, share of the step | step blocked on the allreduce | calls per step | bytes per step |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, c, one, dp, ar, w, n, b in steps:
+            lines.append("| %s | %s | %.4f | %.4f | %.1f%% | %.1f%% | %d | %d |" % (name, c, one, dp, ar, w, n, b))
     lines += ["", "load average after: %s" % loadavg()]
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "dist.md"), "w") as f:
