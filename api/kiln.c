@@ -240,6 +240,7 @@ kiln_status *api_plan_graph(kiln_model *m, const kiln_options *o, const char *ta
         .stop_after = stop_after,
         .progress = o->progress,
         .progress_user = o->progress_user,
+        .allreduce_bucket_bytes = o->dist_allreduce_bucket_bytes,
     };
     if (stop_after && !pass_by_name(stop_after)) {
         ir_graph_free(g);

@@ -2,6 +2,11 @@
 """Distributed execution: pipeline throughput and the gradient allreduce (docs/distributed.md).
 
     tools/.bench-venv/bin/python bench/dist.py --build build [--rounds 5] [--batch 16] [--micro 16]
+        [--only pipeline|allreduce] [--baseline-lib OLD/build/lib] [--baseline-kiln OLD/build/bin/kiln]
+
+(--baseline-*: an older build, timed interleaved with this one: the
+allreduce rows linked against its libkilnrt, the data-parallel step run
+with its kiln, one call per step.)
 
 Pipeline: the transformer with an unknown batch (tools/gen_models.py
 --dist-bench writes build/large-fixtures/model_transformer_dyn), fed the
@@ -19,7 +24,10 @@ the one-process output.
 Allreduce: bench/dist_allreduce.c (kiln_rt_allreduce_f32 against Open
 MPI's MPI_Allreduce on the same sizes, 2 ranks), and the allreduce's share
 of a data-parallel training step (kiln run --data-parallel --time-steps
-prints the time spent in it) for the MLP and LeNet, 2 ranks.
+prints the time spent in it) for the MLP and LeNet, 2 ranks, with one call
+per step and with buckets (--allreduce-bucket-bytes: the time the step
+waited for the buckets is the communication not overlapped with backprop);
+the rounds interleave the configurations.
 
 Results: bench/results/dist.md (with the load average before and after).
 """
@@ -38,6 +46,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 STEP = re.compile(r"rank (\d+): \d+ steps in [0-9.]+ s, ([0-9.]+) ms per step \(cpu ([0-9.]+) ms per step\)")
 AR = re.compile(r"rank (\d+): allreduce ([0-9.]+) ms per step \(([0-9.]+)% of the step\), (\d+) calls, (\d+) bytes")
+WAITED = re.compile(r"rank (\d+): allreduce .*waited for buckets ([0-9.]+) ms per step \(([0-9.]+)% of the step\)")
 
 
 def run(cmd, timeout=600):
@@ -95,36 +104,50 @@ def pipeline(args, kiln, work):
 
 
 def allreduce(args, kiln, work):
-    exe = os.path.join(work, "dist_allreduce")
-    subprocess.run(["mpicc", "-O2", "-I" + os.path.join(ROOT, "include"), os.path.join(ROOT, "bench", "dist_allreduce.c"),
-                    "-L" + os.path.join(args.build, "lib"), "-lkilnrt", "-lopenblas", "-lpthread", "-lm", "-o", exe], check=True)
+    libs = [("", os.path.join(args.build, "lib"))] + ([(" (baseline)", args.baseline_lib)] if args.baseline_lib else [])
+    exes = []
+    for tag, lib in libs:
+        exe = os.path.join(work, "dist_allreduce" + ("_baseline" if tag else ""))
+        subprocess.run(["mpicc", "-O2", "-I" + os.path.join(ROOT, "include"), os.path.join(ROOT, "bench", "dist_allreduce.c"),
+                        "-L" + lib, "-lkilnrt", "-lopenblas", "-lpthread", "-lm", "-o", exe], check=True)
+        exes.append((tag, exe))
     rows = []
     for r in range(args.ar_runs):
-        out = run(["mpirun", "-np", "2", "--bind-to", "core", exe])
-        for m in re.finditer(r"(\d+) floats: kiln +([0-9.]+) us \( *([0-9.]+) MB/s\) +MPI_Allreduce +([0-9.]+) us \( *([0-9.]+) MB/s\) +ratio ([0-9.]+)", out):
-            rows.append((r, int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5))))
+        for tag, exe in exes:  # interleaved
+            out = run(["mpirun", "-np", "2", "--bind-to", "core", exe])
+            for m in re.finditer(r"(\d+) floats: kiln +([0-9.]+) us \( *([0-9.]+) MB/s\) +MPI_Allreduce +([0-9.]+) us \( *([0-9.]+) MB/s\) +ratio ([0-9.]+)", out):
+                rows.append(("%d%s" % (r + 1, tag), int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), float(m.group(5))))
     T = os.path.join(ROOT, "tests", "train")
     models = [("MLP (batch 100, Adam, 664 floats)", os.path.join(T, "ref", "mlp.pb"), "cost", "--data-parallel=sum",
                ["x=" + os.path.join(T, "x.npy"), "y=" + os.path.join(T, "y.npy")]),
               ("LeNet small (batch 32, Momentum)", os.path.join(T, "lenet", "small", "model.pb"), "loss", "--data-parallel",
                ["x=" + os.path.join(T, "lenet", "x.npy"), "labels=" + os.path.join(T, "lenet", "labels.npy")])]
     steps = []
-    for name, pb, fetch, mode, feeds in models:
+    for (name, pb, fetch, mode, feeds), buckets in zip(models, (1, 4096)):
         st = os.path.join(work, "state_" + fetch)
         shutil.rmtree(st, ignore_errors=True)
         run([kiln, "run", pb, "--state", st, "--fetch", "init_all_vars_op", "--out-dir", work])
         feed = sum([["--feed", f] for f in feeds], [])
-        one, dp, ar = [], [], []
+        confs = [("one call", kiln, []), ("buckets of %d bytes" % buckets, kiln, ["--allreduce-bucket-bytes", str(buckets)])]
+        if args.baseline_kiln:
+            confs.insert(0, ("one call, " + args.baseline_kiln, args.baseline_kiln, []))
+        one, dp, ar, waited = [], {c: [] for c, _, _ in confs}, {c: [] for c, _, _ in confs}, {c: [] for c, _, _ in confs}
+        calls = {}
         for r in range(args.rounds):
             one.append(step_ms(run([kiln, "run", pb, "--state", st, "--fetch", fetch, "--target", "train", "--steps", "200",
                                     "--time-steps", "--out-dir", work] + feed)))
-            out = run(["mpirun", "-np", "2", "--bind-to", "core", kiln, "run", pb, "--state", st, "--fetch", fetch, "--target",
-                       "train", "--steps", "200", "--time-steps", mode, "--out-dir", work] + feed)
-            dp.append(step_ms(out))
-            a = [m for m in AR.finditer(out)]
-            ar.append(max(float(m.group(3)) for m in a))
-            calls, nbytes = int(a[0].group(4)), int(a[0].group(5))
-        steps.append((name, statistics.median(one), statistics.median(dp), statistics.median(ar), nbytes // calls))
+            for c, exe, extra in confs:
+                out = run(["mpirun", "-np", "2", "--bind-to", "core", exe, "run", pb, "--state", st, "--fetch", fetch, "--target",
+                           "train", "--steps", "200", "--time-steps", mode, "--out-dir", work] + feed + extra)
+                dp[c].append(step_ms(out))
+                a = [m for m in AR.finditer(out)]
+                ar[c].append(max(float(m.group(3)) for m in a))
+                w = [float(m.group(3)) for m in WAITED.finditer(out)]
+                waited[c].append(max(w) if w else ar[c][-1])
+                calls[c] = (int(a[0].group(4)) // 200, int(a[0].group(5)) // 200)
+        for c, _, _ in confs:
+            steps.append((name, c, statistics.median(one), statistics.median(dp[c]), statistics.median(ar[c]),
+                          statistics.median(waited[c]), calls[c][0], calls[c][1]))
     return rows, steps
 
 
@@ -138,6 +161,8 @@ def main():
     ap.add_argument("--ar-runs", type=int, default=2)
     ap.add_argument("--gen-python", help="the TensorFlow venv's python for tools/gen_models.py")
     ap.add_argument("--only", choices=["pipeline", "allreduce"])
+    ap.add_argument("--baseline-lib", help="another build's lib directory (libkilnrt.a) for the allreduce rows, interleaved")
+    ap.add_argument("--baseline-kiln", help="another kiln binary (an older build) to time the data-parallel step with, interleaved")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     kiln = os.path.join(args.build, "bin", "kiln")
@@ -166,12 +191,12 @@ def main():
         lines += ["", "Allreduce, 2 ranks (bench/dist_allreduce.c: median of 7 rounds; %d runs)" % args.ar_runs, "",
                   "| floats | run | kiln_rt_allreduce_f32 us | MB/s | MPI_Allreduce us | MB/s | kiln bytes/s / MPI's |", "|---|---|---|---|---|---|---|"]
         for r, n, kt, kb, mt, mb in rows:
-            lines.append("| %d | %d | %.1f | %.0f | %.1f | %.0f | %.2f |" % (n, r + 1, kt, kb, mt, mb, kb / mb))
-        lines += ["", "Data-parallel training step, 2 ranks (median of %d rounds of 200 steps)" % args.rounds, "",
-                  "| model | one process ms/step | 2 ranks ms/step | allreduce share of the step | bytes per allreduce |",
-                  "|---|---|---|---|---|"]
-        for name, one, dp, ar, b in steps:
-            lines.append("| %s | %.4f | %.4f | %.1f%% | %d |" % (name, one, dp, ar, b))
+            lines.append("| %d | %s | %.1f | %.0f | %.1f | %.0f | %.2f |" % (n, r, kt, kb, mt, mb, kb / mb))
+        lines += ["", "Data-parallel training step, 2 ranks (median of %d rounds of 200 steps; the slowest rank's)" % args.rounds, "",
+                  "| model | allreduce | one process ms/step | 2 ranks ms/step | time in MPI_Allreduce, share of the step | step blocked on the allreduce | calls per step | bytes per step |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, c, one, dp, ar, w, n, b in steps:
+            lines.append("| %s | %s | %.4f | %.4f | %.1f%% | %.1f%% | %d | %d |" % (name, c, one, dp, ar, w, n, b))
     lines += ["", "load average after: %s" % loadavg()]
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "dist.md"), "w") as f:

@@ -1,6 +1,7 @@
 /* bench/dist_allreduce.c — the runtime's allreduce (kiln_rt_allreduce_f32:
- * MPI_Iallreduce polled with a deadline) against Open MPI's own blocking
- * MPI_Allreduce on the same sizes; median of 7 rounds of `iters` calls.
+ * the blocking MPI_Allreduce, its deadline kept by the runtime's watchdog
+ * thread) against Open MPI's own MPI_Allreduce called directly on the same
+ * sizes; median of 7 rounds of `iters` calls.
  *   mpicc -O2 -Iinclude bench/dist_allreduce.c -Lbuild/lib -lkilnrt -lopenblas -lpthread -lm -o /tmp/ar
  *   mpirun -np 2 /tmp/ar            (docs/distributed.md) */
 #include <mpi.h>

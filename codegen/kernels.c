@@ -997,7 +997,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_dynamic(c, root, out, ops);
         break;
     case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET: /* module.c emits them around their regions */
-    case KL_OP_SEND: case KL_OP_RECV: case KL_OP_ALLREDUCE: /* module.c: calls into the runtime */
+    case KL_OP_SEND: case KL_OP_RECV: case KL_OP_ALLREDUCE: case KL_OP_ALLREDUCE_START: case KL_OP_ALLREDUCE_WAIT: /* module.c: the runtime */
     case KL_OP_PARAM: case KL_OP_CONST: case KL_OP_RESHAPE: case KL_OP_COUNT:
         kl_diag_error(c->d, "%s: node '%s' (%s): no code generator for this op", c->g->source,
                       root->name ? root->name : "", kl_op_name(root->op));

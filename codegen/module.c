@@ -345,9 +345,24 @@ static void emit_dist_end(cg *c)
 }
 
 /* send: kiln_rt_send(value, bytes, peer, key, what); recv: kiln_rt_recv(buffer, ...);
- * allreduce: kiln_rt_allreduce_f32(in, out, n, what). */
+ * allreduce: kiln_rt_allreduce_f32(in, out, n, what); the bucketed pair:
+ * kiln_rt_allreduce_start(in, buf, n, bucket, buckets, what) and
+ * kiln_rt_allreduce_wait(buf, out, n, bucket, buckets, what). */
 static void emit_comm(cg *c, ir_node *n)
 {
+    if (op_is_bucket(n->op)) {
+        char tb[160], what[512];
+        snprintf(what, sizeof what, "gradient bucket %d of %d '%s' %s", n->attr.comm.key, n->attr.comm.peer, n->name ? n->name : "?",
+                 ir_type_str(&n->type, tb, sizeof tb));
+        LLVMTypeRef ft, p = c->ptr, i32 = c->i32;
+        LLVMValueRef f = rt_fn(c, n->op == KL_OP_ALLREDUCE_START ? "kiln_rt_allreduce_start" : "kiln_rt_allreduce_wait",
+                               (LLVMTypeRef[]){p, p, c->i64, i32, i32, p}, 6, &ft);
+        LLVMValueRef a[6] = {cg_storage(c, n->in[0]), cg_storage(c, n), LLVMConstInt(c->i64, (unsigned long long)ir_type_numel(&n->type), 0),
+                             LLVMConstInt(i32, (unsigned)n->attr.comm.key, 0), LLVMConstInt(i32, (unsigned)n->attr.comm.peer, 0),
+                             LLVMBuildGlobalStringPtr(c->b, what, "what")};
+        return_on_error(c, LLVMBuildCall2(c->b, ft, f, a, 6, ""));
+        return;
+    }
     if (n->op == KL_OP_ALLREDUCE) {
         char tb[160], what[512];
         snprintf(what, sizeof what, "gradient of '%s' %s", n->name ? n->name : "?", ir_type_str(&n->type, tb, sizeof tb));
@@ -793,7 +808,8 @@ bool cg_jit_compile(const ir_graph *g, const cg_options *o, cg_jit **out, cg_sta
         LLVMJITSymbolFlags exported = {LLVMJITSymbolGenericFlagsExported, 0};
 #define RT_SYM(f) {LLVMOrcExecutionSessionIntern(es, #f), {(LLVMOrcExecutorAddress)(uintptr_t)&f, exported}}
         LLVMOrcCSymbolMapPair sym[] = {RT_SYM(kiln_rt_sgemm), RT_SYM(kiln_rt_parallel_for), RT_SYM(kiln_rt_dist_begin),
-                                       RT_SYM(kiln_rt_send), RT_SYM(kiln_rt_recv), RT_SYM(kiln_rt_dist_end), RT_SYM(kiln_rt_allreduce_f32)};
+                                       RT_SYM(kiln_rt_send), RT_SYM(kiln_rt_recv), RT_SYM(kiln_rt_dist_end), RT_SYM(kiln_rt_allreduce_f32),
+                                       RT_SYM(kiln_rt_allreduce_start), RT_SYM(kiln_rt_allreduce_wait)};
 #undef RT_SYM
         LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(sym, sizeof sym / sizeof *sym);
         if ((err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu))) ok = orc_error(d, "runtime symbols", err);

@@ -771,7 +771,7 @@ bool ir_eval_node(const ir_node *n, const void *const *in, void *out, kl_diag *d
     case KL_OP_WHILE: case KL_OP_IF: case KL_OP_GET:
         kl_diag_error(d, "%s has several results: ir_eval_graph evaluates it", kl_op_name(n->op));
         return false;
-    case KL_OP_SEND: case KL_OP_RECV: case KL_OP_ALLREDUCE:
+    case KL_OP_SEND: case KL_OP_RECV: case KL_OP_ALLREDUCE: case KL_OP_ALLREDUCE_START: case KL_OP_ALLREDUCE_WAIT:
         kl_diag_error(d, "%s talks to another task: only compiled code runs it", kl_op_name(n->op));
         return false;
     case KL_OP_COUNT:

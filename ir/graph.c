@@ -584,7 +584,10 @@ ir_attr ir_attr_normalize(kl_op op, const ir_attr *a)
         else if (op_is_comm(op)) r.comm = a->comm;
         break;
     case IR_SHAPE_REGION: case IR_SHAPE_GET: r.region = a->region; break;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: break;
+    case IR_SHAPE_UNARY:
+        if (op_is_bucket(op)) r.comm = a->comm;
+        break;
+    case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: break;
     }
     return r;
 }

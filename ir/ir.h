@@ -189,8 +189,13 @@ static inline bool op_is_reduction(kl_op op) { return kl_op_table[op].flags & KL
 static inline bool op_is_commutative(kl_op op) { return kl_op_table[op].flags & KL_OPF_COMMUTATIVE; }
 static inline bool op_is_source(kl_op op) { return kl_op_table[op].flags & KL_OPF_SOURCE; }
 static inline bool op_is_alias(kl_op op) { return kl_op_table[op].flags & KL_OPF_ALIAS; }
-/* send/recv: side effects (never folded, merged, moved across each other or removed). */
-static inline bool op_is_comm(kl_op op) { return op == KL_OP_SEND || op == KL_OP_RECV || op == KL_OP_ALLREDUCE; }
+/* send/recv/allreduce: side effects (never folded, merged, moved across each other or removed). */
+static inline bool op_is_comm(kl_op op)
+{
+    return op == KL_OP_SEND || op == KL_OP_RECV || op == KL_OP_ALLREDUCE || op == KL_OP_ALLREDUCE_START || op == KL_OP_ALLREDUCE_WAIT;
+}
+/* The bucketed allreduce's pair (passes/allreduce.c): {key=bucket, peer=bucket count}. */
+static inline bool op_is_bucket(kl_op op) { return op == KL_OP_ALLREDUCE_START || op == KL_OP_ALLREDUCE_WAIT; }
 /* Data movement that is an affine view of its operand (fusable as a strided read). */
 static inline bool op_is_view(kl_op op) { return op == KL_OP_TRANSPOSE || op == KL_OP_SLICE; }
 bool kl_op_from_name(const char *s, kl_op *out);

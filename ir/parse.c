@@ -387,7 +387,8 @@ static attr_family family_of(kl_op op)
     case IR_SHAPE_GIVEN: return op == KL_OP_SLICE ? AF_SLICE : op == KL_OP_CONV2D_TRANSPOSE ? AF_WINDOW : op_is_comm(op) ? AF_COMM : AF_NONE;
     case IR_SHAPE_REGION: return op == KL_OP_WHILE ? AF_CARRIED : AF_NONE;
     case IR_SHAPE_GET: return AF_INDEX;
-    case IR_SHAPE_UNARY: case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: return AF_NONE;
+    case IR_SHAPE_UNARY: return op_is_bucket(op) ? AF_COMM : AF_NONE;
+    case IR_SHAPE_BCAST: case IR_SHAPE_COMPARE: case IR_SHAPE_SELECT: case IR_SHAPE_DUS: return AF_NONE;
     }
     return AF_NONE;
 }

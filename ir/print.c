@@ -116,6 +116,10 @@ static void print_attrs(FILE *f, const ir_node *n)
     int r = n->type.rank;
     int64_t v[IR_MAX_RANK];
     const ir_attr *a = &n->attr;
+    if (op_is_bucket(n->op)) { /* bucket key of peer */
+        fprintf(f, " {key=%d, peer=%d}", a->comm.key, a->comm.peer);
+        return;
+    }
     switch (kl_op_table[n->op].shape) {
     case IR_SHAPE_MATMUL:
         fprintf(f, " {transpose_a=%d, transpose_b=%d}", a->matmul.transpose_a, a->matmul.transpose_b);

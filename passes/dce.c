@@ -9,7 +9,7 @@
 
 bool pass_dce(ir_graph *g, pass_ctx *ctx)
 {
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = g->nodes[i]->op == KL_OP_PARAM || g->nodes[i]->op == KL_OP_SEND;
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->mark = g->nodes[i]->op == KL_OP_PARAM || g->nodes[i]->op == KL_OP_SEND || op_is_bucket(g->nodes[i]->op);
     for (int i = 0; i < g->n_results; i++) g->results[i].node->mark = 1;
     /* Reverse topological order: a node's users are decided before it. */
     for (int i = g->n_nodes - 1; i >= 0; i--) {

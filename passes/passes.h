@@ -52,6 +52,10 @@ typedef struct pass_ctx {
     int vector_floats;      /* target's float32 lanes per vector (16 AVX-512, 8 AVX2, 4 SSE/NEON, 1 scalar) */
     int vector_regs;        /* its vector (or FP) registers, for the GEMM register tile */
     const pass_placement *partition; /* NULL: one process */
+    /* Data-parallel (passes/allreduce.c): 0, every float32 gradient in one
+     * allreduce; > 0, buckets of at least this many bytes, each started as
+     * its last gradient is computed and waited for before its first update. */
+    int64_t allreduce_bucket_bytes;
     pass_stat stats[PASS_MAX_STATS];
     int n_stats;
     double seconds_total;

@@ -212,6 +212,7 @@ static ir_node *one_op(ir_graph *g, kl_op op, ir_node **v, kl_diag *d)
     case KL_OP_PARAM: case KL_OP_CONST: return x; /* built by the caller */
     case KL_OP_SEND: a.comm.key = 3, a.comm.peer = 1, t = ir_type_make(KL_I32, 0, NULL); return ir_node_new(g, op, 1, &x, &a, &t, "s", d);
     case KL_OP_ALLREDUCE: return ir_unary(g, op, x, "ar", d);
+    case KL_OP_ALLREDUCE_START: case KL_OP_ALLREDUCE_WAIT: a.comm.key = 1, a.comm.peer = 2; return ir_node_new(g, op, 1, &x, &a, NULL, "bucket", d);
     case KL_OP_RECV: a.comm.key = 4, a.comm.peer = 2; return ir_node_new(g, op, 0, NULL, &a, &x->type, "r", d);
     case KL_OP_CAST: return ir_cast(g, x, KL_I32, "cast");
     case KL_OP_COPY: case KL_OP_NEG: case KL_OP_ABS: case KL_OP_SQUARE: case KL_OP_SQRT: case KL_OP_RSQRT:

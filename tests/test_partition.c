@@ -3,7 +3,8 @@
  * follow their value and recvs precede their reader with matching keys,
  * fetches come from task 0, fingerprints agree across tasks and differ
  * across placements, placement errors name the nodes; DCE/CSE/fold leave
- * send/recv alone; one allreduce for several gradients. */
+ * send/recv alone; one allreduce for several gradients, or buckets each
+ * started after its gradient and waited for after every start. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,5 +146,58 @@ Test(partition, one_allreduce_for_all_gradients)
     ir_node *ar = find(g, KL_OP_ALLREDUCE, &pos);
     cr_assert_eq(ar->type.dims[0], 17);
     cr_assert_eq(ar->in[0]->op, KL_OP_CONCAT);
+    ir_graph_free(g);
+}
+
+/* Buckets (ctx.allreduce_bucket_bytes): gradients g1, g2, g3 computed one
+ * after the other (g3 needs g2 needs g1, as backprop's chain); 16-byte
+ * buckets put each in its own: a start right after each gradient (before
+ * the next is computed), every wait after every start, keys 0..2 of 3. */
+Test(partition, buckets_start_after_their_gradient_and_wait_after_every_start)
+{
+    const char *text = "graph \"dp\" {\n"
+                       "  %0 = param 0 : f32[4] @\"x\"\n"
+                       "  %1 = exp %0 : f32[4] @\"g1\"\n"
+                       "  %2 = tanh %1 : f32[4] @\"g2\"\n"
+                       "  %3 = sin %2 : f32[4] @\"g3\"\n"
+                       "  %4 = allreduce %1 : f32[4]\n"
+                       "  %5 = allreduce %2 : f32[4]\n"
+                       "  %6 = allreduce %3 : f32[4]\n"
+                       "  %7 = neg %4 : f32[4]\n"
+                       "  %8 = neg %5 : f32[4]\n"
+                       "  %9 = neg %6 : f32[4]\n"
+                       "  result %7 @\"a\"\n"
+                       "  result %8 @\"b\"\n"
+                       "  result %9 @\"c\"\n"
+                       "}\n";
+    kl_diag d = {0};
+    ir_graph *g = ir_parse(text, "dp.kir", &d);
+    cr_assert_not_null(g, "%s", d.text);
+    pass_ctx ctx = {.diag = &d, .opt_level = 0, .verify_each = true, .allreduce_bucket_bytes = 16};
+    cr_assert(pass_run_pipeline(g, &ctx), "%s", d.text);
+    int starts = 0, waits = 0, last_start = -1, first_wait = g->n_nodes, grad_pos[3] = {-1, -1, -1}, start_pos[3] = {-1, -1, -1};
+    const char *names[3] = {"g1", "g2", "g3"};
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        cr_assert_neq(n->op, KL_OP_ALLREDUCE, "no one-call allreduce with buckets");
+        if (n->op == KL_OP_ALLREDUCE_START) {
+            cr_assert_eq(n->attr.comm.peer, 3);
+            cr_assert(n->attr.comm.key >= 0 && n->attr.comm.key < 3);
+            start_pos[n->attr.comm.key] = i, last_start = i, starts++;
+        }
+        if (n->op == KL_OP_ALLREDUCE_WAIT) {
+            waits++;
+            if (i < first_wait) first_wait = i;
+            cr_assert_eq(n->in[0]->op, KL_OP_ALLREDUCE_START, "a wait reads its start");
+        }
+        for (int k = 0; k < 3; k++)
+            if (n->name && !strcmp(n->name, names[k]) && n->op != KL_OP_RESHAPE) grad_pos[k] = i;
+    }
+    cr_assert_eq(starts, 3);
+    cr_assert_eq(waits, 3);
+    cr_assert_lt(last_start, first_wait, "every wait after every start");
+    for (int k = 0; k < 3; k++) cr_assert(grad_pos[k] >= 0 && start_pos[k] > grad_pos[k], "bucket %d starts after its gradient", k);
+    cr_assert_lt(start_pos[0], grad_pos[1], "bucket 0 starts before g2 is computed");
+    cr_assert_lt(start_pos[1], grad_pos[2], "bucket 1 starts before g3 is computed");
     ir_graph_free(g);
 }

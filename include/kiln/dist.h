@@ -39,8 +39,10 @@ const char *kiln_rt_dist_error(void);
  * finalize would wait for peers that may be gone. */
 void kiln_rt_dist_abort(int code);
 int kiln_rt_dist_finalize(void);
-/* Sum of n floats over every rank, in place, in one MPI_Allreduce per
- * contiguous buffer (data-parallel training); polls with the deadline. */
+/* Sum of n floats over every rank, in place, in one blocking
+ * MPI_Allreduce per contiguous buffer (data-parallel training); the
+ * deadline is kept by the watchdog thread of kiln_rt_dist_init, which ends
+ * the process (exit 1) past KILN_DIST_TIMEOUT, naming the call. */
 int kiln_rt_dist_allreduce_f32(float *buf, int64_t n);
 /* Waits (deadline) until every rank has called it; what names the place in
  * the messages ("the timed steps"). */
@@ -48,6 +50,9 @@ int kiln_rt_dist_barrier(const char *what);
 /* Totals since start-up of kiln_rt_dist_allreduce_f32: wall seconds in it,
  * bytes reduced, calls (kiln run --time-steps prints them per step). */
 void kiln_rt_dist_allreduce_stats(double *seconds, long long *bytes, long long *calls);
+/* Wall seconds the calling thread spent blocked in kiln_rt_allreduce_wait
+ * (the communication not hidden behind computation). */
+double kiln_rt_dist_allreduce_waited(void);
 
 /* GPU buffers (runtime/nccl.c): the sum over every rank of n floats at the
  * CUDA device address dev, in place, with NCCL's ncclAllReduce on stream
@@ -81,6 +86,14 @@ int kiln_rt_dist_end(void);
 /* out = sum over every rank of in (n floats; in == out allowed), one MPI
  * call per buffer; the data-parallel gradient sum. */
 int kiln_rt_allreduce_f32(const float *in, float *out, int64_t n, const char *what);
+/* Bucketed allreduce overlapped with backprop (docs/distributed.md): start
+ * copies in to buf (unless the same) and queues buf's in-place sum for the
+ * runtime's communication thread, which performs the queued buckets'
+ * MPI_Allreduce calls in order; wait blocks until buf is reduced and copies
+ * it to out (unless the same).  buf must stay untouched in between (buffer
+ * assignment keeps it live until the wait).  index/count name the bucket. */
+int kiln_rt_allreduce_start(const float *in, float *buf, int64_t n, int index, int count, const char *what);
+int kiln_rt_allreduce_wait(const float *buf, float *out, int64_t n, int index, int count, const char *what);
 
 #ifdef __cplusplus
 }

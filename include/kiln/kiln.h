@@ -156,6 +156,12 @@ typedef struct kiln_options {
      * dist_gradient_sum non-zero: the loss sums over the batch, so the
      * gradients are summed and not divided. */
     int dist_data_parallel, dist_gradient_sum;
+    /* Data-parallel: 0 (default), every float32 gradient of a step in one
+     * allreduce after the last gradient; > 0, gradients cut into buckets of
+     * at least this many bytes in the order backprop computes them, each
+     * reduced on the runtime's communication thread from its last gradient
+     * on, overlapped with the rest of backprop (docs/distributed.md). */
+    long long dist_allreduce_bucket_bytes;
 } kiln_options;
 
 void kiln_options_init(kiln_options *o);

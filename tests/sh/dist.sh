@@ -187,6 +187,48 @@ dp mlp "$T/ref/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="
 dp mlp "$T/ref/mlp.pb" --data-parallel=sum 4 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 dp mlp_resource "$T/resource/mlp.pb" --data-parallel=sum 2 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 dp lenet "$T/lenet/small/model.pb" --data-parallel 2 loss --feed x="$T/lenet/x.npy" --feed labels="$T/lenet/labels.npy"
+# bucketed allreduce (--allreduce-bucket-bytes): the same state, byte for byte, as the one-call run on 2 ranks,
+# one MPI_Allreduce per bucket per step (kiln run --time-steps: calls = steps x buckets)
+# bucketed NAME DIR BYTES BUCKETS MODEL MODE FETCH FEEDS...
+bucketed() {
+    name=$1 ref=$2 bytes=$3 nb=$4 model=$5 mode=$6 fetch=$7
+    shift 7
+    st=$tmp/bk_$name
+    rm -rf "$st" && cp -r "$tmp/dp_$name.init" "$st"
+    if ! mpi -np 2 "$kiln" run "$model" --state "$st" "$@" --out-dir "$tmp/o" --fetch "$fetch" --target train --steps 50 "$mode" \
+            --allreduce-bucket-bytes "$bytes" --time-steps >"$tmp/bk.log" 2>&1; then
+        bad "$name: --allreduce-bucket-bytes $bytes"; cat "$tmp/bk.log"; return
+    fi
+    for f in "$ref"/*.npy; do
+        cmp -s "$f" "$st/$(basename "$f")" || { bad "$name: --allreduce-bucket-bytes $bytes: $(basename "$f") differs from the one-call run"; return; }
+    done
+    calls=$(sed -n 's/.*rank 0: allreduce .* \([0-9]*\) calls.*/\1/p' "$tmp/bk.log")
+    [ "$calls" = $((50 * nb)) ] || { bad "$name: $calls allreduce calls in 50 steps, not 50 x $nb buckets"; cat "$tmp/bk.log"; return; }
+    ok; echo "ok: $name, $nb buckets (--allreduce-bucket-bytes $bytes), 2 ranks: state identical to the one-call run, $calls calls"
+}
+bucketed mlp "$tmp/dp_mlp.2" 1 4 "$T/ref/mlp.pb" --data-parallel=sum cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+bucketed mlp "$tmp/dp_mlp.2" 600 2 "$T/ref/mlp.pb" --data-parallel=sum cost --feed x="$T/x.npy" --feed y="$T/y.npy"
+bucketed lenet "$tmp/dp_lenet.2" 4096 2 "$T/lenet/small/model.pb" --data-parallel loss --feed x="$T/lenet/x.npy" --feed labels="$T/lenet/labels.npy"
+# the plan: one start per bucket right after its gradients, every wait after every start
+"$kiln" dump "$T/ref/mlp.pb" --feed x:50,32 --feed y:50,8 --fetch cost --run-target train --data-parallel=sum --tasks 2 --after=bufassign \
+    --allreduce-bucket-bytes 1 >"$tmp/bk.ir" 2>&1
+if [ "$(grep -c " = allreduce_start " "$tmp/bk.ir")" = 4 ] && [ "$(grep -c " = allreduce_wait " "$tmp/bk.ir")" = 4 ] &&
+    ! grep -q " = allreduce " "$tmp/bk.ir" &&
+    awk '/ = allreduce_wait /{w=1} / = allreduce_start /{if (w) bad=1} END{exit bad}' "$tmp/bk.ir"; then ok
+else bad "--allreduce-bucket-bytes 1: not 4 starts, each before every wait"; cat "$tmp/bk.ir"; fi
+# a rank stuck before its gradient allreduce: the other's watchdog ends it at the deadline naming the call
+rm -rf "$tmp/stuck" && cp -r "$tmp/dp_mlp.init" "$tmp/stuck"
+t0=$(now)
+expect_fail allreduce-stuck "rank 0: gradient allreduce of 664 floats did not complete within 2.0 s" \
+    env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_HOLD_ALLREDUCE=1 timeout 120 mpirun --oversubscribe -np 2 "$kiln" run "$T/ref/mlp.pb" \
+        --state "$tmp/stuck" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel=sum
+echo "allreduce-stuck case: job over $(elapsed "$t0") s after start (deadline 2 s)"
+t0=$(now)
+expect_fail bucket-stuck "rank 0: gradient allreduce of 8 floats (bucket 0 of 4) did not complete within 2.0 s" \
+    env KILN_DIST_TIMEOUT=2 KILN_DIST_TEST_HOLD_ALLREDUCE=1 timeout 120 mpirun --oversubscribe -np 2 "$kiln" run "$T/ref/mlp.pb" \
+        --state "$tmp/stuck" --feed x="$T/x.npy" --feed y="$T/y.npy" --fetch cost --target train --data-parallel=sum \
+        --allreduce-bucket-bytes 1
+echo "bucket-stuck case: job over $(elapsed "$t0") s after start (deadline 2 s)"
 # parameter server (rank 0) and 2 workers: sync matches one process; async converges
 dp mlp_ps "$T/ref/mlp.pb" --ps=sync-sum 3 cost --feed x="$T/x.npy" --feed y="$T/y.npy"
 # cost_of STATE: the full batch's cost with those variables

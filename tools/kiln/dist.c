@@ -92,6 +92,14 @@ bool dist_option(int argc, char **argv, int *i, kiln_options *o, int *rc)
         ps_mode = strstr(argv[*i], "async") ? 2 : 1;
         o->dist_gradient_sum = strstr(argv[*i], "sum") != NULL;
         active = true;
+    } else if ((v = value(argc, argv, i, "--allreduce-bucket-bytes"))) {
+        char *end;
+        long long n = strtoll(v, &end, 10);
+        if (*end || !*v || n < 0) {
+            fprintf(stderr, "kiln: --allreduce-bucket-bytes wants a byte count (0: one allreduce per step), not '%s'\n", v);
+            *rc = 2;
+        } else
+            o->dist_allreduce_bucket_bytes = n;
     } else if (!strcmp(argv[*i], "--time-steps")) {
         time_steps = true;
     } else if ((v = value(argc, argv, i, "--steps"))) {
@@ -208,9 +216,13 @@ int dist_time_steps(int end)
         double ar;
         long long bytes, calls;
         kiln_rt_dist_allreduce_stats(&ar, &bytes, &calls);
-        if (calls) /* data-parallel: the gradient allreduce's share of the step */
-            fprintf(stderr, "kiln: rank %d: allreduce %.4f ms per step (%.1f%% of the step), %lld calls, %lld bytes, %.1f MB/s\n",
-                    kiln_rt_dist_rank(), 1e3 * ar / dist_steps, 100 * ar / s, calls, bytes, ar > 0 ? bytes / ar / 1e6 : 0.0);
+        double waited = kiln_rt_dist_allreduce_waited();
+        if (calls) /* data-parallel: the gradient allreduce's share of the step (buckets: and the part not overlapped) */
+            fprintf(stderr, "kiln: rank %d: allreduce %.4f ms per step (%.1f%% of the step), %lld calls, %lld bytes, %.1f MB/s%s",
+                    kiln_rt_dist_rank(), 1e3 * ar / dist_steps, 100 * ar / s, calls, bytes, ar > 0 ? bytes / ar / 1e6 : 0.0,
+                    waited > 0 ? "" : "\n");
+        if (calls && waited > 0)
+            fprintf(stderr, "; waited for buckets %.4f ms per step (%.1f%% of the step)\n", 1e3 * waited / dist_steps, 100 * waited / s);
     }
     return 0;
 }

@@ -166,6 +166,9 @@ static const help_opt opts[] = {
     {"--data-parallel[=sum]", NULL, C_RUN, NULL,
      "Under mpirun: each rank trains on its rows of every feed, gradients summed with MPI_Allreduce (divided by the "
      "ranks for a mean loss; =sum for a summed loss); rank 0 writes the state."},
+    {"--allreduce-bucket-bytes", "N", C_COMPILE | C_RUN | C_DUMP, "0",
+     "Data-parallel: cut the gradients into buckets of at least N bytes in backprop order, each summed on a "
+     "communication thread from its last gradient on, overlapped with the rest of backprop; 0: one allreduce per step."},
     {"--ps[=sync|async|sync-sum]", NULL, C_RUN, NULL,
      "Under mpirun: parameter-server training: rank 0 holds the state and applies the updates, ranks 1..N-1 compute "
      "gradients on their shards (async: updates as they arrive)."},
