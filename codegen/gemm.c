@@ -44,6 +44,11 @@ typedef struct gemm {
     LLVMTypeRef vt;
     int64_t (*estr)[IR_MAX_RANK]; /* epilogue: broadcast strides of every kernel input */
     bool vec_epi;                 /* the epilogue runs on the accumulators (vec_ok) */
+    /* conv whose input is read by index arithmetic (ir/conv_input.c): its
+     * sources and their pointers; n_src == 0: A is one stored value */
+    int n_src;
+    ir_conv_source src[IR_MAX_CONV_SOURCES];
+    LLVMValueRef srcp[IR_MAX_CONV_SOURCES];
 } gemm;
 
 static LLVMValueRef i64(gemm *G, int64_t v) { return cg_i64(G->c, v); }
@@ -163,6 +168,53 @@ static void pad_input(gemm *G, LLVMValueRef src, LLVMValueRef dst)
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, src, add(G, from, ch)), "");
     LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, to, ch)));
     cg_loop_end(c, &lc);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+}
+
+/* Offset of channel 0 of source s at pixel (nb, iy, ix) of the conv's
+ * input (meaningless when the pixel is outside: the caller selects). */
+static LLVMValueRef src_offset(gemm *G, const ir_conv_source *s, LLVMValueRef nb, LLVMValueRef iy, LLVMValueRef ix)
+{
+    cg *c = G->c;
+    int64_t h = s->h, w = s->w, C = s->channels;
+    LLVMValueRef y = iy, x = ix;
+    if (s->kind != IR_SRC_PLAIN) {
+        y = LLVMBuildUDiv(c->b, iy, i64(G, s->fy), ""), x = LLVMBuildUDiv(c->b, ix, i64(G, s->fx), "");
+    }
+    LLVMValueRef pix = add(G, mulk(G, add(G, mulk(G, nb, h), y), w), x);
+    if (s->kind != IR_SRC_D2S) return mulk(G, pix, C);
+    LLVMValueRef sub = add(G, mulk(G, LLVMBuildURem(c->b, iy, i64(G, s->fy), ""), s->fx), LLVMBuildURem(c->b, ix, i64(G, s->fx), ""));
+    return add(G, mulk(G, pix, (int64_t)s->fy * s->fx * C), mulk(G, sub, C));
+}
+
+/* pad_input for a conv whose input is its sources: the padded copy is
+ * assembled from them (the concat, upsampling or depth-to-space happen here). */
+static void pad_input_sources(gemm *G, LLVMValueRef dst)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    const ir_type *tx = &n->in[0]->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
+    int64_t Hp = H + n->attr.conv.pad_top + n->attr.conv.pad_bottom, Wp = W + n->attr.conv.pad_left + n->attr.conv.pad_right;
+    cg_loop ln, ly, lx, lc;
+    LLVMValueRef nb = cg_loop_begin(c, tx->dims[0], &ln);
+    LLVMValueRef y = cg_loop_begin(c, Hp, &ly);
+    LLVMValueRef sy = add(G, y, i64(G, -n->attr.conv.pad_top));
+    LLVMValueRef x = cg_loop_begin(c, Wp, &lx);
+    LLVMValueRef sx = add(G, x, i64(G, -n->attr.conv.pad_left));
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, sy, i64(G, H), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntULT, sx, i64(G, W), ""), "");
+    LLVMValueRef to = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, Hp), y), Wp), x), C);
+    for (int i = 0; i < G->n_src; i++) {
+        const ir_conv_source *s = &G->src[i];
+        LLVMValueRef from = LLVMBuildSelect(c->b, ok, src_offset(G, s, nb, sy, sx), i64(G, 0), "");
+        LLVMValueRef ch = cg_loop_begin(c, s->channels, &lc);
+        LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->srcp[i], add(G, from, ch)), "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, add(G, to, i64(G, s->offset)), ch)));
+        cg_loop_end(c, &lc);
+    }
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
     cg_loop_end(c, &ln);
@@ -391,6 +443,28 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
             }
             fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
             cg_loop_end(c, &lky);
+        } else if (G->n_src) { /* per tap and source: the source pixel under it, its channels as a run of k */
+            LLVMValueRef nbr[32];
+            for (int r = 0; r < rows; r++) nbr[r] = LLVMBuildUDiv(c->b, base[r], i64(G, tx->dims[1] * tx->dims[2] * C), "");
+            LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+            LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+            LLVMValueRef dy = mulk(G, ky, n->attr.conv.dilation_h), dx = mulk(G, kx, n->attr.conv.dilation_w);
+            LLVMValueRef tap = add(G, mulk(G, ky, KW), kx), iy[32], ix[32], ok[32];
+            for (int r = 0; r < rows; r++) {
+                iy[r] = add(G, iy0[r], dy), ix[r] = add(G, ix0[r], dx);
+                ok[r] = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy[r], i64(G, tx->dims[1]), ""),
+                                     LLVMBuildICmp(c->b, LLVMIntULT, ix[r], i64(G, tx->dims[2]), ""), "");
+            }
+            for (int i = 0; i < G->n_src; i++) {
+                const ir_conv_source *s = &G->src[i];
+                for (int r = 0; r < rows; r++) {
+                    LLVMValueRef off = LLVMBuildSelect(c->b, ok[r], src_offset(G, s, nbr[r], iy[r], ix[r]), i64(G, 0), "");
+                    arow[r] = f32_ptr(G, LLVMBuildSelect(c->b, ok[r], G->srcp[i], G->zeros, ""), off);
+                }
+                fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, add(G, mulk(G, tap, C * nr), i64(G, s->offset * nr))), s->channels);
+            }
+            cg_loop_end(c, &lkx);
+            cg_loop_end(c, &lky);
         } else {
             LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
             LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
@@ -553,7 +627,16 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, ro, to->dims, G.estr[i]);
         G.vec_epi = vec_ok(&G, epi);
     }
-    LLVMValueRef a = operand(&G, n->in[0]);
+    LLVMValueRef a = NULL;
+    if (n->op == KL_OP_CONV2D) { /* its input read from its sources (passes/fuse.c) */
+        ir_node *members[4 * IR_MAX_CONV_SOURCES + 1];
+        int nm = 0, ns = ir_conv_sources(c->g, n, G.src, members, &nm);
+        if (ns && nm && ir_plan_kernel_of(c->g->plan, members[0]) == ir_plan_kernel_of(c->g->plan, n)) {
+            G.n_src = ns;
+            for (int i = 0; i < ns; i++) G.srcp[i] = operand(&G, G.src[i].value);
+        }
+    }
+    if (!G.n_src) a = operand(&G, n->in[0]);
     LLVMValueRef b_src = n->gemm->pack_b_runtime ? operand(&G, n->in[1]) : NULL;
     if (n->op == KL_OP_CONV2D) {
         G.rows = to->dims[0] * to->dims[1] * to->dims[2];
@@ -570,13 +653,17 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
              * first by a call with lo = -1 (module.c) */
             LLVMBasicBlockRef after = units ? begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), "")) : NULL;
             if (b_src) pack_b_runtime(&G, b_src, scratch);
-            if (padded) pad_input(&G, a, padded);
+            if (padded && G.n_src) pad_input_sources(&G, padded);
+            else if (padded) pad_input(&G, a, padded);
             if (units) {
                 LLVMBuildRetVoid(c->b);
                 LLVMPositionBuilderAtEnd(c->b, after);
             }
         }
-        if (padded) G.a = padded;
+        if (padded) {
+            G.a = padded;
+            G.n_src = 0; /* the tiles read the copy */
+        }
         tiles(&G, rlo, rhi, plo, phi);
         free(G.estr);
         return true;
