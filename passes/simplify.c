@@ -184,7 +184,7 @@ bool pass_simplify(ir_graph *g, pass_ctx *ctx)
             pass_count(ctx, "simplify", "ifs on constants inlined", 1);
             continue;
         }
-        if (pass_subpixel_conv_transpose(g, n, ctx)) { /* new nodes after n; n is left for DCE */
+        if (pass_subpixel_conv_transpose(g, n, ctx)) { /* new nodes before the last consumer moved (or n); n is left for DCE */
             changed = true;
             continue;
         }

@@ -90,6 +90,13 @@ static ir_node *place(ir_graph *g, ir_node *n, ir_node *before)
 ir_node *pass_subpixel_conv_transpose(ir_graph *g, ir_node *n, pass_ctx *ctx)
 {
     if (n->op != KL_OP_CONV2D_TRANSPOSE || n->type.dtype != KL_F32) return NULL;
+    /* a rewritten one is left for DCE, after its replacement when it had no
+     * consumer chain (the new nodes go before it): never rewrite it twice */
+    bool used = false;
+    for (int i = 0; i < g->n_results && !used; i++) used = g->results[i].node == n;
+    for (int i = 0; i < g->n_nodes && !used; i++)
+        for (int j = 0; j < g->nodes[i]->n_in; j++) used |= g->nodes[i]->in[j] == n;
+    if (!used) return NULL;
     const ir_attr *at = &n->attr;
     const ir_node *w = ir_const_source(n->in[1]);
     if (!w || w->type.dtype != KL_F32 || at->conv.dilation_h != 1 || at->conv.dilation_w != 1) return NULL;
