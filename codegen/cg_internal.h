@@ -100,6 +100,10 @@ typedef struct cg {
     const char *base_prefix; /* the user's prefix (c->o->prefix is a region's inside one) */
     LLVMValueRef copy_fn;    /* P_copy, made on first use (control.c) */
     LLVMValueRef shared_fn[CG_SHARED_KINDS]; /* -Os: the generic kernels, made on first use (shared.c) */
+    /* GEMM register tiles as functions shared by every kernel whose tile
+     * has the same shape and constants (gemm.c: tile_fn), made on first use. */
+    struct cg_tile_fn *tile_fns;
+    int n_tile_fns, cap_tile_fns;
 } cg;
 
 /* The loop emitted by cg_loop_begin/cg_loop_end: for (iv = 0; iv < n; iv++). */
@@ -170,9 +174,15 @@ LLVMValueRef cg_kernel_member_value(cg *c, ir_node *root, ir_node *member, ir_no
 
 /* GEMM micro-kernels (codegen/gemm.c): contraction n (n->gemm set), with
  * the elementwise kernel `epi` applied to each tile when n is fused into it
- * (else NULL); out is the kernel's output, scratch the node's scratch bytes. */
+ * (else NULL); out is the kernel's output, scratch the node's scratch bytes,
+ * packed the kernel's pointer to cg_gemm_packed_b's panels (a parameter, so
+ * kernels of equal shapes are equal functions that module.c merges). */
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
-                  int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi);
+                  int n_in, LLVMValueRef scratch, LLVMValueRef packed, LLVMValueRef lo, LLVMValueRef hi);
+/* The constant B of GEMM n packed into panels at compile time (a new
+ * global per call: one weight may be read transposed by another GEMM), or
+ * NULL when B is packed at run time. */
+LLVMValueRef cg_gemm_packed_b(cg *c, ir_node *n);
 /* Work units (row tiles, or column panels when by_cols) a GEMM's kernel
  * splits over the thread pool, [lo, hi) per call; 0: it runs on the
  * calling thread only (one thread compiled, too small, runtime-packed B). */
@@ -251,8 +261,8 @@ void cg_function_attrs(cg *c, LLVMValueRef fn);
  * collected while the object is emitted (begin before, end after: -1 if
  * unknown), and the code / read-only data bytes of an object. */
 typedef struct {
-    char run[128], run_args[128];
-    int64_t f_run, f_args, f_kernel, slot;
+    char run[128], run_args[128], tile[128];
+    int64_t f_run, f_args, f_kernel, f_tile, slot;
     bool failed;
     LLVMDiagnosticHandler old;
     void *old_ctx;

@@ -5,11 +5,12 @@
  *
  * The stack: generated code has a fixed call graph without recursion or
  * dynamic allocas: P_run -> P_run_args -> one kernel at a time (-> on
- * hosted targets with threads, the pool).  Each function's frame is the
- * size LLVM's prologue inserter lays out, reported while the object is
- * written (return address added where the call pushes one).  The answer
- * is the sum along the deepest chain; memcpy/memset, which LLVM may call
- * for large copies, are not counted (the header says so).
+ * hosted targets with threads, the pool) -> a GEMM kernel's tile function
+ * (P_tileN, gemm.c).  Each function's frame is the size LLVM's prologue
+ * inserter lays out, reported while the object is written (return address
+ * added where the call pushes one).  The answer is the sum along the
+ * deepest chain; memcpy/memset, which LLVM may call for large copies, are
+ * not counted (the header says so).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ static void stack_diag(LLVMDiagnosticInfoRef di, void *arg)
         size_t len = strcspn(fn, "'");
         if (len == strlen(p->run) && !strncmp(fn, p->run, len)) p->f_run = v > p->f_run ? v : p->f_run;
         else if (len == strlen(p->run_args) && !strncmp(fn, p->run_args, len)) p->f_args = v > p->f_args ? v : p->f_args;
+        else if (len > strlen(p->tile) && !strncmp(fn, p->tile, strlen(p->tile)) &&
+                 strspn(fn + strlen(p->tile), "0123456789") == len - strlen(p->tile))
+            p->f_tile = v > p->f_tile ? v : p->f_tile; /* a GEMM kernel's tile function (gemm.c) */
         else p->f_kernel = v > p->f_kernel ? v : p->f_kernel; /* kernels and their pool bodies */
     } else if (msg) { /* what LLVM prints without a handler (remarks and notes are off) */
         LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(di);
@@ -58,6 +62,7 @@ void cg_stack_probe_begin(cg *c, cg_stack_probe *p)
     memset(p, 0, sizeof *p);
     snprintf(p->run, sizeof p->run, "%s_run", c->o->prefix);
     snprintf(p->run_args, sizeof p->run_args, "%s_run_args", c->o->prefix);
+    snprintf(p->tile, sizeof p->tile, "%s_tile", c->base_prefix);
     p->slot = strncmp(c->m.target->name, "x86_64", 6) ? 0 : 16;
     for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f))
         if (!LLVMIsDeclaration(f))
@@ -71,7 +76,7 @@ int64_t cg_stack_probe_end(cg *c, cg_stack_probe *p, bool emitted)
 {
     LLVMContextSetDiagnosticHandler(c->ctx, p->old, p->old_ctx);
     if (!emitted || p->failed) return -1;
-    return p->f_run + p->f_args + p->f_kernel + 3 * p->slot;
+    return p->f_run + p->f_args + p->f_kernel + p->f_tile + (p->f_tile ? 4 : 3) * p->slot;
 }
 
 /* Code and read-only data of an object file in memory. */

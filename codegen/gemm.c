@@ -23,6 +23,13 @@
  * then B panels (each reused by every tile of the group), then the tiles.
  * Column tails use masked loads/stores of the last vector; row tails get
  * their own tile of fewer rows.  All trip counts are compile-time constants.
+ *
+ * Compile time: a tile's k loop is a function of its own (P_tileN), shared
+ * by every kernel whose tile has the same shape and constants, returning
+ * the accumulators through a small stack buffer; the kernel keeps its loops
+ * over tiles, the epilogue and the store.  The packed panels are a kernel
+ * parameter, so kernels of equal shapes are equal functions (module.c
+ * merges them before optimizing).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -44,6 +51,11 @@ typedef struct gemm {
     LLVMTypeRef vt;
     int64_t (*estr)[IR_MAX_RANK]; /* epilogue: broadcast strides of every kernel input */
     bool vec_epi;                 /* the epilogue runs on the accumulators (vec_ok) */
+    /* conv whose input is read by index arithmetic (ir/conv_input.c): its
+     * sources and their pointers; n_src == 0: A is one stored value */
+    int n_src;
+    ir_conv_source src[IR_MAX_CONV_SOURCES];
+    LLVMValueRef srcp[IR_MAX_CONV_SOURCES];
 } gemm;
 
 static LLVMValueRef i64(gemm *G, int64_t v) { return cg_i64(G->c, v); }
@@ -97,6 +109,8 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
 {
     const ir_node *w = ir_const_source(n->in[1]);
     int nr = n->gemm->nr;
+    char name[96];
+    snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
     int64_t panels = (N + nr - 1) / nr, per = panels * K * nr;
     int64_t batches = ir_type_numel(&n->in[1]->type) / (K * N);
     float *packed = kl_calloc(NULL, (size_t)(per * batches) + 1, sizeof(float), "code generation");
@@ -110,10 +124,16 @@ static LLVMValueRef prepacked_b(cg *c, ir_node *n, int64_t K, int64_t N)
     size_t bytes = (size_t)(per * batches) * sizeof(float);
     LLVMValueRef init = LLVMConstStringInContext2(c->ctx, (const char *)packed, bytes, 1);
     free(packed);
-    char name[96];
-    snprintf(name, sizeof name, "%s_c%d_packed%d", c->o->prefix, w->id, nr);
     c->const_bytes += (int64_t)bytes;
     return cg_const_global(c, name, init);
+}
+
+LLVMValueRef cg_gemm_packed_b(cg *c, ir_node *n)
+{
+    if (n->gemm->pack_b_runtime) return NULL;
+    const ir_type *to = &n->type, *ta = &n->in[0]->type, *tb = &n->in[1]->type;
+    if (n->op == KL_OP_CONV2D) return prepacked_b(c, n, tb->dims[0] * tb->dims[1] * tb->dims[2], to->dims[3]);
+    return prepacked_b(c, n, ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)], to->dims[to->rank - 1]);
 }
 
 /* Runtime B (batch matrix at src) packed into dst: panels of nr columns. */
@@ -163,6 +183,53 @@ static void pad_input(gemm *G, LLVMValueRef src, LLVMValueRef dst)
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, src, add(G, from, ch)), "");
     LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, to, ch)));
     cg_loop_end(c, &lc);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &ln);
+}
+
+/* Offset of channel 0 of source s at pixel (nb, iy, ix) of the conv's
+ * input (meaningless when the pixel is outside: the caller selects). */
+static LLVMValueRef src_offset(gemm *G, const ir_conv_source *s, LLVMValueRef nb, LLVMValueRef iy, LLVMValueRef ix)
+{
+    cg *c = G->c;
+    int64_t h = s->h, w = s->w, C = s->channels;
+    LLVMValueRef y = iy, x = ix;
+    if (s->kind != IR_SRC_PLAIN) {
+        y = LLVMBuildUDiv(c->b, iy, i64(G, s->fy), ""), x = LLVMBuildUDiv(c->b, ix, i64(G, s->fx), "");
+    }
+    LLVMValueRef pix = add(G, mulk(G, add(G, mulk(G, nb, h), y), w), x);
+    if (s->kind != IR_SRC_D2S) return mulk(G, pix, C);
+    LLVMValueRef sub = add(G, mulk(G, LLVMBuildURem(c->b, iy, i64(G, s->fy), ""), s->fx), LLVMBuildURem(c->b, ix, i64(G, s->fx), ""));
+    return add(G, mulk(G, pix, (int64_t)s->fy * s->fx * C), mulk(G, sub, C));
+}
+
+/* pad_input for a conv whose input is its sources: the padded copy is
+ * assembled from them (the concat, upsampling or depth-to-space happen here). */
+static void pad_input_sources(gemm *G, LLVMValueRef dst)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    const ir_type *tx = &n->in[0]->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
+    int64_t Hp = H + n->attr.conv.pad_top + n->attr.conv.pad_bottom, Wp = W + n->attr.conv.pad_left + n->attr.conv.pad_right;
+    cg_loop ln, ly, lx, lc;
+    LLVMValueRef nb = cg_loop_begin(c, tx->dims[0], &ln);
+    LLVMValueRef y = cg_loop_begin(c, Hp, &ly);
+    LLVMValueRef sy = add(G, y, i64(G, -n->attr.conv.pad_top));
+    LLVMValueRef x = cg_loop_begin(c, Wp, &lx);
+    LLVMValueRef sx = add(G, x, i64(G, -n->attr.conv.pad_left));
+    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, sy, i64(G, H), ""),
+                                   LLVMBuildICmp(c->b, LLVMIntULT, sx, i64(G, W), ""), "");
+    LLVMValueRef to = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, Hp), y), Wp), x), C);
+    for (int i = 0; i < G->n_src; i++) {
+        const ir_conv_source *s = &G->src[i];
+        LLVMValueRef from = LLVMBuildSelect(c->b, ok, src_offset(G, s, nb, sy, sx), i64(G, 0), "");
+        LLVMValueRef ch = cg_loop_begin(c, s->channels, &lc);
+        LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->srcp[i], add(G, from, ch)), "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, add(G, to, i64(G, s->offset)), ch)));
+        cg_loop_end(c, &lc);
+    }
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
     cg_loop_end(c, &ln);
@@ -347,18 +414,16 @@ static LLVMValueRef vec_value(gemm *G, ir_node *m, LLVMValueRef R, LLVMValueRef 
     return cg_float_op(c, m->op, a, b);
 }
 
-/* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
- * last one `lanes` wide. */
-static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
+/* The k loop of a tile: acc (rows * nv vectors, zeroed here) accumulates
+ * `rows` rows from batch row `row0` times the panel at bpan. */
+static void accumulate(gemm *G, LLVMValueRef *acc, LLVMValueRef row0, int rows, LLVMValueRef bpan, int nv)
 {
     cg *c = G->c;
-    int nr = G->p->nr, vl = G->p->vl;
-    LLVMValueRef acc[64];
     for (int i = 0; i < rows * nv; i++) {
         acc[i] = cg_entry_alloca(c, G->vt, "acc");
         LLVMBuildStore(c->b, LLVMConstNull(G->vt), acc[i]);
     }
-    LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr)), arow[32];
+    LLVMValueRef arow[32];
     if (G->n->op == KL_OP_MATMUL) {
         bool tra = G->n->attr.matmul.transpose_a; /* A is [K][M]: row r's k-th value at r + k * M */
         for (int r = 0; r < rows; r++) arow[r] = f32_ptr(G, G->a, mulk(G, add(G, row0, i64(G, r)), tra ? 1 : G->k));
@@ -389,16 +454,145 @@ static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, 
                 LLVMValueRef x = add(G, ix0[r], i64(G, n->attr.conv.pad_left));
                 arow[r] = f32_ptr(G, G->a, mulk(G, add(G, mulk(G, y, Wp), x), C));
             }
-            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, ky, KW * C * nr)), KW * C);
+            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, ky, KW * C * G->p->nr)), KW * C);
+            cg_loop_end(c, &lky);
+        } else if (G->n_src) { /* per tap and source: the source pixel under it, its channels as a run of k */
+            LLVMValueRef nbr[32];
+            for (int r = 0; r < rows; r++) nbr[r] = LLVMBuildUDiv(c->b, base[r], i64(G, tx->dims[1] * tx->dims[2] * C), "");
+            LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
+            LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
+            LLVMValueRef dy = mulk(G, ky, n->attr.conv.dilation_h), dx = mulk(G, kx, n->attr.conv.dilation_w);
+            LLVMValueRef tap = add(G, mulk(G, ky, KW), kx), iy[32], ix[32], ok[32];
+            for (int r = 0; r < rows; r++) {
+                iy[r] = add(G, iy0[r], dy), ix[r] = add(G, ix0[r], dx);
+                ok[r] = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy[r], i64(G, tx->dims[1]), ""),
+                                     LLVMBuildICmp(c->b, LLVMIntULT, ix[r], i64(G, tx->dims[2]), ""), "");
+            }
+            for (int i = 0; i < G->n_src; i++) {
+                const ir_conv_source *s = &G->src[i];
+                for (int r = 0; r < rows; r++) {
+                    LLVMValueRef off = LLVMBuildSelect(c->b, ok[r], src_offset(G, s, nbr[r], iy[r], ix[r]), i64(G, 0), "");
+                    arow[r] = f32_ptr(G, LLVMBuildSelect(c->b, ok[r], G->srcp[i], G->zeros, ""), off);
+                }
+                fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, add(G, mulk(G, tap, C * G->p->nr), i64(G, s->offset * G->p->nr))), s->channels);
+            }
+            cg_loop_end(c, &lkx);
             cg_loop_end(c, &lky);
         } else {
             LLVMValueRef ky = cg_loop_begin(c, KH, &lky);
             LLVMValueRef kx = cg_loop_begin(c, KW, &lkx);
             conv_rows(G, iy0, ix0, base, rows, ky, kx, arow);
             LLVMValueRef tap = add(G, mulk(G, ky, KW), kx);
-            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, tap, C * nr)), C);
+            fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, mulk(G, tap, C * G->p->nr)), C);
             cg_loop_end(c, &lkx);
             cg_loop_end(c, &lky);
+        }
+    }
+}
+
+/* Tiles whose k loop (k for a matmul, KH*KW*C for a conv) is at least
+ * this long are shared functions: the call and the accumulators' round
+ * trip through the stack (~2 * rows * vectors memory operations and ~10
+ * cycles) are then ~2% of the loop's rows * vectors * k / 2 FMA cycles;
+ * shorter tiles stay inline (module.c's mergefunc still shares equal
+ * kernels).  Overridable for measurements: KILN_TILE_SHARED_MIN_K. */
+static int64_t tile_shared_min_k(void)
+{
+    const char *e = getenv("KILN_TILE_SHARED_MIN_K");
+    return e && *e ? strtoll(e, NULL, 10) : 256;
+}
+#define CG_TILE_SHARED_MIN_K tile_shared_min_k()
+
+/* Everything accumulate() reads besides its four pointers and row0: two
+ * tiles with equal keys are the same code. */
+enum { TILE_KEY = 24 };
+struct cg_tile_fn {
+    int64_t key[TILE_KEY];
+    LLVMValueRef fn;
+};
+
+/* void P_tileN(a, zeros, bpan, row0, acc_out): accumulate() as a function
+ * of its own, shared by every kernel with the same key (NASNetMobile's 350
+ * GEMM kernels have ~90 distinct tiles; LLVM's time is mostly in these
+ * loops), storing the accumulators to acc_out (rows * nv vectors) for the
+ * caller's epilogue and store.  The trip counts and strides stay
+ * compile-time constants, so the loop is the one the kernel had inline. */
+static LLVMValueRef tile_fn(gemm *G, int rows, int nv)
+{
+    cg *c = G->c;
+    const ir_node *n = G->n;
+    /* the panel is zero-padded: lanes do not matter; a transposed A's stride is M */
+    int64_t key[TILE_KEY] = {n->op, rows, nv, n->op == KL_OP_MATMUL && n->attr.matmul.transpose_a ? G->rows : 0,
+                             G->p->vl, G->p->nr, G->k};
+    if (n->op == KL_OP_CONV2D) {
+        const ir_type *tx = &n->in[0]->type, *to = &n->type, *tw = &n->in[1]->type;
+        const int64_t conv[] = {tx->dims[1], tx->dims[2], tx->dims[3], to->dims[1], to->dims[2], tw->dims[0], tw->dims[1],
+                                n->attr.conv.stride_h, n->attr.conv.stride_w, n->attr.conv.pad_top, n->attr.conv.pad_left,
+                                n->attr.conv.pad_bottom, n->attr.conv.pad_right, n->attr.conv.dilation_h,
+                                n->attr.conv.dilation_w, G->p->pad_input};
+        KL_ASSERT(7 + sizeof conv / sizeof *conv <= TILE_KEY);
+        memcpy(key + 7, conv, sizeof conv);
+    }
+    for (int i = 0; i < c->n_tile_fns; i++)
+        if (!memcmp(c->tile_fns[i].key, key, sizeof key)) return c->tile_fns[i].fn;
+    if (c->n_tile_fns == c->cap_tile_fns) {
+        int cap = c->cap_tile_fns ? 2 * c->cap_tile_fns : 64;
+        struct cg_tile_fn *t = realloc(c->tile_fns, sizeof *t * (size_t)cap);
+        if (!t) kl_die(__FILE__, __LINE__, "out of memory");
+        c->tile_fns = t, c->cap_tile_fns = cap;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "%s_tile%d", c->base_prefix, c->n_tile_fns);
+    LLVMTypeRef ft = LLVMFunctionType(c->void_t, (LLVMTypeRef[]){c->ptr, c->ptr, c->ptr, c->i64, c->ptr}, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_function_attrs(c, fn);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8), noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+    LLVMAddAttributeAtIndex(fn, 5, LLVMCreateEnumAttribute(c->ctx, noalias, 0)); /* acc_out: the caller's alloca */
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    gemm T = *G;
+    T.a = LLVMGetParam(fn, 0), T.zeros = LLVMGetParam(fn, 1);
+    LLVMValueRef acc[64];
+    accumulate(&T, acc, LLVMGetParam(fn, 3), rows, LLVMGetParam(fn, 2), nv);
+    LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
+    for (int i = 0; i < rows * nv; i++) {
+        LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
+        LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, G->vt, acc[i], ""),
+                       LLVMBuildInBoundsGEP2(c->b, at, LLVMGetParam(fn, 4), idx, 2, ""));
+    }
+    LLVMBuildRetVoid(c->b);
+    LLVMPositionBuilderAtEnd(c->b, saved);
+    memcpy(c->tile_fns[c->n_tile_fns].key, key, sizeof key);
+    c->tile_fns[c->n_tile_fns++].fn = fn;
+    return fn;
+}
+
+/* Tile: `rows` rows from batch row `row0`, panel `pn` with nv vectors, the
+ * last one `lanes` wide: the shared tile function's accumulators, then the
+ * epilogue and the one store. */
+static void tile(gemm *G, LLVMValueRef row0, int rows, LLVMValueRef pn, int nv, int lanes)
+{
+    cg *c = G->c;
+    int nr = G->p->nr, vl = G->p->vl;
+    LLVMValueRef bpan = f32_ptr(G, G->bp, mulk(G, pn, G->k * nr));
+    LLVMValueRef acc[64];
+    /* a short k loop: the call would cost more than it saves; 32-bit
+     * targets: row0 as a parameter makes its 64-bit divisions library calls */
+    /* ... and a conv that reads its sources in place (concat, upsampling)
+     * has their pointers, which the shared function's parameters do not carry */
+    if (G->k < CG_TILE_SHARED_MIN_K || (c->m.caps & CG_CAP_PTR32) || G->n_src) {
+        accumulate(G, acc, row0, rows, bpan, nv);
+    } else {
+        LLVMValueRef fn = tile_fn(G, rows, nv);
+        LLVMTypeRef at = LLVMArrayType2(G->vt, (uint64_t)(rows * nv));
+        LLVMValueRef buf = cg_entry_alloca(c, at, "tile");
+        LLVMValueRef args[5] = {G->a, G->zeros ? G->zeros : LLVMConstNull(c->ptr), bpan, row0, buf};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
+        for (int i = 0; i < rows * nv; i++) {
+            LLVMValueRef idx[2] = {i64(G, 0), i64(G, i)};
+            acc[i] = LLVMBuildInBoundsGEP2(c->b, at, buf, idx, 2, "");
         }
     }
     LLVMValueRef col0 = mulk(G, pn, nr), R0 = add(G, G->row_base, row0);
@@ -535,7 +729,7 @@ static LLVMValueRef operand(gemm *G, const ir_node *m)
 
 
 bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs,
-                  int n_in, LLVMValueRef scratch, LLVMValueRef lo, LLVMValueRef hi)
+                  int n_in, LLVMValueRef scratch, LLVMValueRef packed, LLVMValueRef lo, LLVMValueRef hi)
 {
     int64_t row_tiles, panels, n_batch;
     row_tiles_and_panels(n, &row_tiles, &panels, &n_batch);
@@ -553,7 +747,16 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         for (int i = 0; i < n_in; i++) ir_broadcast_strides(&in_nodes[i]->type, ro, to->dims, G.estr[i]);
         G.vec_epi = vec_ok(&G, epi);
     }
-    LLVMValueRef a = operand(&G, n->in[0]);
+    LLVMValueRef a = NULL;
+    if (n->op == KL_OP_CONV2D) { /* its input read from its sources (passes/fuse.c) */
+        ir_node *members[4 * IR_MAX_CONV_SOURCES + 1];
+        int nm = 0, ns = ir_conv_sources(c->g, n, G.src, members, &nm);
+        if (ns && nm && ir_plan_kernel_of(c->g->plan, members[0]) == ir_plan_kernel_of(c->g->plan, n)) {
+            G.n_src = ns;
+            for (int i = 0; i < ns; i++) G.srcp[i] = operand(&G, G.src[i].value);
+        }
+    }
+    if (!G.n_src) a = operand(&G, n->in[0]);
     LLVMValueRef b_src = n->gemm->pack_b_runtime ? operand(&G, n->in[1]) : NULL;
     if (n->op == KL_OP_CONV2D) {
         G.rows = to->dims[0] * to->dims[1] * to->dims[2];
@@ -562,7 +765,7 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         G.a = a;
         G.zeros = cg_zero_floats(c, ta->dims[3]);
         G.row_base = i64(&G, 0);
-        G.bp = b_src ? scratch : prepacked_b(c, n, G.k, G.cols);
+        G.bp = b_src ? scratch : packed;
         LLVMValueRef padded =
             n->gemm->pad_copy ? LLVMBuildInBoundsGEP2(c->b, c->i8, scratch, (LLVMValueRef[]){i64(&G, n->gemm->pad_offset)}, 1, "") : NULL;
         if (b_src || padded) {
@@ -570,13 +773,17 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
              * first by a call with lo = -1 (module.c) */
             LLVMBasicBlockRef after = units ? begin_if(&G, LLVMBuildICmp(c->b, LLVMIntSLT, lo, i64(&G, 0), "")) : NULL;
             if (b_src) pack_b_runtime(&G, b_src, scratch);
-            if (padded) pad_input(&G, a, padded);
+            if (padded && G.n_src) pad_input_sources(&G, padded);
+            else if (padded) pad_input(&G, a, padded);
             if (units) {
                 LLVMBuildRetVoid(c->b);
                 LLVMPositionBuilderAtEnd(c->b, after);
             }
         }
-        if (padded) G.a = padded;
+        if (padded) {
+            G.a = padded;
+            G.n_src = 0; /* the tiles read the copy */
+        }
         tiles(&G, rlo, rhi, plo, phi);
         free(G.estr);
         return true;
@@ -590,7 +797,6 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
     int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
     ir_broadcast_strides(&ba, ro - 2, batch.dims, sa);
     ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
-    LLVMValueRef packed = b_src ? NULL : prepacked_b(c, n, K, N);
     int64_t per_b = n_panels(&G) * K * n->gemm->nr;
     cg_loop lb[IR_MAX_RANK];
     LLVMValueRef oa = i64(&G, 0), ob = i64(&G, 0), flat = i64(&G, 0);

@@ -183,9 +183,14 @@ LLVMValueRef cg_const_global(cg *c, const char *name, LLVMValueRef init)
     return gv;
 }
 
+/* One global per length, so kernels that differ only in which zeros they
+ * read are the same function (module.c merges those before optimizing). */
 LLVMValueRef cg_zero_floats(cg *c, int64_t n)
 {
-    return cg_const_global(c, "kiln_zeros", LLVMConstNull(LLVMArrayType2(c->f32, (uint64_t)(n > 0 ? n : 1))));
+    char name[48];
+    snprintf(name, sizeof name, "kiln_zeros%lld", (long long)(n > 0 ? n : 1));
+    LLVMValueRef g = LLVMGetNamedGlobal(c->mod, name);
+    return g ? g : cg_const_global(c, name, LLVMConstNull(LLVMArrayType2(c->f32, (uint64_t)(n > 0 ? n : 1))));
 }
 
 int cg_vector_floats(const cg *c) { return c->m.vector_floats; }

@@ -53,6 +53,7 @@ static void cg_done(cg *c)
 {
     LLVMDisposeBuilder(c->b);
     free(c->consts);
+    free(c->tile_fns);
     cg_machine_free(&c->m);
 }
 
@@ -104,16 +105,18 @@ static bool is_state_output(const cg *c, const ir_node *x)
     return x->store == IR_STORE_FETCH && c->g->result_var && c->g->result_var[x->index] >= 0;
 }
 
-/* void P_kID(out, in..., out2..., [scratch]): the kernel's further outputs
- * (ir/plan.h) after its inputs; the scratch pointer when the kernel's
- * contraction packs operands at run time. */
+/* void P_kID(out, in..., out2..., [scratch], [panels]): the kernel's further
+ * outputs (ir/plan.h) after its inputs; the scratch pointer when the
+ * kernel's contraction packs operands at run time, the panels of its
+ * compile-time packed B (gemm.c). */
 static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_nodes, int n_in)
 {
     ir_node *root = kern->root;
     ir_node *gm = cg_kernel_contraction(c->g, root);
     bool split = !gm && cg_kernel_units(c, root, in_nodes, n_in) > 0;
     int n_out = kern->n_outputs;
-    int n_ptrs = n_in + 1 + n_out + (gm && gm->scratch_bytes > 0), n_params = n_ptrs + (gm || split ? 2 : 0);
+    bool packed = gm && !gm->gemm->pack_b_runtime;
+    int n_ptrs = n_in + 1 + n_out + (gm && gm->scratch_bytes > 0) + packed, n_params = n_ptrs + (gm || split ? 2 : 0);
     LLVMTypeRef *params = kl_malloc(NULL, sizeof *params * ((size_t)n_params), "code generation");
     LLVMValueRef *inputs = kl_malloc(NULL, sizeof *inputs * ((size_t)n_in + 1), "code generation");
     LLVMValueRef *outs = kl_malloc(NULL, sizeof *outs * ((size_t)n_out + 1), "code generation");
@@ -126,7 +129,8 @@ static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_no
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     set_target_attrs(c, fn);
-    /* One symbol per kernel, so profiles (perf) attribute time to kernels;
+    /* One symbol per kernel, so profiles (perf) attribute time to kernels
+     * (a GEMM's k loops are in its P_tileN, equal kernels merge into one);
      * a call per kernel costs nothing next to its loops. */
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
@@ -163,7 +167,8 @@ static LLVMValueRef emit_kernel_fn(cg *c, const kl_kernel *kern, ir_node **in_no
     int scratch_at = n_in + 1 + n_out;
     c->out_ptrs = outs;
     bool ok = gm ? cg_emit_gemm(c, gm, gm == root ? NULL : root, out, in_nodes, inputs, n_in,
-                                n_ptrs > scratch_at ? LLVMGetParam(fn, (unsigned)scratch_at) : NULL,
+                                n_ptrs - packed > scratch_at ? LLVMGetParam(fn, (unsigned)scratch_at) : NULL,
+                                packed ? LLVMGetParam(fn, (unsigned)n_ptrs - 1) : NULL,
                                 LLVMGetParam(fn, (unsigned)n_ptrs), LLVMGetParam(fn, (unsigned)n_ptrs + 1))
                  : (c->par_lo = split ? LLVMGetParam(fn, (unsigned)n_ptrs) : NULL,
                     c->par_hi = split ? LLVMGetParam(fn, (unsigned)n_ptrs + 1) : NULL,
@@ -385,7 +390,7 @@ static void emit_comm(cg *c, ir_node *n)
 }
 
 /* One kernel of the graph being emitted: its function and the call; args
- * has room for its inputs and four more pointers. */
+ * has room for its inputs and outputs and five more pointers. */
 static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
 {
     ir_node *root = k->root, **in_nodes = k->inputs;
@@ -406,6 +411,7 @@ static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
         LLVMValueRef off = cg_i64(c, k->scratch_offset);
         args[n_args++] = LLVMBuildInBoundsGEP2(c->b, c->i8, c->cur_temp, &off, 1, "scratch");
     }
+    if (gm && !gm->gemm->pack_b_runtime) args[n_args++] = cg_gemm_packed_b(c, gm);
     int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
     if (gm || units) call_split_kernel(c, root, gm, fn, args, n_args, units);
     else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
@@ -436,7 +442,7 @@ static LLVMValueRef emit_graph_fn(cg *c, const ir_graph *g, const char *name, bo
     for (int j = 0; j < plan->n_kernels; j++)
         if (plan->kernels[j].n_inputs + plan->kernels[j].n_outputs > max_in)
             max_in = plan->kernels[j].n_inputs + plan->kernels[j].n_outputs;
-    LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 4), "code generation");
+    LLVMValueRef *args = kl_malloc(NULL, sizeof *args * ((size_t)max_in + 5), "code generation");
     bool ok = !internal || dtypes_ok(c);
     LLVMValueRef counters = NULL, tick = NULL;
     LLVMTypeRef tick_t = NULL;
@@ -526,9 +532,14 @@ static bool optimize(cg *c, LLVMTargetMachineRef tm)
     LLVMDisposeMessage(msg);
     const char *dump = getenv("KILN_DUMP_IR"); /* the module before LLVM's passes (docs/performance.md) */
     if (dump && *dump && LLVMPrintModuleToFile(c->mod, dump, &msg)) LLVMDisposeMessage(msg);
-    char pipeline[32];
-    snprintf(pipeline, sizeof pipeline, "default<O%d>", c->o->opt_level < 0 ? 0 : c->o->opt_level > 3 ? 3 : c->o->opt_level);
-    if (c->o->size) snprintf(pipeline, sizeof pipeline, "default<Os>");
+    /* Kernels of equal shapes (a cell net repeats its cells; GEMM kernels
+     * take their panels as a parameter, zeros are one global per length)
+     * are equal functions: mergefunc keeps one before the pipeline, so LLVM
+     * optimizes and generates each once (docs/performance.md, compile time). */
+    char pipeline[48];
+    int level = c->o->opt_level < 0 ? 0 : c->o->opt_level > 3 ? 3 : c->o->opt_level;
+    snprintf(pipeline, sizeof pipeline, "%sdefault<O%d>", level ? "mergefunc," : "", level);
+    if (c->o->size) snprintf(pipeline, sizeof pipeline, "mergefunc,default<Os>");
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(po, c->o->opt_level >= 2 && !c->o->size);
     LLVMPassBuilderOptionsSetSLPVectorization(po, c->o->opt_level >= 2 && !c->o->size);

@@ -80,8 +80,11 @@ kl_plan *ir_plan_build(ir_graph *g)
         for (int m = 0; m < k->n_members; m++) {
             ir_node *n = k->members[m];
             for (int o = 0; o < n->n_in; o++) {
-                ir_node *x = n->in[o];
+                ir_node *x = n->in[o], *r = x;
                 if (ir_plan_kernel_of(p, x) == k) continue;
+                /* a reshape of a member (a conv input's upsampling chain, ir/conv_input.c) */
+                while (op_is_alias(r->op) && r->op != KL_OP_CONST && !ir_plan_kernel_of(p, r)) r = r->in[0];
+                if (r != x && ir_plan_kernel_of(p, r) == k) continue;
                 bool seen = false;
                 for (int s = 0; s < k->n_inputs && !seen; s++) seen = k->inputs[s] == x;
                 if (!seen) k->inputs[k->n_inputs++] = x;

@@ -98,7 +98,9 @@ static void check_kernel(vctx *v, const ir_node *n)
     if (n->store != IR_STORE_NONE && !plan_output(v->g, n)) BAD(v, n, "fused into %%%d but materialized", k->id);
     if (n->store != IR_STORE_NONE && (!op_is_elementwise(n->op) || !op_is_elementwise(k->op)))
         BAD(v, n, "a further output of kernel %%%d, but it or the root is not elementwise", k->id);
-    if (!op_is_elementwise(n->op) && !(ir_fusable_movement(n) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)))
+    const kl_kernel *kk = ir_plan_kernel_of(v->g->plan, k);
+    if (!op_is_elementwise(n->op) && !(ir_fusable_movement(n) && op_is_elementwise(k->op)) && !(n->gemm && op_is_elementwise(k->op)) &&
+        !(kk && kk->contraction && ir_conv_source_member(v->g, kk->contraction, n))) /* a conv's input by index (conv_input.c) */
         BAD(v, n, "fused but not elementwise (nor a GEMM feeding an elementwise epilogue)");
     if (v->pos[k->id] <= v->pos[n->id]) BAD(v, n, "fused into %%%d, which is not later", k->id);
 }
@@ -143,6 +145,11 @@ static void check_plan(vctx *v, const ir_node *n, bool stored)
     for (int i = 0; i < n->n_in; i++) {
         const ir_node *p = n->in[i];
         bool inside = n->kernel && p->kernel == n->kernel && p->kernel != p;
+        if (!inside && p->store == IR_STORE_NONE && !n->kernel && op_is_alias(n->op) && p->kernel) {
+            /* a reshape between members of a conv's input chain (ir/conv_input.c) */
+            const kl_kernel *pk = ir_plan_kernel_of(v->g->plan, p->kernel);
+            inside = pk && pk->contraction && ir_conv_source_member(v->g, pk->contraction, p);
+        }
         if (!inside && p->store == IR_STORE_NONE)
             BAD(v, n, "reads %%%d from outside its kernel, but %%%d is never stored", p->id, p->id);
     }

@@ -33,6 +33,11 @@
  * add, ...) on each register tile right after the tile's last FMA, while it
  * is still in L1, instead of in another pass over memory.  One contraction
  * per kernel.
+ * Conv input fusion: the concat over channels, nearest upsampling and
+ * depth-to-space between a conv on the indirect GEMM path and the values
+ * they read (ir/conv_input.c) join the conv's kernel: codegen/gemm.c points
+ * A's row pointers at the source pixels (a U-Net's skip concats and
+ * upsampling cost no copy); a padded-copy conv makes its copy from them.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
  * At the end the kernel plan (ir/plan.h: kernels, members, inputs,
@@ -62,6 +67,7 @@ typedef struct fuse_state {
     int64_t *pieces;                /* by kernel root id: loop nests of its fused pads/concats (0: 1) */
     unsigned char *state_out;       /* by id: a variable's new value that may be a further output of its users' kernel */
     unsigned char *has_outputs;     /* by kernel root id: it stores a fused state result too */
+    ir_node **conv_input;           /* by id: the kernel of the conv that reads this node by index arithmetic */
 } fuse_state;
 
 static void note_use(fuse_state *s, ir_node *operand, ir_node *kernel)
@@ -108,9 +114,11 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     size_t ids = (size_t)g->next_id + 1;
     fuse_state s = {kl_calloc(ctx->diag, ids, sizeof(ir_node *), "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion"),
                     kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, sizeof(int64_t), "fusion"),
-                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion")};
-    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces || !s.state_out || !s.has_outputs) {
+                    kl_calloc(ctx->diag, ids, 1, "fusion"), kl_calloc(ctx->diag, ids, 1, "fusion"),
+                    kl_calloc(ctx->diag, ids, sizeof(ir_node *), "fusion")};
+    if (!s.users_kernel || !s.conflict || !s.has_contraction || !s.pieces || !s.state_out || !s.has_outputs || !s.conv_input) {
         free(s.users_kernel), free(s.conflict), free(s.has_contraction), free(s.pieces), free(s.state_out), free(s.has_outputs);
+        free(s.conv_input);
         return false;
     }
     bool fusing = ctx->opt_level >= 1;
@@ -130,7 +138,10 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         ir_node *n = g->nodes[i];
         if (!needs_code(n)) n->kernel = NULL;
         else if (n->op == KL_OP_GET) n->kernel = n->in[0]; /* the while/if writes it */
-        else if (fusing && can_join(&s, n)) {
+        else if (s.conv_input[n->id]) {
+            n->kernel = s.conv_input[n->id];
+            pass_count(ctx, "fuse", "conv inputs read by index (concat, upsampling, depth-to-space)", 1);
+        } else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
             if (s.state_out[n->id]) {
                 s.has_outputs[n->kernel->id] = 1;
@@ -148,14 +159,25 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         }
         /* a contraction reads its operands from memory, even when it is an
          * epilogue's member, and so does a fused view */
-        ir_node *reader = n->gemm || (ir_fusable_movement(n) && n->kernel != n) ? NULL : n->kernel;
+        ir_node *reader = n->gemm || (ir_fusable_movement(n) && n->kernel != n) || s.conv_input[n->id] ? NULL : n->kernel;
         for (int j = 0; j < n->n_in; j++) note_use(&s, n->in[j], reader);
+        /* the concat, upsampling and depth-to-space feeding an indirect-GEMM
+         * conv join its kernel as index arithmetic on A's row pointers
+         * (ir/conv_input.c, codegen/gemm.c); their sources are stored */
+        const ir_gemm_plan *p = n->gemm;
+        if (fusing && n->op == KL_OP_CONV2D && p && !p->shared && !p->pack_b_runtime && (!p->pad_input || p->pad_copy)) {
+            ir_conv_source src[IR_MAX_CONV_SOURCES];
+            ir_node *members[4 * IR_MAX_CONV_SOURCES + 1];
+            int nm = 0;
+            if (ir_conv_sources(g, n, src, members, &nm))
+                for (int m = 0; m < nm; m++) s.conv_input[members[m]->id] = n->kernel;
+        }
     }
     /* GEMM epilogues read their inputs by broadcast offsets only: a view
      * that joined such a kernel becomes a kernel of its own again */
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (n->kernel && n->kernel != n && ir_fusable_movement(n) && s.has_contraction[n->kernel->id]) {
+        if (n->kernel && n->kernel != n && ir_fusable_movement(n) && s.has_contraction[n->kernel->id] && !s.conv_input[n->id]) {
             n->kernel = n;
             pass_count(ctx, "fuse", "views kept out of GEMM epilogues", 1);
         }
@@ -166,6 +188,7 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
     free(s.pieces);
     free(s.state_out);
     free(s.has_outputs);
+    free(s.conv_input);
     ir_plan_build(g);
     return true;
 }

@@ -72,6 +72,10 @@ bool pass_infer(ir_graph *g, pass_ctx *ctx);     /* shapes and dtypes, checked *
 bool pass_verify(ir_graph *g, pass_ctx *ctx);    /* the verifier as a pass */
 bool pass_fold(ir_graph *g, pass_ctx *ctx);      /* constant folding */
 bool pass_simplify(ir_graph *g, pass_ctx *ctx);  /* algebraic identities */
+/* Called by simplify: a strided conv2d_transpose with a constant filter
+ * rewritten as a conv2d and a depth-to-space (passes/subpixel.c); returns
+ * the node now standing for n's last absorbed consumer, or NULL. */
+ir_node *pass_subpixel_conv_transpose(ir_graph *g, ir_node *n, pass_ctx *ctx);
 bool pass_cse(ir_graph *g, pass_ctx *ctx);       /* common subexpressions, shared constants */
 bool pass_dce(ir_graph *g, pass_ctx *ctx);       /* drop what no fetch needs */
 bool pass_layout(ir_graph *g, pass_ctx *ctx);    /* GEMM tiles and packed layouts of contractions */

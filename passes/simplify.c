@@ -13,6 +13,9 @@
  * which fuse makes part of the GEMM's epilogue.
  * (1x1 convs stay convs: the GEMM path computes them as they are.)
  * An if on a constant predicate becomes the branch it takes, inlined.
+ * A strided conv2d_transpose with a constant filter becomes a stride-1
+ * conv2d (all s*s output phases as its channels) and a depth-to-space,
+ * its per-channel consumers moved before it (passes/subpixel.c).
  * Users are rewired; the dead nodes are left for DCE.
  */
 #include <stdlib.h>
@@ -179,6 +182,10 @@ bool pass_simplify(ir_graph *g, pass_ctx *ctx)
             i += moved - 1; /* past the branch (simplified as a region already) and k; n is gone */
             changed = true;
             pass_count(ctx, "simplify", "ifs on constants inlined", 1);
+            continue;
+        }
+        if (pass_subpixel_conv_transpose(g, n, ctx)) { /* new nodes before the last consumer moved (or n); n is left for DCE */
+            changed = true;
             continue;
         }
         ir_node *folded = fold_scale_into_weights(g, n);

@@ -32,7 +32,7 @@ ParameterizedTestParameters(fixtures, jit)
     return cr_make_param_array(case_param, p, (size_t)k, free_params);
 }
 
-ParameterizedTest(case_param *c, fixtures, jit)
+ParameterizedTest(case_param *c, fixtures, jit, .timeout = 600) /* a compiler that loops fails, not hangs */
 {
     fixture f;
     char err[1024];
