@@ -7,8 +7,9 @@
  * 16 operations).  It splits when every thread's chunk of that work is at
  * least SPLIT_CHUNK_NS, several times what waking a worker and joining it
  * costs (bench/pool_cost.c), and its split loop has at least two units.
- * GEMM-planned kernels keep their own rule (codegen/gemm.c, cg_gemm_units:
- * ~1 MFLOP, the same order at the GEMM kernels' rate).
+ * GEMM-planned kernels apply their own form of it (codegen/gemm.c,
+ * cg_gemm_units: at least ~1 MFLOP, i.e. ~8 us at SPLIT_GEMM_FLOPS_PER_NS,
+ * two chunks of SPLIT_CHUNK_NS) and split row tiles or column panels.
  *
  * Which loop splits is decided here too, so that the unit count module.c
  * hands the pool and the loop the emitter restricts to [par_lo, par_hi)
@@ -19,6 +20,7 @@
 
 #define SPLIT_BYTES_PER_NS 16.0 /* ~16 GB/s: below the 22.7 GB/s one core reads */
 #define SPLIT_FLOPS_PER_NS 8.0  /* generic loops, partly vectorized */
+#define SPLIT_GEMM_FLOPS_PER_NS 128.0 /* the GEMM micro-kernels: about half the FMA peak */
 #define SPLIT_CHUNK_NS 4000.0   /* per thread: ~4-10x the fork-join (0.3-1 us, bench/pool_cost.c) */
 
 double cg_split_chunk_ns(void) { return SPLIT_CHUNK_NS; }
@@ -75,8 +77,13 @@ double cg_kernel_work_ns(const struct kl_kernel *k)
     } else {
         for (int i = 0; i < k->n_inputs; i++) bytes += (double)ir_type_bytes(&k->inputs[i]->type);
     }
-    for (int m = 0; m < k->n_members; m++) flops += member_flops(k->members[m]);
-    return bytes / SPLIT_BYTES_PER_NS + flops / SPLIT_FLOPS_PER_NS;
+    double gemm_flops = 0;
+    for (int m = 0; m < k->n_members; m++) {
+        double f = member_flops(k->members[m]);
+        if (k->members[m] == k->contraction) gemm_flops += f;
+        else flops += f;
+    }
+    return bytes / SPLIT_BYTES_PER_NS + flops / SPLIT_FLOPS_PER_NS + gemm_flops / SPLIT_GEMM_FLOPS_PER_NS;
 }
 
 bool cg_split_pays(const cg_options *o, double work_ns, int64_t units)
