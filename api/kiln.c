@@ -313,6 +313,10 @@ kiln_status *api_compile_object(kiln_model *m, const kiln_options *o, const char
             .object_bytes = cs.object_bytes,
             .n_kernels = cs.n_kernels,
             .compile_seconds = now() - t0,
+            .threads = co.threads,
+            .n_split_kernels = cs.n_split_kernels,
+            .max_work_ns = cs.max_work_ns,
+            .split_chunk_ns = cg_split_chunk_ns(),
         };
     }
     if (ok && meta && !(*meta = api_shared_meta(g, &co, &d))) ok = false;
@@ -370,7 +374,9 @@ static kiln_status *compile_entries(kiln_model *m, const kiln_options *o, const 
         int64_t temp = 0;
         for (int i = 0; i < n_entries; i++) temp = gs[i]->temp_size > temp ? gs[i]->temp_size : temp;
         *info = (kiln_compile_info){.temp_size = temp, .const_bytes = cs.const_bytes, .object_bytes = cs.object_bytes,
-                                    .n_kernels = cs.n_kernels, .compile_seconds = now() - t0};
+                                    .n_kernels = cs.n_kernels, .compile_seconds = now() - t0,
+                                    .threads = cos[0].threads, .n_split_kernels = cs.n_split_kernels,
+                                    .max_work_ns = cs.max_work_ns, .split_chunk_ns = cg_split_chunk_ns()};
     }
     for (int i = 0; i < n_entries; i++) ir_graph_free(gs[i]);
     kiln_program_free(layout);

@@ -88,6 +88,8 @@ typedef struct cg {
     LLVMValueRef *consts;       /* by node id: global of a CONST node */
     int64_t const_bytes;
     int n_kernels;
+    int n_split;        /* kernels whose call splits over the pool */
+    double max_work_ns; /* the largest kernel's estimated work (codegen/split.c) */
     /* While a split kernel (cg_kernel_units > 0, not a GEMM) is emitted: its
      * work range [par_lo, par_hi), which cg_loop_begin_split iterates. */
     LLVMValueRef par_lo, par_hi;
@@ -121,6 +123,13 @@ LLVMValueRef cg_loop_begin_split(cg *c, int64_t n, cg_loop *l);
  * count, or the GEMM's row tiles / panels); 0: it runs on the calling
  * thread (one thread compiled, or too little work to wake a worker). */
 int64_t cg_kernel_units(cg *c, ir_node *root, ir_node **in_nodes, int n_in);
+/* codegen/split.c: the cost rule (work against the pool's fork-join cost)
+ * and the split loop each kind's emitter restricts. */
+bool cg_split_pays(const cg_options *o, double work_ns, int64_t units);
+int cg_outer_split_dim(const ir_type *t); /* first dim of extent > 1, or -1 */
+int cg_movement_split_dim(const ir_node *n); /* codegen/movement.c */
+/* cg_loop_begin_split when `split` (the kernel is split at this loop), else cg_loop_begin */
+LLVMValueRef cg_loop_begin_split_if(cg *c, bool split, int64_t n, cg_loop *l);
 void cg_loop_end(cg *c, cg_loop *l);
 void cg_loop_end_scalar(cg *c, cg_loop *l); /* ... and LLVM must not vectorize it */
 LLVMValueRef cg_i64(cg *c, int64_t v);

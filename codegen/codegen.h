@@ -61,6 +61,10 @@ typedef struct cg_stats {
     char undefined[512];
     bool has_undefined;
     int n_kernels;
+    /* kernels split over the thread pool (GEMMs included), and the largest
+     * kernel's estimated single-thread work in ns (codegen/split.c) */
+    int n_split_kernels;
+    double max_work_ns;
 } cg_stats;
 
 /* The LLVM library's version. */
@@ -101,6 +105,11 @@ cg_profile_fn cg_jit_profile_entry(const cg_jit *j);
  * into with o->threads (0: it runs on the calling thread), as module.c
  * decides when it emits the call (kiln viz shows the split). */
 void cg_kernel_splits(const ir_graph *g, const cg_options *o, int64_t *units);
+struct kl_kernel; /* ir/plan.h */
+/* The split cost rule (codegen/split.c): a kernel's estimated single-thread
+ * time in ns, and the work each thread's chunk must reach for it to split. */
+double cg_kernel_work_ns(const struct kl_kernel *k);
+double cg_split_chunk_ns(void);
 void cg_jit_free(cg_jit *j);
 
 /* The GEMM strategy's cost rule: does this matmul call OpenBLAS through

@@ -584,37 +584,69 @@ bool cg_is_depthwise_f32(const ir_node *n)
            n->attr.conv.groups == n->type.dims[3];
 }
 
-/* Work of a non-GEMM kernel, in element operations, if the pool may split it. */
-static int64_t split_work(const cg_options *o, const ir_node *root)
+static bool reduce_by_rows(const ir_node *n);
+static int reduce_split_dim(const ir_node *n);
+static int matmul_split(const cg_options *o, const ir_node *n, int64_t *units);
+
+/* Window ops other than the depthwise conv split by image (emit_window_batches). */
+static bool window_by_images(const ir_node *n)
 {
-    if (o->threads <= 1 || o->opt_level < 1) return 0;
-    int64_t numel = ir_type_numel(&root->type);
-    if (op_is_elementwise(root->op)) return numel;
-    if (root->op == KL_OP_SOFTMAX || root->op == KL_OP_LOG_SOFTMAX) return 8 * numel; /* an exp per element */
-    if (cg_is_depthwise_f32(root)) return numel * root->in[1]->type.dims[0] * root->in[1]->type.dims[1];
-    return 0;
+    bool window = n->op == KL_OP_MAX_POOL || n->op == KL_OP_AVG_POOL || n->op == KL_OP_CONV2D_TRANSPOSE ||
+                  (n->op == KL_OP_CONV2D && !cg_is_depthwise_f32(n));
+    return window && (n->type.dtype == KL_F32 || n->type.dtype == KL_F16);
 }
 
-/* ~64K element operations: below that a worker's wake-up costs more */
-static bool worth_splitting(const cg_options *o, const ir_node *root) { return split_work(o, root) >= (1 << 16); }
+/* Trip count of the loop root's emitter restricts when split (codegen/split.c
+ * says which), 0 when its nest has none that can. */
+static int64_t split_loop_units(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
+{
+    bool gated;
+    const ir_type *t = &root->type;
+    int64_t numel = ir_type_numel(t), units = 0;
+    if (numel == 0) return 0;
+    if (op_is_elementwise(root->op)) {
+        units = ew_outer(c, root, in_nodes, n_in, &gated);
+        return gated ? 0 : units; /* its loops are per output dim; dim 0 is usually the batch */
+    }
+    switch (root->op) {
+    case KL_OP_SOFTMAX: case KL_OP_LOG_SOFTMAX: {
+        int64_t cols = t->rank ? t->dims[t->rank - 1] : 1;
+        return cols ? numel / cols : 0;
+    }
+    case KL_OP_CONV2D:
+        if (cg_is_depthwise_f32(root)) return t->dims[0] * t->dims[1]; /* images x output rows */
+        return window_by_images(root) ? t->dims[0] : 0;
+    case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+        return window_by_images(root) ? t->dims[0] : 0;
+    case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
+    case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN: {
+        int d = reduce_split_dim(root);
+        return d < 0 ? 0 : root->in[0]->type.dims[d];
+    }
+    case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:
+    case KL_OP_GATHER_ELEMENTS: {
+        int d = cg_movement_split_dim(root);
+        return d < 0 ? 0 : t->dims[d]; /* gather_elements: its output has the indices' shape */
+    }
+    case KL_OP_CUMSUM: case KL_OP_CUMPROD: {
+        int64_t outer = 1;
+        for (int i = 0; i < root->attr.concat.axis; i++) outer *= t->dims[i];
+        return outer;
+    }
+    case KL_OP_MATMUL: matmul_split(c->o, root, &units); return units;
+    default: return 0; /* scatter, dynamic slices, control flow: one thread */
+    }
+}
 
 int64_t cg_kernel_units(cg *c, ir_node *root, ir_node **in_nodes, int n_in)
 {
-    bool by_cols, gated;
+    bool by_cols;
     ir_node *gm = cg_kernel_contraction(c->g, root);
     if (gm) return cg_gemm_units(c->o, gm, &by_cols);
-    if (!worth_splitting(c->o, root)) return 0;
-    int64_t numel = ir_type_numel(&root->type), units = 0;
-    if (op_is_elementwise(root->op)) {
-        units = ew_outer(c, root, in_nodes, n_in, &gated);
-        if (gated) units = 0; /* its loops are per output dim; dim 0 is usually the batch */
-    } else if (root->op == KL_OP_SOFTMAX || root->op == KL_OP_LOG_SOFTMAX) {
-        int64_t cols = root->type.rank ? root->type.dims[root->type.rank - 1] : 1;
-        units = cols ? numel / cols : 0;
-    } else {
-        units = root->type.dims[0] * root->type.dims[1]; /* depthwise: images x output rows */
-    }
-    return units >= 2 ? units : 0;
+    const kl_kernel *k = cg_kernel_of(c, root);
+    if (!k || c->o->threads <= 1 || c->o->opt_level < 1) return 0;
+    int64_t units = split_loop_units(c, root, in_nodes, n_in);
+    return cg_split_pays(c->o, cg_kernel_work_ns(k), units) ? units : 0;
 }
 
 /* ---- matmul (batched, broadcasting batch dims) -------------------------- */
@@ -651,7 +683,7 @@ bool cg_graph_uses_runtime(const ir_graph *g, const cg_options *o)
         const kl_kernel *k = &g->plan->kernels[j];
         if (cg_matmul_uses_blas(o, k->root)) return true;
         if (k->contraction && cg_gemm_units(o, k->contraction, &by_cols)) return true;
-        if (!k->contraction && worth_splitting(o, k->root)) return true; /* may split */
+        if (!k->contraction && cg_split_pays(o, cg_kernel_work_ns(k), INT64_MAX)) return true; /* may split */
     }
     return false;
 }
@@ -666,6 +698,20 @@ static LLVMValueRef sgemm_decl(cg *c)
 }
 
 static LLVMValueRef f32_at(cg *c, LLVMValueRef base, LLVMValueRef index) { return cg_elem_ptr(c, KL_F32, base, index); }
+
+/* The generic matmul nest (not the GEMM path, not BLAS) splits its first
+ * batch loop of extent > 1, or its rows when every batch loop runs once:
+ * returns that loop's index (0..rank-3 a batch dim, rank-2 the rows; -1 none)
+ * and its trip count. */
+static int matmul_split(const cg_options *o, const ir_node *n, int64_t *units)
+{
+    *units = 0;
+    if (n->op != KL_OP_MATMUL || cg_matmul_uses_blas(o, n) || n->type.rank < 2) return -1;
+    int ro = n->type.rank, d = 0;
+    while (d < ro - 2 && n->type.dims[d] == 1) d++;
+    *units = n->type.dims[d];
+    return d;
+}
 
 static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b)
 {
@@ -710,14 +756,16 @@ static bool emit_matmul(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef a, LLV
     ir_broadcast_strides(&bb, ro - 2, batch.dims, sb);
     ir_broadcast_strides(&batch, ro - 2, batch.dims, so);
     cg_loop lb[IR_MAX_RANK], li, lj, lp;
+    int64_t units;
+    int sd = matmul_split(c->o, n, &units); /* the loop a split kernel restricts */
     LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oo = cg_i64(c, 0);
     for (int d = 0; d < ro - 2; d++) {
-        LLVMValueRef iv = cg_loop_begin(c, batch.dims[d], &lb[d]);
+        LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, batch.dims[d], &lb[d]);
         oa = add_i64(c, oa, mul_i64(c, iv, sa[d] * m * k));
         ob = add_i64(c, ob, mul_i64(c, iv, sb[d] * k * nn));
         oo = add_i64(c, oo, mul_i64(c, iv, so[d] * m * nn));
     }
-    LLVMValueRef i = cg_loop_begin(c, m, &li);
+    LLVMValueRef i = cg_loop_begin_split_if(c, sd == ro - 2, m, &li);
     if (trb) { /* dot products: both operands contiguous along k when !tra */
         LLVMValueRef j = cg_loop_begin(c, nn, &lj);
         LLVMValueRef acc = cg_entry_alloca(c, ct, "acc");
@@ -793,6 +841,29 @@ typedef struct reduce_src {
  * the input is read once, in order.  (The generic nest below would walk the
  * reduced axes innermost, with the channel stride: ResNet50's pool took
  * 0.4 ms that way.) */
+/* emit_reduce_rows' case: float32 sum/mean/max/min/prod keeping the innermost axis. */
+static bool reduce_by_rows(const ir_node *n)
+{
+    const ir_type *t = &n->in[0]->type;
+    return t->dtype == KL_F32 && t->rank >= 2 && !(n->attr.reduce.axes & (1u << (t->rank - 1))) &&
+           (n->op == KL_OP_REDUCE_SUM || n->op == KL_OP_REDUCE_MEAN || n->op == KL_OP_REDUCE_MAX ||
+            n->op == KL_OP_REDUCE_MIN || n->op == KL_OP_REDUCE_PROD) && ir_type_numel(t) > 0;
+}
+
+/* The kept loop a split reduction restricts: the first kept axis of extent
+ * > 1 (its output rows are disjoint; kept loops enclose the reduced ones),
+ * not the innermost axis of the rows form (its vector loop).  -1: none, as
+ * when only that innermost axis is kept (a reduction over every outer axis
+ * would need its columns split: left on one thread). */
+static int reduce_split_dim(const ir_node *n)
+{
+    const ir_type *t = &n->in[0]->type;
+    int end = reduce_by_rows(n) ? t->rank - 1 : t->rank;
+    for (int d = 0; d < end; d++)
+        if (!(n->attr.reduce.axes & (1u << d)) && t->dims[d] > 1) return d;
+    return -1;
+}
+
 static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, reduce_src *src)
 {
     const ir_type *t = &n->in[0]->type;
@@ -810,8 +881,9 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
     for (int i = 0; i < n_src; i++) offs[i] = src->offs[i];
     cg_loop lk[IR_MAX_RANK], lr[IR_MAX_RANK], lj;
     LLVMValueRef off = cg_i64(c, 0), orow = cg_i64(c, 0);
+    int sd = reduce_split_dim(n);
     for (int i = 0; i < nk; i++) {
-        LLVMValueRef iv = cg_loop_begin(c, t->dims[kept[i]], &lk[i]);
+        LLVMValueRef iv = cg_loop_begin_split_if(c, kept[i] == sd, t->dims[kept[i]], &lk[i]);
         off = add_i64(c, off, mul_i64(c, iv, strides[kept[i]]));
         orow = add_i64(c, mul_i64(c, orow, t->dims[kept[i]]), iv);
         for (int k = 0; k < n_src; k++)
@@ -856,10 +928,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
 static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, reduce_src *src)
 {
     const ir_type *t = &n->in[0]->type;
-    bool rows = t->dtype == KL_F32 && t->rank >= 2 && !(n->attr.reduce.axes & (1u << (t->rank - 1))) &&
-                (n->op == KL_OP_REDUCE_SUM || n->op == KL_OP_REDUCE_MEAN || n->op == KL_OP_REDUCE_MAX ||
-                 n->op == KL_OP_REDUCE_MIN || n->op == KL_OP_REDUCE_PROD) && ir_type_numel(t) > 0;
-    if (rows) return emit_reduce_rows(c, n, out, in, src);
+    if (reduce_by_rows(n)) return emit_reduce_rows(c, n, out, in, src);
     kl_dtype dt = t->dtype;
     bool f = kl_dtype_is_float(dt), is_arg = n->op == KL_OP_ARGMAX || n->op == KL_OP_ARGMIN;
     int64_t strides[IR_MAX_RANK], s = 1, count = 1;
@@ -873,8 +942,9 @@ static bool emit_reduce(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in, re
     LLVMValueRef acc = cg_entry_alloca(c, et, "acc"), arg = cg_entry_alloca(c, c->i64, "arg");
     cg_loop lk[IR_MAX_RANK], lr[IR_MAX_RANK];
     LLVMValueRef off = cg_i64(c, 0), oidx = cg_i64(c, 0);
+    int sd = reduce_split_dim(n);
     for (int i = 0; i < nk; i++) {
-        LLVMValueRef iv = cg_loop_begin(c, t->dims[kept[i]], &lk[i]);
+        LLVMValueRef iv = cg_loop_begin_split_if(c, kept[i] == sd, t->dims[kept[i]], &lk[i]);
         off = add_i64(c, off, mul_i64(c, iv, strides[kept[i]]));
         for (int j = 0; src && j < src->n_in; j++)
             if (src->strides[j][kept[i]]) src->offs[j] = add_i64(c, src->offs[j], mul_i64(c, iv, src->strides[j][kept[i]]));
@@ -951,6 +1021,31 @@ static bool emit_softmax(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
+/* A pool, transposed conv or direct conv split by image: for each image of
+ * [par_lo, par_hi), the window emitter (codegen/conv.c) over one image, on
+ * a copy of the node whose operand and result have batch 1, at that image's
+ * offsets.  Every operand but the first (the filter) is shared. */
+static bool emit_window_batches(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
+{
+    ir_node one = *n, x = *n->in[0], *in[4];
+    KL_ASSERT(n->n_in <= 4);
+    for (int i = 0; i < n->n_in; i++) in[i] = n->in[i];
+    in[0] = &x, one.in = in;
+    one.type.dims[0] = 1, x.type.dims[0] = 1;
+    int64_t out_image = ir_type_numel(&one.type), in_image = ir_type_numel(&x.type);
+    LLVMValueRef lo = c->par_lo, hi = c->par_hi, sub[4];
+    cg_loop l;
+    LLVMValueRef b = cg_loop_begin_split(c, n->type.dims[0], &l);
+    c->par_lo = c->par_hi = NULL; /* the one-image nest runs whole */
+    for (int i = 0; i < n->n_in; i++) sub[i] = ops[i];
+    sub[0] = cg_elem_ptr(c, x.type.dtype, ops[0], LLVMBuildMul(c->b, b, cg_i64(c, in_image), ""));
+    LLVMValueRef o = cg_elem_ptr(c, n->type.dtype, out, LLVMBuildMul(c->b, b, cg_i64(c, out_image), ""));
+    bool ok = cg_emit_window(c, &one, o, sub);
+    cg_loop_end(c, &l);
+    c->par_lo = lo, c->par_hi = hi;
+    return ok;
+}
+
 bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_node **in_nodes,
                     LLVMValueRef *inputs, int n_inputs)
 {
@@ -994,7 +1089,7 @@ bool cg_emit_kernel(cg *c, LLVMValueRef fn, ir_node *root, LLVMValueRef out, ir_
         ok = cg_emit_movement(c, root, out, ops);
         break;
     case KL_OP_CONV2D: case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
-        ok = cg_emit_window(c, root, out, ops);
+        ok = c->par_lo && window_by_images(root) ? emit_window_batches(c, root, out, ops) : cg_emit_window(c, root, out, ops);
         break;
     case KL_OP_CUMSUM: case KL_OP_CUMPROD: ok = cg_emit_scan(c, root, out, ops[0]); break;
     case KL_OP_SCATTER: ok = cg_emit_scatter(c, root, out, ops, in_nodes, inputs, n_inputs); break;

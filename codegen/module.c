@@ -413,6 +413,9 @@ static bool emit_root(cg *c, const kl_kernel *k, LLVMValueRef *args)
     }
     if (gm && !gm->gemm->pack_b_runtime) args[n_args++] = cg_gemm_packed_b(c, gm);
     int64_t units = cg_kernel_units(c, root, in_nodes, n_in);
+    double work = cg_kernel_work_ns(k);
+    c->n_split += units > 0;
+    if (work > c->max_work_ns) c->max_work_ns = work;
     if (gm || units) call_split_kernel(c, root, gm, fn, args, n_args, units);
     else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n_args, "");
     return true;
@@ -600,6 +603,8 @@ static bool build_module(cg *c, LLVMTargetMachineRef *tm_out, cg_stats *st, bool
         st->seconds_opt = now() - t1;
         st->const_bytes = c->const_bytes;
         st->n_kernels = c->n_kernels;
+        st->n_split_kernels = c->n_split;
+        st->max_work_ns = c->max_work_ns;
     }
     return ok;
 }
@@ -653,7 +658,8 @@ bool cg_emit_object_multi(const ir_graph *const *gs, const cg_options *os, int n
         cg_stats si = {0};
         ok = build_module(&cs[i], i == 0 ? &tm : &tmi, &si, false);
         if (tmi) LLVMDisposeTargetMachine(tmi);
-        if (st) st->n_kernels += cs[i].n_kernels, st->const_bytes += cs[i].const_bytes;
+        if (st) st->n_kernels += cs[i].n_kernels, st->const_bytes += cs[i].const_bytes, st->n_split_kernels += cs[i].n_split;
+        if (st && cs[i].max_work_ns > st->max_work_ns) st->max_work_ns = cs[i].max_work_ns;
         /* one module: the entries' symbols carry their own prefixes */
         if (ok && i > 0) {
             ok = !LLVMLinkModules2(cs[0].mod, cs[i].mod);

@@ -59,6 +59,18 @@ static LLVMValueRef pad_value(cg *c, kl_dtype t, double v)
     return LLVMBuildBitCast(c->b, x, raw_type(c, t), "");
 }
 
+/* The loop a split movement kernel restricts (cg_kernel_units): the first
+ * dim of extent > 1 of the nest's index space (the output's; a
+ * gather_elements' indices have its shape), so every loop outside it runs
+ * once.  A concat splits only off its axis (its operands' nests differ
+ * there); -1: no split. */
+int cg_movement_split_dim(const ir_node *n)
+{
+    int d = cg_outer_split_dim(&n->type);
+    if (n->op == KL_OP_CONCAT && d == n->attr.concat.axis) return -1;
+    return d;
+}
+
 static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
 {
     const ir_type *o = &n->type, *x = &n->in[0]->type;
@@ -67,8 +79,9 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     row_major(x, sx);
     cg_loop l[IR_MAX_RANK];
     LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, 0), valid = LLVMConstInt(c->i1, 1, 0);
+    int sd = cg_movement_split_dim(n);
     for (int d = 0; d < o->rank; d++) {
-        LLVMValueRef iv = cg_loop_begin(c, o->dims[d], &l[d]), j = iv;
+        LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, o->dims[d], &l[d]), j = iv;
         dst = add(c, mul(c, dst, o->dims[d]), iv);
         switch (n->op) {
         case KL_OP_TRANSPOSE: src = add(c, src, mul(c, iv, sx[n->attr.transpose.perm[d]])); continue;
@@ -108,12 +121,13 @@ static bool emit_concat(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
     int ax = n->attr.concat.axis;
     int64_t so[IR_MAX_RANK], at = 0;
     row_major(o, so);
+    int sd = cg_movement_split_dim(n); /* off the axis: every operand's nest has the output's extent there */
     for (int k = 0; k < n->n_in; k++) {
         const ir_type *x = &n->in[k]->type;
         cg_loop l[IR_MAX_RANK];
         LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, at * so[ax]);
         for (int d = 0; d < x->rank; d++) {
-            LLVMValueRef iv = cg_loop_begin(c, x->dims[d], &l[d]);
+            LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, x->dims[d], &l[d]);
             src = add(c, mul(c, src, x->dims[d]), iv);
             dst = add(c, dst, mul(c, iv, so[d]));
         }
@@ -132,8 +146,9 @@ static bool emit_gather(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
     row_major(p, sp);
     cg_loop l[IR_MAX_RANK];
     LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, 0), iidx = cg_i64(c, 0);
+    int sd = cg_movement_split_dim(n);
     for (int d = 0; d < o->rank; d++) {
-        LLVMValueRef iv = cg_loop_begin(c, o->dims[d], &l[d]);
+        LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, o->dims[d], &l[d]);
         dst = add(c, mul(c, dst, o->dims[d]), iv);
         if (d < ax) src = add(c, src, mul(c, iv, sp[d]));
         else if (d < ax + ix->rank) iidx = add(c, mul(c, iidx, ix->dims[d - ax]), iv);
@@ -155,8 +170,9 @@ static bool emit_gather_elements(cg *c, ir_node *n, LLVMValueRef out, LLVMValueR
     row_major(p, sp);
     cg_loop l[IR_MAX_RANK];
     LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, 0);
+    int sd = cg_movement_split_dim(n); /* the output has the indices' shape */
     for (int d = 0; d < ix->rank; d++) {
-        LLVMValueRef iv = cg_loop_begin(c, ix->dims[d], &l[d]);
+        LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, ix->dims[d], &l[d]);
         dst = add(c, mul(c, dst, ix->dims[d]), iv);
         if (d != ax) src = add(c, src, mul(c, iv, sp[d]));
     }

@@ -28,7 +28,7 @@ bool cg_emit_scan(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     if (ir_type_numel(t) == 0) return true;
     kl_dtype dt = t->dtype;
     cg_loop lo, lk, li;
-    LLVMValueRef o = cg_loop_begin(c, outer, &lo);
+    LLVMValueRef o = cg_loop_begin_split(c, outer, &lo); /* rows are independent: the split loop */
     LLVMValueRef row = LLVMBuildMul(c->b, o, cg_i64(c, len * inner), "");
     LLVMValueRef i = cg_loop_begin(c, inner, &li), at = LLVMBuildAdd(c->b, row, i, "");
     cg_store(c, dt, cg_load(c, dt, in, at), out, at);

@@ -174,6 +174,14 @@ typedef struct kiln_compile_info {
     int64_t object_bytes; /* size of the written object file */
     int n_kernels;        /* kernels after fusion */
     double compile_seconds;
+    /* The thread pool (docs/performance.md, "Which kernels split"): kernels
+     * whose calls split over the pool's threads (0 with --threads 1), the
+     * largest kernel's estimated single-thread work and the work each
+     * thread's chunk must reach for a kernel to split, in ns. */
+    int threads;
+    int n_split_kernels;
+    double max_work_ns;
+    double split_chunk_ns;
 } kiln_compile_info;
 
 /* Writes an ELF object and a C header (docs/header-api.md). info may be NULL. */

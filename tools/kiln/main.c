@@ -260,6 +260,15 @@ static int cmd_compile(cli *c, kiln_model *m)
     printf("kiln: %d kernels, temp arena %lld bytes, constants %lld bytes, compiled in %.1f ms, peak memory %.0f MB\n",
            info.n_kernels, (long long)info.temp_size, (long long)info.const_bytes, info.compile_seconds * 1e3,
            peak_memory_mb());
+    if (info.threads > 1 && info.n_split_kernels > 0)
+        printf("kiln: %d of %d kernels split over %d threads\n", info.n_split_kernels, info.n_kernels, info.threads);
+    else if (info.threads > 1 && info.max_work_ns < info.split_chunk_ns * info.threads) /* docs/performance.md, "Which kernels split" */
+        printf("kiln: no kernel splits over %d threads: all are too small (largest ~%.1f us of work; a split over %d "
+               "needs ~%.1f us, %.1f us a thread)\n", info.threads, info.max_work_ns * 1e-3, info.threads,
+               info.split_chunk_ns * info.threads * 1e-3, info.split_chunk_ns * 1e-3);
+    else if (info.threads > 1)
+        printf("kiln: no kernel splits over %d threads (largest ~%.1f us of work, but no loop of it divides)\n",
+               info.threads, info.max_work_ns * 1e-3);
     return 0;
 }
 
