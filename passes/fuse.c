@@ -33,11 +33,13 @@
  * add, ...) on each register tile right after the tile's last FMA, while it
  * is still in L1, instead of in another pass over memory.  One contraction
  * per kernel.
- * Conv input fusion: the concat over channels, nearest upsampling and
- * depth-to-space between a conv on the indirect GEMM path and the values
- * they read (ir/conv_input.c) join the conv's kernel: codegen/gemm.c points
- * A's row pointers at the source pixels (a U-Net's skip concats and
- * upsampling cost no copy); a padded-copy conv makes its copy from them.
+ * Conv input fusion: the concat over channels, nearest upsampling,
+ * depth-to-space and per-channel scale multiply between a conv on the
+ * indirect GEMM path and the values they read (ir/conv_input.c) join the
+ * conv's kernel: codegen/gemm.c points A's row pointers at the source
+ * pixels (a U-Net's skip concats and upsampling cost no copy) and scales
+ * A's elements as it reads them (squeeze-excite's x * s before the project
+ * conv is never stored); a padded-copy conv makes its copy from them.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
  * At the end the kernel plan (ir/plan.h: kernels, members, inputs,
@@ -140,7 +142,7 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         else if (n->op == KL_OP_GET) n->kernel = n->in[0]; /* the while/if writes it */
         else if (s.conv_input[n->id]) {
             n->kernel = s.conv_input[n->id];
-            pass_count(ctx, "fuse", "conv inputs read by index (concat, upsampling, depth-to-space)", 1);
+            pass_count(ctx, "fuse", "conv inputs read by index (concat, upsampling, depth-to-space, channel scale)", 1);
         } else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
             if (s.state_out[n->id]) {
