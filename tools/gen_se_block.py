@@ -12,6 +12,7 @@ nothing is downloaded.
   model_se_block_b2    batch 2 (tile rows cross images: per-row scale)
   model_se_block_k3    batch 2, a 3x3 'same' project conv (taps in the padding)
   model_se_block_reuse x * s also added to a residual (a second use: not fused)
+  model_se_block_k3_c16 batch 2, 16 channels, 3x3 project conv: the padded copy (C < 32) made scaled
 """
 import os
 import sys
@@ -47,13 +48,15 @@ def se_block(size, cin, cexp, cout, kproj, reuse, seed):
 
 
 def main():
-    for name, batch, kproj, reuse, seed in (("model_se_block", 1, 1, False, 31), ("model_se_block_b2", 2, 1, False, 32),
-                                            ("model_se_block_k3", 2, 3, False, 33),
-                                            ("model_se_block_reuse", 1, 1, True, 34)):
-        m = se_block(5, 4, 32, 8, kproj, reuse, seed)
+    for name, batch, cexp, kproj, reuse, seed in (("model_se_block", 1, 32, 1, False, 31),
+                                                  ("model_se_block_b2", 2, 32, 1, False, 32),
+                                                  ("model_se_block_k3", 2, 32, 3, False, 33),
+                                                  ("model_se_block_reuse", 1, 32, 1, True, 34),
+                                                  ("model_se_block_k3_c16", 2, 16, 3, False, 35)):
+        m = se_block(5, 4, cexp, 8, kproj, reuse, seed)
         x = np.random.default_rng(seed).uniform(-1, 1, (batch, 5, 5, 4)).astype(np.float32)
-        doc = "Keras squeeze-excite block, 5x5, 4 -> 32 -> 8 channels, %dx%d project conv, batch %d%s" % (
-            kproj, kproj, batch, ", x*s reused" if reuse else "")
+        doc = "Keras squeeze-excite block, 5x5, 4 -> %d -> 8 channels, %dx%d project conv, batch %d%s" % (
+            cexp, kproj, kproj, batch, ", x*s reused" if reuse else "")
         write_model(name, doc, lambda t, m=m: m(t, training=False), [tf.TensorSpec((batch, 5, 5, 4), tf.float32)], [x],
                     "1e-4 1e-5")
 
