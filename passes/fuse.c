@@ -111,6 +111,18 @@ static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
            same_dims(&n->type, &k->type) && !s->has_contraction[k->id] && !s->has_outputs[k->id];
 }
 
+/* A channel-scaled source (squeeze-excite's x * s) costs the conv's tiles
+ * nv multiplies per k and panel (B's row scaled), about cols / mr times the
+ * multiplies of storing x * s once; that store's traffic is worth ~4 of
+ * them (EfficientNetB0 at 1 thread, docs/performance.md: the 16- and
+ * 24-column project convs gain, 40 is even, 80-320 lose up to 20%). */
+static bool scale_pays(const ir_node *conv, const ir_conv_source *src, int ns)
+{
+    for (int i = 0; i < ns; i++)
+        if (src[i].scale && conv->type.dims[3] > 4 * (int64_t)conv->gemm->mr) return false;
+    return true;
+}
+
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
     size_t ids = (size_t)g->next_id + 1;
@@ -171,8 +183,11 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
             ir_conv_source src[IR_MAX_CONV_SOURCES];
             ir_node *members[4 * IR_MAX_CONV_SOURCES + 1];
             int nm = 0;
-            if (ir_conv_sources(g, n, src, members, &nm))
+            int ns = ir_conv_sources(g, n, src, members, &nm);
+            if (ns && scale_pays(n, src, ns))
                 for (int m = 0; m < nm; m++) s.conv_input[members[m]->id] = n->kernel;
+            else if (ns)
+                pass_count(ctx, "fuse", "channel scales kept out of wide convs", 1);
         }
     }
     /* GEMM epilogues read their inputs by broadcast offsets only: a view
