@@ -39,7 +39,8 @@
  * conv's kernel: codegen/gemm.c points A's row pointers at the source
  * pixels (a U-Net's skip concats and upsampling cost no copy) and scales
  * A's elements as it reads them (squeeze-excite's x * s before the project
- * conv is never stored); a padded-copy conv makes its copy from them.
+ * conv is never stored; only for narrow convs, scale_pays); a padded-copy
+ * conv makes its copy from them.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
  * At the end the kernel plan (ir/plan.h: kernels, members, inputs,
