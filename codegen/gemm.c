@@ -17,7 +17,9 @@
  * scratch.  A is read in place through one pointer per tile row: a row of
  * A for matmul; for conv the input pixel under the tap (an "indirect"
  * GEMM: no im2col copy), or a row of zeros where the tap falls into the
- * padding.
+ * padding; a source's channel scale (squeeze-excite's x * s, ir/plan.h)
+ * multiplies B's row k by s[k] as it is loaded (A(r, k) * s[k] when the
+ * tile's rows are of several images), so x * s is never stored.
  *
  * Loop order: groups of group_tiles row tiles (their A rows stay in L2),
  * then B panels (each reused by every tile of the group), then the tiles.
@@ -56,6 +58,7 @@ typedef struct gemm {
     int n_src;
     ir_conv_source src[IR_MAX_CONV_SOURCES];
     LLVMValueRef srcp[IR_MAX_CONV_SOURCES];
+    LLVMValueRef scalep[IR_MAX_CONV_SOURCES]; /* their channel scales (src[i].scale), or NULL */
 } gemm;
 
 static LLVMValueRef i64(gemm *G, int64_t v) { return cg_i64(G->c, v); }
@@ -227,6 +230,8 @@ static void pad_input_sources(gemm *G, LLVMValueRef dst)
         LLVMValueRef from = LLVMBuildSelect(c->b, ok, src_offset(G, s, nb, sy, sx), i64(G, 0), "");
         LLVMValueRef ch = cg_loop_begin(c, s->channels, &lc);
         LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->srcp[i], add(G, from, ch)), "");
+        if (s->scale) /* squeeze-excite's x * s, made here */
+            v = LLVMBuildFMul(c->b, v, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->scalep[i], add(G, mulk(G, nb, s->scale_image), ch)), ""), "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, add(G, to, i64(G, s->offset)), ch)));
         cg_loop_end(c, &lc);
     }
@@ -282,9 +287,12 @@ static LLVMValueRef load_vec(gemm *G, LLVMValueRef ptr, int lanes)
 }
 
 /* acc[r][v] += A(r, k) * B(k, v) for k < kn: A row r at arow[r][k * astride]
- * (astride 1, or M for a transposed A), B row k at bpan[k * nr]. */
-static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, int64_t astride, LLVMValueRef bpan,
-                     int64_t kn)
+ * (astride 1, or M for a transposed A), B row k at bpan[k * nr].  A channel
+ * scale (a conv source's, ir/plan.h): A(r, k) * s[k] with one s for every
+ * row (bscale: B's row k is scaled instead, nv multiplies per k, not rows),
+ * or row r's own at ascale[r] (rows of different images). */
+static void fma_loop_scaled(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, int64_t astride,
+                            LLVMValueRef bpan, int64_t kn, LLVMValueRef bscale, LLVMValueRef *ascale)
 {
     cg *c = G->c;
     int nr = G->p->nr, vl = G->p->vl;
@@ -296,9 +304,15 @@ static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef 
         LLVMSetAlignment(ld, (unsigned)(4 * vl)); /* panels are 64-aligned, rows 2 vectors apart */
         bv[v] = ld;
     }
+    if (bscale) {
+        LLVMValueRef sk = splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, bscale, k), ""));
+        for (int v = 0; v < nv; v++) bv[v] = LLVMBuildFMul(c->b, bv[v], sk, "");
+    }
     for (int r = 0; r < rows; r++) {
         LLVMValueRef ak = astride == 1 ? k : mulk(G, k, astride);
-        LLVMValueRef a = splat(G, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, arow[r], ak), ""));
+        LLVMValueRef as = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, arow[r], ak), "");
+        if (ascale) as = LLVMBuildFMul(c->b, as, LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, ascale[r], k), ""), "");
+        LLVMValueRef a = splat(G, as);
         for (int v = 0; v < nv; v++) {
             LLVMValueRef slot = acc[r * nv + v];
             LLVMValueRef cur = LLVMBuildLoad2(c->b, G->vt, slot, "");
@@ -307,6 +321,12 @@ static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef 
         }
     }
     cg_loop_end(c, &lk);
+}
+
+static void fma_loop(gemm *G, LLVMValueRef *acc, int rows, int nv, LLVMValueRef *arow, int64_t astride, LLVMValueRef bpan,
+                     int64_t kn)
+{
+    fma_loop_scaled(G, acc, rows, nv, arow, astride, bpan, kn, NULL, NULL);
 }
 
 /* Conv: row pointers of the tap (ky, kx) for the tile's pixels. */
@@ -474,7 +494,13 @@ static void accumulate(gemm *G, LLVMValueRef *acc, LLVMValueRef row0, int rows, 
                     LLVMValueRef off = LLVMBuildSelect(c->b, ok[r], src_offset(G, s, nbr[r], iy[r], ix[r]), i64(G, 0), "");
                     arow[r] = f32_ptr(G, LLVMBuildSelect(c->b, ok[r], G->srcp[i], G->zeros, ""), off);
                 }
-                fma_loop(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, add(G, mulk(G, tap, C * G->p->nr), i64(G, s->offset * G->p->nr))), s->channels);
+                /* a channel scale: one s for the tile scales B; rows of
+                 * several images each scale their A (nbr[r] < N always) */
+                LLVMValueRef bscale = NULL, ascale[32];
+                if (s->scale && !s->scale_image) bscale = G->scalep[i];
+                for (int r = 0; r < rows && s->scale && s->scale_image; r++) ascale[r] = f32_ptr(G, G->scalep[i], mulk(G, nbr[r], s->scale_image));
+                fma_loop_scaled(G, acc, rows, nv, arow, 1, f32_ptr(G, bpan, add(G, mulk(G, tap, C * G->p->nr), i64(G, s->offset * G->p->nr))),
+                                s->channels, bscale, s->scale && s->scale_image ? ascale : NULL);
             }
             cg_loop_end(c, &lkx);
             cg_loop_end(c, &lky);
@@ -753,7 +779,10 @@ bool cg_emit_gemm(cg *c, ir_node *n, ir_node *epi, LLVMValueRef out, ir_node **i
         int nm = 0, ns = ir_conv_sources(c->g, n, G.src, members, &nm);
         if (ns && nm && ir_plan_kernel_of(c->g->plan, members[0]) == ir_plan_kernel_of(c->g->plan, n)) {
             G.n_src = ns;
-            for (int i = 0; i < ns; i++) G.srcp[i] = operand(&G, G.src[i].value);
+            for (int i = 0; i < ns; i++) {
+                G.srcp[i] = operand(&G, G.src[i].value);
+                G.scalep[i] = G.src[i].scale ? operand(&G, G.src[i].scale) : NULL;
+            }
         }
     }
     if (!G.n_src) a = operand(&G, n->in[0]);

@@ -14,6 +14,10 @@
  *   s = depth-to-space of v [N, H/sy, W/sx, sy*sx*Cs]: reshape
  *       [N,h,w,sy,sx,C] -> transpose [0,1,3,2,4,5] -> reshape [N,H,W,C]
  *       (passes/subpixel.c's transposed conv)
+ *   s = v * c or c * v, v plain [N, H, W, Cs], c a channel scale that
+ *       broadcasts as [N or 1, 1, 1, Cs] (squeeze-excite: EfficientNet's
+ *       excite multiply before the project conv); A's elements are
+ *       multiplied by c as the GEMM reads them
  * Every node between the conv and the sources (the concat, tiles, gathers,
  * transposes; reshapes are aliases) has one use, and is no result.
  */
@@ -145,8 +149,35 @@ static bool source_kind(walk *w, ir_node *x, ir_conv_source *s)
     return false;
 }
 
+/* x = v * c with c broadcast over H and W only: c, and v in *v; else NULL. */
+static ir_node *channel_scale(walk *w, ir_node *x, ir_node **v, int64_t *image)
+{
+    if (x->op != KL_OP_MUL || x->type.dtype != KL_F32 || x->type.rank != 4) return NULL;
+    const int64_t *d = x->type.dims;
+    for (int i = 0; i < 2; i++) {
+        ir_node *a = x->in[i], *c = x->in[1 - i];
+        if (!dims_are(a, 4, d) || c->type.dtype != KL_F32 || c->type.rank < 1 || c->type.dims[c->type.rank - 1] != d[3])
+            continue;
+        int64_t st[IR_MAX_RANK];
+        ir_broadcast_strides(&c->type, 4, d, st);
+        if (st[1] || st[2] || st[3] != 1 || (st[0] && st[0] != d[3])) continue;
+        if (!take(w, x)) return NULL;
+        *v = a, *image = d[0] > 1 ? st[0] : 0;
+        return c;
+    }
+    return NULL;
+}
+
 static bool source(walk *w, ir_node *x, ir_conv_source *s)
 {
+    ir_node *v = NULL;
+    s->scale = channel_scale(w, x, &v, &s->scale_image);
+    if (s->scale) { /* the scaled value is read plain */
+        s->value = v, s->kind = IR_SRC_PLAIN, s->fy = s->fx = 1, s->channels = v->type.dims[3];
+        s->h = v->type.dims[1], s->w = v->type.dims[2];
+        return true;
+    }
+    s->scale_image = 0;
     bool ok = source_kind(w, x, s);
     const int64_t *d = s->value->type.dims;
     s->h = d[1], s->w = s->kind == IR_SRC_UPSAMPLE && s->value->type.rank == 5 ? d[3] : d[2];

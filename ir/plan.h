@@ -91,7 +91,9 @@ bool ir_plan_verify(const ir_graph *g, kl_diag *d);
 /* A conv2d's input read through index arithmetic by the indirect GEMM
  * (ir/conv_input.c): a concat over channels of sources, each a value read
  * plain, nearest-upsampled by (fy, fx), or as the depth-to-space of
- * [N, H/fy, W/fx, fy*fx*channels].  No copy of the conv's input exists. */
+ * [N, H/fy, W/fx, fy*fx*channels]; a plain one may be multiplied by a
+ * per-(image, channel) scale as it is read (squeeze-excite's x * s, s
+ * [N or 1, 1, 1, channels]).  No copy of the conv's input exists. */
 typedef enum { IR_SRC_PLAIN, IR_SRC_UPSAMPLE, IR_SRC_D2S } ir_src_kind;
 typedef struct ir_conv_source {
     ir_node *value;   /* the value read (a kernel input; a reshape reads its operand's memory) */
@@ -100,13 +102,16 @@ typedef struct ir_conv_source {
     int64_t h, w;     /* the source's own image height and width */
     int64_t channels; /* channels it supplies */
     int64_t offset;   /* its first channel in the conv's input */
+    ir_node *scale;   /* the value's channel scale s (a kernel input), or NULL */
+    int64_t scale_image; /* s's stride between images: channels, or 0 (one s for every image) */
 } ir_conv_source;
 #define IR_MAX_CONV_SOURCES 8
 
 /* The sources of conv's in[0] (their count), or 0 when it is a plain value
  * (nothing to fuse).  members (room for 4 * IR_MAX_CONV_SOURCES + 1, may be
- * NULL): the nodes between, the concat, tiles, gathers and transposes,
- * which the conv's kernel then computes by index arithmetic. */
+ * NULL): the nodes between, the concat, tiles, gathers, transposes and
+ * channel-scale multiplies, which the conv's kernel then computes by index
+ * arithmetic (and a multiply per element of A). */
 int ir_conv_sources(const ir_graph *g, const ir_node *conv, ir_conv_source *src, ir_node **members, int *n_members);
 /* Whether n is one of those members of conv's input. */
 bool ir_conv_source_member(const ir_graph *g, const ir_node *conv, const ir_node *n);

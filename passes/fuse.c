@@ -33,11 +33,14 @@
  * add, ...) on each register tile right after the tile's last FMA, while it
  * is still in L1, instead of in another pass over memory.  One contraction
  * per kernel.
- * Conv input fusion: the concat over channels, nearest upsampling and
- * depth-to-space between a conv on the indirect GEMM path and the values
- * they read (ir/conv_input.c) join the conv's kernel: codegen/gemm.c points
- * A's row pointers at the source pixels (a U-Net's skip concats and
- * upsampling cost no copy); a padded-copy conv makes its copy from them.
+ * Conv input fusion: the concat over channels, nearest upsampling,
+ * depth-to-space and per-channel scale multiply between a conv on the
+ * indirect GEMM path and the values they read (ir/conv_input.c) join the
+ * conv's kernel: codegen/gemm.c points A's row pointers at the source
+ * pixels (a U-Net's skip concats and upsampling cost no copy) and scales
+ * A's elements as it reads them (squeeze-excite's x * s before the project
+ * conv is never stored; only for narrow convs, scale_pays); a padded-copy
+ * conv makes its copy from them.
  * Nodes are visited in reverse order, so when a producer is considered all
  * its users already have their kernel.
  * At the end the kernel plan (ir/plan.h: kernels, members, inputs,
@@ -109,6 +112,18 @@ static bool can_join_as_epilogue(const fuse_state *s, const ir_node *n)
            same_dims(&n->type, &k->type) && !s->has_contraction[k->id] && !s->has_outputs[k->id];
 }
 
+/* A channel-scaled source (squeeze-excite's x * s) costs the conv's tiles
+ * nv multiplies per k and panel (B's row scaled), about cols / mr times the
+ * multiplies of storing x * s once; that store's traffic is worth ~4 of
+ * them (EfficientNetB0 at 1 thread, docs/performance.md: the 16- and
+ * 24-column project convs gain, 40 is even, 80-320 lose up to 20%). */
+static bool scale_pays(const ir_node *conv, const ir_conv_source *src, int ns)
+{
+    for (int i = 0; i < ns; i++)
+        if (src[i].scale && conv->type.dims[3] > 4 * (int64_t)conv->gemm->mr) return false;
+    return true;
+}
+
 bool pass_fuse(ir_graph *g, pass_ctx *ctx)
 {
     size_t ids = (size_t)g->next_id + 1;
@@ -140,7 +155,7 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
         else if (n->op == KL_OP_GET) n->kernel = n->in[0]; /* the while/if writes it */
         else if (s.conv_input[n->id]) {
             n->kernel = s.conv_input[n->id];
-            pass_count(ctx, "fuse", "conv inputs read by index (concat, upsampling, depth-to-space)", 1);
+            pass_count(ctx, "fuse", "conv inputs read by index (concat, upsampling, depth-to-space, channel scale)", 1);
         } else if (fusing && can_join(&s, n)) {
             n->kernel = s.users_kernel[n->id];
             if (s.state_out[n->id]) {
@@ -169,8 +184,11 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx)
             ir_conv_source src[IR_MAX_CONV_SOURCES];
             ir_node *members[4 * IR_MAX_CONV_SOURCES + 1];
             int nm = 0;
-            if (ir_conv_sources(g, n, src, members, &nm))
+            int ns = ir_conv_sources(g, n, src, members, &nm);
+            if (ns && scale_pays(n, src, ns))
                 for (int m = 0; m < nm; m++) s.conv_input[members[m]->id] = n->kernel;
+            else if (ns)
+                pass_count(ctx, "fuse", "channel scales kept out of wide convs", 1);
         }
     }
     /* GEMM epilogues read their inputs by broadcast offsets only: a view
