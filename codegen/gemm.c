@@ -163,32 +163,54 @@ static void pack_b_runtime(gemm *G, LLVMValueRef src, LLVMValueRef dst)
     cg_loop_end(c, &lp);
 }
 
-/* The conv's input with its padding, into dst (zeros around). */
-static void pad_input(gemm *G, LLVMValueRef src, LLVMValueRef dst)
+/* The loops over the conv's padded input, image nb, padded row and
+ * column; sy, sx the input pixel they copy (ok: inside the input) and to
+ * the padded copy's offset of its channel 0.  Ended by pad_loops_end. */
+typedef struct pad_loops {
+    cg_loop ln, ly, lx;
+    LLVMValueRef nb, sy, sx, ok, to;
+} pad_loops;
+
+static void pad_loops_begin(gemm *G, pad_loops *L)
 {
     cg *c = G->c;
     const ir_node *n = G->n;
     const ir_type *tx = &n->in[0]->type;
     int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
     int64_t Hp = H + n->attr.conv.pad_top + n->attr.conv.pad_bottom, Wp = W + n->attr.conv.pad_left + n->attr.conv.pad_right;
-    cg_loop ln, ly, lx, lc;
-    LLVMValueRef nb = cg_loop_begin(c, tx->dims[0], &ln);
-    LLVMValueRef y = cg_loop_begin(c, Hp, &ly);
-    LLVMValueRef sy = add(G, y, i64(G, -n->attr.conv.pad_top));
-    LLVMValueRef x = cg_loop_begin(c, Wp, &lx);
-    LLVMValueRef sx = add(G, x, i64(G, -n->attr.conv.pad_left));
-    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, sy, i64(G, H), ""),
-                                   LLVMBuildICmp(c->b, LLVMIntULT, sx, i64(G, W), ""), "");
-    LLVMValueRef from = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, H), sy), W), sx), C);
-    from = LLVMBuildSelect(c->b, ok, from, i64(G, 0), "");
-    LLVMValueRef to = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, Hp), y), Wp), x), C);
+    L->nb = cg_loop_begin(c, tx->dims[0], &L->ln);
+    LLVMValueRef y = cg_loop_begin(c, Hp, &L->ly);
+    L->sy = add(G, y, i64(G, -n->attr.conv.pad_top));
+    LLVMValueRef x = cg_loop_begin(c, Wp, &L->lx);
+    L->sx = add(G, x, i64(G, -n->attr.conv.pad_left));
+    L->ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, L->sy, i64(G, H), ""),
+                         LLVMBuildICmp(c->b, LLVMIntULT, L->sx, i64(G, W), ""), "");
+    L->to = mulk(G, add(G, mulk(G, add(G, mulk(G, L->nb, Hp), y), Wp), x), C);
+}
+
+static void pad_loops_end(gemm *G, pad_loops *L)
+{
+    cg_loop_end(G->c, &L->lx);
+    cg_loop_end(G->c, &L->ly);
+    cg_loop_end(G->c, &L->ln);
+}
+
+/* The conv's input with its padding, into dst (zeros around). */
+static void pad_input(gemm *G, LLVMValueRef src, LLVMValueRef dst)
+{
+    cg *c = G->c;
+    const ir_type *tx = &G->n->in[0]->type;
+    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
+    pad_loops L;
+    pad_loops_begin(G, &L);
+    LLVMValueRef from = mulk(G, add(G, mulk(G, add(G, mulk(G, L.nb, H), L.sy), W), L.sx), C);
+    from = LLVMBuildSelect(c->b, L.ok, from, i64(G, 0), "");
+    cg_loop lc;
     LLVMValueRef ch = cg_loop_begin(c, C, &lc);
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, src, add(G, from, ch)), "");
-    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, to, ch)));
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, L.ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, L.to, ch)));
     cg_loop_end(c, &lc);
-    cg_loop_end(c, &lx);
-    cg_loop_end(c, &ly);
-    cg_loop_end(c, &ln);
+    pad_loops_end(G, &L);
 }
 
 /* Offset of channel 0 of source s at pixel (nb, iy, ix) of the conv's
@@ -212,22 +234,13 @@ static LLVMValueRef src_offset(gemm *G, const ir_conv_source *s, LLVMValueRef nb
 static void pad_input_sources(gemm *G, LLVMValueRef dst)
 {
     cg *c = G->c;
-    const ir_node *n = G->n;
-    const ir_type *tx = &n->in[0]->type;
-    int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3];
-    int64_t Hp = H + n->attr.conv.pad_top + n->attr.conv.pad_bottom, Wp = W + n->attr.conv.pad_left + n->attr.conv.pad_right;
-    cg_loop ln, ly, lx, lc;
-    LLVMValueRef nb = cg_loop_begin(c, tx->dims[0], &ln);
-    LLVMValueRef y = cg_loop_begin(c, Hp, &ly);
-    LLVMValueRef sy = add(G, y, i64(G, -n->attr.conv.pad_top));
-    LLVMValueRef x = cg_loop_begin(c, Wp, &lx);
-    LLVMValueRef sx = add(G, x, i64(G, -n->attr.conv.pad_left));
-    LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, sy, i64(G, H), ""),
-                                   LLVMBuildICmp(c->b, LLVMIntULT, sx, i64(G, W), ""), "");
-    LLVMValueRef to = mulk(G, add(G, mulk(G, add(G, mulk(G, nb, Hp), y), Wp), x), C);
+    pad_loops L;
+    pad_loops_begin(G, &L);
+    LLVMValueRef nb = L.nb, ok = L.ok, to = L.to;
+    cg_loop lc;
     for (int i = 0; i < G->n_src; i++) {
         const ir_conv_source *s = &G->src[i];
-        LLVMValueRef from = LLVMBuildSelect(c->b, ok, src_offset(G, s, nb, sy, sx), i64(G, 0), "");
+        LLVMValueRef from = LLVMBuildSelect(c->b, ok, src_offset(G, s, nb, L.sy, L.sx), i64(G, 0), "");
         LLVMValueRef ch = cg_loop_begin(c, s->channels, &lc);
         LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, f32_ptr(G, G->srcp[i], add(G, from, ch)), "");
         if (s->scale) /* squeeze-excite's x * s, made here */
@@ -235,9 +248,7 @@ static void pad_input_sources(gemm *G, LLVMValueRef dst)
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, v, cg_f32(c, 0), ""), f32_ptr(G, dst, add(G, add(G, to, i64(G, s->offset)), ch)));
         cg_loop_end(c, &lc);
     }
-    cg_loop_end(c, &lx);
-    cg_loop_end(c, &ly);
-    cg_loop_end(c, &ln);
+    pad_loops_end(G, &L);
 }
 
 /* ---- one register tile -------------------------------------------------- */

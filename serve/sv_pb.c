@@ -241,6 +241,18 @@ static int run_version(sv_model *m, sv_version *v, int64_t rows, void *const *in
 
 /* ---- Predict ------------------------------------------------------------------------ */
 
+/* A gRPC call's outcome and latency in its model's metrics (m: NULL when
+ * the model was not found). */
+static void count_request(sv_model *m, int code, double t0)
+{
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    if (code == SV_G_OK) m->req_ok++;
+    else m->req_err++;
+    sv_hist_add(&m->latency_us, now_us() - t0);
+    pthread_mutex_unlock(&m->mu);
+}
+
 static int predict(sv_server *s, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len, char **msg)
 {
     Kiln__Serving__PredictRequest *pr = kiln__serving__predict_request__unpack(NULL, len, req);
@@ -341,13 +353,7 @@ done:
     if (v) sv_release(v);
     for (int i = 0; i < SV_MAX_IO; i++) free(in[i]), free(out[i]);
     kiln__serving__predict_request__free_unpacked(pr, NULL);
-    if (m) {
-        pthread_mutex_lock(&m->mu);
-        if (code == SV_G_OK) m->req_ok++;
-        else m->req_err++;
-        sv_hist_add(&m->latency_us, now_us() - t0);
-        pthread_mutex_unlock(&m->mu);
-    }
+    count_request(m, code, t0);
     return code;
 }
 
@@ -706,13 +712,7 @@ done:
     if (code) sv_infer_free(res);
     if (v) sv_release(v);
     for (int i = 0; i < SV_MAX_IO; i++) free(in[i]), free(out[i]);
-    if (m) {
-        pthread_mutex_lock(&m->mu);
-        if (code == SV_G_OK) m->req_ok++;
-        else m->req_err++;
-        sv_hist_add(&m->latency_us, now_us() - t0);
-        pthread_mutex_unlock(&m->mu);
-    }
+    count_request(m, code, t0);
     return code;
 }
 
