@@ -342,6 +342,11 @@ static int collapse_dims(const ir_node *root, int n_slots, int64_t (*s)[IR_MAX_R
 {
     int rank = root->type.rank, r = 0;
     for (int d = 0; d < rank; d++) {
+        /* an extent-1 dim never moves an offset, but its strides (a
+         * [1,1,1,C] bias's C) would keep the dims around it apart: the
+         * outer loop of a batch-1 kernel would have one iteration and the
+         * kernel could not split */
+        if (root->type.dims[d] == 1) continue;
         bool merge = r > 0;
         for (int i = 0; merge && i <= n_slots; i++) merge = strides[i][r - 1] == s[i][d] * root->type.dims[d];
         if (merge) {
@@ -352,6 +357,11 @@ static int collapse_dims(const ir_node *root, int n_slots, int64_t (*s)[IR_MAX_R
             for (int i = 0; i <= n_slots; i++) strides[i][r] = s[i][d];
             r++;
         }
+    }
+    if (r == 0 && rank > 0) { /* every dim has extent 1 */
+        dims[0] = 1;
+        for (int i = 0; i <= n_slots; i++) strides[i][0] = 0;
+        r = 1;
     }
     return r;
 }
@@ -586,12 +596,15 @@ bool cg_is_depthwise_f32(const ir_node *n)
 
 static bool reduce_by_rows(const ir_node *n);
 static int reduce_split_dim(const ir_node *n);
+#define REDUCE_COL_BLOCK 16 /* columns per unit of a reduction split by columns */
 static int matmul_split(const cg_options *o, const ir_node *n, int64_t *units);
 
-/* Window ops other than the depthwise conv split by image (emit_window_batches). */
+/* Window ops other than the depthwise conv and the pools (which split by
+ * image x output row, like the depthwise conv) split by image
+ * (emit_window_batches). */
 static bool window_by_images(const ir_node *n)
 {
-    bool window = n->op == KL_OP_MAX_POOL || n->op == KL_OP_AVG_POOL || n->op == KL_OP_CONV2D_TRANSPOSE ||
+    bool window = n->op == KL_OP_CONV2D_TRANSPOSE ||
                   (n->op == KL_OP_CONV2D && !cg_is_depthwise_f32(n));
     return window && (n->type.dtype == KL_F32 || n->type.dtype == KL_F16);
 }
@@ -616,11 +629,17 @@ static int64_t split_loop_units(cg *c, ir_node *root, ir_node **in_nodes, int n_
     case KL_OP_CONV2D:
         if (cg_is_depthwise_f32(root)) return t->dims[0] * t->dims[1]; /* images x output rows */
         return window_by_images(root) ? t->dims[0] : 0;
-    case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+    case KL_OP_MAX_POOL: case KL_OP_AVG_POOL: /* images x output rows */
+        return t->dtype == KL_F32 || t->dtype == KL_F16 ? t->dims[0] * t->dims[1] : 0;
+    case KL_OP_CONV2D_TRANSPOSE:
         return window_by_images(root) ? t->dims[0] : 0;
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN: {
         int d = reduce_split_dim(root);
+        if (d < 0 && reduce_by_rows(root)) { /* only the innermost axis kept: blocks of its columns */
+            int64_t inner = root->in[0]->type.dims[root->in[0]->type.rank - 1];
+            return (inner + REDUCE_COL_BLOCK - 1) / REDUCE_COL_BLOCK;
+        }
         return d < 0 ? 0 : root->in[0]->type.dims[d];
     }
     case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:
@@ -890,7 +909,20 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
             if (src->strides[k][kept[i]]) offs[k] = add_i64(c, offs[k], mul_i64(c, iv, src->strides[k][kept[i]]));
     }
     orow = mul_i64(c, orow, inner);
-    LLVMValueRef j = cg_loop_begin(c, inner, &lj);
+    /* Split by columns when no outer kept axis can (a global pool at batch
+     * 1): blocks of REDUCE_COL_BLOCK columns (a cache line of floats, so two
+     * threads never write one line), [par_lo, par_hi) of them; each column
+     * still sums its rows in order, so results do not depend on the split. */
+    LLVMValueRef j0 = cg_i64(c, 0), jn = cg_i64(c, inner);
+    if (sd < 0 && c->par_lo) {
+        int64_t b = REDUCE_COL_BLOCK;
+        j0 = mul_i64(c, c->par_lo, b);
+        LLVMValueRef hi = mul_i64(c, c->par_hi, b);
+        hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, jn, ""), hi, jn, "");
+        jn = LLVMBuildSub(c->b, hi, j0, "");
+    }
+#define COL_LOOP() add_i64(c, j0, cg_loop_begin_v(c, jn, &lj))
+    LLVMValueRef j = COL_LOOP();
     cg_store(c, KL_F32, reduce_init(c, n->op, KL_F32), out, add_i64(c, orow, j));
     cg_loop_end(c, &lj);
     LLVMValueRef roff = off;
@@ -900,7 +932,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
         for (int k = 0; k < n_src; k++)
             if (src->strides[k][red[i]]) offs[k] = add_i64(c, offs[k], mul_i64(c, iv, src->strides[k][red[i]]));
     }
-    j = cg_loop_begin(c, inner, &lj);
+    j = COL_LOOP();
     LLVMValueRef at = add_i64(c, orow, j), x;
     if (src) {
         LLVMValueRef *at_j = kl_calloc(NULL, (size_t)n_src + 1, sizeof *at_j, "code generation");
@@ -915,11 +947,12 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
     cg_loop_end(c, &lj);
     for (int i = nr - 1; i >= 0; i--) cg_loop_end(c, &lr[i]);
     if (n->op == KL_OP_REDUCE_MEAN) {
-        j = cg_loop_begin(c, inner, &lj);
+        j = COL_LOOP();
         at = add_i64(c, orow, j);
         cg_store(c, KL_F32, LLVMBuildFDiv(c->b, cg_load(c, KL_F32, out, at), cg_f32(c, (double)count), ""), out, at);
         cg_loop_end(c, &lj);
     }
+#undef COL_LOOP
     for (int i = nk - 1; i >= 0; i--) cg_loop_end(c, &lk[i]);
     free(offs);
     return true;

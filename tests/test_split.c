@@ -200,15 +200,22 @@ Test(split, pools_and_transposed_conv_by_image)
     ct.conv.pad_bottom = ct.conv.pad_right = 1;
     ir_node *m = node(g, KL_OP_MAX_POOL, 1, &x, &mp, NULL, "maxpool");
     ir_node *a = node(g, KL_OP_AVG_POOL, 1, &y, &ap, NULL, "avgpool");
+    /* batch 1: split by output rows (57, uneven over 2 and 3 threads) */
+    int64_t zd[4] = {1, 57, 43, 32};
+    ir_node *z = ir_param(g, f32(4, zd), "z");
+    ir_attr a1 = window(3, 3, 1, 1);
+    ir_node *a1n = node(g, KL_OP_AVG_POOL, 1, &z, &a1, NULL, "avgpool_b1");
     ir_type ot = f32(4, od);
     ir_node *c = node(g, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){tx, wn}, &ct, &ot, "convT");
     ir_graph_add_result(g, m, "maxpool");
     ir_graph_add_result(g, a, "avgpool");
     ir_graph_add_result(g, c, "convT");
-    void *feeds[4] = {random_f32(3 * 33 * 31 * 16, 30), random_f32(5 * 20 * 20 * 24, 31), random_f32(3 * 81 * 16, 32),
-                      random_f32(3 * 3 * 8 * 16, 33)};
-    check_split(g, feeds, (ir_node *[]){m, a, c}, 3, 1e-5f);
-    for (int i = 0; i < 4; i++) free(feeds[i]);
+    ir_graph_add_result(g, a1n, "avgpool_b1");
+    void *feeds[5] = {random_f32(3 * 33 * 31 * 16, 30), random_f32(5 * 20 * 20 * 24, 31), random_f32(3 * 81 * 16, 32),
+                      random_f32(3 * 3 * 8 * 16, 33), random_f32(57 * 43 * 32, 34)};
+    check_split(g, feeds, (ir_node *[]){m, a, c, a1n}, 4, 1e-5f);
+    cr_assert_eq(units_of(g, a1n, 2), 57, "avgpool_b1: one unit per output row");
+    for (int i = 0; i < 5; i++) free(feeds[i]);
     ir_graph_free(g);
 }
 
@@ -236,14 +243,15 @@ Test(split, reductions_by_output_rows)
     ir_node *rc = reduce(g, KL_OP_ARGMAX, c, 1u << 0, "argmax_outer");    /* over the outer axis: kept 5 x 301 */
     ir_node *rm = reduce(g, KL_OP_REDUCE_MEAN, c, 1u << 0, "mean_outer"); /* rows form over the outer axis: kept dim 1 */
     ir_node *rd = reduce(g, KL_OP_REDUCE_MEAN, dn, 3u, "mean_all_outer"); /* only the innermost axis kept */
-    ir_node *res[] = {ra, rb, rc, rm, rd};
-    for (int i = 0; i < 5; i++) ir_graph_add_result(g, res[i], res[i]->name);
+    ir_node *re = reduce(g, KL_OP_REDUCE_SUM, c, 3u, "sum_all_outer"); /* 301 columns: 19 blocks, the last short */
+    ir_node *res[] = {ra, rb, rc, rm, rd, re};
+    for (int i = 0; i < 6; i++) ir_graph_add_result(g, res[i], res[i]->name);
     void *feeds[4] = {random_f32(9 * 124 * 128, 40), random_f32(7 * 65 * 257, 41), random_f32(37 * 5 * 301, 42),
                       random_f32(50 * 40 * 64, 43)};
-    check_split(g, feeds, res, 4, 1e-4f);
-    /* reducing every outer axis leaves only the vector loop: one thread, however large */
-    cr_assert_gt(work_of(g, rd), 3 * cg_split_chunk_ns(), "mean_all_outer is large enough to pay");
-    cr_assert_eq(units_of(g, rd, 2), 0, "a reduction over every outer axis stays on one thread");
+    check_split(g, feeds, res, 6, 1e-4f);
+    /* reducing every outer axis splits its columns, in blocks of 16 */
+    cr_assert_eq(units_of(g, rd, 2), 4, "mean_all_outer: 64 columns in 4 blocks");
+    cr_assert_eq(units_of(g, re, 2), 19, "sum_all_outer: 301 columns in 19 blocks");
     for (int i = 0; i < 4; i++) free(feeds[i]);
     ir_graph_free(g);
 }
@@ -351,5 +359,25 @@ Test(split, threshold_below_and_above)
     ir_graph *g = gather_graph(above, 8, &gn, f); /* just above: split on 2 threads (not 3), and still exact */
     check_split_upto(g, f, &gn, 1, 0, 2);
     free(f[0]);
+    ir_graph_free(g);
+}
+
+/* A batch-1 swish after a bias of shape [1,1,1,C] (EfficientNet's): the
+ * extent-1 dims do not keep H and W apart, so the outer loop is H x W and
+ * the kernel splits. */
+Test(split, batch1_elementwise_with_rank4_bias)
+{
+    ir_graph *g = ir_graph_new("batch-1 swish");
+    int64_t xd[4] = {1, 37, 29, 24}, bd[4] = {1, 1, 1, 24};
+    ir_node *x = ir_param(g, f32(4, xd), "x"), *b = ir_param(g, f32(4, bd), "b");
+    kl_diag d = {0};
+    ir_node *s = ir_binary(g, KL_OP_ADD, x, b, "biased", &d);
+    ir_node *y = ir_binary(g, KL_OP_MUL, s, ir_unary(g, KL_OP_SIGMOID, s, "sig", &d), "swish", &d);
+    cr_assert(y, "%s", d.text);
+    ir_graph_add_result(g, y, "swish");
+    void *feeds[2] = {random_f32(37 * 29 * 24, 60), random_f32(24, 61)};
+    check_split(g, feeds, (ir_node *[]){y}, 1, 1e-5f);
+    cr_assert_eq(units_of(g, y, 2), 37 * 29, "swish: H x W rows");
+    for (int i = 0; i < 2; i++) free(feeds[i]);
     ir_graph_free(g);
 }
