@@ -437,7 +437,21 @@ typedef struct gated_nest {
     int64_t *cuts[IR_MAX_RANK];
     int n_cuts[IR_MAX_RANK];
     int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK];
+    int split_d; /* the dim whose loop is restricted to [par_lo, par_hi) (gated_split_dim), -1: none */
 } gated_nest;
+
+/* The dim a kernel with fused pads/concats splits: its first output dim of
+ * extent > 1, when no operand edge cuts it (one segment, so one loop to
+ * restrict; every loop outside it runs once).  -1: none. */
+static int gated_split_dim(const cg *c, const ir_node *root)
+{
+    int d = cg_outer_split_dim(&root->type);
+    if (d < 0) return -1;
+    int64_t *cuts = kl_calloc(NULL, (size_t)gated_cut_room(c, root), sizeof *cuts, "code generation");
+    int n = gated_cuts(c, root, d, cuts);
+    free(cuts);
+    return n == 2 ? d : -1;
+}
 
 /* Loops over dims d.. of the output, one loop per segment between two cuts
  * of each dim; offs: the slots' offsets at the enclosing indices (room for
@@ -456,7 +470,8 @@ static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
     for (int s = 0; s + 1 < g->n_cuts[d]; s++) {
         int64_t a = g->cuts[d][s], b = g->cuts[d][s + 1];
         cg_loop l;
-        LLVMValueRef iv = LLVMBuildNSWAdd(c->b, cg_loop_begin(c, b - a, &l), cg_i64(c, a), "");
+        LLVMValueRef iv = d == g->split_d ? cg_loop_begin_split(c, b - a, &l) /* a = 0: one segment */
+                                          : LLVMBuildNSWAdd(c->b, cg_loop_begin(c, b - a, &l), cg_i64(c, a), "");
         for (int i = 0; i <= n_slots; i++)
             next[i] = g->strides[i][d] ? LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, g->strides[i][d]), ""), "")
                                        : offs[i];
@@ -467,13 +482,13 @@ static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
 }
 
 /* An elementwise kernel with fused pads/concats: its loops are per output
- * dim (never collapsed, never split over threads) and split at every operand
+ * dim (never collapsed; split over threads along gated_split_dim) and split at every operand
  * edge, so each fused read is known in range where it is emitted.  The
  * number of loop nests is bounded by the fuse pass (IR_MAX_GATED_PIECES). */
 static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RANK])
 {
     cg *c = k->c;
-    gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}};
+    gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}, gated_split_dim(c, k->root)};
     int room = gated_cut_room(c, k->root);
     int64_t *cuts = kl_calloc(NULL, (size_t)room * (size_t)(g.rank ? g.rank : 1), sizeof *cuts, "code generation");
     LLVMValueRef *offs = kl_calloc(NULL, (size_t)(g.rank + 1) * (size_t)(k->n_inputs + 1), sizeof *offs, "code generation");
@@ -491,7 +506,8 @@ static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RA
 static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool *gated_out);
 
 /* With out == NULL only the layout is computed: returns the outermost loop
- * extent, negated when the kernel has pads or concats (never split). */
+ * extent; with pads or concats, the extent of gated_split_dim, or -1 when
+ * it has none (never split). */
 static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
 {
     /* slots: the kernel's inputs, then one per fused view, then the output */
@@ -558,7 +574,11 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
     if (!out) { /* asked for the layout only (ew_outer) */
         int64_t outer = rank ? dims[0] : 1;
         free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
-        return gated ? -outer : outer;
+        if (gated) { /* split along gated_split_dim, if it has one */
+            int sd = gated_split_dim(c, root);
+            return sd < 0 ? -1 : root->type.dims[sd];
+        }
+        return outer;
     }
     size_t cap = (size_t)c->g->n_nodes + 1;
     ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, kl_calloc(NULL, cap, sizeof(ir_node *), "code generation"), kl_calloc(NULL, cap, sizeof(LLVMValueRef), "code generation"), 0,
@@ -596,7 +616,6 @@ bool cg_is_depthwise_f32(const ir_node *n)
 
 static bool reduce_by_rows(const ir_node *n);
 static int reduce_split_dim(const ir_node *n);
-#define REDUCE_COL_BLOCK 16 /* columns per unit of a reduction split by columns */
 static int matmul_split(const cg_options *o, const ir_node *n, int64_t *units);
 
 /* Window ops other than the depthwise conv and the pools (which split by
@@ -636,10 +655,6 @@ static int64_t split_loop_units(cg *c, ir_node *root, ir_node **in_nodes, int n_
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN: {
         int d = reduce_split_dim(root);
-        if (d < 0 && reduce_by_rows(root)) { /* only the innermost axis kept: blocks of its columns */
-            int64_t inner = root->in[0]->type.dims[root->in[0]->type.rank - 1];
-            return (inner + REDUCE_COL_BLOCK - 1) / REDUCE_COL_BLOCK;
-        }
         return d < 0 ? 0 : root->in[0]->type.dims[d];
     }
     case KL_OP_TRANSPOSE: case KL_OP_SLICE: case KL_OP_PAD: case KL_OP_TILE: case KL_OP_CONCAT: case KL_OP_GATHER:
@@ -909,20 +924,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
             if (src->strides[k][kept[i]]) offs[k] = add_i64(c, offs[k], mul_i64(c, iv, src->strides[k][kept[i]]));
     }
     orow = mul_i64(c, orow, inner);
-    /* Split by columns when no outer kept axis can (a global pool at batch
-     * 1): blocks of REDUCE_COL_BLOCK columns (a cache line of floats, so two
-     * threads never write one line), [par_lo, par_hi) of them; each column
-     * still sums its rows in order, so results do not depend on the split. */
-    LLVMValueRef j0 = cg_i64(c, 0), jn = cg_i64(c, inner);
-    if (sd < 0 && c->par_lo) {
-        int64_t b = REDUCE_COL_BLOCK;
-        j0 = mul_i64(c, c->par_lo, b);
-        LLVMValueRef hi = mul_i64(c, c->par_hi, b);
-        hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, hi, jn, ""), hi, jn, "");
-        jn = LLVMBuildSub(c->b, hi, j0, "");
-    }
-#define COL_LOOP() add_i64(c, j0, cg_loop_begin_v(c, jn, &lj))
-    LLVMValueRef j = COL_LOOP();
+    LLVMValueRef j = cg_loop_begin(c, inner, &lj);
     cg_store(c, KL_F32, reduce_init(c, n->op, KL_F32), out, add_i64(c, orow, j));
     cg_loop_end(c, &lj);
     LLVMValueRef roff = off;
@@ -932,7 +934,7 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
         for (int k = 0; k < n_src; k++)
             if (src->strides[k][red[i]]) offs[k] = add_i64(c, offs[k], mul_i64(c, iv, src->strides[k][red[i]]));
     }
-    j = COL_LOOP();
+    j = cg_loop_begin(c, inner, &lj);
     LLVMValueRef at = add_i64(c, orow, j), x;
     if (src) {
         LLVMValueRef *at_j = kl_calloc(NULL, (size_t)n_src + 1, sizeof *at_j, "code generation");
@@ -947,12 +949,11 @@ static bool emit_reduce_rows(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef i
     cg_loop_end(c, &lj);
     for (int i = nr - 1; i >= 0; i--) cg_loop_end(c, &lr[i]);
     if (n->op == KL_OP_REDUCE_MEAN) {
-        j = COL_LOOP();
+        j = cg_loop_begin(c, inner, &lj);
         at = add_i64(c, orow, j);
         cg_store(c, KL_F32, LLVMBuildFDiv(c->b, cg_load(c, KL_F32, out, at), cg_f32(c, (double)count), ""), out, at);
         cg_loop_end(c, &lj);
     }
-#undef COL_LOOP
     for (int i = nk - 1; i >= 0; i--) cg_loop_end(c, &lk[i]);
     free(offs);
     return true;
