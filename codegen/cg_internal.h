@@ -195,6 +195,7 @@ LLVMValueRef cg_gemm_packed_b(cg *c, ir_node *n);
 /* Work units (row tiles, or column panels when by_cols) a GEMM's kernel
  * splits over the thread pool, [lo, hi) per call; 0: it runs on the
  * calling thread only (one thread compiled, too small, runtime-packed B). */
+double cg_gemm_work_ns(double flops, double bytes); /* split.c: a contraction's estimated work */
 int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols);
 /* The GEMM-planned member of root's kernel (root itself or an output-fused
  * contraction), or NULL: the plan's (ir/plan.h). */

@@ -247,11 +247,12 @@ static bool emit_pool(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x)
     bool is_max = n->op == KL_OP_MAX_POOL;
     int64_t H = tx->dims[1], W = tx->dims[2], C = tx->dims[3], OH = to->dims[1], OW = to->dims[2];
     LLVMValueRef cnt = cg_entry_alloca(c, c->f32, "count");
-    cg_loop ln, ly, lx, lc, lky, lkx;
-    LLVMValueRef nb = cg_loop_begin(c, to->dims[0], &ln);
-    LLVMValueRef oy = cg_loop_begin(c, OH, &ly);
+    cg_loop ln, lx, lc, lky, lkx;
+    /* one loop over (image, output row): the rows split among threads */
+    LLVMValueRef row = cg_loop_begin_split(c, to->dims[0] * OH, &ln);
+    LLVMValueRef nb = LLVMBuildUDiv(c->b, row, cg_i64(c, OH), ""), oy = LLVMBuildURem(c->b, row, cg_i64(c, OH), "");
     LLVMValueRef ox = cg_loop_begin(c, OW, &lx);
-    LLVMValueRef obase = mul(c, add(c, mul(c, add(c, mul(c, nb, OH), oy), OW), ox), C);
+    LLVMValueRef obase = mul(c, add(c, mul(c, row, OW), ox), C);
     LLVMValueRef ch = cg_loop_begin(c, C, &lc);
     cg_store(c, t, LLVMConstReal(c->f32, is_max ? -__builtin_inf() : 0), out, add(c, obase, ch));
     cg_loop_end(c, &lc);
@@ -282,7 +283,6 @@ static bool emit_pool(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef x)
         cg_loop_end(c, &lc);
     }
     cg_loop_end(c, &lx);
-    cg_loop_end(c, &ly);
     cg_loop_end(c, &ln);
     return true;
 }

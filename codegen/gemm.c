@@ -748,13 +748,17 @@ int64_t cg_gemm_units(const cg_options *o, const ir_node *n, bool *by_cols)
     const ir_type *ta = &n->in[0]->type, *tb = &n->in[1]->type;
     int64_t k = n->op == KL_OP_CONV2D ? tb->dims[0] * tb->dims[1] * tb->dims[2]
                                       : ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
-    /* below ~1 MFLOP (a few microseconds) waking a worker costs more than it saves */
-    if (batch != 1 || 2 * ir_type_numel(&n->type) * k < (1 << 20)) return 0;
+    if (batch != 1) return 0;
     /* split whichever dimension divides more evenly over the threads: a 7x7
      * layer has 5 row tiles (3 + 2 on two threads) but 16 panels (8 + 8) */
     double t = o->threads, rows_eff = row_tiles / (t * ceil(row_tiles / t)), cols_eff = panels / (t * ceil(panels / t));
     *by_cols = cols_eff > rows_eff;
-    return *by_cols ? panels : row_tiles;
+    int64_t units = *by_cols ? panels : row_tiles;
+    /* codegen/split.c's one rule: each thread's chunk of the estimated work
+     * (flops at the micro-kernel's rate, bytes of A, B and the result) at
+     * least SPLIT_CHUNK_NS */
+    double bytes = (double)(ir_type_bytes(ta) + ir_type_bytes(tb) + ir_type_bytes(&n->type));
+    return cg_split_pays(o, cg_gemm_work_ns(2 * (double)ir_type_numel(&n->type) * (double)k, bytes), units) ? units : 0;
 }
 
 static LLVMValueRef operand(gemm *G, const ir_node *m)

@@ -342,6 +342,11 @@ static int collapse_dims(const ir_node *root, int n_slots, int64_t (*s)[IR_MAX_R
 {
     int rank = root->type.rank, r = 0;
     for (int d = 0; d < rank; d++) {
+        /* an extent-1 dim never moves an offset, but its strides (a
+         * [1,1,1,C] bias's C) would keep the dims around it apart: the
+         * outer loop of a batch-1 kernel would have one iteration and the
+         * kernel could not split */
+        if (root->type.dims[d] == 1) continue;
         bool merge = r > 0;
         for (int i = 0; merge && i <= n_slots; i++) merge = strides[i][r - 1] == s[i][d] * root->type.dims[d];
         if (merge) {
@@ -352,6 +357,11 @@ static int collapse_dims(const ir_node *root, int n_slots, int64_t (*s)[IR_MAX_R
             for (int i = 0; i <= n_slots; i++) strides[i][r] = s[i][d];
             r++;
         }
+    }
+    if (r == 0 && rank > 0) { /* every dim has extent 1 */
+        dims[0] = 1;
+        for (int i = 0; i <= n_slots; i++) strides[i][0] = 0;
+        r = 1;
     }
     return r;
 }
@@ -427,7 +437,21 @@ typedef struct gated_nest {
     int64_t *cuts[IR_MAX_RANK];
     int n_cuts[IR_MAX_RANK];
     int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK];
+    int split_d; /* the dim whose loop is restricted to [par_lo, par_hi) (gated_split_dim), -1: none */
 } gated_nest;
+
+/* The dim a kernel with fused pads/concats splits: its first output dim of
+ * extent > 1, when no operand edge cuts it (one segment, so one loop to
+ * restrict; every loop outside it runs once).  -1: none. */
+static int gated_split_dim(const cg *c, const ir_node *root)
+{
+    int d = cg_outer_split_dim(&root->type);
+    if (d < 0) return -1;
+    int64_t *cuts = kl_calloc(NULL, (size_t)gated_cut_room(c, root), sizeof *cuts, "code generation");
+    int n = gated_cuts(c, root, d, cuts);
+    free(cuts);
+    return n == 2 ? d : -1;
+}
 
 /* Loops over dims d.. of the output, one loop per segment between two cuts
  * of each dim; offs: the slots' offsets at the enclosing indices (room for
@@ -446,7 +470,8 @@ static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
     for (int s = 0; s + 1 < g->n_cuts[d]; s++) {
         int64_t a = g->cuts[d][s], b = g->cuts[d][s + 1];
         cg_loop l;
-        LLVMValueRef iv = LLVMBuildNSWAdd(c->b, cg_loop_begin(c, b - a, &l), cg_i64(c, a), "");
+        LLVMValueRef iv = d == g->split_d ? cg_loop_begin_split(c, b - a, &l) /* a = 0: one segment */
+                                          : LLVMBuildNSWAdd(c->b, cg_loop_begin(c, b - a, &l), cg_i64(c, a), "");
         for (int i = 0; i <= n_slots; i++)
             next[i] = g->strides[i][d] ? LLVMBuildNSWAdd(c->b, offs[i], LLVMBuildNSWMul(c->b, iv, cg_i64(c, g->strides[i][d]), ""), "")
                                        : offs[i];
@@ -457,13 +482,13 @@ static void emit_gated_nest(gated_nest *g, int d, LLVMValueRef *offs)
 }
 
 /* An elementwise kernel with fused pads/concats: its loops are per output
- * dim (never collapsed, never split over threads) and split at every operand
+ * dim (never collapsed; split over threads along gated_split_dim) and split at every operand
  * edge, so each fused read is known in range where it is emitted.  The
  * number of loop nests is bounded by the fuse pass (IR_MAX_GATED_PIECES). */
 static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RANK])
 {
     cg *c = k->c;
-    gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}};
+    gated_nest g = {k, out, k->root->type.rank, strides, {0}, {0}, {0}, {0}, gated_split_dim(c, k->root)};
     int room = gated_cut_room(c, k->root);
     int64_t *cuts = kl_calloc(NULL, (size_t)room * (size_t)(g.rank ? g.rank : 1), sizeof *cuts, "code generation");
     LLVMValueRef *offs = kl_calloc(NULL, (size_t)(g.rank + 1) * (size_t)(k->n_inputs + 1), sizeof *offs, "code generation");
@@ -481,7 +506,8 @@ static void emit_gated(ew_ctx *k, LLVMValueRef out, int64_t (*strides)[IR_MAX_RA
 static int64_t ew_outer(cg *c, ir_node *root, ir_node **in_nodes, int n_in, bool *gated_out);
 
 /* With out == NULL only the layout is computed: returns the outermost loop
- * extent, negated when the kernel has pads or concats (never split). */
+ * extent; with pads or concats, the extent of gated_split_dim, or -1 when
+ * it has none (never split). */
 static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node **in_nodes, LLVMValueRef *inputs, int n_in)
 {
     /* slots: the kernel's inputs, then one per fused view, then the output */
@@ -548,7 +574,11 @@ static int64_t emit_elementwise(cg *c, ir_node *root, LLVMValueRef out, ir_node 
     if (!out) { /* asked for the layout only (ew_outer) */
         int64_t outer = rank ? dims[0] : 1;
         free(strides), free(full), free(offs), free(nodes), free(ptrs), free(base);
-        return gated ? -outer : outer;
+        if (gated) { /* split along gated_split_dim, if it has one */
+            int sd = gated_split_dim(c, root);
+            return sd < 0 ? -1 : root->type.dims[sd];
+        }
+        return outer;
     }
     size_t cap = (size_t)c->g->n_nodes + 1;
     ew_ctx k = {c, root, nodes, ptrs, offs, n_slots, kl_calloc(NULL, cap, sizeof(ir_node *), "code generation"), kl_calloc(NULL, cap, sizeof(LLVMValueRef), "code generation"), 0,
@@ -588,10 +618,12 @@ static bool reduce_by_rows(const ir_node *n);
 static int reduce_split_dim(const ir_node *n);
 static int matmul_split(const cg_options *o, const ir_node *n, int64_t *units);
 
-/* Window ops other than the depthwise conv split by image (emit_window_batches). */
+/* Window ops other than the depthwise conv and the pools (which split by
+ * image x output row, like the depthwise conv) split by image
+ * (emit_window_batches). */
 static bool window_by_images(const ir_node *n)
 {
-    bool window = n->op == KL_OP_MAX_POOL || n->op == KL_OP_AVG_POOL || n->op == KL_OP_CONV2D_TRANSPOSE ||
+    bool window = n->op == KL_OP_CONV2D_TRANSPOSE ||
                   (n->op == KL_OP_CONV2D && !cg_is_depthwise_f32(n));
     return window && (n->type.dtype == KL_F32 || n->type.dtype == KL_F16);
 }
@@ -616,7 +648,9 @@ static int64_t split_loop_units(cg *c, ir_node *root, ir_node **in_nodes, int n_
     case KL_OP_CONV2D:
         if (cg_is_depthwise_f32(root)) return t->dims[0] * t->dims[1]; /* images x output rows */
         return window_by_images(root) ? t->dims[0] : 0;
-    case KL_OP_CONV2D_TRANSPOSE: case KL_OP_MAX_POOL: case KL_OP_AVG_POOL:
+    case KL_OP_MAX_POOL: case KL_OP_AVG_POOL: /* images x output rows */
+        return t->dtype == KL_F32 || t->dtype == KL_F16 ? t->dims[0] * t->dims[1] : 0;
+    case KL_OP_CONV2D_TRANSPOSE:
         return window_by_images(root) ? t->dims[0] : 0;
     case KL_OP_REDUCE_SUM: case KL_OP_REDUCE_MEAN: case KL_OP_REDUCE_MAX: case KL_OP_REDUCE_MIN:
     case KL_OP_REDUCE_PROD: case KL_OP_ARGMAX: case KL_OP_ARGMIN: {

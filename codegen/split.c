@@ -7,9 +7,10 @@
  * 16 operations).  It splits when every thread's chunk of that work is at
  * least SPLIT_CHUNK_NS, several times what waking a worker and joining it
  * costs (bench/pool_cost.c), and its split loop has at least two units.
- * GEMM-planned kernels apply their own form of it (codegen/gemm.c,
- * cg_gemm_units: at least ~1 MFLOP, i.e. ~8 us at SPLIT_GEMM_FLOPS_PER_NS,
- * two chunks of SPLIT_CHUNK_NS) and split row tiles or column panels.
+ * GEMM-planned kernels apply the same rule to their contraction
+ * (codegen/gemm.c, cg_gemm_units: its flops at SPLIT_GEMM_FLOPS_PER_NS plus
+ * the bytes of A, B and the result, cg_gemm_work_ns) and split row tiles or
+ * column panels.
  *
  * Which loop splits is decided here too, so that the unit count module.c
  * hands the pool and the loop the emitter restricts to [par_lo, par_hi)
@@ -21,7 +22,7 @@
 #define SPLIT_BYTES_PER_NS 16.0 /* ~16 GB/s: below the 22.7 GB/s one core reads */
 #define SPLIT_FLOPS_PER_NS 8.0  /* generic loops, partly vectorized */
 #define SPLIT_GEMM_FLOPS_PER_NS 128.0 /* the GEMM micro-kernels: about half the FMA peak */
-#define SPLIT_CHUNK_NS 4000.0   /* per thread: ~4-10x the fork-join (0.3-1 us, bench/pool_cost.c) */
+#define SPLIT_CHUNK_NS 2000.0   /* per thread: ~6x the fork-join (0.2-0.36 us min-p90 on a quiet machine, bench/pool_cost.c) */
 
 double cg_split_chunk_ns(void) { return SPLIT_CHUNK_NS; }
 
@@ -84,6 +85,11 @@ double cg_kernel_work_ns(const struct kl_kernel *k)
         else flops += f;
     }
     return bytes / SPLIT_BYTES_PER_NS + flops / SPLIT_FLOPS_PER_NS + gemm_flops / SPLIT_GEMM_FLOPS_PER_NS;
+}
+
+double cg_gemm_work_ns(double flops, double bytes)
+{
+    return bytes / SPLIT_BYTES_PER_NS + flops / SPLIT_GEMM_FLOPS_PER_NS;
 }
 
 bool cg_split_pays(const cg_options *o, double work_ns, int64_t units)

@@ -200,15 +200,22 @@ Test(split, pools_and_transposed_conv_by_image)
     ct.conv.pad_bottom = ct.conv.pad_right = 1;
     ir_node *m = node(g, KL_OP_MAX_POOL, 1, &x, &mp, NULL, "maxpool");
     ir_node *a = node(g, KL_OP_AVG_POOL, 1, &y, &ap, NULL, "avgpool");
+    /* batch 1: split by output rows (57, uneven over 2 and 3 threads) */
+    int64_t zd[4] = {1, 57, 43, 32};
+    ir_node *z = ir_param(g, f32(4, zd), "z");
+    ir_attr a1 = window(3, 3, 1, 1);
+    ir_node *a1n = node(g, KL_OP_AVG_POOL, 1, &z, &a1, NULL, "avgpool_b1");
     ir_type ot = f32(4, od);
     ir_node *c = node(g, KL_OP_CONV2D_TRANSPOSE, 2, (ir_node *[]){tx, wn}, &ct, &ot, "convT");
     ir_graph_add_result(g, m, "maxpool");
     ir_graph_add_result(g, a, "avgpool");
     ir_graph_add_result(g, c, "convT");
-    void *feeds[4] = {random_f32(3 * 33 * 31 * 16, 30), random_f32(5 * 20 * 20 * 24, 31), random_f32(3 * 81 * 16, 32),
-                      random_f32(3 * 3 * 8 * 16, 33)};
-    check_split(g, feeds, (ir_node *[]){m, a, c}, 3, 1e-5f);
-    for (int i = 0; i < 4; i++) free(feeds[i]);
+    ir_graph_add_result(g, a1n, "avgpool_b1");
+    void *feeds[5] = {random_f32(3 * 33 * 31 * 16, 30), random_f32(5 * 20 * 20 * 24, 31), random_f32(3 * 81 * 16, 32),
+                      random_f32(3 * 3 * 8 * 16, 33), random_f32(57 * 43 * 32, 34)};
+    check_split(g, feeds, (ir_node *[]){m, a, c, a1n}, 4, 1e-5f);
+    cr_assert_eq(units_of(g, a1n, 2), 57, "avgpool_b1: one unit per output row");
+    for (int i = 0; i < 5; i++) free(feeds[i]);
     ir_graph_free(g);
 }
 
@@ -241,7 +248,9 @@ Test(split, reductions_by_output_rows)
     void *feeds[4] = {random_f32(9 * 124 * 128, 40), random_f32(7 * 65 * 257, 41), random_f32(37 * 5 * 301, 42),
                       random_f32(50 * 40 * 64, 43)};
     check_split(g, feeds, res, 4, 1e-4f);
-    /* reducing every outer axis leaves only the vector loop: one thread, however large */
+    /* reducing every outer axis leaves only the vector loop: one thread, however
+     * large (split by 16-column blocks it was slower at 2 threads on all 16 of
+     * EfficientNetB0's squeeze means: docs/performance.md, optimization 21) */
     cr_assert_gt(work_of(g, rd), 3 * cg_split_chunk_ns(), "mean_all_outer is large enough to pay");
     cr_assert_eq(units_of(g, rd, 2), 0, "a reduction over every outer axis stays on one thread");
     for (int i = 0; i < 4; i++) free(feeds[i]);
@@ -351,5 +360,46 @@ Test(split, threshold_below_and_above)
     ir_graph *g = gather_graph(above, 8, &gn, f); /* just above: split on 2 threads (not 3), and still exact */
     check_split_upto(g, f, &gn, 1, 0, 2);
     free(f[0]);
+    ir_graph_free(g);
+}
+
+/* A batch-1 swish after a bias of shape [1,1,1,C] (EfficientNet's): the
+ * extent-1 dims do not keep H and W apart, so the outer loop is H x W and
+ * the kernel splits. */
+Test(split, batch1_elementwise_with_rank4_bias)
+{
+    ir_graph *g = ir_graph_new("batch-1 swish");
+    int64_t xd[4] = {1, 37, 29, 24}, bd[4] = {1, 1, 1, 24};
+    ir_node *x = ir_param(g, f32(4, xd), "x"), *b = ir_param(g, f32(4, bd), "b");
+    kl_diag d = {0};
+    ir_node *s = ir_binary(g, KL_OP_ADD, x, b, "biased", &d);
+    ir_node *y = ir_binary(g, KL_OP_MUL, s, ir_unary(g, KL_OP_SIGMOID, s, "sig", &d), "swish", &d);
+    cr_assert(y, "%s", d.text);
+    ir_graph_add_result(g, y, "swish");
+    void *feeds[2] = {random_f32(37 * 29 * 24, 60), random_f32(24, 61)};
+    check_split(g, feeds, (ir_node *[]){y}, 1, 1e-5f);
+    cr_assert_eq(units_of(g, y, 2), 37 * 29, "swish: H x W rows");
+    for (int i = 0; i < 2; i++) free(feeds[i]);
+    ir_graph_free(g);
+}
+
+/* A ReLU over a channel concat at batch 1 (NASNet's cell outputs): the
+ * concat's edges cut only the channel dim, so the kernel splits its rows. */
+Test(split, concat_fused_elementwise_by_rows)
+{
+    ir_graph *g = ir_graph_new("concat + relu");
+    int64_t ad[4] = {1, 41, 23, 24}, bd[4] = {1, 41, 23, 20};
+    ir_node *a = ir_param(g, f32(4, ad), "a"), *b = ir_param(g, f32(4, bd), "b");
+    ir_attr ca = {0};
+    ca.concat.axis = 3;
+    ir_node *cc = node(g, KL_OP_CONCAT, 2, (ir_node *[]){a, b}, &ca, NULL, "concat");
+    kl_diag d = {0};
+    ir_node *y = ir_unary(g, KL_OP_RELU, cc, "relu", &d);
+    cr_assert(y, "%s", d.text);
+    ir_graph_add_result(g, y, "relu");
+    void *feeds[2] = {random_f32(41 * 23 * 24, 70), random_f32(41 * 23 * 20, 71)};
+    check_split(g, feeds, (ir_node *[]){y}, 1, 0);
+    cr_assert_eq(units_of(g, y, 2), 41, "concat + relu: one unit per row");
+    for (int i = 0; i < 2; i++) free(feeds[i]);
     ir_graph_free(g);
 }
