@@ -226,6 +226,9 @@ static int run_version(sv_model *m, sv_version *v, int64_t rows, void *const *in
     char *e;
     bool full = false;
     if (v->batcher) {
+        /* counted in flight as a REST request is (sv_batcher_run ends it): a
+         * lone call then runs at once instead of waiting batch_timeout_micros */
+        sv_batcher_enter(v->batcher);
         e = sv_batcher_run(v->batcher, rows, (const void *const *)in, out, &full);
     } else {
         int64_t calls = 0;
