@@ -191,6 +191,8 @@ void sv_request_free(sv_request *r);
  * sv_parse_predict would fill it; false for anything else (other keys,
  * formats, dtypes, any shape or syntax surprise): then the caller parses
  * with jansson, which also gives the error messages. */
+/* m x 10^e rounded as strtod would (false: ask strtod); sv_tensor.c. */
+bool sv_decimal_to_double(uint64_t m, int e, bool neg, double *out);
 bool sv_parse_fast(const sv_version *v, const char *body, size_t len, sv_request *r);
 /* The response body for outputs out[] (in v's fetch order), or NULL with *err (400). */
 json_t *sv_make_response(const sv_version *v, const sv_request *r, void *const *out, char **err);

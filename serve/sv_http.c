@@ -6,6 +6,8 @@
 #define _GNU_SOURCE /* asprintf, strndup */
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -468,6 +470,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return send_error(c, 404, "Malformed request: %s %s", method, url);
 }
 
+/* Each answer goes out at once: without TCP_NODELAY a keep-alive answer sent in two writes (headers, body) waits for
+ * the client's delayed ACK of the first (up to 40 ms on Linux), which showed as a p99 of 2-80 ms at 1 connection. */
+static void connection_started(void *cls, struct MHD_Connection *c, void **socket_ctx, enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls, (void)socket_ctx;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (ci) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* a failure only costs latency */
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     upload *u = *con_cls;
@@ -861,7 +874,8 @@ int kiln_serve_main(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                                 MHD_USE_ERROR_LOG,
                                             (uint16_t)port, NULL, NULL, handler, &s, MHD_OPTION_NOTIFY_COMPLETED,
-                                            completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s.timeout_s,
+                                            completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, connection_started, NULL,
+                                            MHD_OPTION_CONNECTION_TIMEOUT, s.timeout_s,
                                             MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "kiln serve: cannot listen on port %lld: %s\n", port, strerror(errno));

@@ -11,6 +11,8 @@
  *   ctest serve_asan: this file with -DSERVE_FUZZ_MAIN under ASan/UBSan runs
  *              the seed requests and deterministic mutations of them. */
 #define _GNU_SOURCE
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,95 @@ static const char *fast_no[] = {
     "{\"instances\": [[[1,2],[3,NaN]]]}",
 };
 
+/* sv_decimal_to_double against strtod: random m x 10^e, and as request bodies (the flat float64 signature, through
+ * diff(): fast path vs jansson) random doubles and floats printed at every precision, exact ties between two doubles
+ * (which it must leave to strtod) and their neighbours.  Returns 0 when all agree. */
+static uint64_t rnd(uint64_t *st) { return *st ^= *st << 13, *st ^= *st >> 7, *st ^= *st << 17; }
+
+static int numbers_check(long iters)
+{
+    uint64_t st = 0x9E3779B97F4A7C15ull;
+    long taken = 0, tried = 0;
+    for (long i = 0; i < iters; i++) {
+        uint64_t m = rnd(&st) >> (rnd(&st) % 64);
+        int e = (int)(rnd(&st) % 55) - 27;
+        bool neg = rnd(&st) & 1;
+        char tok[64];
+        snprintf(tok, sizeof tok, "%s%llue%d", neg ? "-" : "", (unsigned long long)m, e);
+        double want = strtod(tok, NULL), got;
+        tried++;
+        if (!sv_decimal_to_double(m, e, neg, &got)) continue;
+        taken++;
+        if (memcmp(&want, &got, sizeof got)) {
+            fprintf(stderr, "serve_fuzz: %s: strtod %.17g, sv_decimal_to_double %.17g\n", tok, want, got);
+            return 1;
+        }
+    }
+    if (taken < tried * 99 / 100) { /* the fast conversion must be the common case, or it is not tested */
+        fprintf(stderr, "serve_fuzz: sv_decimal_to_double took only %ld of %ld\n", taken, tried);
+        return 1;
+    }
+    long ties = 0;
+    for (int k = 0; k <= 3; k++) /* (2^53 + odd) / 2^k with k+1 fraction digits at most: exactly between two doubles */
+        for (int j = 0; j < 200; j++) {
+            uint64_t n = (1ull << 53) + 2 * (rnd(&st) % (1ull << 40)) + 1;
+            char tok[64];
+            /* n / 2^k printed exactly: n * 5^k / 10^k */
+            uint64_t p5 = 1;
+            for (int q = 0; q < k; q++) p5 *= 5;
+            snprintf(tok, sizeof tok, "%llue-%d", (unsigned long long)(n * p5), k);
+            double got, want = strtod(tok, NULL);
+            if (sv_decimal_to_double(n * p5, -k, false, &got)) {
+                if (memcmp(&want, &got, sizeof got)) {
+                    fprintf(stderr, "serve_fuzz: tie %s: strtod %.17g, got %.17g\n", tok, want, got);
+                    return 1;
+                }
+            } else
+                ties++;
+        }
+    if (!ties) {
+        fprintf(stderr, "serve_fuzz: no tie was left to strtod\n");
+        return 1;
+    }
+    char body[8192];
+    for (long b = 0; b < iters / 64; b++) {
+        size_t n = (size_t)snprintf(body, sizeof body, "{\"instances\": [");
+        for (int i = 0; i < 64; i++) {
+            uint64_t r = rnd(&st), bits = rnd(&st);
+            double d;
+            float f;
+            char tok[64];
+            bool printed = false;
+            switch (r % 4) {
+            case 0: memcpy(&d, &bits, 8); break;
+            case 1: memcpy(&f, &bits, 4), d = f; break;
+            case 2: { /* a tie of two doubles or its neighbours, as a decimal */
+                uint64_t t = (1ull << 53) + 2 * (bits % (1ull << 40)) + 1 + (r >> 8) % 3 - 1;
+                snprintf(tok, sizeof tok, "%llu.%s", (unsigned long long)t, (r >> 12) & 1 ? "0" : "5");
+                printed = true;
+                break;
+            }
+            default: d = (double)(int64_t)(bits % 2000001) / (double)(1 + (r >> 8) % 1000); break;
+            }
+            if (!printed) {
+                if (d != d || isinf(d)) d = 1.5;
+                if (fabs(d) > 1e300) d = 2.25; /* jansson refuses what overflows */
+                snprintf(tok, sizeof tok, "%.*g", 1 + (int)((r >> 20) % 19), d);
+                if (!strpbrk(tok, ".e") && strlen(tok) > 18) strcat(tok, ".0"); /* an integer token past int64's 18 digits is jansson's */
+            }
+            n += (size_t)snprintf(body + n, sizeof body - n, "%s%s", i ? ", " : "", tok);
+        }
+        n += (size_t)snprintf(body + n, sizeof body - n, "]}");
+        if (!diff(&flat, (const uint8_t *)body, n)) { /* every token is a JSON number: the fast path must take it */
+            fprintf(stderr, "serve_fuzz: the fast path refused %.200s...\n", body);
+            return 1;
+        }
+    }
+    printf("serve_fuzz: numbers: %ld of %ld converted without strtod, all equal to it; %ld ties left to strtod; %ld "
+           "bodies of 64 numbers equal to jansson's\n", taken, tried, ties, iters / 64);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 200000;
@@ -204,6 +295,7 @@ int main(int argc, char **argv)
     char buf[4096];
     size_t ns = sizeof seeds / sizeof seeds[0];
     setup();
+    if (numbers_check(iters * 5)) return 1;
     for (size_t i = 0; i < sizeof fast_yes / sizeof *fast_yes; i++)
         if (!diff(&single, (const uint8_t *)fast_yes[i], strlen(fast_yes[i]))) {
             fprintf(stderr, "serve_fuzz: the fast path refused %s\n", fast_yes[i]);
