@@ -132,6 +132,7 @@ int cg_movement_split_dim(const ir_node *n); /* codegen/movement.c */
 LLVMValueRef cg_loop_begin_split_if(cg *c, bool split, int64_t n, cg_loop *l);
 void cg_loop_end(cg *c, cg_loop *l);
 void cg_loop_end_scalar(cg *c, cg_loop *l); /* ... and LLVM must not vectorize it */
+void cg_loop_end_rolled(cg *c, cg_loop *l); /* ... and LLVM must not unroll it */
 LLVMValueRef cg_i64(cg *c, int64_t v);
 LLVMValueRef cg_f32(cg *c, double v);
 LLVMTypeRef cg_elem_type(cg *c, kl_dtype t);    /* storage type */

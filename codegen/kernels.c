@@ -139,24 +139,31 @@ void cg_loop_end(cg *c, cg_loop *l)
     LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
 
-/* The loop's back edge says "do not vectorize": for loops whose body LLVM
- * would otherwise widen across iterations into gathers and scatters (the
- * GEMM epilogue's row loop, once its short column loop is unrolled). */
-void cg_loop_end_scalar(cg *c, cg_loop *l)
+/* The loop's back edge with loop metadata {key} or {key, i1 value}. */
+static void loop_end_md(cg *c, cg_loop *l, const char *key, int value)
 {
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
     LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
     LLVMValueRef br = LLVMBuildBr(c->b, l->header);
     LLVMAddIncoming(l->iv, &next, &latch, 1);
-    LLVMMetadataRef key = LLVMMDStringInContext2(c->ctx, "llvm.loop.vectorize.enable", 26);
-    LLVMMetadataRef off = LLVMValueAsMetadata(LLVMConstInt(c->i1, 0, 0));
-    LLVMMetadataRef opt = LLVMMDNodeInContext2(c->ctx, (LLVMMetadataRef[]){key, off}, 2);
+    LLVMMetadataRef ops[2] = {LLVMMDStringInContext2(c->ctx, key, strlen(key)),
+                              value < 0 ? NULL : LLVMValueAsMetadata(LLVMConstInt(c->i1, (unsigned long long)value, 0))};
+    LLVMMetadataRef opt = LLVMMDNodeInContext2(c->ctx, ops, value < 0 ? 1 : 2);
     LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
     LLVMMetadataRef loop = LLVMMDNodeInContext2(c->ctx, (LLVMMetadataRef[]){tmp, opt}, 2);
     LLVMMetadataReplaceAllUsesWith(tmp, loop); /* a loop ID refers to itself */
     LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9), LLVMMetadataAsValue(c->ctx, loop));
     LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
+
+/* The loop's back edge says "do not vectorize": for loops whose body LLVM
+ * would otherwise widen across iterations into gathers and scatters (the
+ * GEMM epilogue's row loop, once its short column loop is unrolled). */
+void cg_loop_end_scalar(cg *c, cg_loop *l) { loop_end_md(c, l, "llvm.loop.vectorize.enable", 0); }
+
+/* The loop's back edge says "do not unroll": loops around a block copy,
+ * which LLVM would unroll fully into one inlined memcpy per iteration. */
+void cg_loop_end_rolled(cg *c, cg_loop *l) { loop_end_md(c, l, "llvm.loop.unroll.disable", -1); }
 
 /* Loads in the compute type. */
 LLVMValueRef cg_load(cg *c, kl_dtype t, LLVMValueRef base, LLVMValueRef index)

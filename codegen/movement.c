@@ -114,7 +114,15 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
     return true;
 }
 
-/* One loop nest per operand, writing its block of the output. */
+/* One loop nest per operand, writing its block of the output.  An operand's
+ * dims from the axis on are one contiguous block in it and in the output, so
+ * the loops outside the axis copy that block with one memcpy (inlined by
+ * LLVM when short) in loops LLVM must not unroll: a channel concat was an
+ * element loop nest of constant trip counts that LLVM unrolled and
+ * vectorized per shape, ~26 ms of LLVM time for each of DenseNet121's 55
+ * concats (unrolled memcpys cost as much in DSE, MemCpyOpt and instruction
+ * selection; docs/performance.md, 22).  The element nest stays for a split
+ * dim inside the block. */
 static bool emit_concat(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
 {
     const ir_type *o = &n->type;
@@ -122,10 +130,31 @@ static bool emit_concat(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef *ops)
     int64_t so[IR_MAX_RANK], at = 0;
     row_major(o, so);
     int sd = cg_movement_split_dim(n); /* off the axis: every operand's nest has the output's extent there */
+    bool blocks = sd < ax;
+    size_t es = kl_dtype_size(o->dtype);
     for (int k = 0; k < n->n_in; k++) {
         const ir_type *x = &n->in[k]->type;
         cg_loop l[IR_MAX_RANK];
         LLVMValueRef src = cg_i64(c, 0), dst = cg_i64(c, at * so[ax]);
+        if (blocks) {
+            int64_t sx[IR_MAX_RANK];
+            row_major(x, sx);
+            int64_t block = x->dims[ax] * sx[ax];
+            if (block) {
+                for (int d = 0; d < ax; d++) {
+                    LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, x->dims[d], &l[d]);
+                    src = add(c, src, mul(c, iv, sx[d]));
+                    dst = add(c, dst, mul(c, iv, so[d]));
+                }
+                LLVMTypeRef rt = raw_type(c, o->dtype);
+                LLVMValueRef ps = LLVMBuildInBoundsGEP2(c->b, rt, ops[k], &src, 1, "");
+                LLVMValueRef pd = LLVMBuildInBoundsGEP2(c->b, rt, out, &dst, 1, "");
+                LLVMBuildMemCpy(c->b, pd, (unsigned)es, ps, (unsigned)es, cg_i64(c, block * (int64_t)es));
+                for (int d = ax - 1; d >= 0; d--) cg_loop_end_rolled(c, &l[d]);
+            }
+            at += x->dims[ax];
+            continue;
+        }
         for (int d = 0; d < x->rank; d++) {
             LLVMValueRef iv = cg_loop_begin_split_if(c, d == sd, x->dims[d], &l[d]);
             src = add(c, mul(c, src, x->dims[d]), iv);
