@@ -26,7 +26,18 @@
  *
  * Calls from several host threads at once are serialized by a mutex: a
  * second model run waits instead of oversubscribing the cores.
+ *
+ * Placement (Linux): a new worker is created allowed on one CPU other than
+ * the caller's, and widens its mask back to the process's as its first act.
+ * Left to itself, Linux starts a new thread on its creator's CPU and the
+ * load balancer moved it away only after 5-25 ms, during which both threads
+ * shared one core: a fresh process's first ~20 calls of a 2-thread U-Net ran
+ * at 0.97 ms instead of 0.53 ms (docs/performance.md, 23).  Nothing stays
+ * pinned, so a busy machine still moves workers where it likes.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getcpu, pthread_attr_setaffinity_np */
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -123,9 +134,18 @@ static void run_chunks(uint32_t seq)
     }
 }
 
+#if defined(__linux__) && defined(CPU_SET)
+#define KILN_PLACE 1
+static cpu_set_t process_cpus; /* the caller's mask when the first worker was made */
+static int have_cpus;
+#endif
+
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg; /* 1.. : the caller is 0 */
+#ifdef KILN_PLACE
+    if (have_cpus) sched_setaffinity(0, sizeof process_cpus, &process_cpus); /* placed: free to move again */
+#endif
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
@@ -151,13 +171,37 @@ static void *worker(void *arg)
 static int ensure_workers(int want)
 {
     if (want > MAX_WORKERS) want = MAX_WORKERS;
+#ifdef KILN_PLACE
+    int cpus[CPU_SETSIZE], n_cpus = 0;
+    if (pool.n_workers < want && !have_cpus) have_cpus = !sched_getaffinity(0, sizeof process_cpus, &process_cpus);
+    if (have_cpus) {
+        int here = sched_getcpu();
+        for (int i = 0; i < CPU_SETSIZE; i++)
+            if (CPU_ISSET(i, &process_cpus) && i != here) cpus[n_cpus++] = i;
+    }
+#endif
     while (pool.n_workers < want) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int placed = 0;
+#ifdef KILN_PLACE
+        if (n_cpus) { /* worker k starts on the k-th CPU after the caller's, round robin */
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[pool.n_workers % n_cpus], &one);
+            placed = !pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+        }
+#endif
         int rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.n_workers + 1));
         pthread_attr_destroy(&attr);
+        if (rc && placed) { /* e.g. a cpuset that forbids the CPU: unplaced, then */
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.n_workers + 1));
+            pthread_attr_destroy(&attr);
+        }
         if (rc) break; /* run with the workers we have */
         pool.n_workers++;
     }
