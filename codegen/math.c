@@ -188,12 +188,15 @@ static LLVMValueRef scale_pow2(cg *c, LLVMValueRef p, LLVMValueRef n)
     return fmul(c, fmul(c, p, pa), pb);
 }
 
-LLVMValueRef cg_exp(cg *c, LLVMValueRef x)
+/* exp(x); `nonpositive`: the caller knows x <= 0 or NaN and handles NaN
+ * itself (the sigmoid's exp(-|x|)), so the overflow clamp and fix-up and the
+ * NaN select are left out: the same bits for every x <= 0. */
+static LLVMValueRef exp_impl(cg *c, LLVMValueRef x, bool nonpositive)
 {
     static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                                4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
     /* Clamp so n stays representable; overflow/underflow fixed up below. */
-    LLVMValueRef xc = cg_minnum(c, x, k(c, 89.0));
+    LLVMValueRef xc = nonpositive ? x : cg_minnum(c, x, k(c, 89.0));
     xc = cg_maxnum(c, xc, k(c, -104.0));
     LLVMValueRef n = cg_round(c, fmul(c, xc, k(c, 1.44269504088896341)), CG_ROUND_EVEN);
     /* r = x - n ln2, in two steps (Cody-Waite) so r keeps its low bits. */
@@ -202,10 +205,12 @@ LLVMValueRef cg_exp(cg *c, LLVMValueRef x)
     LLVMValueRef r2 = fmul(c, r, r);
     LLVMValueRef e = fadd(c, fma3(c, poly(c, r, p, 6), r2, r), k(c, 1.0));
     LLVMValueRef y = scale_pow2(c, e, n);
-    y = sel(c, fcmp(c, LLVMRealOGT, x, k(c, 88.72283935546875)), k(c, __builtin_inff()), y);
+    if (!nonpositive) y = sel(c, fcmp(c, LLVMRealOGT, x, k(c, 88.72283935546875)), k(c, __builtin_inff()), y);
     y = sel(c, fcmp(c, LLVMRealOLT, x, k(c, -103.972084045410)), k(c, 0.0), y);
-    return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
+    return nonpositive ? y : sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
 }
+
+LLVMValueRef cg_exp(cg *c, LLVMValueRef x) { return exp_impl(c, x, false); }
 
 LLVMValueRef cg_log(cg *c, LLVMValueRef x)
 {
@@ -254,7 +259,7 @@ LLVMValueRef cg_sigmoid(cg *c, LLVMValueRef x)
 {
     /* e = exp(-|x|) never overflows; for x < 0, e/(1+e) keeps relative accuracy. */
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", c->f32, &x, 1);
-    LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, ax, ""));
+    LLVMValueRef e = exp_impl(c, LLVMBuildFNeg(c->b, ax, ""), true); /* NaN: the last select returns x */
     LLVMValueRef s = LLVMBuildFDiv(c->b, k(c, 1.0), fadd(c, k(c, 1.0), e), "");
     return sel(c, fcmp(c, LLVMRealOGE, x, k(c, 0.0)), s, sel(c, fcmp(c, LLVMRealUNO, x, x), x, fmul(c, e, s)));
 }
