@@ -119,7 +119,7 @@ static bool emit_index_map(cg *c, ir_node *n, LLVMValueRef out, LLVMValueRef in)
  * the loops outside the axis copy that block with one memcpy (inlined by
  * LLVM when short) in loops LLVM must not unroll: a channel concat was an
  * element loop nest of constant trip counts that LLVM unrolled and
- * vectorized per shape, ~26 ms of LLVM time for each of DenseNet121's 55
+ * vectorized per shape, ~26 ms of LLVM time for each of DenseNet121's 58
  * concats (unrolled memcpys cost as much in DSE, MemCpyOpt and instruction
  * selection; docs/performance.md, 22).  The element nest stays for a split
  * dim inside the block. */

@@ -187,7 +187,7 @@ static int ensure_workers(int want)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         int placed = 0;
 #ifdef KILN_PLACE
-        if (n_cpus) { /* worker k starts on the k-th CPU after the caller's, round robin */
+        if (n_cpus) { /* worker k starts on the k-th of the CPUs other than the caller's, round robin */
             cpu_set_t one;
             CPU_ZERO(&one);
             CPU_SET(cpus[pool.n_workers % n_cpus], &one);
